@@ -1,0 +1,312 @@
+"""Conductance-update models: how one device's conductance responds to n identical pulses.
+
+Every model is an immutable parameter class (a frozen dataclass, in the spirit of
+aihwkit's device configs) with one vectorized entry point::
+
+    g_new = model.step(g, n_pulses, direction, rng)
+
+``g`` is an array of any shape and dtype (float32 for big arrays), ``n_pulses`` a
+non-negative integer array broadcastable to it, ``direction`` is ``SET`` (+1,
+potentiation) or ``RESET`` (-1, depression), scalar or per element.  Parameters may
+themselves be arrays broadcastable to ``g``: that is how device-to-device variation is
+represented (see :meth:`UpdateModel.sample_devices`).
+
+Cycle-to-cycle noise is carried by every model in two fields:
+
+* ``c2c_rel`` — relative σ of each pulse's step (aihwkit's ``dw_min_std`` idea);
+* ``c2c_abs`` — additive σ per pulse as a fraction of the range ``gmax − gmin``
+  (NeuroSim's ``sigmaCtoC``); n pulses add σ·√n.
+
+For n pulses in one call the noise is drawn once per device with the summed variance
+``(c2c_rel·|ΔG|)²/n + (c2c_abs·range)²·n``, which is exact for the additive part and
+the n-pulse variance of the relative part for equal steps.  Issuing the same pulses as
+n single calls therefore gives the same distribution, not the same numbers: both paths
+of the simulated bench issue bursts the same way, so they stay bit-identical.
+"""
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+
+SET = 1  # potentiation: gradual SET, conductance grows
+RESET = -1  # depression: gradual RESET, conductance shrinks
+
+_REGISTRY: dict[str, type["UpdateModel"]] = {}
+
+
+def register(cls: type["UpdateModel"]) -> type["UpdateModel"]:
+    """Class decorator: make a model constructible by its ``kind`` name (YAML, CLI)."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def model_class(kind: str) -> type["UpdateModel"]:
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown update model kind {kind!r}; choose one of {sorted(_REGISTRY)}"
+        ) from None
+
+
+def model_kinds() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def parse_direction(direction: Any) -> np.ndarray | int:
+    """Accept +1/-1, 'set'/'reset', 'up'/'down', 'ltp'/'ltd' (scalar or array)."""
+    if isinstance(direction, str):
+        d = direction.strip().lower()
+        if d in ("set", "up", "ltp", "potentiation", "+", "+1", "1"):
+            return SET
+        if d in ("reset", "down", "ltd", "depression", "-", "-1"):
+            return RESET
+        raise ValueError(f"direction must be 'set' or 'reset', got {direction!r}")
+    arr = np.asarray(direction)
+    if arr.ndim == 0:
+        v = int(arr)
+        if v not in (SET, RESET):
+            raise ValueError(f"direction must be +1 (SET) or -1 (RESET), got {v}")
+        return v
+    if not np.isin(arr, (SET, RESET)).all():
+        raise ValueError("direction array may only hold +1 (SET) and -1 (RESET)")
+    return arr.astype(np.int8)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UpdateModel(ABC):
+    """Base class.  Subclasses define bounds and either ``advance`` or ``mean_step``."""
+
+    kind: ClassVar[str] = "abstract"
+    #: parameters that device-to-device variation may act on (lognormal spread)
+    variable_params: ClassVar[tuple[str, ...]] = ()
+
+    c2c_rel: float = 0.0
+    c2c_abs: float = 0.0
+
+    # -- bounds ---------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def gmin(self) -> Any: ...
+
+    @property
+    @abstractmethod
+    def gmax(self) -> Any: ...
+
+    # -- deterministic response -----------------------------------------------------
+    def mean_step(self, g: np.ndarray, direction) -> np.ndarray:
+        """Signed mean conductance change of a single pulse at state ``g``."""
+        raise NotImplementedError(f"{type(self).__name__} defines neither mean_step nor advance")
+
+    def advance(self, g: np.ndarray, n: np.ndarray, direction) -> np.ndarray:
+        """Noise-free state after ``n`` pulses.  Default: iterate ``mean_step``.
+
+        Subclasses with a closed form (NeuroSim) override this; the loop runs
+        ``max(n)`` vectorized iterations with a mask, not one per device.
+        """
+        g = np.array(g, copy=True)
+        n = np.broadcast_to(np.asarray(n), g.shape)
+        d = direction if np.ndim(direction) == 0 else np.broadcast_to(direction, g.shape)
+        n_max = int(n.max()) if n.size else 0
+        for k in range(n_max):
+            active = n > k
+            if not active.any():
+                break
+            dg = self.mean_step(g, d)
+            g = np.where(active, np.clip(g + dg, self.gmin, self.gmax), g).astype(g.dtype, copy=False)
+        return g
+
+    # -- the public entry point -----------------------------------------------------
+    def step(self, g, n_pulses, direction, rng=None, xi=None) -> np.ndarray:
+        """State after ``n_pulses`` pulses in ``direction``, with cycle-to-cycle noise.
+
+        ``rng`` is a ``numpy.random.Generator`` (or anything with ``standard_normal``);
+        ``xi`` may instead give the standard normals directly (one per element), which
+        is how :class:`~labbench.physics.chip.Chip` injects order-independent noise.
+        With neither, the step is noise-free.
+        """
+        g = np.asarray(g)
+        if not np.issubdtype(g.dtype, np.floating):
+            g = g.astype(np.float64)
+        n = np.asarray(n_pulses)
+        if n.size and (n < 0).any():
+            raise ValueError("n_pulses must be >= 0")
+        direction = parse_direction(direction)
+        g_mean = self.advance(g, n, direction)
+        if xi is None and rng is not None and (self.c2c_rel or self.c2c_abs):
+            xi = rng.standard_normal(np.broadcast(g, n).shape)
+        if xi is None or not (self.c2c_rel or self.c2c_abs):
+            return g_mean.astype(g.dtype, copy=False)
+        n_f = np.maximum(n, 1).astype(g.dtype)
+        span = np.asarray(self.gmax - self.gmin, dtype=g.dtype)
+        var = (self.c2c_rel * (g_mean - g)) ** 2 / n_f + (self.c2c_abs * span) ** 2 * n_f
+        noisy = g_mean + np.sqrt(var) * np.asarray(xi, dtype=g.dtype)
+        noisy = np.where(n > 0, noisy, g)
+        return np.clip(noisy, self.gmin, self.gmax).astype(g.dtype, copy=False)
+
+    # -- variation ------------------------------------------------------------------
+    def sample_devices(self, shape, d2d: dict[str, float] | None, rng: np.random.Generator,
+                       truncate: float = 3.0, dtype=np.float64) -> "UpdateModel":
+        """A copy whose parameters are arrays of ``shape``, one value per device.
+
+        ``d2d`` maps parameter names to the σ of a lognormal factor ``exp(σ·z)``, with
+        ``z`` a standard normal truncated to ``±truncate`` (so no device gets a
+        non-physical parameter).  Parameters not named stay shared scalars.
+        """
+        if not d2d:
+            return self
+        changes = {}
+        for name, sigma in d2d.items():
+            if name not in self.variable_params:
+                raise ValueError(
+                    f"device-to-device spread on {name!r} is not supported by the "
+                    f"{self.kind} model; use one of {list(self.variable_params)}"
+                )
+            if sigma < 0:
+                raise ValueError(f"d2d sigma for {name!r} must be >= 0, got {sigma}")
+            z = rng.standard_normal(shape)
+            z = np.clip(z, -truncate, truncate)
+            base = getattr(self, name)
+            changes[name] = (base * np.exp(sigma * z)).astype(dtype)
+        return dataclasses.replace(self, **changes)
+
+    def index(self, idx) -> "UpdateModel":
+        """The model restricted to devices ``idx`` (array parameters are sliced)."""
+        changes = {
+            f.name: getattr(self, f.name)[idx]
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), np.ndarray)
+        }
+        return dataclasses.replace(self, **changes) if changes else self
+
+    # -- serialisation --------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, np.ndarray):
+                raise ValueError("a per-device (sampled) model cannot be serialised; save the nominal one")
+            out[f.name] = float(v) if isinstance(v, (int, float, np.floating)) else v
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "UpdateModel":
+        data = dict(data)
+        kind = data.pop("kind", None)
+        target = model_class(kind) if kind is not None else cls
+        names = {f.name for f in dataclasses.fields(target)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(
+                f"{target.kind} model: unknown parameter(s) {sorted(unknown)}; "
+                f"expected some of {sorted(names)}"
+            )
+        return target(**data)
+
+    def _check(self, cond: bool, msg: str) -> None:
+        if not cond:
+            raise ValueError(f"{self.kind} model: {msg}")
+
+
+def _directional(direction, up, down):
+    """Select per element between the SET value ``up`` and the RESET value ``down``."""
+    if np.ndim(direction) == 0:
+        return up if direction == SET else down
+    return np.where(direction == SET, up, down)
+
+
+@register
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class NeuroSimModel(UpdateModel):
+    """NeuroSim's saturating exponential (MLP+NeuroSim V3 manual, eqs. 1–3).
+
+    SET:   G(P) = B_s (1 − e^(−P/A_s)) + Gmin,          B_s = (Gmax − Gmin)/(1 − e^(−Pmax_s/A_s))
+    RESET: G(Q) = Gmax − B_r (1 − e^(−Q/|A_r|)),        Q = depression pulses from Gmax
+
+    ``a_set`` and ``a_reset`` are in pulses and follow NeuroSim's sign convention:
+    positive for SET, negative for RESET (the manual fits LTD on a mirrored axis with a
+    negative A).  A device at G sits at pulse position ``x = −A ln(1 − (G − Gmin)/B)``
+    and n pulses move it to ``x + n`` (clipped to [0, Pmax]): a closed form, so n
+    pulses cost the same as one.
+    """
+
+    kind: ClassVar[str] = "neurosim"
+    variable_params: ClassVar[tuple[str, ...]] = ("g_min", "g_max", "a_set", "a_reset")
+
+    g_min: Any
+    g_max: Any
+    pmax_set: float
+    a_set: Any
+    pmax_reset: float
+    a_reset: Any
+
+    def __post_init__(self):
+        self._check(np.all(np.asarray(self.g_max) > np.asarray(self.g_min)),
+                    f"g_max ({self.g_max}) must exceed g_min ({self.g_min})")
+        self._check(np.all(np.asarray(self.g_min) >= 0), "g_min must be >= 0 S")
+        self._check(self.pmax_set > 0 and self.pmax_reset > 0, "pmax_set and pmax_reset must be > 0")
+        self._check(np.all(np.asarray(self.a_set) > 0), "a_set must be > 0 (pulses)")
+        self._check(np.all(np.asarray(self.a_reset) < 0),
+                    "a_reset must be < 0 (NeuroSim convention for depression)")
+
+    @property
+    def gmin(self):
+        return self.g_min
+
+    @property
+    def gmax(self):
+        return self.g_max
+
+    # Position/conductance maps of one direction, measured from that direction's start.
+    @staticmethod
+    def _b(span, pmax, a):
+        return span / (-np.expm1(-pmax / a))
+
+    def advance(self, g, n, direction):
+        g = np.asarray(g)
+        dt = g.dtype
+        span = np.asarray(self.g_max - self.g_min, dtype=dt)
+        a = np.asarray(_directional(direction, self.a_set, -np.asarray(self.a_reset)), dtype=dt)
+        pmax = np.asarray(_directional(direction, self.pmax_set, self.pmax_reset), dtype=dt)
+        b = self._b(span, pmax, a)
+        # distance already travelled from this direction's starting bound
+        dist = np.where(np.asarray(direction) == SET, g - self.g_min, self.g_max - g) \
+            if np.ndim(direction) else (g - self.g_min if direction == SET else self.g_max - g)
+        frac = np.clip(dist / b, 0.0, 1.0 - 1e-7)
+        x = -a * np.log1p(-frac)
+        x_new = np.clip(x + np.asarray(n, dtype=dt), 0.0, pmax)
+        dist_new = b * (-np.expm1(-x_new / a))
+        g_new = np.where(np.asarray(direction) == SET, self.g_min + dist_new, self.g_max - dist_new) \
+            if np.ndim(direction) else (self.g_min + dist_new if direction == SET else self.g_max - dist_new)
+        return np.clip(g_new, self.g_min, self.g_max).astype(dt, copy=False)
+
+    def curve(self, pulses, direction) -> np.ndarray:
+        """G along a full train from the starting bound (Gmin for SET, Gmax for RESET)."""
+        d = parse_direction(direction)
+        start = np.asarray(self.g_min if d == SET else self.g_max, dtype=float)
+        return self.advance(np.full(np.shape(pulses), start), np.asarray(pulses), d)
+
+    # NeuroSim's normalized A and nonlinearity label
+    @property
+    def a_set_normalized(self):
+        return np.asarray(self.a_set) / self.pmax_set
+
+    @property
+    def a_reset_normalized(self):
+        return np.asarray(self.a_reset) / self.pmax_reset
+
+    @classmethod
+    def from_nonlinearity(cls, g_min: float, g_max: float, nl_set: float, nl_reset: float,
+                          pmax_set: float, pmax_reset: float | None = None, **kw) -> "NeuroSimModel":
+        """Build from NeuroSim's nonlinearity labels (e.g. 2.4 / −4.88)."""
+        from .nonlinearity import normalized_a_from_nl
+
+        pmax_reset = pmax_set if pmax_reset is None else pmax_reset
+        if nl_set <= 0 or nl_reset >= 0:
+            raise ValueError("nl_set must be > 0 and nl_reset < 0 (NeuroSim sign convention)")
+        return cls(g_min=g_min, g_max=g_max, pmax_set=pmax_set, pmax_reset=pmax_reset,
+                   a_set=normalized_a_from_nl(nl_set) * pmax_set,
+                   a_reset=normalized_a_from_nl(nl_reset) * pmax_reset, **kw)
