@@ -281,7 +281,10 @@ class NeuroSimModel(UpdateModel):
         dist_new = b * (-np.expm1(-x_new / a))
         g_new = np.where(np.asarray(direction) == SET, self.g_min + dist_new, self.g_max - dist_new) \
             if np.ndim(direction) else (self.g_min + dist_new if direction == SET else self.g_max - dist_new)
-        return np.clip(g_new, self.g_min, self.g_max).astype(dt, copy=False)
+        g_new = np.clip(g_new, self.g_min, self.g_max)
+        # zero pulses must leave a device exactly where it was (the G→x→G round trip
+        # is not exact in float32)
+        return np.where(np.asarray(n) > 0, g_new, g).astype(dt, copy=False)
 
     def curve(self, pulses, direction) -> np.ndarray:
         """G along a full train from the starting bound (Gmin for SET, Gmax for RESET)."""
