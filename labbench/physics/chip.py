@@ -10,7 +10,8 @@ the same state (DESIGN principle 1).
 Devices are addressed by flat index ``(row·cols + col)·2 + side`` (see
 :meth:`Chip.flat`).  All operations are vectorized over index arrays.  Noise is
 counter-based (:mod:`labbench.physics.noise`), so it does not depend on the order in
-which cells are visited.
+which cells are visited.  Within one call an index array must not repeat a device
+(as one instrument action cannot address a device twice); repeat the call instead.
 """
 from __future__ import annotations
 

@@ -1,0 +1,121 @@
+"""The simulated chip: order-independent noise, thresholds, forming, reads, stuck cells, state."""
+import numpy as np
+import pytest
+
+from labbench.physics import RESET, SET, Chip, DeviceModel, load_device_model
+
+
+@pytest.fixture(scope="module")
+def dm():
+    return load_device_model()
+
+
+def test_default_model_loads_with_literature_values(dm):
+    assert dm.name == "hfox_2t2r_default"
+    assert 5 <= dm.gmax / dm.gmin <= 50
+    assert dm.update.pmax_set >= 64
+    assert 0.02 <= dm.update.c2c_abs <= 0.04
+    assert dm.d2d.sigma["g_max"] == pytest.approx(0.10)
+    assert dm.references
+
+
+def test_noise_does_not_depend_on_visit_order(dm):
+    a, b = Chip(dm, 8, 8, seed=7), Chip(dm, 8, 8, seed=7)
+    idx = np.arange(a.size)
+    for _ in range(5):
+        a.pulse(idx, 3, SET)                        # all at once (SimArray style)
+        for i in np.random.default_rng(0).permutation(idx):
+            b.pulse([i], 3, SET)                    # one by one, shuffled (bench style)
+    np.testing.assert_array_equal(a.g, b.g)
+
+
+def test_seed_changes_noise_and_d2d(dm):
+    a, b = Chip(dm, 4, 4, seed=1), Chip(dm, 4, 4, seed=2)
+    a.pulse(np.arange(a.size), 5, SET)
+    b.pulse(np.arange(b.size), 5, SET)
+    assert not np.array_equal(a.g, b.g)
+
+
+def test_electrical_thresholds_gate_pulses(dm):
+    c = Chip(dm, 2, 2, seed=0)
+    i = c.flat(0, 0, 0)
+    g0 = c.g[i]
+    sw = dm.switching
+    c.pulse([i], 5, SET, amplitude=sw.v_set * 0.5, width=1e-6, gate=1.5)
+    c.pulse([i], 5, SET, amplitude=sw.v_set * 1.2, width=sw.min_pulse_width / 10, gate=1.5)
+    c.pulse([i], 5, SET, amplitude=sw.v_set * 1.2, width=1e-6, gate=0.0)
+    assert c.g[i] == g0
+    c.pulse([i], 5, SET, amplitude=sw.v_set * 1.2, width=1e-6, gate=1.5)
+    assert c.g[i] > g0
+
+
+def test_forming_then_programming(dm):
+    c = Chip(dm, 2, 2, seed=0, formed=False)
+    i = c.flat(1, 1, 1)
+    assert c.g[i] == pytest.approx(dm.switching.g_pristine)
+    c.pulse([i], 10, SET)
+    assert c.g[i] == pytest.approx(dm.switching.g_pristine)   # pristine cells do not switch
+    assert not c.form([i], dm.switching.v_form - 0.5, 1e-4).any()
+    assert c.form([i], dm.switching.v_form, 1e-4).all()
+    assert dm.gmin <= c.g[i] <= c._gmax[i]
+    c.reset_full([i])
+    assert c.g[i] == pytest.approx(c._gmin[i])
+
+
+def test_read_is_ohmic_through_access_transistor_and_compliance(dm):
+    c = Chip(dm, 2, 2, seed=0)
+    i = c.flat(0, 1, 0)
+    c.pulse([i], 64, SET)
+    g = c.g[i]
+    r_on = dm.switching.on_resistance
+    i_noiseless = c.current([i], 0.1, noisy=False)[0]
+    assert i_noiseless == pytest.approx(0.1 * g / (1 + g * r_on), rel=1e-9)
+    reads = np.array([c.read_conductance([i])[0] for _ in range(2000)])
+    assert np.std(reads) / np.mean(reads) == pytest.approx(dm.read.noise_rel, rel=0.15)
+    assert c.current([i], 0.1, compliance=1e-7)[0] == pytest.approx(1e-7)
+
+
+def test_dc_threshold_set_and_reset(dm):
+    c = Chip(dm, 1, 1, seed=0)
+    i = c.flat(0, 0, 0)
+    c.dc([i], 0.3, 1e-3)
+    assert c.g[i] == pytest.approx(c._gmin[i])          # below V_set: nothing happens
+    c.dc([i], 1.2, 3e-5)                                # abrupt SET to compliance/V
+    assert c.g[i] == pytest.approx(min(3e-5 / 1.2, c._gmax[i]), rel=1e-9)
+    c.dc([i], -1.5, 1e-3)
+    assert c.g[i] < 3e-5 / 1.2 * 0.5
+
+
+def test_stuck_cells_never_move():
+    dm = load_device_model()
+    faulty = DeviceModel.model_validate({**dm.to_dict(), "faults": {"stuck_at_gmin": 0.2, "stuck_at_gmax": 0.1}})
+    c = Chip(faulty, 32, 32, seed=3)
+    low, high = c.stuck == -1, c.stuck == 1
+    assert 0.15 < low.mean() < 0.25 and 0.06 < high.mean() < 0.14
+    before = c.g.copy()
+    c.pulse(np.arange(c.size), 10, SET)
+    np.testing.assert_array_equal(c.g[low | high], before[low | high])
+    np.testing.assert_allclose(c.g[high], c._gmax[high])
+
+
+def test_state_dict_round_trip(dm):
+    a = Chip(dm, 4, 4, seed=5)
+    a.pulse(np.arange(a.size), 4, SET)
+    b = Chip(dm, 4, 4, seed=5)
+    b.load_state_dict(a.state_dict())
+    a.pulse(np.arange(a.size), 2, RESET)
+    b.pulse(np.arange(b.size), 2, RESET)
+    np.testing.assert_array_equal(a.g, b.g)
+    with pytest.raises(ValueError, match="shape"):
+        Chip(dm, 2, 2).load_state_dict(a.state_dict())
+
+
+def test_addressing_errors(dm):
+    c = Chip(dm, 2, 3)
+    assert c.flat(1, 2, 1) == c.size - 1
+    with pytest.raises(IndexError):
+        c.flat(2, 0, 0)
+    with pytest.raises(IndexError):
+        c.flat(0, 0, 2)
+    with pytest.raises(ValueError):
+        Chip(dm, 0, 3)
