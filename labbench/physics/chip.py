@@ -106,8 +106,9 @@ class Chip:
                 d = np.broadcast_to(d, live.shape)[live]
         if idx.size == 0:
             return
-        self.write_events[idx] += np.uint64(1)
-        xi = counter_normal(self.seed, idx, self.write_events[idx], _WRITE_STREAM)
+        events = self.write_events[idx] + np.uint64(1)
+        self.write_events[idx] = events
+        xi = counter_normal(self.seed, idx, events, _WRITE_STREAM, dtype=self.dtype)
         dev = self.devices.index(idx)
         self.g[idx] = dev.step(self.g[idx], n, d, xi=xi)
 

@@ -25,22 +25,58 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
+def _splitmix64_inplace(z: np.ndarray) -> np.ndarray:
+    """:func:`_splitmix64` on an array we own, in place (same numbers, no temporaries
+    per step: hashing is most of the cost of a big vectorized pulse)."""
+    t = np.empty_like(z)
+    with np.errstate(over="ignore"):
+        z += _GOLDEN
+        np.right_shift(z, np.uint64(30), out=t)
+        z ^= t
+        z *= _M1
+        np.right_shift(z, np.uint64(27), out=t)
+        z ^= t
+        z *= _M2
+        np.right_shift(z, np.uint64(31), out=t)
+        z ^= t
+    return z
+
+
 def _uniform(key: np.ndarray) -> np.ndarray:
     """Map uint64 hashes to floats in the open interval (0, 1)."""
-    return ((key >> np.uint64(11)).astype(np.float64) + 0.5) * (1.0 / 9007199254740992.0)
+    u = (key >> np.uint64(11)).astype(np.float64)
+    u += 0.5
+    u *= 1.0 / 9007199254740992.0
+    return u
 
 
-def counter_normal(seed: int, device: np.ndarray, counter: np.ndarray, stream: int = 0) -> np.ndarray:
+def counter_normal(seed: int, device: np.ndarray, counter: np.ndarray, stream: int = 0,
+                   dtype=np.float64) -> np.ndarray:
     """Standard normals indexed by (seed, stream, device, counter); same inputs, same numbers.
 
     ``stream`` separates independent uses (write noise, read noise, …) of one device.
+    ``dtype=float32`` does the Box–Muller transform in single precision (SIMD log/cos,
+    ~4× faster; float32 chips use it): still a pure function of the same inputs.
     """
     device = np.asarray(device, dtype=np.uint64)
     counter = np.asarray(counter, dtype=np.uint64)
+    shape = np.broadcast_shapes(device.shape, counter.shape)
     with np.errstate(over="ignore"):
         base = _splitmix64(np.uint64(seed) * np.uint64(0x100000001B3) + np.uint64(stream))
-        k = _splitmix64(base ^ _splitmix64(device * np.uint64(0x9E3779B1) + counter))
-        u1 = _uniform(k)
-        u2 = _uniform(_splitmix64(k))
-    # Box–Muller: one normal per key is enough here.
-    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+        k = device * np.uint64(0x9E3779B1) + counter   # a fresh array we may overwrite
+        if np.ndim(k) == 0:
+            k = np.full(1, k, np.uint64)
+        _splitmix64_inplace(k)
+        k ^= base
+        _splitmix64_inplace(k)
+        u1 = _uniform(k).astype(dtype, copy=False)
+        u2 = _uniform(_splitmix64_inplace(k)).astype(dtype, copy=False)   # k is spent
+    # Box–Muller: one normal per key is enough here.  In place, same operation order
+    # as sqrt(-2 ln u1)·cos(2π u2), so the numbers are unchanged.
+    np.log(u1, out=u1)
+    u1 *= u1.dtype.type(-2.0)
+    np.sqrt(u1, out=u1)
+    u2 *= u2.dtype.type(2.0 * np.pi)
+    np.cos(u2, out=u2)
+    u1 *= u2
+    return u1.reshape(shape) if shape else u1.reshape(())[()]
