@@ -38,8 +38,11 @@ class Chip:
         # per-device parameters (device-to-device variation), flat arrays of length n
         self.devices = model.update.sample_devices(
             (n,), model.d2d.sigma, rng, truncate=model.d2d.truncate, dtype=self.dtype)
-        self._gmin = np.broadcast_to(np.asarray(self.devices.gmin, self.dtype), (n,)).copy()
-        self._gmax = np.broadcast_to(np.asarray(self.devices.gmax, self.dtype), (n,)).copy()
+        # read-only per-device bounds; shared with the model's arrays (no copy) where
+        # D2D varies them, a broadcast view of the scalar where not: memory per cell
+        # matters at 10⁶ devices
+        self._gmin = self._per_device(self.devices.gmin, n)
+        self._gmax = self._per_device(self.devices.gmax, n)
         u = rng.random(n)
         f = model.faults
         self.stuck = np.zeros(n, np.int8)
@@ -51,8 +54,17 @@ class Chip:
             raise ValueError("initial must be 'gmin' or 'gmax'")
         self.g = np.where(self.formed, start, model.switching.g_pristine).astype(self.dtype)
         self._apply_stuck()
-        self.write_events = np.zeros(n, np.uint64)
-        self.read_events = np.zeros(n, np.uint64)
+        # per-device event counters (they key the noise); uint32 holds 4·10⁹ events per
+        # device, beyond any RRAM endurance, at half the memory of uint64
+        self.write_events = np.zeros(n, np.uint32)
+        self.read_events = np.zeros(n, np.uint32)
+
+    def _per_device(self, value, n: int) -> np.ndarray:
+        arr = np.asarray(value, self.dtype)
+        arr = arr if arr.shape == (n,) else np.broadcast_to(arr, (n,))
+        view = arr.view()
+        view.flags.writeable = False
+        return view
 
     # -- addressing -----------------------------------------------------------------
     @property
@@ -106,7 +118,7 @@ class Chip:
                 d = np.broadcast_to(d, live.shape)[live]
         if idx.size == 0:
             return
-        events = self.write_events[idx] + np.uint64(1)
+        events = self.write_events[idx] + np.uint32(1)
         self.write_events[idx] = events
         xi = counter_normal(self.seed, idx, events, _WRITE_STREAM, dtype=self.dtype)
         dev = self.devices.index(idx)
@@ -151,7 +163,7 @@ class Chip:
         if r_on:
             i = i / (1.0 + g * r_on)
         if noisy and rd.noise_rel:
-            self.read_events[idx] += np.uint64(1)
+            self.read_events[idx] += np.uint32(1)
             i = i * (1.0 + rd.noise_rel * counter_normal(self.seed, idx, self.read_events[idx], _READ_STREAM))
         if compliance is not None:
             i = np.clip(i, -abs(compliance), abs(compliance))

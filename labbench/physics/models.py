@@ -266,44 +266,42 @@ class NeuroSimModel(UpdateModel):
         return span / (-np.expm1(-pmax / a))
 
     def _constants(self, up: bool, dt) -> tuple:
-        """(A, B, span) of one direction in dtype ``dt``; per device when D2D varies them.
+        """(A, B) of one direction in dtype ``dt``; per device when D2D varies them.
 
         Cached on the instance: they depend on the parameters only, and recomputing
-        B (an expm1 per device) on every pulse was a third of a big pulse's cost.
+        B (an expm1 per device) on every pulse was a third of a big pulse's cost.  A
+        model made by :meth:`index` slices its parent's cache on first use.
         """
         cache = self.__dict__.setdefault("_consts", {})
         key = (up, np.dtype(dt).str)
-        src = self.__dict__.get("_consts_src")
-        if key not in cache and src is not None and key in src[0]:
-            cache[key] = tuple(x[src[1]] if x.ndim else x for x in src[0][key])
         if key not in cache:
-            span = np.asarray(np.asarray(self.g_max) - np.asarray(self.g_min), dtype=dt)
-            a = np.asarray(self.a_set if up else -np.asarray(self.a_reset), dtype=dt)
-            pmax = np.asarray(self.pmax_set if up else self.pmax_reset, dtype=dt)
-            cache[key] = (a, np.asarray(self._b(span, pmax, a), dtype=dt), span)
+            src = self.__dict__.get("_consts_src")
+            if src is not None:
+                parent, idx = src
+                cache[key] = tuple(x[idx] if x.ndim else x for x in parent._constants(up, dt))
+            else:
+                span = np.asarray(np.asarray(self.g_max) - np.asarray(self.g_min), dtype=dt)
+                a = np.asarray(self.a_set if up else -np.asarray(self.a_reset), dtype=dt)
+                pmax = np.asarray(self.pmax_set if up else self.pmax_reset, dtype=dt)
+                cache[key] = (a, np.asarray(self._b(span, pmax, a), dtype=dt))
         return cache[key]
 
     def index(self, idx) -> "NeuroSimModel":
         """The model restricted to devices ``idx``.
 
         Faster than the generic version for the Chip's per-pulse gather: a subset of a
-        validated model is valid (no re-validation), and the cached per-device
-        constants are sliced along instead of recomputed.
+        validated model is valid (no re-validation), and the per-device constants are
+        sliced from this model's cache instead of recomputed.
         """
         arrays = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                   if isinstance(getattr(self, f.name), np.ndarray)}
         if not arrays:
             return self
-        dt = np.result_type(*arrays.values())
-        for up in (True, False):
-            self._constants(up, dt)
         new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if not k.startswith("_consts")})
         for k, v in arrays.items():
             new.__dict__[k] = v[idx]
-        # sliced on first use: a SET pulse never needs the RESET constants
-        new.__dict__["_consts"] = {}
-        new.__dict__["_consts_src"] = (self.__dict__["_consts"], idx)
+        new.__dict__["_consts_src"] = (self, idx)
         return new
 
     def advance(self, g, n, direction):
@@ -315,14 +313,15 @@ class NeuroSimModel(UpdateModel):
         # device instead of log1p + expm1; the clip of x + n at Pmax is d' ≤ span.
         if np.ndim(direction) == 0:
             up = direction == SET
-            a, b, span = self._constants(up, dt)
+            a, b = self._constants(up, dt)
             dist = (g - self.g_min) if up else (self.g_max - g)
         else:
             up = np.asarray(direction) == SET
-            (a1, b1, s1), (a0, b0, s0) = self._constants(True, dt), self._constants(False, dt)
-            a, b, span = np.where(up, a1, a0), np.where(up, b1, b0), np.where(up, s1, s0)
+            (a1, b1), (a0, b0) = self._constants(True, dt), self._constants(False, dt)
+            a, b = np.where(up, a1, a0), np.where(up, b1, b0)
             dist = np.where(up, g - self.g_min, self.g_max - g)
         dist = np.maximum(np.asarray(dist, dtype=dt), dt.type(0))
+        span = np.asarray(np.asarray(self.g_max) - np.asarray(self.g_min), dtype=dt)
         decay = np.exp(-n.astype(dt) / a)
         dist_new = np.minimum(b - (b - dist) * decay, span)
         g_new = (self.g_min + dist_new if up else self.g_max - dist_new) if np.ndim(up) == 0 \
