@@ -64,13 +64,25 @@ def counter_normal(seed: int, device: np.ndarray, counter: np.ndarray, stream: i
     with np.errstate(over="ignore"):
         base = _splitmix64(np.uint64(seed) * np.uint64(0x100000001B3) + np.uint64(stream))
         k = device * np.uint64(0x9E3779B1) + counter   # a fresh array we may overwrite
-        if np.ndim(k) == 0:
-            k = np.full(1, k, np.uint64)
+    k = np.full(1, k, np.uint64) if np.ndim(k) == 0 else k.reshape(-1)
+    out = np.empty(k.shape, dtype)
+    # in cache-sized chunks: the hash is a dozen passes over the keys, memory-bound on
+    # a million-device read when done whole
+    for lo in range(0, k.size, _CHUNK):
+        _normal_from_keys(k[lo:lo + _CHUNK], base, out[lo:lo + _CHUNK])
+    return out.reshape(shape) if shape else out.reshape(())[()]
+
+
+_CHUNK = 1 << 15
+
+
+def _normal_from_keys(k: np.ndarray, base, out: np.ndarray) -> None:
+    with np.errstate(over="ignore"):
         _splitmix64_inplace(k)
         k ^= base
         _splitmix64_inplace(k)
-        u1 = _uniform(k).astype(dtype, copy=False)
-        u2 = _uniform(_splitmix64_inplace(k)).astype(dtype, copy=False)   # k is spent
+        u1 = _uniform(k).astype(out.dtype, copy=False)
+        u2 = _uniform(_splitmix64_inplace(k)).astype(out.dtype, copy=False)   # k is spent
     # Box–Muller: one normal per key is enough here.  In place, same operation order
     # as sqrt(-2 ln u1)·cos(2π u2), so the numbers are unchanged.
     np.log(u1, out=u1)
@@ -78,5 +90,4 @@ def counter_normal(seed: int, device: np.ndarray, counter: np.ndarray, stream: i
     np.sqrt(u1, out=u1)
     u2 *= u2.dtype.type(2.0 * np.pi)
     np.cos(u2, out=u2)
-    u1 *= u2
-    return u1.reshape(shape) if shape else u1.reshape(())[()]
+    np.multiply(u1, u2, out=out)
