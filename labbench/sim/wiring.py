@@ -1,0 +1,112 @@
+"""From closed switches to chip physics: which voltage reaches which cell.
+
+The bench file says which instrument terminal feeds which matrix input, and which
+matrix output is which chip line (``WL<r>``, ``BL<c>``, ``BLB<c>``, ``SL``).  Here the
+matrix's conducting paths become line levels (None = floating), and an SMU reading or
+a pulse becomes :class:`~labbench.physics.chip.Chip` calls on the devices whose gate
+(WL) is on and whose bit line and source line are both driven:
+
+* reading at V on a bit line: I = Σ ``Chip.dc`` over those devices (forming, abrupt
+  SET/RESET above the thresholds, else the read current), clipped by the compliance;
+* a pulse of amplitude V on BL/BLB with SL low is a SET, on SL with the bit line low a
+  RESET: ``Chip.pulse(idx, n, direction, amplitude, width, gate)``.
+
+A floating or mis-routed line gives no current and no update, never an exception.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from labbench.physics.models import RESET, SET
+
+_LINE = re.compile(r"^(WL|BL|BLB|SL)(\d*)$")
+
+
+def parse_line(name: str) -> tuple[str, int]:
+    m = _LINE.match(name.strip().upper())
+    if not m:
+        raise ValueError(f"chip line {name!r} is not WL<r>, BL<c>, BLB<c> or SL")
+    kind, num = m.groups()
+    if kind == "SL":
+        return "SL", int(num or 0)
+    if not num:
+        raise ValueError(f"chip line {name!r} needs an index")
+    return kind, int(num)
+
+
+@dataclass
+class Wiring:
+    """``inputs``: matrix input port -> 'inst.terminal' or 'ground'.
+    ``lines``: chip line name -> (card, output) on ``matrix``."""
+
+    matrix: str
+    inputs: dict[int, str]
+    lines: dict[str, tuple[int, int]]
+
+    def __post_init__(self):
+        self._out_to_line = {tuple(v): parse_line(k) for k, v in self.lines.items()}
+
+    def levels(self, world, override: dict[str, float] | None = None):
+        """-> ({line: volts}, {line: terminal}) for every driven chip line."""
+        m = world.instruments.get(self.matrix)
+        levels: dict[tuple[str, int], float] = {}
+        drivers: dict[tuple[str, int], str] = {}
+        if m is None:
+            return levels, drivers
+        for card, inp, out in m.conducting():
+            line = self._out_to_line.get((card, out))
+            src = self.inputs.get(inp)
+            if line is None or src is None:
+                continue
+            v = override[src] if override and src in override else world.terminal_level(src)
+            if v is None:
+                continue
+            if line in levels and levels[line] != v:
+                continue  # two sources fight on one line: the first keeps it (hardware: damage)
+            levels[line] = v
+            drivers[line] = src
+        return levels, drivers
+
+    def _devices(self, world, levels):
+        """(idx, v_device, gate) of every device with gate, bit line and source line driven."""
+        chip = world.chip
+        sl = levels.get(("SL", 0))
+        if chip is None or sl is None:
+            return []
+        out = []
+        for (kind, r), vg in levels.items():
+            if kind != "WL" or r >= chip.rows:
+                continue
+            for (bk, c), vb in levels.items():
+                if bk in ("BL", "BLB") and c < chip.cols:
+                    side = 0 if bk == "BL" else 1
+                    out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg, (("WL", r), (bk, c))))
+        return out
+
+    def measure(self, world, terminal: str, v: float, compliance: float) -> float:
+        """Current out of ``terminal`` sourcing ``v`` (A), clipped to ±compliance."""
+        levels, drivers = self.levels(world, {terminal: v})
+        chip = world.chip
+        total = 0.0
+        vth = chip.model.switching.v_gate_threshold if chip is not None else 0.0
+        for idx, vdev, vg, lines in self._devices(world, levels):
+            bit_driven = drivers.get(lines[1]) == terminal
+            sl_driven = drivers.get(("SL", 0)) == terminal
+            if not (bit_driven or sl_driven) or vg < vth or bit_driven == sl_driven:
+                continue
+            i = float(chip.dc(idx, vdev, compliance)[0])
+            total += i if bit_driven else -i
+        return float(np.clip(total, -abs(compliance), abs(compliance)))
+
+    def pulse(self, world, terminal: str, high: float, width: float, n: int) -> None:
+        """``n`` pulses of level ``high`` for ``width`` s on ``terminal``."""
+        levels, drivers = self.levels(world, {terminal: high})
+        chip = world.chip
+        for idx, vdev, vg, lines in self._devices(world, levels):
+            touched = terminal in (drivers.get(lines[0]), drivers.get(lines[1]), drivers.get(("SL", 0)))
+            if not touched or vdev == 0.0:
+                continue
+            chip.pulse(idx, n, SET if vdev > 0 else RESET, amplitude=abs(vdev), width=width, gate=vg)

@@ -1,0 +1,128 @@
+"""A simulated bench: the chip, a virtual clock, the instruments at their addresses.
+
+The VISA library serves one world; a world is found by the string PyVISA hands the
+library (``ResourceManager("<key>@labbench")``): a key returned by
+:meth:`SimWorld.register`, or the path of a bench YAML file (built on first use).
+"""
+from __future__ import annotations
+
+import itertools
+import threading
+from pathlib import Path
+
+from pyvisa import rname
+
+from labbench.physics.chip import Chip
+
+from .instrument import SimInstrument
+
+
+class VirtualClock:
+    """Simulated time in seconds: pulse widths, integration times and waits advance it."""
+
+    def __init__(self, start: float = 0.0):
+        self._t = float(start)
+
+    def now(self) -> float:
+        return self._t
+
+    def advance(self, dt: float) -> None:
+        if dt < 0:
+            raise ValueError(f"time cannot run backwards (dt={dt})")
+        self._t += float(dt)
+
+    sleep = advance
+
+
+def canonical_address(address: str) -> str:
+    """'gpib0::24::instr' and 'GPIB::24' name the same resource."""
+    try:
+        return str(rname.parse_resource_name(address))
+    except rname.InvalidResourceName as e:
+        raise ValueError(f"not a VISA resource name: {address!r} ({e})") from None
+
+
+def instrument_models() -> dict[str, type[SimInstrument]]:
+    from .keithley2450 import Keithley2450Sim
+    from .keysight81160a import Keysight81160ASim
+    from .keysight_b220x import KeysightB220xSim
+
+    return {"keithley2450": Keithley2450Sim, "keysight81160a": Keysight81160ASim,
+            "keysight_b220x": KeysightB220xSim}
+
+
+class SimWorld:
+    def __init__(self, chip: Chip | None = None, wiring=None):
+        self.chip = chip
+        self.wiring = wiring
+        self.clock = VirtualClock()
+        self.instruments: dict[str, SimInstrument] = {}
+        self.by_address: dict[str, SimInstrument] = {}
+        self.key: str | None = None
+
+    def add(self, model: str, name: str, address: str) -> SimInstrument:
+        models = instrument_models()
+        if model not in models:
+            raise ValueError(f"no simulated instrument {model!r}; available: {sorted(models)}")
+        addr = canonical_address(address)
+        if addr in self.by_address:
+            raise ValueError(f"address {address} is already used by {self.by_address[addr].name!r}")
+        if name in self.instruments:
+            raise ValueError(f"instrument name {name!r} used twice")
+        inst = models[model](self, name, addr)
+        self.instruments[name] = inst
+        self.by_address[addr] = inst
+        return inst
+
+    def terminal_level(self, terminal: str) -> float | None:
+        """DC level of ``'inst.terminal'`` (None: floating), or 0 for ``'ground'``."""
+        if terminal == "ground":
+            return 0.0
+        name, _, term = terminal.partition(".")
+        inst = self.instruments.get(name)
+        return None if inst is None else inst.terminal_level(term)
+
+    # -- registry: how a VISA library string finds its world ---------------------------
+    def register(self) -> str:
+        if self.key is None:
+            self.key = f"labbench-sim-{next(_counter)}"
+            with _lock:
+                _worlds[self.key] = self
+        return self.key
+
+    def unregister(self) -> None:
+        if self.key is not None:
+            with _lock:
+                _worlds.pop(self.key, None)
+
+    @classmethod
+    def from_bench_file(cls, path: str | Path) -> "SimWorld":
+        from labbench.instruments.config import BenchConfig
+
+        return BenchConfig.from_yaml(path).build_world()
+
+
+_worlds: dict[str, SimWorld] = {}
+_counter = itertools.count(1)
+_lock = threading.Lock()
+
+
+def default_world() -> SimWorld:
+    """What ``ResourceManager('@labbench')`` serves: the shipped ``benches/sim.yaml``."""
+    from labbench.paths import BENCHES
+
+    return SimWorld.from_bench_file(BENCHES / "sim.yaml")
+
+
+def find_world(key: str) -> SimWorld:
+    if key in ("", "unset"):
+        return default_world()
+    with _lock:
+        w = _worlds.get(key)
+    if w is not None:
+        return w
+    p = Path(key)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return SimWorld.from_bench_file(p)
+    raise OSError(f"no simulated bench {key!r}: pass a key from SimWorld.register() "
+                  f"or the path of a bench YAML file")

@@ -1,0 +1,100 @@
+"""SCPI grammar and the error queue of the simulated instruments, through PyVISA."""
+import pytest
+import pyvisa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labbench.sim import LabbenchVisaLibrary, SimWorld
+from labbench.sim.scpi import ErrorQueue, SCPIError, compile_header, parse_unit
+
+
+@pytest.fixture
+def smu():
+    w = SimWorld()
+    w.add("keithley2450", "smu", "GPIB0::24::INSTR")
+    rm = pyvisa.ResourceManager(LabbenchVisaLibrary.for_world(w))
+    r = rm.open_resource("GPIB0::24::INSTR", read_termination="\n", write_termination="\n")
+    yield r
+    r.close()
+    w.unregister()
+
+
+def test_header_long_short_optional_and_suffix():
+    rx = compile_header(":SOURce#:VOLTage[:LEVel][:IMMediate]")
+    for h in (":SOUR:VOLT", ":SOURCE:VOLTAGE:LEVEL", ":SOUR2:VOLT:IMM", ":SOURCE:VOLT:LEV:IMM"):
+        assert rx.match(h), h
+    for h in (":SOURC:VOLT", ":SOUR:VOLTA", ":SOUR:LEV", ":SOUR:VOLT:IMM:LEV"):
+        assert not rx.match(h), h
+    assert rx.match(":SOUR2:VOLT").group(1) == "2"
+
+
+def test_relative_path_after_semicolon():
+    header, q, params, path = parse_unit(":SOUR:VOLT:ILIM 1e-3", [])
+    assert header == ":SOUR:VOLT:ILIM" and params == ["1e-3"] and path == ["SOUR", "VOLT"]
+    header, q, params, _ = parse_unit("LEV?", path)
+    assert header == ":SOUR:VOLT:LEV" and q
+
+
+def test_case_insensitive_and_compound(smu):
+    assert smu.query(":sour:volt 0.5;:SOURce:VOLTage:LEVel?") == "5.000000000E-01"
+    assert smu.query(":SOUR:VOLT:LEV 0.25;LEV?") == "2.500000000E-01"  # relative path
+    assert smu.query("*idn?").startswith("KEITHLEY INSTRUMENTS,MODEL 2450")
+    assert smu.query("*IDN?;*OPC?").endswith(";1")
+
+
+@pytest.mark.parametrize("message, code", [
+    (":NOSUCH:HEADER 1", -113),
+    (":SOUR:VOLT 500", -222),
+    (":SOUR:VOLT banana", -104),
+    (":SOUR:VOLT", -109),
+    (":OUTP ON, OFF", -108),
+    (":SOUR:FUNC WATTS", -224),
+    (":SENS:FUNC 'CURR", -102),
+    ("*IDN? 3", -108),
+    ("*IDN 3", -113),
+])
+def test_bad_input_goes_to_the_error_queue(smu, message, code):
+    smu.write(message)
+    assert smu.query(":SYST:ERR:COUN?") == "1"
+    err = smu.query(":SYST:ERR?")
+    assert err.startswith(f"{code},"), err
+    assert smu.query(":SYST:ERR?") == '0,"No error"'
+
+
+def test_queue_overflow_and_clear(smu):
+    for _ in range(15):
+        smu.write(":BAD")
+    assert smu.query(":SYST:ERR:COUN?") == "10"
+    entries = [smu.query(":SYST:ERR?") for _ in range(10)]
+    assert entries[0].startswith("-113") and entries[-1].startswith("-350")
+    smu.write(":BAD")
+    assert int(smu.query("*ESR?")) & 32  # command error bit
+    smu.write("*CLS")
+    assert smu.query(":SYST:ERR:COUN?") == "0"
+
+
+def test_unterminated_and_interrupted_queries_fail_fast(smu):
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        smu.read()  # nothing pending: a timeout at once, not a hang
+    assert smu.query(":SYST:ERR?").startswith("-420")
+    smu.write("*IDN?")
+    smu.write(":SOUR:VOLT 0.1")  # the unread response is discarded
+    assert smu.query(":SYST:ERR?").startswith("-410")
+
+
+def test_error_queue_unit():
+    q = ErrorQueue(2)
+    q.push(SCPIError(-113))
+    q.push(SCPIError(-222))
+    q.push(SCPIError(-104))
+    assert q.codes() == [-113, -350]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=60))
+def test_arbitrary_bytes_never_raise(data):
+    w = SimWorld()
+    inst = w.add("keithley2450", "smu", "GPIB0::24::INSTR")
+    inst.write(data)
+    inst.write(b"*IDN?\n")
+    assert inst.read().startswith(b"KEITHLEY")
