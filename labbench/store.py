@@ -21,6 +21,9 @@ import pandas as pd
 from labbench.paths import DATA
 
 DEFAULT_DB = DATA / "labbench.db"
+# QCoDeS keeps metadata as columns of its ``runs`` table, and silently drops keys that
+# collide with its own columns (``parameters``, ``name``, …): namespace ours.
+_META_PREFIX = "lb_"
 
 
 def _jsonable(obj: Any) -> Any:
@@ -67,7 +70,7 @@ class RunWriter:
         self.add(**{c: df[c].to_numpy() for c in self.index + self.values})
 
     def add_metadata(self, key: str, value: Any) -> None:
-        self._saver.dataset.add_metadata(key, json.dumps(_jsonable(value)))
+        self._saver.dataset.add_metadata(_META_PREFIX + key, json.dumps(_jsonable(value)))
 
 
 class Store:
@@ -153,6 +156,9 @@ class Store:
             md = load_by_id(run_id, conn=conn).metadata
             out = {}
             for k, v in md.items():
+                if not k.startswith(_META_PREFIX):
+                    continue
+                k = k[len(_META_PREFIX):]
                 try:
                     out[k] = json.loads(v)
                 except (TypeError, ValueError):

@@ -1,0 +1,65 @@
+"""The procedure runner: rows reach the dataset, outputs go off on every exit path."""
+import pytest
+from pymeasure.experiment import FloatParameter, IntegerParameter, Procedure
+
+from labbench.runner import run_procedure
+from labbench.store import Store
+
+
+class RecordingBench:
+    """Just enough of a Bench to watch what the runner does to it."""
+
+    def __init__(self):
+        self.off_calls = 0
+
+    def outputs_off(self):
+        self.off_calls += 1
+
+    def snapshot(self):
+        return {"instruments": {"smu": "KEITHLEY,2450,sim"}}
+
+
+class Ramp(Procedure):
+    INDEX = {"step": ""}
+    VALUES = {"voltage": "V"}
+    steps = IntegerParameter("Steps", default=5)
+    slope = FloatParameter("Slope", units="V", default=0.1)
+    fail_at = IntegerParameter("Fail at", default=-1)
+
+    def execute(self):
+        for i in range(self.steps):
+            if i == self.fail_at:
+                raise RuntimeError("compliance tripped")
+            self.emit("results", {"step": i, "voltage": i * self.slope})
+            self.emit("progress", 100 * (i + 1) / self.steps)
+
+
+def test_rows_reach_the_store_with_parameters(tmp_path):
+    store, bench = Store(tmp_path / "d.db"), RecordingBench()
+    res = run_procedure(Ramp(steps=7, slope=0.2), bench, store, progress=False)
+    assert res.status == "finished" and len(res.data) == 7
+    assert bench.off_calls == 1
+    stored = store.load(res.run_id).sort_values("step")
+    assert stored["voltage"].iloc[-1] == pytest.approx(1.2)
+    md = store.metadata(res.run_id)
+    assert md["parameters"]["steps"] == 7 and md["bench"]["instruments"]["smu"].startswith("KEITHLEY")
+
+
+def test_outputs_off_and_rows_kept_after_an_exception(tmp_path):
+    store, bench = Store(tmp_path / "d.db"), RecordingBench()
+    with pytest.raises(RuntimeError, match="compliance"):
+        run_procedure(Ramp(steps=10, fail_at=4), bench, store, progress=False)
+    assert bench.off_calls == 1
+    runs = store.runs()
+    assert len(runs) == 1 and len(store.load(int(runs.run_id[0]))) == 4
+
+
+def test_outputs_off_on_ctrl_c(tmp_path):
+    class Interrupted(Ramp):
+        def execute(self):
+            raise KeyboardInterrupt
+
+    bench = RecordingBench()
+    with pytest.raises(KeyboardInterrupt):
+        run_procedure(Interrupted(), bench, None, progress=False)
+    assert bench.off_calls == 1
