@@ -1,0 +1,229 @@
+"""The Bench: instruments by role, wiring, safety limits, a clock, cell-level helpers.
+
+``with Bench.from_yaml("benches/sim.yaml") as bench: G = bench.read_cell(0, 0, 0)``.
+The same file drives real instruments when ``simulated: false`` (PyVISA's default
+library, or ``visa_library``).  Leaving the ``with`` block by any path, an exception
+or Ctrl-C included, switches every output off and opens every relay.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from labbench.physics.models import parse_direction, SET
+
+from .config import BenchConfig
+from .drivers import DRIVERS
+from .roles import PulseGenerator, SafetyError, SourceMeter, SwitchMatrix
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Bench", "SafetyError"]
+
+
+class Bench:
+    def __init__(self, config: BenchConfig, path: str | Path | None = None):
+        self.config = config
+        self.path = Path(path) if path else None
+        self.world = None
+        self.adapters: dict[str, object] = {}
+        self._closed = False
+        self._t0 = time.monotonic()
+        self.source_meter = self.pulse_generator = self.switch_matrix = None
+        try:
+            self._open()
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "Bench":
+        return cls(BenchConfig.from_yaml(path), path)
+
+    # -- opening ------------------------------------------------------------------------
+    def _open(self) -> None:
+        cfg = self.config
+        sim_lib = None
+        if any(i.simulated for i in cfg.instruments.values()):
+            from labbench.sim.highlevel import LabbenchVisaLibrary
+
+            self.world = cfg.build_world()
+            sim_lib = LabbenchVisaLibrary.for_world(self.world)
+        for name, inst in cfg.instruments.items():
+            lib = sim_lib if inst.simulated else cfg.visa_library
+            adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
+            self.adapters[name] = adapter
+            if inst.role == "source_meter" and self.source_meter is None:
+                self.source_meter = SourceMeter(name, adapter, cfg.limits)
+            elif inst.role == "pulse_generator" and self.pulse_generator is None:
+                self.pulse_generator = PulseGenerator(name, adapter, cfg.limits)
+            elif inst.role == "switch_matrix" and name == cfg.wiring.matrix:
+                self.switch_matrix = SwitchMatrix(name, adapter)
+        op = cfg.operating
+        self._port = {term: port for port, term in sorted(cfg.wiring.inputs.items(), reverse=True)}
+        self._pins = cfg.wiring_pins()
+        self._pulse_ch = int(op.pulse_terminal.rpartition("ch")[2])
+        self._gate_ch = int(op.gate_terminal.rpartition("ch")[2])
+        self.switch_matrix.configure()
+        self.source_meter.configure(op.compliance, op.nplc)
+        self._gate = None
+
+    # -- clock ----------------------------------------------------------------------------
+    @property
+    def simulated(self) -> bool:
+        return self.world is not None
+
+    def now(self) -> float:
+        """Seconds since the bench opened: virtual in simulation, wall-clock on hardware."""
+        return self.world.clock.now() if self.world is not None else time.monotonic() - self._t0
+
+    def sleep(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"cannot sleep {seconds} s")
+        if self.world is not None:
+            self.world.clock.advance(seconds)
+        else:
+            time.sleep(seconds)
+
+    # -- routing and cell helpers ---------------------------------------------------------
+    def _pin(self, line: str) -> tuple[int, int]:
+        try:
+            return self._pins[line]
+        except KeyError:
+            raise ValueError(f"chip line {line} is not wired (wiring.lines)") from None
+
+    def route(self, row: int, col: int, side: int, mode: str) -> None:
+        """Connect the cell for ``mode``: 'read' (SMU on the bit line), 'set' (pulse on
+        the bit line) or 'reset' (pulse on SL, bit line grounded); gate on WL, SL grounded
+        for read/set."""
+        cfg = self.config
+        if not (0 <= row < cfg.chip.rows and 0 <= col < cfg.chip.cols and side in (0, 1)):
+            raise IndexError(f"cell ({row}, {col}, side {side}) outside the "
+                             f"{cfg.chip.rows}×{cfg.chip.cols} chip")
+        op = cfg.operating
+        bit = f"{'BL' if side == 0 else 'BLB'}{col}"
+        gnd = self._port["ground"]
+        if mode == "read":
+            plan = [(op.read_terminal, bit), ("ground", "SL")]
+        elif mode == "set":
+            plan = [(op.pulse_terminal, bit), ("ground", "SL")]
+        elif mode == "reset":
+            plan = [(op.pulse_terminal, "SL"), ("ground", bit)]
+        else:
+            raise ValueError(f"route mode must be 'read', 'set' or 'reset', got {mode!r}")
+        plan.append((op.gate_terminal, f"WL{row}"))
+        paths = []
+        for term, line in plan:
+            card, out = self._pin(line)
+            paths.append((card, gnd if term == "ground" else self._port[term], out))
+        self.switch_matrix.close_paths(paths)
+
+    def _set_gate(self, level: float) -> None:
+        if level != self._gate:
+            self.pulse_generator.set_dc(self._gate_ch, level)
+            self.pulse_generator.output(self._gate_ch, True)
+            self._gate = level
+
+    def read_current(self, row: int, col: int, side: int, voltage: float | None = None) -> float:
+        op = self.config.operating
+        v = op.read_voltage if voltage is None else voltage
+        self.route(row, col, side, "read")
+        self._set_gate(op.read_gate)
+        self.source_meter.set_voltage(v)
+        self.source_meter.output(True)
+        return self.source_meter.measure_current()
+
+    def read_cell(self, row: int, col: int, side: int, voltage: float | None = None) -> float:
+        """Conductance (S) of one device, read as I/V at the read voltage."""
+        v = self.config.operating.read_voltage if voltage is None else voltage
+        return self.read_current(row, col, side, v) / v
+
+    def pulse_cell(self, row: int, col: int, side: int, direction="set", n: int = 1,
+                   amplitude: float | None = None, width: float | None = None,
+                   gate: float | None = None) -> None:
+        """``n`` programming pulses: SET on the bit line, RESET on SL (operating defaults)."""
+        d = parse_direction(direction)
+        spec = self.config.operating.set if d == SET else self.config.operating.reset
+        amplitude = spec.amplitude if amplitude is None else amplitude
+        width = spec.width if width is None else width
+        gate = spec.gate if gate is None else gate
+        pg = self.pulse_generator
+        pg.check(self._pulse_ch, amplitude, width)  # every limit before anything is sent
+        pg.check(self._gate_ch, gate)
+        pg.configure_pulse(self._pulse_ch, amplitude, width)
+        self.route(row, col, side, "set" if d == SET else "reset")
+        self._set_gate(gate)
+        pg.set_count(self._pulse_ch, n)
+        pg.output(self._pulse_ch, True)
+        pg.trigger()
+
+    # -- metadata -------------------------------------------------------------------------
+    def snapshot(self) -> dict:
+        cfg = self.config
+        inst = {}
+        for name, a in self.adapters.items():
+            entry = cfg.instruments[name].model_dump()
+            try:
+                entry["idn"] = a.idn()
+                entry["settings"] = a.settings()
+            except Exception as e:  # noqa: BLE001 - a snapshot must not fail a run
+                entry["error"] = f"{type(e).__name__}: {e}"
+            inst[name] = entry
+        from labbench.physics.device_model import load_device_model
+
+        return {
+            "bench": cfg.name,
+            "file": str(self.path) if self.path else None,
+            "simulated": self.simulated,
+            "time": self.now(),
+            "instruments": inst,
+            "wiring": cfg.wiring.model_dump(),
+            "limits": {k: v.model_dump() for k, v in cfg.limits.items()},
+            "operating": cfg.operating.model_dump(),
+            "chip": {**cfg.chip.model_dump(),
+                     "model": load_device_model(cfg.chip.device_model).to_dict()},
+        }
+
+    def idns(self) -> dict[str, str]:
+        return {name: a.idn() for name, a in self.adapters.items()}
+
+    # -- closing --------------------------------------------------------------------------
+    def outputs_off(self) -> list[str]:
+        """Switch every output off and open every relay; returns what failed (logged)."""
+        failed = []
+        for role in (self.source_meter, self.pulse_generator, self.switch_matrix):
+            if role is None:
+                continue
+            try:
+                role.off()
+            except Exception as e:  # noqa: BLE001 - keep switching the others off
+                log.error("could not switch %s off: %s", role.name, e)
+                failed.append(role.name)
+        self._gate = None
+        return failed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.outputs_off()
+        for name, a in self.adapters.items():
+            try:
+                a.close()
+            except Exception as e:  # noqa: BLE001
+                log.warning("closing %s: %s", name, e)
+        if self.world is not None:
+            self.world.unregister()
+
+    def __enter__(self) -> "Bench":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001
+            pass

@@ -1,0 +1,230 @@
+"""The bench file: instruments, wiring, chip, safety limits, operating points (pydantic).
+
+Every mistake is reported with the key that holds it (``instruments.pg.driver``,
+``wiring.inputs.4``, ...) and what would fix it.  See ``docs/bench.md``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from labbench.sim.wiring import parse_line
+
+from .drivers import DRIVERS
+
+ROLES = ("source_meter", "pulse_generator", "switch_matrix")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class InstrumentConfig(_Strict):
+    role: Literal["source_meter", "pulse_generator", "switch_matrix"]
+    driver: str = Field(description=f"one of {sorted(DRIVERS)}")
+    address: str = Field(description="VISA resource name, e.g. GPIB0::24::INSTR")
+    simulated: bool = True
+
+
+class Pin(_Strict):
+    card: int = Field(ge=1, le=4, description="matrix module (Normal configuration mode)")
+    output: int = Field(ge=1, le=48)
+
+
+class PinGroup(_Strict):
+    """Lines <kind>0..<kind>N-1 on consecutive outputs of one card."""
+
+    card: int = Field(ge=1, le=4, description="matrix module (Normal configuration mode)")
+    first_output: int = Field(ge=1, le=48)
+
+
+class WiringConfig(_Strict):
+    matrix: str = Field(description="the switch-matrix instrument")
+    inputs: dict[int, str] = Field(description="matrix input port -> 'instrument.terminal' or 'ground'")
+    lines: dict[str, Pin | PinGroup] = Field(
+        description="chip line -> matrix pin: WL/BL/BLB as groups, SL (or WL3, ...) as single pins")
+
+
+class TerminalLimits(_Strict):
+    max_voltage: float = Field(gt=0, description="V, largest |level| this terminal may drive")
+    max_compliance: float | None = Field(None, gt=0, description="A, largest current limit (SMU)")
+    max_pulse_width: float | None = Field(None, gt=0, description="s, longest pulse (pulse generator)")
+
+
+class ChipConfig(_Strict):
+    device_model: str = Field(description="device-model file, or a name in device_models/")
+    rows: int = Field(gt=0)
+    cols: int = Field(gt=0)
+    seed: int = 0
+    formed: bool = True
+
+
+class PulseSpec(_Strict):
+    amplitude: float = Field(gt=0, description="V at the cell")
+    width: float = Field(gt=0, description="s")
+    gate: float = Field(gt=0, description="V on the word line")
+
+
+class OperatingConfig(_Strict):
+    read_terminal: str = "smu.hi"
+    pulse_terminal: str = "pg.ch1"
+    gate_terminal: str = "pg.ch2"
+    read_voltage: float = Field(0.1, gt=0)
+    read_gate: float = Field(1.8, gt=0)
+    compliance: float = Field(1e-4, gt=0)
+    nplc: float = Field(0.01, gt=0)
+    set: PulseSpec = PulseSpec(amplitude=1.5, width=1e-6, gate=1.2)
+    reset: PulseSpec = PulseSpec(amplitude=1.8, width=1e-6, gate=2.5)
+
+
+class BenchConfig(_Strict):
+    name: str
+    description: str = ""
+    visa_library: str = Field("", description="PyVISA library for real instruments ('' = default, '@py')")
+    chip: ChipConfig
+    instruments: dict[str, InstrumentConfig]
+    wiring: WiringConfig
+    limits: dict[str, TerminalLimits] = Field(default_factory=dict)
+    operating: OperatingConfig = OperatingConfig()
+
+    @model_validator(mode="after")
+    def _check(self):
+        from labbench.sim.world import canonical_address
+
+        # drivers and addresses
+        seen: dict[str, str] = {}
+        for name, inst in self.instruments.items():
+            if inst.driver not in DRIVERS:
+                raise ValueError(f"instruments.{name}.driver: unknown driver {inst.driver!r}; "
+                                 f"use one of {sorted(DRIVERS)}")
+            if DRIVERS[inst.driver].role != inst.role:
+                raise ValueError(f"instruments.{name}.driver: {inst.driver} is a "
+                                 f"{DRIVERS[inst.driver].role}, not a {inst.role}")
+            try:
+                addr = canonical_address(inst.address)
+            except ValueError as e:
+                raise ValueError(f"instruments.{name}.address: {e}") from None
+            if addr in seen:
+                raise ValueError(f"instruments.{name}.address: duplicate address {inst.address} "
+                                 f"(also used by instruments.{seen[addr]}); give each instrument its own")
+            seen[addr] = name
+        for role in ROLES:
+            if not any(i.role == role for i in self.instruments.values()):
+                raise ValueError(f"instruments: missing instrument with role {role!r}; "
+                                 f"add one (see benches/sim.yaml)")
+        # wiring: every name must exist; no loops, no shorts
+        w = self.wiring
+        mx = self.instruments.get(w.matrix)
+        if mx is None or mx.role != "switch_matrix":
+            raise ValueError(f"wiring.matrix: {w.matrix!r} is not a switch_matrix in instruments")
+        parent: dict[str, str] = {}
+
+        def find(x):
+            while parent.setdefault(x, x) != x:
+                x = parent[x]
+            return x
+
+        def join(a, b, key):
+            ra, rb = find(a), find(b)
+            if ra == rb:
+                raise ValueError(f"{key}: wiring loop: {a} and {b} are already connected "
+                                 f"(through the matrix); wire each terminal to one input")
+            parent[ra] = rb
+
+        for port, term in w.inputs.items():
+            key = f"wiring.inputs.{port}"
+            if not 1 <= port <= 14:
+                raise ValueError(f"{key}: the matrix has inputs 1..14")
+            if term != "ground":
+                inst, _, t = term.partition(".")
+                if inst not in self.instruments or not t:
+                    raise ValueError(f"{key}: {term!r} is not 'instrument.terminal' of a listed "
+                                     f"instrument nor 'ground'")
+                if inst == w.matrix:
+                    raise ValueError(f"{key}: wiring loop: matrix {inst} wired back into its own input")
+                if t not in DRIVERS[self.instruments[inst].driver].terminals:
+                    raise ValueError(f"{key}: {inst} has terminals "
+                                     f"{DRIVERS[self.instruments[inst].driver].terminals}, not {t!r}")
+            join(f"input {port}", "matrix", key)
+            if term != "ground":
+                join(term, f"input {port}", key)
+        used: dict[tuple[int, int], str] = {}
+        for line, pin in self.wiring_pins().items():
+            if pin in used:
+                raise ValueError(f"wiring.lines: {line} and {used[pin]} share card {pin[0]} output "
+                                 f"{pin[1]} (a short); give each line its own output")
+            used[pin] = line
+        for key in (self.operating.read_terminal, self.operating.pulse_terminal, self.operating.gate_terminal):
+            if key not in w.inputs.values():
+                raise ValueError(f"operating: terminal {key!r} is not wired to any matrix input")
+        if "ground" not in w.inputs.values():
+            raise ValueError("wiring.inputs: no input is wired to 'ground'")
+        for term in self.limits:
+            if term not in w.inputs.values():
+                raise ValueError(f"limits.{term}: no such wired terminal")
+        return self
+
+    def wiring_pins(self) -> dict[str, tuple[int, int]]:
+        """Chip line name -> (card, output), groups expanded over the chip size."""
+        out: dict[str, tuple[int, int]] = {}
+        n = {"WL": self.chip.rows, "BL": self.chip.cols, "BLB": self.chip.cols}
+        for name, pin in self.wiring.lines.items():
+            key = f"wiring.lines.{name}"
+            if isinstance(pin, PinGroup):
+                kind = name.upper()
+                if kind not in n:
+                    raise ValueError(f"{key}: groups are WL, BL or BLB")
+                last = pin.first_output + n[kind] - 1
+                if last > 48:
+                    raise ValueError(f"{key}: {n[kind]} lines from output {pin.first_output} "
+                                     f"overrun the card's 48 outputs")
+                for k in range(n[kind]):
+                    out[f"{kind}{k}"] = (pin.card, pin.first_output + k)
+            else:
+                try:
+                    kind, idx = parse_line(name)
+                except ValueError as e:
+                    raise ValueError(f"{key}: {e}") from None
+                out[f"{kind}{idx}" if kind != "SL" else "SL"] = (pin.card, pin.output)
+        return out
+
+    # -- files --------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "BenchConfig":
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"bench file not found: {path}")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML ({e})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            lines = [f"{path}: invalid bench file"]
+            for err in e.errors():
+                loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+                msg = err["msg"].removeprefix("Value error, ")
+                lines.append(f"  {loc}: {msg}" if loc != "(top level)" else f"  {msg}")
+            raise ValueError("\n".join(lines)) from None
+
+    def build_world(self):
+        """The simulated bench for the ``simulated: true`` instruments."""
+        from labbench.physics.chip import Chip
+        from labbench.physics.device_model import load_device_model
+        from labbench.sim.wiring import Wiring
+        from labbench.sim.world import SimWorld
+
+        model = load_device_model(self.chip.device_model)
+        chip = Chip(model, self.chip.rows, self.chip.cols, seed=self.chip.seed, formed=self.chip.formed)
+        wiring = Wiring(self.wiring.matrix, dict(self.wiring.inputs), self.wiring_pins())
+        world = SimWorld(chip, wiring)
+        for name, inst in self.instruments.items():
+            if inst.simulated:
+                world.add(DRIVERS[inst.driver].sim_model, name, inst.address)
+        return world

@@ -1,0 +1,275 @@
+"""Adapters: the few calls the roles need, over maintained third-party drivers.
+
+No SCPI is written here except where the driver lacks the feature (said at the spot).
+Adapters remember what they last set and skip redundant writes: a pulse-then-read
+loop then costs one matrix write, one trigger and one reading.
+"""
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+_ids = itertools.count(1)
+
+
+# -- source meters ----------------------------------------------------------------------
+class PyMeasureKeithley2450:
+    def __init__(self, name: str, address: str, visa_library):
+        from pymeasure.instruments.keithley import Keithley2450
+
+        self.drv = Keithley2450(address, visa_library=visa_library)
+        self._v = None
+        self._on = None
+
+    def idn(self) -> str:
+        return self.drv.id
+
+    def configure(self, compliance: float, nplc: float) -> None:
+        self.drv.apply_voltage(compliance_current=compliance)
+        self.drv.measure_current(nplc=nplc)
+
+    def set_voltage(self, v: float) -> None:
+        if v != self._v:
+            self.drv.source_voltage = v
+            self._v = v
+
+    def output(self, on: bool) -> None:
+        if on != self._on:
+            self.drv.enable_source() if on else self.drv.disable_source()
+            self._on = on
+
+    def measure_current(self) -> float:
+        return float(self.drv.current)
+
+    def off(self) -> None:
+        self._v = self._on = None
+        self.drv.source_voltage = 0.0
+        self.drv.disable_source()
+
+    def settings(self) -> dict:
+        d = self.drv
+        return {"source_mode": d.source_mode, "source_voltage": d.source_voltage,
+                "compliance_current": d.compliance_current, "current_nplc": d.current_nplc,
+                "output": bool(d.source_enabled)}
+
+    def errors(self) -> list:
+        return self.drv.check_errors()
+
+    def close(self) -> None:
+        self.drv.adapter.close()
+
+
+class QCoDeSKeithley2450:
+    def __init__(self, name: str, address: str, visa_library):
+        from qcodes.instrument_drivers.Keithley import Keithley2450
+
+        self.drv = Keithley2450(f"{name}_{next(_ids)}", address, visalib=visa_library or None)
+        self._v = None
+        self._on = None
+
+    def idn(self) -> str:
+        return ",".join(str(v) for v in self.drv.get_idn().values())
+
+    def configure(self, compliance: float, nplc: float) -> None:
+        self.drv.source_function("voltage")
+        self.drv.sense_function("current")
+        self.drv.source.limit(compliance)
+        self.drv.sense.nplc(nplc)
+
+    def set_voltage(self, v: float) -> None:
+        if v != self._v:
+            self.drv.source.voltage(v)
+            self._v = v
+
+    def output(self, on: bool) -> None:
+        if on != self._on:
+            self.drv.output_enabled(on)
+            self._on = on
+
+    def measure_current(self) -> float:
+        return float(self.drv.sense.current())
+
+    def off(self) -> None:
+        self._v = self._on = None
+        self.drv.source.voltage(0.0)
+        self.drv.output_enabled(False)
+
+    def settings(self) -> dict:
+        d = self.drv
+        return {"source_function": d.source_function(), "source_voltage": d.source.voltage(),
+                "limit": d.source.limit(), "nplc": d.sense.nplc(), "output": d.output_enabled()}
+
+    def errors(self) -> list:
+        out = []
+        while not (e := self.drv.ask(":SYST:ERR?")).startswith("0,"):
+            out.append(e)
+        return out
+
+    def close(self) -> None:
+        self.drv.close()
+
+
+# -- pulse generator --------------------------------------------------------------------
+def _burst_state_arg(on: bool):
+    """The value to give PyMeasure's ``burst_state`` so the instrument gets ``on``.
+
+    PyMeasure 0.16's Keysight81160AChannel declares ``burst_state_values = [True,
+    False]`` with ``map_values=True``, so the *list index* is sent: True -> 0 (burst
+    off), False -> 1 (on).  Inverted (docs/upstream.md).  Pick the key whose index is
+    the wanted state; once upstream uses a dict again this returns ``on`` unchanged.
+    """
+    from pymeasure.instruments.keysight.keysight81160A import Keysight81160AChannel
+
+    values = Keysight81160AChannel.burst_state_values
+    if isinstance(values, dict):
+        return on
+    return list(values)[int(on)]
+
+
+class PyMeasureKeysight81160A:
+    def __init__(self, name: str, address: str, visa_library):
+        from pymeasure.instruments.keysight import Keysight81160A
+
+        self.drv = Keysight81160A(address, visa_library=visa_library)
+        self._state: dict[tuple[int, str], object] = {}
+
+    def idn(self) -> str:
+        return self.drv.id
+
+    def _set(self, ch: int, attr: str, value) -> None:
+        if self._state.get((ch, attr)) != value:
+            setattr(self.drv.channels[ch], attr, value)
+            self._state[(ch, attr)] = value
+
+    def configure_pulse(self, ch: int, high: float, width: float, period: float, low: float = 0.0) -> None:
+        self._set(ch, "shape", "PULS")
+        self._set(ch, "trigger_mode", "MAN")
+        # keep width < period at every step (the instrument refuses otherwise)
+        old_width = self._state.get((ch, "pulse_width"))  # None: unknown, widen the period first
+        if old_width is not None and width < old_width:
+            self._set(ch, "pulse_width", width)
+            self._set(ch, "pulse_period", period)
+        else:
+            self._set(ch, "pulse_period", period)
+            self._set(ch, "pulse_width", width)
+        if low < self._state.get((ch, "voltage_low"), low):
+            self._set(ch, "voltage_low", low)
+            self._set(ch, "voltage_high", high)
+        else:
+            self._set(ch, "voltage_high", high)
+            self._set(ch, "voltage_low", low)
+
+    def set_count(self, ch: int, n: int) -> None:
+        # the 81160A's burst needs NCYC >= 2; a single pulse is burst off, one trigger
+        if n >= 2:
+            self._set(ch, "burst_ncycles", int(n))
+        self._set(ch, "burst_state", _burst_state_arg(n >= 2))
+
+    def set_dc(self, ch: int, level: float) -> None:
+        self._set(ch, "shape", "DC")
+        self._set(ch, "offset", level)
+
+    def output(self, ch: int, on: bool) -> None:
+        self._set(ch, "output", bool(on))
+
+    def trigger(self) -> None:
+        self.drv.trigger()
+
+    def off(self) -> None:
+        self._state.clear()
+        for ch in (1, 2):
+            self.drv.channels[ch].output = False
+
+    def settings(self) -> dict:
+        out = {}
+        for ch in (1, 2):
+            c = self.drv.channels[ch]
+            out[f"ch{ch}"] = {"shape": c.shape, "high": c.voltage_high, "low": c.voltage_low,
+                              "width": c.pulse_width, "period": c.pulse_period,
+                              "output": bool(c.output)}
+        return out
+
+    def errors(self) -> list:
+        return self.drv.check_errors()
+
+    def close(self) -> None:
+        self.drv.adapter.close()
+
+
+# -- switch matrix ----------------------------------------------------------------------
+_CHAN = re.compile(r"(\d)(\d\d)(\d\d)(?=[,)]|$)")
+
+
+class QCoDeSKeysightB220X:
+    def __init__(self, name: str, address: str, visa_library):
+        from qcodes.instrument_drivers.Keysight import KeysightB220X
+
+        self.drv = KeysightB220X(f"{name}_{next(_ids)}", address, visalib=visa_library or None)
+        self._closed: set[tuple[int, int, int]] = set()
+
+    def idn(self) -> str:
+        return ",".join(str(v) for v in self.drv.get_idn().values())
+
+    def configure(self) -> None:
+        import warnings
+
+        self.drv.disconnect_all()
+        with warnings.catch_warnings():  # "free -> single keeps connections": none are left
+            warnings.simplefilter("ignore", UserWarning)
+            self.drv.connection_rule("single")
+        self._closed.clear()
+
+    def close_paths(self, paths: list[tuple[int, int, int]]) -> None:
+        """Close (card, input, output) relays not already closed (Single-route rule).
+
+        QCoDeS's driver writes channel lists for card 0 only (Auto mode); a 32×32
+        array needs several modules, addressed by card number in Normal mode, so the
+        list is written here in the driver's own ``:CLOS (@CIIOO,...)`` form.
+        """
+        new = [p for p in paths if p not in self._closed]
+        if not new:
+            return
+        self.drv.write(":CLOS (@" + ",".join(f"{c}{i:02d}{o:02d}" for c, i, o in new) + ")")
+        for c, i, o in new:  # single route: the input's and output's old paths release
+            self._closed = {p for p in self._closed if not (p[0] == c and (p[1] == i or p[2] == o))}
+            self._closed.add((c, i, o))
+
+    def open_all(self) -> None:
+        self._closed.clear()
+        self.drv.disconnect_all()
+
+    def connections(self) -> set[tuple[int, int, int]]:
+        reply = self.drv.ask(":CLOS:CARD? 0")
+        return {(int(c), int(i), int(o)) for c, i, o in _CHAN.findall(reply)}
+
+    def settings(self) -> dict:
+        return {"connection_rule": self.drv.connection_rule(),
+                "connections": sorted(self.connections())}
+
+    def errors(self) -> list:
+        out = []
+        while not (e := self.drv.get_error()).startswith("0,"):
+            out.append(e)
+        return out
+
+    def close(self) -> None:
+        self.drv.close()
+
+
+@dataclass(frozen=True)
+class DriverInfo:
+    role: str
+    factory: Callable
+    terminals: tuple[str, ...]
+    sim_model: str
+
+
+DRIVERS: dict[str, DriverInfo] = {
+    "pymeasure.keithley2450": DriverInfo("source_meter", PyMeasureKeithley2450, ("hi",), "keithley2450"),
+    "qcodes.keithley2450": DriverInfo("source_meter", QCoDeSKeithley2450, ("hi",), "keithley2450"),
+    "pymeasure.keysight81160a": DriverInfo("pulse_generator", PyMeasureKeysight81160A, ("ch1", "ch2"),
+                                           "keysight81160a"),
+    "qcodes.keysight_b220x": DriverInfo("switch_matrix", QCoDeSKeysightB220X, (), "keysight_b220x"),
+}

@@ -1,0 +1,114 @@
+"""Roles: what a procedure asks of an instrument, with the bench's safety limits.
+
+Every value is checked against the limits of the terminal it reaches *before* the
+adapter is called, so an instrument never sees a value outside them.
+"""
+from __future__ import annotations
+
+from .config import TerminalLimits
+
+
+class SafetyError(ValueError):
+    """A value outside the bench file's ``limits`` (nothing was sent)."""
+
+
+def _check(terminal: str, limits: TerminalLimits | None, *, voltage=None, compliance=None, width=None):
+    if limits is None:
+        raise SafetyError(f"{terminal}: the bench file has no limits for this terminal; "
+                          f"add limits.{terminal} (max_voltage, ...) before driving it")
+    if voltage is not None and abs(voltage) > limits.max_voltage:
+        raise SafetyError(f"{terminal}: {voltage:g} V exceeds limits.{terminal}.max_voltage = "
+                          f"{limits.max_voltage:g} V; nothing was sent")
+    if compliance is not None:
+        if limits.max_compliance is None:
+            raise SafetyError(f"{terminal}: no limits.{terminal}.max_compliance in the bench file")
+        if not 0 < compliance <= limits.max_compliance:
+            raise SafetyError(f"{terminal}: compliance {compliance:g} A outside (0, "
+                              f"{limits.max_compliance:g}] (limits.{terminal}.max_compliance); nothing was sent")
+    if width is not None:
+        if limits.max_pulse_width is None:
+            raise SafetyError(f"{terminal}: no limits.{terminal}.max_pulse_width in the bench file")
+        if not 0 < width <= limits.max_pulse_width:
+            raise SafetyError(f"{terminal}: pulse width {width:g} s outside (0, {limits.max_pulse_width:g}] "
+                              f"(limits.{terminal}.max_pulse_width); nothing was sent")
+
+
+class SourceMeter:
+    def __init__(self, name: str, adapter, limits: dict[str, TerminalLimits]):
+        self.name, self.adapter = name, adapter
+        self.terminal = f"{name}.hi"
+        self.limits = limits.get(self.terminal)
+
+    def configure(self, compliance: float, nplc: float) -> None:
+        _check(self.terminal, self.limits, compliance=compliance)
+        self.adapter.configure(compliance, nplc)
+
+    def set_voltage(self, v: float) -> None:
+        _check(self.terminal, self.limits, voltage=v)
+        self.adapter.set_voltage(v)
+
+    def output(self, on: bool) -> None:
+        self.adapter.output(on)
+
+    def measure_current(self) -> float:
+        return self.adapter.measure_current()
+
+    def off(self) -> None:
+        self.adapter.off()
+
+
+class PulseGenerator:
+    def __init__(self, name: str, adapter, limits: dict[str, TerminalLimits]):
+        self.name, self.adapter = name, adapter
+        self.limits = limits
+
+    def _lim(self, ch: int):
+        return f"{self.name}.ch{ch}", self.limits.get(f"{self.name}.ch{ch}")
+
+    def check(self, ch: int, level: float, width: float | None = None) -> None:
+        """Raise SafetyError if ``level`` (and ``width``) break channel ``ch``'s limits."""
+        term, lim = self._lim(ch)
+        _check(term, lim, voltage=level, width=width)
+
+    def configure_pulse(self, ch: int, high: float, width: float, period: float | None = None,
+                        low: float = 0.0) -> None:
+        term, lim = self._lim(ch)
+        _check(term, lim, voltage=high, width=width)
+        _check(term, lim, voltage=low)
+        self.adapter.configure_pulse(ch, high, width, period or 2.0 * width, low)
+
+    def set_count(self, ch: int, n: int) -> None:
+        if int(n) < 1:
+            raise ValueError(f"pulse count must be >= 1, got {n}")
+        self.adapter.set_count(ch, int(n))
+
+    def set_dc(self, ch: int, level: float) -> None:
+        term, lim = self._lim(ch)
+        _check(term, lim, voltage=level)
+        self.adapter.set_dc(ch, level)
+
+    def output(self, ch: int, on: bool) -> None:
+        self.adapter.output(ch, on)
+
+    def trigger(self) -> None:
+        self.adapter.trigger()
+
+    def off(self) -> None:
+        self.adapter.off()
+
+
+class SwitchMatrix:
+    def __init__(self, name: str, adapter):
+        self.name, self.adapter = name, adapter
+
+    def configure(self) -> None:
+        self.adapter.configure()
+
+    def close_paths(self, paths) -> None:
+        self.adapter.close_paths(list(paths))
+
+    def connections(self) -> set[tuple[int, int, int]]:
+        return self.adapter.connections()
+
+    def off(self) -> None:
+        self.adapter.open_all()
