@@ -117,7 +117,7 @@ class Bench:
         for term, line in plan:
             card, out = self._pin(line)
             paths.append((card, gnd if term == "ground" else self._port[term], out))
-        self.switch_matrix.close_paths(paths)
+        self.switch_matrix.set_paths(paths)
 
     def _set_gate(self, level: float) -> None:
         if level != self._gate:
@@ -128,6 +128,8 @@ class Bench:
     def read_current(self, row: int, col: int, side: int, voltage: float | None = None) -> float:
         op = self.config.operating
         v = op.read_voltage if voltage is None else voltage
+        self.source_meter.check(v)  # every limit before anything is sent
+        self.pulse_generator.check(self._gate_ch, op.read_gate)
         self.route(row, col, side, "read")
         self._set_gate(op.read_gate)
         self.source_meter.set_voltage(v)

@@ -221,20 +221,25 @@ class QCoDeSKeysightB220X:
             self.drv.connection_rule("single")
         self._closed.clear()
 
-    def close_paths(self, paths: list[tuple[int, int, int]]) -> None:
-        """Close (card, input, output) relays not already closed (Single-route rule).
+    def set_paths(self, paths: list[tuple[int, int, int]]) -> None:
+        """Make exactly ``paths`` (card, input, output) conduct, touching only changed relays.
 
         QCoDeS's driver writes channel lists for card 0 only (Auto mode); a 32×32
         array needs several modules, addressed by card number in Normal mode, so the
-        list is written here in the driver's own ``:CLOS (@CIIOO,...)`` form.
+        lists are written here in the driver's own ``:OPEN/:CLOS (@CIIOO,...)`` form.
         """
+        want = set(paths)
+        stale = self._closed - want
         new = [p for p in paths if p not in self._closed]
-        if not new:
-            return
-        self.drv.write(":CLOS (@" + ",".join(f"{c}{i:02d}{o:02d}" for c, i, o in new) + ")")
-        for c, i, o in new:  # single route: the input's and output's old paths release
-            self._closed = {p for p in self._closed if not (p[0] == c and (p[1] == i or p[2] == o))}
-            self._closed.add((c, i, o))
+        if stale:  # break before make: nothing stale stays on a line during the next pulse
+            self.drv.write(":OPEN " + self._list(stale))
+        if new:
+            self.drv.write(":CLOS " + self._list(new))
+        self._closed = want
+
+    @staticmethod
+    def _list(paths) -> str:
+        return "(@" + ",".join(f"{c}{i:02d}{o:02d}" for c, i, o in sorted(paths)) + ")"
 
     def open_all(self) -> None:
         self._closed.clear()

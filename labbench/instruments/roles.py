@@ -43,6 +43,10 @@ class SourceMeter:
         _check(self.terminal, self.limits, compliance=compliance)
         self.adapter.configure(compliance, nplc)
 
+    def check(self, v: float) -> None:
+        """Raise SafetyError if ``v`` breaks this terminal's limits."""
+        _check(self.terminal, self.limits, voltage=v)
+
     def set_voltage(self, v: float) -> None:
         _check(self.terminal, self.limits, voltage=v)
         self.adapter.set_voltage(v)
@@ -104,8 +108,9 @@ class SwitchMatrix:
     def configure(self) -> None:
         self.adapter.configure()
 
-    def close_paths(self, paths) -> None:
-        self.adapter.close_paths(list(paths))
+    def set_paths(self, paths) -> None:
+        """Exactly these (card, input, output) paths closed; the others open."""
+        self.adapter.set_paths(list(paths))
 
     def connections(self) -> set[tuple[int, int, int]]:
         return self.adapter.connections()

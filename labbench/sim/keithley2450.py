@@ -439,6 +439,7 @@ class Keithley2450Sim(SimInstrument):
         if f != self.src:
             raise SCPIError(-221, "sweep function differs from the source function")
         buf = self._buffer(sw["buffer"])
+        buf.rows.clear()  # the sweep trigger-model template starts with a buffer-clear block
         self.output = True
         for lv in sw["levels"]:
             self.level[f] = float(lv)
