@@ -110,8 +110,10 @@ class Bench:
             plan = [(op.pulse_terminal, bit), ("ground", "SL")]
         elif mode == "reset":
             plan = [(op.pulse_terminal, "SL"), ("ground", bit)]
+        elif mode == "strong_reset":
+            plan = [(op.read_terminal, "SL"), ("ground", bit)]
         else:
-            raise ValueError(f"route mode must be 'read', 'set' or 'reset', got {mode!r}")
+            raise ValueError(f"route mode must be 'read', 'set', 'reset' or 'strong_reset', got {mode!r}")
         plan.append((op.gate_terminal, f"WL{row}"))
         paths = []
         for term, line in plan:
@@ -130,6 +132,8 @@ class Bench:
         v = op.read_voltage if voltage is None else voltage
         self.source_meter.check(v)  # every limit before anything is sent
         self.pulse_generator.check(self._gate_ch, op.read_gate)
+        if self.source_meter.adapter._v not in (None, 0.0, v):
+            self.source_meter.set_voltage(0.0)  # never switch a biased source onto a line
         self.route(row, col, side, "read")
         self._set_gate(op.read_gate)
         self.source_meter.set_voltage(v)
@@ -159,6 +163,25 @@ class Bench:
         pg.set_count(self._pulse_ch, n)
         pg.output(self._pulse_ch, True)
         pg.trigger()
+
+    def reset_cell(self, row: int, col: int, side: int, voltage: float | None = None,
+                   gate: float | None = None) -> float:
+        """Full RESET of one device: the SMU holds SL at ``voltage`` (bit line grounded)
+        for one reading, the DC equivalent of a long, high SL pulse.  Returns the current."""
+        op = self.config.operating
+        v = op.strong_reset_voltage if voltage is None else voltage
+        gate = op.strong_reset_gate if gate is None else gate
+        self.source_meter.check(v)  # every limit before anything is sent
+        self.pulse_generator.check(self._gate_ch, gate)
+        self.source_meter.set_voltage(0.0)  # never switch a biased source onto a line
+        self.route(row, col, side, "strong_reset")
+        self._set_gate(gate)
+        self.source_meter.output(True)
+        self.source_meter.set_voltage(v)
+        try:
+            return self.source_meter.measure_current()
+        finally:
+            self.source_meter.set_voltage(0.0)
 
     # -- metadata -------------------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -225,6 +248,10 @@ class Bench:
         self.close()
 
     def __del__(self):
+        import sys
+
+        if sys.is_finalizing():  # PyVISA has closed its sessions already
+            return
         try:
             self.close()
         except Exception:  # noqa: BLE001

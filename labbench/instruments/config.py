@@ -78,6 +78,8 @@ class OperatingConfig(_Strict):
     nplc: float = Field(0.01, gt=0)
     set: PulseSpec = PulseSpec(amplitude=1.5, width=1e-6, gate=1.2)
     reset: PulseSpec = PulseSpec(amplitude=1.8, width=1e-6, gate=2.5)
+    strong_reset_voltage: float = Field(1.5, gt=0, description="V, SMU on SL for a full RESET")
+    strong_reset_gate: float = Field(2.5, gt=0, description="V on the word line during it")
 
 
 class BenchConfig(_Strict):

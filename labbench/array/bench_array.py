@@ -1,0 +1,147 @@
+"""BenchArray: the Array2T2R protocol on a Bench, cell by cell through the instruments.
+
+The closed loop on a real (or simulated) chip for a layer that fits on it: a tile of
+``rows × cols`` synapses starting at (``row0``, ``col0``) of the bench's chip.
+
+* signs: the bench has one SMU, not a sense amplifier, so the differential sense is
+  emulated by reading G+ and G− and comparing (a tie reads +1);
+* SET pulses: a burst of n pulses from the pulse generator on BL (G+) or BLB (G−);
+* reset: a full RESET of each device (:meth:`Bench.reset_cell`: the SMU holds SL high
+  with the bit line grounded; a burst of gradual RESET pulses would leave the
+  cycle-to-cycle noise of the whole burst on the device);
+* refresh: read both, RESET both, re-program |G+ − G−| onto the larger side keeping
+  the sign; the pulse count comes from the device model's inverse (its nominal
+  response from Gmin, as read through the access transistor) when the model has one,
+  else from a read-verify loop (one pulse, read back, until the target is reached).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from labbench.physics.device_model import load_device_model
+from labbench.physics.models import SET
+
+from .protocol import Array2T2R, ArrayCounters
+
+
+class BenchArray(Array2T2R):
+    def __init__(self, bench, rows: int | None = None, cols: int | None = None, row0: int = 0,
+                 col0: int = 0, refresh_mode: str = "model", max_verify_pulses: int | None = None):
+        chip = bench.config.chip
+        self.bench = bench
+        self.rows = int(rows if rows is not None else chip.rows - row0)
+        self.cols = int(cols if cols is not None else chip.cols - col0)
+        self.row0, self.col0 = int(row0), int(col0)
+        if self.rows <= 0 or self.cols <= 0 or self.row0 < 0 or self.col0 < 0 \
+                or self.row0 + self.rows > chip.rows or self.col0 + self.cols > chip.cols:
+            raise ValueError(f"tile {self.rows}×{self.cols} at ({row0}, {col0}) does not fit the "
+                             f"{chip.rows}×{chip.cols} chip of bench {bench.config.name!r}")
+        if refresh_mode not in ("model", "verify"):
+            raise ValueError("refresh_mode must be 'model' (device-model inverse) or 'verify'")
+        self.model = load_device_model(chip.device_model)
+        upd = self.model.update
+        self.refresh_mode = refresh_mode
+        self.max_verify_pulses = int(max_verify_pulses or 2 * getattr(upd, "pmax_set", 64))
+        self.counters = ArrayCounters()
+        self._lut = self._model_lut() if refresh_mode == "model" else None
+
+    # -- one cell ---------------------------------------------------------------------
+    def _read(self, r: int, c: int, side: int) -> float:
+        return self.bench.read_cell(self.row0 + r, self.col0 + c, side)
+
+    def _pulse(self, r: int, c: int, side: int, direction: str, n: int) -> None:
+        self.bench.pulse_cell(self.row0 + r, self.col0 + c, side, direction, int(n))
+
+    def _reset(self, r: int, c: int, side: int) -> None:
+        self.bench.reset_cell(self.row0 + r, self.col0 + c, side)
+
+    # -- protocol -----------------------------------------------------------------------
+    def read_conductances(self) -> np.ndarray:
+        out = np.empty((self.rows, self.cols, 2))
+        for r in range(self.rows):
+            for c in range(self.cols):
+                out[r, c] = self._read(r, c, 0), self._read(r, c, 1)
+        self.counters.conductance_reads += 2 * self.rows * self.cols
+        return out
+
+    def read_signs(self) -> np.ndarray:
+        g = np.empty((self.rows, self.cols, 2))
+        for r in range(self.rows):
+            for c in range(self.cols):
+                g[r, c] = self._read(r, c, 0), self._read(r, c, 1)
+        self.counters.sign_reads += self.rows * self.cols
+        return np.where(g[..., 0] >= g[..., 1], 1, -1).astype(np.int8)
+
+    def apply_set_pulses(self, n_plus: np.ndarray, n_minus: np.ndarray) -> None:
+        n_plus, n_minus = np.asarray(n_plus), np.asarray(n_minus)
+        for name, n in (("n_plus", n_plus), ("n_minus", n_minus)):
+            if n.shape != (self.rows, self.cols):
+                raise ValueError(f"{name} has shape {n.shape}, the array is {self.rows}×{self.cols}")
+            if (n < 0).any():
+                raise ValueError(f"{name}: pulse counts must be >= 0")
+        for side, n in ((0, n_plus), (1, n_minus)):
+            for r, c in zip(*np.nonzero(n)):
+                self._pulse(int(r), int(c), side, "set", int(n[r, c]))
+                self.counters.set_pulses += int(n[r, c])
+
+    def reset(self, mask: np.ndarray) -> None:
+        for r, c in zip(*np.nonzero(self._check_mask(mask))):
+            for side in (0, 1):
+                self._reset(int(r), int(c), side)
+            self.counters.reset_ops += 2
+
+    def refresh(self, mask: np.ndarray) -> None:
+        for r, c in zip(*np.nonzero(self._check_mask(mask))):
+            r, c = int(r), int(c)
+            gp, gm = self._read(r, c, 0), self._read(r, c, 1)
+            self.counters.conductance_reads += 2
+            side = 0 if gp >= gm else 1
+            target = abs(gp - gm)
+            for s in (0, 1):
+                self._reset(r, c, s)
+            self.counters.reset_ops += 2
+            self.counters.refreshes += 1
+            if self._lut is not None:
+                n = self._pulses_for(target)
+                self._pulse(r, c, side, "set", n)
+                self.counters.refresh_set_pulses += n
+            else:
+                self._verify_program(r, c, side, target)
+
+    # -- re-programming -------------------------------------------------------------------
+    def _model_lut(self) -> np.ndarray | None:
+        """Read-back conductance above Gmin after k SET pulses from Gmin (nominal device)."""
+        upd = self.model.update
+        try:
+            k = np.arange(int(getattr(upd, "pmax_set", 256)) + 1)
+            g = np.asarray(upd.advance(np.full(k.shape, float(upd.gmin)), k, SET), float)
+        except (NotImplementedError, AttributeError, TypeError, ValueError):
+            self.refresh_mode = "verify"  # no usable inverse: fall back to read-verify
+            return None
+        r_on = self.model.switching.on_resistance
+        as_read = g / (1.0 + g * r_on) if r_on else g
+        return as_read - as_read[0]
+
+    def _pulses_for(self, target: float) -> int:
+        lut = self._lut
+        k = int(np.clip(np.searchsorted(lut, target), 1, lut.size - 1))
+        if abs(lut[k - 1] - target) < abs(lut[k] - target):
+            k -= 1
+        return max(k, 1)
+
+    def _verify_program(self, r: int, c: int, side: int, target: float) -> None:
+        g0 = self._read(r, c, side)
+        self.counters.conductance_reads += 1
+        for _ in range(self.max_verify_pulses):
+            self._pulse(r, c, side, "set", 1)
+            self.counters.refresh_set_pulses += 1
+            g = self._read(r, c, side)
+            self.counters.conductance_reads += 1
+            if g - g0 >= target:
+                break
+
+    def _check_mask(self, mask) -> np.ndarray:
+        mask = np.asarray(mask, bool)
+        if mask.shape != (self.rows, self.cols):
+            raise ValueError(f"mask has shape {mask.shape}, the array is {self.rows}×{self.cols}")
+        return mask
