@@ -1,0 +1,342 @@
+"""``fit_device``: pulse-train data in, a validated DeviceModel and a report out.
+
+The shape is scikit-learn's: one call does the work and returns a result object,
+``fit_device(data, model="auto") -> FitResult`` with ``.device_model``, ``.report``
+(one row per model and direction), ``.ranking`` (AIC/BIC), ``.summary()`` (the
+CLI's JSON), ``.to_yaml(path)`` and ``.plot(path)``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labbench.physics.device_model import DeviceModel, DeviceToDevice, ReadModel
+from labbench.physics.models import RESET, SET
+from labbench.physics.nonlinearity import nl_from_normalized_a
+
+from . import build, selection, trajectories, variation
+from .io import DataError, Trains, load_pulse_trains, pack
+
+KINDS = ("neurosim", "softbounds", "expstep", "powstep", "piecewise")
+C2C_FORM = {"neurosim": "abs"}  # the others follow aihwkit: relative to the step
+D2D_MIN = 0.005  # spreads below this are reported but not put in the model
+
+
+@dataclass
+class FitResult:
+    kind: str
+    device_model: DeviceModel
+    report: pd.DataFrame
+    ranking: pd.DataFrame
+    fits: dict = field(repr=False)           # (kind, direction, mode) -> DirectionFit
+    c2c: dict = field(default_factory=dict)  # direction -> estimate
+    d2d: dict = field(default_factory=dict)  # parameter -> estimate
+    notes: list[str] = field(default_factory=list)
+    data: pd.DataFrame | None = field(default=None, repr=False)
+    method: str = "trajectory"
+
+    def summary(self) -> dict:
+        """The JSON the CLI prints: chosen model, parameters per direction, metrics."""
+        out: dict = {"model": self.kind, "name": self.device_model.name,
+                     "update": self.device_model.update.to_dict(), "directions": {},
+                     "d2d_sigma": dict(self.device_model.d2d.sigma), "notes": list(self.notes)}
+        for d in (SET, RESET):
+            name = variation.direction_name(d)
+            f = self.fits[(self.kind, d, "pooled")]
+            entry = nominal_direction_params(self.device_model.update, d) or direction_params(self.kind, f)
+            c2c = self.c2c.get(name, {})
+            entry["c2c_sigma"] = c2c.get("c2c_abs" if C2C_FORM.get(self.kind) == "abs" else "c2c_rel", 0.0)
+            fm = self.fits.get((self.kind, d, "device"), f)  # per-device fits where there are several devices
+            entry.update(rmse=float(np.median(fm.rmse)), r2=float(np.nanmedian(fm.r2)), n_points=int(fm.n.sum()))
+            out["directions"][name] = entry
+        out["metrics"] = self.ranking.set_index("model").loc[self.kind].to_dict()
+        out["ranking"] = self.ranking[["model", "aic", "bic", "rmse", "r2"]].to_dict(orient="records")
+        return _plain(out)
+
+    def to_yaml(self, path: str | Path) -> str:
+        return self.device_model.to_yaml(path)
+
+    def plot(self, path: str | Path) -> Path:
+        from .plots import plot_fit
+
+        return plot_fit(self, path)
+
+
+def nominal_direction_params(update, d) -> dict | None:
+    """NeuroSim's per-direction view of the nominal (median-device) model."""
+    if update.kind != "neurosim":
+        return None
+    a, pmax = (update.a_set, update.pmax_set) if d == SET else (update.a_reset, update.pmax_reset)
+    a_norm = float(a) / float(pmax)
+    return {"gmin": float(update.g_min), "gmax": float(update.g_max), "pmax": float(pmax), "a": float(a),
+            "a_normalized": a_norm, "nl": nl_from_normalized_a(a_norm)}
+
+
+def direction_params(kind: str, f) -> dict:
+    """Per-direction parameters in SI units (NeuroSim: gmin, gmax, pmax, a, a_normalized, nl)."""
+    P = {k: float(np.asarray(v).ravel()[0]) for k, v in f.params.items()}
+    if kind == "neurosim":
+        g0, g1 = float(f.norm.g(P["x_start"])), float(f.norm.g(P["x_end"]))
+        c = P["c"]
+        a_norm = (1.0 / c if c != 0 else float("inf")) * (1 if f.direction == SET else -1)
+        try:
+            nl = nl_from_normalized_a(a_norm) if np.isfinite(a_norm) else 0.0
+        except ValueError:
+            nl = float("nan")
+        return {"gmin": min(g0, g1), "gmax": max(g0, g1), "pmax": f.pmax, "a": a_norm * f.pmax,
+                "a_normalized": a_norm, "nl": nl}
+    if kind == "piecewise":
+        return {"step_at_nodes_S": [P[f"s{i}"] * f.norm.span for i in range(trajectories.PIECEWISE_NODES)]}
+    out = {}
+    for k, v in P.items():
+        out[k] = float(f.norm.g(v)) if k == "bound" else (v * f.norm.span if k in ("s",) else v)
+    return out
+
+
+def _plain(o):
+    if isinstance(o, dict):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return None if not np.isfinite(o) else float(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o
+
+
+def _fit_kind(kind, trains: dict[int, Trains], norm, mode, ctx, init=None, method="trajectory",
+              c2c=None, span=None, prev=None):
+    """Fit one kind, both directions, in one grouping ``mode``.
+
+    ``prev`` (direction -> object with ``.params``) seeds the fit; ``c2c`` and ``span``
+    switch on the clipped-noise one-step model.
+    """
+    if kind == "piecewise":
+        return {d: trajectories.fit_piecewise(*tr.units(mode), d, norm, tr.pmax, mode) for d, tr in trains.items()}
+    sig = {d: (0.0, 0.0) for d in trains}
+    if c2c is not None:
+        sig = {d: (c2c[variation.direction_name(d)]["c2c_abs"] * span / norm.span,
+                   c2c[variation.direction_name(d)]["c2c_rel"]) for d in trains}
+    if kind == "neurosim":
+        base = prev or {d: trajectories.fit_neurosim(*tr.units(mode), d, norm, tr.pmax, mode)
+                        for d, tr in trains.items()}
+        aligned = trains[SET].g.shape[:2] == trains[RESET].g.shape[:2]
+        if method != "onestep" or not aligned:
+            return base
+        P, Q = base[SET].params, base[RESET].params
+        init_j = {"x_max": 0.5 * (P["x_end"] + Q["x_start"]), "c_set": P["c"], "c_reset": Q["c"]}
+        gmin = onestep_gmin(trains, mode, norm)
+        up, down = trajectories.fit_neurosim_joint(
+            trains[SET].units(mode), trains[RESET].units(mode), norm, trains[SET].pmax, trains[RESET].pmax,
+            mode, init_j, gmin, sigma_abs=(sig[SET][0], sig[RESET][0]))
+        return {SET: up, RESET: down}
+    out = {}
+    for d, tr in trains.items():
+        g, p = tr.units(mode)
+        if prev is not None:
+            f = prev[d]
+        else:
+            f = trajectories.fit_steps(kind, g, p, d, norm, tr.pmax, mode,
+                                       init=None if init is None else init.get(d), ctx=ctx)
+        if method == "onestep":
+            f = trajectories.fit_onestep(kind, g, p, d, norm, tr.pmax, mode, init=f.params, ctx=ctx,
+                                         sigma_abs=sig[d][0], sigma_rel=sig[d][1])
+        out[d] = f
+    return out
+
+
+def onestep_gmin(trains, mode, norm) -> np.ndarray:
+    """NeuroSim's one-step map only sees the asymptote and A; Gmin is pinned from the data.
+
+    The measurement protocol starts every SET train from a full RESET, so the median
+    first read of the SET trains (per fit unit) is Gmin; both directions share it.
+    """
+    g, _ = trains[SET].units(mode)
+    return norm.x(np.nanmedian(g[:, :, 0], axis=1))
+
+
+def choose_method(trains: dict[int, Trains], norm) -> tuple[str, float]:
+    """``onestep`` when write noise dominates the step residuals, else ``trajectory``.
+
+    Read noise makes the one-step regressor noisy (biased); write noise carried from
+    pulse to pulse biases trajectory fits.  The MA(1) split of the step residuals of a
+    quick per-device NeuroSim fit says which dominates; returns (method, read/write ratio).
+    """
+    read, write = 0.0, 0.0
+    for d, tr in trains.items():
+        g, p = tr.units("device")
+        f = trajectories.fit_neurosim(g, p, d, norm, tr.pmax, "device")
+        est = variation.c2c_estimate(f, "abs", 1.0)
+        read += (est["read_noise_rel"] * float(np.nanmean(g))) ** 2
+        write += est["c2c_abs"] ** 2
+    ratio = read / write if write > 0 else float("inf")
+    return ("onestep" if ratio < 1.0 else "trajectory"), ratio
+
+
+def _inits(kind, sb_fits, ctx):
+    if kind in ("neurosim", "softbounds") or sb_fits is None:
+        return None
+    return {d: trajectories.softbounds_init_for(kind, f, ctx) for d, f in sb_fits.items()}
+
+
+def _median_params(params: dict) -> dict:
+    """Nominal parameters: the median device (D2D is a spread around the nominal)."""
+    out = {}
+    for k, v in params.items():
+        v = np.asarray(v, float)
+        if k == "g_nodes" or v.ndim == 0:
+            out[k] = v
+        elif v.ndim == 1:
+            out[k] = np.array([np.median(v)])
+        else:
+            out[k] = np.median(v, axis=0, keepdims=True)
+    return out
+
+
+def _refine_onestep(kind, fits, trains, norm, mode, ctx, c2c, span, form):
+    """Refit one-step with the noise model (clipped at the bounds) and re-estimate C2C."""
+    out = _fit_kind(kind, trains, norm, mode, ctx, method="onestep", c2c=c2c, span=span, prev=fits)
+    est = {}
+    for d, f in out.items():
+        name = variation.direction_name(d)
+        guard = c2c[name]["c2c_abs"] * span if form == "abs" else 0.0
+        est[name] = variation.c2c_estimate(f, form, span, guard_S=guard)
+    return out, est
+
+
+def fit_device(data, model: str = "auto", name: str | None = None, source: str | None = None,
+               method: str = "auto", variation_fits: bool = True, base: DeviceModel | None = None) -> FitResult:
+    """Fit an update model (or all, ``model="auto"``) to tidy pulse-train data.
+
+    ``data`` is a CSV path or a DataFrame in the tidy format (see :mod:`.io`).
+    ``method``: ``trajectory`` (fit the curve G(P)), ``onestep`` (each read predicts the
+    next) or ``auto`` (from the read/write-noise split, see :func:`choose_method`).
+    ``variation_fits`` adds the per-cycle fits that the D2D correction needs.
+    ``base`` supplies the non-fitted sections (switching, faults) of the device model.
+    """
+    if model != "auto" and model not in KINDS:
+        raise ValueError(f"unknown model {model!r}; choose auto or one of {list(KINDS)}")
+    if method not in ("auto", "trajectory", "onestep"):
+        raise ValueError(f"method must be auto, trajectory or onestep, got {method!r}")
+    df = data if isinstance(data, pd.DataFrame) and "device" in data else load_pulse_trains(data)
+    trains = {d: t for d in (SET, RESET) if (t := pack(df, d)) is not None}
+    if len(trains) < 2:
+        have = variation.direction_name(next(iter(trains)))
+        raise DataError(f"the data hold only {have} trains; a device model needs both set and reset "
+                        "trains (column 'direction')")
+    g_all = df["conductance"].to_numpy(float)
+    lo, hi = float(g_all.min()), float(g_all.max())
+    if not hi > lo:
+        raise DataError("column 'conductance' is constant; nothing to fit")
+    norm = trajectories.Norm(lo, hi - lo)
+    ctx = {"x_ref": build.expstep_x_ref(norm)}
+    kinds = KINDS if model == "auto" else (model,)
+    notes: list[str] = []
+    noise_ratio = None
+    if method == "auto":
+        method, noise_ratio = choose_method(trains, norm)
+    n_devices = int(df["device"].nunique())
+    same_devices = np.array_equal(trains[SET].devices, trains[RESET].devices)
+    multi = n_devices >= 2 and same_devices
+    modes = ("pooled", "device") if multi else ("pooled",)
+    rank_mode = modes[-1]
+
+    fits: dict = {}
+    for mode in modes:
+        sb = None
+        if any(k != "neurosim" for k in kinds):
+            sb = _fit_kind("softbounds", trains, norm, mode, ctx)
+        for kind in kinds:
+            if kind == "softbounds" and method == "trajectory":
+                res = sb
+            elif kind == "softbounds":
+                res = _fit_kind(kind, trains, norm, mode, ctx, method=method, prev=sb)
+            else:
+                res = _fit_kind(kind, trains, norm, mode, ctx, _inits(kind, sb, ctx), method=method)
+            for d, f in res.items():
+                fits[(kind, d, mode)] = f
+    ranking = selection.rank(fits, kinds, rank_mode)
+    chosen = model if model != "auto" else str(ranking.iloc[0]["model"])
+    form = C2C_FORM.get(chosen, "rel")
+
+    main = {d: fits[(chosen, d, rank_mode)] for d in (SET, RESET)}
+    params = build.combine(chosen, main[SET], main[RESET])
+    nominal_params = _median_params(params) if multi else params
+    nominal = build.nominal_model(chosen, nominal_params)
+    span = float(nominal.gmax - nominal.gmin)
+
+    c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, span) for d, f in main.items()}
+    if method == "onestep":
+        for _ in range(2):
+            main, c2c = _refine_onestep(chosen, main, trains, norm, rank_mode, ctx, c2c, span, form)
+        for d, f in main.items():
+            fits[(chosen, d, rank_mode)] = f
+        params = build.combine(chosen, main[SET], main[RESET])
+        nominal_params = _median_params(params) if multi else params
+        nominal = build.nominal_model(chosen, nominal_params)
+        span = float(nominal.gmax - nominal.gmin)
+    if chosen == "neurosim":
+        for d, f in main.items():
+            c = float(np.median(f.params["c"]))
+            if c < build.MIN_CURVATURE:
+                notes.append(f"{variation.direction_name(d)}: the data bend the wrong way for NeuroSim's model "
+                             f"(normalized A = {1 / c if c else float('inf'):.3g}); the device model uses a "
+                             "near-linear curve")
+
+    n_cycles = max(t.g.shape[1] for t in trains.values())
+    d2d = {}
+    if multi and n_devices >= 3:
+        dev_vals = build.per_device_values(chosen, params, nominal)
+        cyc_vals = None
+        if variation_fits and n_cycles >= 2 and trains[SET].g.shape[1] == trains[RESET].g.shape[1]:
+            from types import SimpleNamespace
+
+            prev = {d: SimpleNamespace(params={k: np.repeat(v, n_cycles) for k, v in f.params.items()})
+                    for d, f in main.items()}
+            cyc = _fit_kind(chosen, trains, norm, "cycle", ctx, method=method,
+                            c2c=c2c if method == "onestep" else None, span=span,
+                            prev=prev if method == "onestep" or chosen != "neurosim" else None)
+            if method != "onestep" and chosen not in ("neurosim", "piecewise"):
+                cyc = {d: trajectories.fit_steps(chosen, *trains[d].units("cycle"), d, norm, trains[d].pmax, "cycle",
+                                                 init=prev[d].params, ctx=ctx) for d in (SET, RESET)}
+            for d, f in cyc.items():
+                fits[(chosen, d, "cycle")] = f
+            cyc_vals = build.per_device_values(chosen, build.combine(chosen, cyc[SET], cyc[RESET]), nominal)
+        d2d = variation.d2d_estimate(dev_vals, cyc_vals, n_cycles)
+
+    c2c_rel = float(np.mean([v["c2c_rel"] for v in c2c.values()]))
+    c2c_abs = float(np.mean([v["c2c_abs"] for v in c2c.values()]))
+    nominal = build.nominal_model(chosen, nominal_params, c2c_rel=c2c_rel, c2c_abs=c2c_abs)
+    read_noise = float(np.mean([v["read_noise_rel"] for v in c2c.values()]))
+
+    report = selection.report_table(fits, kinds, direction_params)
+    sigma = {k: round(v["sigma"], 6) for k, v in d2d.items() if v["sigma"] >= D2D_MIN}
+    fit_block = {
+        "tool": "labbench.fitting.fit_device",
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "source": str(source if source is not None else (data if not isinstance(data, pd.DataFrame) else "DataFrame")),
+        "model": chosen, "method": method, "read_to_write_noise": noise_ratio,
+        "n_devices": n_devices, "n_cycles": int(n_cycles), "n_points": int(len(df)),
+        "directions": {variation.direction_name(d): nominal_direction_params(nominal, d)
+                       or direction_params(chosen, fits[(chosen, d, "pooled")]) for d in (SET, RESET)},
+        "pooled_fit": {variation.direction_name(d): direction_params(chosen, fits[(chosen, d, "pooled")])
+                       for d in (SET, RESET)},
+        "metrics": {variation.direction_name(d): {"rmse_S": float(np.median(f.rmse)), "r2": float(np.nanmedian(f.r2))}
+                    for d, f in main.items()},
+        "c2c": c2c, "d2d": d2d,
+        "ranking": ranking[["model", "aic", "bic"]].to_dict(orient="records"),
+        "notes": notes,
+    }
+    base_kw = {"switching": base.switching, "faults": base.faults} if base is not None else {}
+    read = (base.read if base is not None else ReadModel()).model_copy(update={"noise_rel": round(read_noise, 6)})
+    dm = DeviceModel(name=name or f"fitted_{chosen}", description=f"{chosen} model fitted by labbench",
+                     update=nominal, d2d=DeviceToDevice(sigma=sigma), read=read, fit=_plain(fit_block), **base_kw)
+    return FitResult(kind=chosen, device_model=dm, report=report, ranking=ranking, fits=fits, c2c=c2c, d2d=d2d,
+                     notes=notes, data=df, method=method)

@@ -1,0 +1,217 @@
+"""Load and validate tidy pulse-train data (DESIGN.md, "Data formats").
+
+One row per read: ``cell`` (or ``row``, ``col``, ``side``), ``cycle``, ``direction``
+(``set``/``reset``), ``pulse`` (index within the train, 0 = before the first pulse) and
+``conductance`` in siemens; extra columns (``read_voltage``, ``current``, ``time``)
+are kept.  Every problem is a :class:`DataError` that names the column and the row
+(CSV rows are also given as file line numbers) and says how to fix it; nothing is
+fitted or written from data that did not pass.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labbench.physics.models import RESET, SET
+
+REQUIRED = ("cycle", "direction", "pulse", "conductance")
+CELL_KEYS = ("row", "col", "side")
+_DIRECTIONS = {"set": SET, "reset": RESET, "up": SET, "down": RESET, "ltp": SET, "ltd": RESET,
+               "potentiation": SET, "depression": RESET}
+
+
+class DataError(ValueError):
+    """Pulse-train data that cannot be fitted; the message names the column/row and the fix."""
+
+
+def _where(rows, source_is_csv: bool, limit: int = 5) -> str:
+    rows = list(rows)
+    shown = ", ".join(f"{r} (line {r + 2})" if source_is_csv else str(r) for r in rows[:limit])
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def read_table(source) -> tuple[pd.DataFrame, bool]:
+    """A DataFrame from a CSV path or a DataFrame; CSV problems become DataErrors."""
+    if isinstance(source, pd.DataFrame):
+        return source.reset_index(drop=True), False
+    path = Path(source)
+    if not path.exists():
+        raise DataError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty; expected a CSV with a header row "
+                        f"({', '.join(('cell',) + REQUIRED)})")
+    try:
+        df = pd.read_csv(path, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; expected a CSV with a header row") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise DataError(f"{path}: not a readable CSV ({e}); check for a truncated or corrupted line") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    return df, True
+
+
+def _missing_column(name: str, columns) -> DataError:
+    close = difflib.get_close_matches(name, [c.lower() for c in columns], n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}? rename it to {name!r}" if close else ""
+    return DataError(f"missing column {name!r}{hint} (found columns: {list(columns)})")
+
+
+def validate(df: pd.DataFrame, source_is_csv: bool = False) -> pd.DataFrame:
+    """Check and normalize a tidy pulse-train table; returns a clean copy.
+
+    The result has integer ``device`` ids (one per physical device), a ``device_label``,
+    ``direction`` as ±1, and float ``pulse`` and ``conductance``.
+    """
+    if len(df) == 0:
+        raise DataError("the data has no rows; a pulse train needs at least 2 reads (pulse 0 and after)")
+    cols = {c.lower(): c for c in df.columns}
+    df = df.rename(columns={orig: low for low, orig in cols.items()})
+    has_cell = "cell" in df.columns
+    if not has_cell:
+        missing_keys = [k for k in CELL_KEYS if k not in df.columns]
+        if len(missing_keys) == len(CELL_KEYS):
+            raise DataError(_missing_column("cell", df.columns).args[0]
+                            + "; give either 'cell' or all of 'row', 'col', 'side'")
+        if missing_keys:
+            raise _missing_column(missing_keys[0], df.columns)
+    for name in REQUIRED:
+        if name not in df.columns:
+            raise _missing_column(name, df.columns)
+
+    keys = ["cell"] if has_cell else list(CELL_KEYS)
+    out = df.copy()
+    for name in keys + list(REQUIRED):
+        bad_na = out.index[out[name].isna()]
+        if len(bad_na):
+            raise DataError(f"column {name!r} has missing values (NaN or empty) at "
+                            f"{_where(bad_na, source_is_csv)}; fill or drop those rows"
+                            + (" (a truncated last line looks like this)" if source_is_csv else ""))
+    numeric = ["cycle", "pulse", "conductance"] + ([] if has_cell else list(CELL_KEYS))
+    for name in numeric:
+        conv = pd.to_numeric(out[name], errors="coerce")
+        bad = out.index[conv.isna()]
+        if len(bad):
+            raise DataError(f"column {name!r} is not numeric at {_where(bad, source_is_csv)} "
+                            f"(value {out[name].iloc[bad[0]]!r}); numbers only, in SI units")
+        if not np.isfinite(conv.to_numpy(float)).all():
+            bad = out.index[~np.isfinite(conv.to_numpy(float))]
+            raise DataError(f"column {name!r} holds infinite values at {_where(bad, source_is_csv)}")
+        out[name] = conv.astype(float)
+    for name in ("cycle",) + (() if has_cell else CELL_KEYS):
+        frac = out.index[out[name] != np.round(out[name])]
+        if len(frac):
+            raise DataError(f"column {name!r} must hold integers; {_where(frac, source_is_csv)} do not")
+        out[name] = out[name].astype(np.int64)
+
+    d = out["direction"].astype(str).str.strip().str.lower()
+    bad = out.index[~d.isin(list(_DIRECTIONS))]
+    if len(bad):
+        raise DataError(f"column 'direction' must be 'set' or 'reset'; {_where(bad, source_is_csv)} "
+                        f"hold {out['direction'].iloc[bad[0]]!r}")
+    out["direction"] = d.map(_DIRECTIONS).astype(np.int8)
+
+    neg = out.index[out["pulse"] < 0]
+    if len(neg):
+        raise DataError(f"column 'pulse' must be >= 0 (0 = before the first pulse); "
+                        f"negative at {_where(neg, source_is_csv)}")
+    neg = out.index[out["conductance"] < 0]
+    if len(neg):
+        raise DataError(f"column 'conductance' must be >= 0 S; negative at {_where(neg, source_is_csv)}"
+                        "; check the sign convention of the current (use |I|/V)")
+    if not (out["conductance"] > 0).any():
+        raise DataError("column 'conductance' is zero everywhere; nothing to fit")
+
+    out["device_label"] = out["cell"].astype(str) if has_cell else (
+        out["row"].astype(str) + "," + out["col"].astype(str) + "," + out["side"].astype(str))
+    out["device"] = out.groupby(keys, sort=True).ngroup().astype(np.int64)
+
+    # each train: ordered pulses, at least two reads
+    train = ["device", "cycle", "direction"]
+    prev = out.groupby(train, sort=False)["pulse"].shift()
+    unordered = out.index[prev.notna() & (out["pulse"] <= prev)]
+    if len(unordered):
+        r = unordered[0]
+        raise DataError(
+            f"column 'pulse' is not increasing within a train at {_where(unordered, source_is_csv)}: "
+            f"pulse {out['pulse'].iloc[r]:g} follows {prev.iloc[r]:g} (device {out['device_label'].iloc[r]}, "
+            f"cycle {out['cycle'].iloc[r]}); sort each train by pulse and remove duplicates")
+    sizes = out.groupby(train, sort=False)["pulse"].transform("size")
+    single = out.index[sizes < 2]
+    if len(single):
+        raise DataError(f"a pulse train with a single point at {_where(single, source_is_csv)}; "
+                        "each (cell, cycle, direction) needs at least 2 reads")
+    return out
+
+
+def load_pulse_trains(source) -> pd.DataFrame:
+    """Read (CSV path or DataFrame) and validate; see :func:`validate`."""
+    df, is_csv = read_table(source)
+    try:
+        return validate(df, source_is_csv=is_csv)
+    except DataError as e:
+        if is_csv:
+            raise DataError(f"{source}: {e}") from None
+        raise
+
+
+@dataclass
+class Trains:
+    """One direction's trains packed into padded arrays (NaN where a train is shorter).
+
+    ``g`` and ``p`` have shape (devices, cycles, length): conductance and pulse position.
+    """
+
+    direction: int
+    g: np.ndarray
+    p: np.ndarray
+    devices: np.ndarray  # device ids, shape (D,)
+    cycles: np.ndarray   # cycle labels per slot, shape (D, C) (−1 where absent)
+
+    @property
+    def mask(self) -> np.ndarray:
+        return np.isfinite(self.g)
+
+    @property
+    def pmax(self) -> float:
+        return float(np.nanmax(self.p))
+
+    def units(self, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """(g, p) grouped as fit units of shape (U, T, L): pooled, per device, per cycle."""
+        D, C, L = self.g.shape
+        if mode == "pooled":
+            return self.g.reshape(1, D * C, L), self.p.reshape(1, D * C, L)
+        if mode == "device":
+            return self.g, self.p
+        if mode == "cycle":
+            return self.g.reshape(D * C, 1, L), self.p.reshape(D * C, 1, L)
+        raise ValueError(f"mode must be pooled, device or cycle, got {mode!r}")
+
+
+def pack(data: pd.DataFrame, direction: int) -> Trains | None:
+    """Pack one direction of validated data; None when the data has no such trains."""
+    sub = data[data["direction"] == direction]
+    if sub.empty:
+        return None
+    sub = sub.sort_values(["device", "cycle"], kind="stable")
+    devices = np.unique(sub["device"].to_numpy())
+    dev_pos = np.searchsorted(devices, sub["device"].to_numpy())
+    train_keys = sub[["device", "cycle"]].drop_duplicates()
+    slot = train_keys.groupby("device").cumcount().to_numpy()
+    n_cyc = int(slot.max()) + 1
+    cycles = np.full((devices.size, n_cyc), -1, np.int64)
+    cycles[np.searchsorted(devices, train_keys["device"].to_numpy()), slot] = train_keys["cycle"].to_numpy()
+    slot_of = dict(zip(map(tuple, train_keys.to_numpy()), slot))
+    slots = np.fromiter((slot_of[(d, c)] for d, c in zip(sub["device"].to_numpy(), sub["cycle"].to_numpy())),
+                        np.int64, len(sub))
+    pos = sub.groupby(["device", "cycle"], sort=False).cumcount().to_numpy()
+    length = int(pos.max()) + 1
+    g = np.full((devices.size, n_cyc, length), np.nan)
+    p = np.full_like(g, np.nan)
+    g[dev_pos, slots, pos] = sub["conductance"].to_numpy(float)
+    p[dev_pos, slots, pos] = sub["pulse"].to_numpy(float)
+    return Trains(direction=direction, g=g, p=p, devices=devices, cycles=cycles)

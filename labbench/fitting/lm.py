@@ -1,0 +1,97 @@
+"""Batched Levenberg–Marquardt: thousands of small, independent least-squares problems at once.
+
+Why not ``scipy.optimize.least_squares``: it solves one problem; fitting a 2,048-device
+array with it means 2,048 Python-level solver runs, or one huge problem whose single
+trust region makes every device wait for the slowest.  Here every device (fit unit)
+keeps its own damping and convergence flag and all units advance together in NumPy
+(per-unit normal equations, ``np.linalg.solve`` on stacked K×K systems), the way GPU
+fitters such as Gpufit batch LM.  The Jacobian is by forward differences with one
+residual evaluation per model parameter, plus one for *all* per-train start values
+together (each start touches only its own train — scipy's column-grouping trick for
+sparse Jacobians).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+
+@dataclass
+class LMResult:
+    x: np.ndarray          # (U, K) solution
+    cost: np.ndarray       # (U,) sum of squared residuals
+    iterations: int
+    converged: np.ndarray  # (U,) bool
+
+
+def batched_lm(residual: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, lower: np.ndarray,
+               upper: np.ndarray, n_theta: int, train_of: np.ndarray | None = None,
+               x_scale: np.ndarray | None = None, max_iter: int = 200, rtol: float = 1e-10) -> LMResult:
+    """Minimize ``sum(residual(X)**2, axis=1)`` for every row of ``X`` independently.
+
+    ``residual(X, idx)`` maps the parameters (len(idx), K) of units ``idx`` to their
+    residuals (len(idx), M), 0 where data are missing.
+    Columns ``[:n_theta]`` are model parameters; columns ``n_theta + t`` are the start
+    value of train ``t``, and ``train_of[m]`` says which train residual ``m`` belongs to.
+    ``lower``/``upper`` (K,) are box bounds (steps are clipped into the box).
+    """
+    x = np.clip(np.array(x0, dtype=float), lower, upper)
+    U, K = x.shape
+    scale = np.ones(K) if x_scale is None else np.asarray(x_scale, float)
+    r = residual(x, np.arange(U))
+    cost = np.einsum("um,um->u", r, r)
+    lam = np.full(U, 1e-3)
+    active = np.ones(U, bool)
+    n_starts = K - n_theta
+    if n_starts and train_of is None:
+        raise ValueError("train_of is required when start values are fitted")
+    eye = np.eye(K)
+    it = 0
+    for it in range(1, max_iter + 1):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        xa, ra = x[idx], r[idx]
+        M = ra.shape[1]
+        jac = np.empty((idx.size, M, K))
+        for k in range(n_theta):
+            h = 1e-7 * np.maximum(np.abs(xa[:, k]), scale[k])
+            xp = xa.copy()
+            xp[:, k] += h
+            jac[:, :, k] = (residual_sub(residual, x, idx, xp) - ra) / h[:, None]
+        if n_starts:
+            h = 1e-7 * np.maximum(np.abs(xa[:, n_theta:]).max(axis=1), scale[n_theta:].max())
+            xp = xa.copy()
+            xp[:, n_theta:] += h[:, None]
+            d = (residual_sub(residual, x, idx, xp) - ra) / h[:, None]
+            jac[:, :, n_theta:] = 0.0
+            jac[:, np.arange(M), n_theta + train_of] = d
+        a = np.einsum("umk,uml->ukl", jac, jac)
+        g = np.einsum("umk,um->uk", jac, ra)
+        diag = np.maximum(np.einsum("ukk->uk", a), 1e-30)
+        la = lam[idx]
+        system = a + (la[:, None] * diag)[:, :, None] * eye
+        try:
+            step = np.linalg.solve(system, -g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = -g / (diag * (1 + la[:, None]))
+        x_new = np.clip(xa + step, lower, upper)
+        r_new = residual_sub(residual, x, idx, x_new)
+        c_new = np.einsum("um,um->u", r_new, r_new)
+        better = np.isfinite(c_new) & (c_new <= cost[idx])
+        gain = np.where(better, (cost[idx] - c_new) / np.maximum(cost[idx], 1e-300), 0.0)
+        # accept improvements, adapt the damping per unit
+        acc = idx[better]
+        x[acc], r[acc], cost[acc] = x_new[better], r_new[better], c_new[better]
+        lam[idx] = np.where(better, np.maximum(la / 3.0, 1e-12), np.minimum(la * 4.0, 1e12))
+        small_step = np.all(np.abs(x_new - xa) <= 1e-12 * (np.abs(xa) + scale), axis=1)
+        done = (better & (gain < rtol)) | small_step | (lam[idx] >= 1e12)
+        active[idx[done]] = False
+    return LMResult(x=x, cost=cost, iterations=it, converged=~active)
+
+
+def residual_sub(residual, x_full, idx, x_sub):
+    """Residuals of the units ``idx`` (converged units are not recomputed)."""
+    return residual(x_sub, idx)

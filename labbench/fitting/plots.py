@@ -1,0 +1,73 @@
+"""Fit plots (matplotlib, Agg): data vs fit per direction, residuals, D2D histograms."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from labbench.physics.models import RESET, SET  # noqa: E402
+
+MAX_TRACES = 40  # per panel; more only blurs the picture
+
+
+def plot_fit(result, path: str | Path) -> Path:
+    """Write a PNG with one column per direction (data+fit, residuals) and a D2D panel."""
+    path = Path(path)
+    kind = result.kind
+    fig, axes = plt.subplots(3, 2, figsize=(11, 10), constrained_layout=True)
+    for col, d in enumerate((SET, RESET)):
+        name = "SET (potentiation)" if d == SET else "RESET (depression)"
+        f = result.fits.get((kind, d, "device")) or result.fits[(kind, d, "pooled")]
+        g, p, pred = f.g.reshape(-1, f.g.shape[-1]), f.p.reshape(-1, f.p.shape[-1]), f.pred.reshape(-1, f.g.shape[-1])
+        keep = np.flatnonzero(np.isfinite(g[:, 0]))[:MAX_TRACES]
+        ax = axes[0, col]
+        for i in keep:
+            ax.plot(p[i], g[i] * 1e6, ".", ms=2, color="0.6", alpha=0.6)
+            ax.plot(p[i], pred[i] * 1e6, "-", lw=0.8, color="C0" if d == SET else "C3", alpha=0.8)
+        pooled = result.fits[(kind, d, "pooled")]
+        ax.set(title=f"{name}: data (grey) and {kind} fit", xlabel="pulse", ylabel="G (µS)")
+        ax.text(0.02, 0.95, f"RMSE {float(np.median(f.rmse)) * 1e6:.3g} µS, R² {float(np.nanmedian(f.r2)):.3f}\n"
+                f"pooled RMSE {float(pooled.rmse[0]) * 1e6:.3g} µS", transform=ax.transAxes, va="top", fontsize=8)
+        res = (g - pred)[keep]
+        ax = axes[1, col]
+        ax.plot(p[keep].ravel(), res.ravel() * 1e6, ".", ms=2, alpha=0.5, color="C0" if d == SET else "C3")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set(title=f"{name}: residuals (data − fit)", xlabel="pulse", ylabel="ΔG (µS)")
+    ax_hist = axes[2, 0]
+    d2d = result.d2d
+    dev = None
+    if d2d:
+        from . import build
+
+        up, down = result.fits.get((kind, SET, "device")), result.fits.get((kind, RESET, "device"))
+        if up is not None and down is not None:
+            dev = build.per_device_values(kind, build.combine(kind, up, down), result.device_model.update)
+    if dev:
+        for i, (pname, v) in enumerate(dev.items()):
+            v = np.abs(np.asarray(v, float))
+            v = v[np.isfinite(v) & (v > 0)]
+            if v.size:
+                ax_hist.hist(np.log(v / np.median(v)), bins=20, histtype="step", lw=1.2, color=f"C{i}",
+                             label=f"{pname}: σ={d2d.get(pname, {}).get('sigma', float('nan')):.3f}")
+        ax_hist.legend(fontsize=8)
+        ax_hist.set(title="device-to-device: log(value / median), per-device fits", xlabel="log ratio",
+                    ylabel="devices")
+    else:
+        ax_hist.text(0.5, 0.5, "one device: no device-to-device spread", ha="center", va="center")
+        ax_hist.set_axis_off()
+    ax = axes[2, 1]
+    rk = result.ranking
+    ax.barh(rk["model"], rk["delta_bic"], color=["C2" if c else "0.7" for c in rk["chosen"]])
+    ax.set(title="model ranking: ΔBIC (0 = chosen)", xlabel="ΔBIC")
+    fig.suptitle(f"{result.device_model.name}: {kind} fit ({result.method})")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    os.replace(tmp, path)  # atomic: no half-written PNG
+    return path

@@ -1,0 +1,75 @@
+"""Synthetic pulse-train data from a device model, through the simulated :class:`Chip`.
+
+``generate`` runs the measurement a lab would: for each cycle, a full RESET, a train of
+gradual SET pulses read after each pulse, then a train of gradual RESET pulses; all
+devices of a rows×cols 2T2R chip at once.  Reads include the model's read noise and
+are corrected for the access transistor's series resistance (G = I/(V − I·R_on)), as
+a careful lab does.  ``python -m labbench.fitting.sample`` rewrites the shipped
+``data/sample_pulse_trains.csv``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labbench.physics.chip import Chip
+from labbench.physics.device_model import DeviceModel, load_device_model
+from labbench.physics.models import RESET, SET
+
+SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample_pulse_trains.csv"
+
+
+def _read(chip: Chip, idx: np.ndarray) -> np.ndarray:
+    v = chip.model.read.voltage
+    i = chip.current(idx, v)
+    return i / (v - i * chip.model.switching.on_resistance)
+
+
+def generate(model: DeviceModel | None = None, rows: int = 4, cols: int = 2, cycles: int = 4,
+             pulses_set: int | None = None, pulses_reset: int | None = None, seed: int = 0,
+             read_noise: bool = True) -> pd.DataFrame:
+    """Tidy pulse trains (columns row, col, side, cycle, direction, pulse, conductance)."""
+    model = load_device_model() if model is None else model
+    if not read_noise:
+        model = model.model_copy(update={"read": model.read.model_copy(update={"noise_rel": 0.0})})
+    up = model.update
+    pulses_set = int(pulses_set or getattr(up, "pmax_set", 64))
+    pulses_reset = int(pulses_reset or getattr(up, "pmax_reset", pulses_set))
+    chip = Chip(model, rows, cols, seed=seed)
+    idx = np.arange(chip.size)
+    r, c, s = idx // 2 // cols, idx // 2 % cols, idx % 2
+    frames = []
+
+    def record(cycle, direction, pulse):
+        frames.append(pd.DataFrame({"row": r, "col": c, "side": s, "cycle": cycle,
+                                    "direction": "set" if direction == SET else "reset",
+                                    "pulse": pulse, "conductance": _read(chip, idx)}))
+
+    for cyc in range(cycles):
+        chip.reset_full(idx)
+        for direction, n in ((SET, pulses_set), (RESET, pulses_reset)):
+            record(cyc, direction, 0)
+            for k in range(1, n + 1):
+                chip.pulse(idx, 1, direction)
+                record(cyc, direction, k)
+    df = pd.concat(frames, ignore_index=True)
+    return df.sort_values(["row", "col", "side", "cycle", "direction"], kind="stable",
+                          key=lambda col: col.map({"set": 0, "reset": 1}) if col.name == "direction" else col
+                          ).reset_index(drop=True)
+
+
+def write_sample(path: str | Path = SAMPLE_PATH, seed: int = 2018) -> Path:
+    """The shipped sample: 4×2 cells (16 devices) × 4 cycles × 64+64 pulses of the default chip."""
+    path = Path(path)
+    df = generate(seed=seed)
+    tmp = path.with_suffix(".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(tmp, index=False, float_format="%.5g")
+    tmp.replace(path)
+    return path
+
+
+if __name__ == "__main__":
+    print(write_sample())

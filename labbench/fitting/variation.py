@@ -1,0 +1,102 @@
+"""Cycle-to-cycle noise from step residuals, device-to-device spread from per-device fits.
+
+**C2C.**  For every read ``x_k`` the fitted (per-device) curve predicts the next read;
+``r_k = x_{k+1} − pred`` mixes the write noise of that pulse with the read noise of
+both reads, which shows as a negative lag-1 correlation.  ``v_k = r_k² + r_k·r_{k+1} +
+r_{k−1}·r_k`` cancels the read-noise terms in expectation (an MA(1) moment estimator),
+so ``E[v_k]`` is the write-noise variance of pulse k and ``−E[r_k·r_{k+1}]`` is the read
+noise.  The noise form follows each framework: NeuroSim's is additive (σ as a fraction of
+the range, ``c2c_abs``); aihwkit's ``dw_min_std`` is relative to the step (``c2c_rel``).
+
+**D2D.**  The spread of each variable parameter across per-device fits, as the σ of its
+log (the lognormal factor the device model uses).  Each per-device value also carries
+fit noise; its variance is estimated from the cycle-to-cycle scatter of per-cycle fits
+of the same device divided by the number of cycles, and subtracted.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from labbench.physics.models import SET
+
+from .trajectories import DirectionFit
+
+
+def step_residuals(fit: DirectionFit):
+    """(residual, mean step, valid) of one-pulse predictions, in S, shape (U, T, L−1)."""
+    x = fit.norm.x(fit.g)
+    dp = fit.p[..., 1:] - fit.p[..., :-1]
+    pred = fit.one_step(np.nan_to_num(x[..., :-1]), np.nan_to_num(dp))
+    valid = np.isfinite(x[..., 1:]) & np.isfinite(x[..., :-1]) & (np.nan_to_num(dp) > 0)
+    r = np.where(valid, x[..., 1:] - pred, 0.0) * fit.norm.span
+    m = np.where(valid, pred - np.nan_to_num(x[..., :-1]), 0.0) * fit.norm.span
+    return r, m, valid
+
+
+def c2c_estimate(fit: DirectionFit, form: str, span: float, guard_S: float = 0.0) -> dict[str, float]:
+    """Write-noise and read-noise estimates for one direction (see module docstring).
+
+    ``guard_S`` (a previous σ estimate, S) drops steps whose prediction lies within
+    1.5·σ of a clip bound, where the device truncates its noise.
+    """
+    r, m, valid = step_residuals(fit)
+    inner = valid.copy()
+    if guard_S > 0 and fit.bounds is not None:
+        lo, hi = fit.bounds()
+        shape = (-1,) + (1,) * (r.ndim - 1)
+        x = fit.norm.x(fit.g)[..., :-1]
+        pred_x = np.nan_to_num(x) + m / fit.norm.span
+        gx = 1.5 * guard_S / fit.norm.span
+        inner &= (pred_x > lo.reshape(shape) + gx) & (pred_x < hi.reshape(shape) - gx)
+    inner[..., 1:] &= valid[..., :-1]
+    inner[..., :-1] &= valid[..., 1:]
+    inner[..., 0] = False
+    inner[..., -1] = False
+    lag_f = np.zeros_like(r)
+    lag_f[..., :-1] = r[..., :-1] * r[..., 1:]
+    lag_b = np.zeros_like(r)
+    lag_b[..., 1:] = r[..., 1:] * r[..., :-1]
+    v = (r * r + lag_f + lag_b)[inner]
+    mm = m[inner]
+    pair = valid[..., :-1] & valid[..., 1:]
+    read_var = -float(np.mean((r[..., :-1] * r[..., 1:])[pair])) if pair.any() else 0.0
+    g_mean = float(np.nanmean(fit.g))
+    out = {"n_steps": int(inner.sum()), "read_noise_rel": float(np.sqrt(max(read_var, 0.0)) / g_mean)}
+    if v.size == 0:
+        out.update(c2c_abs=0.0, c2c_rel=0.0)
+        return out
+    if form == "abs":
+        out["c2c_abs"] = float(np.sqrt(max(v.mean(), 0.0)) / span)
+        out["c2c_rel"] = 0.0
+    else:
+        w = mm * mm
+        out["c2c_rel"] = float(np.sqrt(max((v * w).sum() / max((w * w).sum(), 1e-300), 0.0)))
+        out["c2c_abs"] = 0.0
+    out["residual_sigma_S"] = float(np.sqrt(np.mean(r[valid] ** 2)))
+    return out
+
+
+def d2d_estimate(device_values: dict[str, np.ndarray], cycle_values: dict[str, np.ndarray] | None,
+                 n_cycles: int) -> dict[str, dict[str, float]]:
+    """σ of log(parameter) across devices, corrected for per-device fit noise."""
+    out = {}
+    for name, v in device_values.items():
+        v = np.abs(np.asarray(v, float))
+        ok = np.isfinite(v) & (v > 0)
+        if ok.sum() < 3:
+            continue
+        lv = np.log(v[ok])
+        total = float(np.var(lv, ddof=1))
+        noise = 0.0
+        if cycle_values is not None and name in cycle_values and n_cycles >= 2:
+            cv = np.abs(np.asarray(cycle_values[name], float)).reshape(-1, n_cycles)[ok]
+            lcv = np.log(np.where(cv > 0, cv, np.nan))
+            within = np.nanvar(lcv, axis=1, ddof=1)
+            noise = float(np.nanmean(within)) / n_cycles if np.isfinite(within).any() else 0.0
+        out[name] = {"sigma": float(np.sqrt(max(total - noise, 0.0))), "sigma_raw": float(np.sqrt(total)),
+                     "fit_noise": float(np.sqrt(max(noise, 0.0))), "n_devices": int(ok.sum())}
+    return out
+
+
+def direction_name(d: int) -> str:
+    return "set" if d == SET else "reset"
