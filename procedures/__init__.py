@@ -1,0 +1,14 @@
+"""Characterization procedures: one PyMeasure Procedure per file.
+
+They use only the Bench's roles, cell helpers and clock, so the same code runs on a
+probe station and on the simulated bench.  Run one with
+:func:`labbench.runner.run_procedure` (dataset, progress bar, outputs off on exit).
+"""
+from .array_map import ArrayMap
+from .endurance import Endurance
+from .forming import Forming
+from .iv_sweep import IVSweep
+from .pulse_train import PulseTrain
+from .retention import Retention
+
+__all__ = ["ArrayMap", "Endurance", "Forming", "IVSweep", "PulseTrain", "Retention"]

@@ -1,0 +1,38 @@
+"""DC I-V: 0 → +V_set_max → 0 → −V_reset_max → 0 under the SMU's compliance."""
+from __future__ import annotations
+
+import numpy as np
+from pymeasure.experiment import FloatParameter, IntegerParameter
+
+from .base import BenchProcedure
+
+
+class IVSweep(BenchProcedure):
+    v_max = FloatParameter("Positive (SET) limit", units="V", default=1.5)
+    v_min = FloatParameter("Negative (RESET) limit", units="V", default=-1.5)
+    points = IntegerParameter("Points per branch", default=30, minimum=2)
+    cycles = IntegerParameter("Cycles", default=1, minimum=1)
+
+    INDEX = {"cell": "", "row": "", "col": "", "side": "", "cycle": "", "step": ""}
+    VALUES = {"voltage": "V", "current": "A"}
+
+    def sweep(self) -> np.ndarray:
+        up = np.linspace(0, self.v_max, self.points)
+        dn = np.linspace(0, self.v_min, self.points)
+        return np.concatenate([up, up[::-1][1:], dn[1:], dn[::-1][1:]])
+
+    def execute(self):
+        b = self.bench
+        cells = self.selected_cells()
+        volts = self.sweep()
+        for k, (r, c, s) in enumerate(cells):
+            cell = (r * b.config.chip.cols + c) * 2 + s
+            for cyc in range(self.cycles):
+                for step, v in enumerate(volts):
+                    self.emit("results", {"cell": cell, "row": r, "col": c, "side": s, "cycle": cyc,
+                                          "step": step, "voltage": float(v),
+                                          "current": b.read_current(r, c, s, float(v))})
+                if self.should_stop():
+                    return
+            b.source_meter.set_voltage(0.0)
+            self.progress(k + 1, len(cells))

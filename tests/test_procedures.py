@@ -1,0 +1,84 @@
+"""Characterization procedures on the simulated bench: the physics shows through the instruments."""
+import time
+
+import numpy as np
+import pytest
+import yaml
+
+from labbench.instruments import Bench
+from labbench.paths import BENCHES
+from labbench.runner import run_procedure
+from labbench.store import Store
+from procedures import ArrayMap, Endurance, Forming, IVSweep, PulseTrain, Retention
+from procedures.cells import parse_cells
+
+
+@pytest.fixture(scope="module")
+def bench():
+    with Bench.from_yaml(BENCHES / "sim.yaml") as b:
+        yield b
+
+
+def test_pulse_train_is_tidy_and_follows_the_device(bench, tmp_path):
+    store = Store(tmp_path / "d.db")
+    res = run_procedure(PulseTrain(cells="0:2, 3:4", cycles=2, pulses=24), bench, store, progress=False)
+    df = res.data
+    assert res.status == "finished"
+    assert len(df) == 2 * 2 * 2 * 2 * 25   # rows × sides × cycles × directions × (pulses + 1)
+    assert {"cell", "cycle", "direction", "pulse", "conductance"} <= set(df.columns)
+    mean = df.groupby(["direction", "pulse"]).conductance.mean()
+    assert mean["set"].iloc[-1] > 3 * mean["set"].iloc[0]          # gradual SET raises G
+    assert mean["reset"].iloc[-1] < 0.5 * mean["reset"].iloc[0]     # gradual RESET lowers it
+    set_steps = np.diff(mean["set"].to_numpy())
+    assert set_steps[:4].mean() > 2 * set_steps[-4:].mean()         # and nonlinearly
+    assert len(store.load(res.run_id)) == len(df)
+
+
+def test_iv_sweep_shows_set_and_reset_hysteresis(bench):
+    proc = IVSweep(cells="5,5", sides="+", v_max=1.5, v_min=-1.5, points=16)
+    df = run_procedure(proc, bench, None, progress=False).data
+    v, i = df.voltage.to_numpy(), df.current.to_numpy()
+    n = proc.points
+    up, back = i[5], i[2 * n - 2 - 5]          # same positive voltage, before and after SET
+    assert v[5] == pytest.approx(v[2 * n - 2 - 5])
+    assert back > 2 * up
+    assert i[-3] > -abs(back)                   # after RESET the negative branch conducts less
+    assert np.all(np.abs(i) <= bench.config.operating.compliance * 1.0001)
+
+
+def test_retention_runs_in_virtual_time(bench):
+    t0 = time.perf_counter()
+    df = run_procedure(Retention(cells="2,2", sides="+", duration=1e5, points=12), bench, None,
+                       progress=False).data
+    assert df.time.max() == pytest.approx(1e5, rel=1e-6)
+    assert time.perf_counter() - t0 < 10
+
+
+def test_endurance_and_map(bench):
+    df = run_procedure(Endurance(cells="1,1", sides="-", cycles=3), bench, None, progress=False).data
+    assert (df.g_lrs > 5 * df.g_hrs).all()
+    m = run_procedure(ArrayMap(cells="0:3, 0:3"), bench, None, progress=False).data
+    assert len(m) == 18 and (m.conductance > 0).all()
+
+
+def test_forming_a_pristine_chip(tmp_path):
+    cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+    cfg["chip"]["formed"] = False
+    path = tmp_path / "pristine.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with Bench.from_yaml(path) as b:
+        before = b.read_cell(0, 0, 0)
+        df = run_procedure(Forming(cells="0,0", sides="+"), b, None, progress=False).data
+        assert df.formed.iloc[-1] == 1 and df.voltage.iloc[-1] >= 3.0
+        res = run_procedure(PulseTrain(cells="0,0", sides="+", cycles=1, pulses=8), b, None, progress=False)
+        assert res.data.conductance.max() > 100 * before   # formed devices now switch
+
+
+def test_cell_selection_errors():
+    assert parse_cells("0:2, 1", "+-", 4, 4) == [(0, 1, 0), (0, 1, 1), (1, 1, 0), (1, 1, 1)]
+    with pytest.raises(ValueError, match="column"):
+        parse_cells("0, 0:9", "+", 4, 4)
+    with pytest.raises(ValueError, match="ROWS, COLS"):
+        parse_cells("0:2", "+", 4, 4)
+    with pytest.raises(ValueError, match="sides"):
+        parse_cells("0, 0", "x", 4, 4)
