@@ -8,6 +8,7 @@ import click
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
+    "bench": "labbench.instruments.cli:bench",
     "fit": "labbench.fitting.cli:fit",
 }
 
