@@ -9,7 +9,9 @@ import click
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "bench": "labbench.instruments.cli:bench",
+    "demo": "labbench.demo:demo",
     "fit": "labbench.fitting.cli:fit",
+    "train": "labbench.bnn.cli:train",
 }
 
 

@@ -142,7 +142,10 @@ class UpdateModel(ABC):
             return g_mean.astype(g.dtype, copy=False)
         n_f = np.maximum(n, 1).astype(g.dtype)
         span = np.asarray(self.gmax - self.gmin, dtype=g.dtype)
-        var = (self.c2c_rel * (g_mean - g)) ** 2 / n_f + (self.c2c_abs * span) ** 2 * n_f
+        # (terms with a zero coefficient skipped: same value, fewer passes per pulse)
+        var = (self.c2c_abs * span) ** 2 * n_f if self.c2c_abs else np.zeros_like(g_mean)
+        if self.c2c_rel:
+            var = var + (self.c2c_rel * (g_mean - g)) ** 2 / n_f
         noisy = g_mean + np.sqrt(var) * np.asarray(xi, dtype=g.dtype)
         noisy = np.where(n > 0, noisy, g)
         return np.clip(noisy, self.gmin, self.gmax).astype(g.dtype, copy=False)

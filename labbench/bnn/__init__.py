@@ -1,0 +1,7 @@
+"""Binarized neural networks trained online on 2T2R synapse arrays (Zhou et al., IEDM 2018).
+
+Modules, one job each: :mod:`.mnist` (data), :mod:`.layers` (batch norm, sign with a
+straight-through estimator, the binary MLP), :mod:`.update_rules` (optimizer ΔW → SET
+pulses), :mod:`.refresh` (when and how saturated pairs are refreshed), :mod:`.trainer`
+(the device-in-the-loop training loop, checkpoints, metrics, plots), :mod:`.cli`.
+"""

@@ -1,0 +1,174 @@
+"""MNIST from the four standard gzip IDX files.
+
+Where the files are looked for, first match wins: the ``data`` argument (``--data``),
+the ``LABBENCH_MNIST`` environment variable, ``data/mnist/`` in the checkout, then the
+lab's shared data folder (``labbench.paths.shared_data()/mnist``).  When none holds
+them, they are downloaded into ``data/mnist/`` (or the folder given) from the usual
+public mirrors and checked against SHA-256 digests; offline, the error says where to
+put the four files.
+
+The IDX reader is ours (a few lines of ``struct``; torchvision/tensorflow would be a
+gigabyte of dependency for it) and refuses a truncated or corrupt file by name.
+"""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from labbench.paths import DATA, shared_data
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+# SHA-256 of the gzip files.  The train images have two accepted digests: LeCun's
+# original .gz and a byte-identical re-compression (same uncompressed content) that
+# some mirrors and the lab's shared copy carry.
+SHA256 = {
+    "train-images-idx3-ubyte.gz": {
+        "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "71524e2cd1ad2968737f7f2f2ff69cbfc32df8ccddff51593f7cb2d4e0eb5b64",
+    },
+    "train-labels-idx1-ubyte.gz": {"3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"},
+    "t10k-images-idx3-ubyte.gz": {"8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"},
+    "t10k-labels-idx1-ubyte.gz": {"f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"},
+}
+MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+)
+ENV = "LABBENCH_MNIST"
+
+
+class MnistError(RuntimeError):
+    """MNIST files missing, unreachable or corrupt; the message says what to do."""
+
+
+@dataclass
+class Mnist:
+    x_train: np.ndarray   # (n, 784) uint8
+    y_train: np.ndarray   # (n,) uint8
+    x_test: np.ndarray
+    y_test: np.ndarray
+    folder: Path
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """One gzip IDX file as a uint8 array (images: (n, rows, cols); labels: (n,))."""
+    path = Path(path)
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise MnistError(f"{path}: not a readable gzip IDX file ({e}); delete it and fetch it again") from None
+    if len(raw) < 8:
+        raise MnistError(f"{path}: truncated IDX header ({len(raw)} bytes); delete it and fetch it again")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08 or ndim not in (1, 3):
+        raise MnistError(f"{path}: not an MNIST IDX file (magic {raw[:4].hex()}); "
+                         "expected unsigned-byte images (0x00000803) or labels (0x00000801)")
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise MnistError(f"{path}: truncated IDX header; delete it and fetch it again")
+    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    expected = int(np.prod(dims))
+    if len(raw) - header != expected:
+        raise MnistError(f"{path}: truncated or padded: header says {dims} = {expected} bytes, "
+                         f"file holds {len(raw) - header}; delete it and fetch it again")
+    return np.frombuffer(raw, np.uint8, offset=header).reshape(dims)
+
+
+def _has_all(folder: Path) -> bool:
+    return all((folder / name).is_file() for name in FILES.values())
+
+
+def find_folder(data: str | Path | None = None) -> Path | None:
+    """The first candidate folder holding all four files (see module doc), else None."""
+    candidates = []
+    if data is not None:
+        candidates.append(Path(data))
+    elif os.environ.get(ENV):
+        candidates.append(Path(os.environ[ENV]))
+    else:
+        candidates.append(DATA / "mnist")
+        shared = shared_data()
+        if shared is not None:
+            candidates.append(shared / "mnist")
+    return next((c for c in candidates if _has_all(c)), None)
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def download(folder: str | Path, timeout: float = 30.0) -> Path:
+    """Fetch the four files into ``folder`` (atomically, SHA-256 checked)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in FILES.values():
+        dest = folder / name
+        if dest.is_file() and _sha256(dest) in SHA256[name]:
+            continue
+        errors = []
+        for mirror in MIRRORS:
+            tmp = dest.with_suffix(".part")
+            try:
+                with urllib.request.urlopen(mirror + name, timeout=timeout) as r, open(tmp, "wb") as f:
+                    f.write(r.read())
+            except OSError as e:
+                errors.append(f"{mirror}: {e}")
+                tmp.unlink(missing_ok=True)
+                continue
+            digest = _sha256(tmp)
+            if digest not in SHA256[name]:
+                errors.append(f"{mirror}: SHA-256 mismatch ({digest})")
+                tmp.unlink(missing_ok=True)
+                continue
+            tmp.replace(dest)
+            break
+        else:
+            raise MnistError(
+                f"could not download {name} ({'; '.join(errors)}).\n"
+                f"Offline? Put the four MNIST files {sorted(FILES.values())} into {folder} "
+                f"(or point --data / ${ENV} at a folder holding them).")
+    return folder
+
+
+def load_mnist(data: str | Path | None = None, allow_download: bool = True) -> Mnist:
+    """Train and test images (flattened, uint8) and labels."""
+    folder = find_folder(data)
+    if folder is None:
+        target = Path(data) if data is not None else Path(os.environ.get(ENV) or DATA / "mnist")
+        if not allow_download:
+            raise MnistError(f"MNIST not found: put the four files {sorted(FILES.values())} into {target} "
+                             f"(or point --data / ${ENV} at a folder holding them)")
+        folder = download(target)
+    arrays = {k: read_idx(folder / name) for k, name in FILES.items()}
+    for split in ("train", "test"):
+        n_img, n_lab = len(arrays[f"{split}_images"]), len(arrays[f"{split}_labels"])
+        if n_img != n_lab:
+            raise MnistError(f"{folder}: {split} has {n_img} images but {n_lab} labels")
+    return Mnist(arrays["train_images"].reshape(len(arrays["train_images"]), -1), arrays["train_labels"],
+                 arrays["test_images"].reshape(len(arrays["test_images"]), -1), arrays["test_labels"], folder)
+
+
+def to_inputs(images: np.ndarray, binarize: bool = False) -> np.ndarray:
+    """uint8 pixels → float32 inputs in [−1, 1] (or ±1 with ``binarize``)."""
+    x = images.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
+    if binarize:
+        x = np.where(x >= 0, np.float32(1), np.float32(-1))
+    return x

@@ -1,0 +1,126 @@
+"""Refresh policies: when to refresh which 2T2R pairs.
+
+Both devices of a pair only grow (SET pulses on + for ΔW > 0, on − for ΔW < 0), so
+pairs drift to Gmax and stop learning.  A refresh RESETs both devices and re-programs
+|G+ − G−| onto the side that was larger, keeping the sign (the array does the
+re-programming: :meth:`Array2T2R.refresh`; SimArray takes ``cap`` and ``verify``).
+
+* ``none`` — never (the paper's baseline: training stalls once pairs saturate).
+* ``periodic`` — every K updates, refresh every pair.
+* ``threshold`` — every ``check_every`` updates read both devices of every pair and
+  refresh the pairs whose larger device is above ``level`` of the range (as read).
+
+Each policy returns how many pairs it refreshed; the array's counters hold the pulses
+it cost (refresh pulses are energy and wear: a figure of merit beside accuracy).
+"""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from labbench.physics import DeviceModel
+
+
+def _refresh(array, mask: np.ndarray, cap: float | None, verify: int) -> int:
+    """Call ``array.refresh`` with the options it supports (the protocol needs only mask)."""
+    n = int(mask.sum())
+    if n == 0:
+        return 0
+    params = inspect.signature(array.refresh).parameters
+    kw = {}
+    if cap is not None:
+        if "cap" not in params:
+            raise ValueError(f"{type(array).__name__}.refresh does not support a capped rewrite; use cap=None")
+        kw["cap"] = cap
+    if verify:
+        if "verify" not in params:
+            raise ValueError(f"{type(array).__name__}.refresh does not support verify; use verify=0")
+        kw["verify"] = verify
+    array.refresh(mask, **kw)
+    return n
+
+
+class RefreshPolicy:
+    name = "abstract"
+
+    def __init__(self, cap: float | None = 0.5, verify: int = 1):
+        if cap is not None and not 0 < cap <= 1:
+            raise ValueError(f"refresh cap is a fraction of the range in (0, 1], got {cap}")
+        if verify < 0:
+            raise ValueError("verify is a number of read-back rounds, >= 0")
+        self.cap, self.verify = cap, int(verify)
+
+    def __call__(self, array, step: int) -> int:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"policy": self.name, "cap": self.cap, "verify": self.verify}
+
+
+class NoRefresh(RefreshPolicy):
+    name = "none"
+
+    def __init__(self, **_):
+        super().__init__(cap=None, verify=0)
+
+    def __call__(self, array, step):
+        return 0
+
+
+class PeriodicRefresh(RefreshPolicy):
+    name = "periodic"
+
+    def __init__(self, every: int = 100, **kw):
+        super().__init__(**kw)
+        if every < 1:
+            raise ValueError(f"refresh period must be >= 1 update, got {every}")
+        self.every = int(every)
+
+    def __call__(self, array, step):
+        if step % self.every:
+            return 0
+        return _refresh(array, np.ones((array.rows, array.cols), bool), self.cap, self.verify)
+
+    def describe(self):
+        return {**super().describe(), "every": self.every}
+
+
+class ThresholdRefresh(RefreshPolicy):
+    name = "threshold"
+
+    def __init__(self, model: DeviceModel, level: float = 0.9, check_every: int = 1, **kw):
+        super().__init__(**kw)
+        if not 0 < level < 1:
+            raise ValueError(f"refresh level is a fraction of the range in (0, 1), got {level}")
+        if check_every < 1:
+            raise ValueError("check_every must be >= 1 update")
+        self.level, self.check_every = float(level), int(check_every)
+        # the threshold in read units: the read sees G through the access transistor
+        r_on = model.switching.on_resistance
+        lo, hi = (g / (1.0 + g * r_on) for g in (model.gmin, model.gmax))
+        self.threshold = lo + self.level * (hi - lo)
+
+    def __call__(self, array, step):
+        if step % self.check_every:
+            return 0
+        g = array.read_conductances()
+        # np.maximum of the two sides: a max over a length-2 axis is 10× slower
+        return _refresh(array, np.maximum(g[..., 0], g[..., 1]) >= self.threshold, self.cap, self.verify)
+
+    def describe(self):
+        return {**super().describe(), "level": self.level, "check_every": self.check_every}
+
+
+POLICIES = ("none", "periodic", "threshold")
+
+
+def make_policy(name: str, model: DeviceModel, *, level: float = 0.9, check_every: int = 1,
+                every: int = 100, cap: float | None = 0.5, verify: int = 1) -> RefreshPolicy:
+    if name == "none":
+        return NoRefresh()
+    if name == "periodic":
+        return PeriodicRefresh(every=every, cap=cap, verify=verify)
+    if name == "threshold":
+        return ThresholdRefresh(model, level=level, check_every=check_every, cap=cap, verify=verify)
+    raise ValueError(f"unknown refresh policy {name!r}; choose one of {list(POLICIES)}")

@@ -1,0 +1,186 @@
+"""SimArray: one physics with the Chip, counters, sense amplifier, tiling, refresh, memory."""
+import numpy as np
+import pytest
+
+from labbench.array import Array2T2R, SimArray
+from labbench.physics import SET, Chip, DeviceModel, load_device_model
+
+
+@pytest.fixture(scope="module")
+def dm():
+    return load_device_model()
+
+
+def random_counts(rng, shape, p=0.3, high=4):
+    return np.where(rng.random(shape) < p, rng.integers(1, high, shape), 0)
+
+
+def test_is_an_array2t2r_and_pulses_are_the_chips(dm):
+    rng = np.random.default_rng(0)
+    arr = SimArray(dm, 6, 5, seed=11)
+    assert isinstance(arr, Array2T2R)
+    chip = Chip(dm, 6, 5, seed=11, dtype=np.float32)      # the same chip, driven cell by cell
+    for _ in range(4):
+        n_plus, n_minus = random_counts(rng, (6, 5)), random_counts(rng, (6, 5))
+        arr.apply_set_pulses(n_plus, n_minus)
+        for (r, c), n in np.ndenumerate(n_plus):
+            if n:
+                chip.pulse([chip.flat(r, c, 0)], n, SET)
+        for (r, c), n in np.ndenumerate(n_minus):
+            if n:
+                chip.pulse([chip.flat(r, c, 1)], n, SET)
+    np.testing.assert_array_equal(arr.conductances(), chip.conductance())
+    assert arr.counters.set_pulses > 0
+
+
+def test_counters_and_signed_fast_path_agree(dm):
+    rng = np.random.default_rng(1)
+    a, b = SimArray(dm, 8, 7, seed=3), SimArray(dm, 8, 7, seed=3)
+    total = 0
+    for _ in range(5):
+        k = (random_counts(rng, (8, 7)) * np.where(rng.random((8, 7)) < 0.5, 1, -1)).astype(np.int8)
+        a.apply_set_pulses(np.maximum(k, 0), np.maximum(-k, 0))
+        b.apply_signed_pulses(k)
+        total += int(np.abs(k).sum())
+    np.testing.assert_array_equal(a.conductances(), b.conductances())
+    assert a.counters.set_pulses == b.counters.set_pulses == total
+    a.read_signs()
+    assert a.counters.sign_reads == 8 * 7
+    a.read_conductances()
+    assert a.counters.conductance_reads == 2 * 8 * 7
+
+
+def test_cached_signs_follow_every_write(dm):
+    rng = np.random.default_rng(2)
+    arr = SimArray(dm, 9, 6, seed=0, sense_offset=0.02)
+    for step in range(12):
+        arr.read_signs_float()                          # populate the cache
+        arr.apply_signed_pulses((rng.integers(-2, 3, (9, 6))).astype(np.int8))
+        if step % 4 == 3:
+            arr.refresh(rng.random((9, 6)) < 0.3, cap=0.5, verify=1)
+        g = arr.conductances()
+        expected = np.where(g[..., 0] - g[..., 1] + arr._offset >= 0, 1, -1)
+        np.testing.assert_array_equal(arr.read_signs_float(), expected)
+        np.testing.assert_array_equal(arr.read_signs(), expected)
+
+
+def test_sense_amplifier_sets_a_bit_error_rate(dm):
+    rng = np.random.default_rng(3)
+    ideal = SimArray(dm, 40, 40, seed=5)
+    noisy = SimArray(dm, 40, 40, seed=5, sense_noise=0.05)
+    noisier = SimArray(dm, 40, 40, seed=5, sense_noise=0.2)
+    k = rng.integers(-3, 4, (40, 40)).astype(np.int8)
+    for arr in (ideal, noisy, noisier):
+        arr.apply_signed_pulses(k)
+    assert ideal.bit_error_rate() == 0.0
+    assert 0 < noisy.bit_error_rate() < noisier.bit_error_rate() < 0.5
+    with pytest.raises(ValueError, match="sense"):
+        SimArray(dm, 2, 2, sense_noise=-0.1)
+
+
+def test_tiles_cover_the_layer_with_their_own_devices(dm):
+    rng = np.random.default_rng(4)
+    arr = SimArray(dm, 10, 7, seed=2, tile=(4, 3))
+    assert len(arr.tiles) == 3 * 3
+    n_plus, n_minus = random_counts(rng, (10, 7)), random_counts(rng, (10, 7))
+    g0 = arr.conductances().copy()
+    arr.apply_set_pulses(n_plus, n_minus)
+    moved = arr.conductances() != g0
+    np.testing.assert_array_equal(moved[..., 0], n_plus > 0)
+    np.testing.assert_array_equal(moved[..., 1], n_minus > 0)
+    # tiles are distinct chips: their device-to-device draws differ
+    gmax = [chip._gmax[:4] for _, _, chip in arr.tiles]
+    assert not np.array_equal(gmax[0], gmax[1])
+    state = arr.state_dict()
+    other = SimArray(dm, 10, 7, seed=2, tile=(4, 3))
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.conductances(), arr.conductances())
+    assert other.counters == arr.counters
+    np.testing.assert_array_equal(other.read_signs(), arr.read_signs())
+
+
+def test_refresh_restores_range_keeps_signs_and_counts_pulses(dm):
+    rng = np.random.default_rng(5)
+    arr = SimArray(dm, 30, 30, seed=9)
+    # drive both sides high, with a clear difference
+    arr.apply_set_pulses(rng.integers(30, 50, (30, 30)), rng.integers(5, 25, (30, 30)))
+    g = arr.conductances()
+    signs = arr.true_signs()
+    mask = np.ones((30, 30), bool)
+    before = arr.counters.as_dict()
+    arr.refresh(mask, verify=2)
+    after = arr.counters.as_dict()
+    g2 = arr.conductances()
+    span = dm.gmax - dm.gmin
+    assert np.maximum(g2[..., 0], g2[..., 1]).mean() < np.maximum(g[..., 0], g[..., 1]).mean() - 0.2 * span
+    assert np.mean(arr.true_signs() == signs) > 0.99                    # signs kept
+    # the lower side went back to its Gmin, the difference was re-written on the larger
+    low = np.minimum(g2[..., 0], g2[..., 1])
+    np.testing.assert_allclose(low, dm.gmin, rtol=1e-5)
+    diff_before, diff_after = np.abs(g[..., 0] - g[..., 1]), np.abs(g2[..., 0] - g2[..., 1])
+    assert np.corrcoef(diff_before.ravel(), diff_after.ravel())[0, 1] > 0.8
+    assert after["refreshes"] - before["refreshes"] == 900
+    assert after["reset_ops"] - before["reset_ops"] == 1800
+    spent = after["refresh_set_pulses"] - before["refresh_set_pulses"]
+    assert spent >= 900 and after["set_pulses"] == before["set_pulses"]   # refresh pulses counted apart
+    # capped: the re-written difference stays under the cap (plus pulse noise), fewer pulses
+    capped, full = SimArray(dm, 30, 30, seed=9), SimArray(dm, 30, 30, seed=9)
+    n_plus = rng.integers(30, 50, (30, 30))
+    for x in (capped, full):
+        x.apply_set_pulses(n_plus, np.zeros((30, 30), int))
+    capped.refresh(mask, cap=0.25)
+    full.refresh(mask)
+    d_capped = np.abs(np.diff(capped.conductances(), axis=-1))
+    assert 0.15 * span < d_capped.mean() < 0.35 * span      # open loop: noise and D2D around the cap
+    assert np.abs(np.diff(full.conductances(), axis=-1)).mean() > 0.5 * span
+    assert capped.counters.refresh_set_pulses < 0.7 * full.counters.refresh_set_pulses
+
+
+def test_reset_and_mask_errors(dm):
+    arr = SimArray(dm, 3, 3, seed=0)
+    arr.apply_set_pulses(np.full((3, 3), 10), np.full((3, 3), 10))
+    mask = np.eye(3, dtype=bool)
+    arr.reset(mask)
+    g = arr.conductances()
+    np.testing.assert_allclose(g[mask], dm.gmin, rtol=1e-6)
+    assert np.all(g[~mask] > dm.gmin * 2)
+    assert arr.counters.reset_ops == 6
+    with pytest.raises(ValueError, match="shape"):
+        arr.reset(np.ones((2, 3), bool))
+    with pytest.raises(ValueError, match="shape"):
+        arr.apply_set_pulses(np.zeros((3, 2), int), np.zeros((3, 3), int))
+    with pytest.raises(ValueError, match=">= 0"):
+        arr.apply_set_pulses(-np.ones((3, 3), int), np.zeros((3, 3), int))
+
+
+def test_stuck_cells_do_not_move(dm):
+    faulty = DeviceModel.model_validate({**dm.to_dict(), "faults": {"stuck_at_gmin": 0.1, "stuck_at_gmax": 0.05}})
+    arr = SimArray(faulty, 20, 20, seed=1)
+    stuck = arr.tiles[0][2].stuck.reshape(20, 20, 2) != 0
+    g0 = arr.conductances().copy()
+    arr.apply_set_pulses(np.full((20, 20), 20), np.full((20, 20), 20))
+    np.testing.assert_array_equal(arr.conductances()[stuck], g0[stuck])
+    assert np.mean(arr.conductances()[~stuck] > g0[~stuck]) > 0.99
+
+
+def test_a_model_that_cannot_hold_a_weight_is_refused(dm, tmp_path):
+    bad = dm.to_dict()
+    bad["update"] = {**bad["update"], "g_max": bad["update"]["g_min"]}
+    path = tmp_path / "bad.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump(bad))
+    with pytest.raises(ValueError, match="g_max"):
+        load_device_model(path)
+    # a model object that slipped past validation is refused by the array itself
+    broken = dm.model_copy(update={"update": dm.update.__class__.__new__(dm.update.__class__)})
+    object.__setattr__(broken.update, "__dict__", {**dm.update.__dict__, "g_max": dm.update.g_min / 2})
+    with pytest.raises(ValueError, match="cannot represent a weight"):
+        SimArray(broken, 2, 2)
+
+
+def test_memory_of_a_784_by_1000_layer(dm):
+    arr = SimArray(dm, 784, 1000, seed=0)
+    arr.apply_signed_pulses(np.ones((784, 1000), np.int8))   # materialize per-device caches
+    assert arr.nbytes() < 50e6
+    assert arr.nbytes() > 784 * 1000 * 2 * 4 * 3   # counts conductance, Gmax and A per device at least
