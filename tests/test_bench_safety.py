@@ -87,3 +87,26 @@ def test_resource_manager_by_name():
     r.close()
     rm2 = pyvisa.ResourceManager(str(BENCHES / "sim.yaml") + "@labbench")
     assert "GPIB0::22::INSTR" in rm2.list_resources()
+
+
+def test_hardware_path_uses_the_given_visa_library_and_real_time():
+    """``simulated: false``: drivers open the addresses through ``visa_library`` (here
+    our backend serving the bench file stands in for NI-VISA) and the clock is real."""
+    import yaml
+
+    from labbench.instruments import BenchConfig
+
+    cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+    for inst in cfg["instruments"].values():
+        inst["simulated"] = False
+    cfg["instruments"]["smu"]["driver"] = "qcodes.keithley2450"
+    cfg["visa_library"] = f"{BENCHES / 'sim.yaml'}@labbench"
+    with Bench(BenchConfig.model_validate(cfg)) as b:
+        assert not b.simulated and b.world is None
+        g0 = b.read_cell(0, 2, 0)
+        b.pulse_cell(0, 2, 0, "set", 10)
+        assert b.read_cell(0, 2, 0) > g0
+        t0 = b.now()
+        b.sleep(0.01)
+        assert b.now() - t0 >= 0.01
+        assert b.snapshot()["instruments"]["smu"]["idn"].startswith("KEITHLEY")

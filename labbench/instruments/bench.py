@@ -8,6 +8,7 @@ or Ctrl-C included, switches every output off and opens every relay.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -248,8 +249,6 @@ class Bench:
         self.close()
 
     def __del__(self):
-        import sys
-
         if sys.is_finalizing():  # PyVISA has closed its sessions already
             return
         try:
