@@ -240,7 +240,9 @@ class Bench:
             except Exception as e:  # noqa: BLE001
                 log.warning("closing %s: %s", name, e)
         if self.world is not None:
-            self.world.unregister()
+            from labbench.sim.highlevel import LabbenchVisaLibrary
+
+            LabbenchVisaLibrary.release(self.world)
 
     def __enter__(self) -> "Bench":
         return self

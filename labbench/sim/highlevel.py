@@ -50,6 +50,17 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
     def for_world(cls, world: SimWorld) -> "LabbenchVisaLibrary":
         return cls(world.register())
 
+    @classmethod
+    def release(cls, world: SimWorld) -> None:
+        """Forget ``world``: PyVISA caches one library per path for the process."""
+        if world.key is None:
+            return
+        for key in [k for k in highlevel.VisaLibraryBase._registry
+                    if k[0] is cls and str(k[1]) == world.key]:
+            lib = highlevel.VisaLibraryBase._registry.pop(key)
+            lib.sessions.clear()
+        world.unregister()
+
     def _init(self) -> None:
         self.world = find_world(str(self.library_path))
         self.sessions: dict[int, _Session] = {}

@@ -91,13 +91,21 @@ class Wiring:
         levels, drivers = self.levels(world, {terminal: v})
         chip = world.chip
         total = 0.0
-        vth = chip.model.switching.v_gate_threshold if chip is not None else 0.0
+        if chip is None:
+            return 0.0
+        sw = chip.model.switching
+        vth = sw.v_gate_threshold
+        # below every switching threshold Chip.dc is Chip.current: skip its checks
+        quiet = min(sw.v_set, sw.v_reset, sw.v_form)
         for idx, vdev, vg, lines in self._devices(world, levels):
             bit_driven = drivers.get(lines[1]) == terminal
             sl_driven = drivers.get(("SL", 0)) == terminal
             if not (bit_driven or sl_driven) or vg < vth or bit_driven == sl_driven:
                 continue
-            i = float(chip.dc(idx, vdev, compliance)[0])
+            if abs(vdev) < quiet:
+                i = float(chip.current(idx, vdev, compliance)[0])
+            else:
+                i = float(chip.dc(idx, vdev, compliance)[0])
             total += i if bit_driven else -i
         return float(np.clip(total, -abs(compliance), abs(compliance)))
 
