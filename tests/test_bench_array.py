@@ -83,3 +83,23 @@ def test_refresh_keeps_the_sign_and_rewrites_the_difference(fresh, mode):
     assert np.all(smaller < chip.model.gmin + 0.1 * span)  # the other side was RESET
     assert arr.counters.refreshes == 6 and arr.counters.reset_ops == 12
     assert arr.counters.refresh_set_pulses > 0
+
+
+def test_same_updates_as_simarray_on_the_same_chip(fresh):
+    """DESIGN principle 1 at the protocol level: BenchArray (SCPI through PyVISA) and
+    SimArray (Chip directly) given the same pulse counts leave the same conductances."""
+    sim_array = pytest.importorskip("labbench.array.sim_array")
+    cfg = fresh.config.chip
+    sim = sim_array.SimArray(fresh.world.chip.model, cfg.rows, cfg.cols, seed=cfg.seed, dtype=np.float64)
+    sim.tiles[0][2].load_state_dict(fresh.world.chip.state_dict())
+    arr = BenchArray(fresh, 4, 5)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        n_plus = rng.integers(0, 4, (4, 5)) * (rng.random((4, 5)) < 0.5)
+        n_minus = rng.integers(0, 4, (4, 5)) * (rng.random((4, 5)) < 0.5)
+        arr.apply_set_pulses(n_plus, n_minus)
+        full_p = np.zeros((cfg.rows, cfg.cols), int)
+        full_m = np.zeros((cfg.rows, cfg.cols), int)
+        full_p[:4, :5], full_m[:4, :5] = n_plus, n_minus
+        sim.apply_set_pulses(full_p, full_m)
+    assert np.array_equal(sim.conductances(), fresh.world.chip.conductance())

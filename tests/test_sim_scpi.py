@@ -98,3 +98,23 @@ def test_arbitrary_bytes_never_raise(data):
     inst.write(data)
     inst.write(b"*IDN?\n")
     assert inst.read().startswith(b"KEITHLEY")
+
+
+_TOKENS = [":SOUR", ":VOLT", ":CURR", ":ILIM", ":SENS", ":FUNC", ":NPLC", ":OUTP", ":READ?", ":MEAS?",
+           ":TRAC:DATA?", ":PULS:WIDT1", ":VOLT2:HIGH", ":BURS1:NCYC", ":ARM:SOUR1", ":CLOS", ":OPEN:CARD",
+           ":CONN:RULE", "*IDN?", "*RST", "*TRG", "*OPC?", ":SYST:ERR?", "LEV", "?", ";", ":", " ", ",",
+           "1", "-5", "1e99", "MAX", "DEF", "ON", "'defbuffer1'", "\"CURR", "(@10101)", "(@1", "0,SROU", "\t"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["keithley2450", "keysight81160a", "keysight_b220x"]),
+       st.lists(st.lists(st.sampled_from(_TOKENS), max_size=8).map("".join), max_size=5))
+def test_scpi_like_garbage_never_raises_on_any_instrument(model, messages):
+    w = SimWorld()
+    inst = w.add(model, "x", "GPIB0::5::INSTR")
+    for m in messages:
+        inst.write(m.encode() + b"\n")
+    assert len(inst.errors) <= 10
+    inst.clear()
+    inst.write(b"*IDN?\n")
+    assert inst.read().count(b",") == 3
