@@ -199,3 +199,24 @@ def test_qcodes_b220x_parameters_round_trip(matrix):
         assert matrix.connections() == set()
     matrix.write(":CLOS (@01599)")  # output 99 does not exist
     assert matrix.get_error().startswith("-222")
+
+
+def test_ground_mode_grounds_unused_outputs(world, matrix):
+    """B2200 ground mode: enabled outputs with no closed relay go to the ground port."""
+    from pymeasure.instruments.keithley import Keithley2450
+    from pymeasure.instruments.keysight import Keysight81160A
+
+    w, lib = world
+    smu = Keithley2450("GPIB0::24::INSTR", visa_library=lib)
+    _gate_dc(Keysight81160A("GPIB0::10::INSTR", visa_library=lib), 1.8)
+    smu.apply_voltage(compliance_current=1e-4)
+    smu.source_voltage = 0.1
+    smu.enable_source()
+    matrix.connect_paths([(1, 11), (5, 1)])  # SMU on BL0, gate on WL0, SL left open
+    assert smu.current == 0.0               # floating SL: no path, no current
+    matrix.gnd_input_port(14)
+    matrix.gnd_enable_output(48)
+    matrix.gnd_mode(True)
+    assert smu.current > 1e-7               # SL now grounded through the ground unit
+    matrix.gnd_mode(False)
+    assert smu.current == 0.0
