@@ -127,7 +127,7 @@ def _fit_kind(kind, trains: dict[int, Trains], norm, mode, ctx, init=None, metho
     if kind == "neurosim":
         base = prev or {d: trajectories.fit_neurosim(*tr.units(mode), d, norm, tr.pmax, mode)
                         for d, tr in trains.items()}
-        aligned = trains[SET].g.shape[:2] == trains[RESET].g.shape[:2]
+        aligned = trains[SET].units(mode)[0].shape[0] == trains[RESET].units(mode)[0].shape[0]
         if method != "onestep" or not aligned:
             return base
         P, Q = base[SET].params, base[RESET].params
@@ -212,7 +212,8 @@ def _refine_onestep(kind, fits, trains, norm, mode, ctx, c2c, span, form):
 
 
 def fit_device(data, model: str = "auto", name: str | None = None, source: str | None = None,
-               method: str = "auto", variation_fits: bool = True, base: DeviceModel | None = None) -> FitResult:
+               method: str = "auto", variation_fits: bool = True, base: DeviceModel | None = None,
+               allow_negative: bool = False) -> FitResult:
     """Fit an update model (or all, ``model="auto"``) to tidy pulse-train data.
 
     ``data`` is a CSV path or a DataFrame in the tidy format (see :mod:`.io`).
@@ -220,12 +221,13 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     next) or ``auto`` (from the read/write-noise split, see :func:`choose_method`).
     ``variation_fits`` adds the per-cycle fits that the D2D correction needs.
     ``base`` supplies the non-fitted sections (switching, faults) of the device model.
+    ``allow_negative`` accepts normalized (aihwkit weight-unit) data.
     """
     if model != "auto" and model not in KINDS:
         raise ValueError(f"unknown model {model!r}; choose auto or one of {list(KINDS)}")
     if method not in ("auto", "trajectory", "onestep"):
         raise ValueError(f"method must be auto, trajectory or onestep, got {method!r}")
-    df = data if isinstance(data, pd.DataFrame) and "device" in data else load_pulse_trains(data)
+    df = load_pulse_trains(data, allow_negative=allow_negative)
     trains = {d: t for d in (SET, RESET) if (t := pack(df, d)) is not None}
     if len(trains) < 2:
         have = variation.direction_name(next(iter(trains)))
@@ -238,6 +240,11 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     norm = trajectories.Norm(lo, hi - lo)
     ctx = {"x_ref": build.expstep_x_ref(norm)}
     kinds = KINDS if model == "auto" else (model,)
+    if lo < 0:  # weight units (allow_negative): NeuroSim's model is defined for G >= 0 only
+        if model == "neurosim":
+            raise DataError("the neurosim model needs conductances >= 0; these data are in weight units "
+                            "(negative values): fit softbounds, expstep, powstep or piecewise")
+        kinds = tuple(k for k in kinds if k != "neurosim")
     notes: list[str] = []
     noise_ratio = None
     if method == "auto":

@@ -61,7 +61,7 @@ def _missing_column(name: str, columns) -> DataError:
     return DataError(f"missing column {name!r}{hint} (found columns: {list(columns)})")
 
 
-def validate(df: pd.DataFrame, source_is_csv: bool = False) -> pd.DataFrame:
+def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool = False) -> pd.DataFrame:
     """Check and normalize a tidy pulse-train table; returns a clean copy.
 
     The result has integer ``device`` ids (one per physical device), a ``device_label``,
@@ -119,11 +119,11 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False) -> pd.DataFrame:
     if len(neg):
         raise DataError(f"column 'pulse' must be >= 0 (0 = before the first pulse); "
                         f"negative at {_where(neg, source_is_csv)}")
-    neg = out.index[out["conductance"] < 0]
+    neg = out.index[out["conductance"] < 0] if not allow_negative else []
     if len(neg):
         raise DataError(f"column 'conductance' must be >= 0 S; negative at {_where(neg, source_is_csv)}"
                         "; check the sign convention of the current (use |I|/V)")
-    if not (out["conductance"] > 0).any():
+    if not allow_negative and not (out["conductance"] > 0).any():
         raise DataError("column 'conductance' is zero everywhere; nothing to fit")
 
     out["device_label"] = out["cell"].astype(str) if has_cell else (
@@ -148,11 +148,14 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False) -> pd.DataFrame:
     return out
 
 
-def load_pulse_trains(source) -> pd.DataFrame:
-    """Read (CSV path or DataFrame) and validate; see :func:`validate`."""
+def load_pulse_trains(source, allow_negative: bool = False) -> pd.DataFrame:
+    """Read (CSV path or DataFrame) and validate; see :func:`validate`.
+
+    ``allow_negative`` accepts data in normalized weight units (aihwkit's), not siemens.
+    """
     df, is_csv = read_table(source)
     try:
-        return validate(df, source_is_csv=is_csv)
+        return validate(df, source_is_csv=is_csv, allow_negative=allow_negative)
     except DataError as e:
         if is_csv:
             raise DataError(f"{source}: {e}") from None

@@ -55,18 +55,23 @@ def batched_lm(residual: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, low
         idx = np.flatnonzero(active)
         xa, ra = x[idx], r[idx]
         M = ra.shape[1]
-        jac = np.empty((idx.size, M, K))
+        # all finite-difference evaluations in one stacked residual call
+        blocks = [xa.copy() for _ in range(n_theta + (1 if n_starts else 0))]
+        hs = []
         for k in range(n_theta):
             h = 1e-7 * np.maximum(np.abs(xa[:, k]), scale[k])
-            xp = xa.copy()
-            xp[:, k] += h
-            jac[:, :, k] = (residual_sub(residual, x, idx, xp) - ra) / h[:, None]
+            blocks[k][:, k] += h
+            hs.append(h)
         if n_starts:
             h = 1e-7 * np.maximum(np.abs(xa[:, n_theta:]).max(axis=1), scale[n_theta:].max())
-            xp = xa.copy()
-            xp[:, n_theta:] += h[:, None]
-            d = (residual_sub(residual, x, idx, xp) - ra) / h[:, None]
-            jac[:, :, n_theta:] = 0.0
+            blocks[-1][:, n_theta:] += h[:, None]
+            hs.append(h)
+        r_fd = residual(np.vstack(blocks), np.tile(idx, len(blocks))).reshape(len(blocks), idx.size, M)
+        jac = np.zeros((idx.size, M, K))
+        for k in range(n_theta):
+            jac[:, :, k] = (r_fd[k] - ra) / hs[k][:, None]
+        if n_starts:
+            d = (r_fd[-1] - ra) / hs[-1][:, None]
             jac[:, np.arange(M), n_theta + train_of] = d
         a = np.einsum("umk,uml->ukl", jac, jac)
         g = np.einsum("umk,um->uk", jac, ra)

@@ -272,7 +272,7 @@ def fit_steps(kind: str, g, p, direction, norm: Norm, pmax: float, mode: str,
         pred = _simulate(fam.step, th, st, pidx[idx], frac[idx], d, ctx, lmax)
         return np.where(mask[idx], pred - xz[idx], 0.0).reshape(idx.size, T * L)
 
-    res = batched_lm(residual, x0, lower, upper, n_theta, train_of=train_of,
+    res = batched_lm(residual, x0, lower, upper, n_theta, train_of=train_of, max_iter=60, rtol=1e-8,
                      x_scale=np.abs(np.where(np.abs(x0).max(axis=0) > 0, np.abs(x0).max(axis=0), 1.0)))
     th = res.x[:, :n_theta]
     st = res.x[:, n_theta:] if free_starts else first
