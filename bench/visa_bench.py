@@ -98,34 +98,48 @@ def main() -> None:
     smu_sim = bench.world.instruments["smu"]
     a_smu, a_pg = bench.adapters["smu"], bench.adapters["pg"]
     raw = a_smu.drv.adapter.connection
+    def routed(mode, fn):
+        def run():
+            bench.route(*cell, mode)  # cached: no write after the first call
+            fn()
+        return run
+
     costs = {
         "physics Chip.pulse (1 device)": per_call_us(
             lambda: chip.pulse(idx, 1, SET, amplitude=1.5, width=1e-6, gate=1.2)),
-        "physics Chip.dc read (1 device)": per_call_us(lambda: chip.dc(idx, op.read_voltage, op.compliance)),
+        "physics Chip.current read (1 device)": per_call_us(
+            lambda: chip.current(idx, op.read_voltage, op.compliance)),
         "sim SCPI execute of *WAI (no physics)": per_call_us(lambda: smu_sim.execute("*WAI")),
         "PyVISA write, our backend": per_call_us(lambda: raw.write("*WAI")),
         "PyVISA query *IDN?, our backend": per_call_us(lambda: raw.query("*IDN?")),
-        "PyMeasure 2450 .current (:READ?, incl. physics)": per_call_us(a_smu.measure_current),
-        "PyMeasure 81160A trigger (*TRG;*WAI, incl. physics)": per_call_us(a_pg.trigger),
-        "PyMeasure 81160A ch2.offset = v (1 write)": per_call_us(
+        "PyMeasure 2450 .current (:READ?, incl. physics)": per_call_us(routed("read", a_smu.measure_current)),
+        "PyMeasure 81160A trigger (*TRG;*WAI, incl. physics)": per_call_us(routed("set", a_pg.trigger)),
+        "PyMeasure 81160A ch2.apply_dc(v) (gate level)": per_call_us(
+            lambda: a_pg.drv.channels[2].apply_dc(1.8)),
+        "PyMeasure 81160A ch2.offset = v (a property set)": per_call_us(
             lambda: setattr(a_pg.drv.channels[2], "offset", 1.8)),
-        "QCoDeS B220X write (1 relay change)": per_call_us(
+        "QCoDeS B220X .write (instrumented)": per_call_us(
             lambda: bench.adapters["matrix"].drv.write(":CLOS (@20101)")),
+        "QCoDeS B220X .visa_handle.write (used by routing)": per_call_us(
+            lambda: bench.adapters["matrix"].drv.visa_handle.write(":CLOS (@20101)")),
     }
     print("\nWhere the time goes (µs per call, each layer alone)")
     for k, v in costs.items():
         print(f"  {k:52s} {v:8.1f}")
-    physics = costs["physics Chip.pulse (1 device)"] + costs["physics Chip.dc read (1 device)"]
+    physics = costs["physics Chip.pulse (1 device)"] + costs["physics Chip.current read (1 device)"]
     cycle_us = 1e6 / r_cycle
     rest = cycle_us - physics
     print(f"\n  one pulse-then-read cycle: {cycle_us:.0f} µs = Chip physics {physics:.0f} µs "
           f"({100 * physics / cycle_us:.0f} %) + instruments/drivers/VISA {rest:.0f} µs.")
     print(f"  2,000/s means 500 µs per cycle: {'met' if r_cycle >= 2000 else 'NOT met'}. "
-          f"Chip.pulse + Chip.dc on a single device alone cost {physics:.0f} µs (counter-based "
+          f"Chip.pulse + Chip.current on a single device alone cost {physics:.0f} µs (counter-based "
           f"noise and the update model are NumPy code paid per call, sized for vectorized "
           f"use); the other {rest:.0f} µs are per cycle: 2 matrix writes, 2 gate-level "
-          f"writes, *TRG and :READ? through PyMeasure/QCoDeS ({costs['PyMeasure 81160A ch2.offset = v (1 write)']:.0f} "
-          f"µs for one PyMeasure property set vs {costs['PyVISA write, our backend']:.0f} µs for a bare PyVISA write).")
+          f"writes, *TRG and :READ? through the drivers (a PyMeasure property set costs "
+          f"{costs['PyMeasure 81160A ch2.offset = v (a property set)']:.0f} µs, a bare PyVISA write "
+          f"{costs['PyVISA write, our backend']:.0f} µs).")
+    print(f"  (load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: figures on a busy "
+          f"machine are pessimistic)")
     ours.close()
     theirs.close()
     bench.close()
