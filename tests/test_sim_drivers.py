@@ -4,7 +4,6 @@ import warnings
 
 import numpy as np
 import pytest
-import yaml
 
 from labbench.instruments.config import BenchConfig
 from labbench.physics.chip import Chip

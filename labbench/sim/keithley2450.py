@@ -376,9 +376,9 @@ class Keithley2450Sim(SimInstrument):
 
         return nplc, nplc_q, rng, rng_q, rauto, rauto_q, rsense, rsense_q, az, az_q
 
-    _sc = _sens_cmd("CURRent")
-    _sv_ = _sens_cmd("VOLTage")
-    _sr = _sens_cmd("RESistance")
+    _sense_current = _sens_cmd("CURRent")
+    _sense_voltage = _sens_cmd("VOLTage")
+    _sense_resistance = _sens_cmd("RESistance")
     del _sens_cmd
 
     @command(":SENSe[1]:COUNt")
