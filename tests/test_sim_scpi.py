@@ -118,3 +118,11 @@ def test_scpi_like_garbage_never_raises_on_any_instrument(model, messages):
     inst.clear()
     inst.write(b"*IDN?\n")
     assert inst.read().count(b",") == 3
+
+
+def test_min_max_def_numeric_keywords(smu):
+    assert float(smu.query(":SENS:CURR:NPLC MAX;NPLC?")) == 10.0
+    assert float(smu.query(":SENS:CURR:NPLC minimum;NPLC?")) == 0.01
+    assert float(smu.query(":SENS:CURR:NPLC DEF;NPLC?")) == 1.0
+    assert float(smu.query(":SOUR:VOLT:ILIM MIN;:SOUR:VOLT:ILIM?")) == 1e-9
+    assert smu.query(":SYST:ERR:NEXT?") == '0,"No error"'
