@@ -59,6 +59,9 @@ class PyMeasureKeithley2450:
 
     def close(self) -> None:
         self.drv.adapter.close()
+        # PyMeasure's Adapter.__del__ closes again at interpreter exit, when PyVISA's
+        # modules are half torn down (a TypeError traceback); it skips a None connection.
+        self.drv.adapter.connection = None
 
 
 class QCoDeSKeithley2450:
@@ -209,6 +212,9 @@ class PyMeasureKeysight81160A:
 
     def close(self) -> None:
         self.drv.adapter.close()
+        # PyMeasure's Adapter.__del__ closes again at interpreter exit, when PyVISA's
+        # modules are half torn down (a TypeError traceback); it skips a None connection.
+        self.drv.adapter.connection = None
 
 
 # -- switch matrix ----------------------------------------------------------------------
