@@ -11,6 +11,8 @@ COMMANDS: dict[str, str] = {
     "bench": "labbench.instruments.cli:bench",
     "demo": "labbench.demo:demo",
     "fit": "labbench.fitting.cli:fit",
+    "measure": "labbench.measure_cli:measure",
+    "runs": "labbench.measure_cli:runs",
     "train": "labbench.bnn.cli:train",
 }
 

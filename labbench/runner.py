@@ -94,6 +94,9 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
         procedure.startup()
         procedure.execute()
         status = "aborted" if stop["flag"] else "finished"
+        if status == "finished":
+            bar.n = 100
+            bar.refresh()
     except KeyboardInterrupt:
         stop["flag"] = True
         status = "aborted"

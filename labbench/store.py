@@ -144,7 +144,15 @@ class Store:
             ds = load_by_id(run_id, conn=conn)
             frames = ds.to_pandas_dataframe_dict()
             df = pd.concat(frames.values(), axis=1) if frames else pd.DataFrame()
-            return df.reset_index()
+            index_cols = [n for n in df.index.names if n is not None]
+            df = df.reset_index()
+            # SQLite hands numeric setpoints back as float: give integral index columns
+            # (cell, cycle, pulse, …) their integer type again
+            for col in index_cols:
+                v = df[col]
+                if v.dtype.kind == "f" and v.notna().all() and (v == v.round()).all():
+                    df[col] = v.astype("int64")
+            return df
         finally:
             conn.close()
 

@@ -45,3 +45,13 @@ def test_rows_survive_an_exception_inside_the_run(tmp_path):
             rid = run.run_id
             raise RuntimeError("instrument fell over")
     assert len(store.load(rid)) == 5
+
+
+def test_integer_index_columns_come_back_as_integers(tmp_path):
+    store = Store(tmp_path / "t.db")
+    with store.run("x", index={"cell": "", "direction": "text"}, values={"g": "S"}) as run:
+        run.add(cell=[0, 1], direction=["set", "reset"], g=[1.0, 2.5])
+        rid = run.run_id
+    df = store.load(rid)
+    assert df["cell"].dtype.kind == "i" and df["g"].dtype.kind == "f"
+    assert sorted(df["direction"]) == ["reset", "set"]
