@@ -110,3 +110,25 @@ def test_hardware_path_uses_the_given_visa_library_and_real_time():
         b.sleep(0.01)
         assert b.now() - t0 >= 0.01
         assert b.snapshot()["instruments"]["smu"]["idn"].startswith("KEITHLEY")
+
+
+def test_no_biased_source_is_switched_onto_a_line(bench):
+    """Moving the SMU to another cell: it goes to 0 V before any relay moves; sweeping
+    the voltage on one route does not blip through 0 V."""
+    events = []
+    for name in ("smu", "matrix"):
+        inst = bench.world.instruments[name]
+        inst.execute = (lambda orig, name: lambda msg: (events.append((name, msg)), orig(msg)))(inst.execute, name)
+
+    def zeroing(msg):
+        return msg.startswith(":SOUR:VOLT:LEV") and float(msg.split()[1]) == 0.0
+
+    bench.read_current(0, 0, 0, 0.3)
+    events.clear()
+    bench.read_current(0, 0, 0, 0.4)          # same route: no zeroing, no relay
+    assert [n for n, _ in events] == ["smu", "smu"] and not any(zeroing(m) for _, m in events)
+    events.clear()
+    bench.read_current(1, 2, 1, 0.4)          # new route
+    first_relay = next(i for i, (n, _) in enumerate(events) if n == "matrix")
+    first_zero = next(i for i, (n, m) in enumerate(events) if n == "smu" and zeroing(m))
+    assert first_zero < first_relay

@@ -96,8 +96,11 @@ class Bench:
 
     def route(self, row: int, col: int, side: int, mode: str) -> None:
         """Connect the cell for ``mode``: 'read' (SMU on the bit line), 'set' (pulse on
-        the bit line) or 'reset' (pulse on SL, bit line grounded); gate on WL, SL grounded
-        for read/set."""
+        the bit line), 'reset' (pulse on SL, bit line grounded) or 'strong_reset' (SMU on
+        SL, bit line grounded); gate on WL, SL grounded for read/set."""
+        self.switch_matrix.set_paths(self._plan(row, col, side, mode))
+
+    def _plan(self, row: int, col: int, side: int, mode: str) -> list[tuple[int, int, int]]:
         cfg = self.config
         if not (0 <= row < cfg.chip.rows and 0 <= col < cfg.chip.cols and side in (0, 1)):
             raise IndexError(f"cell ({row}, {col}, side {side}) outside the "
@@ -120,6 +123,14 @@ class Bench:
         for term, line in plan:
             card, out = self._pin(line)
             paths.append((card, gnd if term == "ground" else self._port[term], out))
+        return paths
+
+    def _route_smu(self, row: int, col: int, side: int, mode: str) -> None:
+        """Route for an SMU operation; a biased SMU is set to 0 V before relays move, so
+        no source is ever switched live onto a line (sweep steps on one route do not)."""
+        paths = self._plan(row, col, side, mode)
+        if self.switch_matrix.changes(paths) and self.source_meter.adapter.biased():
+            self.source_meter.set_voltage(0.0)
         self.switch_matrix.set_paths(paths)
 
     def _set_gate(self, level: float) -> None:
@@ -133,9 +144,7 @@ class Bench:
         v = op.read_voltage if voltage is None else voltage
         self.source_meter.check(v)  # every limit before anything is sent
         self.pulse_generator.check(self._gate_ch, op.read_gate)
-        if self.source_meter.adapter._v not in (None, 0.0, v):
-            self.source_meter.set_voltage(0.0)  # never switch a biased source onto a line
-        self.route(row, col, side, "read")
+        self._route_smu(row, col, side, "read")
         self._set_gate(op.read_gate)
         self.source_meter.set_voltage(v)
         self.source_meter.output(True)
@@ -174,8 +183,7 @@ class Bench:
         gate = op.strong_reset_gate if gate is None else gate
         self.source_meter.check(v)  # every limit before anything is sent
         self.pulse_generator.check(self._gate_ch, gate)
-        self.source_meter.set_voltage(0.0)  # never switch a biased source onto a line
-        self.route(row, col, side, "strong_reset")
+        self._route_smu(row, col, side, "strong_reset")
         self._set_gate(gate)
         self.source_meter.output(True)
         self.source_meter.set_voltage(v)

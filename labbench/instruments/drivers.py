@@ -43,6 +43,10 @@ class PyMeasureKeithley2450:
     def measure_current(self) -> float:
         return float(self.drv.current)
 
+    def biased(self) -> bool:
+        """Output on (or unknown) at a non-zero (or unknown) level."""
+        return self._on is not False and self._v != 0.0
+
     def off(self) -> None:
         self._v = self._on = None
         self.drv.source_voltage = 0.0
@@ -93,6 +97,10 @@ class QCoDeSKeithley2450:
 
     def measure_current(self) -> float:
         return float(self.drv.sense.current())
+
+    def biased(self) -> bool:
+        """Output on (or unknown) at a non-zero (or unknown) level."""
+        return self._on is not False and self._v != 0.0
 
     def off(self) -> None:
         self._v = self._on = None
@@ -261,6 +269,10 @@ class QCoDeSKeysightB220X:
     @staticmethod
     def _list(paths) -> str:
         return "(@" + ",".join(f"{c}{i:02d}{o:02d}" for c, i, o in sorted(paths)) + ")"
+
+    def closed_paths(self) -> set[tuple[int, int, int]]:
+        """What this adapter last closed (no query: it is the only writer)."""
+        return set(self._closed)
 
     def open_all(self) -> None:
         self._closed.clear()

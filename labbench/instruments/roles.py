@@ -108,6 +108,10 @@ class SwitchMatrix:
     def configure(self) -> None:
         self.adapter.configure()
 
+    def changes(self, paths) -> bool:
+        """Would :meth:`set_paths` move any relay?"""
+        return set(paths) != self.adapter.closed_paths()
+
     def set_paths(self, paths) -> None:
         """Exactly these (card, input, output) paths closed; the others open."""
         self.adapter.set_paths(list(paths))
