@@ -33,6 +33,7 @@ class _Channel:
         self.ncyc = 2
         self.trig_count = 1
         self.arm = "IMM"
+        self.trig_source = "IMM"
         self.output = False
         self.polarity = "NORM"
         self.load = 50.0
@@ -268,6 +269,15 @@ class Keysight81160ASim(SimInstrument):
     @command(":ARM:SOURce#", query=True)
     def _arm_q(self, args, sfx):
         return self._c(sfx).arm
+
+    @command(":TRIGger#:SOURce")
+    def _tsour(self, args, sfx):
+        nargs(args, 1)
+        self._c(sfx).trig_source = to_enum(args[0], ["IMMediate", "INTernal2", "EXTernal", "MANual", "BUS"])
+
+    @command(":TRIGger#:SOURce", query=True)
+    def _tsour_q(self, args, sfx):
+        return self._c(sfx).trig_source
 
     @command(":TRIGger#[:SEQuence][:IMMediate]")
     def _trig_now(self, args, sfx):
