@@ -18,8 +18,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import numpy as np
-
 from labbench.physics.models import RESET, SET
 
 _LINE = re.compile(r"^(WL|BL|BLB|SL)(\d*)$")
@@ -107,7 +105,8 @@ class Wiring:
             else:
                 i = float(chip.dc(idx, vdev, compliance)[0])
             total += i if bit_driven else -i
-        return float(np.clip(total, -abs(compliance), abs(compliance)))
+        c = abs(compliance)
+        return max(-c, min(c, total))
 
     def pulse(self, world, terminal: str, high: float, width: float, n: int) -> None:
         """``n`` pulses of level ``high`` for ``width`` s on ``terminal``."""
