@@ -132,3 +132,10 @@ def test_no_biased_source_is_switched_onto_a_line(bench):
     first_relay = next(i for i, (n, _) in enumerate(events) if n == "matrix")
     first_zero = next(i for i, (n, m) in enumerate(events) if n == "smu" and zeroing(m))
     assert first_zero < first_relay
+
+
+@pytest.mark.parametrize("kwargs", [{"n": 0}, {"n": 2.5}, {"amplitude": -1.0}])
+def test_bad_pulse_requests_are_refused_before_sending(bench, kwargs):
+    with pytest.raises(ValueError):
+        bench.pulse_cell(0, 0, 0, "set", **{"n": 1, **kwargs})
+    assert [m for i in bench.world.instruments.values() for m in i.log] == []

@@ -164,6 +164,11 @@ class Bench:
         amplitude = spec.amplitude if amplitude is None else amplitude
         width = spec.width if width is None else width
         gate = spec.gate if gate is None else gate
+        if int(n) != n or n < 1:
+            raise ValueError(f"pulse count must be a positive integer, got {n!r}")
+        if amplitude <= 0:
+            raise ValueError(f"pulse amplitude is the level at the cell, > 0 V; got {amplitude} "
+                             f"(the direction, 'set' or 'reset', picks the line)")
         pg = self.pulse_generator
         pg.check(self._pulse_ch, amplitude, width)  # every limit before anything is sent
         pg.check(self._gate_ch, gate)
