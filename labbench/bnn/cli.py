@@ -1,6 +1,7 @@
 """``labbench train``: online BNN training with the synapse arrays in the loop."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -82,6 +83,7 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
     from labbench.bnn.mnist import MnistError, load_mnist
     from labbench.bnn.trainer import TrainConfig, Trainer
 
+    bench = None
     try:
         sizes = (784, *[int(h) for h in str(hidden).split(",") if h.strip()], 10)
     except ValueError:
@@ -96,7 +98,7 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
         from labbench.physics import load_device_model
 
         dm = load_device_model(device_model)
-        factory, bench, on_bench = None, None, []
+        factory, on_bench = None, []
         if array_kind == "bench":
             if not bench_path:
                 raise click.UsageError("--array bench needs --bench benches/<name>.yaml")
@@ -118,7 +120,9 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
             bench.close()
         raise click.ClickException(str(e)) from None
     try:
-        history = trainer.fit(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)
+        # with --json, stdout carries only the JSON (QCoDeS and progress lines go to stderr)
+        with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
+            history = trainer.fit(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)
     finally:
         if bench is not None:
             bench.close()      # outputs off on every exit path

@@ -143,7 +143,7 @@ def download(folder: str | Path, timeout: float = 30.0) -> Path:
         else:
             raise MnistError(
                 f"could not download {name} ({'; '.join(errors)}).\n"
-                f"Offline? Put the four MNIST files {sorted(FILES.values())} into {folder} "
+                f"Offline, or the mirrors fail? Put the four MNIST files {sorted(FILES.values())} into {folder} "
                 f"(or point --data / ${ENV} at a folder holding them).")
     return folder
 

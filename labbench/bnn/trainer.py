@@ -208,8 +208,9 @@ class Trainer:
     def __init__(self, config: TrainConfig, device_model: DeviceModel | str | None = None,
                  out_dir: str | Path | None = None,
                  array_factory: Callable[[int, int, int], Any] | None = None,
-                 progress: bool = True, store=None):
+                 progress: bool = True, store=None, plots: bool = True):
         tune_allocator()
+        self.plots = plots
         self.config = c = config
         self.device_model = (device_model if isinstance(device_model, DeviceModel)
                              else load_device_model(device_model))
@@ -364,7 +365,7 @@ class Trainer:
         finally:
             if writer_cm is not None:
                 writer_cm.__exit__(None, None, None)
-        if self.out_dir is not None and self.history:
+        if self.plots and self.out_dir is not None and self.history:
             from .plots import plot_training
 
             plot_training(self.history, self.g_hist, self.out_dir)

@@ -1,0 +1,284 @@
+"""Issue 4's targets for online BNN training on 2T2R arrays, each measured and printed.
+
+    .venv/bin/python bench/train_bench.py                 # everything, full length (long on 2 cores)
+    .venv/bin/python bench/train_bench.py --quick         # short ablation (subset, few epochs)
+    .venv/bin/python bench/train_bench.py --part speed    # one part: main, ablation, speed, memory
+
+1. full MNIST, 784-H-10 (H ≤ 1000), default device model (NL 2.4 SET, C2C 3 %, D2D 10 %),
+   with threshold refresh (target ≥ 97.4 % within 20 epochs) and the same run without;
+2. refresh ablation over NL ∈ {0.5, 1, 2.4, 4.88, 6}, with and without refresh (table + PNG);
+3. the ideal software BNN of the same shape (device within 0.5 pp of it);
+4. samples/s of device-in-the-loop vs ideal, side by side (≥ 0.5×), and s per 60k epoch (< 60 s);
+5. memory of the 784 × 1000 pair array and its per-cell parameters (≤ 50 MB).
+
+Each part writes ``bench/results/parts/<part>.json``; the summary ``train_bench.json`` and
+``train_bench.md`` merge whatever parts exist, so a part can be re-run alone.  Training
+runs checkpoint under ``data/runs/bench/``: a killed benchmark resumes where it stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "bench" / "results"
+PARTS = RESULTS / "parts"
+RUNS = ROOT / "data" / "runs" / "bench"
+NLS = (0.5, 1.0, 2.4, 4.88, 6.0)
+
+
+def _atomic_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=float))
+    tmp.replace(path)
+
+
+def model_with_nl(nl: float):
+    """The default device model with its SET nonlinearity set to NeuroSim label ``nl``."""
+    from labbench.physics import DeviceModel, load_device_model
+    from labbench.physics.nonlinearity import normalized_a_from_nl
+
+    dm = load_device_model()
+    d = dm.to_dict()
+    d["update"] = {**d["update"], "a_set": normalized_a_from_nl(nl) * d["update"]["pmax_set"]}
+    d["name"] = f"{dm.name}_nl{nl:g}"
+    return DeviceModel.model_validate(d)
+
+
+def train(name: str, cfg, dm, data, fresh: bool = False) -> dict:
+    from labbench.bnn.trainer import Trainer
+
+    out = RUNS / name
+    if fresh and (out / "checkpoint.npz").exists():
+        (out / "checkpoint.npz").unlink()
+    t0 = time.time()
+    tr = Trainer(cfg, dm, out_dir=out, progress=False)
+    hist = tr.fit(data.x_train, data.y_train, data.x_test, data.y_test)
+    acc = [h["test_acc"] for h in hist]
+    out_row = {
+        "name": name, "mode": cfg.mode, "sizes": list(cfg.sizes), "refresh": cfg.refresh if cfg.mode == "device" else None,
+        "device_model": dm.name, "epochs": len(hist), "final_test_acc": acc[-1], "best_test_acc": max(acc),
+        "test_acc_per_epoch": acc, "train_seconds": sum(h["seconds"] for h in hist),
+        "samples_per_s": [h["samples_per_s"] for h in hist], "wall_seconds_this_call": time.time() - t0,
+    }
+    if cfg.mode == "device":
+        for k in ("set_pulses", "refresh_set_pulses", "reset_ops", "refreshes"):
+            out_row[k] = int(sum(h[k] for h in hist))
+        out_row["saturated_frac_final"] = hist[-1]["saturated_frac"]
+    print(f"  {name}: final {100 * acc[-1]:.2f} %, best {100 * max(acc):.2f} % "
+          f"({len(hist)} epochs, {out_row['train_seconds']:.0f} s training)", flush=True)
+    return out_row
+
+
+def part_main(args, data) -> dict:
+    from labbench.bnn.trainer import TrainConfig
+    from labbench.physics import load_device_model
+
+    dm = load_device_model()
+    sizes = (784, args.hidden, 10)
+    base = dict(sizes=sizes, epochs=args.epochs, seed=args.seed)
+    rows = {
+        "device_refresh": train(f"main_h{args.hidden}_refresh", TrainConfig(**base, refresh="threshold"), dm, data),
+        "device_no_refresh": train(f"main_h{args.hidden}_none", TrainConfig(**base, refresh="none"), dm, data),
+        "ideal": train(f"main_h{args.hidden}_ideal", TrainConfig(**base, mode="ideal"), dm, data),
+    }
+    return {"hidden": args.hidden, "epochs": args.epochs, "device_model": dm.name,
+            "nl_set": 2.4, "c2c_abs": dm.update.c2c_abs, "d2d": dict(dm.d2d.sigma), "runs": rows}
+
+
+def part_ablation(args, data) -> dict:
+    from labbench.bnn.trainer import TrainConfig
+
+    epochs = args.ablation_epochs or (3 if args.quick else 10)
+    subset = args.ablation_subset or (20000 if args.quick else None)
+    hidden = args.ablation_hidden
+    rows = []
+    for nl in NLS:
+        dm = model_with_nl(nl)
+        for refresh in ("threshold", "none"):
+            cfg = TrainConfig(sizes=(784, hidden, 10), epochs=epochs, seed=args.seed, refresh=refresh,
+                              train_subset=subset)
+            r = train(f"ablation_h{hidden}_e{epochs}_n{subset or 60000}_nl{nl:g}_{refresh}", cfg, dm, data)
+            rows.append({"nl": nl, **r})
+    return {"hidden": hidden, "epochs": epochs, "train_subset": subset, "quick": args.quick, "runs": rows}
+
+
+def part_speed(args, data) -> dict:
+    """Ideal and device-in-the-loop, 784-500-10, full 60k epochs, alternated, best of two."""
+    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.physics import load_device_model
+
+    dm = load_device_model()
+    per = {"ideal": [], "device": []}
+    for rep in range(args.speed_repeats):
+        for mode in ("ideal", "device"):
+            cfg = TrainConfig(sizes=(784, 500, 10), epochs=1, mode=mode, seed=rep)
+            tr = Trainer(cfg, dm, progress=False)
+            t0 = time.perf_counter()
+            row = tr.train_epoch(data.x_train, data.y_train)
+            wall = time.perf_counter() - t0
+            per[mode].append({"samples_per_s": row["samples_per_s"], "epoch_seconds": wall})
+            print(f"  {mode}: {row['samples_per_s']:.0f} samples/s, 60k epoch in {wall:.1f} s", flush=True)
+    best = {m: max(r["samples_per_s"] for r in rs) for m, rs in per.items()}
+    epoch_s = {m: min(r["epoch_seconds"] for r in rs) for m, rs in per.items()}
+    return {"sizes": [784, 500, 10], "batch": 100, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+            "cpus": os.cpu_count(), "runs": per, "best_samples_per_s": best,
+            "ratio_device_over_ideal": best["device"] / best["ideal"], "device_epoch_seconds": epoch_s["device"],
+            "ideal_epoch_seconds": epoch_s["ideal"]}
+
+
+def part_memory(args, data) -> dict:
+    import tracemalloc
+
+    import numpy as np
+
+    from labbench.array.sim_array import SimArray
+    from labbench.physics import load_device_model
+
+    tracemalloc.start()
+    arr = SimArray(load_device_model(), 784, 1000, seed=0)
+    arr.apply_signed_pulses(np.ones((784, 1000), np.int8))   # materialize per-device caches
+    arr.read_signs_float()
+    traced = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    return {"shape": [784, 1000], "devices": 784 * 1000 * 2, "array_bytes": arr.nbytes(),
+            "traced_bytes_after_construction_and_one_update": traced}
+
+
+# -- summary ---------------------------------------------------------------------------
+def summarize() -> dict:
+    parts = {p.stem: json.loads(p.read_text()) for p in sorted(PARTS.glob("*.json"))}
+    targets = []
+    m = parts.get("main")
+    if m:
+        r = m["runs"]
+        dev, none, ideal = r["device_refresh"], r["device_no_refresh"], r["ideal"]
+        targets.append({"target": f"1. full MNIST 784-{m['hidden']}-10, refresh, ≥ 97.4 % within 20 epochs",
+                        "measured": f"final {100 * dev['final_test_acc']:.2f} %, best {100 * dev['best_test_acc']:.2f} % "
+                                    f"({dev['epochs']} epochs)",
+                        "met": dev["final_test_acc"] >= 0.974 and dev["epochs"] <= 20})
+        targets.append({"target": "1b. same run without refresh", "measured":
+                        f"final {100 * none['final_test_acc']:.2f} %, best {100 * none['best_test_acc']:.2f} %",
+                        "met": None})
+        gap = 100 * (ideal["final_test_acc"] - dev["final_test_acc"])
+        targets.append({"target": "3. device within 0.5 pp of the ideal BNN (same shape, same run)",
+                        "measured": f"ideal {100 * ideal['final_test_acc']:.2f} %, gap {gap:+.2f} pp",
+                        "met": gap <= 0.5})
+    a = parts.get("ablation")
+    if a:
+        by = {(r["nl"], r["refresh"]): r["final_test_acc"] for r in a["runs"]}
+        cells = ", ".join(f"NL {nl:g}: {100 * by.get((nl, 'threshold'), float('nan')):.1f}/"
+                          f"{100 * by.get((nl, 'none'), float('nan')):.1f}" for nl in NLS)
+        targets.append({"target": "2. refresh ablation, test % with/without refresh", "measured": cells,
+                        "met": all(by.get((nl, "threshold"), 0) > by.get((nl, "none"), 1) for nl in NLS)})
+    s = parts.get("speed")
+    if s:
+        targets.append({"target": "4a. device-in-the-loop ≥ 0.5× ideal samples/s",
+                        "measured": f"{s['best_samples_per_s']['device']:.0f} vs {s['best_samples_per_s']['ideal']:.0f} "
+                                    f"samples/s = {s['ratio_device_over_ideal']:.2f}×",
+                        "met": s["ratio_device_over_ideal"] >= 0.5})
+        targets.append({"target": "4b. 60k-image epoch of 784-500-10 < 60 s",
+                        "measured": f"{s['device_epoch_seconds']:.1f} s", "met": s["device_epoch_seconds"] < 60})
+    mem = parts.get("memory")
+    if mem:
+        targets.append({"target": "5. 784×1000 pair array + per-cell parameters ≤ 50 MB",
+                        "measured": f"{mem['array_bytes'] / 1e6:.1f} MB", "met": mem["array_bytes"] <= 50e6})
+    summary = {"targets": targets, "parts": parts}
+    _atomic_json(RESULTS / "train_bench.json", summary)
+    (RESULTS / "train_bench.md").write_text(markdown(summary))
+    if a:
+        plot_ablation(a)
+    return summary
+
+
+def markdown(summary) -> str:
+    lines = ["# train_bench results", "", "| target | measured | met |", "|---|---|---|"]
+    for t in summary["targets"]:
+        met = {True: "yes", False: "**no**", None: "—"}[t["met"]]
+        lines.append(f"| {t['target']} | {t['measured']} | {met} |")
+    a = summary["parts"].get("ablation")
+    if a:
+        lines += ["", f"## Refresh ablation (784-{a['hidden']}-10, {a['epochs']} epochs, "
+                      f"{a['train_subset'] or 60000} training images)", "",
+                  "| NL (SET) | refresh: test % | refresh pulses / update pulses | no refresh: test % |",
+                  "|---|---|---|---|"]
+        by = {(r["nl"], r["refresh"]): r for r in a["runs"]}
+        for nl in NLS:
+            r, n = by.get((nl, "threshold")), by.get((nl, "none"))
+            if r and n:
+                ratio = r["refresh_set_pulses"] / max(r["set_pulses"], 1)
+                lines.append(f"| {nl:g} | {100 * r['final_test_acc']:.2f} | {ratio:.3f} | {100 * n['final_test_acc']:.2f} |")
+    m = summary["parts"].get("main")
+    if m:
+        lines += ["", f"## Full MNIST, 784-{m['hidden']}-10, test % per epoch", ""]
+        for k, r in m["runs"].items():
+            lines.append(f"- {k}: " + ", ".join(f"{100 * x:.2f}" for x in r["test_acc_per_epoch"]))
+    return "\n".join(lines) + "\n"
+
+
+def plot_ablation(a) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for refresh, style in (("threshold", "o-"), ("none", "s--")):
+        pts = sorted((r["nl"], 100 * r["final_test_acc"]) for r in a["runs"] if r["refresh"] == refresh)
+        if pts:
+            ax.plot(*zip(*pts), style, label=f"refresh: {refresh}")
+    ax.set_xlabel("SET nonlinearity (NeuroSim label)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"784-{a['hidden']}-10, {a['epochs']} epochs")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    tmp = RESULTS / "refresh_ablation.tmp.png"
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    os.replace(tmp, RESULTS / "refresh_ablation.png")
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--part", action="append", choices=["main", "ablation", "speed", "memory"],
+                   help="run only these parts (repeatable); default all")
+    p.add_argument("--quick", action="store_true", help="short ablation: 3 epochs on 20k images")
+    p.add_argument("--hidden", type=int, default=1000)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--ablation-hidden", type=int, default=500)
+    p.add_argument("--ablation-epochs", type=int, default=None)
+    p.add_argument("--ablation-subset", type=int, default=None)
+    p.add_argument("--speed-repeats", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=None, help="MNIST folder")
+    p.add_argument("--summary-only", action="store_true", help="only merge existing parts")
+    args = p.parse_args(argv)
+    if args.hidden > 1000:
+        p.error("the target is one hidden layer of at most 1000 units")
+    if not args.summary_only:
+        from labbench.bnn.mnist import load_mnist
+        from labbench.bnn.trainer import tune_allocator
+
+        tune_allocator()
+        data = load_mnist(args.data)
+        for part in args.part or ["memory", "speed", "main", "ablation"]:
+            print(f"== {part}", flush=True)
+            result = {"part": part, **globals()[f"part_{part}"](args, data)}
+            _atomic_json(PARTS / f"{part}.json", result)
+    summary = summarize()
+    print("\n== targets")
+    for t in summary["targets"]:
+        met = {True: "MET", False: "MISSED", None: "-"}[t["met"]]
+        print(f"[{met:6}] {t['target']}: {t['measured']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Refresh policies: which pairs, when, and what it costs."""
+import numpy as np
+import pytest
+
+from labbench.array import Array2T2R, ArrayCounters, SimArray
+from labbench.bnn.refresh import NoRefresh, PeriodicRefresh, ThresholdRefresh, make_policy
+from labbench.physics import load_device_model
+
+
+@pytest.fixture(scope="module")
+def dm():
+    return load_device_model()
+
+
+def high_and_low(dm, seed=0):
+    """An array where a known set of pairs is saturated (64 pulses) and the rest low (2)."""
+    rng = np.random.default_rng(seed)
+    arr = SimArray(dm, 12, 10, seed=seed)
+    high = rng.random((12, 10)) < 0.3
+    arr.apply_set_pulses(np.where(high, 64, 2), np.where(high, 10, 0))
+    return arr, high
+
+
+def test_threshold_refreshes_exactly_the_saturated_pairs(dm):
+    arr, high = high_and_low(dm)
+    signs = arr.true_signs()
+    policy = ThresholdRefresh(dm, level=0.8, check_every=3, cap=0.5, verify=1)
+    g = arr.conductances()
+    r_on = dm.switching.on_resistance
+    top = np.maximum(g[..., 0], g[..., 1]) / (1 + np.maximum(g[..., 0], g[..., 1]) * r_on)   # as read
+    above, below = top > 1.05 * policy.threshold, top < 0.95 * policy.threshold         # 1 % read noise
+    assert above.sum() > 5 and below.sum() > 50
+    assert policy(arr, 1) == 0 and arr.counters.conductance_reads == 0   # not a check step
+    n = policy(arr, 3)
+    assert above.sum() <= n <= (~below).sum()
+    assert arr.counters.refreshes == n and arr.counters.reset_ops == 2 * n
+    assert arr.counters.refresh_set_pulses >= n
+    g2 = arr.conductances()
+    np.testing.assert_array_equal(g2[below], g[below])                  # untouched
+    assert np.maximum(g2[..., 0], g2[..., 1])[above].mean() < dm.gmin + 0.7 * (dm.gmax - dm.gmin)
+    np.testing.assert_array_equal(arr.true_signs(), signs)                # signs kept
+
+
+def test_periodic_and_none(dm):
+    arr, _ = high_and_low(dm, seed=1)
+    periodic = PeriodicRefresh(every=4, cap=None, verify=0)
+    assert [periodic(arr, s) for s in range(1, 9)] == [0, 0, 0, 120, 0, 0, 0, 120]
+    assert arr.counters.refreshes == 240
+    assert NoRefresh()(arr, 100) == 0
+
+
+def test_arrays_without_cap_or_verify_get_a_clear_error(dm):
+    class Minimal(Array2T2R):
+        rows = cols = 2
+        counters = ArrayCounters()
+
+        def read_signs(self): ...
+        def read_conductances(self): return np.full((2, 2, 2), dm.gmax)
+        def apply_set_pulses(self, n_plus, n_minus): ...
+        def reset(self, mask): ...
+        def refresh(self, mask): self.refreshed = mask
+
+    arr = Minimal()
+    with pytest.raises(ValueError, match="capped rewrite"):
+        ThresholdRefresh(dm, cap=0.5, verify=0)(arr, 1)
+    assert ThresholdRefresh(dm, cap=None, verify=0)(arr, 1) == 4 and arr.refreshed.all()
+
+
+def test_bad_parameters(dm):
+    with pytest.raises(ValueError, match="level"):
+        ThresholdRefresh(dm, level=1.2)
+    with pytest.raises(ValueError, match="cap"):
+        PeriodicRefresh(cap=0.0)
+    with pytest.raises(ValueError, match="period"):
+        PeriodicRefresh(every=0)
+    with pytest.raises(ValueError, match="unknown refresh policy"):
+        make_policy("sometimes", dm)

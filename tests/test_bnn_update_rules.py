@@ -1,0 +1,44 @@
+"""Update rules: ΔW (in pulses) → SET pulses on the + or − device."""
+import numpy as np
+import pytest
+
+from labbench.bnn.update_rules import make_rule, uniform16
+
+
+def test_stochastic_rounding_is_unbiased_where_rounding_stalls():
+    rng = np.random.default_rng(0)
+    x = np.full(200_000, 0.3, np.float32)
+    det = make_rule("deterministic").signed(x.copy(), rng)
+    sto = make_rule("stochastic").signed(x.copy(), rng)
+    assert not det.any()                                   # below half a pulse: nothing written
+    assert sto.mean() == pytest.approx(0.3, abs=0.005)
+    neg = make_rule("stochastic").signed(np.full(100_000, -1.7, np.float32), rng)
+    assert set(np.unique(neg)) == {-2, -1} and neg.mean() == pytest.approx(-1.7, abs=0.01)
+
+
+def test_pulses_go_to_the_side_of_the_sign():
+    rng = np.random.default_rng(1)
+    x = np.array([[2.2, -0.9], [0.0, -3.0]], np.float32)
+    n_plus, n_minus = make_rule("deterministic").pulses(x.copy(), rng)
+    np.testing.assert_array_equal(n_plus, [[2, 0], [0, 0]])
+    np.testing.assert_array_equal(n_minus, [[0, 1], [0, 3]])
+    n_plus, n_minus = make_rule("threshold", threshold=1.0).pulses(x.copy(), rng)
+    np.testing.assert_array_equal(n_plus, [[1, 0], [0, 0]])
+    np.testing.assert_array_equal(n_minus, [[0, 0], [0, 1]])
+    assert (n_plus >= 0).all() and (n_minus >= 0).all()
+
+
+def test_counts_are_bounded_and_uniforms_uniform():
+    rng = np.random.default_rng(2)
+    k = make_rule("stochastic").signed(np.array([1e6, -1e6], np.float32), rng)
+    assert k.tolist() == [127, -127]
+    u = uniform16(rng, (300, 301))
+    assert u.shape == (300, 301) and 0 < u.min() and u.max() < 1
+    assert u.mean() == pytest.approx(0.5, abs=0.005)
+
+
+def test_unknown_rule_and_bad_threshold():
+    with pytest.raises(ValueError, match="unknown update rule"):
+        make_rule("sgd")
+    with pytest.raises(ValueError, match="threshold"):
+        make_rule("threshold", threshold=0)
