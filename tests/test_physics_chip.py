@@ -119,3 +119,16 @@ def test_addressing_errors(dm):
         c.flat(0, 0, 2)
     with pytest.raises(ValueError):
         Chip(dm, 0, 3)
+
+
+def test_small_and_vectorized_noise_paths_give_the_same_numbers():
+    from labbench.physics.noise import counter_normal
+
+    dev = np.arange(3000, dtype=np.uint64)
+    cnt = dev * 7 + 3
+    for dtype in (np.float64, np.float32):
+        whole = counter_normal(9, dev, cnt, 1, dtype=dtype)
+        one_by_one = np.concatenate([counter_normal(9, dev[i:i + 1], cnt[i:i + 1], 1, dtype=dtype)
+                                     for i in range(dev.size)])
+        np.testing.assert_array_equal(whole, one_by_one)
+    assert abs(whole.mean()) < 0.1 and abs(whole.std() - 1) < 0.05
