@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -84,19 +86,60 @@ def part_main(args, data) -> dict:
     dm = load_device_model()
     sizes = (784, args.hidden, 10)
     base = dict(sizes=sizes, epochs=args.epochs, seed=args.seed)
+    tag = f"main_h{args.hidden}_e{args.epochs}_{TrainConfig().rule}"
     rows = {
-        "device_refresh": train(f"main_h{args.hidden}_refresh", TrainConfig(**base, refresh="threshold"), dm, data),
-        "device_no_refresh": train(f"main_h{args.hidden}_none", TrainConfig(**base, refresh="none"), dm, data),
-        "ideal": train(f"main_h{args.hidden}_ideal", TrainConfig(**base, mode="ideal"), dm, data),
+        "device_refresh": train(f"{tag}_refresh", TrainConfig(**base, refresh="threshold"), dm, data),
+        "device_no_refresh": train(f"{tag}_none", TrainConfig(**base, refresh="none"), dm, data),
+        "ideal": train(f"main_h{args.hidden}_e{args.epochs}_ideal", TrainConfig(**base, mode="ideal"), dm, data),
     }
-    return {"hidden": args.hidden, "epochs": args.epochs, "device_model": dm.name,
+    return {"hidden": args.hidden, "epochs": args.epochs, "device_model": dm.name, "rule": TrainConfig().rule,
             "nl_set": 2.4, "c2c_abs": dm.update.c2c_abs, "d2d": dict(dm.d2d.sigma), "runs": rows}
+
+
+def part_rules(args, data) -> dict:
+    """The update rules side by side (784-500-10, default device, threshold refresh)."""
+    from labbench.bnn.trainer import TrainConfig
+    from labbench.physics import load_device_model
+
+    dm = load_device_model()
+    epochs, subset = (2, 20000) if args.quick else (args.rules_epochs, None)
+    rows = []
+    for rule in ("accumulate", "stochastic", "deterministic", "threshold"):
+        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, rule=rule, seed=args.seed, train_subset=subset)
+        rows.append({"rule": rule, **train(f"rules_e{epochs}_n{subset or 60000}_{rule}", cfg, dm, data)})
+    return {"sizes": [784, 500, 10], "epochs": epochs, "train_subset": subset, "runs": rows}
+
+
+def part_faults(args, data) -> dict:
+    """Stuck cells and sense-amplifier errors (784-500-10): how gracefully accuracy degrades."""
+    from labbench.array.sim_array import SimArray
+    from labbench.bnn.trainer import TrainConfig
+    from labbench.physics import DeviceModel, load_device_model
+
+    dm = load_device_model()
+    epochs, subset = (2, 20000) if args.quick else (args.faults_epochs, None)
+    rows = []
+    for stuck in (0.0, 0.01, 0.05, 0.10):
+        faulty = DeviceModel.model_validate({**dm.to_dict(), "name": f"{dm.name}_stuck{stuck:g}",
+                                             "faults": {"stuck_at_gmin": stuck / 2, "stuck_at_gmax": stuck / 2}})
+        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, seed=args.seed, train_subset=subset)
+        rows.append({"stuck_frac": stuck, "sense_noise": 0.0,
+                     **train(f"faults_e{epochs}_n{subset or 60000}_stuck{stuck:g}", cfg, faulty, data)})
+    for noise in (0.02, 0.05, 0.10):
+        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, seed=args.seed, train_subset=subset,
+                          sense_noise=noise, sense_offset=noise / 2)
+        probe = SimArray(dm, 784, 500, seed=0, sense_noise=noise, sense_offset=noise / 2)
+        probe.apply_signed_pulses(np.where(np.random.default_rng(0).random((784, 500)) < 0.5, 1, -1).astype(np.int8))
+        ber = probe.bit_error_rate()
+        rows.append({"stuck_frac": 0.0, "sense_noise": noise, "sense_offset": noise / 2, "bit_error_rate_1_pulse": ber,
+                     **train(f"faults_e{epochs}_n{subset or 60000}_sense{noise:g}", cfg, dm, data)})
+    return {"sizes": [784, 500, 10], "epochs": epochs, "train_subset": subset, "runs": rows}
 
 
 def part_ablation(args, data) -> dict:
     from labbench.bnn.trainer import TrainConfig
 
-    epochs = args.ablation_epochs or (3 if args.quick else 10)
+    epochs = args.ablation_epochs or (3 if args.quick else 5)
     subset = args.ablation_subset or (20000 if args.quick else None)
     hidden = args.ablation_hidden
     rows = []
@@ -105,7 +148,7 @@ def part_ablation(args, data) -> dict:
         for refresh in ("threshold", "none"):
             cfg = TrainConfig(sizes=(784, hidden, 10), epochs=epochs, seed=args.seed, refresh=refresh,
                               train_subset=subset)
-            r = train(f"ablation_h{hidden}_e{epochs}_n{subset or 60000}_nl{nl:g}_{refresh}", cfg, dm, data)
+            r = train(f"ablation_h{hidden}_e{epochs}_n{subset or 60000}_{cfg.rule}_nl{nl:g}_{refresh}", cfg, dm, data)
             rows.append({"nl": nl, **r})
     return {"hidden": hidden, "epochs": epochs, "train_subset": subset, "quick": args.quick, "runs": rows}
 
@@ -178,6 +221,17 @@ def summarize() -> dict:
                           f"{100 * by.get((nl, 'none'), float('nan')):.1f}" for nl in NLS)
         targets.append({"target": "2. refresh ablation, test % with/without refresh", "measured": cells,
                         "met": all(by.get((nl, "threshold"), 0) > by.get((nl, "none"), 1) for nl in NLS)})
+    ru = parts.get("rules")
+    if ru:
+        targets.append({"target": "update rules (test %, update pulses)", "measured": ", ".join(
+            f"{r['rule']} {100 * r['final_test_acc']:.2f} % / {r['set_pulses'] / 1e6:.1f} M" for r in ru["runs"]),
+            "met": None})
+    fa = parts.get("faults")
+    if fa:
+        targets.append({"target": "faults: stuck cells and sense errors degrade gracefully (test %)", "measured": ", ".join(
+            (f"stuck {100 * r['stuck_frac']:g} %" if r["stuck_frac"] else f"sense σ {r['sense_noise']:g} "
+             f"(BER {100 * r['bit_error_rate_1_pulse']:.1f} %)" if r["sense_noise"] else "clean")
+            + f": {100 * r['final_test_acc']:.2f}" for r in fa["runs"]), "met": None})
     s = parts.get("speed")
     if s:
         targets.append({"target": "4a. device-in-the-loop ≥ 0.5× ideal samples/s",
@@ -247,7 +301,7 @@ def plot_ablation(a) -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", action="append", choices=["main", "ablation", "speed", "memory"],
+    p.add_argument("--part", action="append", choices=["main", "ablation", "rules", "faults", "speed", "memory"],
                    help="run only these parts (repeatable); default all")
     p.add_argument("--quick", action="store_true", help="short ablation: 3 epochs on 20k images")
     p.add_argument("--hidden", type=int, default=1000)
@@ -256,6 +310,8 @@ def main(argv=None) -> int:
     p.add_argument("--ablation-epochs", type=int, default=None)
     p.add_argument("--ablation-subset", type=int, default=None)
     p.add_argument("--speed-repeats", type=int, default=2)
+    p.add_argument("--rules-epochs", type=int, default=3)
+    p.add_argument("--faults-epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None, help="MNIST folder")
     p.add_argument("--summary-only", action="store_true", help="only merge existing parts")
@@ -268,7 +324,7 @@ def main(argv=None) -> int:
 
         tune_allocator()
         data = load_mnist(args.data)
-        for part in args.part or ["memory", "speed", "main", "ablation"]:
+        for part in args.part or ["memory", "speed", "main", "ablation", "rules", "faults"]:
             print(f"== {part}", flush=True)
             result = {"part": part, **globals()[f"part_{part}"](args, data)}
             _atomic_json(PARTS / f"{part}.json", result)

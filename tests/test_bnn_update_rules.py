@@ -42,3 +42,22 @@ def test_unknown_rule_and_bad_threshold():
         make_rule("sgd")
     with pytest.raises(ValueError, match="threshold"):
         make_rule("threshold", threshold=0)
+
+
+def test_accumulate_writes_whole_pulses_of_the_net_change():
+    rng = np.random.default_rng(3)
+    rule = make_rule("accumulate")
+    jitter = np.array([0.4, -0.4, 0.4, -0.4, 0.4], np.float32)      # zero net change
+    drift = np.full(5, 0.3, np.float32)
+    k_jitter = [rule.signed(np.array([j, 0.3], np.float32), rng) for j in jitter]
+    k = np.array(k_jitter)
+    assert not k[:, 0].any()                                       # jitter cancels digitally
+    assert k[:, 1].sum() == int(drift.sum())                       # 1.5 → one whole pulse so far
+    assert rule.residual[1] == pytest.approx(0.5, abs=1e-6)
+    state = rule.state_dict()
+    other = make_rule("accumulate")
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.residual, rule.residual)
+    sto = make_rule("stochastic")
+    pulses = sum(np.abs(sto.signed(np.full(1000, j, np.float32), rng)).sum() for j in jitter)
+    assert pulses > 1000                                           # rounding turns jitter into pulses

@@ -48,8 +48,10 @@ def _bench_array_factory(bench_path: str, device_model, seed: int, sense_offset:
 @click.option("--batch", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=0.005, show_default=True, type=float, help="Adam learning rate, first epoch")
 @click.option("--lr-end", default=0.0002, show_default=True, type=float, help="learning rate of the last epoch")
-@click.option("--rule", type=click.Choice(["stochastic", "deterministic", "threshold"]), default="stochastic",
-              show_default=True, help="ΔW → pulses: stochastic/deterministic rounding, or one pulse above a threshold")
+@click.option("--rule", type=click.Choice(["accumulate", "stochastic", "deterministic", "threshold"]),
+              default="accumulate", show_default=True,
+              help="ΔW → pulses: digital residual then whole pulses, stochastic/deterministic rounding, "
+                   "or one pulse above a threshold")
 @click.option("--refresh", type=click.Choice(["threshold", "periodic", "none"]), default="threshold", show_default=True)
 @click.option("--refresh-level", default=0.9, show_default=True, type=float,
               help="threshold policy: refresh when max(G+, G−) passes this fraction of the range")

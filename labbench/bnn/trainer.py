@@ -66,7 +66,7 @@ class TrainConfig:
     lr: float = 0.005             # Adam, first epoch
     lr_end: float = 0.0002        # last epoch (exponential decay per epoch)
     mode: str = "device"          # "device" (arrays in the loop) or "ideal" (software)
-    rule: str = "stochastic"      # update rule (see update_rules)
+    rule: str = "accumulate"      # update rule (see update_rules)
     rule_threshold: float = 0.5   # pulses, for rule="threshold"
     refresh: str = "threshold"    # none | periodic | threshold
     refresh_level: float = 0.9
@@ -153,10 +153,15 @@ class DeviceSynapses:
             self.array.apply_set_pulses(*self.rule.pulses(dw, rng))
 
     def state_dict(self):
-        return self.array.state_dict()
+        out = dict(self.array.state_dict())
+        if self.rule.stateful:
+            out.update({f"rule.{k}": v for k, v in self.rule.state_dict().items()})
+        return out
 
     def load_state_dict(self, s):
-        self.array.load_state_dict(s)
+        self.array.load_state_dict({k: v for k, v in s.items() if not k.startswith("rule.")})
+        if self.rule.stateful:
+            self.rule.load_state_dict({k[5:]: v for k, v in s.items() if k.startswith("rule.")})
 
 
 class Adam:
@@ -233,8 +238,8 @@ class Trainer:
                 def array_factory(rows, cols, i):
                     return SimArray(self.device_model, rows, cols, seed=c.seed * 1000 + i,
                                     sense_offset=c.sense_offset, sense_noise=c.sense_noise)
-            rule = make_rule(c.rule, **({"threshold": c.rule_threshold} if c.rule == "threshold" else {}))
             for i, (rows, cols) in enumerate(shapes):
+                rule = make_rule(c.rule, **({"threshold": c.rule_threshold} if c.rule == "threshold" else {}))
                 arr = array_factory(rows, cols, i)
                 syn = DeviceSynapses(arr, rule, self.pulse_step)
                 syn.initialize(self.rng, c.init_pulses)

@@ -10,6 +10,8 @@ between refreshes.  Rules are pluggable: ``make_rule(name)``.
   updates still move the weight on average (stochastic rounding, Gupta et al. 2015).
 * ``threshold`` — one pulse where |ΔW| exceeds a threshold (in pulses), else none:
   the simplest circuit (Zhou et al. style sign-based update), blind to magnitude.
+* ``accumulate`` (default) — ΔW goes into a digital sub-pulse residual; whole pulses are
+  written when it reaches one (mixed precision).  Fewest pulses, so least write noise.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ MAX_PULSES = 127   # per device per update (int8 counts)
 
 class UpdateRule:
     name = "abstract"
+    stateful = False
 
     def signed(self, dw_pulses: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Signed pulse counts, int8: k > 0 pulses G+ k times, k < 0 pulses G− |k| times.
@@ -83,7 +86,41 @@ class ThresholdPulse(UpdateRule):
         return (x > self.threshold).astype(np.int8) - (x < -self.threshold).astype(np.int8)
 
 
-RULES = {c.name: c for c in (DeterministicRounding, StochasticRounding, ThresholdPulse)}
+class Accumulate(UpdateRule):
+    """Mixed precision (Nandakumar et al., Front. Neurosci. 2020): ΔW is added to a digital
+    residual χ, and whole pulses are sent only when |χ| reaches one; χ keeps the rest.
+
+    Gradient noise makes ΔW change sign from batch to batch; rounding it (even
+    stochastically) turns that jitter into + and − pulses that cancel in the mean but
+    each add write noise.  Accumulating first cancels the jitter digitally, so the
+    device sees about |Σ ΔW| pulses instead of Σ |ΔW|.  Costs one number per synapse,
+    like the Adam moments (kept digital anyway).
+    """
+
+    name = "accumulate"
+    stateful = True
+
+    def __init__(self):
+        self.residual: np.ndarray | None = None
+
+    def signed(self, x, rng):
+        if self.residual is None or self.residual.shape != x.shape:
+            self.residual = np.zeros(x.shape, np.float32)
+        r = self.residual
+        r += x
+        k = _clip(r.copy()).astype(np.int8)       # truncation toward zero: whole pulses
+        r -= k
+        return k
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {} if self.residual is None else {"residual": self.residual.copy()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        if "residual" in state:
+            self.residual = np.asarray(state["residual"], np.float32).copy()
+
+
+RULES = {c.name: c for c in (DeterministicRounding, StochasticRounding, ThresholdPulse, Accumulate)}
 
 
 def make_rule(name: str, **kw) -> UpdateRule:
