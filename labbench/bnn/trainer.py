@@ -152,14 +152,35 @@ class DeviceSynapses:
         else:
             self.array.apply_set_pulses(*self.rule.pulses(dw, rng))
 
+    def _chip(self):
+        """The simulated chip behind an array that has no state_dict (a simulated bench)."""
+        world = getattr(getattr(self.array, "bench", None), "world", None)
+        return getattr(world, "chip", None)
+
     def state_dict(self):
-        out = dict(self.array.state_dict())
+        if hasattr(self.array, "state_dict"):
+            out = dict(self.array.state_dict())
+        else:
+            # an array on a bench: a real chip keeps its own (non-volatile) state; a
+            # simulated one is saved whole so a resumed run finds it as it was
+            chip = self._chip()
+            out = {f"chip.{k}": v for k, v in chip.state_dict().items()} if chip is not None else {}
+            out["counters"] = np.array(list(self.array.counters.as_dict().values()), np.int64)
         if self.rule.stateful:
             out.update({f"rule.{k}": v for k, v in self.rule.state_dict().items()})
         return out
 
     def load_state_dict(self, s):
-        self.array.load_state_dict({k: v for k, v in s.items() if not k.startswith("rule.")})
+        own = {k: v for k, v in s.items() if not k.startswith("rule.")}
+        if hasattr(self.array, "load_state_dict"):
+            self.array.load_state_dict(own)
+        else:
+            chip = self._chip()
+            if chip is not None and any(k.startswith("chip.") for k in own):
+                chip.load_state_dict({k[5:]: v for k, v in own.items() if k.startswith("chip.")})
+            from labbench.array import ArrayCounters
+
+            self.array.counters = ArrayCounters(*[int(x) for x in own["counters"]])
         if self.rule.stateful:
             self.rule.load_state_dict({k[5:]: v for k, v in s.items() if k.startswith("rule.")})
 
