@@ -184,3 +184,41 @@ def test_memory_of_a_784_by_1000_layer(dm):
     arr.apply_signed_pulses(np.ones((784, 1000), np.int8))   # materialize per-device caches
     assert arr.nbytes() < 50e6
     assert arr.nbytes() > 784 * 1000 * 2 * 4 * 3   # counts conductance, Gmax and A per device at least
+
+
+def test_one_physics_end_to_end_bench_and_simarray_train_to_the_same_conductances(dm, tmp_path):
+    """The same training through BenchArray (SCPI to the simulated instruments, cell by
+    cell) and through SimArray leaves the same chip, for the same seed (DESIGN principle 1)."""
+    pytest.importorskip("labbench.array.bench_array")
+    import yaml
+
+    from labbench.array.bench_array import BenchArray
+    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.instruments.bench import Bench
+    from labbench.paths import BENCHES
+
+    quiet = dm.to_dict()
+    quiet["read"] = {**quiet["read"], "noise_rel": 0.0}     # noiseless reads: a tie is the only sign ambiguity
+    (tmp_path / "quiet.yaml").write_text(yaml.safe_dump(quiet))
+    bench_cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+    bench_cfg["chip"] = {**bench_cfg["chip"], "rows": 16, "cols": 4, "seed": 5,
+                         "device_model": str(tmp_path / "quiet.yaml")}
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(bench_cfg))
+    model = load_device_model(tmp_path / "quiet.yaml")
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (240, 16)).astype(np.float32)
+    y = (x[:, :4] * np.array([1, -1, 1, -1])).argmax(1)
+    cfg = TrainConfig(sizes=(16, 4), epochs=1, batch=2, lr=0.05, refresh="none", seed=1)   # 120 steps
+
+    bench = Bench.from_yaml(tmp_path / "bench.yaml")
+    try:
+        Trainer(cfg, model, progress=False, array_factory=lambda r, c, i: BenchArray(bench, r, c)).fit(x, y, x, y)
+        g_bench = bench.world.chip.conductance().copy()
+    finally:
+        bench.close()
+    sim = Trainer(cfg, model, progress=False,
+                  array_factory=lambda r, c, i: SimArray(model, r, c, seed=5, dtype=np.float64))
+    sim.fit(x, y, x, y)
+    assert sim.arrays[0].counters.set_pulses > 100
+    np.testing.assert_allclose(sim.arrays[0].conductances(), g_bench, rtol=1e-12, atol=0)
