@@ -173,10 +173,12 @@ def choose_method(trains: dict[int, Trains], norm) -> tuple[str, float]:
     for d, tr in trains.items():
         g, p = tr.units("device")
         f = trajectories.fit_neurosim(g, p, d, norm, tr.pmax, "device")
-        est = variation.c2c_estimate(f, "abs", 1.0)
-        read += (est["read_noise_rel"] * float(np.nanmean(g))) ** 2
+        est = variation.c2c_estimate(f, "abs", norm.span)  # both in units of the data's range
+        read += (est["read_noise_rel"] * float(np.nanmean(g)) / norm.span) ** 2
         write += est["c2c_abs"] ** 2
     ratio = read / write if write > 0 else float("inf")
+    if write < 1e-6:  # below 0.1 % of the range per pulse: effectively noise-free, fit the curve
+        return "trajectory", ratio
     return ("onestep" if ratio < 1.0 else "trajectory"), ratio
 
 
@@ -219,7 +221,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     ``data`` is a CSV path or a DataFrame in the tidy format (see :mod:`.io`).
     ``method``: ``trajectory`` (fit the curve G(P)), ``onestep`` (each read predicts the
     next) or ``auto`` (from the read/write-noise split, see :func:`choose_method`).
-    ``variation_fits`` adds the per-cycle fits that the D2D correction needs.
+    ``variation_fits`` adds the split-half fits that the D2D correction needs.
     ``base`` supplies the non-fitted sections (switching, faults) of the device model.
     ``allow_negative`` accepts normalized (aihwkit weight-unit) data.
     """
@@ -301,22 +303,16 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     d2d = {}
     if multi and n_devices >= 3:
         dev_vals = build.per_device_values(chosen, params, nominal)
-        cyc_vals = None
-        if variation_fits and n_cycles >= 2 and trains[SET].g.shape[1] == trains[RESET].g.shape[1]:
-            from types import SimpleNamespace
-
-            prev = {d: SimpleNamespace(params={k: np.repeat(v, n_cycles) for k, v in f.params.items()})
-                    for d, f in main.items()}
-            cyc = _fit_kind(chosen, trains, norm, "cycle", ctx, method=method,
-                            c2c=c2c if method == "onestep" else None, span=span,
-                            prev=prev if method == "onestep" or chosen != "neurosim" else None)
-            if method != "onestep" and chosen not in ("neurosim", "piecewise"):
-                cyc = {d: trajectories.fit_steps(chosen, *trains[d].units("cycle"), d, norm, trains[d].pmax, "cycle",
-                                                 init=prev[d].params, ctx=ctx) for d in (SET, RESET)}
-            for d, f in cyc.items():
-                fits[(chosen, d, "cycle")] = f
-            cyc_vals = build.per_device_values(chosen, build.combine(chosen, cyc[SET], cyc[RESET]), nominal)
-        d2d = variation.d2d_estimate(dev_vals, cyc_vals, n_cycles)
+        halves = None
+        if variation_fits and n_cycles >= 2:
+            halves = []
+            for sl in (slice(0, None, 2), slice(1, None, 2)):
+                sub = {d: Trains(d, t.g[:, sl], t.p[:, sl], t.devices, t.cycles[:, sl]) for d, t in trains.items()}
+                hf = _fit_kind(chosen, sub, norm, "device", ctx, method=method,
+                               c2c=c2c if method == "onestep" else None, span=span,
+                               prev=main if method == "onestep" else None)
+                halves.append(build.per_device_values(chosen, build.combine(chosen, hf[SET], hf[RESET]), nominal))
+        d2d = variation.d2d_estimate(dev_vals, halves)
 
     c2c_rel = float(np.mean([v["c2c_rel"] for v in c2c.values()]))
     c2c_abs = float(np.mean([v["c2c_abs"] for v in c2c.values()]))

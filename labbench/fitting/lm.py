@@ -91,7 +91,7 @@ def batched_lm(residual: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, low
         acc = idx[better]
         x[acc], r[acc], cost[acc] = x_new[better], r_new[better], c_new[better]
         lam[idx] = np.where(better, np.maximum(la / 3.0, 1e-12), np.minimum(la * 4.0, 1e12))
-        small_step = np.all(np.abs(x_new - xa) <= 1e-12 * (np.abs(xa) + scale), axis=1)
+        small_step = np.all(np.abs(x_new - xa) <= 1e-9 * (np.abs(xa) + scale), axis=1)
         done = (better & (gain < rtol)) | small_step | (lam[idx] >= 1e12)
         active[idx[done]] = False
     return LMResult(x=x, cost=cost, iterations=it, converged=~active)

@@ -433,7 +433,8 @@ def fit_onestep(kind: str, g, p, direction, norm: Norm, pmax: float, mode: str,
         return np.where(valid[idx], pred - xn0[idx], 0.0).reshape(idx.size, -1)
 
     scale = np.maximum(np.abs(theta0).max(axis=0), 1e-3)
-    res = batched_lm(residual, theta0, lower[free], upper[free], int(free.sum()), x_scale=scale)
+    res = batched_lm(residual, theta0, lower[free], upper[free], int(free.sum()), x_scale=scale,
+                     max_iter=50, rtol=1e-7)
     th = full(res.x, np.arange(U))
     params = {n: th[:, j] for j, n in enumerate(names)}
     # the noise-free curve through each train's first read, for plots and R²
@@ -499,7 +500,7 @@ def fit_neurosim_joint(up: tuple, down: tuple, norm: Norm, pmax_up: float, pmax_
 
     theta0 = np.column_stack([init["x_max"], init["c_set"], init["c_reset"]])
     res = batched_lm(residual, theta0, np.array([-2.0, -60.0, -60.0]), np.array([3.0, 150.0, 150.0]), 3,
-                     x_scale=np.array([1.0, 1.0, 1.0]))
+                     x_scale=np.array([1.0, 1.0, 1.0]), max_iter=50, rtol=1e-7)
     th = res.x
     r_all = residual(th, np.arange(U))
     n_up = parts[0][0][0].size

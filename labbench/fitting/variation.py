@@ -10,8 +10,8 @@ the range, ``c2c_abs``); aihwkit's ``dw_min_std`` is relative to the step (``c2c
 
 **D2D.**  The spread of each variable parameter across per-device fits, as the σ of its
 log (the lognormal factor the device model uses).  Each per-device value also carries
-fit noise; its variance is estimated from the cycle-to-cycle scatter of per-cycle fits
-of the same device divided by the number of cycles, and subtracted.
+fit noise; its variance is estimated by split-half (fits on the even and on the odd
+cycles, see :func:`d2d_estimate`) and subtracted.
 """
 from __future__ import annotations
 
@@ -76,23 +76,28 @@ def c2c_estimate(fit: DirectionFit, form: str, span: float, guard_S: float = 0.0
     return out
 
 
-def d2d_estimate(device_values: dict[str, np.ndarray], cycle_values: dict[str, np.ndarray] | None,
-                 n_cycles: int) -> dict[str, dict[str, float]]:
-    """σ of log(parameter) across devices, corrected for per-device fit noise."""
+def d2d_estimate(device_values: dict[str, np.ndarray], halves: list[dict] | None = None
+                 ) -> dict[str, dict[str, float]]:
+    """σ of log(parameter) across devices, corrected for per-device fit noise.
+
+    ``halves`` are the same per-device values fitted on the even and on the odd cycles:
+    each half has twice the fit variance of the full fit, so the full fit's noise
+    variance is ``var(log a − log b)/4`` (split-half; more robust than per-cycle scatter,
+    whose single-train fits are often ill-conditioned).
+    """
     out = {}
     for name, v in device_values.items():
         v = np.abs(np.asarray(v, float))
         ok = np.isfinite(v) & (v > 0)
         if ok.sum() < 3:
             continue
-        lv = np.log(v[ok])
-        total = float(np.var(lv, ddof=1))
+        total = float(np.var(np.log(v[ok]), ddof=1))
         noise = 0.0
-        if cycle_values is not None and name in cycle_values and n_cycles >= 2:
-            cv = np.abs(np.asarray(cycle_values[name], float)).reshape(-1, n_cycles)[ok]
-            lcv = np.log(np.where(cv > 0, cv, np.nan))
-            within = np.nanvar(lcv, axis=1, ddof=1)
-            noise = float(np.nanmean(within)) / n_cycles if np.isfinite(within).any() else 0.0
+        if halves is not None and all(name in h for h in halves):
+            a, b = (np.abs(np.asarray(h[name], float)) for h in halves)
+            both = ok & np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+            if both.sum() >= 3:
+                noise = float(np.var(np.log(a[both]) - np.log(b[both]), ddof=1)) / 4.0
         out[name] = {"sigma": float(np.sqrt(max(total - noise, 0.0))), "sigma_raw": float(np.sqrt(total)),
                      "fit_noise": float(np.sqrt(max(noise, 0.0))), "n_devices": int(ok.sum())}
     return out
