@@ -145,3 +145,27 @@ def test_cli_bench_needs_a_bench_file(mnist_dir):
     r = CliRunner().invoke(__import__("labbench.cli", fromlist=["main"]).main,
                            ["train", "--array", "bench", "--data", str(mnist_dir), "--no-db"])
     assert r.exit_code != 0 and "--bench" in r.output
+
+
+def test_a_killed_run_resumes_and_the_dataset_stays_consistent(data, tmp_path):
+    from labbench.store import Store
+
+    store = Store(tmp_path / "lab.db")
+    killed = Trainer(cfg(epochs=3), out_dir=tmp_path / "run", progress=False, plots=False, store=store)
+    real_epoch, calls = killed.train_epoch, []
+
+    def dies_in_epoch_two(*a, **kw):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed mid-epoch")
+        return real_epoch(*a, **kw)
+
+    killed.train_epoch = dies_in_epoch_two
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(*data)
+    resumed = Trainer(cfg(epochs=3), out_dir=tmp_path / "run", progress=False, plots=False, store=store)
+    hist = resumed.fit(*data)
+    assert [h["epoch"] for h in hist] == [1, 2, 3]            # lost only the epoch in progress
+    epochs = sorted(e for rid in store.runs()["run_id"] for e in store.load(int(rid))["epoch"].unique())
+    assert epochs == [1, 2, 3]                                 # no epoch missing or written twice
+    assert store.metadata(int(store.runs()["run_id"].max()))["resumed_from_epoch"] == 1

@@ -108,7 +108,7 @@ class Accumulate(UpdateRule):
             self.residual = np.zeros(x.shape, np.float32)
         r = self.residual
         r += x
-        k = _clip(r.copy()).astype(np.int8)       # truncation toward zero: whole pulses
+        k = _clip(r).astype(np.int8)    # truncation toward zero: whole pulses (|r| < 127 in practice)
         r -= k
         return k
 
