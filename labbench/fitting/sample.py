@@ -39,25 +39,22 @@ def generate(model: DeviceModel | None = None, rows: int = 4, cols: int = 2, cyc
     pulses_reset = int(pulses_reset or getattr(up, "pmax_reset", pulses_set))
     chip = Chip(model, rows, cols, seed=seed)
     idx = np.arange(chip.size)
-    r, c, s = idx // 2 // cols, idx // 2 % cols, idx % 2
-    frames = []
-
-    def record(cycle, direction, pulse):
-        frames.append(pd.DataFrame({"row": r, "col": c, "side": s, "cycle": cycle,
-                                    "direction": "set" if direction == SET else "reset",
-                                    "pulse": pulse, "conductance": _read(chip, idx)}))
-
+    reads, keys = [], []  # one read of every device per pulse, in measurement order
     for cyc in range(cycles):
         chip.reset_full(idx)
         for direction, n in ((SET, pulses_set), (RESET, pulses_reset)):
-            record(cyc, direction, 0)
-            for k in range(1, n + 1):
-                chip.pulse(idx, 1, direction)
-                record(cyc, direction, k)
-    df = pd.concat(frames, ignore_index=True)
-    return df.sort_values(["row", "col", "side", "cycle", "direction"], kind="stable",
-                          key=lambda col: col.map({"set": 0, "reset": 1}) if col.name == "direction" else col
-                          ).reset_index(drop=True)
+            for k in range(n + 1):
+                if k:
+                    chip.pulse(idx, 1, direction)
+                reads.append(_read(chip, idx))
+                keys.append((cyc, direction, k))
+    g = np.stack(reads, axis=1)  # (devices, reads): tidy order is device-major
+    cyc, dirs, pulse = (np.array(v) for v in zip(*keys))
+    nd, nr = g.shape
+    dev = np.repeat(idx, nr)
+    return pd.DataFrame({"row": dev // 2 // cols, "col": dev // 2 % cols, "side": dev % 2,
+                         "cycle": np.tile(cyc, nd), "direction": np.where(np.tile(dirs, nd) == SET, "set", "reset"),
+                         "pulse": np.tile(pulse, nd), "conductance": g.ravel()})
 
 
 def write_sample(path: str | Path = SAMPLE_PATH, seed: int = 2018) -> Path:
