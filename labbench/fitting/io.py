@@ -108,7 +108,7 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool
             raise DataError(f"column {name!r} must hold integers; {_where(frac, source_is_csv)} do not")
         out[name] = out[name].astype(np.int64)
 
-    d = out["direction"].astype(str).str.strip().str.lower()
+    d = out["direction"].astype(str).str.strip().str.lower().replace({"1": "set", "-1": "reset"})  # ±1 too
     bad = out.index[~d.isin(list(_DIRECTIONS))]
     if len(bad):
         raise DataError(f"column 'direction' must be 'set' or 'reset'; {_where(bad, source_is_csv)} "
