@@ -132,13 +132,12 @@ class _Sums:
 
     def __init__(self, x, w, pn):
         U, T, L = x.shape
-        same = np.all((w.sum(axis=1) == 0)[:, None, :] | (w == 0) |
-                      (pn == np.nanmax(np.where(w > 0, pn, np.nan), axis=1, keepdims=True)), axis=None)
+        top = np.where(w > 0, pn, -np.inf).max(axis=1, keepdims=True)  # the position of each slot
+        same = bool(np.all((w == 0) | (pn == top)))
         if same:
             self.w = w.sum(axis=1)
             self.wx = (w * x).sum(axis=1)
-            with np.errstate(invalid="ignore"):
-                self.p = np.nan_to_num(np.nanmax(np.where(w > 0, pn, np.nan), axis=1))
+            self.p = np.where(np.isfinite(top[:, 0]), top[:, 0], 0.0)
         else:
             self.w, self.wx, self.p = w.reshape(U, -1), (w * x).reshape(U, -1), pn.reshape(U, -1)
         self.sw = self.w.sum(axis=1)
