@@ -29,6 +29,11 @@ class Chip:
                  dtype=np.float64, formed: bool = True, initial: str = "gmin"):
         if rows <= 0 or cols <= 0:
             raise ValueError(f"chip size must be positive, got {rows}×{cols}")
+        if model.gmin < 0:
+            raise ValueError(
+                f"device model {model.name!r} has a negative lower bound ({model.gmin:g}): it is in "
+                "normalized (aihwkit weight) units, but a chip needs conductance in S; refit the "
+                "data in siemens or rescale w_min/w_max/dw_min to conductances")
         self.model = model
         self.rows, self.cols = int(rows), int(cols)
         self.seed = int(seed)
