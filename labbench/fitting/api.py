@@ -259,16 +259,19 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
 
     fits: dict = {}
     for mode in modes:
+        # with several devices the pooled fit is only reported (the nominal is the median device):
+        # fit its curve, which is cheap, rather than a one-step chain over every train
+        m_method = "trajectory" if (multi and mode == "pooled") else method
         sb = None
         if any(k != "neurosim" for k in kinds):
             sb = _fit_kind("softbounds", trains, norm, mode, ctx)
         for kind in kinds:
-            if kind == "softbounds" and method == "trajectory":
+            if kind == "softbounds" and m_method == "trajectory":
                 res = sb
             elif kind == "softbounds":
-                res = _fit_kind(kind, trains, norm, mode, ctx, method=method, prev=sb)
+                res = _fit_kind(kind, trains, norm, mode, ctx, method=m_method, prev=sb)
             else:
-                res = _fit_kind(kind, trains, norm, mode, ctx, _inits(kind, sb, ctx), method=method)
+                res = _fit_kind(kind, trains, norm, mode, ctx, _inits(kind, sb, ctx), method=m_method)
             for d, f in res.items():
                 fits[(kind, d, mode)] = f
     ranking = selection.rank(fits, kinds, rank_mode)
@@ -283,7 +286,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
 
     c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, span) for d, f in main.items()}
     if method == "onestep":
-        for _ in range(2):
+        for _ in range(1):  # one refinement: the C2C estimate is stable after it
             main, c2c = _refine_onestep(chosen, main, trains, norm, rank_mode, ctx, c2c, span, form)
         for d, f in main.items():
             fits[(chosen, d, rank_mode)] = f

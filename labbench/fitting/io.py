@@ -208,9 +208,8 @@ def pack(data: pd.DataFrame, direction: int) -> Trains | None:
     n_cyc = int(slot.max()) + 1
     cycles = np.full((devices.size, n_cyc), -1, np.int64)
     cycles[np.searchsorted(devices, train_keys["device"].to_numpy()), slot] = train_keys["cycle"].to_numpy()
-    slot_of = dict(zip(map(tuple, train_keys.to_numpy()), slot))
-    slots = np.fromiter((slot_of[(d, c)] for d, c in zip(sub["device"].to_numpy(), sub["cycle"].to_numpy())),
-                        np.int64, len(sub))
+    train_id = sub.groupby(["device", "cycle"], sort=False).ngroup().to_numpy()  # = train_keys order
+    slots = slot[train_id]
     pos = sub.groupby(["device", "cycle"], sort=False).cumcount().to_numpy()
     length = int(pos.max()) + 1
     g = np.full((devices.size, n_cyc, length), np.nan)
