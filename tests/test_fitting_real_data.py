@@ -47,6 +47,11 @@ def test_gong2018_beside_aihwkit_presets(kind):
     assert ours["w_min"] < -0.5 and ours["w_max"] > 0.9
     for d in (1, -1):
         assert r.fits[(kind, d, "pooled")].r2[0] > 0.8
+    # step sizes (what the trading-off parameters mean) at w = 0 within a factor of two of aihwkit's
+    steps = table.set_index("parameter")
+    for name in ("up_step_at_w=+0.00", "down_step_at_w=+0.00"):
+        ratio = steps.loc[name, "ours"] / steps.loc[name, "aihwkit_preset"]
+        assert 0.5 < ratio < 2.0, (name, ratio)
 
 
 def test_crosssim_per_cycle_fits_and_c2c_statistics():

@@ -153,3 +153,20 @@ def test_noise_free_neurosim_is_recovered_exactly(a_norm, a_norm_reset, ratio, p
     assert u.g_max == pytest.approx(up.g_max, rel=0.005)
     assert u.g_min == pytest.approx(g_min, abs=0.005 * (up.g_max - g_min))
     assert r.c2c["set"]["c2c_abs"] < 0.005
+
+
+@given(dw_min=st.floats(3e-7, 1.5e-6), up_down=st.floats(-0.5, 0.5), ratio=st.floats(5.0, 40.0))
+@settings(max_examples=5, deadline=None, derandomize=True, phases=[Phase.explicit, Phase.generate])
+def test_noise_free_softbounds_is_recovered(dw_min, up_down, ratio):
+    """Property: noise-free soft-bounds trains give back dw_min, up_down and the bounds."""
+    up = dict(kind="softbounds", dw_min=dw_min, up_down=up_down, w_min=1e-6, w_max=1e-6 * ratio)
+    truth = DeviceModel(name="p", update=up, read={"noise_rel": 0.0})
+    r = fit_device(generate(truth, 1, 1, cycles=2, pulses_set=150, pulses_reset=150, seed=0), model="softbounds")
+    u = r.device_model.update
+    span = 1e-6 * (ratio - 1)
+    assert abs(u.w_max - 1e-6 * ratio) < 0.01 * span and abs(u.w_min - 1e-6) < 0.01 * span
+    # the step law itself (dw_min and up_down trade off with the bounds' reference)
+    g = np.linspace(1.2e-6, 0.95e-6 * ratio, 20)
+    for d in (SET, RESET):
+        t = truth.update.mean_step(g, d)
+        assert np.abs(u.mean_step(g, d) - t).max() < 0.02 * np.abs(t).max()

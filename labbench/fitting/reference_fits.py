@@ -66,6 +66,16 @@ def gong2018(kind: str) -> tuple[FitResult, pd.DataFrame]:
     ours = r.device_model.update.to_aihwkit(scale=1.0)  # the data are already in weight units
     keys = [k for k in ours if k in preset]
     table = pd.DataFrame({"parameter": keys, "ours": [ours[k] for k in keys], "aihwkit_preset": [preset[k] for k in keys]})
+    # parameters of exp-step trade off: the step sizes they imply are the comparable quantity
+    from labbench.physics.models import model_class
+
+    preset_model = model_class(kind)(**{k: preset[k] for k in keys if k != "dw_min_std"})
+    w = np.array([-0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75])
+    steps = pd.DataFrame({f"{name}_step_at_w={v:+.2f}": [float(m.mean_step(np.array([v]), d)[0])
+                                                        for m in (r.device_model.update, preset_model)]
+                          for d, name in ((SET, "up"), (RESET, "down")) for v in w}, index=["ours", "aihwkit_preset"])
+    steps = steps.T.reset_index().rename(columns={"index": "parameter"})
+    table = pd.concat([table, steps], ignore_index=True)
     r = _with_fit_extras(r, {
         "units": "aihwkit weight units (the CSV is normalized, not siemens)",
         "published": {"source": f"aihwkit presets {preset['source']}",
