@@ -89,12 +89,14 @@ C_GRID_DENSE = np.concatenate([-np.geomspace(30.0, 0.01, 60), [0.0], np.geomspac
 
 
 def _u(p_norm, c):
-    """Normalized NeuroSim curve u(P/Pmax; c); c may be (U, 1, 1) or scalar, c = 0 is linear."""
+    """Normalized NeuroSim curve u(P/Pmax; c); c may be (U, 1, 1) or scalar, c → 0 is linear.
+
+    |c| is kept ≥ 1e-7, where expm1(−cP)/expm1(−c) equals the line P to 1e-7: no branch.
+    """
     c = np.asarray(c, float)
-    safe = np.where(np.abs(c) < 1e-9, 1.0, c)
+    c = np.where(np.abs(c) < 1e-7, np.where(c < 0, -1e-7, 1e-7), c)
     with np.errstate(over="ignore", invalid="ignore"):
-        u = np.expm1(-safe * p_norm) / np.expm1(-safe)
-    return np.where(np.abs(c) < 1e-9, p_norm, u)
+        return np.expm1(-c * p_norm) / np.expm1(-c)
 
 
 def _vp_solve(x, w, u):
@@ -161,7 +163,8 @@ class _Sums:
         """x0, d, rss for curvature c (scalar or (U,))."""
         c = np.asarray(c, float)
         u = _u(self.p, c[:, None] if c.ndim else c)
-        su, suu, sux = (self.w * u).sum(axis=1), (self.w * u * u).sum(axis=1), (self.wx * u).sum(axis=1)
+        wu = self.w * u
+        su, suu, sux = wu.sum(axis=1), np.einsum("ul,ul->u", wu, u), np.einsum("ul,ul->u", self.wx, u)
         mu, mx = su / self.sw, self.sx / self.sw
         cuu = suu - self.sw * mu * mu
         cux = sux - self.sw * mu * mx
@@ -198,7 +201,7 @@ def fit_neurosim(g, p, direction, norm: Norm, pmax: float, mode: str) -> Directi
     a, b = lo.copy(), hi.copy()
     c1, c2 = b - phi * (b - a), a + phi * (b - a)
     f1, f2 = rss_at(c1), rss_at(c2)
-    for _ in range(10 if sums.shared else 40):  # the dense grid's cells are already narrow (~7 %)
+    for _ in range(8 if sums.shared else 40):  # the dense grid's cells are narrow (~7 %); a parabola finishes
         left = f1 <= f2
         b = np.where(left, c2, b)
         a = np.where(left, a, c1)
