@@ -104,9 +104,12 @@ def part_rules(args, data) -> dict:
     dm = load_device_model()
     epochs, subset = (2, 20000) if args.quick else (args.rules_epochs, None)
     rows = []
-    for rule in ("accumulate", "stochastic", "deterministic", "threshold"):
-        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, rule=rule, seed=args.seed, train_subset=subset)
-        rows.append({"rule": rule, **train(f"rules_e{epochs}_n{subset or 60000}_{rule}", cfg, dm, data)})
+    for rule, theta in (("accumulate", None), ("stochastic", None), ("deterministic", None),
+                        ("threshold", 0.5), ("threshold", 0.15)):
+        extra = {"rule_threshold": theta} if theta else {}
+        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, rule=rule, seed=args.seed, train_subset=subset, **extra)
+        name = f"rules_e{epochs}_n{subset or 60000}_{rule}" + (f"{theta:g}" if theta and theta != 0.5 else "")
+        rows.append({"rule": rule + (f" θ={theta:g}" if theta else ""), **train(name, cfg, dm, data)})
     return {"sizes": [784, 500, 10], "epochs": epochs, "train_subset": subset, "runs": rows}
 
 
@@ -136,7 +139,12 @@ def part_faults(args, data) -> dict:
     return {"sizes": [784, 500, 10], "epochs": epochs, "train_subset": subset, "runs": rows}
 
 
-def part_ablation(args, data) -> dict:
+def part_ablation_stochastic(args, data) -> dict:
+    """The same ablation with stochastic rounding, which writes many more pulses."""
+    return part_ablation(args, data, rule="stochastic")
+
+
+def part_ablation(args, data, rule: str | None = None) -> dict:
     from labbench.bnn.trainer import TrainConfig
 
     epochs = args.ablation_epochs or (3 if args.quick else 5)
@@ -147,10 +155,11 @@ def part_ablation(args, data) -> dict:
         dm = model_with_nl(nl)
         for refresh in ("threshold", "none"):
             cfg = TrainConfig(sizes=(784, hidden, 10), epochs=epochs, seed=args.seed, refresh=refresh,
-                              train_subset=subset)
+                              train_subset=subset, **({"rule": rule} if rule else {}))
             r = train(f"ablation_h{hidden}_e{epochs}_n{subset or 60000}_{cfg.rule}_nl{nl:g}_{refresh}", cfg, dm, data)
             rows.append({"nl": nl, **r})
-    return {"hidden": hidden, "epochs": epochs, "train_subset": subset, "quick": args.quick, "runs": rows}
+    return {"hidden": hidden, "epochs": epochs, "train_subset": subset, "quick": args.quick,
+            "rule": rule or TrainConfig().rule, "runs": rows}
 
 
 def part_speed(args, data) -> dict:
@@ -214,17 +223,20 @@ def summarize() -> dict:
         targets.append({"target": "3. device within 0.5 pp of the ideal BNN (same shape, same run)",
                         "measured": f"ideal {100 * ideal['final_test_acc']:.2f} %, gap {gap:+.2f} pp",
                         "met": gap <= 0.5})
-    a = parts.get("ablation")
-    if a:
+    for key in ("ablation", "ablation_stochastic"):
+        a = parts.get(key)
+        if not a:
+            continue
         by = {(r["nl"], r["refresh"]): r["final_test_acc"] for r in a["runs"]}
-        cells = ", ".join(f"NL {nl:g}: {100 * by.get((nl, 'threshold'), float('nan')):.1f}/"
-                          f"{100 * by.get((nl, 'none'), float('nan')):.1f}" for nl in NLS)
-        targets.append({"target": "2. refresh ablation, test % with/without refresh", "measured": cells,
+        cells = ", ".join(f"NL {nl:g}: {100 * by.get((nl, 'threshold'), float('nan')):.2f}/"
+                          f"{100 * by.get((nl, 'none'), float('nan')):.2f}" for nl in NLS)
+        targets.append({"target": f"2. refresh ablation ({a.get('rule', 'accumulate')} rule, {a['epochs']} epochs), "
+                                  "test % with/without refresh", "measured": cells,
                         "met": all(by.get((nl, "threshold"), 0) > by.get((nl, "none"), 1) for nl in NLS)})
     ru = parts.get("rules")
     if ru:
         targets.append({"target": "update rules (test %, update pulses)", "measured": ", ".join(
-            f"{r['rule']} {100 * r['final_test_acc']:.2f} % / {r['set_pulses'] / 1e6:.1f} M" for r in ru["runs"]),
+            f"{r['rule']} {100 * r['final_test_acc']:.2f} % / {_count(r['set_pulses'])}" for r in ru["runs"]),
             "met": None})
     fa = parts.get("faults")
     if fa:
@@ -247,9 +259,14 @@ def summarize() -> dict:
     summary = {"targets": targets, "parts": parts}
     _atomic_json(RESULTS / "train_bench.json", summary)
     (RESULTS / "train_bench.md").write_text(markdown(summary))
-    if a:
-        plot_ablation(a)
+    for key in ("ablation", "ablation_stochastic"):
+        if parts.get(key):
+            plot_ablation(parts[key], key)
     return summary
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.1f} M" if n >= 100_000 else f"{n:,}"
 
 
 def markdown(summary) -> str:
@@ -257,10 +274,12 @@ def markdown(summary) -> str:
     for t in summary["targets"]:
         met = {True: "yes", False: "**no**", None: "—"}[t["met"]]
         lines.append(f"| {t['target']} | {t['measured']} | {met} |")
-    a = summary["parts"].get("ablation")
-    if a:
-        lines += ["", f"## Refresh ablation (784-{a['hidden']}-10, {a['epochs']} epochs, "
-                      f"{a['train_subset'] or 60000} training images)", "",
+    for key in ("ablation", "ablation_stochastic"):
+        a = summary["parts"].get(key)
+        if not a:
+            continue
+        lines += ["", f"## Refresh ablation, {a.get('rule', 'accumulate')} rule (784-{a['hidden']}-10, "
+                      f"{a['epochs']} epochs, {a['train_subset'] or 60000} training images)", "",
                   "| NL (SET) | refresh: test % | refresh pulses / update pulses | no refresh: test % |",
                   "|---|---|---|---|"]
         by = {(r["nl"], r["refresh"]): r for r in a["runs"]}
@@ -274,10 +293,15 @@ def markdown(summary) -> str:
         lines += ["", f"## Full MNIST, 784-{m['hidden']}-10, test % per epoch", ""]
         for k, r in m["runs"].items():
             lines.append(f"- {k}: " + ", ".join(f"{100 * x:.2f}" for x in r["test_acc_per_epoch"]))
+        lines += ["", "| run | update SET pulses | refresh SET pulses | pairs refreshed | RESETs |", "|---|---|---|---|---|"]
+        for k, r in m["runs"].items():
+            if "set_pulses" in r:
+                lines.append(f"| {k} | {_count(r['set_pulses'])} | {_count(r['refresh_set_pulses'])} | "
+                             f"{_count(r['refreshes'])} | {_count(r['reset_ops'])} |")
     return "\n".join(lines) + "\n"
 
 
-def plot_ablation(a) -> None:
+def plot_ablation(a, key: str = "ablation") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -290,18 +314,19 @@ def plot_ablation(a) -> None:
             ax.plot(*zip(*pts), style, label=f"refresh: {refresh}")
     ax.set_xlabel("SET nonlinearity (NeuroSim label)")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"784-{a['hidden']}-10, {a['epochs']} epochs")
+    ax.set_title(f"784-{a['hidden']}-10, {a['epochs']} epochs, {a.get('rule', 'accumulate')} rule")
     ax.grid(alpha=0.3)
     ax.legend()
-    tmp = RESULTS / "refresh_ablation.tmp.png"
+    name = "refresh_ablation" + key[len("ablation"):]
+    tmp = RESULTS / f"{name}.tmp.png"
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, RESULTS / "refresh_ablation.png")
+    os.replace(tmp, RESULTS / f"{name}.png")
     plt.close(fig)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", action="append", choices=["main", "ablation", "rules", "faults", "speed", "memory"],
+    p.add_argument("--part", action="append", choices=["main", "ablation", "ablation_stochastic", "rules", "faults", "speed", "memory"],
                    help="run only these parts (repeatable); default all")
     p.add_argument("--quick", action="store_true", help="short ablation: 3 epochs on 20k images")
     p.add_argument("--hidden", type=int, default=1000)
