@@ -2,4 +2,4 @@
 from .protocol import Array2T2R, ArrayCounters
 from .sim_array import SimArray  # noqa: F401  (the vectorized simulated array)
 
-__all__ = ["Array2T2R", "ArrayCounters"]
+__all__ = ["Array2T2R", "ArrayCounters", "SimArray"]

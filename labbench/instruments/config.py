@@ -8,8 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from labbench.sim.wiring import parse_line
 
@@ -196,24 +195,9 @@ class BenchConfig(_Strict):
     # -- files --------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path) -> "BenchConfig":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"bench file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping at the top level")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            lines = [f"{path}: invalid bench file"]
-            for err in e.errors():
-                loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-                msg = err["msg"].removeprefix("Value error, ")
-                lines.append(f"  {loc}: {msg}" if loc != "(top level)" else f"  {msg}")
-            raise ValueError("\n".join(lines)) from None
+        from labbench.yamlfile import load_validated
+
+        return load_validated(cls, path, "bench file")
 
     def build_world(self):
         """The simulated bench for the ``simulated: true`` instruments."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .models import UpdateModel, model_class
 
@@ -130,23 +130,9 @@ class DeviceModel(_Strict):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "DeviceModel":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"device model file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            raise ValueError(f"{path}: not valid YAML ({e})") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping at the top level")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as e:
-            lines = [f"{path}: invalid device model"]
-            for err in e.errors():
-                loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-                lines.append(f"  {loc}: {err['msg']}")
-            raise ValueError("\n".join(lines)) from None
+        from labbench.yamlfile import load_validated
+
+        return load_validated(cls, path, "device model")
 
 
 def default_model_path() -> Path:

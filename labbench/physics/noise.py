@@ -99,13 +99,7 @@ def _normal_from_keys_small(k: np.ndarray, base: int, out: np.ndarray) -> None:
         h = _splitmix64_int(_splitmix64_int(key) ^ base)
         u1[i] = ((h >> 11) + 0.5) * (1.0 / 9007199254740992.0)
         u2[i] = ((_splitmix64_int(h) >> 11) + 0.5) * (1.0 / 9007199254740992.0)
-    # the same float operations, in the same order, as the vectorized path
-    np.log(u1, out=u1)
-    u1 *= u1.dtype.type(-2.0)
-    np.sqrt(u1, out=u1)
-    u2 *= u2.dtype.type(2.0 * np.pi)
-    np.cos(u2, out=u2)
-    np.multiply(u1, u2, out=out)
+    _box_muller(u1, u2, out)   # the same float operations as the vectorized path
 
 
 def _normal_from_keys(k: np.ndarray, base, out: np.ndarray) -> None:
@@ -115,8 +109,11 @@ def _normal_from_keys(k: np.ndarray, base, out: np.ndarray) -> None:
         _splitmix64_inplace(k)
         u1 = _uniform(k).astype(out.dtype, copy=False)
         u2 = _uniform(_splitmix64_inplace(k)).astype(out.dtype, copy=False)   # k is spent
-    # Box–Muller: one normal per key is enough here.  In place, same operation order
-    # as sqrt(-2 ln u1)·cos(2π u2), so the numbers are unchanged.
+    _box_muller(u1, u2, out)
+
+
+def _box_muller(u1: np.ndarray, u2: np.ndarray, out: np.ndarray) -> None:
+    """One normal per uniform pair, sqrt(−2 ln u1)·cos(2π u2), in place (u1, u2 are spent)."""
     np.log(u1, out=u1)
     u1 *= u1.dtype.type(-2.0)
     np.sqrt(u1, out=u1)
