@@ -8,7 +8,9 @@ keeps its own damping and convergence flag and all units advance together in Num
 fitters such as Gpufit batch LM.  The Jacobian is by forward differences with one
 residual evaluation per model parameter, plus one for *all* per-train start values
 together (each start touches only its own train — scipy's column-grouping trick for
-sparse Jacobians).
+sparse Jacobians).  A caller with an analytic Jacobian passes ``normal`` instead: it
+returns the cost and the normal equations at trial points, so each iteration costs one
+model evaluation rather than 1 + (Jacobian columns).
 """
 from __future__ import annotations
 
@@ -28,7 +30,8 @@ class LMResult:
 
 def batched_lm(residual: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, lower: np.ndarray,
                upper: np.ndarray, n_theta: int, train_of: np.ndarray | None = None,
-               x_scale: np.ndarray | None = None, max_iter: int = 200, rtol: float = 1e-10) -> LMResult:
+               x_scale: np.ndarray | None = None, max_iter: int = 200, rtol: float = 1e-10,
+               normal: Callable | None = None) -> LMResult:
     """Minimize ``sum(residual(X)**2, axis=1)`` for every row of ``X`` independently.
 
     ``residual(X, idx)`` maps the parameters (len(idx), K) of units ``idx`` to their
@@ -36,7 +39,12 @@ def batched_lm(residual: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, low
     Columns ``[:n_theta]`` are model parameters; columns ``n_theta + t`` are the start
     value of train ``t``, and ``train_of[m]`` says which train residual ``m`` belongs to.
     ``lower``/``upper`` (K,) are box bounds (steps are clipped into the box).
+    ``normal(X, idx) -> (cost (n,), JᵀJ (n, K, K), Jᵀr (n, K))``, when given, replaces the
+    finite-difference Jacobian (and ``residual``, which may then be None); the damping,
+    acceptance and convergence rules are the same.
     """
+    if normal is not None:
+        return _lm_normal(normal, x0, lower, upper, x_scale, max_iter, rtol)
     x = np.clip(np.array(x0, dtype=float), lower, upper)
     U, K = x.shape
     scale = np.ones(K) if x_scale is None else np.asarray(x_scale, float)
@@ -100,3 +108,43 @@ def batched_lm(residual: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, low
 def residual_sub(residual, x_full, idx, x_sub):
     """Residuals of the units ``idx`` (converged units are not recomputed)."""
     return residual(x_sub, idx)
+
+
+def _lm_normal(normal, x0, lower, upper, x_scale, max_iter, rtol) -> LMResult:
+    """:func:`batched_lm` with the normal equations supplied by the caller (exact Jacobian).
+
+    The normal equations at each accepted point come from the call that evaluated its cost,
+    so an iteration is one evaluation of the model for the still-active units.
+    """
+    x = np.clip(np.array(x0, dtype=float), lower, upper)
+    U, K = x.shape
+    scale = np.ones(K) if x_scale is None else np.asarray(x_scale, float)
+    cost, A, G = normal(x, np.arange(U))
+    A, G = np.array(A, float), np.array(G, float)
+    lam = np.full(U, 1e-3)
+    active = np.ones(U, bool)
+    eye = np.eye(K)
+    it = 0
+    for it in range(1, max_iter + 1):
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        xa, a, g, ca = x[idx], A[idx], G[idx], cost[idx]
+        diag = np.maximum(np.einsum("ukk->uk", a), 1e-30)
+        la = lam[idx]
+        system = a + (la[:, None] * diag)[:, :, None] * eye
+        try:
+            step = np.linalg.solve(system, -g[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = -g / (diag * (1 + la[:, None]))
+        x_new = np.clip(xa + step, lower, upper)
+        c_new, a_new, g_new = normal(x_new, idx)
+        better = np.isfinite(c_new) & (c_new <= ca)
+        gain = np.where(better, (ca - c_new) / np.maximum(ca, 1e-300), 0.0)
+        acc = idx[better]
+        x[acc], cost[acc], A[acc], G[acc] = x_new[better], c_new[better], a_new[better], g_new[better]
+        lam[idx] = np.where(better, np.maximum(la / 3.0, 1e-12), np.minimum(la * 4.0, 1e12))
+        small_step = np.all(np.abs(x_new - xa) <= 1e-9 * (np.abs(xa) + scale), axis=1)
+        done = (better & (gain < rtol)) | small_step | (lam[idx] >= 1e12)
+        active[idx[done]] = False
+    return LMResult(x=x, cost=cost, iterations=it, converged=~active)

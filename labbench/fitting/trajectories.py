@@ -530,6 +530,149 @@ def fit_onestep(kind: str, g, p, direction, norm: Norm, pmax: float, mode: str,
                         bounds=lambda th=th: bounds(th))
 
 
+
+class _JointOneStep:
+    """Clipped one-step NeuroSim means of both directions, with their exact derivatives.
+
+    The same function as :func:`neurosim_map` followed by :func:`clipped_mean` (bounds
+    [Gmin, Gmax] shared by both directions), evaluated through the curve's shift property:
+    a step δ = ΔP/Pmax moves the curve position u to ``min(u·e^{−cδ} + expm1(−cδ)/expm1(−c), 1)``,
+    an affine map, so per read it needs no log/exp (only the clipped-noise terms near a
+    bound do).  ``normal`` gives the cost and the normal equations for :func:`.lm.batched_lm`
+    (analytic Jacobian: one model evaluation per LM iteration instead of four).
+    Parameters per unit: x_max, c_set, c_reset; residuals are flattened to (U, M).
+    """
+
+    def __init__(self, parts, x_lo, sigma_abs):
+        self.x_lo = np.asarray(x_lo, float)
+        self.dirs = []
+        for j, (xs, xn, dp, valid, pmax) in enumerate(parts):
+            U = xs.shape[0]
+            v = valid.reshape(U, -1)
+            dpf = dp.reshape(U, -1)
+            dv = dpf[v]
+            uniform = dv.size == 0 or bool(np.all(dv == dv[0]))
+            d0 = float(dv[0]) if dv.size else 1.0
+            # invalid reads get weight 0, so their (unused) step may be anything
+            delta = d0 / pmax if uniform else dpf / pmax
+            sig = float(sigma_abs[j])
+            if sig:
+                sig = sig * np.sqrt(max(d0, 1.0)) if uniform else sig * np.sqrt(np.maximum(dpf, 1.0))
+            self.dirs.append({"xs": np.ascontiguousarray(xs.reshape(U, -1)),
+                              "xn": np.ascontiguousarray(xn.reshape(U, -1)),
+                              "w": None if v.all() else v.astype(float), "delta": delta, "sigma": sig})
+
+    def direction(self, j, th, idx, jac=True):
+        """Residuals (and their derivatives by x_max and by this direction's c) of direction j."""
+        D = self.dirs[j]
+        full = idx.size == self.x_lo.size
+        pick = (lambda a: a) if full else (lambda a: a[idx])
+        xs, xn = pick(D["xs"]), pick(D["xn"])
+        lo = self.x_lo[idx][:, None]
+        X = th[:, 0][:, None]
+        x0, x1 = (lo, X) if j == 0 else (X, lo)
+        dd = x1 - x0
+        dd = np.where(np.abs(dd) > 0, dd, 1e-12)
+        c = th[:, 1 + j]
+        c = np.where(np.abs(c) < 1e-7, np.where(c < 0, -1e-7, 1e-7), c)[:, None]
+        delta = D["delta"] if np.ndim(D["delta"]) == 0 else pick(D["delta"])
+        with np.errstate(over="ignore", invalid="ignore"):
+            big_e = np.expm1(-c)
+            m = np.expm1(-c * delta)
+        e = 1.0 + m
+        k = m / big_e
+        uraw = xs - x0
+        uraw /= dd
+        uu = np.clip(uraw, 0.0, 1.0 - 1e-9)
+        t = uu * e
+        t += k
+        sat = t >= 1.0
+        mu = np.minimum(t, 1.0)
+        mu *= dd
+        mu += x0
+        if jac:
+            interior = uu == uraw
+            if j == 0:
+                dmu_x = np.where(sat, 1.0, np.where(interior, k, t))
+            else:
+                dmu_x = np.where(sat, 0.0, np.where(interior, 1.0 - k - e, 1.0 - t))
+            de = -delta * e
+            dk = (de + k * (1.0 + big_e)) / big_e
+            dmu_c = uu * de
+            dmu_c += dk
+            dmu_c *= dd
+            dmu_c[sat] = 0.0
+        sig = D["sigma"]
+        if np.any(sig):
+            # E[clip(Y, lo, hi)], Y ~ N(mu, s²): each bound within 6 s adds its term (beyond 6 s a
+            # term is below 1e-9·s, the same cut clipped_mean makes)
+            from scipy.special import ndtr
+
+            s6 = 6.0 * sig
+            dlo = mu - lo
+            dhi = X - mu
+            near_lo = dlo < s6
+            near_hi = dhi < s6
+            out = mu
+            P = Q = None
+            if near_lo.any():
+                sl = sig if np.ndim(sig) == 0 else pick(sig)[near_lo]
+                a = dlo[near_lo]
+                a /= -sl
+                pa = ndtr(a)
+                phi = np.exp(-0.5 * a * a) * _INV_SQRT_2PI
+                out[near_lo] += sl * (a * pa + phi)
+                if jac:
+                    P = np.zeros_like(mu)
+                    P[near_lo] = pa
+            if near_hi.any():
+                sh = sig if np.ndim(sig) == 0 else pick(sig)[near_hi]
+                b = dhi[near_hi]
+                b /= sh
+                qb = ndtr(-b)
+                phi = np.exp(-0.5 * b * b) * _INV_SQRT_2PI
+                out[near_hi] += sh * (b * qb - phi)
+                if jac:
+                    Q = np.zeros_like(mu)
+                    Q[near_hi] = qb
+            if jac and (P is not None or Q is not None):
+                gm = 1.0 - (P if P is not None else 0.0) - (Q if Q is not None else 0.0)
+                dmu_x *= gm
+                if Q is not None:
+                    dmu_x += Q
+                dmu_c *= gm
+            mu = out
+        r = mu
+        r -= xn
+        w = D["w"]
+        if w is not None:
+            w = pick(w)
+            r *= w
+            if jac:
+                dmu_x *= w
+                dmu_c *= w
+        return (r, dmu_x, dmu_c) if jac else (r,)
+
+    def normal(self, th, idx):
+        """Cost, JᵀJ and Jᵀr per unit (parameters x_max, c_set, c_reset)."""
+        n = idx.size
+        cost = np.zeros(n)
+        a = np.zeros((n, 3, 3))
+        g = np.zeros((n, 3))
+        for j in (0, 1):
+            r, jx, jc = self.direction(j, th, idx)
+            cost += np.einsum("um,um->u", r, r)
+            a[:, 0, 0] += np.einsum("um,um->u", jx, jx)
+            a[:, 0, 1 + j] = a[:, 1 + j, 0] = np.einsum("um,um->u", jx, jc)
+            a[:, 1 + j, 1 + j] = np.einsum("um,um->u", jc, jc)
+            g[:, 0] += np.einsum("um,um->u", jx, r)
+            g[:, 1 + j] = np.einsum("um,um->u", jc, r)
+        return cost, a, g
+
+
+_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
+
+
 def fit_neurosim_joint(up: tuple, down: tuple, norm: Norm, pmax_up: float, pmax_down: float, mode: str,
                        init: dict[str, np.ndarray], gmin_x: np.ndarray, sigma_abs: tuple[float, float] = (0.0, 0.0)
                        ) -> tuple[DirectionFit, DirectionFit]:
@@ -549,31 +692,14 @@ def fit_neurosim_joint(up: tuple, down: tuple, norm: Norm, pmax_up: float, pmax_
         parts.append((np.nan_to_num(x[..., :-1]), np.nan_to_num(x[..., 1:]), dp, valid, pmax))
     U = up[0].shape[0]
     x_lo = np.broadcast_to(np.asarray(gmin_x, float), (U,))
-
-    def maps(th, idx):
-        out = []
-        lo = x_lo[idx]
-        for j, (xs, xn, dp, valid, pmax) in enumerate(parts):
-            c = th[:, 1 + j]
-            if j == 0:
-                mu = neurosim_map(xs[idx], dp[idx], lo, th[:, 0], c, pmax)
-            else:
-                mu = neurosim_map(xs[idx], dp[idx], th[:, 0], lo, c, pmax)
-            if sigma_abs[j]:
-                shape = (-1,) + (1,) * (xs.ndim - 1)
-                mu = clipped_mean(mu, sigma_abs[j] * np.sqrt(np.maximum(dp[idx], 1)),
-                                  lo.reshape(shape), th[:, 0].reshape(shape))
-            out.append(mu)
-        return out
+    model = _JointOneStep(parts, x_lo, sigma_abs)
 
     def residual(th, idx):
-        mus = maps(th, idx)
-        r = [np.where(v[3][idx], mu - v[1][idx], 0.0).reshape(idx.size, -1) for mu, v in zip(mus, parts)]
-        return np.hstack(r)
+        return np.hstack([model.direction(j, th, idx, jac=False)[0] for j in (0, 1)])
 
     theta0 = np.column_stack([init["x_max"], init["c_set"], init["c_reset"]])
-    res = batched_lm(residual, theta0, np.array([-2.0, -60.0, -60.0]), np.array([3.0, 150.0, 150.0]), 3,
-                     x_scale=np.array([1.0, 1.0, 1.0]), max_iter=50, rtol=1e-7)
+    res = batched_lm(None, theta0, np.array([-2.0, -60.0, -60.0]), np.array([3.0, 150.0, 150.0]), 3,
+                     x_scale=np.array([1.0, 1.0, 1.0]), max_iter=50, rtol=1e-7, normal=model.normal)
     th = res.x
     r_all = residual(th, np.arange(U))
     n_up = parts[0][0][0].size
