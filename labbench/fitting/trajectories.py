@@ -564,10 +564,10 @@ class _JointOneStep:
 
     def direction(self, j, th, idx, jac=True):
         """Residuals (and their derivatives by x_max and by this direction's c) of direction j."""
+        from scipy.special import ndtr
+
         D = self.dirs[j]
-        full = idx.size == self.x_lo.size
-        pick = (lambda a: a) if full else (lambda a: a[idx])
-        xs, xn = pick(D["xs"]), pick(D["xn"])
+        xs, xn = D["xs"][idx], D["xn"][idx]
         lo = self.x_lo[idx][:, None]
         X = th[:, 0][:, None]
         x0, x1 = (lo, X) if j == 0 else (X, lo)
@@ -575,7 +575,7 @@ class _JointOneStep:
         dd = np.where(np.abs(dd) > 0, dd, 1e-12)
         c = th[:, 1 + j]
         c = np.where(np.abs(c) < 1e-7, np.where(c < 0, -1e-7, 1e-7), c)[:, None]
-        delta = D["delta"] if np.ndim(D["delta"]) == 0 else pick(D["delta"])
+        delta = D["delta"] if np.ndim(D["delta"]) == 0 else D["delta"][idx]
         with np.errstate(over="ignore", invalid="ignore"):
             big_e = np.expm1(-c)
             m = np.expm1(-c * delta)
@@ -584,69 +584,77 @@ class _JointOneStep:
         uraw = xs - x0
         uraw /= dd
         uu = np.clip(uraw, 0.0, 1.0 - 1e-9)
-        t = uu * e
-        t += k
+        ue = uu * e
+        t = ue + k
         sat = t >= 1.0
         mu = np.minimum(t, 1.0)
         mu *= dd
         mu += x0
         if jac:
             interior = uu == uraw
+            # d mu/d x_max, unsaturated: SET k (interior) or t (u clipped); RESET 1-k-e or 1-t
             if j == 0:
-                dmu_x = np.where(sat, 1.0, np.where(interior, k, t))
+                ue *= interior
+                dmu_x = np.subtract(t, ue, out=ue)
+                dmu_x[sat] = 1.0
             else:
-                dmu_x = np.where(sat, 0.0, np.where(interior, 1.0 - k - e, 1.0 - t))
+                np.subtract(e, ue, out=ue)
+                ue *= interior
+                dmu_x = np.subtract(1.0, t, out=t)
+                dmu_x -= ue
+                dmu_x[sat] = 0.0
             de = -delta * e
             dk = (de + k * (1.0 + big_e)) / big_e
-            dmu_c = uu * de
-            dmu_c += dk
-            dmu_c *= dd
+            dmu_c = np.multiply(uu, de * dd, out=uu)
+            dmu_c += dk * dd
             dmu_c[sat] = 0.0
         sig = D["sigma"]
         if np.any(sig):
             # E[clip(Y, lo, hi)], Y ~ N(mu, s²): each bound within 6 s adds its term (beyond 6 s a
             # term is below 1e-9·s, the same cut clipped_mean makes)
-            from scipy.special import ndtr
-
-            s6 = 6.0 * sig
-            dlo = mu - lo
+            sig_full = np.ndim(sig) != 0
+            s6 = 6.0 * sig if not sig_full else 6.0 * D["sigma"][idx]
+            dlo = np.subtract(mu, lo, out=uraw)
             dhi = X - mu
-            near_lo = dlo < s6
-            near_hi = dhi < s6
-            out = mu
-            P = Q = None
-            if near_lo.any():
-                sl = sig if np.ndim(sig) == 0 else pick(sig)[near_lo]
-                a = dlo[near_lo]
-                a /= -sl
-                pa = ndtr(a)
-                phi = np.exp(-0.5 * a * a) * _INV_SQRT_2PI
-                out[near_lo] += sl * (a * pa + phi)
+            near_lo = np.flatnonzero(dlo < s6)
+            near_hi = np.flatnonzero(dhi < s6)
+            mu_f = mu.reshape(-1)
+            gm = None
+            for near, dist, hi in ((near_lo, dlo, False), (near_hi, dhi, True)):
+                if not near.size:
+                    continue
+                sn = sig if not sig_full else D["sigma"][idx].reshape(-1)[near]
+                z = dist.reshape(-1)[near]
+                z /= sn
+                if not hi:
+                    np.negative(z, out=z)  # a = (lo − mu)/s
+                p = ndtr(-z if hi else z)   # hi: Q = 1 − Φ(b); lo: P = Φ(a)
+                phi = np.exp(-0.5 * z * z)
+                phi *= _INV_SQRT_2PI
+                corr = z * p
+                if hi:
+                    corr -= phi
+                else:
+                    corr += phi
+                corr *= sn
+                mu_f[near] += corr
                 if jac:
-                    P = np.zeros_like(mu)
-                    P[near_lo] = pa
-            if near_hi.any():
-                sh = sig if np.ndim(sig) == 0 else pick(sig)[near_hi]
-                b = dhi[near_hi]
-                b /= sh
-                qb = ndtr(-b)
-                phi = np.exp(-0.5 * b * b) * _INV_SQRT_2PI
-                out[near_hi] += sh * (b * qb - phi)
-                if jac:
-                    Q = np.zeros_like(mu)
-                    Q[near_hi] = qb
-            if jac and (P is not None or Q is not None):
-                gm = 1.0 - (P if P is not None else 0.0) - (Q if Q is not None else 0.0)
+                    if gm is None:
+                        gm = np.ones(mu.size)
+                    gm[near] -= p
+                    if hi:
+                        q_hi = p
+            if jac and gm is not None:
+                gm = gm.reshape(mu.shape)
                 dmu_x *= gm
-                if Q is not None:
-                    dmu_x += Q
+                if near_hi.size:
+                    dmu_x.reshape(-1)[near_hi] += q_hi
                 dmu_c *= gm
-            mu = out
         r = mu
         r -= xn
         w = D["w"]
         if w is not None:
-            w = pick(w)
+            w = w[idx]
             r *= w
             if jac:
                 dmu_x *= w
@@ -659,17 +667,26 @@ class _JointOneStep:
         cost = np.zeros(n)
         a = np.zeros((n, 3, 3))
         g = np.zeros((n, 3))
-        for j in (0, 1):
-            r, jx, jc = self.direction(j, th, idx)
-            cost += np.einsum("um,um->u", r, r)
-            a[:, 0, 0] += np.einsum("um,um->u", jx, jx)
-            a[:, 0, 1 + j] = a[:, 1 + j, 0] = np.einsum("um,um->u", jx, jc)
-            a[:, 1 + j, 1 + j] = np.einsum("um,um->u", jc, jc)
-            g[:, 0] += np.einsum("um,um->u", jx, r)
-            g[:, 1 + j] = np.einsum("um,um->u", jc, r)
+        for s in range(0, n, _CHUNK):  # a few dozen units at a time: the temporaries stay in cache
+            sl = slice(s, s + _CHUNK)
+            ti, ii = th[sl], idx[sl]
+            for j in (0, 1):
+                r, jx, jc = self.direction(j, ti, ii)
+                cost[sl] += np.einsum("um,um->u", r, r)
+                a[sl, 0, 0] += np.einsum("um,um->u", jx, jx)
+                a[sl, 0, 1 + j] = a[sl, 1 + j, 0] = np.einsum("um,um->u", jx, jc)
+                a[sl, 1 + j, 1 + j] = np.einsum("um,um->u", jc, jc)
+                g[sl, 0] += np.einsum("um,um->u", jx, r)
+                g[sl, 1 + j] = np.einsum("um,um->u", jc, r)
         return cost, a, g
 
+    def residual(self, th, idx):
+        """(U, M) residuals of both directions."""
+        return np.hstack([np.vstack([self.direction(j, th[s:s + _CHUNK], idx[s:s + _CHUNK], jac=False)[0]
+                                     for s in range(0, idx.size, _CHUNK)]) for j in (0, 1)])
 
+
+_CHUNK = 128
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
 
@@ -694,8 +711,7 @@ def fit_neurosim_joint(up: tuple, down: tuple, norm: Norm, pmax_up: float, pmax_
     x_lo = np.broadcast_to(np.asarray(gmin_x, float), (U,))
     model = _JointOneStep(parts, x_lo, sigma_abs)
 
-    def residual(th, idx):
-        return np.hstack([model.direction(j, th, idx, jac=False)[0] for j in (0, 1)])
+    residual = model.residual
 
     theta0 = np.column_stack([init["x_max"], init["c_set"], init["c_reset"]])
     res = batched_lm(None, theta0, np.array([-2.0, -60.0, -60.0]), np.array([3.0, 150.0, 150.0]), 3,
