@@ -231,7 +231,8 @@ class Trains:
 
 def pack(data: pd.DataFrame, direction: int) -> Trains | None:
     """Pack one direction of validated data; None when the data has no such trains."""
-    sub = data[data["direction"] == direction]
+    # only the four columns used: filtering the whole frame would consolidate every block
+    sub = data.loc[data["direction"].to_numpy() == direction, ["device", "cycle", "pulse", "conductance"]]
     if sub.empty:
         return None
     sub = sub.sort_values(["device", "cycle"], kind="stable")
