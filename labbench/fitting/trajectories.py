@@ -96,7 +96,12 @@ def _u(p_norm, c):
     c = np.asarray(c, float)
     c = np.where(np.abs(c) < 1e-7, np.where(c < 0, -1e-7, 1e-7), c)
     with np.errstate(over="ignore", invalid="ignore"):
-        return np.expm1(-c * p_norm) / np.expm1(-c)
+        out = np.multiply(-c, p_norm)
+        if out.ndim == 0:
+            return np.expm1(out) / np.expm1(-c)
+        np.expm1(out, out=out)
+        out /= np.expm1(-c)  # in place: same values, no temporaries
+        return out
 
 
 def _vp_solve(x, w, u):
@@ -152,12 +157,19 @@ class _Sums:
         u = _u(self.p[0][:, None], cs[None, :])  # (L, G)
         su, suu, sux = self.w @ u, self.w @ (u * u), self.wx @ u
         sw, mx = self.sw[:, None], (self.sx / self.sw)[:, None]
-        mu = su / sw
-        cuu = suu - sw * mu * mu
-        cux = sux - sw * mu * mx
+        # the same arithmetic as solve(), in place on the (U, G) arrays
+        mu = np.divide(su, sw, out=su)
+        tmp = sw * mu
+        cux = np.subtract(sux, np.multiply(tmp, mx, out=np.empty_like(tmp)), out=sux)
+        tmp *= mu
+        cuu = np.subtract(suu, tmp, out=suu)
         cxx = self.sxx[:, None] - sw * mx * mx
-        d = np.where(cuu > 1e-300, cux / np.where(cuu > 1e-300, cuu, 1.0), 0.0)
-        return np.maximum(cxx - d * cux, 0.0)
+        ok = cuu > 1e-300
+        d = np.divide(cux, np.where(ok, cuu, 1.0), out=tmp)
+        d[~ok] = 0.0
+        d *= cux
+        rss = np.subtract(cxx, d, out=d)
+        return np.maximum(rss, 0.0, out=rss)
 
     def solve(self, c):
         """x0, d, rss for curvature c (scalar or (U,))."""
