@@ -118,16 +118,29 @@ def _vp_solve(x, w, u):
 
 
 def neurosim_map(xs, dp, x0, x1, c, pmax):
-    """One-step NeuroSim map in normalized units: position of ``xs`` on the curve, plus dp."""
-    c_, x0_, x1_ = (np.asarray(v, float).reshape((-1,) + (1,) * (xs.ndim - 1)) for v in (c, x0, x1))
+    """One-step NeuroSim map in normalized units: position of ``xs`` on the curve, plus dp.
+
+    Evaluated through the curve's shift property, u(P + δ) = u(P)·e^{−cδ} + u(δ) (clipped to
+    the curve's ends), the same function as locating P = u⁻¹(u) with a log and stepping it,
+    without a log/exp per read when the steps are all equal.
+    """
+    c_, x0_, x1_ = (np.asarray(v, float).reshape((-1,) + (1,) * (np.ndim(xs) - 1)) for v in (c, x0, x1))
     dd = np.where(np.abs(x1_ - x0_) > 0, x1_ - x0_, 1e-12)
     uu = np.clip((xs - x0_) / dd, 0.0, 1.0 - 1e-9)
-    lin = np.abs(c_) < 1e-9
-    cs = np.where(lin, 1.0, c_)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-        pos = np.where(lin, uu, -np.log1p(uu * np.expm1(-cs)) / cs)
-    pos = np.clip(pos + dp / pmax, 0.0, 1.0)
-    return x0_ + dd * _u(pos, c_)
+    c_ = np.where(np.abs(c_) < 1e-7, np.where(c_ < 0, -1e-7, 1e-7), c_)
+    delta = np.asarray(dp, float) / pmax
+    if delta.size and np.all(delta == delta.flat[0]):
+        delta = delta.flat[0]  # one step size: e^{−cδ} once per unit, not per read
+    with np.errstate(over="ignore", invalid="ignore"):
+        m = np.expm1(-c_ * delta)
+        k = m / np.expm1(-c_)
+    m += 1.0
+    uu *= m
+    uu += k
+    np.clip(uu, 0.0, 1.0, out=uu)
+    uu *= dd
+    uu += x0_
+    return uu
 
 
 class _Sums:
