@@ -24,6 +24,9 @@ _DIRECTIONS = {"set": SET, "reset": RESET, "up": SET, "down": RESET, "ltp": SET,
                "potentiation": SET, "depression": RESET}
 
 
+_COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
+
+
 class DataError(ValueError):
     """Pulse-train data that cannot be fitted; the message names the column/row and the fix."""
 
@@ -84,7 +87,9 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool
             raise _missing_column(name, df.columns)
 
     keys = ["cell"] if has_cell else list(CELL_KEYS)
-    out = df.copy()
+    # pandas >= 3 copies on write, and every change below replaces whole columns: a shallow copy
+    # leaves the caller's frame alone without copying (and consolidating) every column first
+    out = df.copy(deep=not _COPY_ON_WRITE)
     for name in keys + list(REQUIRED):
         bad_na = out.index[out[name].isna()]
         if len(bad_na):
@@ -108,13 +113,19 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool
             raise DataError(f"column {name!r} must hold integers; {_where(frac, source_is_csv)} do not")
         out[name] = out[name].astype(np.int64)
 
-    d = out["direction"].astype(str).str.strip().str.lower().replace({"1": "set", "-1": "reset"})  # ±1 too
-    bad = out.index[~d.isin(list(_DIRECTIONS))]
+    raw = out["direction"]
+    if raw.dtype == object:  # mixed Python objects: normalize each row's own text
+        codes, names = pd.factorize(raw.astype(str).str.strip().str.lower())
+    else:  # one dtype: equal values have equal text, so normalize the few distinct values only
+        codes, names = pd.factorize(raw)
+        names = pd.Series(names).astype(str).str.strip().str.lower()
+    names = pd.Series(names).replace({"1": "set", "-1": "reset"}).tolist()  # ±1 too
+    known = np.array([n in _DIRECTIONS for n in names] + [False])  # code -1 (missing) is not a direction
+    bad = out.index[~known[codes]]
     if len(bad):
         raise DataError(f"column 'direction' must be 'set' or 'reset'; {_where(bad, source_is_csv)} "
                         f"hold {out['direction'].iloc[bad[0]]!r}")
     # map the few distinct names, not every row (a per-row dict map is ~0.6 s per million rows)
-    codes, names = pd.factorize(d)
     out["direction"] = np.array([_DIRECTIONS[n] for n in names], np.int8)[codes]
 
     neg = out.index[out["pulse"] < 0]
