@@ -168,6 +168,30 @@ class _Sums:
         self.sx = self.wx.sum(axis=1)
         self.sxx = (w * x * x).sum(axis=(1, 2))
         self.shared = bool(same and np.all(self.p == self.p[:1]))  # one pulse grid for every unit
+        # equally spaced shared grid 0, δ, 2δ, …: the curve at any c follows by a recurrence
+        p0 = self.p[0] if self.shared else np.zeros(0)
+        step = float(p0[1] - p0[0]) if p0.size > 2 else 0.0
+        self.step = step if step > 0 and np.allclose(p0, step * np.arange(p0.size), rtol=1e-14, atol=0) else 0.0
+
+    def u(self, c):
+        """The curve u(p; c) at the units' positions, c (U,); (U, L)."""
+        if not self.step:
+            return _u(self.p, c[:, None])
+        # expm1(−c(l+1)δ) = expm1(−clδ)·e^{−cδ} + expm1(−cδ): same-sign terms, so it keeps full
+        # relative precision (~l ulp) while needing one expm1 per unit instead of one per position
+        c = np.where(np.abs(c) < 1e-7, np.where(c < 0, -1e-7, 1e-7), c)
+        with np.errstate(over="ignore", invalid="ignore"):
+            m1 = np.expm1(-c * self.step)
+            e1 = 1.0 + m1
+            out = np.empty((c.size, self.p.shape[1]))
+            out[:, 0] = 0.0
+            if out.shape[1] > 1:
+                out[:, 1] = m1
+            for j in range(2, out.shape[1]):
+                np.multiply(out[:, j - 1], e1, out=out[:, j])
+                out[:, j] += m1
+            out /= np.expm1(-c)[:, None]
+        return out
 
     def solve_grid(self, cs):
         """rss for every unit at every curvature in ``cs`` (shared pulse grid): three matmuls."""
@@ -191,7 +215,7 @@ class _Sums:
     def solve(self, c):
         """x0, d, rss for curvature c (scalar or (U,))."""
         c = np.asarray(c, float)
-        u = _u(self.p, c[:, None] if c.ndim else c)
+        u = self.u(c) if c.ndim else _u(self.p, c)
         wu = self.w * u
         su, suu, sux = wu.sum(axis=1), np.einsum("ul,ul->u", wu, u), np.einsum("ul,ul->u", self.wx, u)
         mu, mx = su / self.sw, self.sx / self.sw
@@ -249,7 +273,7 @@ def fit_neurosim(g, p, direction, norm: Norm, pmax: float, mode: str) -> Directi
     ok = np.isfinite(vertex) & (vertex > a) & (vertex < b)
     c = np.where(ok, vertex, cm)
     x0, d, rss = sums.solve(c)
-    u = _u(sums.p, c[:, None])[:, None, :] if sums.shared or sums.p.shape == pn.shape[::2] else _u(pn, c[:, None, None])
+    u = sums.u(c)[:, None, :] if sums.shared or sums.p.shape == pn.shape[::2] else _u(pn, c[:, None, None])
     pred = norm.g(x0[:, None, None] + d[:, None, None] * u)
     pred = np.where(w > 0, pred, np.nan)
 
