@@ -75,3 +75,30 @@ def test_bad_parameters(dm):
         PeriodicRefresh(every=0)
     with pytest.raises(ValueError, match="unknown refresh policy"):
         make_policy("sometimes", dm)
+
+
+def test_threshold_gives_up_on_pairs_that_do_not_respond():
+    """A pair stuck at Gmax stays above the level after every refresh: after ``patience``
+    consecutive checks it is left alone, while pairs that respond keep being refreshed."""
+    base = load_device_model()
+    stuck_model = type(base).model_validate({**base.to_dict(), "faults": {"stuck_at_gmax": 0.1}})
+    arr = SimArray(stuck_model, 20, 20, seed=3)
+    # level well below any stuck device's Gmax (D2D ≤ 3σ = 30 %), so read noise cannot blur it
+    policy = ThresholdRefresh(stuck_model, level=0.6, check_every=1, cap=0.5, verify=1, patience=2)
+    chip = arr.tiles[0][2]
+    stuck_high = (chip.stuck.reshape(20, 20, 2) > 0).any(axis=-1)
+    stuck_pairs = int(stuck_high.sum())
+    assert stuck_pairs > 40                        # ~19 % of pairs have a stuck-high device
+    counts = [policy(arr, k) for k in range(1, 6)]
+    assert counts[0] == counts[1] == stuck_pairs   # tried twice (patience) ...
+    assert counts[2:] == [0, 0, 0]                 # ... then left alone
+    assert policy.unresponsive(arr) == stuck_pairs
+    # a healthy pair pushed to saturation is still refreshed
+    healthy = np.argwhere(~stuck_high & (chip.stuck.reshape(20, 20, 2) == 0).all(axis=-1))[0]
+    n_plus = np.zeros((20, 20), np.int64)
+    n_plus[tuple(healthy)] = 64
+    arr.apply_set_pulses(n_plus, np.zeros_like(n_plus))
+    assert policy(arr, 6) == 1
+    # patience=None keeps the old behaviour: refresh whatever is above, every time
+    always = ThresholdRefresh(stuck_model, level=0.6, check_every=1, cap=0.5, verify=1, patience=None)
+    assert [always(arr, k) for k in range(1, 4)] == [stuck_pairs] * 3

@@ -69,6 +69,21 @@ def test_resume_from_checkpoint_equals_an_uninterrupted_run(data, tmp_path):
         Trainer(cfg(epochs=2, lr=0.02), out_dir=tmp_path / "b", progress=False).fit(*data)
 
 
+def test_resume_keeps_what_refresh_learned_about_stuck_pairs(data, tmp_path):
+    dm = load_device_model()
+    faulty = DeviceModel.model_validate({**dm.to_dict(), "faults": {"stuck_at_gmax": 0.05}})
+    straight = Trainer(cfg(epochs=2), faulty, out_dir=tmp_path / "a", progress=False, plots=False)
+    straight.fit(*data)
+    assert straight.policy.unresponsive(straight.arrays[0]) > 0       # stuck pairs given up on
+    first = Trainer(cfg(epochs=2), faulty, out_dir=tmp_path / "b", progress=False, plots=False)
+    first.fit(*data, epochs=1)
+    resumed = Trainer(cfg(epochs=2), faulty, out_dir=tmp_path / "b", progress=False, plots=False)
+    resumed.fit(*data)
+    for a, b in zip(straight.arrays, resumed.arrays):
+        np.testing.assert_array_equal(a.conductances(), b.conductances())
+        assert a.counters == b.counters
+
+
 def test_stuck_cells_and_sense_errors_degrade_gracefully(data, clean_run):
     clean = clean_run[1][-1]["test_acc"]
     dm = load_device_model()

@@ -63,6 +63,9 @@ def _bench_array_factory(bench_path: str, device_model, seed: int, sense_offset:
               help="re-write at most this fraction of the range (0 = the full difference)")
 @click.option("--refresh-verify", default=1, show_default=True, type=click.IntRange(0),
               help="read-back rounds after a refresh (re-pulse pairs whose sign came back wrong)")
+@click.option("--refresh-patience", default=3, show_default=True, type=click.IntRange(0),
+              help="threshold policy: stop refreshing a pair still saturated after N checks in a row "
+                   "(a stuck device); 0 = never give up")
 @click.option("--sense-offset", default=0.0, show_default=True, type=float, help="sense-amp offset σ, fraction of range")
 @click.option("--sense-noise", default=0.0, show_default=True, type=float, help="sense-amp noise σ, fraction of range")
 @click.option("--binarize-input", is_flag=True, help="±1 inputs instead of real-valued [−1, 1]")
@@ -79,7 +82,7 @@ def _bench_array_factory(bench_path: str, device_model, seed: int, sense_offset:
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_end, rule, refresh, refresh_level,
-          refresh_every, refresh_check_every, refresh_cap, refresh_verify, sense_offset, sense_noise, binarize_input,
+          refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise, binarize_input,
           data, train_subset, seed, out_dir, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
     from labbench.bnn.mnist import MnistError, load_mnist
@@ -95,7 +98,8 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
             sizes=sizes, epochs=epochs, batch=batch, lr=lr, lr_end=lr_end,
             mode="ideal" if array_kind == "ideal" else "device", rule=rule, refresh=refresh,
             refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
-            refresh_cap=refresh_cap or None, refresh_verify=refresh_verify, sense_offset=sense_offset,
+            refresh_cap=refresh_cap or None, refresh_verify=refresh_verify,
+            refresh_patience=refresh_patience or None, sense_offset=sense_offset,
             sense_noise=sense_noise, binarize_input=binarize_input, train_subset=train_subset, seed=seed)
         from labbench.physics import load_device_model
 

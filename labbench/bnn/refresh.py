@@ -9,6 +9,9 @@ re-programming: :meth:`Array2T2R.refresh`; SimArray takes ``cap`` and ``verify``
 * ``periodic`` — every K updates, refresh every pair.
 * ``threshold`` — every ``check_every`` updates read both devices of every pair and
   refresh the pairs whose larger device is above ``level`` of the range (as read).
+  A pair still above the level at ``patience`` consecutive checks does not respond to
+  refresh (a device stuck at Gmax, say): it is left alone from then on instead of
+  costing a RESET and a re-write at every check.
 
 Each policy returns how many pairs it refreshed; the array's counters hold the pulses
 it cost (refresh pulses are energy and wear: a figure of merit beside accuracy).
@@ -54,6 +57,13 @@ class RefreshPolicy:
     def __call__(self, array, step: int) -> int:
         raise NotImplementedError
 
+    # what a policy remembers about an array, for checkpoints (none by default)
+    def state(self, array) -> np.ndarray | None:
+        return None
+
+    def load_state(self, array, state: np.ndarray) -> None:
+        pass
+
     def describe(self) -> dict:
         return {"policy": self.name, "cap": self.cap, "verify": self.verify}
 
@@ -89,13 +99,18 @@ class PeriodicRefresh(RefreshPolicy):
 class ThresholdRefresh(RefreshPolicy):
     name = "threshold"
 
-    def __init__(self, model: DeviceModel, level: float = 0.9, check_every: int = 1, **kw):
+    def __init__(self, model: DeviceModel, level: float = 0.9, check_every: int = 1,
+                 patience: int | None = 3, **kw):
         super().__init__(**kw)
         if not 0 < level < 1:
             raise ValueError(f"refresh level is a fraction of the range in (0, 1), got {level}")
         if check_every < 1:
             raise ValueError("check_every must be >= 1 update")
-        self.level, self.check_every = float(level), int(check_every)
+        if patience is not None and patience < 1:
+            raise ValueError("patience is a number of consecutive checks, >= 1 (or None: never give up)")
+        self.level, self.check_every, self.patience = float(level), int(check_every), patience
+        # per array (a policy serves every layer): consecutive checks each pair was above
+        self._strikes: dict[int, np.ndarray] = {}
         # the threshold in read units: the read sees G through the access transistor
         r_on = model.switching.on_resistance
         lo, hi = (g / (1.0 + g * r_on) for g in (model.gmin, model.gmax))
@@ -106,21 +121,41 @@ class ThresholdRefresh(RefreshPolicy):
             return 0
         g = array.read_conductances()
         # np.maximum of the two sides: a max over a length-2 axis is 10× slower
-        return _refresh(array, np.maximum(g[..., 0], g[..., 1]) >= self.threshold, self.cap, self.verify)
+        above = np.maximum(g[..., 0], g[..., 1]) >= self.threshold
+        if self.patience is None:
+            return _refresh(array, above, self.cap, self.verify)
+        strikes = self._strikes.setdefault(id(array), np.zeros(above.shape, np.int16))
+        np.add(strikes, 1, out=strikes, where=above)
+        strikes[~above] = 0
+        return _refresh(array, above & (strikes <= self.patience), self.cap, self.verify)
+
+    def state(self, array):
+        return self._strikes.get(id(array))
+
+    def load_state(self, array, state):
+        self._strikes[id(array)] = np.array(state, np.int16)
+
+    def unresponsive(self, array) -> int:
+        """Pairs of ``array`` this policy has given up refreshing."""
+        s = self._strikes.get(id(array))
+        return 0 if s is None or self.patience is None else int((s > self.patience).sum())
 
     def describe(self):
-        return {**super().describe(), "level": self.level, "check_every": self.check_every}
+        return {**super().describe(), "level": self.level, "check_every": self.check_every,
+                "patience": self.patience}
 
 
 POLICIES = ("none", "periodic", "threshold")
 
 
 def make_policy(name: str, model: DeviceModel, *, level: float = 0.9, check_every: int = 1,
-                every: int = 100, cap: float | None = 0.5, verify: int = 1) -> RefreshPolicy:
+                every: int = 100, cap: float | None = 0.5, verify: int = 1,
+                patience: int | None = 3) -> RefreshPolicy:
     if name == "none":
         return NoRefresh()
     if name == "periodic":
         return PeriodicRefresh(every=every, cap=cap, verify=verify)
     if name == "threshold":
-        return ThresholdRefresh(model, level=level, check_every=check_every, cap=cap, verify=verify)
+        return ThresholdRefresh(model, level=level, check_every=check_every, cap=cap, verify=verify,
+                                patience=patience)
     raise ValueError(f"unknown refresh policy {name!r}; choose one of {list(POLICIES)}")

@@ -74,6 +74,7 @@ class TrainConfig:
     refresh_every: int = 100
     refresh_cap: float | None = 0.5
     refresh_verify: int = 1
+    refresh_patience: int | None = 3   # threshold policy: give up on a pair after N checks in a row
     sense_offset: float = 0.0     # σ, fraction of the range
     sense_noise: float = 0.0
     binarize_input: bool = False
@@ -268,7 +269,8 @@ class Trainer:
                 self.synapses.append(syn)
             self.policy = make_policy(c.refresh, self.device_model, level=c.refresh_level,
                                       check_every=c.refresh_check_every, every=c.refresh_every,
-                                      cap=c.refresh_cap, verify=c.refresh_verify)
+                                      cap=c.refresh_cap, verify=c.refresh_verify,
+                                      patience=c.refresh_patience)
         n_bn = len(self.model.bns)
         self.adam = Adam(shapes + [(n,) for n in c.sizes[1:]] * 2)
         self._bn_slots = (len(shapes), len(shapes) + n_bn)
@@ -425,6 +427,9 @@ class Trainer:
                 arrays[f"bn{i}.{k}"] = v
         for i, (m, v) in enumerate(zip(self.adam.m, self.adam.v)):
             arrays[f"adam.m{i}"], arrays[f"adam.v{i}"] = m, v
+        for i, arr in enumerate(self.arrays):
+            if self.policy is not None and (st := self.policy.state(arr)) is not None:
+                arrays[f"refresh{i}.state"] = st
         if self.g_hist:
             arrays["g_hist"] = np.stack(self.g_hist)
         meta = {"config": self.config.to_dict(), "epoch": self.epoch, "step": self.step,
@@ -451,6 +456,9 @@ class Trainer:
         for i in range(len(self.adam.m)):
             self.adam.m[i][...] = data[f"adam.m{i}"]
             self.adam.v[i][...] = data[f"adam.v{i}"]
+        for i, arr in enumerate(self.arrays):
+            if f"refresh{i}.state" in data:
+                self.policy.load_state(arr, data[f"refresh{i}.state"])
         self.g_hist = list(data["g_hist"]) if "g_hist" in data else []
         self.epoch, self.step, self.adam.t = meta["epoch"], meta["step"], meta["adam_t"]
         self.rng.bit_generator.state = meta["rng"]
