@@ -77,12 +77,13 @@ def fit(data, out: Path, true_model):
     return result
 
 
-def train(fitted, out: Path, store, hidden: int, epochs: int, subset: int | None, progress: bool):
+def train(fitted, out: Path, store, hidden: int, epochs: int, subset: int | None, progress: bool,
+          download: bool = True):
     from labbench.bnn.mnist import MnistError, load_mnist, to_inputs
     from labbench.bnn.trainer import TrainConfig, Trainer
 
     try:
-        mn = load_mnist()
+        mn = load_mnist(allow_download=download)
     except MnistError as e:
         _say(f"[3/4] train: skipped ({e})")
         return None
@@ -128,12 +129,12 @@ def closed_loop(steps: int):
 
 def run_demo(out: str | Path = DATA / "demo", cells: str = "0:4, 0:2", cycles: int = 3, pulses: int = 64,
              hidden: int = 200, epochs: int = 2, train_subset: int | None = 20000, loop_steps: int = 4,
-             progress: bool = True) -> dict:
+             progress: bool = True, download: bool = True) -> dict:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     data, true_model, store = characterize(out, cells, cycles, pulses, progress)
     fitted = fit(data, out, true_model)
-    trained = train(fitted, out, store, hidden, epochs, train_subset, progress)
+    trained = train(fitted, out, store, hidden, epochs, train_subset, progress, download)
     agree = closed_loop(loop_steps) if loop_steps else None
     summary = {"reads": len(data), "fitted_model": fitted.summary()["model"],
                "fitted_file": str(out / "demo_fitted.yaml"),
