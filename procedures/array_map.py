@@ -1,19 +1,18 @@
 """Array map: read every selected device once (conductance map of the chip)."""
 from __future__ import annotations
 
-from .base import BenchProcedure
+from .base import CELL_INDEX, BenchProcedure
 
 
 class ArrayMap(BenchProcedure):
-    INDEX = {"cell": "", "row": "", "col": "", "side": ""}
+    INDEX = dict(CELL_INDEX)
     VALUES = {"conductance": "S"}
 
     def execute(self):
         b = self.bench
         cells = self.selected_cells()
         for k, (r, c, s) in enumerate(cells):
-            self.emit("results", {"cell": (r * b.config.chip.cols + c) * 2 + s, "row": r, "col": c,
-                                  "side": s, "conductance": b.read_cell(r, c, s)})
+            self.emit("results", {**self.cell_fields(r, c, s), "conductance": b.read_cell(r, c, s)})
             if k % 32 == 0:
                 self.progress(k + 1, len(cells))
             if self.should_stop():

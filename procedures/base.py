@@ -6,6 +6,10 @@ from pymeasure.experiment import Parameter, Procedure
 from .cells import parse_cells
 
 
+#: the index columns of every per-cell procedure (see :meth:`BenchProcedure.cell_fields`)
+CELL_INDEX = {"cell": "", "row": "", "col": "", "side": ""}
+
+
 class BenchProcedure(Procedure):
     """A PyMeasure Procedure run on ``self.bench`` (set by the runner)."""
 
@@ -20,6 +24,10 @@ class BenchProcedure(Procedure):
     def selected_cells(self) -> list[tuple[int, int, int]]:
         chip = self.bench.config.chip
         return parse_cells(self.cells, self.sides, chip.rows, chip.cols)
+
+    def cell_fields(self, r: int, c: int, s: int) -> dict:
+        """The index columns every per-cell row carries (``cell`` = the chip's flat device index)."""
+        return {"cell": (r * self.bench.config.chip.cols + c) * 2 + s, "row": r, "col": c, "side": s}
 
     def progress(self, done: int, total: int) -> None:
         self.emit("progress", 100.0 * done / max(total, 1))

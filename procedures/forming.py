@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from pymeasure.experiment import FloatParameter
 
-from .base import BenchProcedure
+from .base import CELL_INDEX, BenchProcedure
 
 
 class Forming(BenchProcedure):
@@ -13,7 +13,7 @@ class Forming(BenchProcedure):
     v_step = FloatParameter("Step", units="V", default=0.1)
     formed_current = FloatParameter("Formed when current exceeds", units="A", default=5e-6)
 
-    INDEX = {"cell": "", "row": "", "col": "", "side": "", "step": ""}
+    INDEX = {**CELL_INDEX, "step": ""}
     VALUES = {"voltage": "V", "current": "A", "formed": ""}
 
     def execute(self):
@@ -21,11 +21,10 @@ class Forming(BenchProcedure):
         cells = self.selected_cells()
         ramp = np.arange(self.v_start, self.v_stop + self.v_step / 2, self.v_step)
         for k, (r, c, s) in enumerate(cells):
-            cell = (r * b.config.chip.cols + c) * 2 + s
             for step, v in enumerate(ramp):
                 i = b.read_current(r, c, s, float(v))
                 formed = abs(i) >= self.formed_current
-                self.emit("results", {"cell": cell, "row": r, "col": c, "side": s, "step": step,
+                self.emit("results", {**self.cell_fields(r, c, s), "step": step,
                                       "voltage": float(v), "current": i, "formed": int(formed)})
                 if formed or self.should_stop():
                     break

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
-from .base import BenchProcedure
+from .base import CELL_INDEX, BenchProcedure
 
 
 class IVSweep(BenchProcedure):
@@ -13,7 +13,7 @@ class IVSweep(BenchProcedure):
     points = IntegerParameter("Points per branch", default=30, minimum=2)
     cycles = IntegerParameter("Cycles", default=1, minimum=1)
 
-    INDEX = {"cell": "", "row": "", "col": "", "side": "", "cycle": "", "step": ""}
+    INDEX = {**CELL_INDEX, "cycle": "", "step": ""}
     VALUES = {"voltage": "V", "current": "A"}
 
     def sweep(self) -> np.ndarray:
@@ -26,10 +26,9 @@ class IVSweep(BenchProcedure):
         cells = self.selected_cells()
         volts = self.sweep()
         for k, (r, c, s) in enumerate(cells):
-            cell = (r * b.config.chip.cols + c) * 2 + s
             for cyc in range(self.cycles):
                 for step, v in enumerate(volts):
-                    self.emit("results", {"cell": cell, "row": r, "col": c, "side": s, "cycle": cyc,
+                    self.emit("results", {**self.cell_fields(r, c, s), "cycle": cyc,
                                           "step": step, "voltage": float(v),
                                           "current": b.read_current(r, c, s, float(v))})
                 if self.should_stop():

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pymeasure.experiment import IntegerParameter
 
-from .base import BenchProcedure
+from .base import CELL_INDEX, BenchProcedure
 
 
 class PulseTrain(BenchProcedure):
@@ -15,7 +15,7 @@ class PulseTrain(BenchProcedure):
     pulses = IntegerParameter("Pulses per train", default=64, minimum=1)
     full_reset_first = IntegerParameter("Full RESET before the first cycle (0/1)", default=1)
 
-    INDEX = {"cell": "", "row": "", "col": "", "side": "", "cycle": "", "direction": "text", "pulse": ""}
+    INDEX = {**CELL_INDEX, "cycle": "", "direction": "text", "pulse": ""}
     VALUES = {"conductance": "S", "time": "s"}
 
     def execute(self):
@@ -23,7 +23,6 @@ class PulseTrain(BenchProcedure):
         cells = self.selected_cells()
         total, done = len(cells) * self.cycles, 0
         for k, (r, c, s) in enumerate(cells):
-            cell = (r * b.config.chip.cols + c) * 2 + s
             if self.full_reset_first:
                 b.reset_cell(r, c, s)
             for cycle in range(self.cycles):
@@ -31,7 +30,7 @@ class PulseTrain(BenchProcedure):
                     for p in range(self.pulses + 1):
                         if p:
                             b.pulse_cell(r, c, s, direction, 1)
-                        self.emit("results", {"cell": cell, "row": r, "col": c, "side": s, "cycle": cycle,
+                        self.emit("results", {**self.cell_fields(r, c, s), "cycle": cycle,
                                               "direction": direction, "pulse": p,
                                               "conductance": b.read_cell(r, c, s), "time": b.now()})
                     if self.should_stop():

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
-from .base import BenchProcedure
+from .base import CELL_INDEX, BenchProcedure
 
 
 class Retention(BenchProcedure):
@@ -12,7 +12,7 @@ class Retention(BenchProcedure):
     duration = FloatParameter("Duration", units="s", default=1e4)
     points = IntegerParameter("Reads (log-spaced)", default=20, minimum=2)
 
-    INDEX = {"cell": "", "row": "", "col": "", "side": "", "read": ""}
+    INDEX = {**CELL_INDEX, "read": ""}
     VALUES = {"time": "s", "conductance": "S"}
 
     def execute(self):
@@ -29,8 +29,7 @@ class Retention(BenchProcedure):
             if wait > 0:
                 b.sleep(wait)
             for (r, c, s) in cells:
-                cell = (r * b.config.chip.cols + c) * 2 + s
-                self.emit("results", {"cell": cell, "row": r, "col": c, "side": s, "read": k,
+                self.emit("results", {**self.cell_fields(r, c, s), "read": k,
                                       "time": b.now() - t0, "conductance": b.read_cell(r, c, s)})
             self.progress(k + 1, len(times))
             if self.should_stop():
