@@ -105,16 +105,10 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
         try:
             procedure.shutdown()
         finally:
-            _outputs_off(bench)
+            bench.outputs_off()
             buf.flush()
             if ctx:
                 ctx.__exit__(None, None, None)
             bar.close()
     procedure.status = Procedure.FINISHED if status == "finished" else Procedure.ABORTED
     return ProcedureResult(run_id, pd.DataFrame(buf.all, columns=columns), status)
-
-
-def _outputs_off(bench) -> None:
-    off = getattr(bench, "outputs_off", None) or getattr(bench, "all_outputs_off", None)
-    if off is not None:
-        off()
