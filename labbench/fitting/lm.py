@@ -83,31 +83,37 @@ def batched_lm(residual: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, low
             jac[:, np.arange(M), n_theta + train_of] = d
         a = np.einsum("umk,uml->ukl", jac, jac)
         g = np.einsum("umk,um->uk", jac, ra)
-        diag = np.maximum(np.einsum("ukk->uk", a), 1e-30)
         la = lam[idx]
-        system = a + (la[:, None] * diag)[:, :, None] * eye
-        try:
-            step = np.linalg.solve(system, -g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = -g / (diag * (1 + la[:, None]))
-        x_new = np.clip(xa + step, lower, upper)
-        r_new = residual_sub(residual, x, idx, x_new)
+        x_new = _damped_step(a, g, la, xa, lower, upper, eye)
+        r_new = residual(x_new, idx)
         c_new = np.einsum("um,um->u", r_new, r_new)
         better = np.isfinite(c_new) & (c_new <= cost[idx])
         gain = np.where(better, (cost[idx] - c_new) / np.maximum(cost[idx], 1e-300), 0.0)
         # accept improvements, adapt the damping per unit
         acc = idx[better]
         x[acc], r[acc], cost[acc] = x_new[better], r_new[better], c_new[better]
-        lam[idx] = np.where(better, np.maximum(la / 3.0, 1e-12), np.minimum(la * 4.0, 1e12))
-        small_step = np.all(np.abs(x_new - xa) <= 1e-9 * (np.abs(xa) + scale), axis=1)
-        done = (better & (gain < rtol)) | small_step | (lam[idx] >= 1e12)
-        active[idx[done]] = False
+        _adapt(lam, active, idx, la, better, gain, x_new, xa, scale, rtol)
     return LMResult(x=x, cost=cost, iterations=it, converged=~active)
 
 
-def residual_sub(residual, x_full, idx, x_sub):
-    """Residuals of the units ``idx`` (converged units are not recomputed)."""
-    return residual(x_sub, idx)
+def _damped_step(a, g, la, xa, lower, upper, eye) -> np.ndarray:
+    """One Marquardt step per unit: solve (JᵀJ + λ·diag(JᵀJ)) δ = −Jᵀr, clip into the box."""
+    diag = np.maximum(np.einsum("ukk->uk", a), 1e-30)
+    system = a + (la[:, None] * diag)[:, :, None] * eye
+    try:
+        step = np.linalg.solve(system, -g[:, :, None])[:, :, 0]
+    except np.linalg.LinAlgError:
+        step = -g / (diag * (1 + la[:, None]))
+    return np.clip(xa + step, lower, upper)
+
+
+def _adapt(lam, active, idx, la, better, gain, x_new, xa, scale, rtol) -> None:
+    """Per unit: relax the damping after an accepted step, stiffen it after a rejected
+    one, and retire units that converged (small gain or step) or gave up (λ at its cap)."""
+    lam[idx] = np.where(better, np.maximum(la / 3.0, 1e-12), np.minimum(la * 4.0, 1e12))
+    small_step = np.all(np.abs(x_new - xa) <= 1e-9 * (np.abs(xa) + scale), axis=1)
+    done = (better & (gain < rtol)) | small_step | (lam[idx] >= 1e12)
+    active[idx[done]] = False
 
 
 def _lm_normal(normal, x0, lower, upper, x_scale, max_iter, rtol) -> LMResult:
@@ -130,21 +136,12 @@ def _lm_normal(normal, x0, lower, upper, x_scale, max_iter, rtol) -> LMResult:
             break
         idx = np.flatnonzero(active)
         xa, a, g, ca = x[idx], A[idx], G[idx], cost[idx]
-        diag = np.maximum(np.einsum("ukk->uk", a), 1e-30)
         la = lam[idx]
-        system = a + (la[:, None] * diag)[:, :, None] * eye
-        try:
-            step = np.linalg.solve(system, -g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = -g / (diag * (1 + la[:, None]))
-        x_new = np.clip(xa + step, lower, upper)
+        x_new = _damped_step(a, g, la, xa, lower, upper, eye)
         c_new, a_new, g_new = normal(x_new, idx)
         better = np.isfinite(c_new) & (c_new <= ca)
         gain = np.where(better, (ca - c_new) / np.maximum(ca, 1e-300), 0.0)
         acc = idx[better]
         x[acc], cost[acc], A[acc], G[acc] = x_new[better], c_new[better], a_new[better], g_new[better]
-        lam[idx] = np.where(better, np.maximum(la / 3.0, 1e-12), np.minimum(la * 4.0, 1e12))
-        small_step = np.all(np.abs(x_new - xa) <= 1e-9 * (np.abs(xa) + scale), axis=1)
-        done = (better & (gain < rtol)) | small_step | (lam[idx] >= 1e12)
-        active[idx[done]] = False
+        _adapt(lam, active, idx, la, better, gain, x_new, xa, scale, rtol)
     return LMResult(x=x, cost=cost, iterations=it, converged=~active)
