@@ -19,18 +19,19 @@ def _check(terminal: str, limits: TerminalLimits | None, *, voltage=None, compli
     if voltage is not None and abs(voltage) > limits.max_voltage:
         raise SafetyError(f"{terminal}: {voltage:g} V exceeds limits.{terminal}.max_voltage = "
                           f"{limits.max_voltage:g} V; nothing was sent")
-    if compliance is not None:
-        if limits.max_compliance is None:
-            raise SafetyError(f"{terminal}: no limits.{terminal}.max_compliance in the bench file")
-        if not 0 < compliance <= limits.max_compliance:
-            raise SafetyError(f"{terminal}: compliance {compliance:g} A outside (0, "
-                              f"{limits.max_compliance:g}] (limits.{terminal}.max_compliance); nothing was sent")
-    if width is not None:
-        if limits.max_pulse_width is None:
-            raise SafetyError(f"{terminal}: no limits.{terminal}.max_pulse_width in the bench file")
-        if not 0 < width <= limits.max_pulse_width:
-            raise SafetyError(f"{terminal}: pulse width {width:g} s outside (0, {limits.max_pulse_width:g}] "
-                              f"(limits.{terminal}.max_pulse_width); nothing was sent")
+    _positive_within(terminal, "compliance", compliance, "A", limits.max_compliance, "max_compliance")
+    _positive_within(terminal, "pulse width", width, "s", limits.max_pulse_width, "max_pulse_width")
+
+
+def _positive_within(terminal: str, what: str, value, unit: str, limit, key: str) -> None:
+    """``value`` (if given) must lie in (0, limit]; a missing limit refuses too."""
+    if value is None:
+        return
+    if limit is None:
+        raise SafetyError(f"{terminal}: no limits.{terminal}.{key} in the bench file")
+    if not 0 < value <= limit:
+        raise SafetyError(f"{terminal}: {what} {value:g} {unit} outside (0, {limit:g}] "
+                          f"(limits.{terminal}.{key}); nothing was sent")
 
 
 class SourceMeter:
