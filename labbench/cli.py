@@ -1,10 +1,21 @@
 """The ``labbench`` command.  Subcommands live beside the code they drive and load lazily
-(importing QCoDeS or SciPy costs seconds; ``labbench --help`` should not)."""
+(importing QCoDeS or SciPy costs seconds; ``labbench --help`` should not).
+
+Every subcommand runs inside one error boundary (:meth:`LazyGroup.invoke`): a user's
+mistake, an instrument fault, a full disk or a signal ends in one clear message and a
+non-zero exit, never a traceback (``LABBENCH_DEBUG=1`` shows it).  Outputs are already off
+by then: the code that opened a bench switched them off on its way out.
+"""
 from __future__ import annotations
 
+import errno
 import importlib
+import os
+import sqlite3
 
 import click
+
+from labbench.errors import LabbenchError, Terminated, install_signal_handlers
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
@@ -15,6 +26,34 @@ COMMANDS: dict[str, str] = {
     "runs": "labbench.measure_cli:runs",
     "train": "labbench.bnn.cli:train",
 }
+
+EXIT_SIGINT, EXIT_SIGTERM, EXIT_INTERNAL = 130, 143, 70
+
+
+class Failure(click.ClickException):
+    """A ClickException with the exit status of its cause."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def describe(e: BaseException) -> tuple[str, int]:
+    """One line for the user, and the exit status, for an exception that ended a command."""
+    if isinstance(e, LabbenchError):
+        return str(e), e.exit_code
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return f"disk full: {e}; free space (or choose another --out) and run again", 1
+    if isinstance(e, sqlite3.DatabaseError):
+        hint = ("free space and run again" if "full" in str(e) else
+                "another process may hold it: wait and run again" if "locked" in str(e) else
+                "is it a labbench dataset? choose another --db")
+        return f"dataset error: {e}; {hint}", 1
+    if isinstance(e, (OSError, ValueError, KeyError, IndexError)):
+        text = str(e) if not isinstance(e, KeyError) else str(e.args[0] if e.args else e)
+        return f"{text}", 1 if isinstance(e, OSError) else 2
+    return (f"internal error ({type(e).__name__}: {e}); this is a labbench bug: please report it "
+            f"with the command line (LABBENCH_DEBUG=1 shows the traceback)", EXIT_INTERNAL)
 
 
 class LazyGroup(click.Group):
@@ -28,11 +67,29 @@ class LazyGroup(click.Group):
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Terminated as e:
+            click.echo(f"stopped by {e}: outputs switched off, measured data saved", err=True)
+            ctx.exit(EXIT_SIGTERM)
+        except KeyboardInterrupt:
+            click.echo("interrupted (Ctrl-C): outputs switched off, measured data saved", err=True)
+            ctx.exit(EXIT_SIGINT)
+        except Exception as e:  # noqa: BLE001 - the error boundary: no traceback for the user
+            if os.environ.get("LABBENCH_DEBUG"):
+                raise
+            message, code = describe(e)
+            raise Failure(message, code) from None
+
 
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="labbench")
 def main():
     """labbench: characterize, fit and train RRAM 2T2R arrays, on real or simulated instruments."""
+    install_signal_handlers()
 
 
 if __name__ == "__main__":

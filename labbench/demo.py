@@ -32,7 +32,7 @@ def characterize(out: Path, cells: str, cycles: int, pulses: int, progress: bool
     from labbench.instruments import Bench
     from labbench.runner import run_procedure
     from labbench.store import Store
-    from procedures import PulseTrain
+    from labbench.procedures import PulseTrain
 
     store = Store(out / "labbench.db")
     with Bench.from_yaml(BENCHES / "sim.yaml") as bench:

@@ -20,7 +20,7 @@ PROCEDURES = {
 
 
 def _procedure_class(name: str):
-    import procedures
+    from labbench import procedures
 
     return getattr(procedures, PROCEDURES[name])
 

@@ -1,4 +1,4 @@
-"""Measurements in a QCoDeS SQLite dataset (``data/labbench.db`` by default).
+"""Measurements in a QCoDeS SQLite dataset (``labbench.db`` in the output folder by default).
 
 One run per procedure execution.  A run has index columns (setpoints: cell, cycle,
 pulse, epoch, …) and value columns (conductance, current, accuracy, …); the bench
@@ -10,7 +10,10 @@ We wrap QCoDeS rather than use it bare because procedures think in tidy tables
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import sqlite3
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -18,9 +21,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from labbench.paths import DATA
-
-DEFAULT_DB = DATA / "labbench.db"
+from labbench.paths import default_db
 # QCoDeS keeps metadata as columns of its ``runs`` table, and silently drops keys that
 # collide with its own columns (``parameters``, ``name``, …): namespace ours.
 _META_PREFIX = "lb_"
@@ -41,12 +42,20 @@ def _jsonable(obj: Any) -> Any:
 
 
 class RunWriter:
-    """Appends rows to one open QCoDeS run (obtained from :meth:`Store.run`)."""
+    """Appends rows to one open QCoDeS run (obtained from :meth:`Store.run`).
+
+    Rows are written to SQLite at each :meth:`flush` (and when QCoDeS's write period
+    elapses); :attr:`saved_rows` counts the rows known to be on disk, which is what a
+    failed run reports.  :meth:`finish` records how the run ended.
+    """
 
     def __init__(self, datasaver, index: list[str], values: list[str]):
         self._saver = datasaver
         self.index, self.values = index, values
-        self.rows = 0
+        self.rows = 0          # rows handed to QCoDeS
+        self.saved_rows = 0    # rows flushed to the database file
+        self.status = "running"
+        self.reason = ""
 
     @property
     def run_id(self) -> int:
@@ -69,17 +78,89 @@ class RunWriter:
     def add_frame(self, df: pd.DataFrame) -> None:
         self.add(**{c: df[c].to_numpy() for c in self.index + self.values})
 
+    def flush(self) -> None:
+        """Write every row added so far to the database file (raises on a full disk)."""
+        self._saver.flush_data_to_database(block=True)
+        self.saved_rows = self.rows
+
     def add_metadata(self, key: str, value: Any) -> None:
         self._saver.dataset.add_metadata(_META_PREFIX + key, json.dumps(_jsonable(value)))
+
+    def finish(self, status: str, reason: str = "") -> None:
+        """Record the outcome: 'finished', 'aborted' or 'failed' (with the reason)."""
+        if status not in STATUSES:
+            raise ValueError(f"run status must be one of {STATUSES}, got {status!r}")
+        self.status, self.reason = status, reason
+        self.add_metadata("status", status)
+        self.add_metadata("reason", reason)
+        self.add_metadata("rows", self.rows)
+
+
+STATUSES = ("finished", "aborted", "failed")
+LOCK_RETRY_S = 30.0  # how long a writer waits for another process's lock before giving up
+
+
+def _retry_locked(fn, what: str):
+    """Call ``fn`` until SQLite's lock is free (another process writing the same
+    dataset), with backoff, for at most ``LOCK_RETRY_S``."""
+    delay, waited = 0.05, 0.0
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or waited >= LOCK_RETRY_S:
+                if "locked" in str(e):
+                    raise sqlite3.OperationalError(
+                        f"{what}: the dataset stayed locked by another process for {waited:.0f} s") from None
+                raise
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 1.0)
+
+
+class NotADataset(ValueError):
+    pass
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 class Store:
     """A QCoDeS database file of labbench runs."""
 
-    def __init__(self, path: str | Path = DEFAULT_DB, write_period: float = 1.0):
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None = None, write_period: float = 1.0):
+        self.path = Path(path) if path is not None else default_db()
         self.write_period = write_period
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._check_file()
+
+    @classmethod
+    def existing(cls, path: str | Path | None = None) -> "Store":
+        """Open a dataset that must already exist (for reading: never creates one)."""
+        p = Path(path) if path is not None else default_db()
+        if not p.exists():
+            raise FileNotFoundError(f"no dataset at {p}; run `labbench measure ...` first or give --db")
+        return cls(p)
+
+    def _check_file(self) -> None:
+        """A file that is there must be an SQLite database, whole (QCoDeS would otherwise
+        fail deep inside with 'file is not a database')."""
+        if self.path.is_dir():
+            raise NotADataset(f"{self.path} is a folder, not a dataset file; give a file name (--db)")
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb") as f:
+            head = f.read(16)
+        if head != SQLITE_MAGIC:
+            raise NotADataset(f"{self.path} is not a labbench dataset (not an SQLite database); "
+                              f"choose another --db")
+        size = self.path.stat().st_size
+        with open(self.path, "rb") as f:
+            f.seek(16)
+            page = int.from_bytes(f.read(2), "big") or 65536
+        if size % page:
+            raise NotADataset(f"{self.path} is truncated ({size} bytes is not a whole number of "
+                              f"{page}-byte pages); restore it from a backup or choose another --db")
 
     def _conn(self):
         from qcodes.dataset import connect
@@ -92,13 +173,16 @@ class Store:
         """Open a run.  ``index`` and ``values`` map column names to units ('' if none).
 
         Text columns are given the unit ``"text"``.  Metadata (the bench snapshot,
-        procedure parameters) is stored as JSON under each key.
+        procedure parameters) is stored as JSON under each key.  The run ends with a
+        status: ``finished`` unless the caller said otherwise (:meth:`RunWriter.finish`),
+        ``aborted`` on Ctrl-C or SIGTERM, ``failed`` (with the reason) on any error.
         """
         from qcodes.dataset import Measurement, load_or_create_experiment
 
-        conn = self._conn()
+        conn = _retry_locked(self._conn, "opening the dataset")
         try:
-            exp = load_or_create_experiment(name, sample_name=sample, conn=conn)
+            exp = _retry_locked(lambda: load_or_create_experiment(name, sample_name=sample, conn=conn),
+                                "creating the experiment")
             meas = Measurement(exp=exp, name=name)
             meas.write_period = self.write_period
             for col, unit in index.items():
@@ -108,30 +192,65 @@ class Store:
                 meas.register_custom_parameter(col, unit="" if unit == "text" else unit,
                                                setpoints=list(index),
                                                paramtype="text" if unit == "text" else "numeric")
-            with meas.run() as saver:
-                writer = RunWriter(saver, list(index), list(values))
+            runner = meas.run()
+            saver = _retry_locked(runner.__enter__, "creating the run")
+            writer = RunWriter(saver, list(index), list(values))
+            exc_info = (None, None, None)
+            try:
+                writer.add_metadata("status", "running")   # stays so if the process is killed
                 for k, v in (metadata or {}).items():
                     writer.add_metadata(k, v)
                 yield writer
+                writer.flush()
+                if writer.status == "running":
+                    writer.finish("finished")
+            except BaseException as e:
+                exc_info = (type(e), e, e.__traceback__)
+                status = "aborted" if isinstance(e, KeyboardInterrupt) else "failed"
+                reason = str(e) or type(e).__name__
+                if isinstance(e, KeyboardInterrupt):
+                    reason = f"interrupted ({reason})" if str(e) else "interrupted (Ctrl-C)"
+                with contextlib.suppress(Exception):
+                    writer.flush()
+                with contextlib.suppress(Exception):  # the disk may be full: best effort
+                    writer.finish(writer.status if writer.status != "running" else status,
+                                  writer.reason or reason)
+                raise
+            finally:
+                try:
+                    runner.__exit__(*exc_info)
+                except Exception:  # noqa: BLE001 - a second failure must not hide the first
+                    if exc_info[0] is None:
+                        raise
         finally:
             conn.close()
 
     def runs(self) -> pd.DataFrame:
-        """One row per run: id, name, experiment, sample, rows, completed."""
+        """One row per run: id, name, experiment, sample, rows, status, reason."""
         from qcodes.dataset import load_by_id
         from qcodes.dataset.sqlite.queries import get_runs
 
+        cols = ["run_id", "name", "experiment", "sample", "rows", "status", "reason"]
         if not self.path.exists():
-            return pd.DataFrame(columns=["run_id", "name", "experiment", "sample", "rows", "completed"])
+            return pd.DataFrame(columns=cols)
         conn = self._conn()
         try:
             out = []
             for run_id in get_runs(conn):
                 ds = load_by_id(run_id, conn=conn)
+                md = ds.metadata
+                status = json.loads(md.get(_META_PREFIX + "status", '"unknown"'))
+                if status == "running":   # never finished: the process died (kill -9, power)
+                    status = "incomplete"
+                rows = md.get(_META_PREFIX + "rows")
+                if rows is None:  # QCoDeS counts one result per dependent parameter and row
+                    n_dep = max(1, len(ds.dependent_parameters))
+                    rows = ds.number_of_results // n_dep
                 out.append({"run_id": run_id, "name": ds.name, "experiment": ds.exp_name,
-                            "sample": ds.sample_name, "rows": ds.number_of_results,
-                            "completed": ds.completed})
-            return pd.DataFrame(out)
+                            "sample": ds.sample_name, "rows": int(json.loads(str(rows))),
+                            "status": status,
+                            "reason": json.loads(md.get(_META_PREFIX + "reason", '""'))})
+            return pd.DataFrame(out, columns=cols)
         finally:
             conn.close()
 
@@ -176,8 +295,10 @@ class Store:
             conn.close()
 
     def export_csv(self, run_id: int, path: str | Path) -> Path:
+        from labbench.atomic import atomic_path
+
         path = Path(path)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        self.load(run_id).to_csv(tmp, index=False)
-        tmp.replace(path)
+        df = self.load(run_id)
+        with atomic_path(path) as tmp:
+            df.to_csv(tmp, index=False)
         return path

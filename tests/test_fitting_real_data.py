@@ -1,10 +1,8 @@
-"""Validation on the lab's measured data sets (skips when ../shared/data is absent)."""
+"""Validation on the measured data sets shipped in data/devices (runs on every clone)."""
 import numpy as np
 import pytest
 
-from labbench.paths import shared_data
 
-pytestmark = pytest.mark.skipif(shared_data() is None, reason="shared measured data not available")
 
 
 @pytest.fixture(scope="module")

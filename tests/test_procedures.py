@@ -9,8 +9,8 @@ from labbench.instruments import Bench
 from labbench.paths import BENCHES
 from labbench.runner import run_procedure
 from labbench.store import Store
-from procedures import ArrayMap, Endurance, Forming, IVSweep, PulseTrain, Retention
-from procedures.cells import parse_cells
+from labbench.procedures import ArrayMap, Endurance, Forming, IVSweep, PulseTrain, Retention
+from labbench.procedures.cells import parse_cells
 
 
 @pytest.fixture(scope="module")

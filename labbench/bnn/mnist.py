@@ -1,11 +1,11 @@
 """MNIST from the four standard gzip IDX files.
 
-Where the files are looked for, first match wins: the ``data`` argument (``--data``),
-the ``LABBENCH_MNIST`` environment variable, ``data/mnist/`` in the checkout, then the
-lab's shared data folder (``labbench.paths.shared_data()/mnist``).  When none holds
-them, they are downloaded into ``data/mnist/`` (or the folder given) from the usual
-public mirrors and checked against SHA-256 digests; offline, the error says where to
-put the four files.
+Where the files are looked for: the ``data`` argument (``--data``), else the
+``LABBENCH_MNIST`` environment variable, else the user's cache folder
+(``$XDG_CACHE_HOME/labbench/mnist``, by default ``~/.cache/labbench/mnist``).  When the
+folder does not hold them, they are downloaded into it from the usual public mirrors and
+checked against SHA-256 digests; offline, the error says where to put the four files.
+Nothing else outside the package is read.
 
 The IDX reader is ours (a few lines of ``struct``; torchvision/tensorflow would be a
 gigabyte of dependency for it) and refuses a truncated or corrupt file by name.
@@ -23,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from labbench.paths import DATA, shared_data
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -92,19 +91,25 @@ def _has_all(folder: Path) -> bool:
     return all((folder / name).is_file() for name in FILES.values())
 
 
-def find_folder(data: str | Path | None = None) -> Path | None:
-    """The first candidate folder holding all four files (see module doc), else None."""
-    candidates = []
+def default_folder() -> Path:
+    """Where MNIST is cached for this user when no folder is named."""
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "labbench" / "mnist"
+
+
+def target_folder(data: str | Path | None = None) -> Path:
+    """The folder MNIST is read from (and downloaded into): see the module doc."""
     if data is not None:
-        candidates.append(Path(data))
-    elif os.environ.get(ENV):
-        candidates.append(Path(os.environ[ENV]))
-    else:
-        candidates.append(DATA / "mnist")
-        shared = shared_data()
-        if shared is not None:
-            candidates.append(shared / "mnist")
-    return next((c for c in candidates if _has_all(c)), None)
+        return Path(data)
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV])
+    return default_folder()
+
+
+def find_folder(data: str | Path | None = None) -> Path | None:
+    """The folder holding all four files (see module doc), else None."""
+    folder = target_folder(data)
+    return folder if _has_all(folder) else None
 
 
 def _sha256(path: Path) -> str:
@@ -152,7 +157,7 @@ def load_mnist(data: str | Path | None = None, allow_download: bool = True) -> M
     """Train and test images (flattened, uint8) and labels."""
     folder = find_folder(data)
     if folder is None:
-        target = Path(data) if data is not None else Path(os.environ.get(ENV) or DATA / "mnist")
+        target = target_folder(data)
         if not allow_download:
             raise MnistError(f"MNIST not found: put the four files {sorted(FILES.values())} into {target} "
                              f"(or point --data / ${ENV} at a folder holding them)")

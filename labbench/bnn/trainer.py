@@ -216,12 +216,9 @@ def _default_pulse_step(model: DeviceModel) -> float:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    from labbench.atomic import write_bytes
+
+    write_bytes(path, data)
 
 
 class Trainer:

@@ -1,7 +1,8 @@
 """Loaders: the lab's shared measured data sets as tidy pulse trains.
 
-They read ``labbench.paths.shared_data()/devices`` (see its README for provenance and
-caveats) and never copy data into the repository.  Each returns a tidy DataFrame that
+They read the measured sets shipped with labbench (``data/devices/``, installed as
+``labbench.data``; its README gives provenance, licenses and caveats), so validation runs
+on every clone and every install.  Each returns a tidy DataFrame that
 :func:`labbench.fitting.fit_device` accepts, plus ``published``: the published fit of
 the same data (ground truth), where there is one.
 """
@@ -12,18 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from labbench.paths import shared_data
-
-
-class SharedDataMissing(FileNotFoundError):
-    pass
+from labbench.paths import MEASURED_DEVICES
 
 
 def _root(sub: str) -> Path:
-    base = shared_data()
-    if base is None or not (base / "devices" / sub).is_dir():
-        raise SharedDataMissing(f"shared data set devices/{sub} not found (set LABBENCH_SHARED_DATA)")
-    return base / "devices" / sub
+    root = MEASURED_DEVICES / sub
+    if not root.is_dir():  # a broken install, not a user's mistake
+        raise FileNotFoundError(f"measured data set {sub} is missing from the installed package ({root}); "
+                                f"reinstall labbench")
+    return root
 
 
 def ag_asi() -> pd.DataFrame:

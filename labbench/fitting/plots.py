@@ -1,16 +1,16 @@
-"""Fit plots (matplotlib, Agg): data vs fit per direction, residuals, D2D histograms."""
+"""Fit plots: data vs fit per direction, residuals, D2D histograms.
+
+matplotlib's ``Figure`` API (no pyplot), so importing labbench never changes a notebook's
+backend; the PNG is written atomically."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from labbench.physics.models import RESET, SET  # noqa: E402
+from labbench.atomic import atomic_path
+from labbench.physics.models import RESET, SET
 
 MAX_TRACES = 40  # per panel; more only blurs the picture
 
@@ -19,7 +19,8 @@ def plot_fit(result, path: str | Path) -> Path:
     """Write a PNG with one column per direction (data+fit, residuals) and a D2D panel."""
     path = Path(path)
     kind = result.kind
-    fig, axes = plt.subplots(3, 2, figsize=(11, 10), constrained_layout=True)
+    fig = Figure(figsize=(11, 10), layout="constrained")
+    axes = fig.subplots(3, 2)
     for col, d in enumerate((SET, RESET)):
         name = "SET (potentiation)" if d == SET else "RESET (depression)"
         f = result.fits.get((kind, d, "device")) or result.fits[(kind, d, "pooled")]
@@ -66,8 +67,6 @@ def plot_fit(result, path: str | Path) -> Path:
     ax.set(title="model ranking: ΔBIC (0 = chosen)", xlabel="ΔBIC")
     fig.suptitle(f"{result.device_model.name}: {kind} fit ({result.method})")
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)  # atomic: no half-written PNG
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     return path

@@ -18,7 +18,9 @@ from labbench.physics.chip import Chip
 from labbench.physics.device_model import DeviceModel, load_device_model
 from labbench.physics.models import RESET, SET
 
-SAMPLE_PATH = Path(__file__).resolve().parents[2] / "data" / "sample_pulse_trains.csv"
+from labbench.paths import DATA
+
+SAMPLE_PATH = DATA / "sample_pulse_trains.csv"
 
 
 def _read(chip: Chip, idx: np.ndarray) -> np.ndarray:
@@ -61,10 +63,11 @@ def write_sample(path: str | Path = SAMPLE_PATH, seed: int = 2018) -> Path:
     """The shipped sample: 4×2 cells (16 devices) × 4 cycles × 64+64 pulses of the default chip."""
     path = Path(path)
     df = generate(seed=seed)
-    tmp = path.with_suffix(".tmp")
+    from labbench.atomic import atomic_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(tmp, index=False, float_format="%.5g")
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.5g")
     return path
 
 

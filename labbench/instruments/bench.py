@@ -221,7 +221,7 @@ class Bench:
             "limits": {k: v.model_dump() for k, v in cfg.limits.items()},
             "operating": cfg.operating.model_dump(),
             "chip": {**cfg.chip.model_dump(),
-                     "model": load_device_model(cfg.chip.device_model).to_dict()},
+                     "model": load_device_model(cfg.device_model_path()).to_dict()},
         }
 
     def idns(self) -> dict[str, str]:

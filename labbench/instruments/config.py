@@ -5,12 +5,13 @@ Every mistake is reported with the key that holds it (``instruments.pg.driver``,
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from labbench.sim.wiring import parse_line
+from labbench.addressing import canonical_address, parse_line
 
 from .drivers import DRIVERS
 
@@ -18,7 +19,13 @@ ROLES = ("source_meter", "pulse_generator", "switch_matrix")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no NaN or infinity anywhere in a bench file; no unknown keys
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# A limit is a real number, never a bool or a string that happens to parse ("true" is 1.0
+# in lax validation), finite and positive.
+Limit = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
 
 
 class InstrumentConfig(_Strict):
@@ -48,9 +55,9 @@ class WiringConfig(_Strict):
 
 
 class TerminalLimits(_Strict):
-    max_voltage: float = Field(gt=0, description="V, largest |level| this terminal may drive")
-    max_compliance: float | None = Field(None, gt=0, description="A, largest current limit (SMU)")
-    max_pulse_width: float | None = Field(None, gt=0, description="s, longest pulse (pulse generator)")
+    max_voltage: Limit = Field(description="V, largest |level| this terminal may drive")
+    max_compliance: Limit | None = Field(None, description="A, largest current limit (SMU)")
+    max_pulse_width: Limit | None = Field(None, description="s, longest pulse (pulse generator)")
 
 
 class ChipConfig(_Strict):
@@ -91,10 +98,10 @@ class BenchConfig(_Strict):
     limits: dict[str, TerminalLimits] = Field(default_factory=dict)
     operating: OperatingConfig = OperatingConfig()
 
+    _source: Path | None = PrivateAttr(default=None)
+
     @model_validator(mode="after")
     def _check(self):
-        from labbench.sim.world import canonical_address
-
         # drivers and addresses
         seen: dict[str, str] = {}
         for name, inst in self.instruments.items():
@@ -166,7 +173,66 @@ class BenchConfig(_Strict):
         for term in self.limits:
             if term not in w.inputs.values():
                 raise ValueError(f"limits.{term}: no such wired terminal")
+        self._check_ratings()
+        self._check_operating_point()
         return self
+
+    def _terminal_driver(self, term: str):
+        return DRIVERS[self.instruments[term.partition(".")[0]].driver]
+
+    def _check_ratings(self) -> None:
+        """Every limit inside what its instrument can deliver (a limit of 35 V on a bench
+        meant for 3.5 V is a typo the file must not hide)."""
+        for term, lim in self.limits.items():
+            rating = self._terminal_driver(term).rating
+            for key in ("max_voltage", "max_compliance", "max_pulse_width"):
+                value = getattr(lim, key)
+                if value is None:
+                    continue
+                top = getattr(rating, key, None) if rating else None
+                if top is None:
+                    raise ValueError(f"limits.{term}.{key}: {self.instruments[term.partition('.')[0]].driver} "
+                                     f"has no {key.removeprefix('max_').replace('_', ' ')} to limit; remove the key")
+                if value > top:
+                    raise ValueError(f"limits.{term}.{key}: {value:g} is above the instrument's own rating "
+                                     f"({top:g}); a safety limit must be at or below it")
+
+    def _check_operating_point(self) -> None:
+        """The operating point (read, SET, RESET, gate levels) must be drivable: the right
+        kind of terminal, with limits, and inside them.  Otherwise the first measurement
+        would fail mid-run instead of here."""
+        op = self.operating
+        kinds = {"read_terminal": "source_meter", "pulse_terminal": "pulse_generator",
+                 "gate_terminal": "pulse_generator"}
+        for key, role in kinds.items():
+            term = getattr(op, key)
+            inst, _, t = term.partition(".")
+            if inst not in self.instruments or self.instruments[inst].role != role:
+                raise ValueError(f"operating.{key}: {term!r} is not a terminal of a {role}")
+            if role == "pulse_generator" and not (t.startswith("ch") and t[2:].isdigit()):
+                raise ValueError(f"operating.{key}: {term!r}: pulse-generator terminals are ch1, ch2, ...")
+            if term not in self.limits:
+                raise ValueError(f"operating.{key}: terminal {term!r} has no limits; "
+                                 f"add limits.{term} (max_voltage, ...)")
+
+        def within(what: str, value: float, term: str, key: str) -> None:
+            top = getattr(self.limits[term], key)
+            if top is None:
+                raise ValueError(f"operating.{what}: limits.{term} has no {key}; add it")
+            if not math.isfinite(value) or abs(value) > top:
+                raise ValueError(f"operating.{what} = {value:g} exceeds limits.{term}.{key} = {top:g}; "
+                                 f"lower the operating point or raise the limit")
+
+        within("read_voltage", op.read_voltage, op.read_terminal, "max_voltage")
+        within("strong_reset_voltage", op.strong_reset_voltage, op.read_terminal, "max_voltage")
+        within("compliance", op.compliance, op.read_terminal, "max_compliance")
+        within("read_gate", op.read_gate, op.gate_terminal, "max_voltage")
+        within("strong_reset_gate", op.strong_reset_gate, op.gate_terminal, "max_voltage")
+        for name in ("set", "reset"):
+            spec = getattr(op, name)
+            within(f"{name}.amplitude", spec.amplitude, op.pulse_terminal, "max_voltage")
+            within(f"{name}.width", spec.width, op.pulse_terminal, "max_pulse_width")
+            within(f"{name}.gate", spec.gate, op.gate_terminal, "max_voltage")
 
     def wiring_pins(self) -> dict[str, tuple[int, int]]:
         """Chip line name -> (card, output), groups expanded over the chip size."""
@@ -195,9 +261,20 @@ class BenchConfig(_Strict):
     # -- files --------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path) -> "BenchConfig":
+        """Load a bench file by path or by shipped name (``sim``, ``hardware_example``)."""
+        from labbench.paths import resolve_bench
         from labbench.yamlfile import load_validated
 
-        return load_validated(cls, path, "bench file")
+        path = resolve_bench(path)
+        cfg = load_validated(cls, path, "bench file")
+        cfg._source = path
+        return cfg
+
+    def device_model_path(self) -> Path:
+        """The chip's device model: a shipped name, or a path relative to the bench file."""
+        from labbench.paths import resolve_device_model
+
+        return resolve_device_model(self.chip.device_model, self._source.parent if self._source else None)
 
     def build_world(self):
         """The simulated bench for the ``simulated: true`` instruments."""
@@ -206,7 +283,7 @@ class BenchConfig(_Strict):
         from labbench.sim.wiring import Wiring
         from labbench.sim.world import SimWorld
 
-        model = load_device_model(self.chip.device_model)
+        model = load_device_model(self.device_model_path())
         chip = Chip(model, self.chip.rows, self.chip.cols, seed=self.chip.seed, formed=self.chip.formed)
         wiring = Wiring(self.wiring.matrix, dict(self.wiring.inputs), self.wiring_pins())
         world = SimWorld(chip, wiring)
@@ -214,3 +291,17 @@ class BenchConfig(_Strict):
             if inst.simulated:
                 world.add(DRIVERS[inst.driver].sim_model, name, inst.address)
         return world
+
+
+def _world_from_bench_file(path: Path):
+    return BenchConfig.from_yaml(path).build_world()
+
+
+def _register_with_simulator() -> None:
+    # the simulator builds worlds from bench files through this hook; it never imports us
+    from labbench.sim.world import set_bench_loader
+
+    set_bench_loader(_world_from_bench_file)
+
+
+_register_with_simulator()

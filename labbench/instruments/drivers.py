@@ -297,17 +297,35 @@ class QCoDeSKeysightB220X:
 
 
 @dataclass(frozen=True)
+class Rating:
+    """What the instrument itself can deliver on a terminal.  A bench file's limits must
+    lie inside it: a limit above the rating is a typo (35 V for 3.5 V), not a choice."""
+
+    max_voltage: float
+    max_compliance: float | None = None
+    max_pulse_width: float | None = None
+
+
+@dataclass(frozen=True)
 class DriverInfo:
     role: str
     factory: Callable
     terminals: tuple[str, ...]
     sim_model: str
+    rating: Rating | None = None
 
+
+# Ratings from the instruments' data sheets:
+# - Keithley 2450: ±210 V source range, ±1.05 A (reference manual, "Source specifications").
+# - Keysight 81160A: ±10 V level into high impedance (±5 V into 50 ohm); pulse period up to
+#   1e6 s.  labbench caps a pulse at 1 s: anything longer is a DC level (use set_dc or the SMU).
+_K2450 = Rating(max_voltage=210.0, max_compliance=1.05)
+_K81160A = Rating(max_voltage=10.0, max_pulse_width=1.0)
 
 DRIVERS: dict[str, DriverInfo] = {
-    "pymeasure.keithley2450": DriverInfo("source_meter", PyMeasureKeithley2450, ("hi",), "keithley2450"),
-    "qcodes.keithley2450": DriverInfo("source_meter", QCoDeSKeithley2450, ("hi",), "keithley2450"),
+    "pymeasure.keithley2450": DriverInfo("source_meter", PyMeasureKeithley2450, ("hi",), "keithley2450", _K2450),
+    "qcodes.keithley2450": DriverInfo("source_meter", QCoDeSKeithley2450, ("hi",), "keithley2450", _K2450),
     "pymeasure.keysight81160a": DriverInfo("pulse_generator", PyMeasureKeysight81160A, ("ch1", "ch2"),
-                                           "keysight81160a"),
+                                           "keysight81160a", _K81160A),
     "qcodes.keysight_b220x": DriverInfo("switch_matrix", QCoDeSKeysightB220X, (), "keysight_b220x"),
 }

@@ -123,9 +123,9 @@ class DeviceModel(_Strict):
         if path is not None:
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(path.suffix + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(path)  # atomic: a crash never leaves half a model file
+            from labbench.atomic import write_text
+
+            write_text(path, text)  # a crash never leaves half a model file
         return text
 
     @classmethod
@@ -135,19 +135,19 @@ class DeviceModel(_Strict):
         return load_validated(cls, path, "device model")
 
 
+DEFAULT_MODEL = "hfox_2t2r_default"
+
+
 def default_model_path() -> Path:
-    from labbench.paths import DEVICE_MODELS
+    from labbench.paths import resolve_device_model
 
-    return DEVICE_MODELS / "hfox_2t2r_default.yaml"
+    return resolve_device_model(DEFAULT_MODEL)
 
 
-def load_device_model(path_or_name: str | Path | None = None) -> DeviceModel:
-    """Load by path, or by bare name from ``device_models/`` (``None`` = the default chip)."""
-    from labbench.paths import DEVICE_MODELS
+def load_device_model(path_or_name: str | Path | None = None, base: Path | None = None) -> DeviceModel:
+    """Load by path (relative to ``base`` too), or by shipped name (``None`` = the default chip).
 
-    if path_or_name is None:
-        return DeviceModel.from_yaml(default_model_path())
-    p = Path(path_or_name)
-    if not p.exists() and not p.suffix:
-        p = DEVICE_MODELS / f"{p.name}.yaml"
-    return DeviceModel.from_yaml(p)
+    A name that is neither lists the shipped ones (:class:`labbench.paths.NotFound`)."""
+    from labbench.paths import resolve_device_model
+
+    return DeviceModel.from_yaml(resolve_device_model(path_or_name or DEFAULT_MODEL, base))

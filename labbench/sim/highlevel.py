@@ -15,7 +15,9 @@ from pyvisa import attributes, constants, errors, highlevel, rname
 from pyvisa.util import LibraryPath
 
 from .instrument import SimInstrument
-from .world import SimWorld, canonical_address, find_world
+from labbench.addressing import canonical_address
+
+from .world import SimWorld, find_world
 
 _S = constants.StatusCode
 

@@ -15,24 +15,10 @@ A floating or mis-routed line gives no current and no update, never an exception
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from labbench.addressing import parse_line
 from labbench.physics.models import RESET, SET
-
-_LINE = re.compile(r"^(WL|BL|BLB|SL)(\d*)$")
-
-
-def parse_line(name: str) -> tuple[str, int]:
-    m = _LINE.match(name.strip().upper())
-    if not m:
-        raise ValueError(f"chip line {name!r} is not WL<r>, BL<c>, BLB<c> or SL")
-    kind, num = m.groups()
-    if kind == "SL":
-        return "SL", int(num or 0)
-    if not num:
-        raise ValueError(f"chip line {name!r} needs an index")
-    return kind, int(num)
 
 
 @dataclass

@@ -10,8 +10,7 @@ import itertools
 import threading
 from pathlib import Path
 
-from pyvisa import rname
-
+from labbench.addressing import canonical_address
 from labbench.physics.chip import Chip
 
 from .instrument import SimInstrument
@@ -32,14 +31,6 @@ class VirtualClock:
         self._t += float(dt)
 
     sleep = advance
-
-
-def canonical_address(address: str) -> str:
-    """'gpib0::24::instr' and 'GPIB::24' name the same resource."""
-    try:
-        return str(rname.parse_resource_name(address))
-    except rname.InvalidResourceName as e:
-        raise ValueError(f"not a VISA resource name: {address!r} ({e})") from None
 
 
 def instrument_models() -> dict[str, type[SimInstrument]]:
@@ -97,21 +88,32 @@ class SimWorld:
 
     @classmethod
     def from_bench_file(cls, path: str | Path) -> "SimWorld":
-        from labbench.instruments.config import BenchConfig
-
-        return BenchConfig.from_yaml(path).build_world()
+        """The world a bench file describes, built by the loader the bench layer
+        registered (:func:`set_bench_loader`): the simulator does not read bench files."""
+        if _bench_loader is None:
+            raise OSError("no bench-file loader registered; import labbench.instruments first")
+        return _bench_loader(Path(path))
 
 
 _worlds: dict[str, SimWorld] = {}
+_bench_loader = None
+
+
+def set_bench_loader(loader) -> None:
+    """``loader(path) -> SimWorld``; the bench layer registers one on import."""
+    global _bench_loader
+    _bench_loader = loader
+
+
 _counter = itertools.count(1)
 _lock = threading.Lock()
 
 
 def default_world() -> SimWorld:
     """What ``ResourceManager('@labbench')`` serves: the shipped ``benches/sim.yaml``."""
-    from labbench.paths import BENCHES
+    from labbench.paths import resolve_bench
 
-    return SimWorld.from_bench_file(BENCHES / "sim.yaml")
+    return SimWorld.from_bench_file(resolve_bench("sim"))
 
 
 def find_world(key: str) -> SimWorld:

@@ -1,0 +1,1 @@
+"""Bench files shipped with labbench (YAML files, resolved by name: ``labbench.paths``)."""

@@ -1,0 +1,1 @@
+"""Sample and measured data shipped with labbench (``data/devices/README.md``: provenance, licenses)."""

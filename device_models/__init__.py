@@ -1,0 +1,1 @@
+"""Device models shipped with labbench (YAML files, resolved by name: ``labbench.paths``)."""

@@ -1,0 +1,56 @@
+"""Options shared by every ``labbench`` command: one name, one meaning, one place.
+
+``--bench``, ``--device-model``, ``--db`` and ``--out`` are declared here once, so they
+read the same on ``measure``, ``train``, ``demo``, ``runs`` and ``bench``.  Names resolve
+through :mod:`labbench.paths` (a shipped name or a path); a wrong one lists the names that
+exist.
+"""
+from __future__ import annotations
+
+import click
+
+from labbench import paths
+
+
+def _resolver(fn):
+    def convert(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return fn(value)
+        except paths.NotFound as e:
+            raise click.BadParameter(str(e), ctx=ctx, param=param) from None
+    return convert
+
+
+def bench_option(default: str | None = "sim", help: str = "bench file: a shipped name or a path"):
+    return click.option("--bench", "bench_path", default=default, show_default=default is not None,
+                        metavar="NAME|PATH", callback=_resolver(paths.resolve_bench),
+                        help=f"{help} (shipped: {', '.join(paths.names(paths.BENCHES))})")
+
+
+def device_model_option(default: str | None = None,
+                        help: str = "device model: a shipped name or a path (default: hfox_2t2r_default)"):
+    return click.option("--device-model", default=default, metavar="NAME|PATH",
+                        callback=_resolver(paths.resolve_device_model),
+                        help=f"{help}; shipped: {', '.join(paths.names(paths.DEVICE_MODELS))}")
+
+
+def db_option(help: str = "QCoDeS dataset file (default: OUT/labbench.db)"):
+    return click.option("--db", default=None, type=click.Path(dir_okay=False), help=help)
+
+
+def out_option(help: str = "output folder (default: $LABBENCH_OUT, else the current folder)"):
+    return click.option("--out", "out", default=None, type=click.Path(file_okay=False), help=help)
+
+
+def resolve_db(db: str | None, out: str | None = None):
+    """The dataset path a command uses, checked writable before any work starts."""
+    from pathlib import Path
+
+    p = Path(db) if db else paths.default_db(out)
+    try:
+        paths.ensure_writable_file(p, "dataset")
+    except paths.OutputError as e:
+        raise click.ClickException(str(e)) from None
+    return p

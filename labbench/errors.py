@@ -1,0 +1,45 @@
+"""What can go wrong, as a lab user sees it.
+
+The ``labbench`` command turns these (and the standard OS errors) into one clear line and
+a non-zero exit; a traceback is shown only with ``LABBENCH_DEBUG=1``.  Signals that end a
+job (SIGTERM from a scheduler or ``timeout``, SIGHUP from a closed terminal) arrive as
+:class:`Terminated`, a ``KeyboardInterrupt``, so every ``finally`` that switches outputs
+off on Ctrl-C does the same for them.
+"""
+from __future__ import annotations
+
+import signal
+
+
+class LabbenchError(Exception):
+    """A mistake the user can fix; the message says how.  Exit status 2."""
+
+    exit_code = 2
+
+
+class RunFailed(LabbenchError):
+    """A run that started and then failed (instrument error, disk full, limit hit).
+
+    What was measured before the failure is saved; the message says how much.
+    Exit status 1."""
+
+    exit_code = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: handled like Ctrl-C (outputs off, run recorded as aborted)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Terminated(signum)
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread."""
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _raise_terminated)
