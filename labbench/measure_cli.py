@@ -6,23 +6,15 @@ from pathlib import Path
 
 import click
 
-from labbench.paths import BENCHES
-from labbench.store import DEFAULT_DB
+from labbench.cli_options import bench_option, db_option, out_option, resolve_db
+from labbench.errors import RunFailed
+from labbench.paths import OutputError, default_db, ensure_writable_file
 
-PROCEDURES = {
-    "pulse-train": "PulseTrain",
-    "forming": "Forming",
-    "iv-sweep": "IVSweep",
-    "retention": "Retention",
-    "endurance": "Endurance",
-    "array-map": "ArrayMap",
-}
+from labbench.procedures import REGISTRY as PROCEDURES
 
 
 def _procedure_class(name: str):
-    from labbench import procedures
-
-    return getattr(procedures, PROCEDURES[name])
+    return PROCEDURES[name]
 
 
 def _parse_params(cls, pairs: tuple[str, ...]) -> dict:
@@ -48,15 +40,14 @@ def _parse_params(cls, pairs: tuple[str, ...]) -> dict:
 
 @click.command("measure")
 @click.argument("procedure", type=click.Choice(sorted(PROCEDURES)))
-@click.option("--bench", "bench_path", default=str(BENCHES / "sim.yaml"), show_default=True,
-              type=click.Path(dir_okay=False), help="bench file (instruments, wiring, chip, limits)")
+@bench_option()
 @click.option("-p", "--param", "params", multiple=True, metavar="KEY=VALUE",
               help="procedure parameter, e.g. -p cells='0:4, 0:2' -p cycles=3 (repeatable)")
-@click.option("--db", default=str(DEFAULT_DB), show_default=True, type=click.Path(dir_okay=False),
-              help="QCoDeS dataset file")
+@db_option()
+@out_option()
 @click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="also write the rows as CSV")
 @click.option("--list-params", is_flag=True, help="print the procedure's parameters and defaults, then exit")
-def measure(procedure, bench_path, params, db, csv_path, list_params):
+def measure(procedure, bench_path, params, db, out, csv_path, list_params):
     """Run a characterization PROCEDURE on a bench (real or simulated) into the dataset."""
     cls = _procedure_class(procedure)
     if list_params:
@@ -64,51 +55,79 @@ def measure(procedure, bench_path, params, db, csv_path, list_params):
             click.echo(f"{k:<20} {p.name} (default {p.default!r})")
         return
     kwargs = _parse_params(cls, params)
+    # every output location is checked before the bench is opened
+    db_path = resolve_db(db, out)
+    if csv_path:
+        try:
+            ensure_writable_file(csv_path, "CSV file")
+        except OutputError as e:
+            raise click.ClickException(str(e)) from None
     from labbench.instruments import Bench
     from labbench.runner import run_procedure
     from labbench.store import Store
 
-    try:
-        bench = Bench.from_yaml(bench_path)
-    except (ValueError, FileNotFoundError) as e:
-        raise click.ClickException(str(e)) from None
-    with bench:
-        res = run_procedure(cls(**kwargs), bench, Store(db))
-    if csv_path:
-        res.data.to_csv(csv_path, index=False)
-    click.echo(f"{procedure}: {res.status}, {len(res.data)} rows, run {res.run_id} in {db}"
+    store = Store(db_path)
+    failure = None
+    with Bench.from_yaml(bench_path) as bench:
+        try:
+            res = run_procedure(cls(**kwargs), bench, store)
+        except RunFailed as e:
+            failure, res = e, getattr(e, "result", None)
+    if csv_path and res is not None and len(res.data):
+        from labbench.atomic import atomic_path
+
+        with atomic_path(csv_path) as tmp:
+            res.data.to_csv(tmp, index=False)
+    if failure is not None:
+        raise failure
+    click.echo(f"{procedure}: {res.status}, {len(res.data)} rows, run {res.run_id} in {db_path}"
                + (f", CSV {csv_path}" if csv_path else ""))
 
 
 @click.group("runs", invoke_without_command=True)
-@click.option("--db", default=str(DEFAULT_DB), show_default=True, type=click.Path(dir_okay=False))
+@db_option()
+@out_option()
 @click.pass_context
-def runs(ctx, db):
+def runs(ctx, db, out):
     """List the runs in the dataset (or export one: ``labbench runs export ID FILE.csv``)."""
+    from labbench.store import Store
+
+    db = Path(db) if db else default_db(out)
     ctx.obj = db
     if ctx.invoked_subcommand is None:
-        from labbench.store import Store
+        table = Store.existing(db).runs()
+        if not len(table):
+            click.echo("no runs yet")
+            return
+        with pd_display():
+            click.echo(table.to_string(index=False))
 
-        if not Path(db).exists():
-            raise click.ClickException(f"no dataset at {db}; run `labbench measure ...` first")
-        table = Store(db).runs()
-        click.echo(table.to_string(index=False) if len(table) else "no runs yet")
+
+def pd_display():
+    import pandas as pd
+
+    return pd.option_context("display.width", 160, "display.max_colwidth", 60)
 
 
 @runs.command("export")
-@click.argument("run_id", type=int)
-@click.argument("out", type=click.Path(dir_okay=False))
+@click.argument("run_id", type=click.IntRange(1))
+@click.argument("out_csv", metavar="OUT", type=click.Path(dir_okay=False))
 @click.option("--metadata", is_flag=True, help="also write the run's metadata as OUT.json")
 @click.pass_obj
-def export(db, run_id, out, metadata):
+def export(db, run_id, out_csv, metadata):
     """Write run RUN_ID as a tidy CSV (the format `labbench fit` reads)."""
     from labbench.store import Store
 
-    store = Store(db)
     try:
-        path = store.export_csv(run_id, out)
-    except Exception as e:  # QCoDeS raises several types for a missing run
-        raise click.ClickException(f"cannot export run {run_id} from {db}: {e}") from None
+        ensure_writable_file(out_csv, "CSV file")
+    except OutputError as e:
+        raise click.ClickException(str(e)) from None
+    store = Store.existing(db)
+    if run_id not in set(store.runs().run_id):
+        raise click.ClickException(f"no run {run_id} in {db}; `labbench runs --db {db}` lists them")
+    path = store.export_csv(run_id, out_csv)
     if metadata:
-        Path(out).with_suffix(".json").write_text(json.dumps(store.metadata(run_id), indent=2, default=str))
+        from labbench.atomic import write_text
+
+        write_text(Path(out_csv).with_suffix(".json"), json.dumps(store.metadata(run_id), indent=2, default=str))
     click.echo(f"run {run_id} -> {path}")

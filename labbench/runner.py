@@ -18,6 +18,7 @@ import pandas as pd
 from pymeasure.experiment import Procedure
 from tqdm.auto import tqdm
 
+from labbench.errors import RunFailed
 from labbench.store import Store
 
 
@@ -25,11 +26,16 @@ from labbench.store import Store
 class ProcedureResult:
     run_id: int | None
     data: pd.DataFrame
-    status: str
+    status: str            # finished, aborted or failed
+    reason: str = ""
+    saved_rows: int = 0    # rows known to be in the dataset file
 
 
 class _Buffer:
-    """Collects emitted rows; flushes them to the store in blocks (fewer SQLite writes)."""
+    """Collects emitted rows; flushes them to the store in blocks (fewer SQLite writes).
+
+    Each block is written through to the database file, so :attr:`RunWriter.saved_rows`
+    is exact when a write fails (a full disk) and the run reports what it kept."""
 
     def __init__(self, writer, columns: list[str], block: int = 256):
         self.writer, self.columns, self.block = writer, columns, block
@@ -49,8 +55,19 @@ class _Buffer:
 
     def flush(self) -> None:
         if self.writer is not None and self.pending:
-            self.writer.add(**{c: np.array([r[c] for r in self.pending]) for c in self.columns})
+            rows, self.pending = self.pending, []
+            self.writer.add(**{c: np.array([r[c] for r in rows]) for c in self.columns})
+            self.writer.flush()
         self.pending.clear()
+
+
+def _instrument_errors(bench) -> list[str]:
+    read = getattr(bench, "instrument_errors", None)   # a Bench; test doubles may lack it
+    return read() if read is not None else []
+
+
+class InstrumentError(RunFailed):
+    """An instrument reported an error during the run (its error queue was not empty)."""
 
 
 def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
@@ -58,8 +75,17 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
     """Execute ``procedure`` on ``bench``; rows go to ``store`` (if given) and are returned.
 
     The procedure declares its dataset columns as ``INDEX`` and ``VALUES`` (name -> unit).
+    Its whole plan (parameters, size, every level against the limits) is checked before
+    anything is sent or a run is created (:meth:`BenchProcedure.check_plan`).  The run
+    then ends ``finished``, ``aborted`` (Ctrl-C, SIGTERM, ``should_stop``) or ``failed``
+    (instrument error, a limit hit mid-run, a write failure), recorded in the dataset with
+    the reason; the rows measured before the end are kept.  A failure is raised as
+    :class:`RunFailed` after outputs are off; an interrupt is re-raised.
     """
     procedure.bench = bench
+    check = getattr(procedure, "check_plan", None)
+    if check is not None:
+        check(bench)
     index: dict[str, str] = dict(getattr(procedure, "INDEX", {}))
     values: dict[str, str] = dict(getattr(procedure, "VALUES", {}))
     columns = list(index) + list(values)
@@ -82,33 +108,66 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
         metadata["bench"] = bench.snapshot()
     except Exception as e:  # a snapshot must never stop a measurement
         metadata["bench"] = {"error": repr(e)}
+    _instrument_errors(bench)  # start from empty error queues (the snapshot may query a lot)
 
-    status = "failed"
-    run_id = None
     ctx = store.run(type(procedure).__name__, index, values, metadata=metadata) if store else None
     writer = ctx.__enter__() if ctx else None
     buf = _Buffer(writer, columns)
+    status, reason, failure = "failed", "", None
     try:
-        run_id = writer.run_id if writer else None
-        procedure.status = Procedure.RUNNING
-        procedure.startup()
-        procedure.execute()
-        status = "aborted" if stop["flag"] else "finished"
-        if status == "finished":
-            bar.n = 100
-            bar.refresh()
-    except KeyboardInterrupt:
-        stop["flag"] = True
-        status = "aborted"
-        raise
-    finally:
         try:
-            procedure.shutdown()
+            procedure.status = Procedure.RUNNING
+            procedure.startup()
+            procedure.execute()
+            status = "aborted" if stop["flag"] else "finished"
+            reason = "stopped by the procedure" if stop["flag"] else ""
+        except KeyboardInterrupt as e:
+            stop["flag"] = True
+            status, reason = "aborted", f"interrupted ({e})" if str(e) else "interrupted (Ctrl-C)"
+            failure = e
+        except Exception as e:  # noqa: BLE001 - recorded, then raised as RunFailed
+            status, reason, failure = "failed", f"{type(e).__name__}: {e}" if not str(e) else str(e), e
         finally:
-            bench.outputs_off()
+            try:
+                procedure.shutdown()
+            except Exception as e:  # noqa: BLE001
+                if failure is None:
+                    status, reason, failure = "failed", f"shutdown: {e}", e
+            finally:
+                bench.outputs_off()
+        errors = _instrument_errors(bench)
+        if errors and status != "failed":
+            status, reason = "failed", "instrument error: " + "; ".join(errors)
+            failure = InstrumentError(reason)
+        try:
             buf.flush()
-            if ctx:
-                ctx.__exit__(None, None, None)
-            bar.close()
+        except Exception as e:  # noqa: BLE001 - the disk may be full: keep what is saved
+            if status != "failed":
+                status, reason, failure = "failed", f"writing the dataset: {e}", e
+        if writer is not None:
+            try:
+                writer.finish(status, reason)
+            except Exception as e:  # noqa: BLE001
+                if status != "failed":
+                    status, reason, failure = "failed", f"writing the dataset: {e}", e
+    finally:
+        if ctx:
+            try:
+                ctx.__exit__(None, None, None)   # the status is recorded above
+            except Exception as e:  # noqa: BLE001 - e.g. the final flush on a full disk
+                if failure is None:
+                    status, reason, failure = "failed", f"writing the dataset: {e}", e
+        bar.close()
     procedure.status = Procedure.FINISHED if status == "finished" else Procedure.ABORTED
-    return ProcedureResult(run_id, pd.DataFrame(buf.all, columns=columns), status)
+    data = pd.DataFrame(buf.all, columns=columns)
+    saved = writer.saved_rows if writer is not None else 0
+    result = ProcedureResult(writer.run_id if writer else None, data, status, reason, saved)
+    if isinstance(failure, KeyboardInterrupt):
+        raise failure
+    if status == "failed":
+        where = (f"run {result.run_id} in {store.path} recorded as failed with {saved} of "
+                 f"{len(data)} rows saved" if store else f"{len(data)} rows measured")
+        err = RunFailed(f"{type(procedure).__name__} failed: {reason}; outputs are off; {where}")
+        err.result = result
+        raise err from None
+    return result

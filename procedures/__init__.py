@@ -11,4 +11,7 @@ from .iv_sweep import IVSweep
 from .pulse_train import PulseTrain
 from .retention import Retention
 
-__all__ = ["ArrayMap", "Endurance", "Forming", "IVSweep", "PulseTrain", "Retention"]
+#: CLI name -> procedure class; `labbench measure` offers exactly these
+REGISTRY = {cls.NAME: cls for cls in (PulseTrain, Forming, IVSweep, Retention, Endurance, ArrayMap)}
+
+__all__ = ["REGISTRY", "ArrayMap", "Endurance", "Forming", "IVSweep", "PulseTrain", "Retention"]

@@ -5,6 +5,7 @@ from .base import CELL_INDEX, BenchProcedure
 
 
 class ArrayMap(BenchProcedure):
+    NAME = "array-map"   # the CLI name: `labbench measure array-map`
     INDEX = dict(CELL_INDEX)
     VALUES = {"conductance": "S"}
 

@@ -1,13 +1,30 @@
-"""What every labbench procedure shares: a bench, a cell selection, progress."""
+"""What every labbench procedure shares: a bench, a cell selection, progress, a plan.
+
+Before anything is sent, the runner calls :meth:`BenchProcedure.check_plan`: every
+parameter finite and sensible, the cell selection inside the chip, the number of rows
+affordable, and every level the procedure will source inside the bench's limits.  A run
+that would be refused half-way is refused before it starts.
+"""
 from __future__ import annotations
+
+import math
 
 from pymeasure.experiment import Parameter, Procedure
 
-from .cells import parse_cells
+from labbench.errors import LabbenchError
 
+from .cells import parse_cells
 
 #: the index columns of every per-cell procedure (see :meth:`BenchProcedure.cell_fields`)
 CELL_INDEX = {"cell": "", "row": "", "col": "", "side": ""}
+
+#: the largest run one procedure may plan: about 200 bytes a row in memory and SQLite,
+#: so ~0.4 GB; split a larger characterization into several runs
+MAX_PLANNED_ROWS = 2_000_000
+
+
+class PlanError(LabbenchError):
+    """A procedure whose parameters cannot make a sensible, safe run (nothing was sent)."""
 
 
 class BenchProcedure(Procedure):
@@ -35,3 +52,48 @@ class BenchProcedure(Procedure):
     def shutdown(self):
         if self.bench is not None:
             self.bench.outputs_off()
+
+    # -- the plan, checked before the run ------------------------------------------------
+    def check_parameters(self) -> None:
+        """Raise ValueError naming a parameter whose value makes no sensible run."""
+
+    def planned_rows(self, n_cells: int) -> int:
+        """How many rows the run will write (for the size check)."""
+        return n_cells
+
+    def sourced_levels(self) -> list[float]:
+        """SMU levels the run sources beyond the bench's operating point (checked against
+        the limits before the run; the operating point is checked with the bench file)."""
+        return []
+
+    def check_plan(self, bench) -> None:
+        self.bench = bench
+        name = type(self).__name__
+        for key, p in self._parameters.items():
+            v = p.value
+            if isinstance(v, float) and not math.isfinite(v):
+                raise PlanError(f"{name}: {key}={v} is not a finite number; nothing was sent")
+        try:
+            cells = self.selected_cells()
+            self.check_parameters()
+        except ValueError as e:
+            raise PlanError(f"{name}: {e}; nothing was sent") from None
+        rows = self.planned_rows(len(cells))
+        if rows > MAX_PLANNED_ROWS:
+            raise PlanError(f"{name}: the plan has {rows:,} rows (about {rows * 200 / 1e9:.1f} GB), more than "
+                            f"{MAX_PLANNED_ROWS:,}; select fewer cells or coarser steps, or split the run")
+        levels = self.sourced_levels()
+        if len(levels):
+            from labbench.instruments.roles import SafetyError
+
+            for v in (min(levels), max(levels)):
+                try:
+                    bench.source_meter.check(float(v))
+                except SafetyError as e:
+                    raise PlanError(f"{name}: the plan sources up to {v:g} V, refused before the run: {e}") from None
+
+
+def require(condition: bool, message: str) -> None:
+    """A parameter check: ``require(self.v_step > 0, "v_step must be > 0 V")``."""
+    if not condition:
+        raise ValueError(message)

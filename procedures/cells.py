@@ -6,12 +6,17 @@ SIDES = {"+": 0, "-": 1}
 
 def _span(text: str, limit: int, what: str) -> range:
     text = text.strip()
-    if ":" in text:
-        a, b = text.split(":", 1)
-        r = range(int(a or 0), int(b) if b.strip() else limit)
-    else:
-        r = range(int(text), int(text) + 1)
-    if not r or r.start < 0 or r.stop > limit:
+    try:
+        if ":" in text:
+            a, b = text.split(":", 1)
+            r = range(int(a or 0), int(b) if b.strip() else limit)
+        else:
+            r = range(int(text), int(text) + 1)
+    except ValueError:
+        raise ValueError(f"{what} selection {text!r} is not a number or a span like 0:4") from None
+    if not r:
+        raise ValueError(f"{what} selection {text!r} is empty (a span START:STOP needs START < STOP)")
+    if r.start < 0 or r.stop > limit:
         raise ValueError(f"{what} selection {text!r} is outside 0..{limit - 1}")
     return r
 

@@ -7,11 +7,15 @@ from .base import CELL_INDEX, BenchProcedure
 
 
 class Endurance(BenchProcedure):
+    NAME = "endurance"   # the CLI name: `labbench measure endurance`
     cycles = IntegerParameter("Cycles", default=100, minimum=1)
     set_pulses = IntegerParameter("SET pulses per cycle", default=64, minimum=1)
 
     INDEX = {**CELL_INDEX, "cycle": ""}
     VALUES = {"g_lrs": "S", "g_hrs": "S"}
+
+    def planned_rows(self, n_cells):
+        return n_cells * self.cycles
 
     def execute(self):
         b = self.bench

@@ -11,12 +11,16 @@ from .base import CELL_INDEX, BenchProcedure
 
 
 class PulseTrain(BenchProcedure):
+    NAME = "pulse-train"   # the CLI name: `labbench measure pulse-train`
     cycles = IntegerParameter("Cycles", default=3, minimum=1)
     pulses = IntegerParameter("Pulses per train", default=64, minimum=1)
     full_reset_first = IntegerParameter("Full RESET before the first cycle (0/1)", default=1)
 
     INDEX = {**CELL_INDEX, "cycle": "", "direction": "text", "pulse": ""}
     VALUES = {"conductance": "S", "time": "s"}
+
+    def planned_rows(self, n_cells):
+        return n_cells * self.cycles * 2 * (self.pulses + 1)
 
     def execute(self):
         b = self.bench

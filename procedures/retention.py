@@ -4,16 +4,24 @@ from __future__ import annotations
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
-from .base import CELL_INDEX, BenchProcedure
+from .base import CELL_INDEX, BenchProcedure, require
 
 
 class Retention(BenchProcedure):
+    NAME = "retention"   # the CLI name: `labbench measure retention`
     set_pulses = IntegerParameter("SET pulses before the test", default=32, minimum=0)
     duration = FloatParameter("Duration", units="s", default=1e4)
     points = IntegerParameter("Reads (log-spaced)", default=20, minimum=2)
 
     INDEX = {**CELL_INDEX, "read": ""}
     VALUES = {"time": "s", "conductance": "S"}
+
+    def check_parameters(self):
+        require(self.duration > 1, f"duration={self.duration:g} s: reads are log-spaced from 1 s, "
+                                   f"so the duration must be > 1 s")
+
+    def planned_rows(self, n_cells):
+        return n_cells * self.points
 
     def execute(self):
         b = self.bench

@@ -1,5 +1,7 @@
 """The procedure runner: rows reach the dataset, outputs go off on every exit path."""
 import pytest
+
+from labbench.errors import RunFailed
 from pymeasure.experiment import FloatParameter, IntegerParameter, Procedure
 
 from labbench.runner import run_procedure
@@ -47,11 +49,13 @@ def test_rows_reach_the_store_with_parameters(tmp_path):
 
 def test_outputs_off_and_rows_kept_after_an_exception(tmp_path):
     store, bench = Store(tmp_path / "d.db"), RecordingBench()
-    with pytest.raises(RuntimeError, match="compliance"):
+    with pytest.raises(RunFailed, match="compliance.*outputs are off.*4 of 4 rows saved") as info:
         run_procedure(Ramp(steps=10, fail_at=4), bench, store, progress=False)
     assert bench.off_calls == 1
+    assert info.value.result.status == "failed" and len(info.value.result.data) == 4
     runs = store.runs()
     assert len(runs) == 1 and len(store.load(int(runs.run_id[0]))) == 4
+    assert runs.status[0] == "failed" and "compliance" in runs.reason[0] and runs.rows[0] == 4
 
 
 def test_outputs_off_on_ctrl_c(tmp_path):
@@ -59,7 +63,9 @@ def test_outputs_off_on_ctrl_c(tmp_path):
         def execute(self):
             raise KeyboardInterrupt
 
-    bench = RecordingBench()
+    bench, store = RecordingBench(), Store(tmp_path / "d.db")
     with pytest.raises(KeyboardInterrupt):
-        run_procedure(Interrupted(), bench, None, progress=False)
+        run_procedure(Interrupted(), bench, store, progress=False)
     assert bench.off_calls == 1
+    runs = store.runs()
+    assert runs.status.tolist() == ["aborted"] and "interrupted" in runs.reason[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections import deque
 from pathlib import Path
 
 from labbench.physics.models import parse_direction, SET
@@ -24,11 +25,15 @@ __all__ = ["Bench", "SafetyError"]
 
 
 class Bench:
-    def __init__(self, config: BenchConfig, path: str | Path | None = None):
+    def __init__(self, config: BenchConfig, path: str | Path | None = None, *, record: bool = False):
+        """``record``: keep every message each simulated instrument receives
+        (``world.instruments[name].log``), from the first byte of opening on."""
         self.config = config
         self.path = Path(path) if path else None
+        self.record = record
         self.world = None
         self.adapters: dict[str, object] = {}
+        self.sent: dict[str, deque] = {}   # last commands written to each instrument
         self._closed = False
         self._t0 = time.monotonic()
         self.source_meter = self.pulse_generator = self.switch_matrix = None
@@ -39,8 +44,20 @@ class Bench:
             raise
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "Bench":
-        return cls(BenchConfig.from_yaml(path), path)
+    def from_yaml(cls, path: str | Path, **kw) -> "Bench":
+        """Open a bench file by path or shipped name (``sim``)."""
+        cfg = BenchConfig.from_yaml(path)
+        return cls(cfg, cfg._source, **kw)
+
+    @classmethod
+    def rehearsal(cls, path: str | Path) -> "Bench":
+        """The same bench file with every instrument replaced by its simulated twin,
+        recording every message each one receives (``labbench bench rehearse``)."""
+        cfg = BenchConfig.from_yaml(path)
+        sim = cfg.model_copy(update={"instruments": {
+            n: i.model_copy(update={"simulated": True}) for n, i in cfg.instruments.items()}})
+        sim._source = cfg._source
+        return cls(sim, cfg._source, record=True)
 
     # -- opening ------------------------------------------------------------------------
     def _open(self) -> None:
@@ -50,11 +67,15 @@ class Bench:
             from labbench.sim.highlevel import LabbenchVisaLibrary
 
             self.world = cfg.build_world()
+            if self.record:
+                for inst in self.world.instruments.values():
+                    inst.log = []
             sim_lib = LabbenchVisaLibrary.for_world(self.world)
         for name, inst in cfg.instruments.items():
             lib = sim_lib if inst.simulated else cfg.visa_library
             adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
             self.adapters[name] = adapter
+            self._record_commands(name, adapter)
             if inst.role == "source_meter" and self.source_meter is None:
                 self.source_meter = SourceMeter(name, adapter, cfg.limits)
             elif inst.role == "pulse_generator" and self.pulse_generator is None:
@@ -66,6 +87,12 @@ class Bench:
         self._pins = cfg.wiring_pins()
         self._pulse_ch = int(op.pulse_terminal.rpartition("ch")[2])
         self._gate_ch = int(op.gate_terminal.rpartition("ch")[2])
+        # A previous run may have died where nothing could run (kill -9, power loss) and
+        # left outputs on: bring every instrument to a safe state before anything else.
+        failed = self.outputs_off()
+        if failed:
+            raise RuntimeError(f"could not bring {', '.join(failed)} to a safe state on opening; "
+                               f"check the connection and power before driving the bench")
         self.switch_matrix.configure()
         self.source_meter.configure(op.compliance, op.nplc)
         self._gate = None
@@ -224,6 +251,39 @@ class Bench:
                      "model": load_device_model(cfg.device_model_path()).to_dict()},
         }
 
+    def _record_commands(self, name: str, adapter) -> None:
+        """Keep the last commands written to each instrument, so an instrument error can
+        name the command that caused it."""
+        log = self.sent[name] = deque(maxlen=32)
+        res = getattr(adapter, "resource", lambda: None)()
+        if res is None:
+            return
+        write = res.write
+
+        def recording_write(message, *args, **kw):
+            log.append(message)
+            return write(message, *args, **kw)
+
+        res.write = recording_write
+
+    def instrument_errors(self) -> list[str]:
+        """Read every instrument's error queue; one line per error, naming the instrument
+        and the last commands it was sent.  An unreadable queue is reported too."""
+        out = []
+        for name, a in self.adapters.items():
+            try:
+                errs = a.errors()
+            except Exception as e:  # noqa: BLE001 - a dead instrument is itself an error
+                out.append(f"{name}: could not read its error queue ({type(e).__name__}: {e})")
+                continue
+            for err in errs or []:
+                text = err if isinstance(err, str) else ",".join(str(x) for x in err) \
+                    if isinstance(err, (list, tuple)) else str(err)
+                last = list(self.sent.get(name, ()))[-3:]
+                out.append(f"{name}: {text.strip()}" + (f" (after {' | '.join(c.strip() for c in last)})"
+                                                      if last else ""))
+        return out
+
     def idns(self) -> dict[str, str]:
         return {name: a.idn() for name, a in self.adapters.items()}
 
@@ -247,6 +307,8 @@ class Bench:
             return
         self._closed = True
         self.outputs_off()
+        for line in self.instrument_errors():
+            log.warning("instrument error at close: %s", line)
         for name, a in self.adapters.items():
             try:
                 a.close()

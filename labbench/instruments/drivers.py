@@ -26,6 +26,10 @@ class PyMeasureKeithley2450:
     def idn(self) -> str:
         return self.drv.id
 
+    def resource(self):
+        """The PyVISA resource underneath (the bench records the commands written to it)."""
+        return getattr(self.drv.adapter, "connection", None)
+
     def configure(self, compliance: float, nplc: float) -> None:
         self.drv.apply_voltage(compliance_current=compliance)
         self.drv.measure_current(nplc=nplc)
@@ -78,6 +82,10 @@ class QCoDeSKeithley2450:
 
     def idn(self) -> str:
         return ",".join(str(v) for v in self.drv.get_idn().values())
+
+    def resource(self):
+        """The PyVISA resource underneath (the bench records the commands written to it)."""
+        return self.drv.visa_handle
 
     def configure(self, compliance: float, nplc: float) -> None:
         self.drv.source_function("voltage")
@@ -149,6 +157,10 @@ class PyMeasureKeysight81160A:
 
     def idn(self) -> str:
         return self.drv.id
+
+    def resource(self):
+        """The PyVISA resource underneath (the bench records the commands written to it)."""
+        return getattr(self.drv.adapter, "connection", None)
 
     def _channel(self, ch: int):
         c = self._channels.get(ch)
@@ -238,6 +250,10 @@ class QCoDeSKeysightB220X:
 
     def idn(self) -> str:
         return ",".join(str(v) for v in self.drv.get_idn().values())
+
+    def resource(self):
+        """The PyVISA resource underneath (the bench records the commands written to it)."""
+        return self.drv.visa_handle
 
     def configure(self) -> None:
         import warnings

@@ -5,6 +5,9 @@ adapter is called, so an instrument never sees a value outside them.
 """
 from __future__ import annotations
 
+import math
+from numbers import Real
+
 from .config import TerminalLimits
 
 
@@ -16,6 +19,8 @@ def _check(terminal: str, limits: TerminalLimits | None, *, voltage=None, compli
     if limits is None:
         raise SafetyError(f"{terminal}: the bench file has no limits for this terminal; "
                           f"add limits.{terminal} (max_voltage, ...) before driving it")
+    if voltage is not None:
+        _finite(terminal, "level", voltage, "V")
     if voltage is not None and abs(voltage) > limits.max_voltage:
         raise SafetyError(f"{terminal}: {voltage:g} V exceeds limits.{terminal}.max_voltage = "
                           f"{limits.max_voltage:g} V; nothing was sent")
@@ -23,10 +28,18 @@ def _check(terminal: str, limits: TerminalLimits | None, *, voltage=None, compli
     _positive_within(terminal, "pulse width", width, "s", limits.max_pulse_width, "max_pulse_width")
 
 
+def _finite(terminal: str, what: str, value, unit: str) -> None:
+    """A value sent to an instrument is a finite real number (NaN compares False with
+    every limit, so it would pass a plain range check)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        raise SafetyError(f"{terminal}: {what} {value!r} {unit} is not a finite number; nothing was sent")
+
+
 def _positive_within(terminal: str, what: str, value, unit: str, limit, key: str) -> None:
     """``value`` (if given) must lie in (0, limit]; a missing limit refuses too."""
     if value is None:
         return
+    _finite(terminal, what, value, unit)
     if limit is None:
         raise SafetyError(f"{terminal}: no limits.{terminal}.{key} in the bench file")
     if not 0 < value <= limit:
