@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from labbench.paths import BENCHES, DATA
+from labbench.paths import ensure_writable_dir, output_dir
 
 TIDY = ["cell", "cycle", "direction", "pulse", "conductance"]
 
@@ -35,7 +35,7 @@ def characterize(out: Path, cells: str, cycles: int, pulses: int, progress: bool
     from labbench.procedures import PulseTrain
 
     store = Store(out / "labbench.db")
-    with Bench.from_yaml(BENCHES / "sim.yaml") as bench:
+    with Bench.from_yaml("sim") as bench:
         _say(f"[1/4] characterize: {bench.config.name}: " + ", ".join(
             f"{k}={v.split(',')[1] if ',' in v else v}" for k, v in bench.idns().items()))
         t0 = time.perf_counter()
@@ -79,13 +79,15 @@ def fit(data, out: Path, true_model):
 
 def train(fitted, out: Path, store, hidden: int, epochs: int, subset: int | None, progress: bool,
           download: bool = True):
-    from labbench.bnn.mnist import MnistError, load_mnist, to_inputs
+    from labbench.bnn.mnist import ENV, MnistError, load_mnist, target_folder, to_inputs
     from labbench.bnn.trainer import TrainConfig, Trainer
 
     try:
         mn = load_mnist(allow_download=download)
     except MnistError as e:
-        _say(f"[3/4] train: skipped ({e})")
+        _say(f"[3/4] train: skipped: MNIST is not available ({e}).\n"
+             f"      To train, put the four MNIST .gz files into {target_folder()} "
+             f"(or point ${ENV} or --data at a folder holding them) and run the demo again.")
         return None
     x_tr, x_te = to_inputs(mn.x_train), to_inputs(mn.x_test)
     results = {}
@@ -111,7 +113,7 @@ def closed_loop(steps: int):
 
     rng = np.random.default_rng(0)
     w_true = rng.choice([-1, 1], size=(16, 4))
-    with Bench.from_yaml(BENCHES / "sim.yaml") as bench:
+    with Bench.from_yaml("sim") as bench:
         arr = BenchArray(bench, 16, 4)
         t0 = time.perf_counter()
         agree0 = float((arr.read_signs() == w_true).mean())
@@ -127,11 +129,10 @@ def closed_loop(steps: int):
     return agree
 
 
-def run_demo(out: str | Path = DATA / "demo", cells: str = "0:4, 0:2", cycles: int = 3, pulses: int = 64,
+def run_demo(out: str | Path | None = None, cells: str = "0:4, 0:2", cycles: int = 3, pulses: int = 64,
              hidden: int = 200, epochs: int = 2, train_subset: int | None = 20000, loop_steps: int = 4,
              progress: bool = True, download: bool = True) -> dict:
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = ensure_writable_dir(Path(out) if out else output_dir() / "labbench-demo", "demo folder")
     data, true_model, store = characterize(out, cells, cycles, pulses, progress)
     fitted = fit(data, out, true_model)
     trained = train(fitted, out, store, hidden, epochs, train_subset, progress, download)
@@ -150,8 +151,13 @@ def _command():
     import click
 
     @click.command("demo")
-    @click.option("--out", default=str(DATA / "demo"), show_default=True, type=click.Path(file_okay=False),
-                  help="folder for the dataset, the fitted model, plots and the summary")
+    @click.option("--out", default=None, type=click.Path(file_okay=False),
+                  help="folder for the dataset, the fitted model, plots and the summary "
+                       "(default: ./labbench-demo, or $LABBENCH_OUT/labbench-demo)")
+    @click.option("--quick", is_flag=True,
+                  help="about a minute: fewer cells and pulses, a small network on 5,000 images")
+    @click.option("--data", default=None, type=click.Path(file_okay=False),
+                  help="MNIST folder (default: $LABBENCH_MNIST, else the user cache; downloaded on first use)")
     @click.option("--cells", default="0:4, 0:2", show_default=True, help="cells to characterize (rows, cols)")
     @click.option("--cycles", default=3, show_default=True, type=click.IntRange(1))
     @click.option("--pulses", default=64, show_default=True, type=click.IntRange(2))
@@ -162,8 +168,15 @@ def _command():
     @click.option("--loop-steps", default=4, show_default=True, type=click.IntRange(0),
                   help="closed-loop steps through the instruments (0 skips)")
     @click.option("--quiet", is_flag=True, help="no progress bars")
-    def demo(out, cells, cycles, pulses, hidden, epochs, train_subset, loop_steps, quiet):
+    def demo(out, quick, data, cells, cycles, pulses, hidden, epochs, train_subset, loop_steps, quiet):
         """Characterize → fit → train on the simulated bench (no hardware needed)."""
+        import os
+
+        if data:
+            os.environ["LABBENCH_MNIST"] = str(data)
+        if quick:
+            cells, cycles, pulses, hidden, epochs = "0:2, 0:2", 2, 32, 100, 1
+            train_subset, loop_steps = 5000, 2
         run_demo(out, cells, cycles, pulses, hidden, epochs, train_subset, loop_steps, progress=not quiet)
 
     return demo

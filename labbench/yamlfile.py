@@ -6,6 +6,7 @@ naming both lines.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,6 +36,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                     f"remove one of them", key_node.start_mark)
             seen[key] = key_node.start_mark.line
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1 (PyYAML) reads 1.0e6 or 1e-3 as *strings* (it wants 1.0e+6); YAML 1.2 and every
+# lab user read them as numbers.  Resolve them as floats, so a limit of 1e6 is seen as the
+# number it is (and refused as one), not as a confusing "not a valid number".
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def load_yaml(text: str):

@@ -69,8 +69,8 @@ class BenchProcedure(Procedure):
     def check_plan(self, bench) -> None:
         self.bench = bench
         name = type(self).__name__
-        for key, p in self._parameters.items():
-            v = p.value
+        for key in self._parameters:
+            v = getattr(self, key)
             if isinstance(v, float) and not math.isfinite(v):
                 raise PlanError(f"{name}: {key}={v} is not a finite number; nothing was sent")
         try:

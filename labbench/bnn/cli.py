@@ -1,17 +1,102 @@
-"""``labbench train``: online BNN training with the synapse arrays in the loop."""
+"""``labbench train``: online BNN training with the synapse arrays in the loop.
+
+Everything that can be checked is checked before any work starts, in this order: the
+options (finite numbers in range, layer sizes that fit in memory), the device model, the
+dataset file (``--db``), the run folder (``--out``: created and proved writable), a
+checkpoint already there (readable, and written by the same configuration), the bench,
+then MNIST.  A failure on the way leaves nothing behind (a run folder made for nothing is
+removed again).
+"""
 from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sys
 from pathlib import Path
 
 import click
 
-from labbench.paths import DATA
+from labbench import paths
+from labbench.cli_options import bench_option, db_option, device_model_option, out_option, resolve_db
+
+# the float options and their ranges: (low, high, low excluded).  Mirrors
+# labbench.bnn.trainer.FLOAT_RANGES (checked again there), here so that `labbench --help`
+# does not import NumPy.
+FLOAT_RANGES = {
+    "lr": (0.0, 1.0, True),
+    "lr_end": (0.0, 1.0, True),
+    "refresh_level": (0.0, 1.0, True),
+    "refresh_cap": (0.0, 1.0, False),
+    "sense_offset": (0.0, 1.0, False),
+    "sense_noise": (0.0, 1.0, False),
+}
+MAX_SEED = 2**32 - 1
 
 
-def _bench_array_factory(bench_path: str, device_model, seed: int, sense_offset: float, sense_noise: float):
+def _range_text(key: str) -> str:
+    lo, hi, lo_open = FLOAT_RANGES[key]
+    return f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+
+class BoundedFloat(click.ParamType):
+    """A finite float in the range of ``FLOAT_RANGES[key]`` (click's FloatRange lets NaN through)."""
+
+    name = "float"
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def get_metavar(self, param, ctx=None):  # noqa: ARG002 - click API
+        return f"FLOAT {_range_text(self.key)}"
+
+    def convert(self, value, param, ctx):
+        lo, hi, lo_open = FLOAT_RANGES[self.key]
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number; give a finite number in {_range_text(self.key)}", param, ctx)
+        if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
+            self.fail(f"{value!r} is out of range: give a finite number in {_range_text(self.key)}", param, ctx)
+        return v
+
+
+def _parse_hidden(ctx, param, value):
+    """'500' or '500,500' → (500,) / (500, 500); every entry a positive integer."""
+    text = str(value).strip()
+    parts = [p.strip() for p in text.split(",")]
+    if not text or any(not p for p in parts):
+        raise click.BadParameter(f"{value!r}: give hidden layer sizes as comma-separated positive integers, "
+                                 "e.g. 500 or 500,500", ctx=ctx, param=param)
+    sizes = []
+    for p in parts:
+        try:
+            n = int(p)
+        except ValueError:
+            where = f" in {text!r}" if len(parts) > 1 else ""
+            raise click.BadParameter(f"{p!r}{where} is not an integer; give comma-separated positive "
+                                     "integers, e.g. 500 or 500,500", ctx=ctx, param=param) from None
+        if n < 1:
+            where = f" in {text!r}" if len(parts) > 1 else ""
+            raise click.BadParameter(f"layer size {n}{where} must be >= 1", ctx=ctx, param=param)
+        sizes.append(n)
+    return tuple(sizes)
+
+
+def _missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, innermost first."""
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    for p in folders:              # innermost first: stop at the first one not empty
+        try:
+            p.rmdir()
+        except OSError:
+            break
+
+
+def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: float, sense_noise: float):
     """Put the first layer that fits on the bench's chip on a BenchArray (the closed
     loop through the instruments, cell by cell); the other layers go to SimArray."""
     try:
@@ -39,92 +124,128 @@ def _bench_array_factory(bench_path: str, device_model, seed: int, sense_offset:
 @click.command("train")
 @click.option("--array", "array_kind", type=click.Choice(["sim", "bench", "ideal"]), default="sim", show_default=True,
               help="where the synapses live: SimArray, a Bench (instruments, cell by cell), or ideal software weights")
-@click.option("--device-model", default=None, help="device-model YAML (default: device_models/hfox_2t2r_default.yaml)")
-@click.option("--bench", "bench_path", default=None, type=click.Path(dir_okay=False),
-              help="bench YAML, for --array bench (e.g. benches/sim.yaml)")
-@click.option("--hidden", default="500", show_default=True,
-              help="hidden layer sizes, comma-separated (e.g. 500 or 500,500)")
+@device_model_option()
+@bench_option(default=None, help="bench file, for --array bench: a shipped name or a path")
+@click.option("--hidden", default="500", show_default=True, callback=_parse_hidden,
+              help="hidden layer sizes, comma-separated positive integers (e.g. 500 or 500,500); "
+                   "networks that would need more than half of this machine's memory are refused")
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--batch", default=100, show_default=True, type=click.IntRange(1))
-@click.option("--lr", default=0.005, show_default=True, type=float, help="Adam learning rate, first epoch")
-@click.option("--lr-end", default=0.0002, show_default=True, type=float, help="learning rate of the last epoch")
+@click.option("--lr", default=0.005, show_default=True, type=BoundedFloat("lr"),
+              help="Adam learning rate, first epoch")
+@click.option("--lr-end", default=0.0002, show_default=True, type=BoundedFloat("lr_end"),
+              help="learning rate of the last epoch")
 @click.option("--rule", type=click.Choice(["accumulate", "stochastic", "deterministic", "threshold"]),
               default="accumulate", show_default=True,
               help="ΔW → pulses: digital residual then whole pulses, stochastic/deterministic rounding, "
                    "or one pulse above a threshold")
 @click.option("--refresh", type=click.Choice(["threshold", "periodic", "none"]), default="threshold", show_default=True)
-@click.option("--refresh-level", default=0.9, show_default=True, type=float,
+@click.option("--refresh-level", default=0.9, show_default=True, type=BoundedFloat("refresh_level"),
               help="threshold policy: refresh when max(G+, G−) passes this fraction of the range")
 @click.option("--refresh-every", default=100, show_default=True, type=click.IntRange(1),
               help="periodic policy: refresh all pairs every K updates")
 @click.option("--refresh-check-every", default=50, show_default=True, type=click.IntRange(1),
               help="threshold policy: read the conductances every K updates")
-@click.option("--refresh-cap", default=0.5, show_default=True, type=float,
+@click.option("--refresh-cap", default=0.5, show_default=True, type=BoundedFloat("refresh_cap"),
               help="re-write at most this fraction of the range (0 = the full difference)")
 @click.option("--refresh-verify", default=1, show_default=True, type=click.IntRange(0),
               help="read-back rounds after a refresh (re-pulse pairs whose sign came back wrong)")
 @click.option("--refresh-patience", default=3, show_default=True, type=click.IntRange(0),
               help="threshold policy: stop refreshing a pair still saturated after N checks in a row "
                    "(a stuck device); 0 = never give up")
-@click.option("--sense-offset", default=0.0, show_default=True, type=float, help="sense-amp offset σ, fraction of range")
-@click.option("--sense-noise", default=0.0, show_default=True, type=float, help="sense-amp noise σ, fraction of range")
+@click.option("--sense-offset", default=0.0, show_default=True, type=BoundedFloat("sense_offset"),
+              help="sense-amp offset σ, fraction of range")
+@click.option("--sense-noise", default=0.0, show_default=True, type=BoundedFloat("sense_noise"),
+              help="sense-amp noise σ, fraction of range")
 @click.option("--binarize-input", is_flag=True, help="±1 inputs instead of real-valued [−1, 1]")
 @click.option("--data", default=None, type=click.Path(file_okay=False),
-              help="MNIST folder (default: $LABBENCH_MNIST, data/mnist/, the shared data folder)")
+              help="MNIST folder (default: $LABBENCH_MNIST, else the user cache ~/.cache/labbench/mnist); "
+                   "downloaded into it when the four files are not there")
 @click.option("--train-subset", default=None, type=click.IntRange(1), help="use the first N training images")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
-              help="run folder: checkpoint, metrics.csv, plots (default data/runs/train-<array>-s<seed>); "
-                   "an existing checkpoint there is resumed")
-@click.option("--db", default=None, type=click.Path(dir_okay=False),
-              help="QCoDeS dataset file for per-epoch metrics (default data/labbench.db)")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, MAX_SEED))
+@out_option(help="run folder: checkpoint, metrics.csv, plots (default: $LABBENCH_OUT, else the current "
+                 "folder, /runs/train-<array>-s<seed>); a checkpoint of the same configuration there is resumed")
+@db_option(help="QCoDeS dataset file for per-epoch metrics (default: labbench.db in $LABBENCH_OUT, "
+                "else in the current folder); its folder must exist")
 @click.option("--no-db", is_flag=True, help="do not write the dataset")
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_end, rule, refresh, refresh_level,
-          refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise, binarize_input,
-          data, train_subset, seed, out_dir, db, no_db, as_json, quiet):
+          refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
+          binarize_input, data, train_subset, seed, out, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
-    from labbench.bnn.mnist import MnistError, load_mnist
-    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.bnn.mnist import load_mnist
+    from labbench.bnn.trainer import CHECKPOINT, CheckpointError, TrainConfig, Trainer, check_memory
+    from labbench.bnn.trainer import config_differences, read_checkpoint
+    from labbench.physics import load_device_model
 
+    # -- the options, before any work -----------------------------------------------------
+    sizes = (784, *hidden, 10)
+    mode = "ideal" if array_kind == "ideal" else "device"
+    try:
+        check_memory(sizes, mode, option="--hidden")
+    except ValueError as e:
+        raise click.BadParameter(str(e).removeprefix("--hidden: "), param_hint="'--hidden'") from None
+    if array_kind == "bench" and not bench_path:
+        raise click.UsageError("--array bench needs --bench NAME|PATH (e.g. --bench sim)")
+    if bench_path and array_kind != "bench":
+        raise click.UsageError(f"--bench is used only with --array bench (this run is --array {array_kind})")
+    if no_db and db:
+        raise click.UsageError("--db and --no-db contradict each other; give one")
+    config = TrainConfig(
+        sizes=sizes, epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, mode=mode, rule=rule, refresh=refresh,
+        refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
+        refresh_cap=refresh_cap or None, refresh_verify=refresh_verify,
+        refresh_patience=refresh_patience or None, sense_offset=sense_offset,
+        sense_noise=sense_noise, binarize_input=binarize_input, train_subset=train_subset, seed=seed)
+    dm = load_device_model(device_model)
+    if mode == "device":
+        from labbench.physics.chip import Chip
+
+        Chip(dm, 1, 1)          # a model a chip cannot be made of fails here, not after MNIST
+    db_path = None if no_db else resolve_db(db)
+    store = None
+    if db_path is not None:
+        from labbench.store import Store
+
+        store = Store(db_path)          # refuses a file that is not a dataset, creates nothing
+    run_dir = Path(out) if out else paths.output_dir() / "runs" / f"train-{array_kind}-s{seed}"
+
+    # -- the run folder: from here on, a failure removes what it made ------------------------
+    made = _missing_folders(run_dir)
     bench = None
     try:
-        sizes = (784, *[int(h) for h in str(hidden).split(",") if h.strip()], 10)
-    except ValueError:
-        raise click.BadParameter(f"--hidden must be comma-separated integers, got {hidden!r}") from None
-    try:
-        config = TrainConfig(
-            sizes=sizes, epochs=epochs, batch=batch, lr=lr, lr_end=lr_end,
-            mode="ideal" if array_kind == "ideal" else "device", rule=rule, refresh=refresh,
-            refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
-            refresh_cap=refresh_cap or None, refresh_verify=refresh_verify,
-            refresh_patience=refresh_patience or None, sense_offset=sense_offset,
-            sense_noise=sense_noise, binarize_input=binarize_input, train_subset=train_subset, seed=seed)
-        from labbench.physics import load_device_model
-
-        dm = load_device_model(device_model)
+        paths.ensure_writable_dir(run_dir, "run folder (--out)")
+        ckpt = run_dir / CHECKPOINT
+        if ckpt.exists():
+            meta = read_checkpoint(ckpt)["meta"]       # CheckpointError names the file
+            diff = config_differences(config, meta, {"device_model": dm.name})
+            if diff:
+                raise CheckpointError(
+                    f"{ckpt} holds a checkpoint of a different configuration (differs in {'; '.join(diff)}); "
+                    "a run folder resumes only the same configuration: choose another --out folder, "
+                    "or delete the checkpoint to start over")
         factory, on_bench = None, []
         if array_kind == "bench":
-            if not bench_path:
-                raise click.UsageError("--array bench needs --bench benches/<name>.yaml")
             bench, factory, on_bench = _bench_array_factory(bench_path, dm, seed, sense_offset, sense_noise)
-        store = None
-        if not no_db:
-            from labbench.store import DEFAULT_DB, Store
-
-            store = Store(db or DEFAULT_DB)
-        out = Path(out_dir) if out_dir else DATA / "runs" / f"train-{array_kind}-s{seed}"
-        trainer = Trainer(config, dm, out_dir=out, array_factory=factory,
-                          progress=not quiet, store=store)
-        if array_kind == "bench" and not on_bench:
-            raise click.ClickException(f"no layer of {sizes} fits the bench chip "
-                                       f"({bench.config.chip.rows}×{bench.config.chip.cols}); use a smaller --hidden")
-        mnist = load_mnist(data)
-    except (ValueError, FileNotFoundError, MnistError) as e:
+            chip = bench.config.chip
+            if not any(r <= chip.rows and c <= chip.cols for r, c in zip(sizes[:-1], sizes[1:])):
+                raise click.ClickException(f"no layer of {'-'.join(map(str, sizes))} fits the bench chip "
+                                           f"({chip.rows}×{chip.cols}); use a smaller --hidden")
+        mnist = load_mnist(data)                       # MnistError says where to put the files
+        n_train = min(len(mnist.x_train), train_subset or len(mnist.x_train))
+        if batch > n_train:
+            raise click.BadParameter(f"{batch} is larger than the training set ({n_train} images"
+                                     f"{', --train-subset' if train_subset else ''}); not one batch would run",
+                                     param_hint="'--batch'")
+        trainer = Trainer(config, dm, out_dir=run_dir, array_factory=factory, progress=not quiet, store=store)
+    except BaseException:
         if bench is not None:
             bench.close()
-        raise click.ClickException(str(e)) from None
+        _remove_if_empty(made)
+        raise
+
+    # -- the run ------------------------------------------------------------------------------
     try:
         # with --json, stdout carries only the JSON (QCoDeS and progress lines go to stderr)
         with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
@@ -132,13 +253,13 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
     finally:
         if bench is not None:
             bench.close()      # outputs off on every exit path
-    final = {**history[-1], "config": config.to_dict(), "out_dir": str(out),
+    final = {**history[-1], "config": config.to_dict(), "out_dir": str(run_dir),
              "device_model": trainer.device_model.name, "layers_on_bench": on_bench}
     if as_json:
         click.echo(json.dumps(final, indent=2, default=float))
     else:
         click.echo(f"test accuracy {100 * final['test_acc']:.2f} % after {final['epoch']} epochs; "
-                   f"metrics, checkpoint and plots in {out}")
+                   f"metrics, checkpoint and plots in {run_dir}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import os
 import struct
 import urllib.request
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from labbench.errors import LabbenchError
 
 FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -49,8 +51,10 @@ MIRRORS = (
 ENV = "LABBENCH_MNIST"
 
 
-class MnistError(RuntimeError):
-    """MNIST files missing, unreachable or corrupt; the message says what to do."""
+class MnistError(LabbenchError, RuntimeError):
+    """MNIST files missing, unreachable or corrupt; the message says what to do (exit 1)."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -120,10 +124,32 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def download(folder: str | Path, timeout: float = 30.0) -> Path:
-    """Fetch the four files into ``folder`` (atomically, SHA-256 checked)."""
+def download(folder: str | Path, timeout: float = 15.0) -> Path:
+    """Fetch the four files into ``folder`` (atomically, SHA-256 checked).
+
+    Offline it fails at the first file (one attempt per mirror), and a folder it made
+    for nothing is removed again."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    created = [p for p in (folder, *folder.parents) if not p.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MnistError(f"MNIST not found, and cannot create {folder} to download it into "
+                         f"({e.strerror or e}). Put the four MNIST files {sorted(FILES.values())} into a "
+                         f"folder and point --data / ${ENV} at it.") from None
+    try:
+        _fetch_all(folder, timeout)
+    except BaseException:
+        for p in created:          # innermost first; only folders left empty
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+    return folder
+
+
+def _fetch_all(folder: Path, timeout: float) -> None:
     for name in FILES.values():
         dest = folder / name
         if dest.is_file() and _sha256(dest) in SHA256[name]:
@@ -134,8 +160,8 @@ def download(folder: str | Path, timeout: float = 30.0) -> Path:
             try:
                 with urllib.request.urlopen(mirror + name, timeout=timeout) as r, open(tmp, "wb") as f:
                     f.write(r.read())
-            except OSError as e:
-                errors.append(f"{mirror}: {e}")
+            except (OSError, ValueError, http.client.HTTPException) as e:   # URLError, timeouts, cut transfers
+                errors.append(f"{mirror}: {getattr(e, 'reason', None) or e}")
                 tmp.unlink(missing_ok=True)
                 continue
             digest = _sha256(tmp)
@@ -150,7 +176,6 @@ def download(folder: str | Path, timeout: float = 30.0) -> Path:
                 f"could not download {name} ({'; '.join(errors)}).\n"
                 f"Offline, or the mirrors fail? Put the four MNIST files {sorted(FILES.values())} into {folder} "
                 f"(or point --data / ${ENV} at a folder holding them).")
-    return folder
 
 
 def load_mnist(data: str | Path | None = None, allow_download: bool = True) -> Mnist:

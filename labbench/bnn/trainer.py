@@ -19,10 +19,12 @@ checkpoint so the dataset never runs ahead of it.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 import io
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -30,6 +32,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from labbench.errors import LabbenchError
 from labbench.physics import DeviceModel, load_device_model
 
 from .layers import BinaryMLP, sign, softmax_cross_entropy
@@ -40,6 +43,76 @@ from .update_rules import make_rule
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.csv"
 HIST_BINS = 40
+
+# What one synapse (a device pair) costs in memory while training, measured on a
+# 784-1000-10 network (tracemalloc): device mode ~60 B steady (conductances, per-device
+# parameters, event counters, Adam moments), ~120 B peak while the arrays are built, more
+# while a checkpoint is serialized; ideal mode ~12 B steady, ~20 B peak in an epoch.
+BYTES_PER_PAIR = {"device": 160, "ideal": 48}
+FALLBACK_MEMORY_CAP = 4 << 30
+
+
+class CheckpointError(LabbenchError, ValueError):
+    """A checkpoint that cannot be read, or that another configuration wrote."""
+
+
+def memory_estimate(sizes, mode: str = "device") -> tuple[int, int]:
+    """(device pairs, bytes) that training a network of ``sizes`` needs, roughly."""
+    pairs = sum(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
+    return pairs, pairs * BYTES_PER_PAIR.get(mode, BYTES_PER_PAIR["device"])
+
+
+def memory_cap() -> int:
+    """The most memory a training run may plan to use: half of this machine's RAM."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):
+        return FALLBACK_MEMORY_CAP
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} PiB"
+
+
+def check_memory(sizes, mode: str = "device", option: str = "sizes") -> None:
+    """ValueError when a network of ``sizes`` would need more than :func:`memory_cap`."""
+    pairs, need = memory_estimate(sizes, mode)
+    cap = memory_cap()
+    if need > cap:
+        raise ValueError(
+            f"{option}: a {'-'.join(str(s) for s in sizes)} network has {pairs:,} device pairs; "
+            f"training it would need about {human_bytes(need)} (~{BYTES_PER_PAIR.get(mode, 0)} B per pair), "
+            f"more than the {human_bytes(cap)} allowed (half of this machine's memory); "
+            "use smaller hidden layers")
+
+
+# (name, low, high, low_open): the float settings, their ranges
+FLOAT_RANGES = {
+    "lr": (0.0, 1.0, True),
+    "lr_end": (0.0, 1.0, True),
+    "refresh_level": (0.0, 1.0, True),
+    "refresh_cap": (0.0, 1.0, False),
+    "sense_offset": (0.0, 1.0, False),
+    "sense_noise": (0.0, 1.0, False),
+    "rule_threshold": (0.0, math.inf, True),
+}
+
+
+def check_float(name: str, value) -> float:
+    """``value`` finite and in the range of ``name`` (:data:`FLOAT_RANGES`), else ValueError."""
+    lo, hi, lo_open = FLOAT_RANGES[name]
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+    if not math.isfinite(v) or v < lo or (lo_open and v == lo) or v > hi:
+        raise ValueError(f"{name} must be a finite number in {rng}, got {value!r}")
+    return v
 
 
 def tune_allocator() -> None:
@@ -89,8 +162,13 @@ class TrainConfig:
             raise ValueError(f"mode must be 'device' or 'ideal', got {self.mode!r}")
         if self.epochs < 1 or self.batch < 1:
             raise ValueError("epochs and batch must be >= 1")
-        if not (self.lr > 0 and self.lr_end > 0):
-            raise ValueError("learning rates must be > 0")
+        for name in FLOAT_RANGES:
+            if getattr(self, name) is not None:      # refresh_cap None = the full difference
+                check_float(name, getattr(self, name))
+        if self.pulse_step is not None and not (math.isfinite(self.pulse_step) and 0 < self.pulse_step <= 1):
+            raise ValueError(f"pulse_step must be a finite number in (0, 1], got {self.pulse_step!r}")
+        if len(self.sizes) < 2 or min(self.sizes) < 1:
+            raise ValueError(f"sizes must be >= 2 positive layer widths, got {self.sizes}")
 
     def lr_at(self, epoch: int) -> float:
         if self.epochs == 1:
@@ -233,9 +311,10 @@ class Trainer:
                  out_dir: str | Path | None = None,
                  array_factory: Callable[[int, int, int], Any] | None = None,
                  progress: bool = True, store=None, plots: bool = True):
-        tune_allocator()
         self.plots = plots
         self.config = c = config
+        check_memory(c.sizes, c.mode)
+        tune_allocator()
         self.device_model = (device_model if isinstance(device_model, DeviceModel)
                              else load_device_model(device_model))
         self.out_dir = Path(out_dir) if out_dir is not None else None
@@ -369,9 +448,11 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if (self.out_dir / CHECKPOINT).exists():
                 self.load_checkpoint(self.out_dir / CHECKPOINT)
-        writer_cm = self._open_store() if self.store is not None and self.epoch < epochs else None
-        writer = writer_cm.__enter__() if writer_cm is not None else None
-        try:
+        with contextlib.ExitStack() as stack:
+            # the store's context manager records the run finished, aborted (Ctrl-C,
+            # SIGTERM) or failed (with the reason): exceptions must reach it
+            writer = (stack.enter_context(self._open_store())
+                      if self.store is not None and self.epoch < epochs else None)
             while self.epoch < epochs:
                 row = {"epoch": self.epoch + 1, **self.train_epoch(x_train, y_train)}
                 row["test_acc"] = self.evaluate(x_test, y_test)
@@ -383,13 +464,11 @@ class Trainer:
                     self.write_metrics(self.out_dir / METRICS)
                 if writer is not None:
                     writer.add(**{k: row.get(k, np.nan) for k in ["epoch"] + _STORE_VALUES})
+                    writer.flush()      # on disk now: a run killed later keeps this epoch
                 if self.progress:
                     print(f"epoch {row['epoch']}: test {row['test_acc']:.4f}  train {row['train_acc']:.4f}  "
                           f"{row['samples_per_s']:.0f} samples/s  pulses {row.get('set_pulses', 0)}  "
                           f"refreshed {row['pairs_refreshed']}", flush=True)
-        finally:
-            if writer_cm is not None:
-                writer_cm.__exit__(None, None, None)
         if self.plots and self.out_dir is not None and self.history:
             from .plots import plot_training
 
@@ -429,23 +508,42 @@ class Trainer:
                 arrays[f"refresh{i}.state"] = st
         if self.g_hist:
             arrays["g_hist"] = np.stack(self.g_hist)
-        meta = {"config": self.config.to_dict(), "epoch": self.epoch, "step": self.step,
+        meta = {"config": self.config.to_dict(), **self._identity(), "epoch": self.epoch, "step": self.step,
                 "adam_t": self.adam.t, "rng": self.rng.bit_generator.state, "history": self.history}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
         _atomic_write_bytes(Path(path), buf.getvalue())
 
+    def _identity(self) -> dict:
+        """What, besides the config, a checkpoint must share with this trainer to resume."""
+        return {"device_model": self.device_model.name,
+                "arrays": [type(a).__name__ for a in self.arrays]}
+
+    def check_checkpoint(self, path: Path) -> dict:
+        """Read the checkpoint at ``path`` and check that this trainer can resume it;
+        :class:`CheckpointError` (naming the file, or the options that differ) if not."""
+        data = read_checkpoint(path)
+        meta = data.pop("meta")
+        diff = config_differences(self.config, meta, self._identity())
+        if diff:
+            raise CheckpointError(
+                f"{path} holds a checkpoint of a different configuration (differs in "
+                f"{'; '.join(diff)}); a run folder resumes only the same configuration: "
+                "choose another --out folder, or delete the checkpoint to start over")
+        return {**data, "meta": meta}
+
     def load_checkpoint(self, path: Path) -> None:
-        with np.load(path) as f:
-            data = {k: f[k] for k in f.files}
-        meta = json.loads(bytes(data.pop("meta")).decode())
-        mine, theirs = self.config.to_dict(), dict(meta["config"])
-        mine.pop("epochs"), theirs.pop("epochs")
-        if mine != theirs:
-            diff = sorted(k for k in mine if mine[k] != theirs.get(k))
-            raise ValueError(f"{path} was written by a different configuration (differs in {diff}); "
-                             "use another --out folder or delete the checkpoint")
+        data = self.check_checkpoint(path)
+        meta = data.pop("meta")
+        try:
+            self._load_state(data, meta)
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this network ({type(e).__name__}: {e}); "
+                "delete it, or choose another --out folder") from None
+
+    def _load_state(self, data: dict, meta: dict) -> None:
         for i, syn in enumerate(self.synapses):
             syn.load_state_dict({k.split(".", 1)[1]: v for k, v in data.items() if k.startswith(f"syn{i}.")})
         for i, bn in enumerate(self.model.bns):
@@ -460,6 +558,65 @@ class Trainer:
         self.epoch, self.step, self.adam.t = meta["epoch"], meta["step"], meta["adam_t"]
         self.rng.bit_generator.state = meta["rng"]
         self.history = meta["history"]
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """All arrays of a checkpoint, with ``meta`` decoded; :class:`CheckpointError`
+    naming the file if it is unreadable (empty, truncated, not a checkpoint)."""
+    path = Path(path)
+    hint = "delete it (the run starts over), or choose another --out folder"
+    try:
+        if path.stat().st_size == 0:
+            raise CheckpointError(f"checkpoint {path} is empty (a crash while it was written?); {hint}")
+        with open(path, "rb") as f:
+            head = f.read(4)
+        if head != b"PK\x03\x04":          # np.savez writes a zip archive
+            raise CheckpointError(f"checkpoint {path} is corrupt: not a NumPy .npz archive "
+                                  f"(starts with {head!r}); {hint}")
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+        meta = json.loads(bytes(data.pop("meta")).decode())
+        if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+            raise ValueError("no configuration in its metadata")
+        for key in ("epoch", "step", "adam_t", "rng", "history"):
+            meta[key]           # noqa: B018 - KeyError if missing
+    except CheckpointError:
+        raise
+    except AttributeError:
+        # np.load of a plain .npy array (no .files) is not a checkpoint either
+        raise CheckpointError(f"checkpoint {path} is not a labbench checkpoint; {hint}") from None
+    except OSError as e:
+        if not path.exists():
+            raise
+        raise CheckpointError(f"cannot read checkpoint {path} ({e.strerror or e}); {hint}") from None
+    except Exception as e:  # noqa: BLE001 - zipfile, EOF, JSON, pickle refusals: all say "corrupt"
+        raise CheckpointError(f"checkpoint {path} is corrupt or not a labbench checkpoint "
+                              f"({type(e).__name__}: {e}); {hint}") from None
+    return {"meta": meta, **data}
+
+
+def _option_name(key: str) -> str:
+    return {"sizes": "--hidden", "mode": "--array"}.get(key, "--" + key.replace("_", "-"))
+
+
+def _show(key: str, value) -> str:
+    if key == "sizes" and isinstance(value, (list, tuple)) and len(value) > 2:
+        return ",".join(str(v) for v in value[1:-1]) + f" (layers {list(value)})"
+    return json.dumps(value)
+
+
+def config_differences(config: TrainConfig, meta: dict, identity: dict | None = None) -> list[str]:
+    """The settings that differ between ``config`` and a checkpoint's ``meta``, each
+    as "--option here vs checkpoint" (``epochs`` may differ: resuming trains further)."""
+    mine, theirs = config.to_dict(), dict(meta.get("config", {}))
+    mine.pop("epochs", None), theirs.pop("epochs", None)
+    out = [f"{_option_name(k)} {_show(k, mine.get(k))} here vs {_show(k, theirs.get(k))} in the checkpoint"
+           for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+    for k, v in (identity or {}).items():
+        if k in meta and meta[k] != v:     # older checkpoints do not record these
+            name = "--device-model" if k == "device_model" else "--array (arrays)"
+            out.append(f"{name} {json.dumps(v)} here vs {json.dumps(meta[k])} in the checkpoint")
+    return out
 
 
 _STORE_VALUES = ["test_acc", "train_acc", "train_loss", "lr", "seconds", "samples_per_s", "set_pulses",

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import ValidationError
 
-from labbench.physics.device_model import DeviceModel, DeviceToDevice, ReadModel
+from labbench.physics.device_model import DeviceModel, ReadModel
 from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
@@ -24,6 +25,10 @@ from .io import DataError, Trains, load_pulse_trains, pack
 KINDS = ("neurosim", "softbounds", "expstep", "powstep", "piecewise")
 C2C_FORM = {"neurosim": "abs"}  # the others follow aihwkit: relative to the step
 D2D_MIN = 0.005  # spreads below this are reported but not put in the model
+
+
+class FitFailed(DataError):
+    """A fit that ran but gave no usable device model (non-finite parameters, R² < 0)."""
 
 
 @dataclass
@@ -38,6 +43,7 @@ class FitResult:
     notes: list[str] = field(default_factory=list)
     data: pd.DataFrame | None = field(default=None, repr=False)
     method: str = "trajectory"
+    warnings: list[str] = field(default_factory=list)  # data problems worked around (also in notes)
 
     def summary(self) -> dict:
         """The JSON the CLI prints: chosen model, parameters per direction, metrics."""
@@ -56,6 +62,22 @@ class FitResult:
         out["metrics"] = self.ranking.set_index("model").loc[self.kind].to_dict()
         out["ranking"] = self.ranking[["model", "aic", "bic", "rmse", "r2"]].to_dict(orient="records")
         return _plain(out)
+
+    def quality_problems(self) -> list[str]:
+        """Why this fit should not become a device model: non-finite parameters, or a chosen
+        model that explains the data worse than a flat line (R² < 0, or R² undefined)."""
+        out = []
+        bad = [k for k, v in self.device_model.update.to_dict().items()
+               if k != "kind" and v is not None and not np.all(np.isfinite(np.asarray(v, float)))]
+        if bad:
+            out.append(f"non-finite parameters {bad}")
+        for d, entry in self.summary()["directions"].items():
+            r2 = entry.get("r2")
+            if r2 is None:
+                out.append(f"R² undefined for {d} (the fit or the data hold NaN)")
+            elif r2 < 0:
+                out.append(f"R² = {r2:.3g} for {d} (worse than a flat line at the mean)")
+        return out
 
     def to_yaml(self, path: str | Path) -> str:
         return self.device_model.to_yaml(path)
@@ -213,6 +235,17 @@ def _refine_onestep(kind, fits, trains, norm, mode, ctx, c2c, span, form):
     return out, est
 
 
+def _nominal(kind, params, **kw):
+    """The nominal update model; a fit the model class refuses (bounds crossed, NaN) is a
+    :class:`FitFailed` that says what the data look like, not a bare parameter error."""
+    try:
+        return build.nominal_model(kind, params, **kw)
+    except (ValueError, FloatingPointError) as e:
+        raise FitFailed(f"the {kind} fit gave no valid device model ({e}); do the data rise during "
+                        "set trains and fall during reset trains? check the 'direction' column and "
+                        "look for outliers") from None
+
+
 def fit_device(data, model: str = "auto", name: str | None = None, source: str | None = None,
                method: str = "auto", variation_fits: bool = True, base: DeviceModel | None = None,
                allow_negative: bool = False) -> FitResult:
@@ -230,6 +263,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     if method not in ("auto", "trajectory", "onestep"):
         raise ValueError(f"method must be auto, trajectory or onestep, got {method!r}")
     df = load_pulse_trains(data, allow_negative=allow_negative)
+    load_warnings = list(df.attrs.get("warnings", []))
     trains = {d: t for d in (SET, RESET) if (t := pack(df, d)) is not None}
     if len(trains) < 2:
         have = variation.direction_name(next(iter(trains)))
@@ -247,7 +281,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
             raise DataError("the neurosim model needs conductances >= 0; these data are in weight units "
                             "(negative values): fit softbounds, expstep, powstep or piecewise")
         kinds = tuple(k for k in kinds if k != "neurosim")
-    notes: list[str] = []
+    notes: list[str] = list(load_warnings)  # kept in the model's fit block: what was dropped
     noise_ratio = None
     if method == "auto":
         method, noise_ratio = choose_method(trains, norm)
@@ -281,7 +315,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     main = {d: fits[(chosen, d, rank_mode)] for d in (SET, RESET)}
     params = build.combine(chosen, main[SET], main[RESET])
     nominal_params = _median_params(params) if multi else params
-    nominal = build.nominal_model(chosen, nominal_params)
+    nominal = _nominal(chosen, nominal_params)
     span = float(nominal.gmax - nominal.gmin)
 
     c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, span) for d, f in main.items()}
@@ -292,7 +326,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
             fits[(chosen, d, rank_mode)] = f
         params = build.combine(chosen, main[SET], main[RESET])
         nominal_params = _median_params(params) if multi else params
-        nominal = build.nominal_model(chosen, nominal_params)
+        nominal = _nominal(chosen, nominal_params)
         span = float(nominal.gmax - nominal.gmin)
     if chosen == "neurosim":
         for d, f in main.items():
@@ -319,7 +353,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
 
     c2c_rel = float(np.mean([v["c2c_rel"] for v in c2c.values()]))
     c2c_abs = float(np.mean([v["c2c_abs"] for v in c2c.values()]))
-    nominal = build.nominal_model(chosen, nominal_params, c2c_rel=c2c_rel, c2c_abs=c2c_abs)
+    nominal = _nominal(chosen, nominal_params, c2c_rel=c2c_rel, c2c_abs=c2c_abs)
     read_noise = float(np.mean([v["read_noise_rel"] for v in c2c.values()]))
 
     report = selection.report_table(fits, kinds, direction_params)
@@ -341,8 +375,14 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         "notes": notes,
     }
     base_kw = {"switching": base.switching, "faults": base.faults} if base is not None else {}
-    read = (base.read if base is not None else ReadModel()).model_copy(update={"noise_rel": round(read_noise, 6)})
-    dm = DeviceModel(name=name or f"fitted_{chosen}", description=f"{chosen} model fitted by labbench",
-                     update=nominal, d2d=DeviceToDevice(sigma=sigma), read=read, fit=_plain(fit_block), **base_kw)
+    read = {**(base.read if base is not None else ReadModel()).model_dump(), "noise_rel": round(read_noise, 6)}
+    try:  # validated as a file would be (sub-models too), so what is written loads again
+        dm = DeviceModel(name=name or f"fitted_{chosen}", description=f"{chosen} model fitted by labbench",
+                         update=nominal, d2d={"sigma": sigma}, read=read, fit=_plain(fit_block), **base_kw)
+    except ValidationError as e:  # e.g. NaN parameters from degenerate data: say which, no pydantic dump
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
+                             .lstrip(": ") for err in e.errors())
+        raise FitFailed(f"the {chosen} fit gave no valid device model ({problems}); check the data "
+                        "(outliers, units, enough pulses per train)") from None
     return FitResult(kind=chosen, device_model=dm, report=report, ranking=ranking, fits=fits, c2c=c2c, d2d=d2d,
-                     notes=notes, data=df, method=method)
+                     notes=notes, data=df, method=method, warnings=load_warnings)

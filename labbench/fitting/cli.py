@@ -22,21 +22,43 @@ MODELS = ["auto", "neurosim", "softbounds", "expstep", "powstep", "piecewise"]
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="write a PNG of data vs fit, residuals and D2D histograms")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
-def fit(data, model, method, output, name, plot_path, as_json):
+@click.option("--allow-poor-fit", is_flag=True,
+              help="write the model even when the fit is worse than a flat line (R² < 0 or undefined)")
+def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit):
     """Fit conductance-update models to tidy pulse-train data (CSV).
 
     Columns: cell (or row, col, side), cycle, direction (set/reset), pulse (0 = before the
-    first pulse), conductance (S).  Nothing is written when the data are invalid.
+    first pulse), conductance (S).  Nothing is written when the data are invalid or the fit
+    is poor (R² < 0; --allow-poor-fit writes it anyway).  Instrument overflow readings
+    (9.9e37) are dropped with a warning.
     """
+    from labbench.paths import ensure_writable_file
+
     from .api import fit_device
     from .io import DataError
 
+    # every output location is checked before any work: a typo costs no fit, and leaves nothing
+    if output is not None:
+        ensure_writable_file(output, "device model (-o)")
+    if plot_path is not None:
+        ensure_writable_file(plot_path, "plot (--plot)")
+    _check_distinct(data, output, plot_path)
     try:
         result = fit_device(data, model=model, method=method,
                             name=name or (output.stem if output else data.stem), source=str(data))
     except DataError as e:
         click.echo(f"error: {e}", err=True)
         sys.exit(2)
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    problems = result.quality_problems()
+    if problems and not allow_poor_fit:
+        click.echo(f"error: {data}: the {result.kind} fit is poor: {'; '.join(problems)}. "
+                   f"No model written: check the data for outliers or wrong units, or pass --allow-poor-fit "
+                   f"to write it anyway (with --plot to see it)", err=True)
+        sys.exit(2)
+    for p in problems:
+        click.echo(f"warning: poor fit written (--allow-poor-fit): {p}", err=True)
     if output is not None:
         result.to_yaml(output)
     if plot_path is not None:
@@ -45,6 +67,23 @@ def fit(data, model, method, output, name, plot_path, as_json):
         click.echo(json.dumps(result.summary(), indent=None))
         return
     _print_human(result, output, plot_path)
+
+
+def _check_distinct(data: Path, output: Path | None, plot_path: Path | None) -> None:
+    """-o and --plot must not overwrite the data or each other."""
+    from labbench.paths import OutputError
+
+    def same(a: Path, b: Path) -> bool:
+        try:
+            return a.resolve() == b.resolve()
+        except OSError:
+            return False
+
+    for opt, p in (("-o", output), ("--plot", plot_path)):
+        if p is not None and same(p, data):
+            raise OutputError(f"{opt} {p} is the data file itself; choose another output name")
+    if output is not None and plot_path is not None and same(output, plot_path):
+        raise OutputError(f"-o and --plot name the same file {output}; give the plot its own name (.png)")
 
 
 def _print_human(result, output, plot_path):
@@ -61,7 +100,8 @@ def _print_human(result, output, plot_path):
     if s["d2d_sigma"]:
         click.echo("d2d sigma: " + ", ".join(f"{k}={v:.3g}" for k, v in s["d2d_sigma"].items()))
     for n in result.notes:
-        click.echo(f"note: {n}")
+        if n not in result.warnings:  # those were printed as warnings already
+            click.echo(f"note: {n}")
     click.echo("")
     click.echo(result.device_model.to_yaml().rstrip() if output is None else f"wrote {output}")
     if plot_path is not None:

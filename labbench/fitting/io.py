@@ -6,6 +6,13 @@ One row per read: ``cell`` (or ``row``, ``col``, ``side``), ``cycle``, ``directi
 are kept.  Every problem is a :class:`DataError` that names the column and the row
 (CSV rows are also given as file line numbers) and says how to fix it; nothing is
 fitted or written from data that did not pass.
+
+Conductances must be physical: finite, >= 0 S and at most :data:`G_MAX_S` (1 S), and a
+non-zero reading at least :data:`G_MIN_S` (1 fS).  Instrument overflow markers (SCPI's
+±9.9e37 overflow, as Keithley 2400 SMUs write it, and 9.91e37 NaN) are dropped with a
+warning (``DataFrame.attrs["warnings"]``), not fitted.  With ``allow_negative`` (data in aihwkit's
+normalized weight units, e.g. Gong 2018) values may be negative and have no unit, so only
+``|value| <=`` :data:`W_MAX` applies.
 """
 from __future__ import annotations
 
@@ -23,6 +30,21 @@ CELL_KEYS = ("row", "col", "side")
 _DIRECTIONS = {"set": SET, "reset": RESET, "up": SET, "down": RESET, "ltp": SET, "ltd": RESET,
                "potentiation": SET, "depression": RESET}
 
+
+# SCPI instruments write these in place of a reading: ±9.9e37 is overflow (±infinity; Keithley
+# 2400-series SMUs on an overrange read), 9.91e37 is "not a number" (SCPI-99 §7.2.1.5).  Exactly
+# these values are dropped with a warning; any other huge value (1e300, 9.9e38) is no marker, so
+# it is refused as an absurd conductance like every value above G_MAX_S.
+OVERFLOW_MARKERS = (9.9e37, 9.91e37)
+# 1 S is a 1 Ω cell: below the access transistor and the wiring of any RRAM array; larger
+# values are a unit mistake (µS written as plain numbers, resistance instead of conductance)
+G_MAX_S = 1.0
+# a non-zero reading below 1 fS (1 fA at 1 V) is below any SMU's resolution: a scaling or
+# parsing mistake (the 1e-9 S Ag:a-Si data and exact 0 S reads of an open cell still pass)
+G_MIN_S = 1e-15
+# normalized (aihwkit weight-unit) data are O(1); far beyond that the fitter's sums of
+# squares lose all precision (and 1e300 overflows)
+W_MAX = 1e6
 
 _COPY_ON_WRITE = int(pd.__version__.split(".")[0]) >= 3
 
@@ -45,14 +67,29 @@ def read_table(source) -> tuple[pd.DataFrame, bool]:
     path = Path(source)
     if not path.exists():
         raise DataError(f"{path}: file not found")
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder, not a CSV file; give the data file inside it")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; give a CSV file")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty; expected a CSV with a header row "
                         f"({', '.join(('cell',) + REQUIRED)})")
+    with open(path, "rb") as f:
+        head = f.read(1 << 16)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataError(f"{path}: UTF-16 text (as some spreadsheets export 'Unicode text'); "
+                        "save the CSV as UTF-8")
+    if b"\x00" in head:
+        raise DataError(f"{path}: a binary file, not a CSV text file (it holds NUL bytes); "
+                        "export the data as CSV (UTF-8 text)")
     try:
-        df = pd.read_csv(path, skipinitialspace=True)
+        df = pd.read_csv(path, skipinitialspace=True, encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{e.object[e.start]:02x} cannot be decoded); "
+                        "save the CSV as UTF-8 (e.g. 'CSV UTF-8' in a spreadsheet)") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty; expected a CSV with a header row") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+    except pd.errors.ParserError as e:
         raise DataError(f"{path}: not a readable CSV ({e}); check for a truncated or corrupted line") from None
     df.columns = [str(c).strip() for c in df.columns]
     return df, True
@@ -97,16 +134,34 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool
                             f"{_where(bad_na, source_is_csv)}; fill or drop those rows"
                             + (" (a truncated last line looks like this)" if source_is_csv else ""))
     numeric = ["cycle", "pulse", "conductance"] + ([] if has_cell else list(CELL_KEYS))
+    warnings: list[str] = []
+    marker = np.zeros(len(out), bool)
     for name in numeric:
         conv = pd.to_numeric(out[name], errors="coerce")
         bad = out.index[conv.isna()]
         if len(bad):
             raise DataError(f"column {name!r} is not numeric at {_where(bad, source_is_csv)} "
                             f"(value {out[name].iloc[bad[0]]!r}); numbers only, in SI units")
-        if not np.isfinite(conv.to_numpy(float)).all():
-            bad = out.index[~np.isfinite(conv.to_numpy(float))]
+        vals = conv.to_numpy(float)
+        if name == "conductance":
+            marker = np.isclose(np.abs(vals)[:, None], OVERFLOW_MARKERS, rtol=1e-9, atol=0).any(axis=1)
+            if marker.any():
+                dropped = out.index[marker]
+                warnings.append(
+                    f"column 'conductance': dropped {len(dropped)} instrument overflow reading"
+                    f"{'s' if len(dropped) > 1 else ''} (9.9e37 overflow or 9.91e37 NaN marker of the SMU) "
+                    f"at {_where(dropped, source_is_csv, limit=10)}; they are not fitted")
+                if marker.all():
+                    raise DataError("column 'conductance' holds only instrument overflow markers "
+                                    "(9.9e37/9.91e37): every read overflowed or failed; check the SMU "
+                                    "range and compliance")
+        if not np.isfinite(vals).all():
+            bad = out.index[~np.isfinite(vals)]
             raise DataError(f"column {name!r} holds infinite values at {_where(bad, source_is_csv)}")
         out[name] = conv.astype(float)
+    orig_index = out.index
+    if marker.any():
+        out = out.loc[~marker]
     for name in ("cycle",) + (() if has_cell else CELL_KEYS):
         frac = out.index[out[name] != np.round(out[name])]
         if len(frac):
@@ -138,6 +193,26 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool
                         "; check the sign convention of the current (use |I|/V)")
     if not allow_negative and not (out["conductance"] > 0).any():
         raise DataError("column 'conductance' is zero everywhere; nothing to fit")
+    g = out["conductance"].to_numpy(float)
+    if allow_negative:
+        huge = out.index[np.abs(g) > W_MAX]
+        if len(huge):
+            raise DataError(f"column 'conductance' (weight units) exceeds ±{W_MAX:g} at "
+                            f"{_where(huge, source_is_csv)} (value {g[out.index.get_loc(huge[0])]:g}); "
+                            "normalized data are O(1): check the scaling")
+    else:
+        huge = out.index[g > G_MAX_S]
+        if len(huge):
+            raise DataError(f"column 'conductance' is above {G_MAX_S:g} S (a cell below 1 Ω) at "
+                            f"{_where(huge, source_is_csv)} (value {g[out.index.get_loc(huge[0])]:g}); "
+                            "conductances are in siemens: convert µS (×1e-6) or mS (×1e-3), and give "
+                            "conductance, not resistance")
+        tiny = out.index[(g > 0) & (g < G_MIN_S)]
+        if len(tiny):
+            raise DataError(f"column 'conductance' is below {G_MIN_S:g} S (1 fS, beneath any instrument's "
+                            f"resolution) at {_where(tiny, source_is_csv)} "
+                            f"(value {g[out.index.get_loc(tiny[0])]:g}); check the column's scaling "
+                            "(an open cell reads 0)")
 
     device = out.groupby(keys, sort=True).ngroup().to_numpy(np.int64)
     if has_cell:
@@ -156,15 +231,20 @@ def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool
     prev, sizes = _train_prev_and_sizes(out, train)
     unordered = out.index[prev.notna() & (out["pulse"] <= prev)]
     if len(unordered):
-        r = unordered[0]
+        r = unordered[0]  # an index label (rows dropped above keep their labels, so lines stay right)
         raise DataError(
             f"column 'pulse' is not increasing within a train at {_where(unordered, source_is_csv)}: "
-            f"pulse {out['pulse'].iloc[r]:g} follows {prev.iloc[r]:g} (device {out['device_label'].iloc[r]}, "
-            f"cycle {out['cycle'].iloc[r]}); sort each train by pulse and remove duplicates")
+            f"pulse {out['pulse'].loc[r]:g} follows {prev.loc[r]:g} (device {out['device_label'].loc[r]}, "
+            f"cycle {out['cycle'].loc[r]}); sort each train by pulse and remove duplicates")
     single = out.index[sizes < 2]
     if len(single):
         raise DataError(f"a pulse train with a single point at {_where(single, source_is_csv)}; "
-                        "each (cell, cycle, direction) needs at least 2 reads")
+                        "each (cell, cycle, direction) needs at least 2 reads"
+                        + (f" (after dropping the overflow marker{'s' if marker.sum() > 1 else ''} at "
+                           f"{_where(orig_index[marker], source_is_csv)})" if marker.any() else ""))
+    if marker.any():
+        out = out.reset_index(drop=True)
+    out.attrs["warnings"] = warnings
     return out
 
 

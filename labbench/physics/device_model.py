@@ -8,39 +8,70 @@ Validation is pydantic's: an unknown or misspelled key is an error that names it
 """
 from __future__ import annotations
 
+import dataclasses
+import math
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from .models import UpdateModel, model_class
 
+# Physical bounds on the variation parameters (a value outside is a typo or a unit mistake,
+# and NaN/inf never reach the simulator: every schema model sets allow_inf_nan=False).
+#: D2D: σ of a lognormal factor exp(σ·z) on a parameter.  σ = 2 already spreads devices by
+#: e^(±6) ≈ ×400 at the default ±3σ truncation; measured D2D spreads are ≲ 0.5.
+D2D_SIGMA_MAX = 2.0
+#: C2C, relative: σ of one pulse's step as a multiple of the mean step (aihwkit's dw_min_std).
+#: It may exceed 1 for tiny, noisy steps (Gong 2018 HfO2 in weight units fits ≈ 26), so the
+#: cap is generous: 100 still catches a 1e6 typo.
+C2C_REL_MAX = 100.0
+#: C2C, additive: σ per pulse as a fraction of the range gmax − gmin (NeuroSim's sigmaCtoC,
+#: typically 0.01–0.05).  One pulse scattering a device over the whole range is no longer a
+#: gradual (analog) device.
+C2C_ABS_MAX = 1.0
+#: read noise: relative σ of a read.  A σ as large as the conductance itself is no read at all.
+READ_NOISE_MAX = 1.0
+
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _not_bool(v):
+    # YAML's yes/no/true are booleans, which pydantic would take as 1.0/0.0
+    if isinstance(v, bool):
+        raise ValueError(f"must be a number, got {v!r}")
+    return v
+
+
+def _d2d_sigma_range(s: float) -> float:
+    if not 0.0 <= s <= D2D_SIGMA_MAX:
+        raise ValueError(f"must be between 0 and {D2D_SIGMA_MAX:g} (σ of a lognormal factor exp(σ·z); "
+                         f"{D2D_SIGMA_MAX:g} already spreads devices ×400), got {s:g}")
+    return s
+
+
+D2DSigma = Annotated[float, BeforeValidator(_not_bool), AfterValidator(_d2d_sigma_range)]
 
 
 class DeviceToDevice(_Strict):
     """Per-device parameter spread: each named parameter gets a factor exp(σ·z)."""
 
     distribution: Literal["lognormal"] = "lognormal"
-    truncate: float = Field(3.0, gt=0, description="z is clipped to ±truncate")
-    sigma: dict[str, float] = Field(default_factory=dict)
-
-    @field_validator("sigma")
-    @classmethod
-    def _non_negative(cls, v):
-        for k, s in v.items():
-            if s < 0:
-                raise ValueError(f"d2d.sigma.{k} must be >= 0, got {s}")
-        return v
+    # beyond ±10σ a normal is never drawn: a larger value changes nothing and is a typo
+    truncate: float = Field(3.0, gt=0, le=10, description="z is clipped to ±truncate")
+    sigma: dict[str, D2DSigma] = Field(default_factory=dict,
+                                       description=f"parameter -> lognormal σ in [0, {D2D_SIGMA_MAX:g}]")
 
 
 class ReadModel(_Strict):
     """Read behaviour: I = G·V (linear) or I = G·v0·sinh(V/v0), times (1 + noise)."""
 
-    noise_rel: float = Field(0.0, ge=0, description="relative σ of each read (1/f + thermal, lumped)")
+    noise_rel: float = Field(0.0, ge=0, le=READ_NOISE_MAX,
+                             description="relative σ of each read (1/f + thermal, lumped)")
     iv: Literal["linear", "sinh"] = "linear"
     v0: float = Field(0.25, gt=0, description="V, sinh shape parameter")
     voltage: float = Field(0.1, gt=0, description="V, nominal read voltage")
@@ -84,6 +115,30 @@ class DeviceModel(_Strict):
     faults: Faults = Field(default_factory=Faults)
     fit: dict[str, Any] | None = Field(None, description="provenance and metrics written by the fitter")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _check_update_fields(cls, data):
+        """The update model is a dataclass, not a pydantic model: check its fields here, so
+        each problem names its key (``update.c2c_rel: ...``) instead of failing in NumPy."""
+        if not isinstance(data, dict):
+            return data
+        upd = data.get("update")
+        if isinstance(upd, dict) and "kind" in upd:
+            try:
+                target = model_class(upd["kind"])
+            except (ValueError, TypeError):
+                return data  # the field validator names the unknown kind
+            values, problems = _check_update(target, dict(upd), given=True)
+            if problems:
+                raise ValueError("\n  ".join(problems))
+            return {**data, "update": values}
+        if isinstance(upd, UpdateModel):
+            values = {f.name: getattr(upd, f.name) for f in dataclasses.fields(upd)}
+            _, problems = _check_update(type(upd), values, given=False)
+            if problems:
+                raise ValueError("\n  ".join(problems))
+        return data
+
     @field_validator("update", mode="before")
     @classmethod
     def _build_update(cls, v):
@@ -91,7 +146,10 @@ class DeviceModel(_Strict):
             return v
         if not isinstance(v, dict) or "kind" not in v:
             raise ValueError("update must be a mapping with a 'kind' key")
-        return model_class(v["kind"]).from_dict(v)
+        try:
+            return model_class(v["kind"]).from_dict(v)
+        except TypeError as e:  # a wrong type the checks above did not foresee: still no traceback
+            raise ValueError(f"{v['kind']} model: {e}") from None
 
     @model_validator(mode="after")
     def _check_d2d(self):
@@ -133,6 +191,73 @@ class DeviceModel(_Strict):
         from labbench.yamlfile import load_validated
 
         return load_validated(cls, path, "device model")
+
+
+def _number(v) -> float | None:
+    """``v`` as a float when it is a number (or a numeric string: PyYAML reads ``1e-5``, without
+    a dot, as text); None otherwise.  Booleans are not numbers here."""
+    if isinstance(v, (bool, np.bool_)):
+        return None
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except ValueError:
+            return None
+    return None
+
+
+_C2C_RANGE = {"c2c_rel": (C2C_REL_MAX, "σ of a step relative to the mean step"),
+              "c2c_abs": (C2C_ABS_MAX, "σ per pulse as a fraction of gmax − gmin")}
+
+
+def _check_update(target: type[UpdateModel], values: dict, given: bool) -> tuple[dict, list[str]]:
+    """(values with numeric strings converted, problems naming ``update.<key>``).
+
+    ``given``: the values come from a file (a missing required key is a problem there)."""
+    problems: list[str] = []
+    kind = target.kind
+    for f in dataclasses.fields(target):
+        key = f"update.{f.name}"
+        if f.name not in values:
+            if given and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                problems.append(f"{key}: missing; the {kind} model needs it")
+            continue
+        v = values[f.name]
+        typ = str(f.type)
+        if v is None and "None" in typ:
+            continue
+        if isinstance(v, np.ndarray):  # a per-device (sampled) model built in code
+            if v.dtype.kind not in "iuf" or not np.isfinite(v).all():
+                problems.append(f"{key}: must hold finite numbers")
+            continue
+        if "tuple" in typ:  # a list of numbers (piecewise nodes and steps)
+            seq = list(v) if isinstance(v, (list, tuple)) else None
+            nums = None if seq is None else [_number(x) for x in seq]
+            if nums is None or any(x is None for x in nums):
+                problems.append(f"{key}: must be a list of numbers, got {v!r}")
+            elif not all(math.isfinite(x) for x in nums):
+                problems.append(f"{key}: must hold finite numbers (no .nan or .inf), got {v!r}")
+            else:
+                values[f.name] = nums
+            continue
+        x = _number(v)
+        if x is None:
+            what = "a list" if isinstance(v, (list, tuple)) else type(v).__name__
+            problems.append(f"{key}: must be a number, got {what} {v!r}")
+            continue
+        if not math.isfinite(x):
+            problems.append(f"{key}: must be a finite number, got {v!r}")
+            continue
+        if f.name in _C2C_RANGE:
+            hi, meaning = _C2C_RANGE[f.name]
+            if not 0.0 <= x <= hi:
+                problems.append(f"{key}: must be between 0 and {hi:g} ({meaning}), got {x:g}")
+                continue
+        if isinstance(v, str):
+            values[f.name] = x
+    return values, problems
 
 
 DEFAULT_MODEL = "hfox_2t2r_default"

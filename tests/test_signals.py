@@ -1,0 +1,60 @@
+"""SIGTERM and SIGHUP switch every output off like Ctrl-C, and the run is recorded as aborted
+with what was measured so far.  A real subprocess running the real CLI."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from labbench.store import Store
+
+SCRIPT = textwrap.dedent("""
+    import atexit, json, sys
+    from labbench.instruments import bench as bench_mod
+
+    worlds = []
+    _open = bench_mod.Bench._open
+    def _spy(self):
+        _open(self)
+        worlds.append(self.world)
+        print("READY", flush=True)
+    bench_mod.Bench._open = _spy
+
+    @atexit.register
+    def dump():  # the simulated instruments' state as the process ends
+        state = {name: inst.outputs_on() for w in worlds for name, inst in w.instruments.items()}
+        relays = sorted(map(list, worlds[0].instruments["matrix"].closed)) if worlds else None
+        open(sys.argv[1], "w").write(json.dumps({"outputs_on": state, "relays": relays}))
+
+    from labbench.cli import main
+    main(sys.argv[2:])
+""")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_switches_outputs_off_and_records_abort(tmp_path, sig):
+    script, state, db = tmp_path / "run.py", tmp_path / "state.json", tmp_path / "d.db"
+    script.write_text(SCRIPT)
+    argv = [sys.executable, str(script), str(state), "measure", "pulse-train", "-p", "cells=0:16, 0:16",
+            "-p", "cycles=20", "--db", str(db)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    while (line := p.stdout.readline()) and line.strip() != "READY":   # QCoDeS prints first
+        pass
+    assert line.strip() == "READY", p.stderr.read()
+    time.sleep(1.5)                                   # mid-run: pulses and reads under way
+    assert p.poll() is None, p.stderr.read()
+    p.send_signal(sig)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 143, (out, err)
+    assert "Traceback" not in err and "outputs switched off" in err
+    s = json.loads(state.read_text())
+    assert s["outputs_on"] == {"smu": [], "pg": [], "matrix": []}, s
+    assert s["relays"] == [], s
+    runs = Store(db).runs()
+    assert runs.status.tolist() == ["aborted"] and signal.Signals(sig).name in runs.reason[0]
+    assert runs.rows[0] > 0 and len(Store(db).load(int(runs.run_id[0]))) == runs.rows[0]
