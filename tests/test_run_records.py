@@ -1,0 +1,118 @@
+"""Honest records and safe starts: a full disk fails the run and says what was saved; a
+bench left on by a killed process is made safe on the next open; two writers share a
+dataset; `labbench runs` counts rows, not cells."""
+import sqlite3
+import threading
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from labbench.cli import main
+from labbench.instruments import Bench, BenchConfig
+from labbench.paths import BENCHES
+from labbench.store import RunWriter, Store
+
+
+def test_disk_full_fails_the_run_and_says_how_many_rows_were_saved(tmp_path, monkeypatch):
+    real_flush, calls = RunWriter.flush, {"n": 0}
+
+    def flush(self):
+        calls["n"] += 1
+        if calls["n"] > 2:       # the first two blocks reach the disk, then it is full
+            raise sqlite3.OperationalError("database or disk is full")
+        real_flush(self)
+
+    monkeypatch.setattr(RunWriter, "flush", flush)
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(main, ["measure", "pulse-train", "-p", "cells=0:2, 0:2", "-p", "cycles=2",
+                                  "-p", "pulses=20", "--db", str(db), "--csv", str(tmp_path / "all.csv")])
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output
+    assert "database or disk is full" in r.output and "512 of" in r.output and "rows saved" in r.output
+    monkeypatch.setattr(RunWriter, "flush", real_flush)
+    runs = Store(db).runs()
+    assert runs.status.tolist() == ["failed"] and "disk is full" in runs.reason[0]
+    assert len(Store(db).load(int(runs.run_id[0]))) >= 512       # (the fake disk frees up at close)
+    # everything measured before the failure is still written to the CSV asked for
+    assert (tmp_path / "all.csv").exists()
+
+
+def _left_on_world():
+    """A simulated bench as a killed process left it: SMU on at 2 V, both pulse channels on,
+    relays closed."""
+    world = BenchConfig.from_yaml("sim").build_world()
+    smu, pg, mx = (world.instruments[n] for n in ("smu", "pg", "matrix"))
+    smu.execute(":SOUR:VOLT:LEV 2")
+    smu.execute(":OUTP ON")
+    pg.execute("OUTP1 ON")
+    pg.execute("OUTP2 ON")
+    mx.execute(":CLOS (@10101,10548)")
+    assert smu.outputs_on() and pg.outputs_on() and mx.closed
+    return world
+
+
+def test_opening_a_bench_first_brings_every_instrument_to_a_safe_state():
+    world = _left_on_world()
+    key = world.register()
+    try:
+        cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+        for inst in cfg["instruments"].values():
+            inst["simulated"] = False                  # "real" instruments: the left-on world
+        cfg["visa_library"] = f"{key}@labbench"
+        with Bench(BenchConfig.model_validate(cfg)):
+            assert world.instruments["smu"].outputs_on() == []
+            assert world.instruments["pg"].outputs_on() == []
+            assert world.instruments["matrix"].closed == set()
+    finally:
+        world.unregister()
+
+
+def test_two_writers_share_one_dataset(tmp_path):
+    db, errors = tmp_path / "d.db", []
+
+    def write(k):
+        try:
+            with Store(db).run(f"w{k}", {"i": ""}, {"v": ""}) as w:
+                for i in range(20):
+                    w.add(i=i, v=float(k))
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(k,)) for k in range(6)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors, errors
+    runs = Store(db).runs()
+    assert len(runs) == 6 and set(runs.status) == {"finished"} and set(runs.rows) == {20}
+
+
+def test_runs_counts_rows_not_cells(tmp_path):
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(main, ["measure", "pulse-train", "-p", "cells=0, 0", "-p", "sides=+", "-p", "cycles=1",
+                                  "-p", "pulses=4", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, ["runs", "--db", str(db)])
+    assert r.exit_code == 0 and "finished" in r.output
+    runs = Store(db).runs()
+    assert runs.rows.tolist() == [10]                  # 2 directions × (4 pulses + the read before)
+
+
+def test_hardware_example_bench_is_valid_and_conservative():
+    cfg = BenchConfig.from_yaml("hardware_example")
+    assert not any(i.simulated for i in cfg.instruments.values())
+    assert all(lim.max_voltage <= 2.0 for lim in cfg.limits.values())
+
+
+def test_rehearsal_prints_the_command_stream_of_a_hardware_bench(tmp_path):
+    save = tmp_path / "stream.json"
+    r = CliRunner().invoke(main, ["bench", "rehearse", "hardware_example", "pulse-train", "-p", "cells=0, 0",
+                                  "-p", "sides=+", "-p", "cycles=1", "-p", "pulses=2", "--save", str(save)])
+    assert r.exit_code == 0, r.output
+    import json
+
+    s = json.loads(save.read_text())
+    smu, pg = s["instruments"]["smu"]["commands"], s["instruments"]["pg"]["commands"]
+    assert s["status"].startswith("pulse-train: finished")
+    assert any(c.startswith(":SOUR:VOLT:LEV") for c in smu) and smu[:2] == [":SOUR:VOLT:LEV 0", "OUTPUT OFF"]
+    assert any("VOLT1:HIGH" in c for c in pg) and "TCPIP0::192.168.0.10::inst0::INSTR" in r.output
