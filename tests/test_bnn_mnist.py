@@ -109,3 +109,36 @@ def test_a_local_copy_is_real_mnist():
         pytest.skip("no local MNIST ($LABBENCH_MNIST or the user cache); nothing to check offline")
     labels = read_idx(folder / FILES["test_labels"])
     assert np.bincount(labels).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+def test_offline_download_fails_fast_and_leaves_no_folder(tmp_path, monkeypatch):
+    """No network: one attempt per mirror for the first file, a message that says where
+    to put the four files, and the folder made for the download removed again."""
+    import urllib.error
+
+    tried = []
+
+    def offline(url, timeout=None):
+        tried.append(url)
+        raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(mnist.urllib.request, "urlopen", offline)
+    target = tmp_path / "new" / "mnist"
+    with pytest.raises(MnistError) as e:
+        load_mnist(target)
+    msg = str(e.value)
+    assert "Put the four MNIST files" in msg and str(target) in msg
+    assert all(name in msg for name in FILES.values())
+    assert len(tried) == len(mnist.MIRRORS)
+    assert not (tmp_path / "new").exists()
+    existing = tmp_path / "mine"
+    existing.mkdir()
+    with pytest.raises(MnistError):
+        load_mnist(existing)
+    assert existing.is_dir()                                     # a folder the user made stays
+
+
+def test_mnist_error_is_a_labbench_error_with_exit_status_1():
+    from labbench.errors import LabbenchError
+
+    assert issubclass(MnistError, LabbenchError) and MnistError.exit_code == 1

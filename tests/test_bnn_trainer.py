@@ -184,3 +184,153 @@ def test_a_killed_run_resumes_and_the_dataset_stays_consistent(data, tmp_path):
     epochs = sorted(e for rid in store.runs()["run_id"] for e in store.load(int(rid))["epoch"].unique())
     assert epochs == [1, 2, 3]                                 # no epoch missing or written twice
     assert store.metadata(int(store.runs()["run_id"].max()))["resumed_from_epoch"] == 1
+
+
+# -- bad inputs and lost work -----------------------------------------------------------
+def test_each_epoch_is_in_the_dataset_when_it_ends_and_the_run_records_how_it_ended(data, tmp_path):
+    """A run killed in epoch 2 has epoch 1 on disk (flushed at the end of the epoch, not
+    when QCoDeS's write period happens to elapse), and its record says aborted; a run
+    that fails says failed, with the reason."""
+    from labbench.store import Store
+
+    store = Store(tmp_path / "lab.db", write_period=1e6)      # only our flush writes rows
+    t = Trainer(cfg(epochs=3), out_dir=tmp_path / "run", progress=False, plots=False, store=store)
+    real_epoch, seen = t.train_epoch, []
+
+    def epoch(*a, **kw):
+        if t.epoch == 1:
+            reader = Store(tmp_path / "lab.db")
+            seen.append(sorted(reader.load(int(reader.runs()["run_id"].max()))["epoch"].unique()))
+            raise KeyboardInterrupt("killed mid-epoch")
+        return real_epoch(*a, **kw)
+
+    t.train_epoch = epoch
+    with pytest.raises(KeyboardInterrupt):
+        t.fit(*data)
+    assert seen == [[1]]                                       # epoch 1 was on disk during epoch 2
+    runs = store.runs()
+    assert runs["status"].tolist() == ["aborted"] and runs["rows"].tolist() == [1]
+
+    t2 = Trainer(cfg(epochs=3), out_dir=tmp_path / "run", progress=False, plots=False, store=store)
+
+    def fails(*a, **kw):
+        raise RuntimeError("the chip caught fire")
+
+    t2.train_epoch = fails
+    with pytest.raises(RuntimeError):
+        t2.fit(*data)
+    runs = store.runs().set_index("run_id")
+    last = runs.loc[runs.index.max()]
+    assert last["status"] == "failed" and "caught fire" in last["reason"]
+
+
+def test_a_corrupt_checkpoint_is_named_not_a_traceback(data, tmp_path):
+    from labbench.bnn.trainer import CHECKPOINT, CheckpointError
+
+    t = Trainer(cfg(epochs=1), out_dir=tmp_path / "run", progress=False, plots=False)
+    t.fit(*data)
+    path = tmp_path / "run" / CHECKPOINT
+    good = path.read_bytes()
+    for bad, why in [(b"", "is empty"), (good[: len(good) // 3], "corrupt"), (b"\x93NUMPY garbage", "corrupt"),
+                     (good[:-200], "corrupt")]:
+        path.write_bytes(bad)
+        with pytest.raises(CheckpointError, match=f"{CHECKPOINT}.*{why}.*delete it.*--out"):
+            Trainer(cfg(epochs=2), out_dir=tmp_path / "run", progress=False, plots=False).fit(*data)
+
+
+def test_a_checkpoint_of_another_device_model_or_network_is_refused(data, tmp_path):
+    from labbench.bnn.trainer import CheckpointError
+
+    Trainer(cfg(epochs=1), out_dir=tmp_path / "run", progress=False, plots=False).fit(*data)
+    other = DeviceModel.model_validate({**load_device_model().to_dict(), "name": "another_chip"})
+    with pytest.raises(CheckpointError, match=r"--device-model \"another_chip\" here"):
+        Trainer(cfg(epochs=2), other, out_dir=tmp_path / "run", progress=False).fit(*data)
+    with pytest.raises(CheckpointError, match=r"--hidden 32 .*here vs 64"):
+        Trainer(cfg(epochs=2, sizes=(20, 32, 4)), out_dir=tmp_path / "run", progress=False).fit(*data)
+    with pytest.raises(CheckpointError,
+                       match=r"--array \(mode\) \"ideal\" here vs \"device\".*--array \"ideal\" here vs \"sim\""):
+        Trainer(cfg(epochs=2, mode="ideal"), out_dir=tmp_path / "run", progress=False).fit(*data)
+
+
+@pytest.mark.parametrize("field, value", [("lr", float("inf")), ("lr", float("nan")), ("lr_end", -1.0),
+                                          ("sense_noise", float("nan")), ("refresh_level", 2.0),
+                                          ("refresh_cap", float("nan")), ("sense_offset", -0.1)])
+def test_config_refuses_non_finite_or_out_of_range_floats(field, value):
+    with pytest.raises(ValueError, match=f"{field} must be a finite number in"):
+        cfg(**{field: value})
+
+
+def test_a_network_too_big_for_memory_is_refused_before_allocating(monkeypatch):
+    from labbench.bnn import trainer
+
+    monkeypatch.setattr(trainer, "memory_cap", lambda: 1 << 20)       # 1 MiB
+    with pytest.raises(ValueError, match=r"20-10000-4 network has 240,000 device pairs.*about 36.6 MiB"):
+        Trainer(cfg(sizes=(20, 10000, 4)), progress=False)
+
+
+def test_cli_default_outputs_go_to_labbench_out_not_the_package(mnist_dir, tmp_path, monkeypatch):
+    from labbench.paths import DATA
+
+    monkeypatch.setenv("LABBENCH_OUT", str(tmp_path / "outs"))
+    (tmp_path / "outs").mkdir()
+    before = sorted(p.name for p in DATA.iterdir())
+    r = run_cli(["--hidden", "8", "--epochs", "1", "--batch", "50", "--data", str(mnist_dir), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "outs" / "runs" / "train-sim-s0" / "checkpoint.npz").is_file()
+    assert (tmp_path / "outs" / "labbench.db").is_file()
+    assert sorted(p.name for p in DATA.iterdir()) == before
+
+
+def test_cli_refuses_a_run_folder_of_another_configuration(mnist_dir, tmp_path):
+    common = ["--epochs", "1", "--batch", "50", "--data", str(mnist_dir), "--out", str(tmp_path / "run"),
+              "--quiet", "--no-db"]
+    assert run_cli(["--hidden", "8", *common]).exit_code == 0
+    r = CliRunner().invoke(__import__("labbench.cli", fromlist=["main"]).main,
+                           ["train", "--hidden", "16", "--lr", "0.01", *common])
+    assert r.exit_code == 2 and "Traceback" not in r.output
+    assert "--hidden 16" in r.output and "--lr 0.01 here vs 0.005" in r.output and "another --out" in r.output
+
+
+def test_cli_batch_larger_than_the_training_set(mnist_dir, tmp_path):
+    r = CliRunner().invoke(__import__("labbench.cli", fromlist=["main"]).main,
+                           ["train", "--hidden", "8", "--batch", "500", "--data", str(mnist_dir),
+                            "--out", str(tmp_path / "run"), "--no-db"])
+    assert r.exit_code == 2 and "--batch" in r.output and "400 images" in r.output
+    assert not (tmp_path / "run").exists()                  # the folder made for the run is gone again
+
+
+def test_cli_read_only_run_folder(tmp_path):
+    import os
+
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders")
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        r = CliRunner().invoke(__import__("labbench.cli", fromlist=["main"]).main,
+                               ["train", "--out", str(ro / "run"), "--no-db"])
+    finally:
+        ro.chmod(0o755)
+    assert r.exit_code == 1 and "cannot write to run folder (--out)" in r.output
+
+
+def test_cli_interrupted_run_keeps_its_epochs_and_says_aborted(mnist_dir, tmp_path, monkeypatch):
+    from labbench.store import Store
+
+    real_epoch = Trainer.train_epoch
+
+    def epoch(self, *a, **kw):
+        if self.epoch == 1:
+            raise KeyboardInterrupt()
+        return real_epoch(self, *a, **kw)
+
+    monkeypatch.setattr(Trainer, "train_epoch", epoch)
+    r = CliRunner().invoke(__import__("labbench.cli", fromlist=["main"]).main,
+                           ["train", "--hidden", "8", "--epochs", "3", "--batch", "50", "--data", str(mnist_dir),
+                            "--out", str(tmp_path / "run"), "--db", str(tmp_path / "lab.db"), "--quiet"])
+    assert r.exit_code == 130 and "Traceback" not in r.output
+    store = Store(tmp_path / "lab.db")
+    runs = store.runs()
+    assert runs["status"].tolist() == ["aborted"]
+    assert store.load(int(runs["run_id"][0]))["epoch"].tolist() == [1]

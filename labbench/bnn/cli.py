@@ -219,7 +219,7 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
         ckpt = run_dir / CHECKPOINT
         if ckpt.exists():
             meta = read_checkpoint(ckpt)["meta"]       # CheckpointError names the file
-            diff = config_differences(config, meta, {"device_model": dm.name})
+            diff = config_differences(config, meta, {"device_model": dm.name, "array": array_kind})
             if diff:
                 raise CheckpointError(
                     f"{ckpt} holds a checkpoint of a different configuration (differs in {'; '.join(diff)}); "
@@ -227,8 +227,9 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
                     "or delete the checkpoint to start over")
         factory, on_bench = None, []
         if array_kind == "bench":
-            bench, factory, on_bench = _bench_array_factory(bench_path, dm, seed, sense_offset, sense_noise)
-            chip = bench.config.chip
+            from labbench.instruments.config import BenchConfig
+
+            chip = BenchConfig.from_yaml(bench_path).chip      # the file only: no instrument opened yet
             if not any(r <= chip.rows and c <= chip.cols for r, c in zip(sizes[:-1], sizes[1:])):
                 raise click.ClickException(f"no layer of {'-'.join(map(str, sizes))} fits the bench chip "
                                            f"({chip.rows}×{chip.cols}); use a smaller --hidden")
@@ -238,6 +239,8 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
             raise click.BadParameter(f"{batch} is larger than the training set ({n_train} images"
                                      f"{', --train-subset' if train_subset else ''}); not one batch would run",
                                      param_hint="'--batch'")
+        if array_kind == "bench":
+            bench, factory, on_bench = _bench_array_factory(bench_path, dm, seed, sense_offset, sense_noise)
         trainer = Trainer(config, dm, out_dir=run_dir, array_factory=factory, progress=not quiet, store=store)
     except BaseException:
         if bench is not None:

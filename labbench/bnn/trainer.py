@@ -517,8 +517,10 @@ class Trainer:
 
     def _identity(self) -> dict:
         """What, besides the config, a checkpoint must share with this trainer to resume."""
-        return {"device_model": self.device_model.name,
-                "arrays": [type(a).__name__ for a in self.arrays]}
+        kinds = {type(a).__name__ for a in self.arrays}
+        array = ("ideal" if not self.arrays else "bench" if "BenchArray" in kinds
+                 else "sim" if kinds == {"SimArray"} else ",".join(sorted(kinds)))
+        return {"device_model": self.device_model.name, "array": array}
 
     def check_checkpoint(self, path: Path) -> dict:
         """Read the checkpoint at ``path`` and check that this trainer can resume it;
@@ -596,7 +598,7 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def _option_name(key: str) -> str:
-    return {"sizes": "--hidden", "mode": "--array"}.get(key, "--" + key.replace("_", "-"))
+    return {"sizes": "--hidden", "mode": "--array (mode)"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _show(key: str, value) -> str:
@@ -614,7 +616,7 @@ def config_differences(config: TrainConfig, meta: dict, identity: dict | None = 
            for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
     for k, v in (identity or {}).items():
         if k in meta and meta[k] != v:     # older checkpoints do not record these
-            name = "--device-model" if k == "device_model" else "--array (arrays)"
+            name = _option_name(k)
             out.append(f"{name} {json.dumps(v)} here vs {json.dumps(meta[k])} in the checkpoint")
     return out
 
