@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -84,7 +85,11 @@ class RunWriter:
         self.saved_rows = self.rows
 
     def add_metadata(self, key: str, value: Any) -> None:
-        self._saver.dataset.add_metadata(_META_PREFIX + key, json.dumps(_jsonable(value)))
+        # QCoDeS keeps each metadata key as a column of its runs table, added on first use;
+        # two processes adding the same new key race ("duplicate column name"): the loser
+        # retries, and the column is then there.
+        _retry_locked(lambda: self._saver.dataset.add_metadata(_META_PREFIX + key, json.dumps(_jsonable(value))),
+                      f"writing metadata {key!r}")
 
     def finish(self, status: str, reason: str = "") -> None:
         """Record the outcome: 'finished', 'aborted' or 'failed' (with the reason)."""
@@ -97,6 +102,9 @@ class RunWriter:
 
 
 STATUSES = ("finished", "aborted", "failed")
+# QCoDeS logs every rolled-back transaction with its traceback before raising; a lock we
+# wait out (below) would print tracebacks at a lab user.  The error itself still raises.
+logging.getLogger("qcodes.dataset.sqlite.connection").setLevel(logging.CRITICAL)
 LOCK_RETRY_S = 30.0  # how long a writer waits for another process's lock before giving up
 
 
@@ -107,9 +115,15 @@ def _retry_locked(fn, what: str):
     while True:
         try:
             return fn()
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) or waited >= LOCK_RETRY_S:
-                if "locked" in str(e):
+        except (sqlite3.OperationalError, RuntimeError) as e:
+            # QCoDeS wraps SQLite's error in RuntimeError("Rolling back ...") from it, twice
+            cause = e
+            while cause is not None and not isinstance(cause, sqlite3.OperationalError):
+                cause = cause.__cause__
+            text = str(cause) if cause is not None else ""
+            transient = "locked" in text or "duplicate column name" in text
+            if not transient or waited >= LOCK_RETRY_S:
+                if "locked" in text:
                     raise sqlite3.OperationalError(
                         f"{what}: the dataset stayed locked by another process for {waited:.0f} s") from None
                 raise

@@ -58,10 +58,12 @@ def test_arrays_without_cap_or_verify_get_a_clear_error(dm):
         def read_conductances(self): return np.full((2, 2, 2), dm.gmax)
         def apply_set_pulses(self, n_plus, n_minus): ...
         def reset(self, mask): ...
-        def refresh(self, mask): self.refreshed = mask
+        def refresh(self, mask, cap=None, verify=0):
+            self._refuse_unsupported(cap, verify)
+            self.refreshed = mask
 
     arr = Minimal()
-    with pytest.raises(ValueError, match="capped rewrite"):
+    with pytest.raises(ValueError, match="does not support cap"):
         ThresholdRefresh(dm, cap=0.5, verify=0)(arr, 1)
     assert ThresholdRefresh(dm, cap=None, verify=0)(arr, 1) == 4 and arr.refreshed.all()
 

@@ -40,6 +40,36 @@ update: {kind: neurosim, g_min: 1.0e-6, g_max: 1.0e-5, pmax_set: 64, a_set: 30, 
     (BASE + "faults: {stuck_at_gmin: 1.5}\n", "faults.stuck_at_gmin"),
     ("name: [unclosed\n", "not valid YAML"),
     ("- a list\n", "mapping"),
+    # C2C: finite, relative σ in [0, 100], additive σ in [0, 1] of the range
+    (BASE.replace("a_reset: -10}", "a_reset: -10, c2c_rel: .nan}"), "update.c2c_rel: must be a finite number"),
+    (BASE.replace("a_reset: -10}", "a_reset: -10, c2c_abs: -0.1}"), "update.c2c_abs: must be between 0 and 1"),
+    (BASE.replace("a_reset: -10}", "a_reset: -10, c2c_rel: 1.0e6}"), "update.c2c_rel: must be between 0 and 100"),
+    (BASE.replace("a_reset: -10}", "a_reset: -10, c2c_abs: 0.1.2}"), "update.c2c_abs: must be a number"),
+    # update parameters: present, numbers, finite
+    (BASE.replace("g_max: 1.0e-5, ", ""), "update.g_max: missing"),
+    (BASE.replace("g_max: 1.0e-5", "g_max: high"), "update.g_max: must be a number"),
+    (BASE.replace("g_max: 1.0e-5", "g_max: [1, 2]"), "update.g_max: must be a number, got a list"),
+    (BASE.replace("g_max: 1.0e-5", "g_max: true"), "update.g_max: must be a number, got bool"),
+    (BASE.replace("a_set: 30", "a_set: .inf"), "update.a_set: must be a finite number"),
+    (BASE.replace("pmax_set: 64", "pmax_set: .nan"), "update.pmax_set: must be a finite number"),
+    ("name: t\nupdate: {kind: piecewise, g_nodes: [1.0e-6, .nan], step_up: [1.0e-7, 1.0e-7], "
+     "step_down: [1.0e-7, 1.0e-7]}\n", "update.g_nodes: must hold finite numbers"),
+    ("name: t\nupdate: {kind: piecewise, g_nodes: 1.0e-6, step_up: [1.0e-7], step_down: [1.0e-7]}\n",
+     "update.g_nodes: must be a list of numbers"),
+    ("name: t\nupdate: {kind: softbounds, dw_min: small, w_min: 0.0, w_max: 1.0}\n", "update.dw_min"),
+    # D2D: a lognormal σ in [0, 2], finite, a number; sigma a mapping
+    (BASE + "d2d: {sigma: {g_max: -0.1}}\n", "d2d.sigma.g_max: must be between 0 and 2"),
+    (BASE + "d2d: {sigma: {g_max: 5}}\n", "d2d.sigma.g_max: must be between 0 and 2"),
+    (BASE + "d2d: {sigma: {g_max: .nan}}\n", "d2d.sigma.g_max"),
+    (BASE + "d2d: {sigma: {g_max: wide}}\n", "d2d.sigma.g_max"),
+    (BASE + "d2d: {sigma: {g_max: yes}}\n", "d2d.sigma.g_max: must be a number"),
+    (BASE + "d2d: {sigma: [0.1, 0.2]}\n", "d2d.sigma"),
+    (BASE + "d2d: {truncate: .inf}\n", "d2d.truncate"),
+    # read noise and the switching times/voltages
+    (BASE + "read: {noise_rel: .nan}\n", "read.noise_rel"),
+    (BASE + "read: {noise_rel: 3}\n", "read.noise_rel"),
+    (BASE + "switching: {min_pulse_width: -1.0e-8}\n", "switching.min_pulse_width"),
+    (BASE + "switching: {v_set: .inf}\n", "switching.v_set"),
 ])
 def test_bad_files_name_the_problem(tmp_path, text, names):
     with pytest.raises(ValueError) as e:
@@ -63,3 +93,26 @@ def test_a_chip_refuses_a_weight_unit_model():
     for p in weights:
         with pytest.raises(ValueError, match="conductance"):
             Chip(DeviceModel.from_yaml(p), 2, 2)
+
+
+def test_bad_values_are_one_line_each_not_an_array_dump(tmp_path):
+    text = BASE.replace("a_reset: -10}", "a_reset: -10, c2c_rel: .nan, c2c_abs: -1}") + "d2d: {sigma: {g_max: 9}}\n"
+    with pytest.raises(ValueError) as e:
+        DeviceModel.from_yaml(_write(tmp_path, text))
+    msg = str(e.value)
+    assert "update.c2c_rel" in msg and "update.c2c_abs" in msg
+    assert "array(" not in msg and "Traceback" not in msg
+
+
+def test_numbers_pyyaml_reads_as_text_are_numbers(tmp_path):
+    # PyYAML reads 1e-5 (no dot) as a string; it is still a number in a device model
+    dm = DeviceModel.from_yaml(_write(tmp_path, BASE.replace("g_max: 1.0e-5", "g_max: 1e-5")))
+    assert dm.gmax == 1e-5 and isinstance(dm.update.g_max, float)
+
+
+def test_a_model_built_in_code_is_checked_too():
+    from labbench.physics.models import NeuroSimModel
+
+    upd = NeuroSimModel(g_min=1e-6, g_max=1e-5, pmax_set=64, a_set=30, pmax_reset=64, a_reset=-10, c2c_rel=float("nan"))
+    with pytest.raises(ValueError, match="update.c2c_rel"):
+        DeviceModel(name="t", update=upd)

@@ -87,11 +87,12 @@ def test_several_processes_write_one_dataset(tmp_path):
     db = tmp_path / "d.db"
     Store(db)._conn().close()
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(k)], stderr=subprocess.PIPE, text=True)
-             for k in range(4)]
+             for k in range(6)]
     errs = [p.communicate(timeout=120)[1] for p in procs]
     assert all(p.returncode == 0 for p in procs), errs
+    assert not any("Traceback" in e for e in errs), errs
     runs = Store(db).runs()
-    assert len(runs) == 4 and set(runs.status) == {"finished"} and set(runs.rows) == {20}
+    assert len(runs) == 6 and set(runs.status) == {"finished"} and set(runs.rows) == {20}
 
 
 def test_runs_counts_rows_not_cells(tmp_path):

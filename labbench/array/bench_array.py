@@ -90,7 +90,8 @@ class BenchArray(Array2T2R):
                 self._reset(int(r), int(c), side)
             self.counters.reset_ops += 2
 
-    def refresh(self, mask: np.ndarray) -> None:
+    def refresh(self, mask: np.ndarray, cap: float | None = None, verify: int = 0) -> None:
+        self._refuse_unsupported(cap, verify)
         for r, c in zip(*np.nonzero(self._check_mask(mask))):
             r, c = int(r), int(c)
             gp, gm = self._read(r, c, 0), self._read(r, c, 1)
@@ -139,6 +140,25 @@ class BenchArray(Array2T2R):
             self.counters.conductance_reads += 1
             if g - g0 >= target:
                 break
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """A real chip keeps its own non-volatile state; a simulated bench's chip is saved
+        whole, so a resumed run finds it as it was."""
+        out = super().state_dict()
+        chip = self._sim_chip()
+        if chip is not None:
+            out.update({f"chip.{k}": v for k, v in chip.state_dict().items()})
+        return out
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        super().load_state_dict(state)
+        chip = self._sim_chip()
+        if chip is not None and any(k.startswith("chip.") for k in state):
+            chip.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("chip.")})
+
+    def _sim_chip(self):
+        return self.bench.world.chip if self.bench.world is not None else None
 
     def _check_mask(self, mask) -> np.ndarray:
         mask = np.asarray(mask, bool)

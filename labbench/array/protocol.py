@@ -34,9 +34,15 @@ class ArrayCounters:
 
 
 class Array2T2R(ABC):
+    """The five required operations, and optional ones with working defaults that an
+    implementation overrides when it can do better (SimArray's fused fast paths).  The
+    trainer and the refresh policies call these directly; they never probe an array."""
+
     rows: int
     cols: int
     counters: ArrayCounters
+    #: does :meth:`refresh` support a capped rewrite (``cap``) and read-verify (``verify``)?
+    refresh_options: frozenset[str] = frozenset()
 
     @abstractmethod
     def read_signs(self) -> np.ndarray:
@@ -55,6 +61,40 @@ class Array2T2R(ABC):
         """RESET both devices of the synapses where ``mask`` (bool, rows × cols) is True."""
 
     @abstractmethod
-    def refresh(self, mask: np.ndarray) -> None:
+    def refresh(self, mask: np.ndarray, cap: float | None = None, verify: int = 0) -> None:
         """Refresh the masked synapses: RESET both, re-program |G+ − G−| onto the larger
-        side, keeping the sign.  Implementations count the pulses it costs."""
+        side, keeping the sign.  Implementations count the pulses it costs.
+
+        ``cap``: re-write at most this fraction of the range (None: the full difference);
+        ``verify``: read-back rounds that re-pulse pairs whose sign came back wrong.  An
+        array that lacks an option (see :attr:`refresh_options`) refuses it by name."""
+
+    def _refuse_unsupported(self, cap: float | None, verify: int) -> None:
+        asked = {"cap"} if cap is not None else set()
+        asked |= {"verify"} if verify else set()
+        missing = asked - self.refresh_options
+        if missing:
+            raise ValueError(f"{type(self).__name__}.refresh does not support {', '.join(sorted(missing))}; "
+                             f"use --refresh-cap 0 / --refresh-verify 0 with this array")
+
+    # -- optional operations, with defaults -------------------------------------------
+    def read_signs_float(self) -> np.ndarray:
+        """:meth:`read_signs` as float32 (what the BNN's matrix products use)."""
+        return self.read_signs().astype(np.float32)
+
+    def apply_signed_pulses(self, k: np.ndarray) -> None:
+        """Signed pulse counts: k > 0 pulses G+ k times, k < 0 pulses G− |k| times."""
+        self.apply_set_pulses(np.maximum(k, 0), np.maximum(-k, 0))
+
+    def conductances(self) -> np.ndarray:
+        """Conductances for monitoring and plots (a simulator may answer without counting
+        a read; hardware reads them)."""
+        return self.read_conductances()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """What a checkpoint needs to resume this array exactly (by default: the counters;
+        a device pair keeps its own non-volatile state)."""
+        return {"counters": np.array(list(self.counters.as_dict().values()), np.int64)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.counters = ArrayCounters(*[int(x) for x in state["counters"]])

@@ -36,6 +36,8 @@ def check_representable(model: DeviceModel) -> None:
 class SimArray(Array2T2R):
     """``rows × cols`` synapses on one or more simulated chips (see module doc)."""
 
+    refresh_options = frozenset({"cap", "verify"})
+
     def __init__(self, model: DeviceModel | str | None, rows: int, cols: int, *, seed: int = 0,
                  tile: tuple[int, int] | None = None, sense_offset: float = 0.0,
                  sense_noise: float = 0.0, dtype=np.float32):

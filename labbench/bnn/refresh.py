@@ -18,29 +18,17 @@ it cost (refresh pulses are energy and wear: a figure of merit beside accuracy).
 """
 from __future__ import annotations
 
-import inspect
-
 import numpy as np
 
 from labbench.physics import DeviceModel
 
 
 def _refresh(array, mask: np.ndarray, cap: float | None, verify: int) -> int:
-    """Call ``array.refresh`` with the options it supports (the protocol needs only mask)."""
+    """Refresh the masked pairs; an array without an option refuses it by name."""
     n = int(mask.sum())
     if n == 0:
         return 0
-    params = inspect.signature(array.refresh).parameters
-    kw = {}
-    if cap is not None:
-        if "cap" not in params:
-            raise ValueError(f"{type(array).__name__}.refresh does not support a capped rewrite; use cap=None")
-        kw["cap"] = cap
-    if verify:
-        if "verify" not in params:
-            raise ValueError(f"{type(array).__name__}.refresh does not support verify; use verify=0")
-        kw["verify"] = verify
-    array.refresh(mask, **kw)
+    array.refresh(mask, cap=cap, verify=verify)
     return n
 
 

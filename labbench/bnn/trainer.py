@@ -220,46 +220,21 @@ class DeviceSynapses:
         self.array.apply_set_pulses(np.where(plus, n, 0), np.where(plus, 0, n))
 
     def signs(self) -> np.ndarray:
-        fast = getattr(self.array, "read_signs_float", None)
-        return fast() if fast is not None else self.array.read_signs().astype(np.float32)
+        return self.array.read_signs_float()
 
     def update(self, dw: np.ndarray, rng) -> None:
         dw *= self.inv_step
-        fast = getattr(self.array, "apply_signed_pulses", None)
-        if fast is not None:
-            fast(self.rule.signed(dw, rng))
-        else:
-            self.array.apply_set_pulses(*self.rule.pulses(dw, rng))
-
-    def _chip(self):
-        """The simulated chip behind an array that has no state_dict (a simulated bench)."""
-        world = getattr(getattr(self.array, "bench", None), "world", None)
-        return getattr(world, "chip", None)
+        self.array.apply_signed_pulses(self.rule.signed(dw, rng))
 
     def state_dict(self):
-        if hasattr(self.array, "state_dict"):
-            out = dict(self.array.state_dict())
-        else:
-            # an array on a bench: a real chip keeps its own (non-volatile) state; a
-            # simulated one is saved whole so a resumed run finds it as it was
-            chip = self._chip()
-            out = {f"chip.{k}": v for k, v in chip.state_dict().items()} if chip is not None else {}
-            out["counters"] = np.array(list(self.array.counters.as_dict().values()), np.int64)
+        out = dict(self.array.state_dict())
         if self.rule.stateful:
             out.update({f"rule.{k}": v for k, v in self.rule.state_dict().items()})
         return out
 
     def load_state_dict(self, s):
         own = {k: v for k, v in s.items() if not k.startswith("rule.")}
-        if hasattr(self.array, "load_state_dict"):
-            self.array.load_state_dict(own)
-        else:
-            chip = self._chip()
-            if chip is not None and any(k.startswith("chip.") for k in own):
-                chip.load_state_dict({k[5:]: v for k, v in own.items() if k.startswith("chip.")})
-            from labbench.array import ArrayCounters
-
-            self.array.counters = ArrayCounters(*[int(x) for x in own["counters"]])
+        self.array.load_state_dict(own)
         if self.rule.stateful:
             self.rule.load_state_dict({k[5:]: v for k, v in s.items() if k.startswith("rule.")})
 
@@ -430,7 +405,7 @@ class Trainer:
         if not self.arrays:
             return {}
         arr = self.arrays[0]
-        g = arr.conductances() if hasattr(arr, "conductances") else arr.read_conductances()
+        g = arr.conductances()
         dm = self.device_model
         u = (np.asarray(g, np.float32) - np.float32(dm.gmin)) / np.float32(dm.gmax - dm.gmin)
         hist, _ = np.histogram(u, bins=HIST_BINS, range=(0.0, 1.05))

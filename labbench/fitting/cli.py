@@ -47,7 +47,8 @@ def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit):
         result = fit_device(data, model=model, method=method,
                             name=name or (output.stem if output else data.stem), source=str(data))
     except DataError as e:
-        click.echo(f"error: {e}", err=True)
+        msg = str(e)
+        click.echo(f"error: {msg if msg.startswith(str(data)) else f'{data}: {msg}'}", err=True)
         sys.exit(2)
     for w in result.warnings:
         click.echo(f"warning: {w}", err=True)
