@@ -3,7 +3,8 @@
 One run per procedure execution.  A run has index columns (setpoints: cell, cycle,
 pulse, epoch, …) and value columns (conductance, current, accuracy, …); the bench
 snapshot and the procedure parameters go in as JSON metadata.  QCoDeS flushes rows to
-SQLite every ``write_period`` seconds, so a crash loses at most that much.
+SQLite at every flush and at least every ``write_period`` seconds (under a per-file
+writers' lock), so a crash loses at most that much.
 
 We wrap QCoDeS rather than use it bare because procedures think in tidy tables
 (pandas) and we want no global QCoDeS config: every call names its database file.
@@ -42,6 +43,27 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
+@contextmanager
+def _writers_lock(db: Path):
+    """One writer at a time per dataset file, across processes.
+
+    SQLite answers "database is locked" at once (no waiting) when two connections both
+    try to upgrade a read to a write; QCoDeS then rolls back half-made runs.  An advisory
+    lock on ``<db>.lock`` around every write makes writers queue instead (POSIX flock;
+    elsewhere writers rely on SQLite's own busy timeout)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    with open(f"{db}.lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 class RunWriter:
     """Appends rows to one open QCoDeS run (obtained from :meth:`Store.run`).
 
@@ -50,8 +72,11 @@ class RunWriter:
     failed run reports.  :meth:`finish` records how the run ended.
     """
 
-    def __init__(self, datasaver, index: list[str], values: list[str]):
+    def __init__(self, datasaver, index: list[str], values: list[str], db: Path | None = None):
         self._saver = datasaver
+        self._db = db
+        self.write_period = 1.0
+        self._flushed_at = time.monotonic()
         self.index, self.values = index, values
         self.rows = 0          # rows handed to QCoDeS
         self.saved_rows = 0    # rows flushed to the database file
@@ -75,21 +100,30 @@ class RunWriter:
             raise ValueError(f"columns have different lengths: { {k: len(a) for k, a in arrays.items()} }")
         self._saver.add_result(*arrays.items())
         self.rows += lengths.pop()
+        if time.monotonic() - self._flushed_at > self.write_period:  # a crash loses at most this
+            self.flush()
 
     def add_frame(self, df: pd.DataFrame) -> None:
         self.add(**{c: df[c].to_numpy() for c in self.index + self.values})
 
     def flush(self) -> None:
         """Write every row added so far to the database file (raises on a full disk)."""
-        self._saver.flush_data_to_database(block=True)
+        with self._lock():
+            self._saver.flush_data_to_database(block=True)
         self.saved_rows = self.rows
+        self._flushed_at = time.monotonic()
 
     def add_metadata(self, key: str, value: Any) -> None:
         # QCoDeS keeps each metadata key as a column of its runs table, added on first use;
         # two processes adding the same new key race ("duplicate column name"): the loser
         # retries, and the column is then there.
-        _retry_locked(lambda: self._saver.dataset.add_metadata(_META_PREFIX + key, json.dumps(_jsonable(value))),
-                      f"writing metadata {key!r}")
+        with self._lock():
+            _retry_locked(lambda: self._saver.dataset.add_metadata(_META_PREFIX + key,
+                                                                   json.dumps(_jsonable(value))),
+                          f"writing metadata {key!r}")
+
+    def _lock(self):
+        return _writers_lock(self._db) if self._db is not None else contextlib.nullcontext()
 
     def finish(self, status: str, reason: str = "") -> None:
         """Record the outcome: 'finished', 'aborted' or 'failed' (with the reason)."""
@@ -195,10 +229,13 @@ class Store:
 
         conn = _retry_locked(self._conn, "opening the dataset")
         try:
-            exp = _retry_locked(lambda: load_or_create_experiment(name, sample_name=sample, conn=conn),
-                                "creating the experiment")
+            with _writers_lock(self.path):
+                exp = _retry_locked(lambda: load_or_create_experiment(name, sample_name=sample, conn=conn),
+                                    "creating the experiment")
             meas = Measurement(exp=exp, name=name)
-            meas.write_period = self.write_period
+            # rows reach the file at our explicit flushes (under the writers' lock), never
+            # from inside add_result
+            meas.write_period = 1e9
             for col, unit in index.items():
                 meas.register_custom_parameter(col, unit="" if unit == "text" else unit,
                                                paramtype="text" if unit == "text" else "numeric")
@@ -207,8 +244,10 @@ class Store:
                                                setpoints=list(index),
                                                paramtype="text" if unit == "text" else "numeric")
             runner = meas.run()
-            saver = _retry_locked(runner.__enter__, "creating the run")
-            writer = RunWriter(saver, list(index), list(values))
+            with _writers_lock(self.path):
+                saver = runner.__enter__()
+            writer = RunWriter(saver, list(index), list(values), self.path)
+            writer.write_period = self.write_period
             exc_info = (None, None, None)
             try:
                 writer.add_metadata("status", "running")   # stays so if the process is killed
@@ -232,7 +271,8 @@ class Store:
                 raise
             finally:
                 try:
-                    runner.__exit__(*exc_info)
+                    with _writers_lock(self.path):
+                        runner.__exit__(*exc_info)
                 except Exception:  # noqa: BLE001 - a second failure must not hide the first
                     if exc_info[0] is None:
                         raise

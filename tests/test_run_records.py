@@ -92,7 +92,7 @@ def test_several_processes_write_one_dataset(tmp_path):
     assert all(p.returncode == 0 for p in procs), errs
     assert not any("Traceback" in e for e in errs), errs
     runs = Store(db).runs()
-    assert len(runs) == 6 and set(runs.status) == {"finished"} and set(runs.rows) == {20}
+    assert len(runs) == 6 and set(runs.status) == {"finished"} and set(runs.rows) == {20}, runs.to_string()
 
 
 def test_runs_counts_rows_not_cells(tmp_path):
