@@ -17,6 +17,9 @@ from pathlib import Path
 
 import click
 
+from labbench.bnn.refresh import POLICIES
+from labbench.bnn.update_rules import RULES
+
 from labbench import paths
 from labbench.cli_options import bench_option, db_option, device_model_option, out_option, resolve_db
 
@@ -97,28 +100,13 @@ def _remove_if_empty(folders: list[Path]) -> None:
 
 
 def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: float, sense_noise: float):
-    """Put the first layer that fits on the bench's chip on a BenchArray (the closed
-    loop through the instruments, cell by cell); the other layers go to SimArray."""
-    try:
-        from labbench.array.bench_array import BenchArray
-    except ImportError as e:
-        raise click.ClickException(
-            f"--array bench needs labbench.array.bench_array.BenchArray, which is not available yet ({e}); "
-            "use --array sim") from None
-    from labbench.array.sim_array import SimArray
+    """Open the bench; the library decides which layer goes on it (BenchPlacement)."""
+    from labbench.array.placement import BenchPlacement
     from labbench.instruments.bench import Bench
 
     bench = Bench.from_yaml(bench_path)
-    chip = bench.config.chip
-    used = []
-
-    def factory(rows, cols, i):
-        if not used and rows <= chip.rows and cols <= chip.cols:
-            used.append(i)
-            return BenchArray(bench, rows, cols)
-        return SimArray(device_model, rows, cols, seed=seed * 1000 + i,
-                        sense_offset=sense_offset, sense_noise=sense_noise)
-    return bench, factory, used
+    placement = BenchPlacement(bench, device_model, seed, sense_offset, sense_noise)
+    return bench, placement, placement.on_bench
 
 
 @click.command("train")
@@ -135,11 +123,11 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
               help="Adam learning rate, first epoch")
 @click.option("--lr-end", default=0.0002, show_default=True, type=BoundedFloat("lr_end"),
               help="learning rate of the last epoch")
-@click.option("--rule", type=click.Choice(["accumulate", "stochastic", "deterministic", "threshold"]),
+@click.option("--rule", type=click.Choice(sorted(RULES)),
               default="accumulate", show_default=True,
               help="ΔW → pulses: digital residual then whole pulses, stochastic/deterministic rounding, "
                    "or one pulse above a threshold")
-@click.option("--refresh", type=click.Choice(["threshold", "periodic", "none"]), default="threshold", show_default=True)
+@click.option("--refresh", type=click.Choice(POLICIES), default="threshold", show_default=True)
 @click.option("--refresh-level", default=0.9, show_default=True, type=BoundedFloat("refresh_level"),
               help="threshold policy: refresh when max(G+, G−) passes this fraction of the range")
 @click.option("--refresh-every", default=100, show_default=True, type=click.IntRange(1),
