@@ -18,28 +18,13 @@ from pathlib import Path
 import click
 
 from labbench.bnn.refresh import POLICIES
+from labbench.bnn.trainer import FLOAT_RANGES, range_text
 from labbench.bnn.update_rules import RULES
 
 from labbench import paths
 from labbench.cli_options import bench_option, db_option, device_model_option, out_option, resolve_db
 
-# the float options and their ranges: (low, high, low excluded).  Mirrors
-# labbench.bnn.trainer.FLOAT_RANGES (checked again there), here so that `labbench --help`
-# does not import NumPy.
-FLOAT_RANGES = {
-    "lr": (0.0, 1.0, True),
-    "lr_end": (0.0, 1.0, True),
-    "refresh_level": (0.0, 1.0, True),
-    "refresh_cap": (0.0, 1.0, False),
-    "sense_offset": (0.0, 1.0, False),
-    "sense_noise": (0.0, 1.0, False),
-}
 MAX_SEED = 2**32 - 1
-
-
-def _range_text(key: str) -> str:
-    lo, hi, lo_open = FLOAT_RANGES[key]
-    return f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
 
 
 class BoundedFloat(click.ParamType):
@@ -51,16 +36,16 @@ class BoundedFloat(click.ParamType):
         self.key = key
 
     def get_metavar(self, param, ctx=None):  # noqa: ARG002 - click API
-        return f"FLOAT {_range_text(self.key)}"
+        return f"FLOAT {range_text(self.key)}"
 
     def convert(self, value, param, ctx):
         lo, hi, lo_open = FLOAT_RANGES[self.key]
         try:
             v = float(value)
         except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number; give a finite number in {_range_text(self.key)}", param, ctx)
+            self.fail(f"{value!r} is not a number; give a finite number in {range_text(self.key)}", param, ctx)
         if not math.isfinite(v) or v < lo or v > hi or (lo_open and v == lo):
-            self.fail(f"{value!r} is out of range: give a finite number in {_range_text(self.key)}", param, ctx)
+            self.fail(f"{value!r} is out of range: give a finite number in {range_text(self.key)}", param, ctx)
         return v
 
 

@@ -102,6 +102,12 @@ FLOAT_RANGES = {
 }
 
 
+def range_text(name: str) -> str:
+    """``FLOAT_RANGES[name]`` written as an interval, e.g. ``(0, 1]``."""
+    lo, hi, lo_open = FLOAT_RANGES[name]
+    return f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
+
+
 def check_float(name: str, value) -> float:
     """``value`` finite and in the range of ``name`` (:data:`FLOAT_RANGES`), else ValueError."""
     lo, hi, lo_open = FLOAT_RANGES[name]
@@ -109,9 +115,8 @@ def check_float(name: str, value) -> float:
         v = float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}") from None
-    rng = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
     if not math.isfinite(v) or v < lo or (lo_open and v == lo) or v > hi:
-        raise ValueError(f"{name} must be a finite number in {rng}, got {value!r}")
+        raise ValueError(f"{name} must be a finite number in {range_text(name)}, got {value!r}")
     return v
 
 
