@@ -67,15 +67,16 @@ def _writers_lock(db: Path):
 class RunWriter:
     """Appends rows to one open QCoDeS run (obtained from :meth:`Store.run`).
 
-    Rows are written to SQLite at each :meth:`flush` (and when QCoDeS's write period
-    elapses); :attr:`saved_rows` counts the rows known to be on disk, which is what a
+    Rows are written to SQLite at each :meth:`flush`, and by :meth:`add` once
+    ``write_period`` seconds have passed since the last one; :attr:`saved_rows` counts the rows known to be on disk, which is what a
     failed run reports.  :meth:`finish` records how the run ended.
     """
 
-    def __init__(self, datasaver, index: list[str], values: list[str], db: Path | None = None):
+    def __init__(self, datasaver, index: list[str], values: list[str], db: Path | None = None,
+                 write_period: float = 1.0):
         self._saver = datasaver
         self._db = db
-        self.write_period = 1.0
+        self.write_period = write_period
         self._flushed_at = time.monotonic()
         self.index, self.values = index, values
         self.rows = 0          # rows handed to QCoDeS
@@ -115,8 +116,8 @@ class RunWriter:
 
     def add_metadata(self, key: str, value: Any) -> None:
         # QCoDeS keeps each metadata key as a column of its runs table, added on first use;
-        # two processes adding the same new key race ("duplicate column name"): the loser
-        # retries, and the column is then there.
+        # two processes adding the same new key race ("duplicate column name").  The
+        # writers' lock prevents that on POSIX; the retry covers platforms without flock.
         with self._lock():
             _retry_locked(lambda: self._saver.dataset.add_metadata(_META_PREFIX + key,
                                                                    json.dumps(_jsonable(value))),
@@ -246,8 +247,7 @@ class Store:
             runner = meas.run()
             with _writers_lock(self.path):
                 saver = runner.__enter__()
-            writer = RunWriter(saver, list(index), list(values), self.path)
-            writer.write_period = self.write_period
+            writer = RunWriter(saver, list(index), list(values), self.path, self.write_period)
             exc_info = (None, None, None)
             try:
                 writer.add_metadata("status", "running")   # stays so if the process is killed
