@@ -39,7 +39,10 @@ def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
 
 
 def install_signal_handlers() -> None:
-    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread."""
+    """SIGTERM and SIGHUP raise :class:`Terminated` in the main thread, and SIGINT raises
+    KeyboardInterrupt even where the parent ignored it (a shell starts `&` jobs with SIGINT
+    ignored, so `kill -INT` would otherwise do nothing and leave the run going)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, _raise_terminated)

@@ -96,8 +96,7 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
         if topic == "results":
             buf.add(record)
         elif topic == "progress":
-            bar.n = float(record)
-            bar.refresh()
+            bar.update(float(record) - bar.n)   # update() honours tqdm's refresh interval
 
     procedure.emit = emit
     procedure.should_stop = lambda: stop["flag"]
@@ -121,6 +120,8 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
             procedure.execute()
             status = "aborted" if stop["flag"] else "finished"
             reason = "stopped by the procedure" if stop["flag"] else ""
+            if status == "finished":
+                bar.update(100 - bar.n)
         except KeyboardInterrupt as e:
             stop["flag"] = True
             status, reason = "aborted", f"interrupted ({e})" if str(e) else "interrupted (Ctrl-C)"
