@@ -35,14 +35,16 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
 def test_signal_switches_outputs_off_and_records_abort(tmp_path, sig):
     script, state, db = tmp_path / "run.py", tmp_path / "state.json", tmp_path / "d.db"
     script.write_text(SCRIPT)
     argv = [sys.executable, str(script), str(state), "measure", "pulse-train", "-p", "cells=0:16, 0:16",
             "-p", "cycles=20", "--db", str(db)]
+    # SIGINT ignored in the child, as a shell's `&` job starts: labbench must still stop on it
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     while (line := p.stdout.readline()) and line.strip() != "READY":   # QCoDeS prints first
         pass
     assert line.strip() == "READY", p.stderr.read()
@@ -50,11 +52,12 @@ def test_signal_switches_outputs_off_and_records_abort(tmp_path, sig):
     assert p.poll() is None, p.stderr.read()
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
-    assert p.returncode == 143, (out, err)
+    assert p.returncode == (130 if sig == signal.SIGINT else 143), (out, err)
     assert "Traceback" not in err and "outputs switched off" in err
     s = json.loads(state.read_text())
     assert s["outputs_on"] == {"smu": [], "pg": [], "matrix": []}, s
     assert s["relays"] == [], s
     runs = Store(db).runs()
-    assert runs.status.tolist() == ["aborted"] and signal.Signals(sig).name in runs.reason[0]
+    reason = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
+    assert runs.status.tolist() == ["aborted"] and reason in runs.reason[0]
     assert runs.rows[0] > 0 and len(Store(db).load(int(runs.run_id[0]))) == runs.rows[0]
