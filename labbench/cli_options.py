@@ -45,12 +45,8 @@ def out_option(help: str = "output folder (default: $LABBENCH_OUT, else the curr
 
 
 def resolve_db(db: str | None, out: str | None = None):
-    """The dataset path a command uses, checked writable before any work starts."""
+    """The dataset path a command uses, checked writable before any work starts
+    (an :class:`~labbench.paths.OutputError` otherwise, worded by the CLI's boundary)."""
     from pathlib import Path
 
-    p = Path(db) if db else paths.default_db(out)
-    try:
-        paths.ensure_writable_file(p, "dataset")
-    except paths.OutputError as e:
-        raise click.ClickException(str(e)) from None
-    return p
+    return paths.ensure_writable_file(Path(db) if db else paths.default_db(out), "dataset")

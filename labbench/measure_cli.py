@@ -8,7 +8,7 @@ import click
 
 from labbench.cli_options import bench_option, db_option, out_option, resolve_db
 from labbench.errors import RunFailed
-from labbench.paths import OutputError, default_db, ensure_writable_file
+from labbench.paths import default_db, ensure_writable_file
 
 from labbench.procedures import REGISTRY as PROCEDURES
 
@@ -58,10 +58,7 @@ def measure(procedure, bench_path, params, db, out, csv_path, list_params):
     # every output location is checked before the bench is opened
     db_path = resolve_db(db, out)
     if csv_path:
-        try:
-            ensure_writable_file(csv_path, "CSV file")
-        except OutputError as e:
-            raise click.ClickException(str(e)) from None
+        ensure_writable_file(csv_path, "CSV file")   # an OutputError: the CLI's boundary words it
     from labbench.instruments import Bench
     from labbench.runner import run_procedure
     from labbench.store import Store
@@ -118,10 +115,7 @@ def export(db, run_id, out_csv, metadata):
     """Write run RUN_ID as a tidy CSV (the format `labbench fit` reads)."""
     from labbench.store import Store
 
-    try:
-        ensure_writable_file(out_csv, "CSV file")
-    except OutputError as e:
-        raise click.ClickException(str(e)) from None
+    ensure_writable_file(out_csv, "CSV file")
     store = Store.existing(db)
     if run_id not in set(store.runs().run_id):
         raise click.ClickException(f"no run {run_id} in {db}; `labbench runs --db {db}` lists them")

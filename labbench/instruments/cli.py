@@ -75,10 +75,7 @@ def rehearse(path, procedure, params, save, max_lines):
                                  param_hint="PROCEDURE")
     kwargs = _parse_params(PROCEDURES[procedure], params) if procedure else {}
     if save:
-        try:
-            paths.ensure_writable_file(save, "command-stream file")
-        except paths.OutputError as e:
-            raise click.ClickException(str(e)) from None
+        paths.ensure_writable_file(save, "command-stream file")
     warnings.simplefilter("ignore", UserWarning)
     b = Bench.rehearsal(path)
     status = "opened and closed"
