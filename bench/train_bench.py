@@ -36,10 +36,10 @@ NLS = (0.5, 1.0, 2.4, 4.88, 6.0)
 
 
 def _atomic_json(path: Path, obj) -> None:
+    from labbench.atomic import write_text
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=float))
-    tmp.replace(path)
+    write_text(path, json.dumps(obj, indent=2, default=float))
 
 
 def model_with_nl(nl: float):
@@ -323,9 +323,10 @@ def plot_ablation(a, key: str = "ablation") -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     name = "refresh_ablation" + key[len("ablation"):]
-    tmp = RESULTS / f"{name}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, RESULTS / f"{name}.png")
+    from labbench.atomic import atomic_path
+
+    with atomic_path(RESULTS / f"{name}.png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
