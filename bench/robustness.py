@@ -106,7 +106,9 @@ def main() -> None:
         print(f"skipped {r['id']}: {r['skipped']}")
     print(f"({time.perf_counter() - t0:.0f} s)")
     out = ROOT / "bench" / "results" / "robustness.json"
-    out.write_text(json.dumps({"summary": rows, "cases": results}, indent=1))
+    from labbench.atomic import write_text
+
+    write_text(out, json.dumps({"summary": rows, "cases": results}, indent=1))
     print(f"wrote {out}")
 
 

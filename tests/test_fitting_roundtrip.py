@@ -170,3 +170,26 @@ def test_noise_free_softbounds_is_recovered(dw_min, up_down, ratio):
     for d in (SET, RESET):
         t = truth.update.mean_step(g, d)
         assert np.abs(u.mean_step(g, d) - t).max() < 0.02 * np.abs(t).max()
+
+
+def test_an_unresolvable_device_spread_is_left_out_with_a_note(monkeypatch):
+    """A D2D estimate beyond the model's bound (too little data to resolve it) must not
+    stop the fit: the model is written without it, and the notes say why and what would
+    resolve it."""
+    from labbench.fitting import variation
+    from labbench.physics.device_model import D2D_SIGMA_MAX
+
+    real, inflated = variation.d2d_estimate, []
+
+    def estimate(*a, **kw):
+        out = real(*a, **kw)
+        key = next(iter(out))
+        out[key] = {**out[key], "sigma": D2D_SIGMA_MAX * 1.2}
+        inflated.append(key)
+        return out
+
+    monkeypatch.setattr(variation, "d2d_estimate", estimate)
+    r = fit_device(generate(rows=3, cols=2, cycles=2, seed=3), model="neurosim")
+    key = inflated[-1]
+    assert key not in r.device_model.d2d.sigma
+    assert any(f"d2d {key}: not resolved" in n for n in r.notes)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from labbench.physics.device_model import DeviceModel, ReadModel
+from labbench.physics.device_model import D2D_SIGMA_MAX, DeviceModel, ReadModel
 from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
@@ -357,7 +357,12 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     read_noise = float(np.mean([v["read_noise_rel"] for v in c2c.values()]))
 
     report = selection.report_table(fits, kinds, direction_params)
-    sigma = {k: round(v["sigma"], 6) for k, v in d2d.items() if v["sigma"] >= D2D_MIN}
+    sigma = {k: round(v["sigma"], 6) for k, v in d2d.items() if D2D_MIN <= v["sigma"] <= D2D_SIGMA_MAX}
+    for k, v in d2d.items():
+        if not v["sigma"] <= D2D_SIGMA_MAX:   # NaN too: beyond any physical spread
+            notes.append(f"d2d {k}: not resolved by these data (estimate {v['sigma']:.3g} is above the "
+                         f"model's bound {D2D_SIGMA_MAX:g}); left out of the device model. More devices "
+                         f"or cycles, or longer trains, would resolve it")
     fit_block = {
         "tool": "labbench.fitting.fit_device",
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
