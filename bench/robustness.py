@@ -83,7 +83,7 @@ def main() -> None:
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(run_case, cases))
     if not args.k:
-        results += [signal_scenario(signal.SIGTERM), signal_scenario(signal.SIGHUP)]
+        results += [signal_scenario(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)]
     skipped = [r for r in results if r.get("skipped")]
     results = [r for r in results if not r.get("skipped")]
     areas = sorted({r["area"] for r in results})
