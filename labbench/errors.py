@@ -8,7 +8,9 @@ off on Ctrl-C does the same for them.
 """
 from __future__ import annotations
 
+import contextlib
 import signal
+import threading
 
 
 class LabbenchError(Exception):
@@ -46,3 +48,29 @@ def install_signal_handlers() -> None:
     for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
         if sig is not None:
             signal.signal(sig, _raise_terminated)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends, then act on the first one.
+
+    For the few steps that must not be cut in half (rows handed to the dataset and counted,
+    a flush): a signal in the middle would leave the record disagreeing with the file.
+    Outside the main thread (where handlers cannot be set) the block runs unprotected."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    sigs = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s is not None]
+    old = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in sigs}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if caught:
+            handler = old[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from labbench.errors import signals_deferred
 from labbench.paths import default_db
 # QCoDeS keeps metadata as columns of its ``runs`` table, and silently drops keys that
 # collide with its own columns (``parameters``, ``name``, …): namespace ours.
@@ -99,8 +100,9 @@ class RunWriter:
         lengths = {len(a) for a in arrays.values()}
         if len(lengths) != 1:
             raise ValueError(f"columns have different lengths: { {k: len(a) for k, a in arrays.items()} }")
-        self._saver.add_result(*arrays.items())
-        self.rows += lengths.pop()
+        with signals_deferred():   # handed over and counted together, or neither
+            self._saver.add_result(*arrays.items())
+            self.rows += lengths.pop()
         if time.monotonic() - self._flushed_at > self.write_period:  # a crash loses at most this
             self.flush()
 
@@ -109,9 +111,9 @@ class RunWriter:
 
     def flush(self) -> None:
         """Write every row added so far to the database file (raises on a full disk)."""
-        with self._lock():
+        with signals_deferred(), self._lock():
             self._saver.flush_data_to_database(block=True)
-        self.saved_rows = self.rows
+            self.saved_rows = self.rows
         self._flushed_at = time.monotonic()
 
     def add_metadata(self, key: str, value: Any) -> None:

@@ -61,3 +61,23 @@ def test_signal_switches_outputs_off_and_records_abort(tmp_path, sig):
     reason = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name
     assert runs.status.tolist() == ["aborted"] and reason in runs.reason[0]
     assert runs.rows[0] > 0 and len(Store(db).load(int(runs.run_id[0]))) == runs.rows[0]
+
+
+def test_a_signal_during_a_dataset_write_waits_for_the_write_to_finish():
+    """Rows handed to the dataset and their count go together: a SIGTERM inside the block
+    is acted on (as Terminated) only when the block is done."""
+    from labbench.errors import Terminated, install_signal_handlers, signals_deferred
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    install_signal_handlers()
+    done = []
+    try:
+        with pytest.raises(Terminated):
+            with signals_deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)              # the signal is delivered here, and held
+                done.append("written")
+        assert done == ["written"]
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
