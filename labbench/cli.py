@@ -23,7 +23,9 @@ COMMANDS: dict[str, str] = {
     "demo": "labbench.demo:demo",
     "fit": "labbench.fitting.cli:fit",
     "measure": "labbench.measure_cli:measure",
+    "report": "labbench.report.cli:report",
     "runs": "labbench.measure_cli:runs",
+    "sweep": "labbench.sweep.cli:sweep",
     "train": "labbench.bnn.cli:train",
 }
 

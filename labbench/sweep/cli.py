@@ -1,0 +1,104 @@
+"""``labbench sweep FILE``: a design-space sweep of training runs on Dask.
+
+Checked before anything runs, in this order: the sweep file (every point built: an
+unknown field, an empty list, NaN or an out-of-range value names the field), the output
+folder (created and proved writable), the dataset file, MNIST (when the sweep trains on
+it), then the scheduler (``--scheduler``: an address that does not answer is an error
+within ``--connect-timeout``).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from labbench.cli_options import db_option, out_option
+
+
+@click.command("sweep")
+@click.argument("file", type=click.Path(dir_okay=True))
+@out_option(help="sweep folder: results table, point runs, plots (default: $LABBENCH_OUT, else the current "
+                 "folder, /sweeps/<name>); a table already there is continued: finished points are skipped")
+@click.option("--workers", default=None, type=click.IntRange(1, 1024),
+              help="local Dask workers, one point each at a time (default: one per core); "
+                   "BLAS threads per worker = cores // workers")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="run on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead of a local one; "
+                   "its workers need labbench installed and the data reachable")
+@click.option("--connect-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 600),
+              help="seconds to wait for --scheduler")
+@db_option(help="QCoDeS dataset for per-epoch metrics (default: labbench.db in the sweep folder)")
+@click.option("--no-db", is_flag=True, help="do not write per-epoch metrics to a dataset")
+@click.option("--dry-run", is_flag=True, help="check the file and list the points; run nothing")
+@click.option("--quiet", is_flag=True, help="no progress bar")
+def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, quiet):
+    """Run a sweep file: every point a full training run on SimArray, on Dask."""
+    from labbench import paths
+    from labbench.cli_options import resolve_db
+
+    from .spec import load_sweep
+
+    if workers and scheduler:
+        raise click.UsageError("--workers sizes a local cluster; with --scheduler the cluster's own workers run "
+                               "the points: give one of them")
+    if no_db and db:
+        raise click.UsageError("--db and --no-db contradict each other; give one")
+    sw = load_sweep(file)
+    if dry_run:
+        click.echo(f"sweep {sw.name}: {len(sw.points)} point(s) over {', '.join(sw.fields)}")
+        for p in sw.points:
+            click.echo(f"  {p.index:>4}  {p.id}  " + ", ".join(f"{k}={v}" for k, v in p.values.items()))
+        return
+    folder = Path(out) if out else paths.output_dir() / "sweeps" / sw.name
+    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    paths.ensure_writable_dir(folder, "sweep folder (--out)")
+    try:
+        db_path = None if no_db else resolve_db(db or str(folder / "labbench.db"))
+        if db_path is not None:
+            from labbench.store import Store
+
+            Store(db_path)             # refuses a file that is not a dataset
+        if sw.data["kind"] == "mnist":
+            from labbench.bnn.mnist import ENV, MnistError, find_folder, target_folder
+
+            if find_folder(sw.data.get("path")) is None:
+                raise MnistError(f"MNIST not found: put the four MNIST .gz files into "
+                                 f"{target_folder(sw.data.get('path'))} (or set ${ENV}, or data: {{kind: mnist, "
+                                 f"path: FOLDER}} in the sweep file); the sweep does not download")
+    except BaseException:
+        for p in made:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
+
+    from .runner import TABLE, make_plots, read_table, run_sweep
+
+    try:
+        table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout,
+                                db=db_path, progress=not quiet, say=lambda m: click.echo(m, err=True))
+    except KeyboardInterrupt as e:
+        t = read_table(folder)
+        n = int((t["status"] == "finished").sum()) if not t.empty else 0
+        click.echo(f"interrupted ({e or 'Ctrl-C'}): {n} of {len(sw.points)} points finished and saved in "
+                   f"{folder / TABLE}; run the same command again to do the rest", err=True)
+        sys.exit(130 if not str(e) or str(e) == "SIGINT" else 143)
+    plots = make_plots(sw, table, folder)
+    fin = int((table["status"] == "finished").sum()) if not table.empty else 0
+    failed = int((table["status"] == "failed").sum()) if not table.empty else 0
+    if info.ran:
+        click.echo(f"{info.ran} point(s) in {info.wall_s:.1f} s on {info.workers} worker(s) "
+                   f"(cluster start {info.cluster_start_s:.1f} s; points' own time {info.point_seconds:.1f} s; "
+                   f"Dask overhead ~{info.overhead_s:.1f} s)")
+    click.echo(f"{fin} of {len(sw.points)} points finished, {failed} failed; table {folder / TABLE} "
+               f"(CSV {folder / 'results.csv'})" + (f"; plots {', '.join(str(p) for p in plots)}" if plots else ""))
+    if failed:
+        click.echo("failed points are listed in the table's 'error' column; running the sweep again retries them",
+                   err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    sweep(sys.argv[1:])

@@ -1,0 +1,74 @@
+"""One sweep point, as a Dask task: a full :class:`~labbench.bnn.trainer.Trainer` run on
+:class:`~labbench.array.sim_array.SimArray`, returning one row of the results table.
+
+The function never raises for a point's own failure: the error is the row's ``error``
+and its status ``failed``, so one bad point does not stop the others.  Its run folder
+keeps the trainer's checkpoint, so a point cut short (Ctrl-C, a lost worker) resumes
+from its last finished epoch the next time the sweep runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import socket
+import time
+import traceback
+from pathlib import Path
+
+#: per-epoch metrics summed over the run (counters); the last epoch's for the rest
+COUNTERS = ("set_pulses", "refresh_set_pulses", "reset_ops", "refreshes", "pairs_refreshed",
+            "sign_reads", "conductance_reads")
+
+
+def summarize(history: list[dict]) -> dict:
+    """The table's metrics from a trainer's per-epoch history."""
+    if not history:
+        return {}
+    last = history[-1]
+    out = {"test_acc": float(last["test_acc"]), "best_test_acc": max(float(h["test_acc"]) for h in history),
+           "train_acc": float(last.get("train_acc", math.nan)), "train_loss": float(last.get("train_loss", math.nan)),
+           "epochs_done": int(last["epoch"]), "train_seconds": float(sum(h.get("seconds", 0.0) for h in history)),
+           "samples_per_s": float(last.get("samples_per_s", math.nan))}
+    for k in COUNTERS:
+        out[k] = int(sum(int(h.get(k, 0) or 0) for h in history))
+    out["refresh_per_update_pulse"] = (out["refresh_set_pulses"] / out["set_pulses"]
+                                       if out["set_pulses"] else math.nan)
+    return out
+
+
+def run_point(point: dict, out_dir: str, db: str | None) -> dict:
+    """Train one point (a :class:`~labbench.sweep.spec.Point` as a dict); one table row back."""
+    t0 = time.perf_counter()
+    row = {"point_id": point["id"], "status": "failed", "error": "", "started": time.time(),
+           "host": socket.gethostname(), "pid": os.getpid()}
+    try:
+        from labbench.bnn.trainer import TrainConfig, Trainer
+        from labbench.physics.device_model import DeviceModel
+
+        from .data import load
+
+        cfg = TrainConfig(**point["train"])
+        dm = DeviceModel.model_validate(point["device"])
+        x_tr, y_tr, x_te, y_te = load(point["data"], cfg.sizes)
+        store = None
+        if db:
+            from labbench.store import Store
+
+            store = Store(db)
+        run_dir = Path(out_dir)
+        trainer = Trainer(cfg, dm, out_dir=run_dir, progress=False, store=store, plots=False)
+        with contextlib.redirect_stdout(io.StringIO()):     # QCoDeS's "Starting experimental run"
+            history = trainer.fit(x_tr, y_tr, x_te, y_te)
+        row.update(summarize(history))
+        row["resumed_from_epoch"] = int(history[0]["epoch"]) - 1 if history else 0
+        row["status"] = "finished"
+        row["config"] = json.dumps(cfg.to_dict(), sort_keys=True)
+    except Exception as e:  # noqa: BLE001 - recorded in the table; the other points go on
+        row["error"] = f"{type(e).__name__}: {e}"
+        row["traceback"] = traceback.format_exc(limit=20)
+    row["seconds"] = time.perf_counter() - t0
+    row["finished"] = time.time()
+    return row

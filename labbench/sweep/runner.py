@@ -1,0 +1,277 @@
+"""Running a sweep on Dask: points as tasks, results into one tidy table as they finish.
+
+The sweep folder holds::
+
+    sweep.yaml          the sweep file as run
+    results.parquet     one row per point (configuration, metrics, status, code version)
+    results.csv         the same table as CSV
+    run.json            the last run's timing (cluster start, wall, Dask overhead)
+    points/<id>/        each point's run folder (checkpoint, metrics.csv)
+    labbench.db         per-epoch metrics of every point (labbench.store)
+    plots/*.png         accuracy against the swept fields
+
+The table is rewritten (atomically) after every finished point, so Ctrl-C, a killed
+process or a lost worker never loses a finished point; running the sweep again skips the
+points the table holds as finished and retries the rest (a point cut short resumes from
+its checkpoint).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from labbench.atomic import atomic_path, write_text
+
+from .spec import Sweep, SweepError
+
+TABLE = "results.parquet"
+CSV = "results.csv"
+
+
+def code_version() -> str:
+    """labbench's version, with the git commit (and '.dirty') when run from a checkout."""
+    import labbench
+
+    v = labbench.__version__
+    here = Path(labbench.__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "-C", str(here), "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        if sha.returncode != 0:
+            return v
+        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", str(here)],
+                               capture_output=True, text=True, timeout=10)
+        return f"{v}+g{sha.stdout.strip()}{'.dirty' if dirty.stdout.strip() else ''}"
+    except (OSError, subprocess.SubprocessError):
+        return v
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _cell(v):
+    """A table cell: lists (layer sizes) as JSON text, so every column has one type."""
+    return json.dumps(v) if isinstance(v, (list, tuple, dict)) else v
+
+
+def read_table(folder: Path) -> pd.DataFrame:
+    p = Path(folder) / TABLE
+    if not p.exists():
+        return pd.DataFrame()
+    try:
+        return pd.read_parquet(p)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
+        raise SweepError(f"{p} is not a readable results table ({type(e).__name__}: {e}); "
+                         "move it away to start the sweep over, or choose another --out") from None
+
+
+def write_table(folder: Path, rows: list[dict], fields: list[str]) -> pd.DataFrame:
+    """The table (one row per point, latest result wins) as Parquet and CSV, atomically."""
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.drop_duplicates("point_id", keep="last")
+        front = ["sweep", "point", "point_id", *fields, "status", "error"]
+        df = df[[c for c in front if c in df] + [c for c in df if c not in front]]
+        for c in df.columns:          # one type per column (Parquet): mixed objects as text
+            if df[c].dtype == object:
+                kinds = {type(v) for v in df[c] if v is not None and not (isinstance(v, float) and math.isnan(v))}
+                if len(kinds) > 1 or (kinds and not kinds <= {str}):
+                    if not kinds <= {int, float} and not kinds <= {bool}:
+                        df[c] = df[c].map(lambda v: v if v is None else str(v))
+    with atomic_path(folder / TABLE) as tmp:
+        df.to_parquet(tmp, index=False)
+    with atomic_path(folder / CSV) as tmp:
+        df.to_csv(tmp, index=False)
+    return df
+
+
+@dataclass
+class RunInfo:
+    points: int
+    skipped: int
+    ran: int
+    finished: int
+    failed: int
+    workers: int
+    blas_threads: int
+    scheduler: str
+    cluster_start_s: float
+    wall_s: float
+    point_seconds: float            # the points' own time, summed
+    overhead_s: float               # wall − point time / workers (scheduling, transfer, startup)
+    interrupted: bool = False
+
+
+@contextlib.contextmanager
+def dask_client(workers: int | None, scheduler: str | None, connect_timeout: float, processes: bool = True):
+    """A Dask client: a LocalCluster of ``workers`` single-task workers (BLAS threads =
+    cores // workers), or the cluster at ``scheduler``.  Yields (client, workers, blas)."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=connect_timeout)
+        except (OSError, TimeoutError) as e:
+            raise SweepError(f"--scheduler {scheduler}: no Dask scheduler answered within {connect_timeout:g} s "
+                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'timed out'}); "
+                             "is `dask scheduler` running there, and is the address host:port "
+                             "(e.g. tcp://10.0.0.5:8786)?") from None
+        try:
+            info = client.scheduler_info()
+            n = max(1, len(info.get("workers", {})))
+            yield client, n, 0
+        finally:
+            client.close()
+        return
+    n_cores = cores()
+    n = workers or n_cores
+    blas = max(1, n_cores // n)
+    env = {"OMP_NUM_THREADS": blas, "MKL_NUM_THREADS": blas, "OPENBLAS_NUM_THREADS": blas,
+           "MALLOC_TRIM_THRESHOLD_": 1 << 30}
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
+                          "distributed.worker.daemon": False}):
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    client = Client(cluster)
+    try:
+        yield client, n, blas
+    finally:
+        with contextlib.suppress(Exception):
+            client.close()
+        with contextlib.suppress(Exception):
+            cluster.close(timeout=10)
+
+
+def point_row(sweep: Sweep, p, result: dict, version: str, run_dir: Path) -> dict:
+    row = {"sweep": sweep.name, "point": p.index, "point_id": p.id,
+           **{f: _cell(p.values.get(f)) for f in sweep.fields}}
+    row.update({k: v for k, v in result.items() if k != "traceback"})
+    row.update({"device_model": p.device_model, "device": json.dumps(p.device, sort_keys=True),
+                "train": json.dumps(p.train, sort_keys=True), "code_version": version,
+                "run_dir": str(run_dir)})
+    row.setdefault("config", json.dumps(p.train, sort_keys=True))
+    return row
+
+
+def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler: str | None = None,
+              connect_timeout: float = 10.0, db: Path | None = None, progress: bool = True,
+              processes: bool = True, say=print) -> tuple[pd.DataFrame, RunInfo]:
+    """Run the points of ``sweep`` not yet finished in ``out``; the table and timings.
+
+    KeyboardInterrupt (Ctrl-C, SIGTERM) propagates after the finished points are saved
+    and the cluster is closed; ``run.json`` then records ``interrupted``.
+    """
+    from .point import run_point
+
+    out = Path(out)
+    old = read_table(out)
+    rows = old.to_dict("records") if not old.empty else []
+    done = set(old.loc[old["status"] == "finished", "point_id"]) if not old.empty else set()
+    todo = [p for p in sweep.points if p.id not in done]
+    version = code_version()
+    write_text(out / "sweep.yaml", _yaml(sweep.raw))
+    info = RunInfo(points=len(sweep.points), skipped=len(sweep.points) - len(todo), ran=0, finished=0, failed=0,
+                   workers=0, blas_threads=0, scheduler=scheduler or "local", cluster_start_s=0.0, wall_s=0.0,
+                   point_seconds=0.0, overhead_s=0.0)
+    if info.skipped:
+        say(f"{info.skipped} of {len(sweep.points)} points already finished in {out / TABLE}: skipped")
+    if not todo:
+        return (old if not old.empty else write_table(out, rows, sweep.fields)), info
+    by_id = {p.id: p for p in sweep.points}
+    t0 = time.perf_counter()
+    bar = None
+    try:
+        with dask_client(workers, scheduler, connect_timeout, processes) as (client, n, blas):
+            info.workers, info.blas_threads = n, blas
+            info.cluster_start_s = time.perf_counter() - t0
+            say(f"sweep {sweep.name}: {len(todo)} point(s) on {n} Dask worker(s)"
+                + (f" ({blas} BLAS thread(s) each)" if blas else f" at {scheduler}")
+                + f"; table {out / TABLE}")
+            from distributed import as_completed
+
+            futures = []
+            for p in todo:
+                run_dir = out / "points" / p.id
+                futures.append(client.submit(run_point, {**asdict(p)}, str(run_dir), str(db) if db else None,
+                                             key=f"labbench-point-{sweep.name}-{p.id}", pure=False))
+            if progress:
+                from tqdm.auto import tqdm
+
+                bar = tqdm(total=len(futures), unit="point", desc=f"sweep {sweep.name}", smoothing=0)
+            t_run = time.perf_counter()
+            for fut in as_completed(futures):
+                pid = fut.key.rsplit("-", 1)[1]
+                p = by_id[pid]
+                try:
+                    result = fut.result()
+                except Exception as e:  # noqa: BLE001 - a worker that died, a task Dask lost
+                    result = {"point_id": pid, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+                rows.append(point_row(sweep, p, result, version, out / "points" / pid))
+                write_table(out, rows, sweep.fields)
+                info.ran += 1
+                info.point_seconds += float(result.get("seconds", 0.0) or 0.0)
+                if result.get("status") == "finished":
+                    info.finished += 1
+                else:
+                    info.failed += 1
+                    msg = f"point {p.index} ({_describe(p.values)}) failed: {result.get('error')}"
+                    (bar.write if bar is not None else say)(msg)
+                if bar is not None:
+                    bar.set_postfix(failed=info.failed, refresh=False)
+                    bar.update(1)
+            info.wall_s = time.perf_counter() - t0
+            run_wall = time.perf_counter() - t_run
+            info.overhead_s = max(0.0, run_wall - info.point_seconds / max(n, 1))
+    except KeyboardInterrupt:
+        info.interrupted = True
+        info.wall_s = time.perf_counter() - t0
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+        with contextlib.suppress(Exception):
+            write_text(out / "run.json", json.dumps({**asdict(info), "code_version": version}, indent=2))
+    table = read_table(out)
+    return table, info
+
+
+def _describe(values: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in values.items())
+
+
+def _yaml(raw: dict) -> str:
+    import yaml
+
+    return yaml.safe_dump(raw, sort_keys=False, width=100)
+
+
+def make_plots(sweep: Sweep, table: pd.DataFrame, out: Path) -> list[Path]:
+    """The sweep file's plots (accuracy against a field, grouped by another) as PNGs."""
+    from .plots import plot_sweep
+
+    made = []
+    if table.empty or not (table["status"] == "finished").any():
+        return made
+    (out / "plots").mkdir(exist_ok=True)
+    for pl in sweep.plots:
+        y = pl.get("y", "test_acc")
+        name = f"{y}_vs_{pl['x']}" + (f"_by_{pl['by']}" if pl.get("by") else "")
+        path = out / "plots" / f"{name.replace('.', '_')}.png"
+        plot_sweep(table, sweep.fields, pl["x"], pl.get("by"), y, path)
+        made.append(path)
+    return made
