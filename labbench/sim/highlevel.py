@@ -103,8 +103,11 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
         sess = self.sessions.get(session)
         if sess is None or sess.device is None:
             return 0, _S.error_invalid_object
+        dev = sess.device
+        if dev.world is not None:
+            dev.world.charge_transaction(dev, len(data))
         try:
-            sess.device.write(bytes(data))
+            dev.write(bytes(data))
         except ConnectionError:
             raise errors.VisaIOError(_S.error_connection_lost.value) from None
         return len(data), _S.success
@@ -119,6 +122,8 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
             raise errors.VisaIOError(_S.error_connection_lost.value) from None
         if out is None:
             raise errors.VisaIOError(_S.error_timeout.value)
+        if sess.device.world is not None:
+            sess.device.world.charge_transaction(sess.device, len(out))
         if len(out) > count:  # the rest stays queued for the next read
             sess.device._out = out[count:] + sess.device._out
             return out[:count], _S.success_max_count_read

@@ -1,6 +1,8 @@
 """A simulated message-based instrument: IEEE 488.2 commons, SCPI status, faults.
 
-Subclasses declare their SCPI tree with :func:`~labbench.sim.scpi.command`.  The base
+Subclasses declare their settings as a table of :class:`~labbench.sim.props.Prop` rows
+(``PROPS``, one instance per entry of ``INDEXES``: channels or cards) and their behaviour
+with :func:`~labbench.sim.scpi.command` handlers.  The base
 class turns bytes written by the VISA layer into handler calls, keeps the output queue,
 the standard event status register and the error queue, and never lets an exception
 escape: anything unexpected becomes −200 "Execution error" in the queue, as an
@@ -11,7 +13,10 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from .scpi import CommandTable, SCPIError, ErrorQueue, command, nargs, parse_unit, split_units, to_int
+from .props import Prop, build_handlers
+from .transport import TRANSPORTS
+from .scpi import (CommandTable, SCPIError, ErrorQueue, command, extract_blocks, nargs, parse_unit,
+                   split_units, to_int)
 
 if TYPE_CHECKING:
     from .world import SimWorld
@@ -38,11 +43,22 @@ class SimInstrument:
     """Base simulated instrument; ``IDN`` is (manufacturer, model, serial, firmware)."""
 
     IDN: tuple[str, str, str, str] = ("labbench", "SIM", "0", "1.0")
+    PROPS: tuple[Prop, ...] = ()
+    INDEXES: tuple[int, ...] = (1,)   # channels (or cards) that each carry the PROPS
+    DEFAULT_INDEX = 1                  # the one a header without a suffix addresses
+    transport = TRANSPORTS["GPIB"]     # set from the address by SimWorld.add
     _table: CommandTable
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         cls._table = CommandTable.collect(cls)
+        seen = set()
+        for p in cls.PROPS:
+            if p.name in seen and not p.alias:
+                raise TypeError(f"{cls.__name__}: property {p.name!r} declared twice")
+            seen.add(p.name)
+            cls._table.add(p.header, *build_handlers(p))
+        cls._defaults = {p.name: p.default for p in cls.PROPS if not p.alias}
 
     def __init__(self, world: "SimWorld | None", name: str, address: str):
         self.world = world
@@ -55,11 +71,16 @@ class SimInstrument:
         self._out = b""
         self.fault: str | None = None   # one of FAULTS, set by tests
         self.log: list[str] | None = None  # set to [] to record every message received
+        self.blocks: list[bytes] = []      # binary blocks of the message being executed
+        self.transactions = 0              # VISA writes and reads served (instrument time)
         self.reset()
 
     # -- hooks subclasses override ----------------------------------------------------
     def reset(self) -> None:
-        """*RST: instrument settings to their defaults (the error queue is kept)."""
+        """*RST: every property row to its *RST value (the error queue is kept).
+        Subclasses extend it with their behaviour state and call ``super().reset()``."""
+        d = self._defaults
+        self.state: dict[int, dict] = {i: dict(d) for i in self.INDEXES}
 
     def bus_trigger(self) -> None:
         """*TRG / VISA assert_trigger."""
@@ -76,6 +97,13 @@ class SimInstrument:
     def write(self, data: bytes) -> None:
         if self.fault == "disconnect":
             raise ConnectionError(self.name)
+        self.blocks = []
+        if b"#" in data:
+            try:
+                data, self.blocks = extract_blocks(data)
+            except SCPIError as e:
+                self.push_error(e)
+                return
         try:
             text = data.decode("ascii")
         except UnicodeDecodeError:
@@ -142,7 +170,7 @@ class SimInstrument:
             except Exception as e:  # noqa: BLE001 - firmware never crashes on input
                 self.push_error(SCPIError(-200, f"{type(e).__name__}: {e}"))
         if replies:
-            self._out = (";".join(replies) + "\n").encode()
+            self._out = (";".join(replies) + "\n").encode("ascii", "replace")
 
     # -- IEEE 488.2 common commands ---------------------------------------------------
     @command("*IDN", query=True)

@@ -1,26 +1,75 @@
 """Simulated Keithley 2450 SourceMeter, native SCPI command set (Reference Manual
-2450-901-01, "SCPI command reference"): a coherent subset.
+2450-901-01, "SCPI command reference").
 
-Source VOLT/CURR with level, range (+auto), limit (ILIM/VLIM, tripped query), delay,
-readback; sense CURR/VOLT/RES with NPLC, range (+auto), RSENse, AZERo; output; reading
-buffers (defbuffer1/2 and user buffers: MAKE, POINts, ACTual, CLEar, DATA?, DELete);
-:READ?, :MEASure[:<func>]?, :FETCh?; a linear sweep (:SOUR:SWE:<f>:LIN) run by :INIT;
-*LANG.  The HI terminal is wired to the chip; a reading integrates NPLC/line-frequency
-seconds of virtual time.  2400-emulation-only commands (e.g. :TRAC:FEED) are −113 here,
-as on a 2450 in SCPI mode.
+The settings are the manual's command tables below (``PROPS``); the code after them is
+behaviour: the source into the chip line (with the output-off state), readings and the
+reading buffers (``:TRACe``), the linear sweep run by ``:INIT``, ``*LANG``.  The HI
+terminal is wired to the chip; a reading costs the source delay (if the level changed)
+plus NPLC/line-frequency seconds of instrument time.  2400-emulation-only commands
+(``:TRAC:FEED``, ``:STAT:MEAS``) are -113 here, as on a 2450 in SCPI mode.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from .instrument import SimInstrument
+from .props import Bool, Choice, Int, Num, Query
 from .scpi import SCPIError, command, fmt, nargs, to_bool, to_enum, to_float, to_int, to_str
 
 LINE_FREQUENCY = 50.0
-_SRC = {"VOLT": "voltage", "CURR": "current"}
+V_RANGES = (0.02, 0.2, 2.0, 20.0, 200.0)
+I_RANGES = (1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+R_RANGES = (20.0, 200.0, 2e3, 2e4, 2e5, 2e6, 2e7, 2e8)
+OFF_MODES = ("NORMal", "HIMPedance", "ZERO", "GUARd")
+# the source delay the 2450 applies in auto mode (manual, "Source delay" table: a few
+# hundred µs on the low ranges); one figure for every range here
+AUTO_SOURCE_DELAY = 5e-5
+
 _SENS_QUOTED = {"CURR": '"CURR:DC"', "VOLT": '"VOLT:DC"', "RES": '"RES"'}
 _ELEMENTS = ["READing", "SOURce", "RELative", "SEConds", "UNIT", "SOURUNIT", "STATus",
              "SOURSTATus", "FORMatted", "SOURFORMatted", "DATE", "TIME", "TSTamp", "FRACtional"]
+_UNIT = {"CURR": "Amp DC", "VOLT": "Volt DC", "RES": "Ohm"}
+_SRC_UNIT = {"VOLT": "Volt DC", "CURR": "Amp DC"}
+
+
+def _source_rows(node: str, f: str, level_max: float, ranges, rst_range, limit_node, limit):
+    """The :SOURce rows of one source function (VOLTage or CURRent)."""
+    lname, (ldef, llo, lhi) = limit_node, limit
+    rows = [
+        Num(f"level_{f}", f":SOURce[1]:{node}[:LEVel][:IMMediate][:AMPLitude]", 0.0, -level_max, level_max,
+            "V" if f == "VOLT" else "A", couple="_couple_level"),
+        Num(f"src_range_{f}", f":SOURce[1]:{node}:RANGe", rst_range, -level_max, level_max,
+            mn=ranges[0], mx=ranges[-1], ranges=ranges, magnitude=True, sets=((f"src_auto_{f}", False),)),
+        Bool(f"src_auto_{f}", f":SOURce[1]:{node}:RANGe:AUTO", True),
+        Num(f"limit_{f}", f":SOURce[1]:{node}:{lname}[:LEVel]", ldef, llo, lhi, "A" if f == "VOLT" else "V"),
+        Num(f"delay_{f}", f":SOURce[1]:{node}:DELay", 0.0, 0.0, 1e4, "s", sets=((f"delay_auto_{f}", False),)),
+        Bool(f"delay_auto_{f}", f":SOURce[1]:{node}:DELay:AUTO", True),
+        Bool(f"readback_{f}", f":SOURce[1]:{node}:READ:BACK", True),
+        Choice(f"off_mode_{f}", f":OUTPut[1]:{node}:SMODe", "NORM", OFF_MODES),
+    ]
+    rows += [Num(f"src_user_delay_{f}{n}", f":SOURce[1]:{node}:DELay:USER{n}", 0.0, 0.0, 1e4, "s")
+             for n in range(1, 6)]
+    return rows
+
+
+def _sense_rows(node: str, f: str, lo: float, hi: float, ranges, rst_range, unit):
+    """The :SENSe rows of one measure function (CURRent, VOLTage or RESistance)."""
+    base = f":SENSe[1]:{node}[:DC]" if f != "RES" else f":SENSe[1]:{node}"
+    rows = [
+        Num(f"nplc_{f}", f"{base}:NPLCycles", 1.0, 0.01, 10.0, "PLC"),
+        Num(f"range_{f}", f"{base}:RANGe[:UPPer]", rst_range, lo, hi, unit, mn=ranges[0], mx=ranges[-1],
+            ranges=ranges, magnitude=True, sets=((f"auto_{f}", False),)),
+        Bool(f"auto_{f}", f"{base}:RANGe:AUTO", True),
+        Bool(f"rsense_{f}", f"{base}:RSENse", False),
+        Bool(f"azero_{f}", f"{base}:AZERo[:STATe]", True),
+        Bool(f"average_{f}", f"{base}:AVERage[:STATe]", False),
+        Choice(f"average_type_{f}", f"{base}:AVERage:TCONtrol", "REP", ("REPeat", "MOVing")),
+        Int(f"average_count_{f}", f"{base}:AVERage:COUNt", 10, 1, 100),
+    ]
+    rows += [Num(f"sens_user_delay_{f}{n}", f"{base}:DELay:USER{n}", 0.0, 0.0, 1e4, "s") for n in range(1, 6)]
+    return rows
 
 
 def _func(tok: str) -> str:
@@ -34,81 +83,112 @@ def _func(tok: str) -> str:
 
 
 class _Buffer:
-    def __init__(self, size: int):
+    """A reading buffer: (reading, source value, time, sense function) rows."""
+
+    def __init__(self, size: int, fill: str = "CONT"):
         self.size = size
-        self.rows: list[tuple[float, float, float, str]] = []  # reading, source, time, unit
+        self.fill = fill
+        self.rows: list[tuple[float, float, float, str]] = []
 
     def add(self, reading, source, t, unit):
+        if len(self.rows) >= self.size:
+            if self.fill == "ONCE":
+                return
+            del self.rows[0]  # fill continuous: the oldest reading goes
         self.rows.append((reading, source, t, unit))
-        if len(self.rows) > self.size:  # fill-continuous: oldest out
-            del self.rows[0]
 
 
 class Keithley2450Sim(SimInstrument):
     IDN = ("KEITHLEY INSTRUMENTS", "MODEL 2450", "04512345", "1.7.12b")
 
+    PROPS = (
+        *_source_rows("VOLTage", "VOLT", 210.0, V_RANGES, 0.2, "ILIMit", (1.05e-4, 1e-9, 1.05)),
+        *_source_rows("CURRent", "CURR", 1.05, I_RANGES, 1e-6, "VLIMit", (21.0, 0.02, 210.0)),
+        *_sense_rows("CURRent", "CURR", -1.05, 1.05, I_RANGES, 1e-4, "A"),
+        *_sense_rows("VOLTage", "VOLT", -210.0, 210.0, V_RANGES, 0.02, "V"),
+        *_sense_rows("RESistance", "RES", 0.0, 2.1e8, R_RANGES, 2e5, "Ohm"),
+        Int("count", ":SENSe[1]:COUNt", 1, 1, 300000),
+        Bool("output", ":OUTPut[1][:STATe]", False),
+        Choice("terminals", ":ROUTe:TERMinals", "FRON", ("FRONt", "REAR")),
+        Choice("format", ":FORMat[:DATA]", "ASC", ("ASCii", "REAL", "SREal")),
+        Query("line_frequency", ":SYSTem:LFRequency", "int", default=int(LINE_FREQUENCY)),
+    )
+
     def reset(self):
-        self.lang = "SCPI"
+        super().reset()
+        self.s = self.state[1]
         self.src = "VOLT"
-        self.level = {"VOLT": 0.0, "CURR": 0.0}
-        self.src_range = {"VOLT": 20.0, "CURR": 1e-4}
-        self.src_auto = {"VOLT": True, "CURR": True}
-        self.limit = {"VOLT": 1.05e-4, "CURR": 2.1}   # ILIM for V source, VLIM for I source
-        self.tripped = False
-        self.src_delay = {"VOLT": 0.0, "CURR": 0.0}
-        self.src_delay_auto = {"VOLT": True, "CURR": True}
-        self.readback = {"VOLT": True, "CURR": True}
         self.sense = "CURR"
-        self.nplc = {"CURR": 1.0, "VOLT": 1.0, "RES": 1.0}
-        self.sens_range = {"CURR": 1e-4, "VOLT": 0.02, "RES": 2e5}
-        self.sens_auto = {"CURR": True, "VOLT": True, "RES": True}
-        self.rsense = {"CURR": False, "VOLT": False, "RES": False}
-        self.azero = {"CURR": True, "VOLT": True, "RES": True}
-        self.count = 1
-        self.output = False
-        self.terminals = "FRON"
+        self.lang = "SCPI"
+        self.tripped = False
+        self.pending_delay = False
         self.buffers = {"defbuffer1": _Buffer(100000), "defbuffer2": _Buffer(10000)}
         self.sweep = None
         self.last_current = 0.0
 
+    # -- coupling ---------------------------------------------------------------------------
+    def _couple_level(self, ch, prop, v):
+        f = prop.name[-4:]
+        st = self.s
+        if st[f"src_auto_{f}"]:
+            ranges = V_RANGES if f == "VOLT" else I_RANGES
+            st[f"src_range_{f}"] = next((r for r in ranges if abs(v) <= r * 1.05), ranges[-1])
+        elif abs(v) > st[f"src_range_{f}"] * 1.05:
+            raise SCPIError(-222, f"{v:g} exceeds the {st[f'src_range_{f}']:g} source range")
+        st[prop.name] = v
+        self.pending_delay = True
+
+    # -- what the chip line sees --------------------------------------------------------------
     def outputs_on(self):
-        return ["hi"] if self.output else []
+        return ["hi"] if self.s["output"] else []
 
     def terminal_level(self, term: str):
-        if term != "hi" or not self.output:
-            return None  # output relay open: the line floats
-        return self.level["VOLT"] if self.src == "VOLT" else None
+        if term != "hi":
+            return None
+        st = self.s
+        if not st["output"]:
+            # output-off state: NORMal and ZERO hold 0 V through the closed relay,
+            # HIMPedance opens it (the line floats), GUARd is a 0 A source (floats too)
+            return 0.0 if st["off_mode_" + self.src] in ("NORM", "ZERO") else None
+        return st["level_VOLT"] if self.src == "VOLT" else None
 
-    # -- physics --------------------------------------------------------------------
-    def _measure_once(self, source_level: float | None = None) -> tuple[float, float]:
+    # -- physics ------------------------------------------------------------------------------
+    def _measure_once(self) -> tuple[float, float]:
         """One reading of the sense function -> (reading, source value)."""
         world = self.world
+        st = self.s
+        src = self.src
         if world is not None:
-            world.clock.advance(self.nplc[self.sense] / LINE_FREQUENCY)
-        v = self.level["VOLT"] if source_level is None else source_level
+            dt = st["nplc_" + self.sense] / LINE_FREQUENCY
+            if self.pending_delay and st["output"]:
+                dt += AUTO_SOURCE_DELAY if st["delay_auto_" + src] else st["delay_" + src]
+                self.pending_delay = False
+            world.clock.advance(dt)
+        v = st["level_VOLT"]
         current = 0.0
-        if self.output and self.src == "VOLT" and world is not None and world.wiring is not None:
-            ilim = self.limit["VOLT"]
+        if st["output"] and src == "VOLT" and world is not None and world.wiring is not None:
+            ilim = st["limit_VOLT"]
             current = world.wiring.measure(world, self.name + ".hi", v, ilim)
             self.tripped = abs(current) >= ilim * (1 - 1e-9)
         self.last_current = current
-        if self.sense == "CURR":
+        sense = self.sense
+        if sense == "CURR":
             reading = current
-            rng = self.sens_range["CURR"]
-            if not self.sens_auto["CURR"] and abs(current) > 1.05 * rng:
+            if not st["auto_CURR"] and abs(current) > 1.05 * st["range_CURR"]:
                 reading = 9.9e37  # overflow
-        elif self.sense == "VOLT":
-            reading = v if self.output else 0.0
+        elif sense == "VOLT":
+            reading = v if st["output"] else 0.0
         else:
             reading = (v / current) if current else 9.9e37
-        return reading, v
+        return reading, (v if src == "VOLT" else st["level_CURR"])
 
-    def _read_into(self, buffer: str, n: int | None = None) -> list[float]:
+    def _read_into(self, buffer: str) -> list[float]:
         buf = self._buffer(buffer)
         vals = []
-        for _ in range(n or self.count):
+        clock = self.world.clock if self.world is not None else None
+        for _ in range(self.s["count"]):
             r, s = self._measure_once()
-            buf.add(r, s, self.world.clock.now() if self.world else 0.0, self.sense)
+            buf.add(r, s, clock.now() if clock else 0.0, self.sense)
             vals.append(r)
         return vals
 
@@ -121,7 +201,7 @@ class Keithley2450Sim(SimInstrument):
     def _buffer_arg(self, args, i=0) -> str:
         return to_str(args[i]) if len(args) > i and args[i] else "defbuffer1"
 
-    # -- language ---------------------------------------------------------------------
+    # -- language, source and sense functions -------------------------------------------------
     @command("*LANG", query=True)
     def _lang_q(self, args, sfx):
         return self.lang
@@ -131,97 +211,17 @@ class Keithley2450Sim(SimInstrument):
         nargs(args, 1)
         to_enum(args[0], ["SCPI", "TSP", "SCPI2400"])  # takes effect after a power cycle
 
-    # -- source -------------------------------------------------------------------------
     @command(":SOURce[1]:FUNCtion[:MODE]")
     def _src_func(self, args, sfx):
         nargs(args, 1)
         f = to_enum(args[0], ["VOLTage", "CURRent"])
         if f != self.src:
-            self.output = False  # the 2450 turns the output off when the function changes
+            self.s["output"] = False  # the 2450 turns the output off when the function changes
         self.src = f
 
     @command(":SOURce[1]:FUNCtion[:MODE]", query=True)
     def _src_func_q(self, args, sfx):
         return self.src
-
-    @command(":SOURce[1]:VOLTage[:LEVel][:IMMediate][:AMPLitude]")
-    def _sv(self, args, sfx):
-        self._set_level("VOLT", args, 210.0)
-
-    @command(":SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]")
-    def _si(self, args, sfx):
-        self._set_level("CURR", args, 1.05)
-
-    def _set_level(self, f, args, mx):
-        nargs(args, 1)
-        v = to_float(args[0], -mx, mx, default=0.0)
-        if not self.src_auto[f] and abs(v) > self.src_range[f] * 1.05:
-            raise SCPIError(-222, f"{v:g} exceeds the {self.src_range[f]:g} source range")
-        self.level[f] = v
-
-    @command(":SOURce[1]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", query=True)
-    def _sv_q(self, args, sfx):
-        return fmt(self.level["VOLT"])
-
-    @command(":SOURce[1]:CURRent[:LEVel][:IMMediate][:AMPLitude]", query=True)
-    def _si_q(self, args, sfx):
-        return fmt(self.level["CURR"])
-
-    @command(":SOURce[1]:VOLTage:RANGe")
-    def _svr(self, args, sfx):
-        nargs(args, 1)
-        self.src_range["VOLT"] = to_float(args[0], -210, 210, default=20, mn=0.02, mx=200)
-        self.src_auto["VOLT"] = False
-
-    @command(":SOURce[1]:CURRent:RANGe")
-    def _sir(self, args, sfx):
-        nargs(args, 1)
-        self.src_range["CURR"] = abs(to_float(args[0], -1.05, 1.05, default=1e-4, mn=1e-8, mx=1))
-        self.src_auto["CURR"] = False
-
-    @command(":SOURce[1]:VOLTage:RANGe", query=True)
-    def _svr_q(self, args, sfx):
-        return fmt(self.src_range["VOLT"])
-
-    @command(":SOURce[1]:CURRent:RANGe", query=True)
-    def _sir_q(self, args, sfx):
-        return fmt(self.src_range["CURR"])
-
-    @command(":SOURce[1]:VOLTage:RANGe:AUTO")
-    def _svra(self, args, sfx):
-        nargs(args, 1)
-        self.src_auto["VOLT"] = to_bool(args[0])
-
-    @command(":SOURce[1]:CURRent:RANGe:AUTO")
-    def _sira(self, args, sfx):
-        nargs(args, 1)
-        self.src_auto["CURR"] = to_bool(args[0])
-
-    @command(":SOURce[1]:VOLTage:RANGe:AUTO", query=True)
-    def _svra_q(self, args, sfx):
-        return str(int(self.src_auto["VOLT"]))
-
-    @command(":SOURce[1]:CURRent:RANGe:AUTO", query=True)
-    def _sira_q(self, args, sfx):
-        return str(int(self.src_auto["CURR"]))
-
-    @command(":SOURce[1]:VOLTage:ILIMit[:LEVel]")
-    def _ilim(self, args, sfx):
-        nargs(args, 1)
-        self.limit["VOLT"] = to_float(args[0], 1e-9, 1.05, default=1.05e-4)
-
-    @command(":SOURce[1]:VOLTage:ILIMit[:LEVel]", query=True)
-    def _ilim_q(self, args, sfx):
-        return fmt(self.limit["VOLT"])
-
-    @command(":SOURce[1]:CURRent:VLIMit[:LEVel]")
-    def _vlim(self, args, sfx):
-        nargs(args, 1)
-        self.limit["CURR"] = to_float(args[0], 0.02, 210, default=2.1)
-
-    @command(":SOURce[1]:CURRent:VLIMit[:LEVel]", query=True)
-    def _vlim_q(self, args, sfx):
-        return fmt(self.limit["CURR"])
 
     @command(":SOURce[1]:VOLTage:ILIMit[:LEVel]:TRIPped", query=True)
     def _ilim_trip(self, args, sfx):
@@ -231,61 +231,18 @@ class Keithley2450Sim(SimInstrument):
     def _vlim_trip(self, args, sfx):
         return "0"
 
-    @command(":SOURce[1]:VOLTage:DELay")
-    def _sdel_v(self, args, sfx):
+    @command(":SENSe[1]:FUNCtion[:ON]")
+    def _sens_func(self, args, sfx):
         nargs(args, 1)
-        self.src_delay["VOLT"] = to_float(args[0], 0, 10000, default=0)
-        self.src_delay_auto["VOLT"] = False
+        self.sense = _func(to_str(args[0]))
 
-    @command(":SOURce[1]:CURRent:DELay")
-    def _sdel_i(self, args, sfx):
-        nargs(args, 1)
-        self.src_delay["CURR"] = to_float(args[0], 0, 10000, default=0)
-        self.src_delay_auto["CURR"] = False
+    @command(":SENSe[1]:FUNCtion[:ON]", query=True)
+    def _sens_func_q(self, args, sfx):
+        return _SENS_QUOTED[self.sense]
 
-    @command(":SOURce[1]:VOLTage:DELay", query=True)
-    def _sdel_v_q(self, args, sfx):
-        return fmt(self.src_delay["VOLT"])
-
-    @command(":SOURce[1]:CURRent:DELay", query=True)
-    def _sdel_i_q(self, args, sfx):
-        return fmt(self.src_delay["CURR"])
-
-    @command(":SOURce[1]:VOLTage:DELay:AUTO")
-    def _sdela_v(self, args, sfx):
-        nargs(args, 1)
-        self.src_delay_auto["VOLT"] = to_bool(args[0])
-
-    @command(":SOURce[1]:CURRent:DELay:AUTO")
-    def _sdela_i(self, args, sfx):
-        nargs(args, 1)
-        self.src_delay_auto["CURR"] = to_bool(args[0])
-
-    @command(":SOURce[1]:VOLTage:DELay:AUTO", query=True)
-    def _sdela_v_q(self, args, sfx):
-        return str(int(self.src_delay_auto["VOLT"]))
-
-    @command(":SOURce[1]:CURRent:DELay:AUTO", query=True)
-    def _sdela_i_q(self, args, sfx):
-        return str(int(self.src_delay_auto["CURR"]))
-
-    @command(":SOURce[1]:VOLTage:READ:BACK")
-    def _rb_v(self, args, sfx):
-        nargs(args, 1)
-        self.readback["VOLT"] = to_bool(args[0])
-
-    @command(":SOURce[1]:CURRent:READ:BACK")
-    def _rb_i(self, args, sfx):
-        nargs(args, 1)
-        self.readback["CURR"] = to_bool(args[0])
-
-    @command(":SOURce[1]:VOLTage:READ:BACK", query=True)
-    def _rb_v_q(self, args, sfx):
-        return str(int(self.readback["VOLT"]))
-
-    @command(":SOURce[1]:CURRent:READ:BACK", query=True)
-    def _rb_i_q(self, args, sfx):
-        return str(int(self.readback["CURR"]))
+    @command(":SENSe[1]:AZERo:ONCE")
+    def _azonce(self, args, sfx):
+        nargs(args, 0)
 
     @command(":SOURce[1]:SWEep:VOLTage:LINear")
     def _sweep_v(self, args, sfx):
@@ -299,7 +256,7 @@ class Keithley2450Sim(SimInstrument):
         nargs(args, 3, 9)
         start, stop = to_float(args[0], -mx, mx), to_float(args[1], -mx, mx)
         points = to_int(args[2], 2, 1_000_000)
-        delay = to_float(args[3], 0, 10000, default=0) if len(args) > 3 else 0.0
+        delay = to_float(args[3], -1, 10000, default=0) if len(args) > 3 else -1.0  # -1: auto
         count = to_int(args[4], 1, 1_000_000) if len(args) > 4 else 1
         if len(args) > 5:
             to_enum(args[5], ["BEST", "AUTO", "FIXed"])
@@ -311,112 +268,9 @@ class Keithley2450Sim(SimInstrument):
         levels = list(np.linspace(start, stop, points))
         if dual:
             levels = levels + levels[::-1]
-        self.sweep = {"function": f, "levels": levels * count, "delay": delay, "buffer": buffer}
+        self.sweep = {"function": f, "levels": levels * count, "delay": max(delay, 0.0), "buffer": buffer}
 
-    # -- sense ----------------------------------------------------------------------------
-    @command(":SENSe[1]:FUNCtion[:ON]")
-    def _sens_func(self, args, sfx):
-        nargs(args, 1)
-        self.sense = _func(to_str(args[0]))
-
-    @command(":SENSe[1]:FUNCtion[:ON]", query=True)
-    def _sens_func_q(self, args, sfx):
-        return _SENS_QUOTED[self.sense]
-
-    def _sens_cmd(kind):  # noqa: N805 - builds one handler per sense function
-        f = {"CURRent": "CURR", "VOLTage": "VOLT", "RESistance": "RES"}[kind]
-        lim = {"CURR": (1e-8, 1.0), "VOLT": (0.02, 200.0), "RES": (2.0, 2e8)}[f]
-
-        @command(f":SENSe[1]:{kind}[:DC]:NPLCycles")
-        def nplc(self, args, sfx):
-            nargs(args, 1)
-            self.nplc[f] = to_float(args[0], 0.01, 10, default=1)
-
-        @command(f":SENSe[1]:{kind}[:DC]:NPLCycles", query=True)
-        def nplc_q(self, args, sfx):
-            return fmt(self.nplc[f])
-
-        @command(f":SENSe[1]:{kind}[:DC]:RANGe[:UPPer]")
-        def rng(self, args, sfx):
-            nargs(args, 1)
-            self.sens_range[f] = abs(to_float(args[0], -lim[1] * 1.05, lim[1] * 1.05, default=lim[1],
-                                              mn=lim[0], mx=lim[1]))
-            self.sens_auto[f] = False
-
-        @command(f":SENSe[1]:{kind}[:DC]:RANGe[:UPPer]", query=True)
-        def rng_q(self, args, sfx):
-            return fmt(self.sens_range[f])
-
-        @command(f":SENSe[1]:{kind}[:DC]:RANGe:AUTO")
-        def rauto(self, args, sfx):
-            nargs(args, 1)
-            self.sens_auto[f] = to_bool(args[0])
-
-        @command(f":SENSe[1]:{kind}[:DC]:RANGe:AUTO", query=True)
-        def rauto_q(self, args, sfx):
-            return str(int(self.sens_auto[f]))
-
-        @command(f":SENSe[1]:{kind}[:DC]:RSENse")
-        def rsense(self, args, sfx):
-            nargs(args, 1)
-            self.rsense[f] = to_bool(args[0])
-
-        @command(f":SENSe[1]:{kind}[:DC]:RSENse", query=True)
-        def rsense_q(self, args, sfx):
-            return str(int(self.rsense[f]))
-
-        @command(f":SENSe[1]:{kind}[:DC]:AZERo[:STATe]")
-        def az(self, args, sfx):
-            nargs(args, 1)
-            self.azero[f] = to_bool(args[0])
-
-        @command(f":SENSe[1]:{kind}[:DC]:AZERo[:STATe]", query=True)
-        def az_q(self, args, sfx):
-            return str(int(self.azero[f]))
-
-        return nplc, nplc_q, rng, rng_q, rauto, rauto_q, rsense, rsense_q, az, az_q
-
-    _sense_current = _sens_cmd("CURRent")
-    _sense_voltage = _sens_cmd("VOLTage")
-    _sense_resistance = _sens_cmd("RESistance")
-    del _sens_cmd
-
-    @command(":SENSe[1]:COUNt")
-    def _count(self, args, sfx):
-        nargs(args, 1)
-        self.count = to_int(args[0], 1, 300000, default=1)
-
-    @command(":SENSe[1]:COUNt", query=True)
-    def _count_q(self, args, sfx):
-        return str(self.count)
-
-    @command(":SENSe[1]:AZERo:ONCE")
-    def _azonce(self, args, sfx):
-        nargs(args, 0)
-
-    # -- output, routing, system ----------------------------------------------------------
-    @command(":OUTPut[1][:STATe]")
-    def _outp(self, args, sfx):
-        nargs(args, 1)
-        self.output = to_bool(args[0])
-
-    @command(":OUTPut[1][:STATe]", query=True)
-    def _outp_q(self, args, sfx):
-        return str(int(self.output))
-
-    @command(":ROUTe:TERMinals")
-    def _term(self, args, sfx):
-        nargs(args, 1)
-        self.terminals = to_enum(args[0], ["FRONt", "REAR"])
-
-    @command(":ROUTe:TERMinals", query=True)
-    def _term_q(self, args, sfx):
-        return self.terminals
-
-    @command(":SYSTem:LFRequency", query=True)
-    def _lfr(self, args, sfx):
-        return str(int(LINE_FREQUENCY))
-
+    # -- system ---------------------------------------------------------------------------------
     @command(":SYSTem:CLEar")
     def _sys_clear(self, args, sfx):
         self.errors.clear()
@@ -424,6 +278,14 @@ class Keithley2450Sim(SimInstrument):
     @command(":STATus:CLEar")
     def _stat_clear(self, args, sfx):
         self.esr = 0
+
+    @command(":SYSTem:BEEPer[:IMMediate]")
+    def _beep(self, args, sfx):
+        nargs(args, 2)
+        to_float(args[0], 20, 8000)
+        t = to_float(args[1], 0.001, 100)
+        if self.world is not None:
+            self.world.clock.advance(t)  # the command returns when the beep ends
 
     @command(":ABORt")
     def _abort(self, args, sfx):
@@ -440,23 +302,26 @@ class Keithley2450Sim(SimInstrument):
             raise SCPIError(-221, "sweep function differs from the source function")
         buf = self._buffer(sw["buffer"])
         buf.rows.clear()  # the sweep trigger-model template starts with a buffer-clear block
-        self.output = True
+        self.s["output"] = True
+        clock = self.world.clock if self.world is not None else None
         for lv in sw["levels"]:
-            self.level[f] = float(lv)
-            if self.world is not None:
-                self.world.clock.advance(sw["delay"])
+            self.s["level_" + f] = float(lv)
+            if clock is not None:
+                clock.advance(sw["delay"])
             r, s = self._measure_once()
-            buf.add(r, s, self.world.clock.now() if self.world else 0.0, self.sense)
+            buf.add(r, s, clock.now() if clock else 0.0, self.sense)
 
-    # -- readings -------------------------------------------------------------------------
+    # -- readings -----------------------------------------------------------------------------
     @command(":READ[:DEFBuffer1]", query=True)
     def _read(self, args, sfx):
-        nargs(args, 0, 1 + len(_ELEMENTS))
+        """Makes :SENS:COUNt readings into the buffer and returns the last (manual)."""
+        if len(args) > 1 + len(_ELEMENTS):
+            nargs(args, 0, 1 + len(_ELEMENTS))
         name = self._buffer_arg(args)
         vals = self._read_into(name)
         if len(args) > 1:
             return self._elements(self._buffer(name).rows[-1], args[1:])
-        return ",".join(fmt(v) for v in vals)
+        return fmt(vals[-1])
 
     @command(":MEASure", query=True)
     def _meas(self, args, sfx):
@@ -490,18 +355,22 @@ class Keithley2450Sim(SimInstrument):
         for tok in tokens:
             e = to_enum(tok, _ELEMENTS)
             out.append({"READ": fmt(row[0]), "SOUR": fmt(row[1]), "REL": fmt(row[2]), "SEC": fmt(row[2]),
-                        "UNIT": {"CURR": "Amp DC", "VOLT": "Volt DC", "RES": "Ohm"}[row[3]]}
+                        "UNIT": _UNIT[row[3]], "SOURUNIT": _SRC_UNIT[self.src],
+                        "STAT": "0", "SOURSTAT": "0", "TST": fmt(row[2]), "FRAC": fmt(row[2] % 1.0),
+                        "FORM": f"{row[0]:.6g}", "SOURFORM": f"{row[1]:.6g}"}
                        .get(e, fmt(row[0])))
         return ",".join(out)
 
-    # -- buffers (:TRACe) -----------------------------------------------------------------
+    # -- reading buffers (:TRACe) ---------------------------------------------------------------
     @command(":TRACe:MAKE")
     def _make(self, args, sfx):
         nargs(args, 2, 3)
         name = to_str(args[0])
         if name in self.buffers:
             raise SCPIError(-221, f"buffer {name} exists")
-        self.buffers[name] = _Buffer(to_int(args[1], 10, 10_000_000))
+        if len(args) > 2:
+            to_enum(args[2], ["STANdard", "COMPact", "FULL", "WRITable", "FULLWRITable"])
+        self.buffers[name] = _Buffer(to_int(args[1], 10, 6_875_000))
 
     @command(":TRACe:DELete")
     def _delete(self, args, sfx):
@@ -515,7 +384,9 @@ class Keithley2450Sim(SimInstrument):
     @command(":TRACe:POINts")
     def _points(self, args, sfx):
         nargs(args, 1, 2)
-        self._buffer(self._buffer_arg(args, 1)).size = to_int(args[0], 1, 10_000_000)
+        buf = self._buffer(self._buffer_arg(args, 1))
+        buf.size = to_int(args[0], 1, 6_875_000)  # the 2450 clears a buffer it resizes
+        buf.rows.clear()
 
     @command(":TRACe:POINts", query=True)
     def _points_q(self, args, sfx):
@@ -525,6 +396,25 @@ class Keithley2450Sim(SimInstrument):
     def _actual(self, args, sfx):
         nargs(args, 0, 1)
         return str(len(self._buffer(self._buffer_arg(args)).rows))
+
+    @command(":TRACe:ACTual:STARt", query=True)
+    def _actual_start(self, args, sfx):
+        nargs(args, 0, 1)
+        return "1" if self._buffer(self._buffer_arg(args)).rows else "0"
+
+    @command(":TRACe:ACTual:END", query=True)
+    def _actual_end(self, args, sfx):
+        nargs(args, 0, 1)
+        return str(len(self._buffer(self._buffer_arg(args)).rows))
+
+    @command(":TRACe:FILL:MODE")
+    def _fill(self, args, sfx):
+        nargs(args, 1, 2)
+        self._buffer(self._buffer_arg(args, 1)).fill = to_enum(args[0], ["CONTinuous", "ONCE"])
+
+    @command(":TRACe:FILL:MODE", query=True)
+    def _fill_q(self, args, sfx):
+        return self._buffer(self._buffer_arg(args)).fill
 
     @command(":TRACe:CLEar")
     def _trace_clear(self, args, sfx):
@@ -548,3 +438,36 @@ class Keithley2450Sim(SimInstrument):
             return ",".join(self._elements(r, args[3:]) for r in sel)
         return ",".join(fmt(r[0]) for r in sel)
 
+    def _stat(self, args, fn) -> str:
+        nargs(args, 0, 1)
+        vals = [r[0] for r in self._buffer(self._buffer_arg(args)).rows]
+        return fmt(fn(vals)) if vals else fmt(float("nan"))
+
+    @command(":TRACe:STATistics:AVERage", query=True)
+    def _avg(self, args, sfx):
+        return self._stat(args, lambda v: sum(v) / len(v))
+
+    @command(":TRACe:STATistics:MAXimum", query=True)
+    def _max(self, args, sfx):
+        return self._stat(args, max)
+
+    @command(":TRACe:STATistics:MINimum", query=True)
+    def _min(self, args, sfx):
+        return self._stat(args, min)
+
+    @command(":TRACe:STATistics:PK2Pk", query=True)
+    def _pk2pk(self, args, sfx):
+        return self._stat(args, lambda v: max(v) - min(v))
+
+    @command(":TRACe:STATistics:STDDev", query=True)
+    def _std(self, args, sfx):
+        def sd(v):
+            if len(v) < 2:
+                return 0.0
+            m = sum(v) / len(v)
+            return math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1))
+        return self._stat(args, sd)
+
+    @command(":TRACe:STATistics:CLEar")
+    def _stat_clr(self, args, sfx):
+        nargs(args, 0, 1)

@@ -1,316 +1,295 @@
-"""Simulated Keysight 81160A pulse/function generator, two channels (81160A Programming
-Guide, "SCPI command reference"): the channel-numbered forms ``:VOLT2:HIGH``,
-``:PULS:WIDT1``, ``:BURS1:NCYC``, ``:ARM:SOUR1``, ``:OUTP2`` ...
+"""Simulated Keysight 81160A pulse/function/arbitrary/noise generator, two channels
+(81160A Programming Guide, "SCPI command reference").
 
-Modelled subset: function shape (PULSe, DC, SINusoid, SQUare, ...), amplitude/offset
-and high/low levels (kept consistent, as on the instrument), frequency/period, pulse
-width, duty cycle and transition, burst state/mode/count, trigger count, arm source,
-output state/polarity/load, APPLy, and *TRG.  A bus trigger fires every channel that
-is on, armed by MANual (or BUS) source and in burst mode: ``NCYC`` pulses of the high
-level for ``WIDT`` seconds, sent to the chip through the wiring; virtual time advances
-by NCYC·period.  The idle level of a pulse channel is its low level; a DC channel drives
-its offset (the gate of the 2T2R cell is held by channel 2 in DC).
+The channel number is a suffix of the keyword (``:VOLT2:HIGH``, ``:PULS:WIDT1``,
+``:OUTP2``); the 33500-style ``:SOUR2:...`` form PyMeasure's base class uses is accepted
+too.  ``PROPS`` below is the command table; the coupling rules the manual states are
+methods: amplitude/offset and high/low are two views of one pair of levels that must
+stay inside the output window (+-5 V into 50 ohm, +-10 V into high impedance, scaled by
+the load setting) and inside the voltage limits when those are on; period and width
+(with ``:PULS:HOLD`` WIDTh or DCYCle) keep width < period; a function's frequency
+range bounds the frequency.  In the DC function only the offset is the level, so any
+offset inside the window is accepted whatever the last pulse amplitude was.
+
+Behaviour: a bus trigger (``*TRG``, ``:TRIG``) fires every channel that is on and armed
+by MANual (or BUS): NCYC pulses (burst) of the high level for WIDTh seconds, sent to the
+chip through the wiring; instrument time advances by NCYC periods.  The idle level of a
+channel is its low level; a DC channel drives its offset.  User waveforms: ``:DATA:DAC
+VOLATILE`` (a binary block), ``:DATA:COPY``, ``:DATA:DEL``, the non-volatile catalog.
 """
 from __future__ import annotations
 
+import struct
+
 from .instrument import SimInstrument
-from .scpi import SCPIError, command, fmt, nargs, to_bool, to_enum, to_float, to_int
+from .props import Bool, Choice, Int, Num, Text
+from .scpi import SCPIError, command, fmt, nargs, to_enum, to_float
 
-_SHAPES = ["SINusoid", "SQUare", "RAMP", "PULSe", "NOISe", "DC", "USER"]
-V_MAX = 5.0        # |level| into 50 Ω
-MIN_AMPLITUDE = 0.05
+V_WINDOW_50 = 5.0           # |level| into 50 ohm; twice that into an open circuit
+MIN_AMPLITUDE_50 = 0.05     # Vpp into 50 ohm
+SOURCE_IMPEDANCE = 50.0
+NVOL_SLOTS = 4
+MAX_DAC = 8191
+# frequency range of each function (data sheet): sine to 500 MHz, square/pulse/user
+# to 330 MHz, ramp to 5 MHz; noise and DC have none
+FREQ_MAX = {"SIN": 500e6, "SQU": 330e6, "PULS": 330e6, "USER": 330e6, "RAMP": 5e6}
+SHAPES = ("SINusoid", "SQUare", "RAMP", "PULSe", "NOISe", "DC", "USER")
+TRIGGER_SOURCES = ("IMMediate", "INTernal2", "EXTernal", "MANual", "BUS")
 
-
-class _Channel:
-    def __init__(self):
-        self.shape = "SIN"
-        self.high, self.low = 0.25, -0.25
-        self.freq = 1e6
-        self.width = 1e-7
-        self.transition = 5e-9
-        self.burst = False
-        self.burst_mode = "TRIG"
-        self.ncyc = 2
-        self.trig_count = 1
-        self.arm = "IMM"
-        self.trig_source = "IMM"
-        self.output = False
-        self.polarity = "NORM"
-        self.load = 50.0
-
-    @property
-    def amplitude(self):
-        return self.high - self.low
-
-    @property
-    def offset(self):
-        return (self.high + self.low) / 2
+_LEVEL = "[:SOURce#]:VOLTage#[:LEVel][:IMMediate]"
 
 
 class Keysight81160ASim(SimInstrument):
     IDN = ("Agilent Technologies", "81160A", "DE12345678", "1.2.0.0")
+    INDEXES = (1, 2)
+
+    PROPS = (
+        Choice("shape", "[:SOURce#]:FUNCtion#[:SHAPe]", "SIN", SHAPES, couple="_couple_shape"),
+        # levels: amplitude/offset and high/low are one pair of levels
+        Num("amplitude", f"{_LEVEL}[:AMPLitude]", 0.5, 0.0, 20.0, "Vpp", mn=MIN_AMPLITUDE_50, mx=10.0,
+            couple="_couple_levels"),
+        Num("offset", f"{_LEVEL}:OFFSet", 0.0, -10.0, 10.0, "V", couple="_couple_levels"),
+        Num("high", f"{_LEVEL}:HIGH", 0.25, -10.0, 10.0, "V", couple="_couple_levels"),
+        Num("low", f"{_LEVEL}:LOW", -0.25, -10.0, 10.0, "V", couple="_couple_levels"),
+        Choice("unit", "[:SOURce#]:VOLTage#:UNIT", "VPP", ("VPP", "VRMS", "DBM")),
+        Bool("limit_state", "[:SOURce#]:VOLTage#:LIMit:STATe", False, couple="_couple_limits"),
+        Num("limit_high", "[:SOURce#]:VOLTage#:LIMit:HIGH", 10.0, -9.99, 10.0, "V", couple="_couple_limits"),
+        Num("limit_low", "[:SOURce#]:VOLTage#:LIMit:LOW", -10.0, -10.0, 9.99, "V", couple="_couple_limits"),
+        # timing: frequency and period are one setting; width < period
+        Num("freq", "[:SOURce#]:FREQuency#[:CW][:FIXed]", 1e6, 1e-6, 500e6, "Hz", couple="_couple_timing"),
+        Num("period", "[:SOURce#]:PULSe:PERiod#", 1e-6, 3.03e-9, 1e6, "s", couple="_couple_timing"),
+        Num("width", "[:SOURce#]:PULSe:WIDTh#", 1e-7, 1.5e-9, 1e6, "s", couple="_couple_timing"),
+        Num("pulse_dcycle", "[:SOURce#]:PULSe:DCYCle#", 10.0, 0.15, 99.99, "%", couple="_couple_timing"),
+        Choice("hold", "[:SOURce#]:PULSe:HOLD#", "WIDT", ("WIDTh", "DCYCle")),
+        Num("transition", "[:SOURce#]:PULSe:TRANsition#[:LEADing]", 5e-9, 1e-9, 1e3, "s"),
+        Num("transition", "[:SOURce#]:FUNCtion#:PULSe:TRANsition[:LEADing]", 5e-9, 1e-9, 1e3, "s",
+            alias=True),
+        Num("trailing", "[:SOURce#]:PULSe:TRANsition#:TRAiling", 5e-9, 1e-9, 1e3, "s"),
+        Num("square_dcycle", "[:SOURce#]:FUNCtion#:SQUare:DCYCle", 50.0, 0.0001515, 99.9998485, "%"),
+        Num("ramp_symmetry", "[:SOURce#]:FUNCtion#:RAMP:SYMMetry", 100.0, 0.0, 100.0, "%"),
+        Num("phase", "[:SOURce#]:PHASe#[:ADJust]", 0.0, -360.0, 360.0, "deg"),
+        # burst, trigger, arm
+        Bool("burst", "[:SOURce#]:BURSt#:STATe", False),
+        Choice("burst_mode", "[:SOURce#]:BURSt#:MODE", "TRIG", ("TRIGgered", "GATed")),
+        Int("ncycles", "[:SOURce#]:BURSt#:NCYCles", 2, 2, 2_147_483_647),
+        Num("burst_period", "[:SOURce#]:BURSt#:INTernal:PERiod", 1e-3, 3.03e-9, 1e6, "s"),
+        Int("trig_count", ":TRIGger#:COUNt", 1, 1, 2_147_483_647, couple="_couple_trig_count"),
+        Choice("trig_source", ":TRIGger#:SOURce", "IMM", TRIGGER_SOURCES),
+        Choice("arm", ":ARM:SOURce#", "IMM", TRIGGER_SOURCES),
+        # output
+        Bool("output", ":OUTPut#[:STATe]", False),
+        Choice("polarity", ":OUTPut#:POLarity", "NORM", ("NORMal", "INVerted")),
+        Num("load", ":OUTPut#:LOAD", 50.0, 0.3, 1e6, "ohm", couple="_couple_load"),
+        Bool("trigger_out", ":OUTPut#:TRIGger", False),
+        Bool("coupled", ":TRACe:CHANnel#", False),
+        Text("display", ":DISPlay:TEXT", ""),
+    )
 
     def reset(self):
-        self.ch = {1: _Channel(), 2: _Channel()}
+        super().reset()
+        for st in self.state.values():
+            st["user"] = "VOLATILE"
+        self.volatile: dict[int, list[int] | None] = {1: None, 2: None}
+        if not hasattr(self, "nvol"):  # non-volatile memory survives *RST
+            self.nvol: dict[str, list[int]] = {}
         self.trigger_log: list[dict] = []  # what was fired (for tests and benchmarks)
 
-    def _c(self, sfx, i=0) -> _Channel:
-        n = sfx[i] if len(sfx) > i and sfx[i] is not None else 1
-        if n not in self.ch:
-            raise SCPIError(-114, f"channel {n}")
-        return self.ch[n]
+    # -- coupling ---------------------------------------------------------------------------
+    @staticmethod
+    def _window(st) -> float:
+        """The level window at the load: +-5 V into 50 ohm, -> +-10 V open circuit."""
+        load = st["load"]
+        return V_WINDOW_50 * 2 * load / (load + SOURCE_IMPEDANCE)
 
+    def _check_levels(self, st, high: float, low: float) -> None:
+        w = self._window(st)
+        min_amp = MIN_AMPLITUDE_50 * w / V_WINDOW_50
+        if high - low < min_amp - 1e-12:
+            raise SCPIError(-221, f"high {high:g} V must exceed low {low:g} V by {min_amp:g} V")
+        if max(abs(high), abs(low)) > w + 1e-12:
+            raise SCPIError(-221, f"levels {low:g}..{high:g} V exceed +-{w:g} V at a {st['load']:g} ohm load")
+        self._check_limits(st, high, low)
+
+    @staticmethod
+    def _check_limits(st, high, low) -> None:
+        if st["limit_state"] and (high > st["limit_high"] + 1e-12 or low < st["limit_low"] - 1e-12):
+            raise SCPIError(-221, f"levels {low:g}..{high:g} V outside the voltage limits "
+                                  f"{st['limit_low']:g}..{st['limit_high']:g} V")
+
+    def _store_levels(self, st, high: float, low: float) -> None:
+        st["high"], st["low"] = high, low
+        st["amplitude"], st["offset"] = high - low, (high + low) / 2
+
+    def _couple_levels(self, ch, prop, v):
+        st = self.state[ch]
+        name = prop.name
+        if name == "offset" and st["shape"] == "DC":
+            # DC: the offset is the level; the amplitude does not apply
+            w = self._window(st)
+            if abs(v) > w + 1e-12:
+                raise SCPIError(-221, f"DC level {v:g} V exceeds +-{w:g} V at a {st['load']:g} ohm load")
+            self._check_limits(st, v, v)
+            a = st["amplitude"]
+            st["offset"], st["high"], st["low"] = v, v + a / 2, v - a / 2
+            return
+        high, low = st["high"], st["low"]
+        if name == "amplitude":
+            high, low = st["offset"] + v / 2, st["offset"] - v / 2
+        elif name == "offset":
+            high, low = v + st["amplitude"] / 2, v - st["amplitude"] / 2
+        elif name == "high":
+            high = v
+        else:
+            low = v
+        self._check_levels(st, high, low)
+        self._store_levels(st, high, low)
+
+    def _couple_limits(self, ch, prop, v):
+        st = self.state[ch]
+        new = dict(st)
+        new[prop.name] = v
+        if new["limit_low"] >= new["limit_high"]:
+            raise SCPIError(-221, "the low limit must be below the high limit")
+        if new["limit_state"]:
+            lo, hi = (st["offset"], st["offset"]) if st["shape"] == "DC" else (st["low"], st["high"])
+            self._check_limits(new, hi, lo)
+        st[prop.name] = v
+
+    def _couple_load(self, ch, prop, v):
+        st = self.state[ch]
+        old = st["load"]
+        st["load"] = v
+        try:
+            if st["shape"] == "DC":
+                if abs(st["offset"]) > self._window(st) + 1e-12:
+                    raise SCPIError(-221, f"DC level {st['offset']:g} V exceeds the window at {v:g} ohm")
+            else:
+                self._check_levels(st, st["high"], st["low"])
+        except SCPIError:
+            st["load"] = old
+            raise
+
+    def _check_freq(self, shape: str, f: float) -> None:
+        fmax = FREQ_MAX.get(shape)
+        if fmax is not None and f > fmax * (1 + 1e-9):
+            raise SCPIError(-221, f"{f:g} Hz above the {shape} function's {fmax:g} Hz")
+
+    def _couple_timing(self, ch, prop, v):
+        st = self.state[ch]
+        name = prop.name
+        period, width = st["period"], st["width"]
+        if name in ("freq", "period"):
+            period = 1.0 / v if name == "freq" else v
+            self._check_freq(st["shape"], 1.0 / period)
+            if st["hold"] == "DCYC":
+                width = st["pulse_dcycle"] / 100.0 * period
+        elif name == "width":
+            width = v
+        else:  # duty cycle
+            width = v / 100.0 * period
+        if width < 1.5e-9 or width >= period:
+            raise SCPIError(-221, f"width {width:g} s must be shorter than the period {period:g} s")
+        st["freq"], st["period"], st["width"] = 1.0 / period, period, width
+        st["pulse_dcycle"] = 100.0 * width / period
+
+    def _couple_shape(self, ch, prop, v):
+        st = self.state[ch]
+        self._check_freq(v, st["freq"])
+        if v != "DC" and st["shape"] == "DC":
+            self._check_levels(st, st["high"], st["low"])
+        st["shape"] = v
+
+    def _couple_trig_count(self, ch, prop, v):
+        # TRIG:COUN n is the short form of BURS:NCYC n with the burst on (n > 1)
+        st = self.state[ch]
+        st["trig_count"] = v
+        st["burst"] = v > 1
+        if v > 1:
+            st["ncycles"] = v
+
+    # -- what the chip lines see ----------------------------------------------------------------
     def outputs_on(self):
-        return [f"ch{n}" for n, c in self.ch.items() if c.output]
+        return [f"ch{n}" for n, st in self.state.items() if st["output"]]
 
     def terminal_level(self, term: str):
         try:
-            c = self.ch[int(term.removeprefix("ch"))]
+            st = self.state[int(term.removeprefix("ch"))]
         except (ValueError, KeyError):
             return None
-        if not c.output:
+        if not st["output"]:
             return None  # output relay open
-        lvl = c.offset if c.shape == "DC" else c.low
-        return -lvl if c.polarity == "INV" else lvl
+        lvl = st["offset"] if st["shape"] == "DC" else st["low"]
+        return -lvl if st["polarity"] == "INV" else lvl
 
     def bus_trigger(self):
-        fired = [(n, c) for n, c in self.ch.items()
-                 if c.output and c.arm in ("MAN", "BUS") and (c.burst or c.trig_count > 1 or c.shape == "PULS")]
         longest = 0.0
-        for n, c in fired:
-            count = c.ncyc if c.burst else c.trig_count
-            high = -c.high if c.polarity == "INV" else c.high
-            width = c.width if c.shape == "PULS" else 0.5 / c.freq
+        world = self.world
+        for n, st in self.state.items():
+            shape = st["shape"]
+            if not st["output"] or st["arm"] not in ("MAN", "BUS") or shape in ("DC", "NOIS"):
+                continue
+            if not (st["burst"] or st["trig_count"] > 1 or shape == "PULS"):
+                continue
+            count = st["ncycles"] if st["burst"] else st["trig_count"]
+            high = -st["high"] if st["polarity"] == "INV" else st["high"]
+            width = st["width"] if shape == "PULS" else 0.5 / st["freq"]
             self.trigger_log.append({"channel": n, "count": count, "high": high, "width": width})
-            if self.world is not None and self.world.wiring is not None:
-                self.world.wiring.pulse(self.world, f"{self.name}.ch{n}", high, width, count)
-            longest = max(longest, count / c.freq)
-        if self.world is not None:
-            self.world.clock.advance(longest)
+            if world is not None and world.wiring is not None:
+                world.wiring.pulse(world, f"{self.name}.ch{n}", high, width, count)
+            longest = max(longest, count / st["freq"])
+        if world is not None:
+            world.clock.advance(longest)
 
-    # -- function and levels ------------------------------------------------------------
-    @command("[:SOURce]:FUNCtion#[:SHAPe]")
-    def _func(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).shape = to_enum(args[0], _SHAPES)
-
-    @command("[:SOURce]:FUNCtion#[:SHAPe]", query=True)
-    def _func_q(self, args, sfx):
-        return self._c(sfx).shape
-
-    def _set_levels(self, c: _Channel, high: float, low: float):
-        if high - low < MIN_AMPLITUDE - 1e-12:
-            raise SCPIError(-221, f"high {high:g} V must exceed low {low:g} V by {MIN_AMPLITUDE} V")
-        if max(abs(high), abs(low)) > V_MAX + 1e-12:
-            raise SCPIError(-222, f"levels {low:g}..{high:g} V exceed ±{V_MAX} V")
-        c.high, c.low = high, low
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate][:AMPLitude]")
-    def _ampl(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        a = to_float(args[0], MIN_AMPLITUDE, 2 * V_MAX, default=1.0)
-        self._set_levels(c, c.offset + a / 2, c.offset - a / 2)
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate][:AMPLitude]", query=True)
-    def _ampl_q(self, args, sfx):
-        return fmt(self._c(sfx).amplitude)
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate]:OFFSet")
-    def _offs(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        o = to_float(args[0], -V_MAX, V_MAX, default=0.0)
-        a = c.amplitude
-        self._set_levels(c, o + a / 2, o - a / 2)
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate]:OFFSet", query=True)
-    def _offs_q(self, args, sfx):
-        return fmt(self._c(sfx).offset)
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate]:HIGH")
-    def _high(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        self._set_levels(c, to_float(args[0], -V_MAX, V_MAX, default=0.5), c.low)
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate]:HIGH", query=True)
-    def _high_q(self, args, sfx):
-        return fmt(self._c(sfx).high)
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate]:LOW")
-    def _low(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        self._set_levels(c, c.high, to_float(args[0], -V_MAX, V_MAX, default=0.0))
-
-    @command("[:SOURce]:VOLTage#[:LEVel][:IMMediate]:LOW", query=True)
-    def _low_q(self, args, sfx):
-        return fmt(self._c(sfx).low)
-
-    @command("[:SOURce]:VOLTage#:UNIT")
-    def _vunit(self, args, sfx):
-        nargs(args, 1)
-        to_enum(args[0], ["VPP", "VRMS", "DBM"])
-
-    @command("[:SOURce]:VOLTage#:UNIT", query=True)
-    def _vunit_q(self, args, sfx):
-        return "VPP"
-
-    # -- timing ---------------------------------------------------------------------------
-    @command("[:SOURce]:FREQuency#[:CW][:FIXed]")
-    def _freq(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).freq = to_float(args[0], 1e-6, 500e6, default=1e6)
-
-    @command("[:SOURce]:FREQuency#[:CW][:FIXed]", query=True)
-    def _freq_q(self, args, sfx):
-        return fmt(self._c(sfx).freq)
-
-    @command("[:SOURce]:PULSe:PERiod#")
-    def _per(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        p = to_float(args[0], 3.03e-9, 1e6, default=1e-6)
-        if c.width >= p:
-            raise SCPIError(-221, f"period {p:g} s must exceed the width {c.width:g} s")
-        c.freq = 1.0 / p
-
-    @command("[:SOURce]:PULSe:PERiod#", query=True)
-    def _per_q(self, args, sfx):
-        return fmt(1.0 / self._c(sfx).freq)
-
-    @command("[:SOURce]:PULSe:WIDTh#")
-    def _width(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        w = to_float(args[0], 1.5e-9, 1e6, default=1e-7)
-        if w >= 1.0 / c.freq:
-            raise SCPIError(-221, f"width {w:g} s must be shorter than the period {1 / c.freq:g} s")
-        c.width = w
-
-    @command("[:SOURce]:PULSe:WIDTh#", query=True)
-    def _width_q(self, args, sfx):
-        return fmt(self._c(sfx).width)
-
-    @command("[:SOURce]:PULSe:DCYCle#")
-    def _dcyc(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        c.width = to_float(args[0], 0.0, 100.0, default=10.0) / 100.0 / c.freq
-
-    @command("[:SOURce]:PULSe:DCYCle#", query=True)
-    def _dcyc_q(self, args, sfx):
-        c = self._c(sfx)
-        return fmt(100.0 * c.width * c.freq)
-
-    @command("[:SOURce]:FUNCtion#:PULSe:TRANsition[:LEADing]")
-    def _tran(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).transition = to_float(args[0], 1e-9, 1e3, default=5e-9)
-
-    @command("[:SOURce]:FUNCtion#:PULSe:TRANsition[:LEADing]", query=True)
-    def _tran_q(self, args, sfx):
-        return fmt(self._c(sfx).transition)
-
-    @command("[:SOURce]:PULSe:TRANsition#[:LEADing]")
-    def _tran2(self, args, sfx):
-        self._tran(args, sfx)
-
-    # -- burst, trigger, arm ----------------------------------------------------------
-    @command("[:SOURce]:BURSt#:STATe")
-    def _burst(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).burst = to_bool(args[0])
-
-    @command("[:SOURce]:BURSt#:STATe", query=True)
-    def _burst_q(self, args, sfx):
-        return str(int(self._c(sfx).burst))
-
-    @command("[:SOURce]:BURSt#:MODE")
-    def _bmode(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).burst_mode = to_enum(args[0], ["TRIGgered", "GATed"])
-
-    @command("[:SOURce]:BURSt#:MODE", query=True)
-    def _bmode_q(self, args, sfx):
-        return self._c(sfx).burst_mode
-
-    @command("[:SOURce]:BURSt#:NCYCles")
-    def _ncyc(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).ncyc = to_int(args[0], 1, 2_147_483_647, default=2)
-
-    @command("[:SOURce]:BURSt#:NCYCles", query=True)
-    def _ncyc_q(self, args, sfx):
-        return str(self._c(sfx).ncyc)
-
-    @command("[:SOURce]:BURSt#:INTernal:PERiod")
-    def _bper(self, args, sfx):
-        nargs(args, 1)
-        to_float(args[0], 3.03e-9, 1e6, default=1e-3)
-
-    @command(":TRIGger#:COUNt")
-    def _tcount(self, args, sfx):
-        nargs(args, 1)
-        c = self._c(sfx)
-        c.trig_count = to_int(args[0], 1, 2_147_483_647, default=1)
-        c.burst = c.trig_count > 1
-
-    @command(":TRIGger#:COUNt", query=True)
-    def _tcount_q(self, args, sfx):
-        return str(self._c(sfx).trig_count)
-
-    @command(":ARM:SOURce#")
-    def _arm(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).arm = to_enum(args[0], ["IMMediate", "INTernal2", "EXTernal", "MANual", "BUS"])
-
-    @command(":ARM:SOURce#", query=True)
-    def _arm_q(self, args, sfx):
-        return self._c(sfx).arm
-
-    @command(":TRIGger#:SOURce")
-    def _tsour(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).trig_source = to_enum(args[0], ["IMMediate", "INTernal2", "EXTernal", "MANual", "BUS"])
-
-    @command(":TRIGger#:SOURce", query=True)
-    def _tsour_q(self, args, sfx):
-        return self._c(sfx).trig_source
-
+    # -- behaviour commands ---------------------------------------------------------------------
     @command(":TRIGger#[:SEQuence][:IMMediate]")
     def _trig_now(self, args, sfx):
         nargs(args, 0)
         self.bus_trigger()
 
-    # -- output ---------------------------------------------------------------------------
-    @command(":OUTPut#[:STATe]")
-    def _outp(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).output = to_bool(args[0])
+    @command(":DISPlay:TEXT:CLEar")
+    def _disp_clear(self, args, sfx):
+        nargs(args, 0)
+        self.state[1]["display"] = ""
 
-    @command(":OUTPut#[:STATe]", query=True)
-    def _outp_q(self, args, sfx):
-        return str(int(self._c(sfx).output))
+    def _ch(self, sfx) -> int:
+        for s in sfx:
+            if s is not None:
+                if s not in self.state:
+                    raise SCPIError(-114, f"channel {s} (1..2)")
+                return s
+        return 1
 
-    @command(":OUTPut#:POLarity")
-    def _pol(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).polarity = to_enum(args[0], ["NORMal", "INVerted"])
+    def _apply(self, shape, args, sfx):
+        """APPLy <freq>, <ampl>, <offset>: all three checked first, then set together."""
+        nargs(args, 0, 3)
+        ch = self._ch(sfx)
+        st = self.state[ch]
+        freq = to_float(args[0], 1e-6, 500e6, default=st["freq"]) if len(args) > 0 else st["freq"]
+        ampl = to_float(args[1], 0.0, 20.0, default=st["amplitude"]) if len(args) > 1 else st["amplitude"]
+        offs = to_float(args[2], -10.0, 10.0, default=st["offset"]) if len(args) > 2 else st["offset"]
+        trial = dict(st)
+        trial["shape"] = shape
+        if shape == "DC":
+            self._couple_levels_trial(trial, offs)
+        else:
+            self._check_freq(shape, freq)
+            self._check_levels(trial, offs + ampl / 2, offs - ampl / 2)
+            self._store_levels(trial, offs + ampl / 2, offs - ampl / 2)
+            if shape != "NOIS":
+                period = 1.0 / freq
+                if trial["width"] >= period:
+                    raise SCPIError(-221, f"width {trial['width']:g} s must be shorter than {period:g} s")
+                trial["freq"], trial["period"] = freq, period
+                trial["pulse_dcycle"] = 100.0 * trial["width"] / period
+        st.update(trial)
 
-    @command(":OUTPut#:POLarity", query=True)
-    def _pol_q(self, args, sfx):
-        return self._c(sfx).polarity
-
-    @command(":OUTPut#:LOAD")
-    def _load(self, args, sfx):
-        nargs(args, 1)
-        self._c(sfx).load = to_float(args[0], 0.3, 1e6, default=50.0, mx=1e6)
-
-    @command(":OUTPut#:LOAD", query=True)
-    def _load_q(self, args, sfx):
-        return fmt(self._c(sfx).load)
+    def _couple_levels_trial(self, st, level):
+        w = self._window(st)
+        if abs(level) > w + 1e-12:
+            raise SCPIError(-221, f"DC level {level:g} V exceeds +-{w:g} V at a {st['load']:g} ohm load")
+        self._check_limits(st, level, level)
+        a = st["amplitude"]
+        st["offset"], st["high"], st["low"] = level, level + a / 2, level - a / 2
 
     @command(":APPLy#:PULSe")
     def _apply_pulse(self, args, sfx):
@@ -328,14 +307,81 @@ class Keysight81160ASim(SimInstrument):
     def _apply_squ(self, args, sfx):
         self._apply("SQU", args, sfx)
 
-    def _apply(self, shape, args, sfx):
-        """APPLy <freq>, <ampl>, <offset> (DC: frequency and amplitude are DEF)."""
-        nargs(args, 0, 3)
-        c = self._c(sfx)
-        freq = to_float(args[0], 1e-6, 500e6, default=c.freq) if len(args) > 0 else c.freq
-        ampl = to_float(args[1], MIN_AMPLITUDE, 2 * V_MAX, default=c.amplitude) if len(args) > 1 else c.amplitude
-        offs = to_float(args[2], -V_MAX, V_MAX, default=c.offset) if len(args) > 2 else c.offset
-        if shape != "DC":
-            c.freq = freq
-        self._set_levels(c, offs + ampl / 2, offs - ampl / 2)
-        c.shape = shape
+    @command(":APPLy#:RAMP")
+    def _apply_ramp(self, args, sfx):
+        self._apply("RAMP", args, sfx)
+
+    @command(":APPLy#:NOISe")
+    def _apply_noise(self, args, sfx):
+        self._apply("NOIS", args, sfx)
+
+    @command(":APPLy#:USER")
+    def _apply_user(self, args, sfx):
+        self._apply("USER", args, sfx)
+
+    @command(":APPLy#", query=True)
+    def _apply_q(self, args, sfx):
+        st = self.state[self._ch(sfx)]
+        return f'"{st["shape"]} {fmt(st["freq"])},{fmt(st["amplitude"])},{fmt(st["offset"])}"'
+
+    # -- user waveforms -------------------------------------------------------------------------
+    @command("[:SOURce#]:FUNCtion#:USER")
+    def _user(self, args, sfx):
+        nargs(args, 1)
+        name = args[0].strip().strip("\"'").upper()
+        if name != "VOLATILE" and name not in self.nvol:
+            raise SCPIError(-224, f"no user waveform {name}")
+        self.state[self._ch(sfx)]["user"] = name
+
+    @command("[:SOURce#]:FUNCtion#:USER", query=True)
+    def _user_q(self, args, sfx):
+        return self.state[self._ch(sfx)]["user"]
+
+    @command(":DATA#:DAC")
+    def _dac(self, args, sfx):
+        nargs(args, 2)
+        to_enum(args[0], ["VOLATILE"])
+        tok = args[1].strip()
+        if tok.startswith("#BLOCK"):
+            raw = self.blocks[int(tok[6:])]
+            if len(raw) % 2:
+                raise SCPIError(-160, "odd number of bytes for 16-bit values")
+            values = list(struct.unpack(f">{len(raw) // 2}h", raw))
+        else:
+            values = [int(to_float(t)) for t in args[1:]]
+        if not 2 <= len(values) <= 524288:
+            raise SCPIError(-222, f"{len(values)} points; a waveform has 2..524288")
+        if any(abs(v) > MAX_DAC for v in values):
+            raise SCPIError(-222, f"DAC values must lie in -{MAX_DAC}..{MAX_DAC}")
+        self.volatile[self._ch(sfx)] = values
+
+    @command(":DATA#:COPY")
+    def _copy(self, args, sfx):
+        nargs(args, 1, 2)
+        name = args[0].strip().strip("\"'").upper()
+        if not name[:1].isalpha() or len(name) > 12 or not all(c.isalnum() or c == "_" for c in name):
+            raise SCPIError(-224, f"waveform name {name!r}: a letter, then up to 11 of A-Z 0-9 _")
+        data = self.volatile[self._ch(sfx)]
+        if data is None:
+            raise SCPIError(-221, "no volatile waveform to copy")
+        if name not in self.nvol and len(self.nvol) >= NVOL_SLOTS:
+            raise SCPIError(-221, "non-volatile memory full")
+        self.nvol[name] = list(data)
+
+    @command(":DATA#:DELete")
+    def _del(self, args, sfx):
+        nargs(args, 1)
+        name = args[0].strip().strip("\"'").upper()
+        if name not in self.nvol:
+            raise SCPIError(-224, f"no user waveform {name}")
+        if any(st["user"] == name and st["shape"] == "USER" and st["output"] for st in self.state.values()):
+            raise SCPIError(-221, f"waveform {name} is playing")
+        del self.nvol[name]
+
+    @command(":DATA#:NVOLatile:CATalog", query=True)
+    def _cat(self, args, sfx):
+        return ",".join(f'"{n}"' for n in ["VOLATILE", *self.nvol])
+
+    @command(":DATA#:NVOLatile:FREE", query=True)
+    def _free(self, args, sfx):
+        return str(NVOL_SLOTS - len(self.nvol))

@@ -7,44 +7,86 @@ matrix in Auto configuration mode, which with this simulator's numbering is modu
 (the QCoDeS driver uses card 0 throughout); cards 1-4 address the modules in Normal
 mode.  In a card-number argument, 0 means every installed module.
 
-Modelled: CLOSe/OPEN (+ query, CLOSe:CARD?, OPEN:CARD), CONNection:RULE FREE|SROute,
-CONNection:SEQuence NSEQ|BBM|MBBR, BIAS and AGND modes (port, state, per-channel
-enable, AGND:UNUSED), COUPle port/state.  With the SROute rule a new close releases the
-input's and the output's previous connections, as the instrument does.  The ROUTe root
-is optional.  ``stuck_open`` (a test fault) lists relays that report closed but do not
-conduct.
+Settings are the command table ``PROPS`` (one instance per card; a leading card
+argument selects it, 0 or ALL meaning every card on a set).  Behaviour: CLOSe/OPEN with
+the connection rule (with SROUte a new close releases the input's and the output's
+previous connections), and the bias and ground modes as the manual states them: the
+bias (ground) port is connected to every bias- (ground-) enabled output that no other
+input is connected to; the two modes exclude each other; while a mode is on, its port
+cannot be closed or opened directly (-221); AGND:UNUSED inputs are grounded in ground
+mode.  The ROUTe root is optional.  ``stuck_open`` (a test fault) lists relays that
+report closed but do not conduct.
 """
 from __future__ import annotations
 
 import re
 
 from .instrument import SimInstrument
-from .scpi import SCPIError, command, nargs, to_bool, to_enum, to_int, to_str
+from .props import Bool, Choice, Int
+from .scpi import SCPIError, command, nargs, to_int, to_str
 
 N_INPUTS, N_OUTPUTS = 14, 48
 _CHAN = re.compile(r"^(\d)(\d\d)(\d\d)$")
 
 
+def _card_rows():
+    card = {"index": "arg"}
+    return (
+        Choice("rule", "[:ROUTe]:CONNection:RULE", "FREE", ("FREE", "SROUte"), **card),
+        Choice("sequence", "[:ROUTe]:CONNection:SEQuence", "BBM", ("NSEQ", "BBM", "MBBR"), **card),
+        Int("bias_port", "[:ROUTe]:BIAS:PORT", 10, -1, N_INPUTS, couple="_couple_bias_gnd_port", **card),
+        Bool("bias", "[:ROUTe]:BIAS[:STATe]", False, couple="_couple_mode", **card),
+        Int("agnd_port", "[:ROUTe]:AGND:PORT", 12, -1, N_INPUTS, couple="_couple_bias_gnd_port", **card),
+        Bool("agnd", "[:ROUTe]:AGND[:STATe]", False, couple="_couple_mode", **card),
+        Bool("couple", "[:ROUTe]:COUPle[:STATe]", False, **card),
+    )
+
+
 class KeysightB220xSim(SimInstrument):
-    IDN = ("Agilent Technologies", "B2201A", "MY12345678", "1.0")
+    # *IDN? as the B2200 User's Guide gives it: AGILENT,model,0,revision
+    IDN = ("AGILENT", "B2201A", "0", "A.01.00")
     cards = 4
+    INDEXES = (1, 2, 3, 4)
+    PROPS = _card_rows()
 
     def reset(self):
+        super().reset()
         self.closed: set[tuple[int, int, int]] = set()  # (card, input, output); card 1..4
-        self.rule = {c: "FREE" for c in range(1, 5)}
-        self.sequence = {c: "BBM" for c in range(1, 5)}
-        self.bias_port = {c: 10 for c in range(1, 5)}
-        self.bias_on = {c: False for c in range(1, 5)}
         self.bias_enabled: set[tuple[int, int]] = set()  # (card, output)
-        self.agnd_port = {c: 12 for c in range(1, 5)}
-        self.agnd_on = {c: False for c in range(1, 5)}
         self.agnd_enabled: set[tuple[int, int]] = set()
-        self.agnd_unused = {c: [] for c in range(1, 5)}
-        self.couple_ports = {c: [] for c in range(1, 5)}
-        self.couple_on = {c: False for c in range(1, 5)}
+        self.agnd_unused = {c: [] for c in self.INDEXES}
+        self.couple_ports = {c: [] for c in self.INDEXES}
         if not hasattr(self, "stuck_open"):
             self.stuck_open: set[tuple[int, int, int]] = set()
         self.version = 0  # bumped on every routing change (the wiring caches on it)
+
+    # -- coupling -------------------------------------------------------------------------------
+    def _couple_bias_gnd_port(self, card, prop, v):
+        if v == 0:
+            raise SCPIError(-222, "port 1..14 or -1")
+        st = self.state[card]
+        other = "agnd_port" if prop.name == "bias_port" else "bias_port"
+        if v != -1 and v == st[other]:
+            raise SCPIError(-221, f"input {v} is already the {'ground' if other == 'agnd_port' else 'bias'} port")
+        st[prop.name] = v
+        self.version += 1
+
+    def _couple_mode(self, card, prop, on):
+        st = self.state[card]
+        other = "agnd" if prop.name == "bias" else "bias"
+        if on and st[other]:
+            raise SCPIError(-221, f"{'Bias' if prop.name == 'bias' else 'Ground'} Mode cannot be ON "
+                                  f"while {'Ground' if other == 'agnd' else 'Bias'} Mode is ON")
+        st[prop.name] = on
+        self.version += 1
+
+    def _mode_port(self, card: int, i: int) -> str | None:
+        st = self.state[card]
+        if st["bias"] and i == st["bias_port"]:
+            return "Bias"
+        if st["agnd"] and i == st["agnd_port"]:
+            return "Ground"
+        return None
 
     # -- channel lists ------------------------------------------------------------------
     def _card(self, card: int) -> int:
@@ -81,6 +123,8 @@ class KeysightB220xSim(SimInstrument):
         return out
 
     def _cards_arg(self, tok: str) -> list[int]:
+        if tok.strip().upper() == "ALL":
+            return list(range(1, self.cards + 1))
         c = to_int(tok, 0, 4)
         return list(range(1, self.cards + 1)) if c == 0 else [self._card(c)]
 
@@ -94,14 +138,14 @@ class KeysightB220xSim(SimInstrument):
         paths = [p for p in self.closed if p not in self.stuck_open]
         used_out = {(c, o) for c, _, o in self.closed}
         used_in = {(c, i) for c, i, _ in self.closed}
-        for card in range(1, self.cards + 1):
-            if self.bias_on[card]:
-                paths += [(card, self.bias_port[card], o) for (c, o) in self.bias_enabled
+        for card, st in self.state.items():
+            if st["bias"] and st["bias_port"] > 0:
+                paths += [(card, st["bias_port"], o) for (c, o) in self.bias_enabled
                           if c == card and (c, o) not in used_out]
-            if self.agnd_on[card]:
-                paths += [(card, self.agnd_port[card], o) for (c, o) in self.agnd_enabled
+            if st["agnd"] and st["agnd_port"] > 0:
+                paths += [(card, st["agnd_port"], o) for (c, o) in self.agnd_enabled
                           if c == card and (c, o) not in used_out]
-                paths += [(card, self.agnd_port[card], -i) for i in self.agnd_unused[card]
+                paths += [(card, st["agnd_port"], -i) for i in self.agnd_unused[card]
                           if (card, i) not in used_in]
         return paths
 
@@ -109,8 +153,10 @@ class KeysightB220xSim(SimInstrument):
     @command("[:ROUTe]:CLOSe[:LIST]")
     def _close(self, args, sfx):
         nargs(args, 1)
-        for card, i, o in self._channel_list(args[0]):
-            if self.rule[card] == "SROU":
+        chans = self._channel_list(args[0])
+        self._refuse_mode_ports(chans)
+        for card, i, o in chans:
+            if self.state[card]["rule"] == "SROU":
                 self.closed = {p for p in self.closed
                                if not (p[0] == card and (p[1] == i or p[2] == o))}
             self.closed.add((card, i, o))
@@ -130,7 +176,9 @@ class KeysightB220xSim(SimInstrument):
     @command("[:ROUTe]:OPEN[:LIST]")
     def _open(self, args, sfx):
         nargs(args, 1)
-        for p in self._channel_list(args[0]):
+        chans = self._channel_list(args[0])
+        self._refuse_mode_ports(chans)
+        for p in chans:
             self.closed.discard(p)
         self.version += 1
 
@@ -146,98 +194,55 @@ class KeysightB220xSim(SimInstrument):
         self.closed = {p for p in self.closed if p[0] not in cards}
         self.version += 1
 
-    @command("[:ROUTe]:CONNection:RULE")
-    def _rule(self, args, sfx):
-        nargs(args, 2)
-        mode = to_enum(args[1], ["FREE", "SROUte"])
-        for c in self._cards_arg(args[0]):
-            self.rule[c] = mode
+    def _refuse_mode_ports(self, chans) -> None:
+        for card, i, _ in chans:
+            mode = self._mode_port(card, i)
+            if mode:
+                raise SCPIError(-221, f"input {i} is the {mode} port while {mode} Mode is ON")
 
-    @command("[:ROUTe]:CONNection:RULE", query=True)
-    def _rule_q(self, args, sfx):
-        nargs(args, 1)
-        return self.rule[self._cards_arg(args[0])[0]]
-
-    @command("[:ROUTe]:CONNection:SEQuence")
-    def _seq(self, args, sfx):
-        nargs(args, 2)
-        mode = to_enum(args[1], ["NSEQ", "BBM", "MBBR"])
-        for c in self._cards_arg(args[0]):
-            self.sequence[c] = mode
-
-    @command("[:ROUTe]:CONNection:SEQuence", query=True)
-    def _seq_q(self, args, sfx):
-        nargs(args, 1)
-        return self.sequence[self._cards_arg(args[0])[0]]
-
-    # -- bias and ground modes ------------------------------------------------------------
-    def _port_mode(name, attr_port, attr_on, attr_enabled):  # noqa: N805 - builds handlers
-        @command(f"[:ROUTe]:{name}:PORT")
-        def port(self, args, sfx):
-            nargs(args, 2)
-            p = to_int(args[1], -1, N_INPUTS)
-            if p == 0:
-                raise SCPIError(-222, "port 1..14 or -1")
-            for c in self._cards_arg(args[0]):
-                getattr(self, attr_port)[c] = p
-            self.version += 1
-
-        @command(f"[:ROUTe]:{name}:PORT", query=True)
-        def port_q(self, args, sfx):
-            nargs(args, 1)
-            return str(getattr(self, attr_port)[self._cards_arg(args[0])[0]])
-
-        @command(f"[:ROUTe]:{name}[:STATe]")
-        def state(self, args, sfx):
-            nargs(args, 2)
-            on = to_bool(args[1])
-            for c in self._cards_arg(args[0]):
-                getattr(self, attr_on)[c] = on
-            self.version += 1
-
-        @command(f"[:ROUTe]:{name}[:STATe]", query=True)
-        def state_q(self, args, sfx):
-            nargs(args, 1)
-            return str(int(getattr(self, attr_on)[self._cards_arg(args[0])[0]]))
-
+    # -- bias and ground enabled outputs ------------------------------------------------------
+    def _enable_cmds(name, attr):  # noqa: N805 - builds the handlers of one mode
         def _outputs(self, tok):
-            out = set()
-            for c, i, o in self._channel_list(tok):
-                out.add((c, o))
-            return out
+            return {(c, o) for c, _, o in self._channel_list(tok)}
 
         @command(f"[:ROUTe]:{name}:CHANnel:ENABle[:LIST]")
         def enable(self, args, sfx):
             nargs(args, 1)
-            getattr(self, attr_enabled).update(_outputs(self, args[0]))
+            getattr(self, attr).update(_outputs(self, args[0]))
             self.version += 1
+
+        @command(f"[:ROUTe]:{name}:CHANnel:ENABle[:LIST]", query=True)
+        def enable_q(self, args, sfx):
+            nargs(args, 1)
+            en = getattr(self, attr)
+            return ",".join("1" if (c, o) in en else "0" for c, _, o in self._channel_list(args[0]))
 
         @command(f"[:ROUTe]:{name}:CHANnel:DISable[:LIST]")
         def disable(self, args, sfx):
             nargs(args, 1)
-            getattr(self, attr_enabled).difference_update(_outputs(self, args[0]))
+            getattr(self, attr).difference_update(_outputs(self, args[0]))
             self.version += 1
 
         @command(f"[:ROUTe]:{name}:CHANnel:ENABle:CARD")
         def enable_card(self, args, sfx):
             nargs(args, 1)
             for c in self._cards_arg(args[0]):
-                getattr(self, attr_enabled).update((c, o) for o in range(1, N_OUTPUTS + 1))
+                getattr(self, attr).update((c, o) for o in range(1, N_OUTPUTS + 1))
             self.version += 1
 
         @command(f"[:ROUTe]:{name}:CHANnel:DISable:CARD")
         def disable_card(self, args, sfx):
             nargs(args, 1)
             cards = set(self._cards_arg(args[0]))
-            en = getattr(self, attr_enabled)
+            en = getattr(self, attr)
             en.difference_update({p for p in en if p[0] in cards})
             self.version += 1
 
-        return port, port_q, state, state_q, enable, disable, enable_card, disable_card
+        return enable, enable_q, disable, enable_card, disable_card
 
-    _bias = _port_mode("BIAS", "bias_port", "bias_on", "bias_enabled")
-    _agnd = _port_mode("AGND", "agnd_port", "agnd_on", "agnd_enabled")
-    del _port_mode
+    _bias_cmds = _enable_cmds("BIAS", "bias_enabled")
+    _agnd_cmds = _enable_cmds("AGND", "agnd_enabled")
+    del _enable_cmds
 
     @command("[:ROUTe]:AGND:UNUSed")
     def _unused(self, args, sfx):
@@ -266,18 +271,6 @@ class KeysightB220xSim(SimInstrument):
     def _couple_port_q(self, args, sfx):
         nargs(args, 1)
         return "'" + ",".join(str(p) for p in self.couple_ports[self._cards_arg(args[0])[0]]) + "'"
-
-    @command("[:ROUTe]:COUPle[:STATe]")
-    def _couple(self, args, sfx):
-        nargs(args, 2)
-        on = to_bool(args[1])
-        for c in self._cards_arg(args[0]):
-            self.couple_on[c] = on
-
-    @command("[:ROUTe]:COUPle[:STATe]", query=True)
-    def _couple_q(self, args, sfx):
-        nargs(args, 1)
-        return str(int(self.couple_on[self._cards_arg(args[0])[0]]))
 
     @command("[:ROUTe]:COUPle:PORT:DETect")
     def _couple_detect(self, args, sfx):

@@ -27,6 +27,8 @@ MESSAGES: dict[int, str] = {
     -109: "Missing parameter",
     -113: "Undefined header",
     -114: "Header suffix out of range",
+    -151: "Invalid string data",
+    -160: "Block data error",
     -200: "Execution error",
     -221: "Settings conflict",
     -222: "Data out of range",
@@ -50,7 +52,10 @@ class SCPIError(Exception):
         text = MESSAGES.get(self.code, "Error")
         if self.detail:
             text = f"{text}; {self.detail}"
-        return f'{self.code},"{text.replace(chr(34), chr(39))}"'
+        # every message is ASCII: a driver decodes the reply as ASCII (PyMeasure's
+        # check_errors() fails on anything else)
+        text = text.replace(chr(34), chr(39)).encode("ascii", "replace").decode("ascii")
+        return f'{self.code},"{text}"'
 
 
 class ErrorQueue:
@@ -144,6 +149,17 @@ class CommandTable:
                             c.setter = fn
         return cls(list(by_pattern.values()))
 
+    def add(self, pattern: str, setter=None, query=None) -> None:
+        """Add handlers for ``pattern`` (a property row); an existing entry keeps the
+        forms it already has."""
+        for c in self.commands:
+            if c.pattern == pattern:
+                c.setter = c.setter or setter
+                c.query = c.query or query
+                return
+        self.commands.append(Command(pattern, compile_header(pattern), setter, query))
+        self._cache.clear()
+
     def lookup(self, header: str) -> tuple[Command, tuple[int | None, ...]]:
         """``header`` upper-cased, with a leading ':'; raises −113 if unknown."""
         hit = self._cache.get(header)
@@ -161,6 +177,40 @@ class CommandTable:
 
 
 # -- program messages -----------------------------------------------------------------
+def extract_blocks(data: bytes) -> tuple[bytes, list[bytes]]:
+    """Cut IEEE 488.2 definite-length blocks (``#<d><len><bytes>``) out of a message.
+
+    Each block becomes the token ``#BLOCK<k>`` and its bytes are returned apart, so the
+    rest can be decoded as ASCII and split at newlines (a block may hold any byte)."""
+    out, blocks, i, quote = bytearray(), [], 0, None
+    n = len(data)
+    while i < n:
+        b = data[i]
+        if quote is not None:
+            out.append(b)
+            if b == quote:
+                quote = None
+            i += 1
+            continue
+        if b in (34, 39):
+            quote = b
+        elif b == 35 and i + 1 < n and 49 <= data[i + 1] <= 57:  # '#1'..'#9'
+            d = data[i + 1] - 48
+            digits = data[i + 2:i + 2 + d]
+            if len(digits) == d and digits.isdigit():
+                length = int(digits)
+                start = i + 2 + d
+                if start + length > n:
+                    raise SCPIError(-160, "block shorter than its header says")
+                blocks.append(bytes(data[start:start + length]))
+                out += f"#BLOCK{len(blocks) - 1}".encode()
+                i = start + length
+                continue
+        out.append(b)
+        i += 1
+    return bytes(out), blocks
+
+
 def split_units(message: str) -> list[str]:
     """Split a program message at ``;`` outside quotes; −102 on an unterminated string."""
     if '"' not in message and "'" not in message:

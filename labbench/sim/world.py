@@ -14,6 +14,7 @@ from labbench.addressing import canonical_address
 from labbench.physics.chip import Chip
 
 from .instrument import SimInstrument
+from .transport import transport_for
 
 
 class VirtualClock:
@@ -50,6 +51,17 @@ class SimWorld:
         self.instruments: dict[str, SimInstrument] = {}
         self.by_address: dict[str, SimInstrument] = {}
         self.key: str | None = None
+        self.transactions = 0          # VISA writes and reads served, all instruments
+        self.transport_time = 0.0      # instrument time spent on them (s)
+
+    def charge_transaction(self, inst: SimInstrument, nbytes: int) -> None:
+        """One VISA write or read of ``nbytes`` to ``inst``: latency plus bytes on its bus."""
+        t = inst.transport
+        dt = t.latency + nbytes * t.per_byte
+        inst.transactions += 1
+        self.transactions += 1
+        self.transport_time += dt
+        self.clock.advance(dt)
 
     def add(self, model: str, name: str, address: str) -> SimInstrument:
         models = instrument_models()
@@ -61,6 +73,7 @@ class SimWorld:
         if name in self.instruments:
             raise ValueError(f"instrument name {name!r} used twice")
         inst = models[model](self, name, addr)
+        inst.transport = transport_for(addr)
         self.instruments[name] = inst
         self.by_address[addr] = inst
         return inst
