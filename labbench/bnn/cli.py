@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from labbench.bnn.optimizers import OPTIMIZERS, ZERO_STATE
+from labbench.bnn.precision import PRESETS
 from labbench.bnn.refresh import POLICIES
 from labbench.bnn.trainer import FLOAT_RANGES, range_text
 from labbench.bnn.update_rules import RULES
@@ -84,6 +86,32 @@ def _remove_if_empty(folders: list[Path]) -> None:
             break
 
 
+def _given(ctx, name: str) -> bool:
+    """Did the user type this option (rather than getting its default)?"""
+    from click.core import ParameterSource
+
+    return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
+
+
+def _config_from_options(ctx, precision: str, sizes, mode: str, options: dict):
+    """The preset of ``--mode``, then the options the user typed on top of it; a typed
+    option that contradicts the preset is refused by TrainConfig, naming it."""
+    from labbench.bnn.trainer import TrainConfig
+
+    if refresh_fixed := [n for n in ("refresh_cap", "refresh_verify", "refresh_patience") if _given(ctx, n)]:
+        if options["refresh"] == "paper" or (precision == "strict" and not _given(ctx, "refresh")):
+            names = ", ".join("--" + n.replace("_", "-") for n in refresh_fixed)
+            raise click.UsageError(f"{names}: the paper-like refresh ('paper', the strict mode's) fixes these "
+                                   "(full re-write, no verify, no per-pair memory); drop them, or choose "
+                                   "--refresh threshold with --mode mixed-precision")
+    preset = PRESETS[precision]
+    values = {k: (v if k not in preset or _given(ctx, k) else preset[k]) for k, v in options.items()}
+    try:
+        return TrainConfig(sizes=sizes, mode=mode, precision=precision, **values)
+    except ValueError as e:
+        raise click.UsageError(str(e)) from None
+
+
 def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: float, sense_noise: float):
     """Open the bench; the library decides which layer goes on it (BenchPlacement)."""
     from labbench.array.placement import BenchPlacement
@@ -102,17 +130,28 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
 @click.option("--hidden", default="500", show_default=True, callback=_parse_hidden,
               help="hidden layer sizes, comma-separated positive integers (e.g. 500 or 500,500); "
                    "networks that would need more than half of this machine's memory are refused")
+@click.option("--mode", "precision", type=click.Choice(list(PRESETS)), default="mixed-precision", show_default=True,
+              help="strict: the hidden weight lives only in the devices (no per-synapse digital state, "
+                   "±1 inputs, sense offset and noise σ = 1 %, paper-like refresh); mixed-precision: "
+                   "Adam moments and a digital residual per synapse.  Options given explicitly override "
+                   "the preset; one that adds per-synapse state to a strict run is refused")
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(1))
 @click.option("--batch", default=100, show_default=True, type=click.IntRange(1))
 @click.option("--lr", default=0.005, show_default=True, type=BoundedFloat("lr"),
-              help="Adam learning rate, first epoch")
+              help="learning rate, first epoch (a weight change in units of the conductance range)")
+@click.option("--optimizer", type=click.Choice(sorted(OPTIMIZERS)), default="adam", show_default=True,
+              help=f"gradient → ΔW; with no per-synapse state: {', '.join(ZERO_STATE)}")
+@click.option("--optimizer-threshold", default=0.0, show_default=True, type=BoundedFloat("optimizer_threshold"),
+              help="--optimizer sign: no update where |g| is below this × the layer's gradient RMS")
 @click.option("--lr-end", default=0.0002, show_default=True, type=BoundedFloat("lr_end"),
               help="learning rate of the last epoch")
 @click.option("--rule", type=click.Choice(sorted(RULES)),
               default="accumulate", show_default=True,
               help="ΔW → pulses: digital residual then whole pulses, stochastic/deterministic rounding, "
                    "or one pulse above a threshold")
-@click.option("--refresh", type=click.Choice(POLICIES), default="threshold", show_default=True)
+@click.option("--refresh", type=click.Choice(POLICIES), default="threshold", show_default=True,
+              help="when to refresh saturated pairs; 'paper' = the threshold check with the paper's refresh "
+                   "(RESET both, re-write the whole difference, no verify, no per-pair memory)")
 @click.option("--refresh-level", default=0.9, show_default=True, type=BoundedFloat("refresh_level"),
               help="threshold policy: refresh when max(G+, G−) passes this fraction of the range")
 @click.option("--refresh-every", default=100, show_default=True, type=click.IntRange(1),
@@ -130,7 +169,8 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
               help="sense-amp offset σ, fraction of range")
 @click.option("--sense-noise", default=0.0, show_default=True, type=BoundedFloat("sense_noise"),
               help="sense-amp noise σ, fraction of range")
-@click.option("--binarize-input", is_flag=True, help="±1 inputs instead of real-valued [−1, 1]")
+@click.option("--binarize-input/--no-binarize-input", default=False, show_default=True,
+              help="±1 inputs instead of real-valued [−1, 1]")
 @click.option("--data", default=None, type=click.Path(file_okay=False),
               help="MNIST folder (default: $LABBENCH_MNIST, else the user cache ~/.cache/labbench/mnist); "
                    "downloaded into it when the four files are not there")
@@ -143,7 +183,8 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
 @click.option("--no-db", is_flag=True, help="do not write the dataset")
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
-def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_end, rule, refresh, refresh_level,
+def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
+          optimizer_threshold, rule, refresh, refresh_level,
           refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
           binarize_input, data, train_subset, seed, out, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
@@ -165,12 +206,14 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
         raise click.UsageError(f"--bench is used only with --array bench (this run is --array {array_kind})")
     if no_db and db:
         raise click.UsageError("--db and --no-db contradict each other; give one")
-    config = TrainConfig(
-        sizes=sizes, epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, mode=mode, rule=rule, refresh=refresh,
+    options = dict(
+        epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, optimizer=optimizer,
+        optimizer_threshold=optimizer_threshold, rule=rule, refresh=refresh,
         refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
         refresh_cap=refresh_cap or None, refresh_verify=refresh_verify,
         refresh_patience=refresh_patience or None, sense_offset=sense_offset,
         sense_noise=sense_noise, binarize_input=binarize_input, train_subset=train_subset, seed=seed)
+    config = _config_from_options(click.get_current_context(), precision, sizes, mode, options)
     dm = load_device_model(device_model)
     if mode == "device":
         from labbench.physics.chip import Chip
@@ -213,7 +256,8 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
                                      f"{', --train-subset' if train_subset else ''}); not one batch would run",
                                      param_hint="'--batch'")
         if array_kind == "bench":
-            bench, factory, on_bench = _bench_array_factory(bench_path, dm, seed, sense_offset, sense_noise)
+            bench, factory, on_bench = _bench_array_factory(bench_path, dm, seed, config.sense_offset,
+                                                            config.sense_noise)
         trainer = Trainer(config, dm, out_dir=run_dir, array_factory=factory, progress=not quiet, store=store)
     except BaseException:
         if bench is not None:
@@ -234,7 +278,8 @@ def train(array_kind, device_model, bench_path, hidden, epochs, batch, lr, lr_en
     if as_json:
         click.echo(json.dumps(final, indent=2, default=float))
     else:
-        click.echo(f"test accuracy {100 * final['test_acc']:.2f} % after {final['epoch']} epochs; "
+        click.echo(f"test accuracy {100 * final['test_acc']:.2f} % after {final['epoch']} epochs "
+                   f"({config.precision}: {final['bytes_per_synapse']:g} B of digital state per synapse); "
                    f"metrics, checkpoint and plots in {run_dir}")
 
 

@@ -6,6 +6,10 @@ pairs drift to Gmax and stop learning.  A refresh RESETs both devices and re-pro
 re-programming: :meth:`Array2T2R.refresh`; SimArray takes ``cap`` and ``verify``).
 
 * ``none`` — never (the paper's baseline: training stalls once pairs saturate).
+* ``paper`` — the paper-like refresh (Zhou et al. 2018): the ``threshold`` check, and a
+  refreshed pair is RESET on both sides and the whole difference re-written (no cap), with
+  no verify and no per-pair memory (no patience).  The only policy strict mode accepts
+  besides ``none``.
 * ``periodic`` — every K updates, refresh every pair.
 * ``threshold`` — every ``check_every`` updates read both devices of every pair and
   refresh the pairs whose larger device is above ``level`` of the range (as read).
@@ -13,8 +17,10 @@ re-programming: :meth:`Array2T2R.refresh`; SimArray takes ``cap`` and ``verify``
   refresh (a device stuck at Gmax, say): it is left alone from then on instead of
   costing a RESET and a re-write at every check.
 
-Each policy returns how many pairs it refreshed; the array's counters hold the pulses
-it cost (refresh pulses are energy and wear: a figure of merit beside accuracy).
+Each policy returns how many pairs it refreshed; the array's counters hold what it cost:
+RESETs (two per refreshed pair), re-write SET pulses, and the conductance reads of every
+check (two per pair) and of the refresh itself.  The trainer reports them per epoch
+against the update pulses: refresh is energy and wear, a figure of merit beside accuracy.
 """
 from __future__ import annotations
 
@@ -133,7 +139,16 @@ class ThresholdRefresh(RefreshPolicy):
                 "patience": self.patience}
 
 
-POLICIES = ("none", "periodic", "threshold")
+class PaperRefresh(ThresholdRefresh):
+    """The threshold check with the paper's refresh: full re-write, no verify, no memory."""
+
+    name = "paper"
+
+    def __init__(self, model: DeviceModel, level: float = 0.9, check_every: int = 1, **_):
+        super().__init__(model, level=level, check_every=check_every, patience=None, cap=None, verify=0)
+
+
+POLICIES = ("none", "periodic", "threshold", "paper")
 
 
 def make_policy(name: str, model: DeviceModel, *, level: float = 0.9, check_every: int = 1,
@@ -146,4 +161,6 @@ def make_policy(name: str, model: DeviceModel, *, level: float = 0.9, check_ever
     if name == "threshold":
         return ThresholdRefresh(model, level=level, check_every=check_every, cap=cap, verify=verify,
                                 patience=patience)
+    if name == "paper":
+        return PaperRefresh(model, level=level, check_every=check_every)
     raise ValueError(f"unknown refresh policy {name!r}; choose one of {list(POLICIES)}")

@@ -1,14 +1,18 @@
 """Online training of a binary MLP with the synapses in the loop.
 
 Per batch: read the binary weights (the sense amplifiers of each layer's array),
-forward and backward in software, Adam turns the gradients into desired weight changes,
-the update rule turns those into SET pulses on the array, and the refresh policy
+forward and backward in software, the optimizer turns the gradients into desired weight
+changes, the update rule turns those into SET pulses on the array, and the refresh policy
 refreshes saturated pairs.  ``mode="ideal"`` swaps the arrays for plain float32 latent
 weights (clipped to [−1, 1], BinaryConnect style): the software reference, same code.
 
 Weights are in units of the conductance range: W = (G+ − G−)/(Gmax − Gmin) ∈ [−1, 1].
-One nominal SET pulse is worth ``pulse_step`` (1/Pmax by default) of it.  The Adam
-moments and the batch-norm parameters stay digital (a hardware cost worth stating).
+One nominal SET pulse is worth ``pulse_step`` (1/Pmax by default) of it.
+
+What is kept digitally is counted and reported with every result (``bytes_per_synapse``,
+see :mod:`labbench.bnn.precision`): ``precision="strict"`` keeps nothing per synapse (the
+hidden weight lives only in the device pair, as on the paper's chip), ``"mixed-precision"``
+(the default) keeps Adam's moments and the accumulate rule's residual, 12 B per synapse.
 
 Checkpoints are written atomically at the end of every epoch (array state via
 ``Chip.state_dict``, optimizer, batch norm, RNG, metrics history), so a killed run
@@ -37,6 +41,8 @@ from labbench.physics import DeviceModel, load_device_model
 
 from .layers import BinaryMLP, sign, softmax_cross_entropy
 from .mnist import to_inputs
+from .optimizers import Adam, make_optimizer
+from .precision import check_precision, digital_state
 from .refresh import make_policy
 from .update_rules import make_rule
 
@@ -99,6 +105,7 @@ FLOAT_RANGES = {
     "sense_offset": (0.0, 1.0, False),
     "sense_noise": (0.0, 1.0, False),
     "rule_threshold": (0.0, math.inf, True),
+    "optimizer_threshold": (0.0, 1e3, False),
 }
 
 
@@ -141,9 +148,12 @@ class TrainConfig:
     sizes: tuple[int, ...] = (784, 500, 10)
     epochs: int = 10
     batch: int = 100
-    lr: float = 0.005             # Adam, first epoch
+    lr: float = 0.005             # first epoch
     lr_end: float = 0.0002        # last epoch (exponential decay per epoch)
     mode: str = "device"          # "device" (arrays in the loop) or "ideal" (software)
+    precision: str = "mixed-precision"   # or "strict": no per-synapse digital state (precision.py)
+    optimizer: str = "adam"       # see optimizers.OPTIMIZERS
+    optimizer_threshold: float = 0.0     # optimizer="sign": skip |g| below this × layer RMS
     rule: str = "accumulate"      # update rule (see update_rules)
     rule_threshold: float = 0.5   # pulses, for rule="threshold"
     refresh: str = "threshold"    # none | periodic | threshold
@@ -174,6 +184,7 @@ class TrainConfig:
             raise ValueError(f"pulse_step must be a finite number in (0, 1], got {self.pulse_step!r}")
         if len(self.sizes) < 2 or min(self.sizes) < 1:
             raise ValueError(f"sizes must be >= 2 positive layer widths, got {self.sizes}")
+        check_precision(self)          # names the option that breaks a strict run
 
     def lr_at(self, epoch: int) -> float:
         if self.epochs == 1:
@@ -244,30 +255,6 @@ class DeviceSynapses:
             self.rule.load_state_dict({k[5:]: v for k, v in s.items() if k.startswith("rule.")})
 
 
-class Adam:
-    """Adam (Kingma & Ba 2015), in place on float32 moments; returns the step to apply."""
-
-    def __init__(self, shapes, b1=0.9, b2=0.999, eps=1e-8):
-        self.m = [np.zeros(s, np.float32) for s in shapes]
-        self.v = [np.zeros(s, np.float32) for s in shapes]
-        self.b1, self.b2, self.eps = b1, b2, eps
-        self.t = 0
-
-    def step(self, i: int, grad: np.ndarray, lr: float) -> np.ndarray:
-        m, v = self.m[i], self.v[i]
-        m *= self.b1
-        m += (1 - self.b1) * grad
-        v *= self.b2
-        v += (1 - self.b2) * (grad * grad)
-        t = self.t
-        lr_t = lr * np.sqrt(1 - self.b2 ** t) / (1 - self.b1 ** t)
-        d = np.sqrt(v)
-        d += self.eps
-        np.divide(m, d, out=d)
-        d *= np.float32(-lr_t)
-        return d
-
-
 def _default_pulse_step(model: DeviceModel) -> float:
     pmax = getattr(model.update, "pmax_set", None)
     return 1.0 / float(pmax) if pmax else 1.0 / 64
@@ -328,8 +315,11 @@ class Trainer:
                                       cap=c.refresh_cap, verify=c.refresh_verify,
                                       patience=c.refresh_patience)
         n_bn = len(self.model.bns)
-        self.adam = Adam(shapes + [(n,) for n in c.sizes[1:]] * 2)
-        self._bn_slots = (len(shapes), len(shapes) + n_bn)
+        kw = {"threshold": c.optimizer_threshold} if c.optimizer == "sign" else {}
+        self.opt = make_optimizer(c.optimizer, shapes, **kw)
+        # batch norm: per-neuron parameters, digital in every mode (O(neurons) Adam state)
+        self.bn_opt = Adam([(n,) for n in c.sizes[1:]] * 2)
+        self._bn_slots = (0, n_bn)
         self.epoch = 0          # epochs completed
         self.step = 0
         self.history: list[dict] = []
@@ -363,12 +353,13 @@ class Trainer:
             logits, saved = self.model.forward(xb, weights, train=True)
             loss, dlogits, ok = softmax_cross_entropy(logits, yb)
             dws, dbns = self.model.backward(saved, dlogits, weights)
-            self.adam.t += 1
+            self.opt.begin_step()
+            self.bn_opt.begin_step()
             for i, (syn, dw) in enumerate(zip(self.synapses, dws)):
-                syn.update(self.adam.step(i, dw, lr), self.rng)
+                syn.update(self.opt.step(i, dw, lr), self.rng)
             for j, (bn, (dgamma, dbeta)) in enumerate(zip(self.model.bns, dbns)):
-                bn.gamma += self.adam.step(g0 + j, dgamma, lr)
-                bn.beta += self.adam.step(b0 + j, dbeta, lr)
+                bn.gamma += self.bn_opt.step(g0 + j, dgamma, lr)
+                bn.beta += self.bn_opt.step(b0 + j, dbeta, lr)
             self.step += 1
             if self.policy is not None:
                 for arr in self.arrays:
@@ -384,10 +375,19 @@ class Trainer:
             bar.close()
         after = self._counter_totals()
         n = n_batches * c.batch
-        return {"lr": lr, "train_loss": loss_sum / max(n_batches, 1), "train_acc": correct / max(n, 1),
+        counts = {k: after[k] - before[k] for k in after}
+        if counts:
+            # every conductance read in training is a refresh check or a refresh read-back;
+            # sign reads beyond one per synapse per batch are a refresh's verify rounds
+            forward = n_batches * sum(a.rows * a.cols for a in self.arrays)
+            counts["refresh_reads"] = counts.get("conductance_reads", 0) + counts.get("sign_reads", 0) - forward
+        return {"lr": lr, **self.digital_state(), "train_loss": loss_sum / max(n_batches, 1), "train_acc": correct / max(n, 1),
                 "seconds": seconds, "samples_per_s": n / seconds if seconds else float("nan"),
-                "pairs_refreshed": refreshed,
-                **{k: after[k] - before[k] for k in after}}
+                "pairs_refreshed": refreshed, **counts}
+
+    def digital_state(self) -> dict:
+        """What this run keeps digitally: bytes per synapse, per-layer bytes, the label."""
+        return digital_state(self)
 
     def _counter_totals(self) -> dict[str, int]:
         tot: dict[str, int] = {}
@@ -481,15 +481,17 @@ class Trainer:
         for i, bn in enumerate(self.model.bns):
             for k, v in bn.state().items():
                 arrays[f"bn{i}.{k}"] = v
-        for i, (m, v) in enumerate(zip(self.adam.m, self.adam.v)):
-            arrays[f"adam.m{i}"], arrays[f"adam.v{i}"] = m, v
+        for k, v in self.opt.state_dict().items():
+            arrays[f"opt.{k}"] = v
+        for k, v in self.bn_opt.state_dict().items():
+            arrays[f"bn_opt.{k}"] = v
         for i, arr in enumerate(self.arrays):
             if self.policy is not None and (st := self.policy.state(arr)) is not None:
                 arrays[f"refresh{i}.state"] = st
         if self.g_hist:
             arrays["g_hist"] = np.stack(self.g_hist)
         meta = {"config": self.config.to_dict(), **self._identity(), "epoch": self.epoch, "step": self.step,
-                "adam_t": self.adam.t, "rng": self.rng.bit_generator.state, "history": self.history}
+                "opt_t": self.opt.t, "rng": self.rng.bit_generator.state, "history": self.history}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
@@ -530,14 +532,14 @@ class Trainer:
             syn.load_state_dict({k.split(".", 1)[1]: v for k, v in data.items() if k.startswith(f"syn{i}.")})
         for i, bn in enumerate(self.model.bns):
             bn.load({k.split(".", 1)[1]: v for k, v in data.items() if k.startswith(f"bn{i}.")})
-        for i in range(len(self.adam.m)):
-            self.adam.m[i][...] = data[f"adam.m{i}"]
-            self.adam.v[i][...] = data[f"adam.v{i}"]
+        self.opt.load_state_dict({k[4:]: v for k, v in data.items() if k.startswith("opt.")})
+        self.bn_opt.load_state_dict({k[7:]: v for k, v in data.items() if k.startswith("bn_opt.")})
         for i, arr in enumerate(self.arrays):
             if f"refresh{i}.state" in data:
                 self.policy.load_state(arr, data[f"refresh{i}.state"])
         self.g_hist = list(data["g_hist"]) if "g_hist" in data else []
-        self.epoch, self.step, self.adam.t = meta["epoch"], meta["step"], meta["adam_t"]
+        self.epoch, self.step = meta["epoch"], meta["step"]
+        self.opt.t = self.bn_opt.t = meta["opt_t"]
         self.rng.bit_generator.state = meta["rng"]
         self.history = meta["history"]
 
@@ -560,7 +562,7 @@ def read_checkpoint(path: str | Path) -> dict:
         meta = json.loads(bytes(data.pop("meta")).decode())
         if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
             raise ValueError("no configuration in its metadata")
-        for key in ("epoch", "step", "adam_t", "rng", "history"):
+        for key in ("epoch", "step", "opt_t", "rng", "history"):
             meta[key]           # noqa: B018 - KeyError if missing
     except CheckpointError:
         raise
@@ -578,7 +580,7 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def _option_name(key: str) -> str:
-    return {"sizes": "--hidden", "mode": "--array (mode)"}.get(key, "--" + key.replace("_", "-"))
+    return {"sizes": "--hidden", "mode": "--array (mode)", "precision": "--mode"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _show(key: str, value) -> str:
@@ -592,6 +594,9 @@ def config_differences(config: TrainConfig, meta: dict, identity: dict | None = 
     as "--option here vs checkpoint" (``epochs`` may differ: resuming trains further)."""
     mine, theirs = config.to_dict(), dict(meta.get("config", {}))
     mine.pop("epochs", None), theirs.pop("epochs", None)
+    for f in dataclasses.fields(TrainConfig):     # a field newer than the checkpoint: its default
+        if f.name != "epochs":
+            theirs.setdefault(f.name, f.default)
     out = [f"{_option_name(k)} {_show(k, mine.get(k))} here vs {_show(k, theirs.get(k))} in the checkpoint"
            for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
     for k, v in (identity or {}).items():
@@ -603,4 +608,4 @@ def config_differences(config: TrainConfig, meta: dict, identity: dict | None = 
 
 _STORE_VALUES = ["test_acc", "train_acc", "train_loss", "lr", "seconds", "samples_per_s", "set_pulses",
                  "refresh_set_pulses", "reset_ops", "refreshes", "sign_reads", "conductance_reads",
-                 "pairs_refreshed", "saturated_frac"]
+                 "refresh_reads", "pairs_refreshed", "saturated_frac", "bytes_per_synapse"]

@@ -1,0 +1,106 @@
+"""Strict on-chip training vs mixed precision: the rules, and the bytes that tell them apart.
+
+On the paper's chip (Zhou et al., IEDM 2018) the hidden weight W ∝ G+ − G− lives only in
+the device pair.  A run that keeps digital state per synapse beside it (Adam's moments,
+the accumulate rule's residual, the threshold refresh's strike counter) is mixed
+precision, and says so: every run reports ``bytes_per_synapse``.
+
+* ``strict`` — no per-synapse digital state (a zero-state optimizer, a rule without a
+  residual, a refresh policy without per-pair memory); ±1 inputs; a sense amplifier with
+  offset and noise (σ ≥ 1 % of the range); the paper-like refresh (RESET both, re-write
+  the whole difference, no verify) or none (the ablation).
+* ``mixed-precision`` — anything goes; today's default (Adam + accumulate: 12 B/synapse).
+
+A strict configuration that breaks a rule is refused, naming the option to drop.
+"""
+from __future__ import annotations
+
+import math
+
+PRECISIONS = ("mixed-precision", "strict")
+
+# what --mode strict sets (the CLI applies these before the user's own options)
+STRICT = {"precision": "strict", "optimizer": "adafactor", "rule": "stochastic", "refresh": "paper",
+          "binarize_input": True, "sense_offset": 0.01, "sense_noise": 0.01}
+MIXED = {"precision": "mixed-precision"}
+PRESETS = {"strict": STRICT, "mixed-precision": MIXED}
+STRICT_SENSE_MIN = 0.01     # σ of the sense amplifier's offset and noise, fraction of the range
+STRICT_REFRESH = ("paper", "none")
+
+
+def _opt(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def strict_conflicts(config) -> list[str]:
+    """Why ``config`` (a TrainConfig with precision="strict") is not strict; empty if it is."""
+    from .optimizers import OPTIMIZERS, ZERO_STATE
+    from .update_rules import RULES
+
+    out = []
+    opt = OPTIMIZERS.get(config.optimizer)
+    if opt is not None and opt.per_synapse:
+        out.append(f"--optimizer {config.optimizer} keeps per-synapse state (moments); "
+                   f"strict allows {', '.join(ZERO_STATE)}")
+    rule = RULES.get(config.rule)
+    if rule is not None and rule.stateful:
+        ok = sorted(n for n, r in RULES.items() if not r.stateful)
+        out.append(f"--rule {config.rule} keeps a residual per synapse; strict allows {', '.join(ok)}")
+    if config.refresh not in STRICT_REFRESH:
+        out.append(f"--refresh {config.refresh}: strict uses the paper-like refresh ('paper': RESET both, "
+                   "re-write the whole difference, no verify, no per-pair memory) or 'none'")
+    if not config.binarize_input:
+        out.append("--no-binarize-input: strict feeds ±1 inputs")
+    for name in ("sense_offset", "sense_noise"):
+        v = getattr(config, name)
+        if not (math.isfinite(v) and v >= STRICT_SENSE_MIN):
+            out.append(f"{_opt(name)} {v:g}: strict needs a real sense amplifier, σ >= {STRICT_SENSE_MIN:g} of the range")
+    return out
+
+
+def check_precision(config) -> None:
+    """ValueError naming each option that a strict ``config`` must drop."""
+    if config.precision not in PRECISIONS:
+        raise ValueError(f"unknown precision mode {config.precision!r}; choose one of {list(PRECISIONS)}")
+    from .optimizers import OPTIMIZERS, make_optimizer
+
+    if config.optimizer not in OPTIMIZERS:
+        make_optimizer(config.optimizer, [])        # the message lists the names
+    if config.precision == "strict":
+        bad = strict_conflicts(config)
+        if bad:
+            raise ValueError("--mode strict keeps no per-synapse digital state and models the paper's "
+                             "chip; these options conflict with it: " + "; ".join(bad)
+                             + " (or use --mode mixed-precision)")
+
+
+def digital_state(trainer) -> dict:
+    """Bytes of digital state a trainer keeps: per synapse, and per layer/neuron in total."""
+    synapses = sum(r * c for r, c in trainer.model.weight_shapes)
+    per_syn, other = 0, 0
+    ob = trainer.opt.state_bytes()
+    per_syn += ob["per_synapse"]
+    other += ob["other"] + sum(trainer.bn_opt.state_bytes().values())
+    for syn in trainer.synapses:
+        if syn.kind == "ideal":
+            per_syn += syn.w.nbytes            # the software latent weight itself
+        elif syn.rule.stateful:
+            per_syn += sum(v.nbytes for v in syn.rule.state_dict().values()) or 4 * syn.array.rows * syn.array.cols
+    if trainer.policy is not None:
+        for arr in trainer.arrays:
+            st = trainer.policy.state(arr)
+            if st is not None:
+                per_syn += st.nbytes
+            elif getattr(trainer.policy, "patience", None):   # allocated at its first check
+                per_syn += 2 * arr.rows * arr.cols
+    return {"bytes_per_synapse": per_syn / synapses, "digital_bytes_other": other,
+            "precision": trainer.config.precision}
+
+
+def preset_config(preset: str, **overrides):
+    """A TrainConfig for ``preset`` ("strict" or "mixed-precision"), ``overrides`` on top."""
+    from .trainer import TrainConfig
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown mode {preset!r}; choose one of {list(PRESETS)}")
+    return TrainConfig(**{**PRESETS[preset], **overrides})
