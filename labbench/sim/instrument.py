@@ -47,6 +47,7 @@ class SimInstrument:
     INDEXES: tuple[int, ...] = (1,)   # channels (or cards) that each carry the PROPS
     DEFAULT_INDEX = 1                  # the one a header without a suffix addresses
     transport = TRANSPORTS["GPIB"]     # set from the address by SimWorld.add
+    OPT: str | None = None             # *OPT? reply; None: the instrument has no *OPT?
     _table: CommandTable
 
     def __init_subclass__(cls, **kw):
@@ -177,6 +178,18 @@ class SimInstrument:
     def _idn(self, args, sfx):
         nargs(args, 0)
         return ",".join(self.IDN)
+
+    @command("*OPT", query=True)
+    def _opt(self, args, sfx):
+        nargs(args, 0)
+        if self.OPT is None:
+            raise SCPIError(-113, "*OPT")  # not in this instrument's common command set
+        return self.OPT
+
+    @command("*TST", query=True)
+    def _tst(self, args, sfx):
+        nargs(args, 0)
+        return "0"  # self-test passed
 
     @command("*RST")
     def _rst(self, args, sfx):

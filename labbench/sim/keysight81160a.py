@@ -41,6 +41,7 @@ _LEVEL = "[:SOURce#]:VOLTage#[:LEVel][:IMMediate]"
 
 class Keysight81160ASim(SimInstrument):
     IDN = ("Agilent Technologies", "81160A", "DE12345678", "1.2.0.0")
+    OPT = "002"  # the two-channel option
     INDEXES = (1, 2)
 
     PROPS = (
