@@ -10,6 +10,12 @@
 3. the ideal software BNN of the same shape (device within 0.5 pp of it);
 4. samples/s of device-in-the-loop vs ideal, side by side (≥ 0.5×), and s per 60k epoch (< 60 s);
 5. memory of the 784 × 1000 pair array and its per-cell parameters (≤ 50 MB).
+6. ``--part precision`` (issue 12): strict on-chip training (no per-synapse digital state,
+   ±1 inputs, sense σ 1 %, paper-like refresh) and mixed precision, mean ± sd over seeds,
+   each beside the ideal software BNN with the same optimizer; bytes of digital state per
+   synapse, and refresh cost (RESETs, re-write pulses, reads) against the update pulses;
+7. ``--part strict_ablation``: the paper's figure under the paper's constraints, strict
+   mode with and without refresh at SET NL 2.4 and 6.
 
 Each part writes ``bench/results/parts/<part>.json``; the summary ``train_bench.json`` and
 ``train_bench.md`` merge whatever parts exist, so a part can be re-run alone.  Training
@@ -162,6 +168,89 @@ def part_ablation(args, data, rule: str | None = None) -> dict:
             "rule": rule or TrainConfig().rule, "runs": rows}
 
 
+def _accounting(r: dict, hist: list[dict]) -> None:
+    """Refresh cost against the update pulses, and the run's digital state, into ``r``."""
+    for k in ("set_pulses", "refresh_set_pulses", "reset_ops", "refresh_reads", "refreshes"):
+        r[k] = int(sum(h.get(k, 0) for h in hist))
+    upd = max(r["set_pulses"], 1)
+    r["refresh_pulses_per_update_pulse"] = r["refresh_set_pulses"] / upd
+    r["refresh_resets_per_update_pulse"] = r["reset_ops"] / upd
+    r["refresh_reads_per_update_pulse"] = r["refresh_reads"] / upd
+    r["bytes_per_synapse"] = hist[-1]["bytes_per_synapse"]
+    r["precision"] = hist[-1]["precision"]
+
+
+def _run_point(job) -> dict:
+    """One training run in its own process (jobs run side by side with --jobs)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    name, preset, overrides, nl, data_dir = job
+    from labbench.bnn.mnist import load_mnist
+    from labbench.bnn.precision import preset_config
+    from labbench.bnn.trainer import Trainer, tune_allocator
+
+    tune_allocator()
+    data = load_mnist(data_dir)
+    cfg = preset_config(preset, **overrides)
+    dm = model_with_nl(nl)
+    out = RUNS / name
+    tr = Trainer(cfg, dm, out_dir=out, progress=False, plots=False)
+    hist = tr.fit(data.x_train, data.y_train, data.x_test, data.y_test)
+    acc = [h["test_acc"] for h in hist]
+    r = {"name": name, "preset": preset, "mode": cfg.mode, "optimizer": cfg.optimizer, "rule": cfg.rule,
+         "refresh": cfg.refresh, "nl": nl, "seed": cfg.seed, "sizes": list(cfg.sizes), "lr": cfg.lr,
+         "lr_end": cfg.lr_end, "epochs": len(hist), "final_test_acc": acc[-1], "best_test_acc": max(acc),
+         "test_acc_per_epoch": acc, "train_seconds": sum(h["seconds"] for h in hist)}
+    if cfg.mode == "device":
+        _accounting(r, hist)
+    else:
+        r["bytes_per_synapse"], r["precision"] = hist[-1]["bytes_per_synapse"], hist[-1]["precision"]
+    print(f"  {name}: final {100 * acc[-1]:.2f} % ({len(hist)} epochs, {r['train_seconds']:.0f} s, "
+          f"{r['bytes_per_synapse']:g} B/synapse)", flush=True)
+    return r
+
+
+def _run_all(jobs: list, n_jobs: int) -> list[dict]:
+    if n_jobs <= 1:
+        return [_run_point(j) for j in jobs]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(n_jobs) as pool:
+        return list(pool.map(_run_point, jobs))
+
+
+# What --mode strict trains with in the benchmark (the preset plus a tuned schedule);
+# bench/results/train_bench.md says how it was chosen.
+STRICT_SCHEDULE = {"lr": 0.001, "lr_end": 0.00005}
+
+
+def part_precision(args, data) -> dict:
+    """Strict vs mixed precision, seeds side by side, each beside its ideal BNN."""
+    from labbench.bnn.precision import STRICT
+
+    sizes = [784, *args.precision_hidden, 10]
+    tag = "-".join(map(str, args.precision_hidden))
+    base = {"sizes": sizes, "epochs": args.precision_epochs}
+    jobs = []
+    for seed in range(args.seeds):
+        for preset, extra in (("strict", STRICT_SCHEDULE), ("mixed-precision", {})):
+            for mode in ("device", "ideal"):
+                name = f"precision_{preset}_{mode}_h{tag}_e{args.precision_epochs}_s{seed}"
+                jobs.append((name, preset, {**base, **extra, "mode": mode, "seed": seed}, 2.4, args.data))
+    rows = _run_all(jobs, args.jobs)
+    return {"sizes": sizes, "epochs": args.precision_epochs, "seeds": args.seeds, "strict_preset": STRICT,
+            "strict_schedule": STRICT_SCHEDULE, "runs": rows}
+
+
+def part_strict_ablation(args, data) -> dict:
+    """Strict mode with and without the paper-like refresh at SET NL 2.4 and 6."""
+    sizes = [784, args.ablation_hidden, 10]
+    epochs = args.ablation_epochs or 10
+    jobs = [(f"strict_ablation_h{args.ablation_hidden}_e{epochs}_nl{nl:g}_{refresh}_s{seed}", "strict",
+             {"sizes": sizes, "epochs": epochs, "refresh": refresh, "seed": seed, **STRICT_SCHEDULE}, nl, args.data)
+            for nl in (2.4, 6.0) for refresh in ("paper", "none") for seed in range(args.ablation_seeds)]
+    return {"sizes": sizes, "epochs": epochs, "seeds": args.ablation_seeds, "runs": _run_all(jobs, args.jobs)}
+
+
 def part_speed(args, data) -> dict:
     """Ideal and device-in-the-loop, 784-500-10, full 60k epochs, alternated, best of two."""
     from labbench.bnn.trainer import TrainConfig, Trainer
@@ -257,6 +346,31 @@ def summarize() -> dict:
                         "met": s["ratio_device_over_ideal"] >= 0.5})
         targets.append({"target": "4b. 60k-image epoch of 784-500-10 < 60 s",
                         "measured": f"{s['device_epoch_seconds']:.1f} s", "met": s["device_epoch_seconds"] < 60})
+    pr = parts.get("precision")
+    if pr:
+        for preset, target in (("strict", 0.974), ("mixed-precision", 0.980)):
+            dev = _mean_sd([r for r in pr["runs"] if r["preset"] == preset and r["mode"] == "device"])
+            ide = _mean_sd([r for r in pr["runs"] if r["preset"] == preset and r["mode"] == "ideal"])
+            if not dev:
+                continue
+            gap = f", gap to ideal {100 * (ide['mean'] - dev['mean']):+.2f} pp" if ide else ""
+            met = dev["mean"] >= target and (preset == "strict" or (ide and ide["mean"] - dev["mean"] <= 0.002))
+            targets.append({"target": f"6. {preset} ≥ {100 * target:.1f} %, {'-'.join(map(str, pr['sizes']))}, "
+                                      f"{pr['epochs']} epochs, {dev['n']} seeds"
+                                      + ("" if preset == "strict" else ", within 0.2 pp of ideal"),
+                            "measured": f"{_pm(dev)} ({dev['bytes']:g} B/synapse); ideal, same optimizer: "
+                                        f"{_pm(ide) if ide else 'n/a'}{gap}",
+                            "met": bool(met)})
+    sa = parts.get("strict_ablation")
+    if sa:
+        cells = []
+        for nl in (2.4, 6.0):
+            on = _mean_sd([r for r in sa["runs"] if r["nl"] == nl and r["refresh"] == "paper"])
+            off = _mean_sd([r for r in sa["runs"] if r["nl"] == nl and r["refresh"] == "none"])
+            if on and off:
+                cells.append(f"NL {nl:g}: {_pm(on)} with / {_pm(off)} without")
+        targets.append({"target": f"7. strict refresh ablation ({sa['epochs']} epochs, 784-{sa['sizes'][1]}-10)",
+                        "measured": "; ".join(cells), "met": None})
     mem = parts.get("memory")
     if mem:
         targets.append({"target": "5. 784×1000 pair array + per-cell parameters ≤ 50 MB",
@@ -268,6 +382,18 @@ def summarize() -> dict:
         if parts.get(key):
             plot_ablation(parts[key], key)
     return summary
+
+
+def _mean_sd(rows: list[dict]) -> dict | None:
+    if not rows:
+        return None
+    a = np.array([r["final_test_acc"] for r in rows])
+    return {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a),
+            "bytes": rows[0].get("bytes_per_synapse", float("nan"))}
+
+
+def _pm(m: dict) -> str:
+    return f"{100 * m['mean']:.2f} ± {100 * m['sd']:.2f} %"
 
 
 def _count(n: int) -> str:
@@ -293,6 +419,7 @@ def markdown(summary) -> str:
             if r and n:
                 ratio = r["refresh_set_pulses"] / max(r["set_pulses"], 1)
                 lines.append(f"| {nl:g} | {100 * r['final_test_acc']:.2f} | {ratio:.3f} | {100 * n['final_test_acc']:.2f} |")
+    lines += _precision_markdown(summary["parts"])
     m = summary["parts"].get("main")
     if m:
         lines += ["", f"## Full MNIST, 784-{m['hidden']}-10, test % per epoch", ""]
@@ -304,6 +431,25 @@ def markdown(summary) -> str:
                 lines.append(f"| {k} | {_count(r['set_pulses'])} | {_count(r['refresh_set_pulses'])} | "
                              f"{_count(r['refreshes'])} | {_count(r['reset_ops'])} |")
     return "\n".join(lines) + "\n"
+
+
+def _precision_markdown(parts: dict) -> list[str]:
+    lines = []
+    for key, title in (("precision", "Strict vs mixed precision"), ("strict_ablation", "Strict-mode refresh ablation")):
+        pr = parts.get(key)
+        if not pr:
+            continue
+        lines += ["", f"## {title} ({'-'.join(map(str, pr['sizes']))}, {pr['epochs']} epochs)", "",
+                  "| run | NL | optimizer / rule / refresh | B/synapse | final test % | update pulses | "
+                  "refresh SET / update | refresh RESETs / update | refresh reads / update |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for r in pr["runs"]:
+            acct = (f"{_count(r['set_pulses'])} | {r['refresh_pulses_per_update_pulse']:.3f} | "
+                    f"{r['refresh_resets_per_update_pulse']:.3f} | {r['refresh_reads_per_update_pulse']:.2f}"
+                    if "set_pulses" in r else "— | — | — | —")
+            lines.append(f"| {r['name']} | {r['nl']:g} | {r['optimizer']} / {r['rule']} / {r['refresh']} | "
+                         f"{r['bytes_per_synapse']:g} | {100 * r['final_test_acc']:.2f} | {acct} |")
+    return lines
 
 
 def plot_ablation(a, key: str = "ablation") -> None:
@@ -332,7 +478,8 @@ def plot_ablation(a, key: str = "ablation") -> None:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--part", action="append", choices=["main", "ablation", "ablation_stochastic", "rules", "faults", "speed", "memory"],
+    p.add_argument("--part", action="append", choices=["main", "ablation", "ablation_stochastic", "rules", "faults", "speed",
+                                                       "memory", "precision", "strict_ablation"],
                    help="run only these parts (repeatable); default all")
     p.add_argument("--quick", action="store_true", help="short ablation: 3 epochs on 20k images")
     p.add_argument("--hidden", type=int, default=1000)
@@ -344,6 +491,12 @@ def main(argv=None) -> int:
     p.add_argument("--rules-epochs", type=int, default=3)
     p.add_argument("--faults-epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, default=3, help="precision part: seeds per configuration")
+    p.add_argument("--precision-hidden", type=lambda t: [int(x) for x in t.split(",")], default=[1000],
+                   help="precision part: hidden sizes, e.g. 1000 or 1000,1000")
+    p.add_argument("--precision-epochs", type=int, default=20)
+    p.add_argument("--ablation-seeds", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=1, help="training runs side by side (processes)")
     p.add_argument("--data", default=None, help="MNIST folder")
     p.add_argument("--summary-only", action="store_true", help="only merge existing parts")
     args = p.parse_args(argv)

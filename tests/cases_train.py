@@ -140,4 +140,22 @@ CASES = [
          files={"blocker": "a file"},
          expect=r"MNIST not found.*blocker/mnist.*Put the four MNIST files .*t10k-labels-idx1-ubyte\.gz",
          exit_codes=(1,), forbid=(RUN,)),
+
+    # 8. strict on-chip training: an option that adds per-synapse state is named, not ignored
+    Case("train-strict-with-adam", ["train", "--mode", "strict", "--optimizer", "adam", "--out", RUN],
+         expect=r"--mode strict .*--optimizer adam keeps per-synapse state.*adafactor, sgd, sign",
+         exit_codes=(2,), forbid=(RUN, "{tmp}/labbench.db")),
+    Case("train-strict-with-residual", ["train", "--mode", "strict", "--rule", "accumulate", "--out", RUN],
+         expect=r"--rule accumulate keeps a residual per synapse", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-strict-with-threshold-refresh", ["train", "--mode", "strict", "--refresh", "threshold", "--out", RUN],
+         expect=r"--refresh threshold: strict uses the paper-like refresh", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-strict-with-refresh-patience", ["train", "--mode", "strict", "--refresh-patience", "3", "--out", RUN],
+         expect=r"--refresh-patience.*paper-like refresh.*fixes", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-strict-without-sense-noise", ["train", "--mode", "strict", "--sense-noise", "0", "--out", RUN],
+         expect=r"--sense-noise 0: strict needs a real sense amplifier", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-optimizer-unknown", ["train", "--optimizer", "lion", "--out", RUN],
+         expect=r"'lion' is not one of 'adafactor', 'adam', 'sgd', 'sign'", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-mode-unknown", ["train", "--mode", "relaxed", "--out", RUN],
+         expect=r"'relaxed' is not one of 'mixed-precision', 'strict'", exit_codes=(2,), forbid=(RUN,)),
+    _float_case("train-optimizer-threshold-nan", "--optimizer-threshold", "nan", r"\[0, 1000\]"),
 ]

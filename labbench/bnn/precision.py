@@ -23,7 +23,7 @@ PRECISIONS = ("mixed-precision", "strict")
 STRICT = {"precision": "strict", "optimizer": "adafactor", "rule": "stochastic", "refresh": "paper",
           "binarize_input": True, "sense_offset": 0.01, "sense_noise": 0.01}
 MIXED = {"precision": "mixed-precision"}
-PRESETS = {"strict": STRICT, "mixed-precision": MIXED}
+PRESETS = {"mixed-precision": MIXED, "strict": STRICT}
 STRICT_SENSE_MIN = 0.01     # σ of the sense amplifier's offset and noise, fraction of the range
 STRICT_REFRESH = ("paper", "none")
 
