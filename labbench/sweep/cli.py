@@ -32,7 +32,9 @@ from labbench.cli_options import db_option, out_option
 @click.option("--no-db", is_flag=True, help="do not write per-epoch metrics to a dataset")
 @click.option("--dry-run", is_flag=True, help="check the file and list the points; run nothing")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, quiet):
+@click.option("--threads", "in_process", is_flag=True, hidden=True,
+              help="local workers as threads of this process (tests: no process start-up)")
+def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, quiet, in_process):
     """Run a sweep file: every point a full training run on SimArray, on Dask."""
     from labbench import paths
     from labbench.cli_options import resolve_db
@@ -75,10 +77,18 @@ def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, qu
         raise
 
     from .runner import TABLE, make_plots, read_table, run_sweep
+    from .spec import SweepError
 
     try:
         table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout,
-                                db=db_path, progress=not quiet, say=lambda m: click.echo(m, err=True))
+                                db=db_path, progress=not quiet, processes=not in_process, say=lambda m: click.echo(m, err=True))
+    except SweepError:              # refused before any point ran (a scheduler that does not answer)
+        for p in made:
+            try:
+                p.rmdir()
+            except OSError:
+                break
+        raise
     except KeyboardInterrupt as e:
         t = read_table(folder)
         n = int((t["status"] == "finished").sum()) if not t.empty else 0

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -39,6 +40,11 @@ def summarize(history: list[dict]) -> dict:
     return out
 
 
+# QCoDeS is not safe for two threads of one process writing one dataset (processes are: the
+# store locks the file); points that share a process (threaded workers) take turns.
+_IN_PROCESS = threading.Lock()
+
+
 def run_point(point: dict, out_dir: str, db: str | None) -> dict:
     """Train one point (a :class:`~labbench.sweep.spec.Point` as a dict); one table row back."""
     t0 = time.perf_counter()
@@ -60,7 +66,10 @@ def run_point(point: dict, out_dir: str, db: str | None) -> dict:
             store = Store(db)
         run_dir = Path(out_dir)
         trainer = Trainer(cfg, dm, out_dir=run_dir, progress=False, store=store, plots=False)
-        with contextlib.redirect_stdout(io.StringIO()):     # QCoDeS's "Starting experimental run"
+        with contextlib.ExitStack() as stack:
+            if store is not None:
+                stack.enter_context(_IN_PROCESS)
+            stack.enter_context(contextlib.redirect_stdout(io.StringIO()))  # QCoDeS's "Starting experimental run"
             history = trainer.fit(x_tr, y_tr, x_te, y_te)
         row.update(summarize(history))
         row["resumed_from_epoch"] = int(history[0]["epoch"]) - 1 if history else 0

@@ -146,7 +146,7 @@ def dask_client(workers: int | None, scheduler: str | None, connect_timeout: flo
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
                           "distributed.worker.daemon": False}):
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=processes,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
         yield client, n, blas
@@ -179,25 +179,29 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
     from .point import run_point
 
     out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
     old = read_table(out)
     rows = old.to_dict("records") if not old.empty else []
     done = set(old.loc[old["status"] == "finished", "point_id"]) if not old.empty else set()
     todo = [p for p in sweep.points if p.id not in done]
     version = code_version()
-    write_text(out / "sweep.yaml", _yaml(sweep.raw))
     info = RunInfo(points=len(sweep.points), skipped=len(sweep.points) - len(todo), ran=0, finished=0, failed=0,
                    workers=0, blas_threads=0, scheduler=scheduler or "local", cluster_start_s=0.0, wall_s=0.0,
                    point_seconds=0.0, overhead_s=0.0)
     if info.skipped:
         say(f"{info.skipped} of {len(sweep.points)} points already finished in {out / TABLE}: skipped")
     if not todo:
+        write_text(out / "sweep.yaml", _yaml(sweep.raw))
         return (old if not old.empty else write_table(out, rows, sweep.fields)), info
     by_id = {p.id: p for p in sweep.points}
     t0 = time.perf_counter()
     bar = None
+    started = False
     try:
         with dask_client(workers, scheduler, connect_timeout, processes) as (client, n, blas):
             info.workers, info.blas_threads = n, blas
+            started = True
+            write_text(out / "sweep.yaml", _yaml(sweep.raw))
             info.cluster_start_s = time.perf_counter() - t0
             say(f"sweep {sweep.name}: {len(todo)} point(s) on {n} Dask worker(s)"
                 + (f" ({blas} BLAS thread(s) each)" if blas else f" at {scheduler}")
@@ -244,8 +248,10 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
     finally:
         if bar is not None:
             bar.close()
-        with contextlib.suppress(Exception):
-            write_text(out / "run.json", json.dumps({**asdict(info), "code_version": version}, indent=2))
+        if started:
+            with contextlib.suppress(OSError):       # a full disk must not hide the real error
+                write_text(out / "run.json", json.dumps({**asdict(info), "code_version": version},
+                                                        indent=2))
     table = read_table(out)
     return table, info
 
