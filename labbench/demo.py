@@ -142,8 +142,12 @@ def run_demo(out: str | Path | None = None, cells: str = "0:4, 0:2", cycles: int
                "test_accuracy_device": trained["device"]["test_acc"] if trained else None,
                "test_accuracy_ideal": trained["ideal"]["test_acc"] if trained else None,
                "closed_loop_sign_agreement": agree}
+    summary["report"] = str(out / "report.html")
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    _say(f"done: summary in {out / 'summary.json'}")
+    from labbench.report import write_report
+
+    report = write_report(str(out), out / "report.html")
+    _say(f"done: summary in {out / 'summary.json'}; report {report}")
     return summary
 
 
