@@ -416,9 +416,10 @@ def _demo(folder: Path):
 
         store = Store.existing(db)
         runs = store.runs()
-        meas = runs[runs["name"] != "bnn_training"]
+        meas = runs[runs["name"] != "bnn_training"].sort_values("run_id")
+        pulse = meas[meas["name"] == "PulseTrain"]
         if len(meas):
-            rid = int(meas["run_id"].iloc[0])
+            rid = int((pulse if len(pulse) else meas)["run_id"].iloc[0])
             meta = store.metadata(rid)
             b = bench_section(meta)
             if b:
