@@ -46,9 +46,9 @@ def test_neurosim_round_trip(seed):
     assert _range_err(u.g_min, t.g_min, t.g_min, t.g_max) < 0.02
     assert _range_err(u.g_max, _sampled_median(truth, seed, "g_max"), t.g_min, t.g_max) < 0.02
     assert u.c2c_abs == pytest.approx(t.c2c_abs, rel=0.15)
-    for name, sigma in truth.d2d.sigma.items():  # g_max and a_set spread by 10 %
+    for name, sigma in truth.d2d.sigma.items():  # g_max and a_set by 10 %, g_min (HRS) by 15 %
         assert r.d2d[name]["sigma"] == pytest.approx(sigma, rel=0.20), name
-    assert r.d2d["g_min"]["sigma"] < 0.02  # no spread put in, none found
+    assert r.d2d["a_reset"]["sigma"] < 0.02  # no spread put in, none found
     # the fitted file is a valid device model that replays through the Chip
     again = DeviceModel.model_validate(r.device_model.to_dict())
     assert again.update == r.device_model.update

@@ -45,7 +45,8 @@ def test_electrical_thresholds_gate_pulses(dm):
     c.pulse([i], 5, SET, amplitude=sw.v_set * 1.2, width=sw.min_pulse_width / 10, gate=1.5)
     c.pulse([i], 5, SET, amplitude=sw.v_set * 1.2, width=1e-6, gate=0.0)
     assert c.g[i] == g0
-    c.pulse([i], 5, SET, amplitude=sw.v_set * 1.2, width=1e-6, gate=1.5)
+    nominal = sw.set_kinetics
+    c.pulse([i], 5, SET, amplitude=nominal.amplitude, width=nominal.width, gate=1.5)
     assert c.g[i] > g0
 
 
@@ -56,10 +57,10 @@ def test_forming_then_programming(dm):
     c.pulse([i], 10, SET)
     assert c.g[i] == pytest.approx(dm.switching.g_pristine)   # pristine cells do not switch
     assert not c.form([i], dm.switching.v_form - 0.5, 1e-4).any()
-    assert c.form([i], dm.switching.v_form, 1e-4).all()
+    assert c.form([i], dm.switching.v_form * 1.3, 1e-4).all()   # above V_form and its spread
     assert dm.gmin <= c.g[i] <= c._gmax[i]
     c.reset_full([i])
-    assert c.g[i] == pytest.approx(c._gmin[i])
+    assert c.g[i] < c._gmin[i] * 3
 
 
 def test_read_is_ohmic_through_access_transistor_and_compliance(dm):
@@ -75,15 +76,17 @@ def test_read_is_ohmic_through_access_transistor_and_compliance(dm):
     assert c.current([i], 0.1, compliance=1e-7)[0] == pytest.approx(1e-7)
 
 
-def test_dc_threshold_set_and_reset(dm):
+def test_dc_set_is_the_pulse_model_and_reset_returns_near_gmin(dm):
     c = Chip(dm, 1, 1, seed=0)
     i = c.flat(0, 0, 0)
     c.dc([i], 0.3, 1e-3)
     assert c.g[i] == pytest.approx(c._gmin[i])          # below V_set: nothing happens
-    c.dc([i], 1.2, 3e-5)                                # abrupt SET to compliance/V
-    assert c.g[i] == pytest.approx(min(3e-5 / 1.2, c._gmax[i]), rel=1e-9)
-    c.dc([i], -1.5, 1e-3)
-    assert c.g[i] < 3e-5 / 1.2 * 0.5
+    c.dc([i], 1.5, 4e-6)                                # SET limited to 4 µA: G ≤ I_C / v_compliance
+    assert c._gmin[i] < c.g[i] <= 4e-6 / dm.switching.v_compliance + 1e-12
+    c.dc([i], 1.5, 1e-3)                                # no compliance in the way: far up
+    assert c.g[i] > c._gmin[i] + 0.5 * (c._gmax[i] - c._gmin[i])
+    c.dc([i], -1.5, 1e-3, gate=2.5)                     # the SMU's strong RESET
+    assert c.g[i] < c._gmin[i] + 0.15 * (c._gmax[i] - c._gmin[i])
 
 
 def test_stuck_cells_never_move():

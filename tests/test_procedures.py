@@ -69,7 +69,10 @@ def test_forming_a_pristine_chip(tmp_path):
     with Bench.from_yaml(path) as b:
         before = b.read_cell(0, 0, 0)
         df = run_procedure(Forming(cells="0,0", sides="+"), b, None, progress=False).data
-        assert df.formed.iloc[-1] == 1 and df.voltage.iloc[-1] >= 3.0
+        # a DC step lasts switching.dc_time ≫ the 1 µs at which V_form is given: the
+        # voltage-time trade-off forms the cell below V_form, but not far below
+        v_form = b.world.chip.model.switching.v_form
+        assert df.formed.iloc[-1] == 1 and v_form - 1.0 <= df.voltage.iloc[-1] < v_form
         res = run_procedure(PulseTrain(cells="0,0", sides="+", cycles=1, pulses=8), b, None, progress=False)
         assert res.data.conductance.max() > 100 * before   # formed devices now switch
 

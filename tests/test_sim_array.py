@@ -116,7 +116,10 @@ def test_refresh_restores_range_keeps_signs_and_counts_pulses(dm):
     assert np.mean(arr.true_signs() == signs) > 0.99                    # signs kept
     # the lower side went back to its Gmin, the difference was re-written on the larger
     low = np.minimum(g2[..., 0], g2[..., 1])
-    np.testing.assert_allclose(low, dm.gmin, rtol=1e-5)
+    lo, hi = _hrs_band(arr, dm)
+    side = np.argmin(g2, axis=-1)[..., None]
+    lo, hi = np.take_along_axis(lo, side, -1)[..., 0], np.take_along_axis(hi, side, -1)[..., 0]
+    assert np.all((low >= lo) & (low <= hi))
     diff_before, diff_after = np.abs(g[..., 0] - g[..., 1]), np.abs(g2[..., 0] - g2[..., 1])
     assert np.corrcoef(diff_before.ravel(), diff_after.ravel())[0, 1] > 0.8
     assert after["refreshes"] - before["refreshes"] == 900
@@ -136,13 +139,22 @@ def test_refresh_restores_range_keeps_signs_and_counts_pulses(dm):
     assert capped.counters.refresh_set_pulses < 0.7 * full.counters.refresh_set_pulses
 
 
+def _hrs_band(arr, dm):
+    """Where a full RESET may land: each device's own Gmin times the ±3σ cycle-to-cycle factor."""
+    chip = arr.tiles[0][2]
+    gmin = np.asarray(chip._gmin, float).reshape(chip.rows, chip.cols, 2)
+    f = np.exp(3 * dm.variability.hrs_c2c) * (1 + 1e-6)
+    return gmin / f, gmin * f
+
+
 def test_reset_and_mask_errors(dm):
     arr = SimArray(dm, 3, 3, seed=0)
     arr.apply_set_pulses(np.full((3, 3), 10), np.full((3, 3), 10))
     mask = np.eye(3, dtype=bool)
     arr.reset(mask)
     g = arr.conductances()
-    np.testing.assert_allclose(g[mask], dm.gmin, rtol=1e-6)
+    lo, hi = _hrs_band(arr, dm)
+    assert np.all((g[mask] >= lo[mask]) & (g[mask] <= hi[mask]))   # its own HRS, this cycle's draw
     assert np.all(g[~mask] > dm.gmin * 2)
     assert arr.counters.reset_ops == 6
     with pytest.raises(ValueError, match="shape"):

@@ -17,11 +17,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import kinetics
 from .device_model import DeviceModel
 from .models import RESET, SET, parse_direction
 from .noise import counter_normal
 
-_WRITE_STREAM, _READ_STREAM = 1, 2
+# independent noise streams of one device, all keyed by its event counters
+_WRITE_STREAM, _READ_STREAM, _LEVEL_STREAM, _THRESHOLD_STREAM = 1, 2, 3, 4
+#: lognormal spreads are truncated here (no device gets a non-physical level or threshold)
+_TRUNCATE = 3.0
+#: a full RESET is one RESET pulse worth this many nominal pulses: saturated in any model
+_FULL_RESET = 1e4
 
 
 class Chip:
@@ -95,67 +101,217 @@ class Chip:
         g = np.where(s < 0, self._gmin[sel], np.where(s > 0, self._gmax[sel], g))
         self.g[sel] = g
 
+    # -- spreads: thresholds and levels -------------------------------------------------
+    def _d2d_factor(self, name: str) -> np.ndarray | None:
+        """Per-device lognormal factor of threshold ``name`` (built on first use: SimArray's
+        nominal pulses never look at thresholds, and 10⁶ devices × 3 arrays is memory)."""
+        sigma = getattr(self.model.variability, name).d2d
+        if not sigma:
+            return None
+        cache = self.__dict__.setdefault("_threshold_d2d", {})
+        if name not in cache:
+            # a stream of its own, so adding a spread leaves every other draw unchanged
+            rng = np.random.default_rng([self.seed, 0x7E5, ("v_form", "v_set", "v_reset").index(name)])
+            z = np.clip(rng.standard_normal(self.size), -_TRUNCATE, _TRUNCATE)
+            cache[name] = np.exp(sigma * z)
+        return cache[name]
+
+    def threshold(self, name: str, idx, events) -> np.ndarray:
+        """V, threshold ``name`` (v_form, v_set, v_reset) of devices ``idx`` at their events."""
+        value = np.full(np.shape(idx), getattr(self.model.switching, name), float)
+        d2d = self._d2d_factor(name)
+        if d2d is not None:
+            value = value * d2d[idx]
+        sigma = getattr(self.model.variability, name).c2c
+        if sigma:
+            xi = counter_normal(self.seed, idx, events, _THRESHOLD_STREAM)
+            value = value * np.exp(sigma * np.clip(xi, -_TRUNCATE, _TRUNCATE))
+        return value
+
+    def _level(self, idx, events, median, sigma: float) -> np.ndarray:
+        """A lognormal level (S) with ``median`` per device, drawn per event."""
+        if not sigma:
+            return np.asarray(median, self.dtype)
+        xi = counter_normal(self.seed, idx, events, _LEVEL_STREAM)
+        return (median * np.exp(sigma * np.clip(xi, -_TRUNCATE, _TRUNCATE))).astype(self.dtype)
+
     # -- writes ---------------------------------------------------------------------
     def pulse(self, idx, n, direction, amplitude: float | None = None, width: float | None = None,
               gate: float | None = None) -> None:
-        """Apply ``n`` identical gradual SET (BL) or RESET (SL) pulses to devices ``idx``.
+        """Apply ``n`` gradual SET (BL) or RESET (SL) pulses to devices ``idx``.
 
-        With electrical values given (the instrument path), a pulse below the switching
-        threshold, shorter than the minimum width, or with the gate off does nothing, as
-        on hardware.  ``SimArray`` omits them and means "a valid programming pulse".
+        A burst of n is n pulses: each draws its own noise and is clipped before the next,
+        so it equals n single calls exactly.  With electrical values given (the instrument
+        path) the pulse goes through :mod:`~labbench.physics.kinetics`: its amplitude and
+        width set how many nominal pulses it is worth, the gate's saturation current caps
+        a SET, a device voltage below the device's V_set/V_reset does nothing, a pulse
+        shorter than the minimum width or with the gate off does nothing, and a SET pulse
+        on a pristine device may form it.  ``SimArray`` omits them and means "the nominal
+        programming pulse".
         """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         n = np.broadcast_to(np.asarray(n, dtype=np.int64), idx.shape)
         d = parse_direction(direction)
         sw = self.model.switching
-        if amplitude is not None:
-            thr = sw.v_set if (np.all(d == SET)) else sw.v_reset
-            if abs(amplitude) < thr:
-                return
+        electrical = amplitude is not None or width is not None or gate is not None
         if width is not None and width < sw.min_pulse_width:
             return
         if gate is not None and gate < sw.v_gate_threshold:
             return
+        if electrical and np.ndim(d):
+            raise ValueError("one electrical pulse has one direction (the line it is applied to)")
         live = self.formed[idx] & (self.stuck[idx] == 0) & (n > 0)
+        if electrical and d == SET and amplitude is not None and not self.formed[idx].all():
+            self._form_by_pulses(idx, n, amplitude, width, gate)   # formed now: no SET too
         if not live.all():
             idx, n = idx[live], n[live]
             if np.ndim(d):
                 d = np.broadcast_to(d, live.shape)[live]
         if idx.size == 0:
             return
-        events = self.write_events[idx] + np.uint32(1)
-        self.write_events[idx] = events
+        drive = (amplitude, width, gate, None) if electrical else None
+        self._burst(idx, n, d, drive)
+
+    def _burst(self, idx, n, d, drive) -> None:
+        """n pulses on live devices ``idx`` (n >= 1 each), one noise draw per pulse."""
+        e0 = self.write_events[idx]
+        self.write_events[idx] = e0 + n.astype(np.uint32)
+        n_max = int(n.max())
+        if n_max == 1:
+            self.g[idx] = self._one_pulse(idx, self.g[idx], e0 + np.uint32(1), d, drive)
+            return
+        g = self.g[idx]
+        for k in range(n_max):
+            pos = np.flatnonzero(n > k)
+            dk = d if np.ndim(d) == 0 else d[pos]
+            g[pos] = self._one_pulse(idx[pos], g[pos], e0[pos] + np.uint32(k + 1), dk, drive)
+        self.g[idx] = g
+
+    def _one_pulse(self, idx, g, events, d, drive) -> np.ndarray:
+        """The state of devices ``idx`` (at ``g``) after their pulse number ``events``."""
         xi = counter_normal(self.seed, idx, events, _WRITE_STREAM, dtype=self.dtype)
         dev = self.devices.index(idx)
-        self.g[idx] = dev.step(self.g[idx], n, d, xi=xi)
+        var = self.model.variability
+        scale, ceiling = None, None
+        if drive == "full":
+            scale = np.full(idx.shape, _FULL_RESET, self.dtype)
+        elif drive is not None:
+            amplitude, width, gate, compliance = drive
+            sw = self.model.switching
+            scale, v_dev = kinetics.pulse_drive(sw, g, d, amplitude, width, gate)
+            if amplitude is not None:
+                thr = self.threshold("v_set" if d == SET else "v_reset", idx, events)
+                below = v_dev < thr
+                if below.any():
+                    scale = np.where(below, 0.0, 1.0 if scale is None else scale)
+            if scale is not None and np.all(scale == 1.0):
+                scale = None   # the nominal pulse: the same arithmetic as SimArray's
+            if d == SET:
+                ceiling = self._ceiling(idx, events, kinetics.set_ceiling(sw, gate, compliance))
+        floor = None
+        if scale is not None:
+            # a pulse worth more than a whole train saturates the device: where it lands is
+            # the HRS/LRS level's own spread (floor, ceiling), not the gradual pulse's noise.
+            # Gradual RESET pulses keep the update model's bound: a fresh floor per pulse
+            # would ratchet a RESET train down to the lowest of its draws.
+            full = scale >= self._full_train(d)
+            if full.any():
+                xi = np.where(full, xi.dtype.type(0), xi)
+                if np.ndim(d) == 0 and d == RESET and var.hrs_c2c:
+                    gmin = self._gmin[idx]
+                    floor = np.where(full, self._level(idx, events, gmin, var.hrs_c2c), gmin)
+        if ceiling is None and floor is None:
+            return dev.pulse_once(g, d, xi, scale)
+        return self._compressed_pulse(dev, idx, g, d, xi, scale, ceiling, floor)
+
+    def _full_train(self, d) -> float:
+        """Nominal pulses that take a device across its whole range (a train's length)."""
+        up = self.model.update
+        key = "pmax_set" if (np.ndim(d) == 0 and d == SET) else "pmax_reset"
+        return float(getattr(up, key, getattr(up, "pmax_set", 64)))
+
+    def _ceiling(self, idx, events, c_nominal: float | None) -> np.ndarray | None:
+        """S, where a current-limited SET of devices ``idx`` ends (lognormal from event to
+        event), or None where the limit is above every device's Gmax (the usual case)."""
+        if c_nominal is None:
+            return None
+        sigma = self.model.variability.lrs_c2c
+        gmax = self._gmax[idx]
+        if c_nominal * np.exp(-_TRUNCATE * sigma) >= gmax.max():
+            return None
+        return np.minimum(self._level(idx, events, c_nominal, sigma), gmax)
+
+    def _compressed_pulse(self, dev, idx, g, d, xi, scale, ceiling, floor) -> np.ndarray:
+        """One pulse of a device whose range this event is [Gmin, ceiling] (SET under a
+        current limit) or [floor, Gmax] (RESET with its bottom drawn): the update model on
+        the compressed range, so the steps shrink with it; never against the direction."""
+        lo, hi = self._gmin[idx].astype(g.dtype), self._gmax[idx].astype(g.dtype)
+        span = hi - lo
+        if ceiling is not None:
+            s = np.maximum((ceiling - lo) / span, 1e-6)
+            u = lo + (g - lo) / s
+            out = lo + (dev.pulse_once(u, d, xi, scale) - lo) * s
+            return np.where(g < ceiling, np.maximum(out, g), g).astype(g.dtype, copy=False)
+        s = np.maximum((hi - floor) / span, 1e-6)
+        u = hi - (hi - g) / s
+        out = hi - (hi - dev.pulse_once(u, d, xi, scale)) * s
+        return np.where(g > floor, np.minimum(out, g), g).astype(g.dtype, copy=False)
 
     def reset_full(self, idx) -> None:
-        """Strong RESET (a long, high SL pulse): the device returns to its own Gmin."""
+        """Strong RESET (a long, high SL pulse): one RESET pulse that saturates, landing at
+        the device's HRS of this cycle (lognormal around its own Gmin, ``variability.hrs_c2c``)
+        plus the update model's one-pulse noise, as a DC RESET on the bench does."""
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
-        ok = self.formed[idx]
-        self.g[idx[ok]] = self._gmin[idx[ok]]
-        self._apply_stuck(idx)
+        idx = idx[self.formed[idx] & (self.stuck[idx] == 0)]
+        if idx.size:
+            self._burst(idx, np.ones(idx.shape, np.int64), RESET, "full")
 
-    def form(self, idx, voltage: float, compliance: float) -> np.ndarray:
-        """Forming: a pristine device biased at or above ``v_form`` forms, compliance-limited.
+    def form(self, idx, voltage: float, compliance: float | None = None, gate: float | None = None,
+             width: float | None = None) -> np.ndarray:
+        """Forming: a pristine device biased ``width`` s (default: the nominal SET width) at
+        ``voltage`` forms when that drive reaches its own V_form (:func:`kinetics.form_progress`);
+        it lands at the current-limited LRS, I_C / v_compliance (I_C the lower of the
+        compliance and the gate's saturation current), lognormal from event to event.
 
         Returns the boolean mask of devices that formed by this call.
         """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         sw = self.model.switching
-        if voltage < sw.v_form:
-            return np.zeros(idx.shape, bool)
-        newly = ~self.formed[idx]
-        tgt = idx[newly]
+        width = sw.set_kinetics.width if width is None else float(width)
+        newly = np.zeros(idx.shape, bool)
+        cand = ~self.formed[idx]
+        if not cand.any() or voltage <= 0 or width < sw.min_pulse_width:
+            return newly
+        tgt = idx[cand]
+        events = self.write_events[tgt] + np.uint32(1)
+        self.write_events[tgt] = events
+        formed = kinetics.form_progress(sw, voltage, width, self.threshold("v_form", tgt, events)) >= 1.0
+        newly[np.flatnonzero(cand)[formed]] = True
+        tgt, events = tgt[formed], events[formed]
+        if tgt.size == 0:
+            return newly
         self.formed[tgt] = True
-        g_cc = compliance / max(voltage, 1e-12)
-        self.g[tgt] = np.clip(g_cc, self._gmin[tgt], self._gmax[tgt])
+        limit = kinetics.set_ceiling(sw, gate, compliance)
+        if limit is None:
+            limit = np.inf   # nothing limits the current: the device forms to its Gmax
+        level = self._level(tgt, events, limit, self.model.variability.lrs_c2c)
+        self.g[tgt] = np.clip(level, self._gmin[tgt], self._gmax[tgt])
         self._apply_stuck(tgt)
         return newly
 
+    def _form_by_pulses(self, idx, n, amplitude, width, gate) -> None:
+        """Forming by SET pulses: up to n tries per pristine device (each pulse is an event)."""
+        for k in range(int(n.max())):
+            todo = idx[(n > k) & ~self.formed[idx]]
+            if todo.size == 0:
+                return
+            self.form(todo, amplitude, None, gate, width)
+
     # -- reads and DC ---------------------------------------------------------------
-    def current(self, idx, voltage: float, compliance: float | None = None, noisy: bool = True) -> np.ndarray:
-        """Current (A) through devices ``idx`` at ``voltage`` (no state change)."""
+    def current(self, idx, voltage: float, compliance: float | None = None, noisy: bool = True,
+                gate: float | None = None) -> np.ndarray:
+        """Current (A) through devices ``idx`` at ``voltage`` (no state change); the access
+        transistor passes at most its saturation current at ``gate`` (None: fully on)."""
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         rd = self.model.read
         # float64 currents, except on float32 chips (SimArray), where reading 10⁶ devices
@@ -174,6 +330,9 @@ class Chip:
             self.read_events[idx] = events
             xi = counter_normal(self.seed, idx, events, _READ_STREAM, dtype=g.dtype)
             i = i * (1.0 + g.dtype.type(rd.noise_rel) * xi)
+        if gate is not None:
+            i_sat = kinetics.saturation_current(self.model.switching, gate)
+            i = np.clip(i, -i_sat, i_sat)
         if compliance is not None:
             i = np.clip(i, -abs(compliance), abs(compliance))
         return i
@@ -183,24 +342,35 @@ class Chip:
         v = self.model.read.voltage if voltage is None else voltage
         return self.current(idx, v) / v
 
-    def dc(self, idx, voltage: float, compliance: float) -> np.ndarray:
-        """A DC bias step (I-V sweeps): abrupt SET/RESET above thresholds, then the current.
+    def quiet_voltage(self) -> float:
+        """|V| below which a DC bias cannot change any device (threshold spreads included)."""
+        if "_quiet" not in self.__dict__:   # the model is immutable: once per chip
+            sw, var = self.model.switching, self.model.variability
+            lowest = [getattr(sw, k) * np.exp(-_TRUNCATE * (getattr(var, k).d2d + getattr(var, k).c2c))
+                      for k in ("v_set", "v_reset", "v_form")]
+            self._quiet = float(min(lowest))
+        return self._quiet
 
-        Positive voltage is on BL (SET polarity), negative means SL above BL (RESET).
+    def dc(self, idx, voltage: float, compliance: float, gate: float | None = None,
+           duration: float | None = None) -> np.ndarray:
+        """One DC reading (I-V sweeps, forming, the SMU's full RESET): the bias acts for
+        ``duration`` s (default ``switching.dc_time``) through the same switching model as
+        a pulse of that width, then the current is measured.
+
+        Positive voltage is on BL (SET polarity, limited by the compliance and the gate),
+        negative means SL above BL (RESET).  A pristine device may form.
         """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         sw = self.model.switching
-        if abs(voltage) >= sw.v_form:
-            self.form(idx, abs(voltage), compliance)
-        live = idx[self.formed[idx] & (self.stuck[idx] == 0)]
-        if voltage >= sw.v_set and live.size:
-            g_cc = abs(compliance) / voltage
-            self.g[live] = np.clip(np.maximum(self.g[live], g_cc), self._gmin[live], self._gmax[live])
-        elif voltage <= -sw.v_reset and live.size:
-            # RESET deepens with |V|: interpolate toward Gmin over a 0.5 V window
-            frac = min(1.0, (abs(voltage) - sw.v_reset) / 0.5 + 0.2)
-            self.g[live] = self.g[live] - frac * (self.g[live] - self._gmin[live])
-        return self.current(idx, voltage, compliance)
+        t = sw.dc_time if duration is None else float(duration)
+        pristine = ~self.formed[idx]
+        if pristine.any():
+            self.form(idx[pristine], abs(voltage), compliance, gate, t)
+        live = idx[~pristine & self.formed[idx] & (self.stuck[idx] == 0)]
+        if live.size and voltage != 0:
+            d = SET if voltage > 0 else RESET
+            self._burst(live, np.ones(live.shape, np.int64), d, (abs(voltage), t, gate, compliance))
+        return self.current(idx, voltage, compliance, gate=gate)
 
     # -- state, for checkpoints and equivalence tests ---------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -77,16 +77,64 @@ class ReadModel(_Strict):
     voltage: float = Field(0.1, gt=0, description="V, nominal read voltage")
 
 
-class Switching(_Strict):
-    """Electrical thresholds the simulated bench uses (1T1R, SET on BL, RESET on SL)."""
+class Kinetics(_Strict):
+    """Voltage-time trade-off of one switching direction (see :mod:`labbench.physics.kinetics`).
 
-    v_form: float = Field(3.0, gt=0, description="V, forming voltage of a pristine cell")
+    A pulse of width t at device voltage V acts like ``m`` nominal pulses,
+    ``m = ln(1 + (t/tau)·exp((V − V_nom)/v0)) / ln(1 + t_nom/tau)``: exponential in V,
+    logarithmic in t once t ≫ tau.  At the nominal pulse m = 1 exactly, so the update
+    model (fitted at that pulse) is unchanged there."""
+
+    amplitude: float = Field(gt=0, le=20, description="V at the cell, the nominal pulse the update model describes")
+    width: float = Field(gt=0, le=10, description="s, nominal pulse width")
+    tau: float = Field(gt=0, le=1e3, description="s, switching time at the nominal voltage")
+    v0: float = Field(gt=0, le=5, description="V, voltage per e-fold of the switching rate")
+
+
+class Switching(_Strict):
+    """Electrical behaviour the simulated bench uses (1T1R, SET on BL, RESET on SL)."""
+
+    v_form: float = Field(3.0, gt=0, description="V, forming voltage of a pristine cell (nominal SET width)")
     g_pristine: float = Field(1e-9, ge=0, description="S, conductance before forming")
-    v_set: float = Field(0.8, gt=0, description="V, minimum BL amplitude for a (gradual) SET")
-    v_reset: float = Field(0.9, gt=0, description="V, minimum SL amplitude for a (gradual) RESET")
-    v_gate_threshold: float = Field(0.4, ge=0, description="V, access transistor threshold")
+    v_set: float = Field(0.8, gt=0, description="V, device voltage below which a SET pulse does nothing")
+    v_reset: float = Field(0.9, gt=0, description="V, device voltage below which a RESET pulse does nothing")
+    v_gate_threshold: float = Field(0.4, ge=0, description="V, access transistor threshold V_T")
     min_pulse_width: float = Field(1e-8, gt=0, description="s, shorter pulses do nothing")
-    on_resistance: float = Field(1e3, ge=0, description="Ω, access transistor in series")
+    on_resistance: float = Field(1e3, ge=0, description="Ω, access transistor (linear region) and lines in series")
+    transistor_k: float = Field(5e-5, gt=0, le=1.0,
+                                description="A/V², saturation current I_sat = k·(V_G − V_T)²")
+    v_compliance: float = Field(0.4, gt=0, le=5,
+                                description="V, a SET limited to current I_C reaches G = I_C / v_compliance")
+    dc_time: float = Field(1e-3, gt=0, le=100, description="s, how long one DC (SMU) reading biases a cell")
+    set_kinetics: Kinetics = Field(default_factory=lambda: Kinetics(amplitude=1.5, width=1e-6, tau=1e-4, v0=0.1))
+    reset_kinetics: Kinetics = Field(default_factory=lambda: Kinetics(amplitude=1.8, width=1e-6, tau=1e-3, v0=0.2))
+
+
+#: lognormal σ of a level or threshold: 1 is already a factor e^(±3) at ±3σ
+LEVEL_SIGMA_MAX = 1.0
+
+
+class Spread(_Strict):
+    """Lognormal spread of a threshold: a per-device factor exp(σ_d2d·z) and a per-event
+    factor exp(σ_c2c·ξ), both truncated at ±3σ."""
+
+    d2d: float = Field(0.0, ge=0, le=LEVEL_SIGMA_MAX, description="σ of ln(threshold) across devices")
+    c2c: float = Field(0.0, ge=0, le=LEVEL_SIGMA_MAX, description="σ of ln(threshold) from event to event")
+
+
+class Variability(_Strict):
+    """Where real devices spread beyond the update model's own noise.
+
+    HRS and LRS device to device are the update model's ``g_min``/``g_max`` under
+    ``d2d.sigma``; cycle to cycle they are the lognormal σ's below."""
+
+    hrs_c2c: float = Field(0.0, ge=0, le=LEVEL_SIGMA_MAX,
+                           description="σ of ln G where a RESET bottoms out (full RESET, end of a RESET train)")
+    lrs_c2c: float = Field(0.0, ge=0, le=LEVEL_SIGMA_MAX,
+                           description="σ of ln G where a current-limited SET (or forming) lands")
+    v_form: Spread = Field(default_factory=Spread)
+    v_set: Spread = Field(default_factory=Spread)
+    v_reset: Spread = Field(default_factory=Spread)
 
 
 class Faults(_Strict):
@@ -112,6 +160,7 @@ class DeviceModel(_Strict):
     d2d: DeviceToDevice = Field(default_factory=DeviceToDevice)
     read: ReadModel = Field(default_factory=ReadModel)
     switching: Switching = Field(default_factory=Switching)
+    variability: Variability = Field(default_factory=Variability)
     faults: Faults = Field(default_factory=Faults)
     fit: dict[str, Any] | None = Field(None, description="provenance and metrics written by the fitter")
 
@@ -173,7 +222,8 @@ class DeviceModel(_Strict):
     def to_dict(self) -> dict:
         d = self.model_dump(exclude={"update"}, exclude_none=True)
         d["update"] = self.update.to_dict()
-        order = ["name", "description", "references", "update", "d2d", "read", "switching", "faults", "fit"]
+        order = ["name", "description", "references", "update", "d2d", "read", "switching", "variability",
+                 "faults", "fit"]
         return {k: d[k] for k in order if k in d}
 
     def to_yaml(self, path: str | Path | None = None) -> str:

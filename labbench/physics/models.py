@@ -11,17 +11,21 @@ potentiation) or ``RESET`` (-1, depression), scalar or per element.  Parameters 
 themselves be arrays broadcastable to ``g``: that is how device-to-device variation is
 represented (see :meth:`UpdateModel.sample_devices`).
 
-Cycle-to-cycle noise is carried by every model in two fields:
+Cycle-to-cycle noise is carried by every model in two fields, and a device model
+chooses either or both:
 
-* ``c2c_rel`` — relative σ of each pulse's step (aihwkit's ``dw_min_std`` idea);
+* ``c2c_rel`` — σ of each pulse's step relative to its mean step: noise that scales with
+  the step, and so with the state, vanishing at saturation (aihwkit's ``dw_min_std``);
 * ``c2c_abs`` — additive σ per pulse as a fraction of the range ``gmax − gmin``
-  (NeuroSim's ``sigmaCtoC``); n pulses add σ·√n.
+  (NeuroSim's ``sigmaCtoC``), which keeps scattering a saturated device.
 
-For n pulses in one call the noise is drawn once per device with the summed variance
-``(c2c_rel·|ΔG|)²/n + (c2c_abs·range)²·n``, which is exact for the additive part and
-the n-pulse variance of the relative part for equal steps.  Issuing the same pulses as
-n single calls therefore gives the same distribution, not the same numbers: both paths
-of the simulated bench issue bursts the same way, so they stay bit-identical.
+A burst of n pulses *is* n pulses: each pulse draws its own noise and is clipped to the
+bounds before the next (:meth:`UpdateModel.step`, :meth:`UpdateModel.pulse_once`), so a
+burst and n single pulses have the same distribution, at the bounds too.  A pulse that
+counts as ``scale`` nominal pulses (a stronger or longer pulse, see
+:mod:`labbench.physics.kinetics`) moves the mean by ``scale`` pulses; its additive noise
+is one pulse's (a fraction ``scale`` of it for a weaker pulse): noise comes per physical
+pulse, and a strong pulse that saturates a device is clipped once, as one pulse is.
 """
 from __future__ import annotations
 
@@ -119,14 +123,49 @@ class UpdateModel(ABC):
             g = np.where(active, np.clip(g + dg, self.gmin, self.gmax), g).astype(g.dtype, copy=False)
         return g
 
-    # -- the public entry point -----------------------------------------------------
-    def step(self, g, n_pulses, direction, rng=None, xi=None) -> np.ndarray:
+    def advance_by(self, g: np.ndarray, scale, direction) -> np.ndarray:
+        """Noise-free state after one pulse worth ``scale`` nominal pulses (a float array)."""
+        if type(self).advance is not UpdateModel.advance:   # a closed form takes fractional n
+            return self.advance(g, scale, direction)
+        dg = self.mean_step(g, direction)
+        return np.clip(g + np.asarray(scale, g.dtype) * dg, self.gmin, self.gmax).astype(g.dtype, copy=False)
+
+    # -- the public entry points ----------------------------------------------------
+    def pulse_once(self, g: np.ndarray, direction, xi=None, scale=None) -> np.ndarray:
+        """One pulse on every element of ``g``, with noise ``xi`` (standard normals, one per
+        element; None: noise-free), clipped to the bounds.  ``scale``: the pulse is worth
+        that many nominal pulses (per element; None = exactly one)."""
+        if scale is None:
+            g_mean = self.advance(g, np.ones(g.shape, np.int8), direction)
+        else:
+            g_mean = self.advance_by(g, scale, direction)
+        if xi is None or not (self.c2c_rel or self.c2c_abs):
+            return g_mean.astype(g.dtype, copy=False)
+        dt = g.dtype
+        sigma_abs = np.asarray(self.c2c_abs * np.asarray(self.gmax - self.gmin, dtype=dt), dtype=dt)
+        if self.c2c_rel:
+            var = np.square(sigma_abs) * (1 if scale is None else np.minimum(np.asarray(scale, dt), 1))
+            var = var + np.square(dt.type(self.c2c_rel) * (g_mean - g))
+            sigma = np.sqrt(var, out=var) if isinstance(var, np.ndarray) and var.base is None else np.sqrt(var)
+        else:
+            sigma = sigma_abs if scale is None else sigma_abs * np.sqrt(np.minimum(np.asarray(scale, dt), 1))
+        noisy = np.multiply(np.asarray(xi, dtype=dt), sigma, dtype=dt)
+        noisy += g_mean
+        if scale is not None and np.any(np.asarray(scale) <= 0):
+            noisy = np.where(np.asarray(scale) > 0, noisy, g)   # a pulse that does nothing
+        if noisy.dtype == g.dtype and noisy.flags.writeable and noisy.base is None:
+            return np.clip(noisy, self.gmin, self.gmax, out=noisy)
+        return np.clip(noisy, self.gmin, self.gmax).astype(g.dtype, copy=False)
+
+    def step(self, g, n_pulses, direction, rng=None, xi=None, scale=None) -> np.ndarray:
         """State after ``n_pulses`` pulses in ``direction``, with cycle-to-cycle noise.
 
-        ``rng`` is a ``numpy.random.Generator`` (or anything with ``standard_normal``);
-        ``xi`` may instead give the standard normals directly (one per element), which
-        is how :class:`~labbench.physics.chip.Chip` injects order-independent noise.
-        With neither, the step is noise-free.
+        Each pulse draws its own noise and is clipped before the next.  ``rng`` is a
+        ``numpy.random.Generator`` (or anything with ``standard_normal``); ``xi`` may
+        instead give the standard normals directly, shape ``(max(n),) + g.shape`` (or
+        ``g.shape`` when no element gets more than one pulse).  With neither the step is
+        noise-free, in closed form.  ``scale``: each pulse is worth that many nominal
+        pulses (see :meth:`pulse_once`).
         """
         g = np.asarray(g)
         if not np.issubdtype(g.dtype, np.floating):
@@ -135,31 +174,27 @@ class UpdateModel(ABC):
         if n.size and (n < 0).any():
             raise ValueError("n_pulses must be >= 0")
         direction = parse_direction(direction)
-        g_mean = self.advance(g, n, direction)
-        if xi is None and rng is not None and (self.c2c_rel or self.c2c_abs):
-            xi = rng.standard_normal(np.broadcast(g, n).shape)
-        if xi is None or not (self.c2c_rel or self.c2c_abs):
-            return g_mean.astype(g.dtype, copy=False)
-        n_f = np.maximum(n, 1).astype(g.dtype)
-        span = np.asarray(self.gmax - self.gmin, dtype=g.dtype)
-        # (terms with a zero coefficient skipped: same value, fewer passes per pulse)
-        var = (self.c2c_abs * span) ** 2 * n_f if self.c2c_abs else np.zeros_like(g_mean)
-        if self.c2c_rel:
-            var = var + (self.c2c_rel * (g_mean - g)) ** 2 / n_f
-        if (isinstance(var, np.ndarray) and var.ndim and var.dtype == g.dtype
-                and np.shape(var) == np.shape(g_mean) == np.shape(xi)):
-            # in place, same operations in the same order (one pulse of a 10⁵-device
-            # update is a dozen passes; temporaries were half the time)
-            noisy = np.sqrt(var, out=var)
-            noisy *= np.asarray(xi, dtype=g.dtype)
-            noisy += g_mean
-        else:
-            noisy = g_mean + np.sqrt(var) * np.asarray(xi, dtype=g.dtype)
-        if not (n.size and n.min() > 0):       # where() is the identity when every n > 0
-            noisy = np.where(n > 0, noisy, g)
-        if noisy.dtype == g.dtype and noisy.flags.writeable and noisy.base is None:
-            return np.clip(noisy, self.gmin, self.gmax, out=noisy)
-        return np.clip(noisy, self.gmin, self.gmax).astype(g.dtype, copy=False)
+        noisy = (xi is not None or rng is not None) and bool(self.c2c_rel or self.c2c_abs)
+        if not noisy:
+            n_eff = n if scale is None else n * np.asarray(scale)
+            return self.advance(g, n_eff, direction).astype(g.dtype, copy=False)
+        shape = np.broadcast(g, n).shape
+        g = np.array(np.broadcast_to(g, shape), copy=True)
+        n = np.broadcast_to(n, shape)
+        n_max = int(n.max()) if n.size else 0
+        if xi is not None:
+            xi = np.asarray(xi)
+            if xi.shape == shape:
+                if n_max > 1:
+                    raise ValueError("xi holds one normal per element: give (max(n),) + shape for bursts")
+                xi = xi[None]
+            elif xi.shape != (n_max,) + shape:
+                raise ValueError(f"xi has shape {xi.shape}, expected {(n_max,) + shape}")
+        for k in range(n_max):
+            z = xi[k] if xi is not None else rng.standard_normal(shape)
+            out = self.pulse_once(g, direction, z, scale)
+            g = out if (n > k).all() else np.where(n > k, out, g).astype(g.dtype, copy=False)
+        return g
 
     # -- variation ------------------------------------------------------------------
     def sample_devices(self, shape, d2d: dict[str, float] | None, rng: np.random.Generator,

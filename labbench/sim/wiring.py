@@ -6,8 +6,10 @@ matrix's conducting paths become line levels (None = floating), and an SMU readi
 a pulse becomes :class:`~labbench.physics.chip.Chip` calls on the devices whose gate
 (WL) is on and whose bit line and source line are both driven:
 
-* reading at V on a bit line: I = Σ ``Chip.dc`` over those devices (forming, abrupt
-  SET/RESET above the thresholds, else the read current), clipped by the compliance;
+* reading at V on a bit line: I = Σ ``Chip.dc`` over those devices (forming, SET/RESET
+  through the one switching model for the reading's duration, limited by the SMU's
+  compliance and the word line's saturation current, else the read current), clipped by
+  the compliance;
 * a pulse of amplitude V on BL/BLB with SL low is a SET, on SL with the bit line low a
   RESET: ``Chip.pulse(idx, n, direction, amplitude, width, gate)``.
 
@@ -70,26 +72,28 @@ class Wiring:
                     out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg, (("WL", r), (bk, c))))
         return out
 
-    def measure(self, world, terminal: str, v: float, compliance: float) -> float:
-        """Current out of ``terminal`` sourcing ``v`` (A), clipped to ±compliance."""
+    def measure(self, world, terminal: str, v: float, compliance: float, duration: float | None = None) -> float:
+        """Current out of ``terminal`` sourcing ``v`` (A), clipped to ±compliance.
+
+        ``duration``: how long the bias acts on the cells (s); None is the device model's
+        ``switching.dc_time``."""
         levels, drivers = self.levels(world, {terminal: v})
         chip = world.chip
         total = 0.0
         if chip is None:
             return 0.0
-        sw = chip.model.switching
-        vth = sw.v_gate_threshold
-        # below every switching threshold Chip.dc is Chip.current: skip its checks
-        quiet = min(sw.v_set, sw.v_reset, sw.v_form)
+        vth = chip.model.switching.v_gate_threshold
+        # below every switching threshold (spreads included) Chip.dc is Chip.current
+        quiet = chip.quiet_voltage()
         for idx, vdev, vg, lines in self._devices(world, levels):
             bit_driven = drivers.get(lines[1]) == terminal
             sl_driven = drivers.get(("SL", 0)) == terminal
             if not (bit_driven or sl_driven) or vg < vth or bit_driven == sl_driven:
                 continue
             if abs(vdev) < quiet:
-                i = float(chip.current(idx, vdev, compliance)[0])
+                i = float(chip.current(idx, vdev, compliance, gate=vg)[0])
             else:
-                i = float(chip.dc(idx, vdev, compliance)[0])
+                i = float(chip.dc(idx, vdev, compliance, gate=vg, duration=duration)[0])
             total += i if bit_driven else -i
         c = abs(compliance)
         return max(-c, min(c, total))
