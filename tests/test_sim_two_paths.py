@@ -1,4 +1,6 @@
 """One physics, two paths: SCPI through PyVISA and direct Chip calls leave the same chip."""
+import math
+
 import numpy as np
 import pytest
 
@@ -7,11 +9,31 @@ from labbench.paths import BENCHES
 from labbench.physics.chip import Chip
 from labbench.physics.models import RESET, SET
 
+#: The SMU replies with 10 significant digits (NR3 ``{:.9E}``, labbench.sim.scpi): a current
+#: I comes back within half a unit of its 10th digit, 0.5·10^(⌊log10 I⌋ − 9) A, and the
+#: conductance I/V within that over V.  That is the only difference the two paths may
+#: have; the rest is the two float divisions' rounding (a few ulp of G, ~1e-20 S).
+SMU_SIGNIFICANT_DIGITS = 10
+
+
+def smu_resolution_siemens(current: float, voltage: float) -> float:
+    """The conductance resolution of one SMU reply of ``current`` at ``voltage`` (S)."""
+    if current == 0:
+        return 0.0
+    half_digit = 0.5 * 10.0 ** (math.floor(math.log10(abs(current))) - (SMU_SIGNIFICANT_DIGITS - 1))
+    return half_digit / abs(voltage) + 4 * np.spacing(abs(current / voltage))
+
 
 @pytest.fixture(scope="module")
 def bench():
     with Bench.from_yaml(BENCHES / "sim.yaml") as b:
         yield b
+
+
+def test_resolution_is_the_reply_digit_not_more():
+    # 3.9 µA at 0.1 V: the 10th digit of 3.900000000E-06 is 1e-15 A, so 5e-15 S
+    assert smu_resolution_siemens(3.9e-6, 0.1) == pytest.approx(5e-15, rel=1e-3)
+    assert smu_resolution_siemens(3.9e-6, 0.1) < 1e-9 * 39e-6   # far below pytest's default 1e-12 S
 
 
 def test_same_pulse_sequence_same_state(bench):
@@ -20,22 +42,33 @@ def test_same_pulse_sequence_same_state(bench):
     twin = Chip(chip.model, chip.rows, chip.cols, seed=bench.config.chip.seed)
     twin.load_state_dict(chip.state_dict())
     rng = np.random.default_rng(3)
-    for _ in range(60):
+    reads = 0
+    for _ in range(80):
         r, c, s = (int(x) for x in rng.integers(0, [4, 4, 2]))
-        kind = rng.choice(["set", "reset", "read"], p=[0.5, 0.2, 0.3])
+        kind = rng.choice(["set", "reset", "read", "off-nominal", "strong-reset"], p=[0.4, 0.15, 0.25, 0.15, 0.05])
         idx = twin.flat(r, c, s)
         if kind == "read":
             g_bench = bench.read_cell(r, c, s)
-            i = twin.current(idx, op.read_voltage, op.compliance)[0]
-            assert g_bench == pytest.approx(float(i) / op.read_voltage, rel=1e-12)
+            i = float(twin.current(idx, op.read_voltage, op.compliance, gate=op.read_gate)[0])
+            assert g_bench == pytest.approx(i / op.read_voltage, rel=0,
+                                            abs=smu_resolution_siemens(i, op.read_voltage))
+            reads += 1
+        elif kind == "strong-reset":
+            bench.reset_cell(r, c, s)
+            twin.dc(idx, -op.strong_reset_voltage, op.compliance, gate=op.strong_reset_gate)
         else:
             n = int(rng.integers(1, 6))
-            spec = op.set if kind == "set" else op.reset
-            bench.pulse_cell(r, c, s, kind, n)
-            twin.pulse(idx, n, SET if kind == "set" else RESET, amplitude=spec.amplitude,
-                       width=spec.width, gate=spec.gate)
+            d = kind if kind != "off-nominal" else str(rng.choice(["set", "reset"]))
+            spec = op.set if d == "set" else op.reset
+            amp, width, gate = spec.amplitude, spec.width, spec.gate
+            if kind == "off-nominal":   # amplitude, width and gate each away from nominal
+                amp = float(rng.choice([1.2, 1.4, 1.7, 2.0]))
+                width = float(rng.choice([2e-7, 5e-7, 2e-6, 1e-5]))
+                gate = float(rng.choice([0.7, 0.9, 1.0, 2.0]))
+            bench.pulse_cell(r, c, s, d, n, amplitude=amp, width=width, gate=gate)
+            twin.pulse(idx, n, SET if d == "set" else RESET, amplitude=amp, width=width, gate=gate)
     a, b = chip.state_dict(), twin.state_dict()
     for k in a:
         assert np.array_equal(a[k], b[k]), k
-    assert (chip.write_events > 0).sum() > 5
+    assert (chip.write_events > 0).sum() > 5 and reads > 10
     assert bench.now() > 0
