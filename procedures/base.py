@@ -93,6 +93,34 @@ class BenchProcedure(Procedure):
                     raise PlanError(f"{name}: the plan sources up to {v:g} V, refused before the run: {e}") from None
 
 
+def parse_levels(text: str, name: str) -> list[float]:
+    """A comma-separated list of numbers as typed (``"0.8, 1.0, 1.2"``); empty -> []."""
+    out = []
+    for part in str(text or "").replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            x = float(part)
+        except ValueError:
+            raise ValueError(f"{name}: {part.strip()!r} is not a number (give a list like 0.8, 1.0, 1.2)") from None
+        if not math.isfinite(x) or x <= 0:
+            raise ValueError(f"{name}: {part.strip()} must be a finite number > 0")
+        out.append(x)
+    return out
+
+
+def check_gate_levels(bench, gates, what: str) -> None:
+    """Gate levels are the pulse generator's word-line channel: inside its limits, before the run."""
+    from labbench.instruments.roles import SafetyError
+
+    ch = int(bench.config.operating.gate_terminal.rpartition("ch")[2])
+    for g in gates:
+        try:
+            bench.pulse_generator.check(ch, float(g))
+        except SafetyError as e:
+            raise PlanError(f"{what}: gate {g:g} V refused before the run: {e}") from None
+
+
 def require(condition: bool, message: str) -> None:
     """A parameter check: ``require(self.v_step > 0, "v_step must be > 0 V")``."""
     if not condition:

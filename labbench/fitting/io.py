@@ -279,6 +279,11 @@ def load_pulse_trains(source, allow_negative: bool = False) -> pd.DataFrame:
     ``allow_negative`` accepts data in normalized weight units (aihwkit's), not siemens.
     """
     df, is_csv = read_table(source)
+    cond = next((c for c in df.columns if str(c).strip().lower() == "condition"), None)
+    if cond is not None and df[cond].nunique() > 1:
+        # a pulse-train sweep (gate/amplitude/width): the update model is the nominal pulse's,
+        # condition 0; the sweep itself is for labbench.fitting.switching
+        df = df[df[cond] == df[cond].min()]
     try:
         return validate(df, source_is_csv=is_csv, allow_negative=allow_negative)
     except DataError as e:

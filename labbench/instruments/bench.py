@@ -166,13 +166,17 @@ class Bench:
             self.pulse_generator.output(self._gate_ch, True)
             self._gate = level
 
-    def read_current(self, row: int, col: int, side: int, voltage: float | None = None) -> float:
+    def read_current(self, row: int, col: int, side: int, voltage: float | None = None,
+                     gate: float | None = None) -> float:
+        """Current (A) of one device at ``voltage`` with word line ``gate`` (operating
+        defaults); a gate near threshold makes the access transistor the compliance."""
         op = self.config.operating
         v = op.read_voltage if voltage is None else voltage
+        gate = op.read_gate if gate is None else gate
         self.source_meter.check(v)  # every limit before anything is sent
-        self.pulse_generator.check(self._gate_ch, op.read_gate)
+        self.pulse_generator.check(self._gate_ch, gate)
         self._route_smu(row, col, side, "read")
-        self._set_gate(op.read_gate)
+        self._set_gate(gate)
         self.source_meter.set_voltage(v)
         self.source_meter.output(True)
         return self.source_meter.measure_current()

@@ -193,6 +193,7 @@ class Chip:
         dev = self.devices.index(idx)
         var = self.model.variability
         scale, ceiling = None, None
+        c_nominal = None
         if drive == "full":
             scale = np.full(idx.shape, _FULL_RESET, self.dtype)
         elif drive is not None:
@@ -207,19 +208,23 @@ class Chip:
             if scale is not None and np.all(scale == 1.0):
                 scale = None   # the nominal pulse: the same arithmetic as SimArray's
             if d == SET:
-                ceiling = self._ceiling(idx, events, kinetics.set_ceiling(sw, gate, compliance))
-        floor = None
+                c_nominal = kinetics.set_ceiling(sw, gate, compliance)
+        # A pulse worth more than a whole train saturates the device: where it lands is the
+        # HRS/LRS level's own spread (a floor or ceiling drawn for this event), not the
+        # gradual pulse's noise.  Gradual pulses keep fixed bounds: a fresh bound per pulse
+        # would ratchet a train to the extreme of its draws.
+        full = None
         if scale is not None:
-            # a pulse worth more than a whole train saturates the device: where it lands is
-            # the HRS/LRS level's own spread (floor, ceiling), not the gradual pulse's noise.
-            # Gradual RESET pulses keep the update model's bound: a fresh floor per pulse
-            # would ratchet a RESET train down to the lowest of its draws.
             full = scale >= self._full_train(d)
             if full.any():
                 xi = np.where(full, xi.dtype.type(0), xi)
-                if np.ndim(d) == 0 and d == RESET and var.hrs_c2c:
-                    gmin = self._gmin[idx]
-                    floor = np.where(full, self._level(idx, events, gmin, var.hrs_c2c), gmin)
+            else:
+                full = None
+        floor = None
+        if full is not None and np.ndim(d) == 0 and d == RESET and var.hrs_c2c:
+            gmin = self._gmin[idx]
+            floor = np.where(full, self._level(idx, events, gmin, var.hrs_c2c), gmin)
+        ceiling = self._ceiling(idx, events, c_nominal, full)
         if ceiling is None and floor is None:
             return dev.pulse_once(g, d, xi, scale)
         return self._compressed_pulse(dev, idx, g, d, xi, scale, ceiling, floor)
@@ -230,32 +235,37 @@ class Chip:
         key = "pmax_set" if (np.ndim(d) == 0 and d == SET) else "pmax_reset"
         return float(getattr(up, key, getattr(up, "pmax_set", 64)))
 
-    def _ceiling(self, idx, events, c_nominal: float | None) -> np.ndarray | None:
-        """S, where a current-limited SET of devices ``idx`` ends (lognormal from event to
-        event), or None where the limit is above every device's Gmax (the usual case)."""
+    def _ceiling(self, idx, events, c_nominal: float | None, full) -> np.ndarray | None:
+        """S, where a current-limited SET of devices ``idx`` ends (for a saturating pulse,
+        lognormal from event to event), or None where the limit is above every device's
+        Gmax (the usual case)."""
         if c_nominal is None:
             return None
-        sigma = self.model.variability.lrs_c2c
+        sigma = self.model.variability.lrs_c2c if full is not None else 0.0
         gmax = self._gmax[idx]
         if c_nominal * np.exp(-_TRUNCATE * sigma) >= gmax.max():
             return None
-        return np.minimum(self._level(idx, events, c_nominal, sigma), gmax)
+        c = np.full(idx.shape, c_nominal, self.dtype)
+        if sigma:
+            c = np.where(full, self._level(idx, events, c_nominal, sigma), c)
+        return np.minimum(c, gmax)
 
     def _compressed_pulse(self, dev, idx, g, d, xi, scale, ceiling, floor) -> np.ndarray:
         """One pulse of a device whose range this event is [Gmin, ceiling] (SET under a
         current limit) or [floor, Gmax] (RESET with its bottom drawn): the update model on
-        the compressed range, so the steps shrink with it; never against the direction."""
+        the compressed range, so the steps (and their noise) shrink with it.  A device already
+        beyond the bound (SET above a lower gate's ceiling) is left where it is."""
         lo, hi = self._gmin[idx].astype(g.dtype), self._gmax[idx].astype(g.dtype)
         span = hi - lo
         if ceiling is not None:
             s = np.maximum((ceiling - lo) / span, 1e-6)
             u = lo + (g - lo) / s
             out = lo + (dev.pulse_once(u, d, xi, scale) - lo) * s
-            return np.where(g < ceiling, np.maximum(out, g), g).astype(g.dtype, copy=False)
+            return np.where(g < ceiling, out, g).astype(g.dtype, copy=False)
         s = np.maximum((hi - floor) / span, 1e-6)
         u = hi - (hi - g) / s
         out = hi - (hi - dev.pulse_once(u, d, xi, scale)) * s
-        return np.where(g > floor, np.minimum(out, g), g).astype(g.dtype, copy=False)
+        return np.where(g > floor, out, g).astype(g.dtype, copy=False)
 
     def reset_full(self, idx) -> None:
         """Strong RESET (a long, high SL pulse): one RESET pulse that saturates, landing at

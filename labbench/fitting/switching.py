@@ -1,0 +1,246 @@
+"""How the SET step depends on gate, amplitude and width: fit of the 1T1R drive.
+
+The pulse-train procedure with ``gates``/``amplitudes``/``widths`` measures SET trains
+at several conditions (:mod:`procedures.pulse_train`).  All trains are fitted at once
+with the chip's own model (:mod:`labbench.physics.kinetics`): the NeuroSim SET curve at
+the nominal pulse (Gmin, Gmax, A), each pulse worth ``m(V, t)`` nominal pulses
+(switching time τ at the nominal voltage, v0 per e-fold), and a current-limited ceiling
+``k(V_G − V_T)² / v_compliance`` that compresses the range below a low gate.
+
+Only ``k / v_compliance`` is seen by SET trains, so ``v_compliance`` and ``V_T`` are taken
+from the device model (an I-V plateau measures ``k`` itself); ``R_on`` corrects the reads.
+
+The fit is a one-step regression (each read predicted from the one before, through the
+mean of the chip's clipped noisy pulse), which a trajectory fit is not: there each
+pulse's noise carries into every later point and biases the bounds and the gate's k.
+Intervals: 95 %, from a cluster-robust (sandwich) covariance with each train a cluster
+(a train's residuals share its device).
+Device-to-device spread is absorbed by per-device Gmin, Gmax and A (reported as their
+median and its standard error); v0, τ and k are shared.  A shared parameter whose column
+of the Jacobian is ~0 (a sweep that was not measured, or gates so high that no ceiling
+shows) is reported as not resolved and kept at the model's value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+from scipy.special import ndtr
+
+from labbench.physics.device_model import DeviceModel, Kinetics
+
+from .io import DataError
+
+Z95 = 1.959963984540054
+
+
+@dataclass
+class Trains:
+    g: np.ndarray          # (T, P+1) conductance (R_on corrected), NaN where missing
+    gate: np.ndarray       # (T,)
+    amplitude: np.ndarray  # (T,)
+    width: np.ndarray      # (T,)
+    condition: np.ndarray  # (T,)
+    device: np.ndarray     # (T,) index of the train's device, 0..D-1
+
+
+@dataclass
+class SwitchingFit:
+    params: dict[str, float]
+    interval: dict[str, tuple[float, float]]
+    resolved: dict[str, bool]
+    fixed: dict[str, float]
+    conditions: pd.DataFrame
+    rmse: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def tau(self) -> float:
+        return 10.0 ** self.params["log10_tau"]
+
+    def summary(self) -> dict:
+        out = {"params": {}, "fixed": dict(self.fixed), "rmse_S": self.rmse, "notes": list(self.notes)}
+        for k, v in self.params.items():
+            lo, hi = self.interval[k]
+            if k == "log10_tau":
+                k, v, lo, hi = "tau", 10 ** v, 10 ** lo, 10 ** hi
+            out["params"][k] = {"value": v, "ci95": [lo, hi], "resolved": self.resolved.get(k, self.resolved.get("log10_tau"))}
+        out["conditions"] = self.conditions.to_dict(orient="records")
+        return out
+
+    def apply_to(self, model: DeviceModel) -> DeviceModel:
+        """``model`` with the fitted transistor k and SET kinetics (resolved values only)."""
+        sw = model.switching
+        kin = sw.set_kinetics.model_dump()
+        kin.update(amplitude=self.fixed["amplitude_nominal"], width=self.fixed["width_nominal"])
+        if self.resolved["v0"]:
+            kin["v0"] = self.params["v0"]
+        if self.resolved["log10_tau"]:
+            kin["tau"] = self.tau
+        upd = {"set_kinetics": Kinetics(**kin)}
+        if self.resolved["transistor_k"]:
+            upd["transistor_k"] = self.params["transistor_k"]
+        return model.model_copy(update={"switching": sw.model_copy(update=upd)})
+
+
+def set_trains(data: pd.DataFrame, on_resistance: float) -> Trains:
+    """SET trains of tidy pulse-train data, one row per (cell, condition, cycle)."""
+    need = {"direction", "pulse", "conductance", "cycle", "gate", "amplitude", "width"}
+    missing = need - set(data.columns)
+    if missing:
+        raise DataError(f"switching fit needs columns {sorted(missing)} (pulse-train with gate/amplitude/width)")
+    df = data[data["direction"].astype(str).str.lower() == "set"].copy()
+    if df.empty:
+        raise DataError("no SET trains in the data")
+    cell = df["cell"] if "cell" in df else df["row"].astype(str) + ":" + df["col"].astype(str) + ":" + df["side"].astype(str)
+    df["_cell"] = cell
+    if "condition" not in df:
+        df["condition"] = df.groupby(["gate", "amplitude", "width"]).ngroup()
+    keys = ["_cell", "condition", "cycle"]
+    wide = df.pivot_table(index=keys, columns="pulse", values="conductance", aggfunc="first")
+    meta = df.groupby(keys)[["gate", "amplitude", "width"]].first().loc[wide.index]
+    g = wide.to_numpy(float)
+    if on_resistance:
+        g = g / (1.0 - g * on_resistance)   # the read includes the transistor in series
+    cells = wide.index.get_level_values("_cell")
+    return Trains(g=g, gate=meta["gate"].to_numpy(float), amplitude=meta["amplitude"].to_numpy(float),
+                  width=meta["width"].to_numpy(float),
+                  condition=np.asarray(wide.index.get_level_values("condition"), int),
+                  device=pd.factorize(cells)[0])
+
+
+def _clipped_mean(mu, sd, lo, hi):
+    """E[clip(X, lo, hi)] for X ~ N(mu, sd²): the bias a clipped noisy pulse has near a bound."""
+    sd = np.maximum(sd, 1e-30)
+    a, b = (lo - mu) / sd, (hi - mu) / sd
+    pa, pb = ndtr(a), ndtr(b)
+    phi = lambda z: np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)   # noqa: E731
+    return lo * pa + hi * (1 - pb) + mu * (pb - pa) + sd * (phi(a) - phi(b))
+
+
+def one_pulse(theta, g, tr: Trains, fixed: dict) -> np.ndarray:
+    """Expected conductance after one SET pulse from ``g`` (T, L): the chip's mean step on
+    the (compressed) range, then the mean of the clipped per-pulse noise."""
+    col = (slice(None), None)
+    g_min, g_max, a = (np.asarray(x, float)[col] if np.ndim(x) else x for x in theta[:3])
+    v0, log10_tau, k = theta[3:]
+    tau = 10.0 ** log10_tau
+    span = g_max - g_min
+    b = span / (-np.expm1(-fixed["pmax"] / a))
+    ceiling = (k * np.maximum(tr.gate - fixed["v_gate_threshold"], 0.0) ** 2 / fixed["v_compliance"])[col]
+    s = np.clip((ceiling - g_min) / span, 1e-6, 1.0)
+    amp, width = tr.amplitude[col], tr.width[col]
+    div = 1.0 + g * fixed["on_resistance"]
+    m = np.log1p((width / tau) * np.exp((amp - fixed["amplitude_nominal"]) / div / v0)) \
+        / np.log1p(fixed["width_nominal"] / tau)
+    dist = np.maximum((g - g_min) / s, 0.0)
+    g_new = g_min + np.minimum(b - (b - dist) * np.exp(-m / a), span) * s
+    sigma = fixed.get("c2c_abs", 0.0)
+    if sigma:   # the chip clips every noisy pulse to its range: the mean of the clipped pulse
+        g_new = _clipped_mean(g_new, sigma * span * s * np.sqrt(np.minimum(m, 1.0)), g_min, g_min + span * s)
+    return np.where(g < ceiling, g_new, g)
+
+
+def predict(theta, tr: Trains, fixed: dict) -> np.ndarray:
+    """Mean SET trajectories (T, P+1) from each train's first read (for plots and reports)."""
+    out = np.empty_like(tr.g)
+    out[:, 0] = np.where(np.isfinite(tr.g[:, 0]), tr.g[:, 0], np.median(theta[0]))
+    for p in range(1, tr.g.shape[1]):
+        out[:, p] = one_pulse(theta, out[:, p - 1:p], tr, fixed)[:, 0]
+    return out
+
+
+def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = None) -> SwitchingFit:
+    """Fit gate, amplitude and width dependence of the SET step (see module doc).
+
+    ``model`` supplies what SET trains cannot separate (V_T, v_compliance, R_on), the
+    per-pulse additive noise (``update.c2c_abs``, as :func:`fit_device` measured it: the
+    mean of clipped noisy pulses is followed, not the noise-free curve) and the starting
+    values; ``pmax`` is NeuroSim's Pmax (default: the model's ``pmax_set``)."""
+    sw = model.switching
+    tr = set_trains(data, sw.on_resistance)
+    nominal = tr.condition == tr.condition.min()
+    fixed = {"v_gate_threshold": sw.v_gate_threshold, "v_compliance": sw.v_compliance,
+             "on_resistance": sw.on_resistance,
+             "amplitude_nominal": float(np.median(tr.amplitude[nominal])),
+             "width_nominal": float(np.median(tr.width[nominal])),
+             "pmax": float(pmax or getattr(model.update, "pmax_set", tr.g.shape[1] - 1)),
+             "c2c_abs": float(getattr(model.update, "c2c_abs", 0.0))}
+    g0 = float(np.nanmedian(tr.g[:, 0]))
+    g_end = float(np.nanpercentile(tr.g[nominal, -1], 90))
+    D, T = int(tr.device.max()) + 1, tr.g.shape[0]
+    # shared: v0, log10 τ, k; per device (nuisance, D2D): Gmin, Gmax, A
+    x0 = np.concatenate([[sw.set_kinetics.v0, np.log10(sw.set_kinetics.tau), sw.transistor_k],
+                         np.full(D, g0), np.full(D, max(g_end, 1.5 * g0)), np.full(D, fixed["pmax"] / 2)])
+    lo = np.concatenate([[0.005, -10.0, 1e-8], np.zeros(D), np.full(D, g0), np.full(D, 0.05 * fixed["pmax"])])
+    hi = np.concatenate([[2.0, 2.0, 1.0], np.full(D, g_end), np.full(D, 10 * g_end), np.full(D, 50 * fixed["pmax"])])
+    scale = np.concatenate([[0.1, 1.0, sw.transistor_k], np.full(D, g0), np.full(D, g_end), np.full(D, fixed["pmax"])])
+    x0 = np.clip(x0, lo + 1e-4 * (hi - lo), hi - 1e-4 * (hi - lo))
+    # one-step regression: each read predicted from the read before it.  With write noise
+    # well above read noise (fit_device's choose_method says which), this is unbiased where
+    # a trajectory fit carries each pulse's noise into every later point
+    before, after = tr.g[:, :-1], tr.g[:, 1:]
+    ok = np.isfinite(before) & np.isfinite(after)
+    dev = tr.device
+
+    def unpack(x):
+        v = x * scale
+        return (v[3:3 + D][dev], v[3 + D:3 + 2 * D][dev], v[3 + 2 * D:][dev], v[0], v[1], v[2])
+
+    def resid(u):
+        return (one_pulse(unpack(u), np.where(ok, before, g0), tr, fixed) - after)[ok] / g_end
+
+    rows_dev = np.broadcast_to(dev[:, None], ok.shape)[ok]
+    sparsity = np.zeros((rows_dev.size, x0.size), bool)
+    sparsity[:, :3] = True
+    for j in range(3):
+        sparsity[np.arange(rows_dev.size), 3 + j * D + rows_dev] = True
+    res = least_squares(resid, x0 / scale, bounds=(lo / scale, hi / scale), x_scale="jac", method="trf",
+                        jac_sparsity=sparsity)
+    est = res.x * scale
+    r = res.fun
+    jac = np.asarray(res.jac.todense() if hasattr(res.jac, "todense") else res.jac) / scale[None, :]
+    shared = np.array([0, 1, 2])
+    colnorm = np.sqrt((jac[:, shared] ** 2).sum(axis=0)) * np.abs(np.where(est[shared] != 0, est[shared], 1.0))
+    seen = colnorm > 1e-6 * colnorm.max()
+    se_shared = np.full(3, np.nan)
+    try:
+        bread = np.linalg.inv(jac.T @ jac)
+        train_of_obs = np.nonzero(ok)[0]
+        meat = np.zeros_like(bread)
+        for t in np.unique(train_of_obs):
+            sel = train_of_obs == t
+            v = jac[sel].T @ r[sel]
+            meat += np.outer(v, v)
+        c = bread @ meat @ bread * T / max(T - 1, 1)
+        se_shared = np.sqrt(np.abs(np.diag(c)[:3]))
+    except np.linalg.LinAlgError:
+        seen[:] = False
+    params, interval, res_map, notes = {}, {}, {}, []
+    x_prior = x0 * 1.0
+    for i, n in enumerate(("v0", "log10_tau", "transistor_k")):
+        ok_i = bool(seen[i]) and np.isfinite(se_shared[i]) and se_shared[i] < 10 * scale[i]
+        res_map[n] = ok_i
+        params[n] = float(est[i]) if ok_i else float(x_prior[i])
+        interval[n] = (float(est[i] - Z95 * se_shared[i]), float(est[i] + Z95 * se_shared[i])) if ok_i \
+            else (np.nan, np.nan)
+        if not ok_i:
+            notes.append(f"{n}: not resolved by these sweeps (kept at {params[n]:.4g}); "
+                         + {"transistor_k": "sweep gates low enough that the ceiling falls below Gmax",
+                            "v0": "sweep the SET amplitude", "log10_tau": "sweep widths up to ~τ"}[n])
+    for j, n in enumerate(("g_min", "g_max", "a_set")):   # per device: median and its standard error
+        vals = est[3 + j * D:3 + (j + 1) * D]
+        med = float(np.median(vals))
+        se = 1.2533 * float(np.std(vals, ddof=1)) / np.sqrt(D) if D > 1 else np.nan
+        params[n], interval[n], res_map[n] = med, (med - Z95 * se, med + Z95 * se), True
+    theta = unpack(res.x)
+    pred = predict(theta, tr, fixed)
+    first = pd.DataFrame({"condition": tr.condition, "gate": tr.gate, "amplitude": tr.amplitude, "width": tr.width,
+                          "first_step": tr.g[:, 1] - tr.g[:, 0], "model_first_step": pred[:, 1] - pred[:, 0],
+                          "final": tr.g[:, -1], "model_final": pred[:, -1]})
+    cond = first.groupby("condition").mean().reset_index()
+    rmse = float(np.sqrt(np.mean((r * g_end) ** 2)))
+    return SwitchingFit(params=params, interval=interval, resolved=res_map, fixed=fixed, conditions=cond,
+                        rmse=rmse, notes=notes)
