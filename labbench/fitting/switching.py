@@ -139,7 +139,9 @@ def one_pulse(theta, g, tr: Trains, fixed: dict) -> np.ndarray:
     g_new = g_min + np.minimum(b - (b - dist) * np.exp(-m / a), span) * s
     sigma = fixed.get("c2c_abs", 0.0)
     if sigma:   # the chip clips every noisy pulse to its range: the mean of the clipped pulse
-        g_new = _clipped_mean(g_new, sigma * span * s * np.sqrt(np.minimum(m, 1.0)), g_min, g_min + span * s)
+        # (a pulse worth a whole train saturates without gradual noise, as in Chip._one_pulse)
+        sd = np.where(m >= fixed["pmax"], 0.0, sigma * span * s * np.sqrt(np.minimum(m, 1.0)))
+        g_new = _clipped_mean(g_new, sd, g_min, g_min + span * s)
     return np.where(g < ceiling, g_new, g)
 
 
@@ -177,7 +179,8 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
     lo = np.concatenate([[0.005, -10.0, 1e-8], np.zeros(D), np.full(D, g0), np.full(D, 0.05 * fixed["pmax"])])
     hi = np.concatenate([[2.0, 2.0, 1.0], np.full(D, g_end), np.full(D, 10 * g_end), np.full(D, 50 * fixed["pmax"])])
     scale = np.concatenate([[0.1, 1.0, sw.transistor_k], np.full(D, g0), np.full(D, g_end), np.full(D, fixed["pmax"])])
-    x0 = np.clip(x0, lo + 1e-4 * (hi - lo), hi - 1e-4 * (hi - lo))
+    prior = x0[:3].copy()   # the model's v0, log10 τ, k: kept where the data do not see them
+    x0 = np.clip(x0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
     # one-step regression: each read predicted from the read before it.  With write noise
     # well above read noise (fit_device's choose_method says which), this is unbiased where
     # a trajectory fit carries each pulse's noise into every later point
@@ -206,6 +209,8 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
     colnorm = np.sqrt((jac[:, shared] ** 2).sum(axis=0)) * np.abs(np.where(est[shared] != 0, est[shared], 1.0))
     seen = colnorm > 1e-6 * colnorm.max()
     se_shared = np.full(3, np.nan)
+    cols = np.concatenate([np.flatnonzero(seen), np.arange(3, x0.size)])   # drop unseen columns
+    jac = jac[:, cols]
     try:
         bread = np.linalg.inv(jac.T @ jac)
         train_of_obs = np.nonzero(ok)[0]
@@ -215,15 +220,14 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
             v = jac[sel].T @ r[sel]
             meat += np.outer(v, v)
         c = bread @ meat @ bread * T / max(T - 1, 1)
-        se_shared = np.sqrt(np.abs(np.diag(c)[:3]))
+        se_shared[np.flatnonzero(seen)] = np.sqrt(np.abs(np.diag(c)[:seen.sum()]))
     except np.linalg.LinAlgError:
         seen[:] = False
     params, interval, res_map, notes = {}, {}, {}, []
-    x_prior = x0 * 1.0
     for i, n in enumerate(("v0", "log10_tau", "transistor_k")):
-        ok_i = bool(seen[i]) and np.isfinite(se_shared[i]) and se_shared[i] < 10 * scale[i]
+        ok_i = bool(seen[i] and np.isfinite(se_shared[i]) and se_shared[i] < 10 * scale[i])
         res_map[n] = ok_i
-        params[n] = float(est[i]) if ok_i else float(x_prior[i])
+        params[n] = float(est[i]) if ok_i else float(prior[i])
         interval[n] = (float(est[i] - Z95 * se_shared[i]), float(est[i] + Z95 * se_shared[i])) if ok_i \
             else (np.nan, np.nan)
         if not ok_i:
