@@ -77,6 +77,21 @@ def test_forming_a_pristine_chip(tmp_path):
         assert res.data.conductance.max() > 100 * before   # formed devices now switch
 
 
+def test_forming_by_pulses_forms_below_the_dc_ramp_limit(tmp_path):
+    """Forming by pulses: a 100 µs pulse ramp forms each cell, at a voltage set by the
+    same kinetics as DC forming (below the 1 µs V_form, within the pulse channel's 3 V)."""
+    cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+    cfg["chip"]["formed"] = False
+    path = tmp_path / "pristine.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    with Bench.from_yaml(path) as b:
+        df = run_procedure(Forming(cells="0:2,0", sides="+", mode="pulse", v_start=1.5, v_stop=3.0, v_step=0.05),
+                           b, None, progress=False).data
+        assert b.world.chip.formed[[b.world.chip.flat(r, 0, 0) for r in (0, 1)]].all()
+    last = df.groupby("row").last()
+    assert (last.formed == 1).all() and (last.voltage < b.world.chip.model.switching.v_form).all()
+
+
 def test_cell_selection_errors():
     assert parse_cells("0:2, 1", "+-", 4, 4) == [(0, 1, 0), (0, 1, 1), (1, 1, 0), (1, 1, 1)]
     with pytest.raises(ValueError, match="column"):
