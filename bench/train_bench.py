@@ -381,6 +381,8 @@ def summarize() -> dict:
     for key in ("ablation", "ablation_stochastic"):
         if parts.get(key):
             plot_ablation(parts[key], key)
+    if parts.get("strict_ablation"):
+        plot_strict_ablation(parts["strict_ablation"])
     return summary
 
 
@@ -450,6 +452,30 @@ def _precision_markdown(parts: dict) -> list[str]:
             lines.append(f"| {r['name']} | {r['nl']:g} | {r['optimizer']} / {r['rule']} / {r['refresh']} | "
                          f"{r['bytes_per_synapse']:g} | {100 * r['final_test_acc']:.2f} | {acct} |")
     return lines
+
+
+def plot_strict_ablation(a) -> None:
+    """The paper's figure under strict constraints: final accuracy (mean ± sd over seeds)."""
+    from matplotlib.figure import Figure
+
+    from labbench.atomic import atomic_path
+
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    nls = sorted({r["nl"] for r in a["runs"]})
+    for refresh, style in (("paper", "o-"), ("none", "s--")):
+        pts = [_mean_sd([r for r in a["runs"] if r["nl"] == nl and r["refresh"] == refresh]) for nl in nls]
+        ok = [(nl, p) for nl, p in zip(nls, pts) if p]
+        if ok:
+            ax.errorbar([nl for nl, _ in ok], [100 * p["mean"] for _, p in ok], yerr=[100 * p["sd"] for _, p in ok],
+                        fmt=style, capsize=3, label="paper-like refresh" if refresh == "paper" else "no refresh")
+    ax.set_xlabel("SET nonlinearity (NeuroSim label)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"strict mode, 784-{a['sizes'][1]}-10, {a['epochs']} epochs, {a['seeds']} seed(s)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    with atomic_path(RESULTS / "refresh_ablation_strict.png") as tmp:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
 
 
 def plot_ablation(a, key: str = "ablation") -> None:
