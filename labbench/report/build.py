@@ -325,6 +325,10 @@ def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame]) -> None:
             summary.add(f"{name}.set_pulses", f"{name}: update SET pulses", upd, "{:,}")
             summary.add(f"{name}.refresh_per_update_pulse", f"{name}: refresh / update pulses",
                         ref / upd if upd else float("nan"), "{:.3f}")
+        if "bytes_per_synapse" in h:
+            prec = f" ({last['precision']})" if "precision" in h else ""
+            summary.add(f"{name}.bytes_per_synapse", f"{name}: digital bytes kept per synapse{prec}",
+                        float(last["bytes_per_synapse"]), "{:g}")
     dev = [n for n in hists if "ideal" not in n]
     ide = [n for n in hists if "ideal" in n]
     if dev and ide:

@@ -64,10 +64,13 @@ def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, qu
         if sw.data["kind"] == "mnist":
             from labbench.bnn.mnist import ENV, MnistError, find_folder, target_folder
 
-            if find_folder(sw.data.get("path")) is None:
+            found = find_folder(sw.data.get("path"))
+            if found is None:
                 raise MnistError(f"MNIST not found: put the four MNIST .gz files into "
                                  f"{target_folder(sw.data.get('path'))} (or set ${ENV}, or data: {{kind: mnist, "
                                  f"path: FOLDER}} in the sweep file); the sweep does not download")
+            for p in sw.points:          # workers (of a --scheduler cluster too) read this folder
+                p.data = {**p.data, "path": str(Path(found).resolve())}
     except BaseException:
         for p in made:
             try:

@@ -35,6 +35,13 @@ def summarize(history: list[dict]) -> dict:
            "samples_per_s": float(last.get("samples_per_s", math.nan))}
     for k in COUNTERS:
         out[k] = int(sum(int(h.get(k, 0) or 0) for h in history))
+    # what the run kept per synapse and in which precision mode (DESIGN principle 9), when
+    # the trainer reports it; any other text-valued metric is carried over as it is
+    for k, v in last.items():
+        if k in out or k in COUNTERS or k in ("epoch", "lr", "seconds"):
+            continue
+        if k in ("bytes_per_synapse", "digital_bytes_other") or isinstance(v, str):
+            out[k] = v
     out["refresh_per_update_pulse"] = (out["refresh_set_pulses"] / out["set_pulses"]
                                        if out["set_pulses"] else math.nan)
     return out

@@ -149,7 +149,7 @@ def dask_client(workers: int | None, scheduler: str | None, connect_timeout: flo
                                dashboard_address=":0", silence_logs=logging.ERROR)
     client = Client(cluster)
     try:
-        yield client, n, blas
+        yield client, n, blas if processes else 0
     finally:
         with contextlib.suppress(Exception):
             client.close()
@@ -204,7 +204,8 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
             write_text(out / "sweep.yaml", _yaml(sweep.raw))
             info.cluster_start_s = time.perf_counter() - t0
             say(f"sweep {sweep.name}: {len(todo)} point(s) on {n} Dask worker(s)"
-                + (f" ({blas} BLAS thread(s) each)" if blas else f" at {scheduler}")
+                + (f" ({blas} BLAS thread(s) each)" if blas else f" at {scheduler}" if scheduler
+                   else " (threads of this process)")
                 + f"; table {out / TABLE}")
             from distributed import as_completed
 
