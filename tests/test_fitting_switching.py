@@ -58,3 +58,23 @@ def test_sweep_columns_are_required(sweep):
     df, truth = sweep
     with pytest.raises(DataError, match="gate"):
         fit_switching(df.drop(columns=["gate"]), truth)
+
+
+def test_labbench_fit_learns_the_sweep_into_the_device_model(sweep, tmp_path):
+    from click.testing import CliRunner
+
+    from labbench.fitting.cli import fit
+
+    df, truth = sweep
+    csv = tmp_path / "sweep.csv"
+    df.to_csv(csv, index=False)
+    out = tmp_path / "fitted.yaml"
+    res = CliRunner().invoke(fit, [str(csv), "--model", "neurosim", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "switching transistor_k=" in res.output and "95 %" in res.output
+    from labbench.physics import DeviceModel
+
+    fitted = DeviceModel.from_yaml(out)
+    assert fitted.switching.transistor_k == pytest.approx(truth.switching.transistor_k, rel=0.15)
+    assert fitted.switching.set_kinetics.v0 == pytest.approx(truth.switching.set_kinetics.v0, rel=0.15)
+    assert fitted.fit["switching"]["params"]["v0"]["ci95"][0] < fitted.switching.set_kinetics.v0

@@ -44,6 +44,7 @@ class FitResult:
     data: pd.DataFrame | None = field(default=None, repr=False)
     method: str = "trajectory"
     warnings: list[str] = field(default_factory=list)  # data problems worked around (also in notes)
+    switching: object | None = None  # labbench.fitting.switching.SwitchingFit when the data hold a sweep
 
     def summary(self) -> dict:
         """The JSON the CLI prints: chosen model, parameters per direction, metrics."""
@@ -59,6 +60,8 @@ class FitResult:
             fm = self.fits.get((self.kind, d, "device"), f)  # per-device fits where there are several devices
             entry.update(rmse=float(np.median(fm.rmse)), r2=float(np.nanmedian(fm.r2)), n_points=int(fm.n.sum()))
             out["directions"][name] = entry
+        if self.switching is not None:
+            out["switching"] = self.switching.summary()
         out["metrics"] = self.ranking.set_index("model").loc[self.kind].to_dict()
         out["ranking"] = self.ranking[["model", "aic", "bic", "rmse", "r2"]].to_dict(orient="records")
         return _plain(out)
@@ -380,6 +383,17 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         "notes": notes,
     }
     base_kw = {"switching": base.switching, "faults": base.faults} if base is not None else {}
+    sweep = None
+    if nominal.kind == "neurosim":   # a gate/amplitude/width sweep in the data: fit how the step depends on them
+        from .switching import fit_switching, sweep_table
+
+        raw = sweep_table(data)
+        if raw is not None:
+            here = DeviceModel(name="sweep", update=nominal, **base_kw)
+            sweep = fit_switching(raw, here)
+            base_kw = {**base_kw, "switching": sweep.apply_to(here).switching}
+            fit_block["switching"] = sweep.summary()
+            notes.extend(f"switching: {n}" for n in sweep.notes)
     read = {**(base.read if base is not None else ReadModel()).model_dump(), "noise_rel": round(read_noise, 6)}
     try:  # validated as a file would be (sub-models too), so what is written loads again
         dm = DeviceModel(name=name or f"fitted_{chosen}", description=f"{chosen} model fitted by labbench",
@@ -390,4 +404,4 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         raise FitFailed(f"the {chosen} fit gave no valid device model ({problems}); check the data "
                         "(outliers, units, enough pulses per train)") from None
     return FitResult(kind=chosen, device_model=dm, report=report, ranking=ranking, fits=fits, c2c=c2c, d2d=d2d,
-                     notes=notes, data=df, method=method, warnings=load_warnings)
+                     notes=notes, data=df, method=method, warnings=load_warnings, switching=sweep)

@@ -100,6 +100,11 @@ def _print_human(result, output, plot_path):
         click.echo(f"{d}: {items}")
     if s["d2d_sigma"]:
         click.echo("d2d sigma: " + ", ".join(f"{k}={v:.3g}" for k, v in s["d2d_sigma"].items()))
+    for k, v in (s.get("switching") or {}).get("params", {}).items():
+        if k in ("transistor_k", "v0", "tau"):
+            lo, hi = v["ci95"]
+            ci = f"  (95 % {lo:.4g} .. {hi:.4g})" if v["resolved"] else "  (not resolved: model value kept)"
+            click.echo(f"switching {k}={v['value']:.4g}{ci}")
     for n in result.notes:
         if n not in result.warnings:  # those were printed as warnings already
             click.echo(f"note: {n}")

@@ -85,6 +85,18 @@ class SwitchingFit:
         return model.model_copy(update={"switching": sw.model_copy(update=upd)})
 
 
+def sweep_table(source) -> pd.DataFrame | None:
+    """The raw tidy table when it holds a SET sweep (several conditions with gate,
+    amplitude and width columns), else None."""
+    from .io import read_table
+
+    df, _ = read_table(source)
+    df = df.rename(columns={c: str(c).strip().lower() for c in df.columns})
+    if not {"condition", "gate", "amplitude", "width"} <= set(df.columns) or df["condition"].nunique() < 2:
+        return None
+    return df
+
+
 def set_trains(data: pd.DataFrame, on_resistance: float) -> Trains:
     """SET trains of tidy pulse-train data, one row per (cell, condition, cycle)."""
     need = {"direction", "pulse", "conductance", "cycle", "gate", "amplitude", "width"}
@@ -124,13 +136,12 @@ def one_pulse(theta, g, tr: Trains, fixed: dict) -> np.ndarray:
     """Expected conductance after one SET pulse from ``g`` (T, L): the chip's mean step on
     the (compressed) range, then the mean of the clipped per-pulse noise."""
     col = (slice(None), None)
-    g_min, g_max, a = (np.asarray(x, float)[col] if np.ndim(x) else x for x in theta[:3])
-    v0, log10_tau, k = theta[3:]
+    g_min, g_max, a, b = (np.asarray(x, float)[col] if np.ndim(x) else x for x in theta[:4])
+    v0, log10_tau, k = theta[4:]
     tau = 10.0 ** log10_tau
     span = g_max - g_min
-    b = span / (-np.expm1(-fixed["pmax"] / a))
     ceiling = (k * np.maximum(tr.gate - fixed["v_gate_threshold"], 0.0) ** 2 / fixed["v_compliance"])[col]
-    s = np.clip((ceiling - g_min) / span, 1e-6, 1.0)
+    s = np.clip((ceiling - g_min) / b, 1e-6, 1.0)   # the asymptote lands on the ceiling, as in the Chip
     amp, width = tr.amplitude[col], tr.width[col]
     div = 1.0 + g * fixed["on_resistance"]
     m = np.log1p((width / tau) * np.exp((amp - fixed["amplitude_nominal"]) / div / v0)) \
@@ -139,8 +150,9 @@ def one_pulse(theta, g, tr: Trains, fixed: dict) -> np.ndarray:
     g_new = g_min + np.minimum(b - (b - dist) * np.exp(-m / a), span) * s
     sigma = fixed.get("c2c_abs", 0.0)
     if sigma:   # the chip clips every noisy pulse to its range: the mean of the clipped pulse
-        # (a pulse worth a whole train saturates without gradual noise, as in Chip._one_pulse)
-        sd = np.where(m >= fixed["pmax"], 0.0, sigma * span * s * np.sqrt(np.minimum(m, 1.0)))
+        # (a pulse worth more than a whole train fades out its gradual noise, as in Chip._one_pulse)
+        fade = np.clip(2.0 - m / fixed["pmax"], 0.0, 1.0)
+        sd = sigma * span * s * np.sqrt(np.minimum(m, 1.0)) * fade
         g_new = _clipped_mean(g_new, sd, g_min, g_min + span * s)
     return np.where(g < ceiling, g_new, g)
 
@@ -171,15 +183,22 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
              "pmax": float(pmax or getattr(model.update, "pmax_set", tr.g.shape[1] - 1)),
              "c2c_abs": float(getattr(model.update, "c2c_abs", 0.0))}
     g0 = float(np.nanmedian(tr.g[:, 0]))
-    g_end = float(np.nanpercentile(tr.g[nominal, -1], 90))
+    g_end = float(np.nanpercentile(tr.g, 95))
     D, T = int(tr.device.max()) + 1, tr.g.shape[0]
-    # shared: v0, log10 τ, k; per device (nuisance, D2D): Gmin, Gmax, A
+    # shared: v0, log10 τ, k; per device (nuisance, D2D): Gmin, Gmax (where the chip clips),
+    # A and B (the asymptote Gmin + B): B apart from Gmax because a short nominal train does
+    # not reach Gmax but a strong pulse does, and the ceiling is set on the asymptote
+    n_sh, NP = 3, 4
     x0 = np.concatenate([[sw.set_kinetics.v0, np.log10(sw.set_kinetics.tau), sw.transistor_k],
-                         np.full(D, g0), np.full(D, max(g_end, 1.5 * g0)), np.full(D, fixed["pmax"] / 2)])
-    lo = np.concatenate([[0.005, -10.0, 1e-8], np.zeros(D), np.full(D, g0), np.full(D, 0.05 * fixed["pmax"])])
-    hi = np.concatenate([[2.0, 2.0, 1.0], np.full(D, g_end), np.full(D, 10 * g_end), np.full(D, 50 * fixed["pmax"])])
-    scale = np.concatenate([[0.1, 1.0, sw.transistor_k], np.full(D, g0), np.full(D, g_end), np.full(D, fixed["pmax"])])
-    prior = x0[:3].copy()   # the model's v0, log10 τ, k: kept where the data do not see them
+                         np.full(D, g0), np.full(D, g_end), np.full(D, fixed["pmax"] / 2),
+                         np.full(D, 1.2 * (g_end - g0))])
+    lo = np.concatenate([[0.005, -10.0, 1e-8], np.zeros(D), np.full(D, g0), np.full(D, 0.05 * fixed["pmax"]),
+                         np.full(D, 0.05 * g_end)])
+    hi = np.concatenate([[2.0, 2.0, 1.0], np.full(D, g_end), np.full(D, 10 * g_end), np.full(D, 50 * fixed["pmax"]),
+                         np.full(D, 20 * g_end)])
+    scale = np.concatenate([[0.1, 1.0, sw.transistor_k], np.full(D, g0), np.full(D, g_end), np.full(D, fixed["pmax"]),
+                            np.full(D, g_end)])
+    prior = x0[:n_sh].copy()   # the model's v0, log10 τ, k: kept where the data do not see them
     x0 = np.clip(x0, lo + 1e-9 * (hi - lo), hi - 1e-9 * (hi - lo))
     # one-step regression: each read predicted from the read before it.  With write noise
     # well above read noise (fit_device's choose_method says which), this is unbiased where
@@ -190,26 +209,29 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
 
     def unpack(x):
         v = x * scale
-        return (v[3:3 + D][dev], v[3 + D:3 + 2 * D][dev], v[3 + 2 * D:][dev], v[0], v[1], v[2])
+        per = [v[n_sh + j * D:n_sh + (j + 1) * D][dev] for j in range(NP)]
+        return (*per, v[0], v[1], v[2])
 
     def resid(u):
         return (one_pulse(unpack(u), np.where(ok, before, g0), tr, fixed) - after)[ok] / g_end
 
     rows_dev = np.broadcast_to(dev[:, None], ok.shape)[ok]
     sparsity = np.zeros((rows_dev.size, x0.size), bool)
-    sparsity[:, :3] = True
-    for j in range(3):
-        sparsity[np.arange(rows_dev.size), 3 + j * D + rows_dev] = True
+    sparsity[:, :n_sh] = True
+    for j in range(NP):
+        sparsity[np.arange(rows_dev.size), n_sh + j * D + rows_dev] = True
     res = least_squares(resid, x0 / scale, bounds=(lo / scale, hi / scale), x_scale="jac", method="trf",
                         jac_sparsity=sparsity)
     est = res.x * scale
     r = res.fun
     jac = np.asarray(res.jac.todense() if hasattr(res.jac, "todense") else res.jac) / scale[None, :]
-    shared = np.array([0, 1, 2])
-    colnorm = np.sqrt((jac[:, shared] ** 2).sum(axis=0)) * np.abs(np.where(est[shared] != 0, est[shared], 1.0))
-    seen = colnorm > 1e-6 * colnorm.max()
+    # a parameter the data do not see has a ~zero Jacobian column (an unmeasured sweep; a
+    # device's clip level that no pulse reached): left out of the covariance
+    colnorm = np.sqrt((jac ** 2).sum(axis=0)) * scale
+    seen_all = colnorm > 1e-6 * colnorm.max()
+    seen = seen_all[:n_sh]
     se_shared = np.full(3, np.nan)
-    cols = np.concatenate([np.flatnonzero(seen), np.arange(3, x0.size)])   # drop unseen columns
+    cols = np.flatnonzero(seen_all)
     jac = jac[:, cols]
     try:
         bread = np.linalg.inv(jac.T @ jac)
@@ -234,8 +256,8 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
             notes.append(f"{n}: not resolved by these sweeps (kept at {params[n]:.4g}); "
                          + {"transistor_k": "sweep gates low enough that the ceiling falls below Gmax",
                             "v0": "sweep the SET amplitude", "log10_tau": "sweep widths up to ~τ"}[n])
-    for j, n in enumerate(("g_min", "g_max", "a_set")):   # per device: median and its standard error
-        vals = est[3 + j * D:3 + (j + 1) * D]
+    for j, n in enumerate(("g_min", "g_max", "a_set", "b_set")):   # per device: median and its standard error
+        vals = est[n_sh + j * D:n_sh + (j + 1) * D]
         med = float(np.median(vals))
         se = 1.2533 * float(np.std(vals, ddof=1)) / np.sqrt(D) if D > 1 else np.nan
         params[n], interval[n], res_map[n] = med, (med - Z95 * se, med + Z95 * se), True

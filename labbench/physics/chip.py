@@ -210,15 +210,18 @@ class Chip:
             if d == SET:
                 c_nominal = kinetics.set_ceiling(sw, gate, compliance)
         # A pulse worth more than a whole train saturates the device: where it lands is the
-        # HRS/LRS level's own spread (a floor or ceiling drawn for this event), not the
-        # gradual pulse's noise.  Gradual pulses keep fixed bounds: a fresh bound per pulse
-        # would ratchet a train to the extreme of its draws.
+        # HRS/LRS level's own spread (a floor or ceiling drawn for this event), and the
+        # gradual pulse's noise fades out between one and two trains' worth (continuously,
+        # so a fit of the step against width or amplitude has a smooth model).  Gradual
+        # pulses keep fixed bounds: a fresh bound per pulse would ratchet a train to the
+        # extreme of its draws.
         full = None
         if scale is not None:
-            full = scale >= self._full_train(d)
-            if full.any():
-                xi = np.where(full, xi.dtype.type(0), xi)
-            else:
+            train = self._full_train(d)
+            full = scale >= train
+            if np.any(scale > train):
+                xi = xi * np.clip(2.0 - scale / train, 0.0, 1.0).astype(xi.dtype)
+            if not full.any():
                 full = None
         floor = None
         if full is not None and np.ndim(d) == 0 and d == RESET and var.hrs_c2c:
@@ -236,29 +239,31 @@ class Chip:
         return float(getattr(up, key, getattr(up, "pmax_set", 64)))
 
     def _ceiling(self, idx, events, c_nominal: float | None, full) -> np.ndarray | None:
-        """S, where a current-limited SET of devices ``idx`` ends (for a saturating pulse,
-        lognormal from event to event), or None where the limit is above every device's
-        Gmax (the usual case)."""
+        """S, where a current-limited SET of devices ``idx`` tends to (for a saturating
+        pulse, lognormal from event to event), or None where the limit is above every
+        device's own SET asymptote (the usual case: nothing limits the nominal pulse)."""
         if c_nominal is None:
             return None
         sigma = self.model.variability.lrs_c2c if full is not None else 0.0
-        gmax = self._gmax[idx]
-        if c_nominal * np.exp(-_TRUNCATE * sigma) >= gmax.max():
+        lo = self._gmin[idx]
+        top = lo + self.devices.index(idx).set_asymptote_span(self.dtype)
+        if c_nominal * np.exp(-_TRUNCATE * sigma) >= np.max(top):
             return None
         c = np.full(idx.shape, c_nominal, self.dtype)
         if sigma:
             c = np.where(full, self._level(idx, events, c_nominal, sigma), c)
-        return np.minimum(c, gmax)
+        return np.minimum(c, top)
 
     def _compressed_pulse(self, dev, idx, g, d, xi, scale, ceiling, floor) -> np.ndarray:
-        """One pulse of a device whose range this event is [Gmin, ceiling] (SET under a
-        current limit) or [floor, Gmax] (RESET with its bottom drawn): the update model on
+        """One pulse of a device whose range this event tends to [Gmin, ceiling] (SET under
+        a current limit) or is [floor, Gmax] (RESET with its bottom drawn): the update model on
         the compressed range, so the steps (and their noise) shrink with it.  A device already
         beyond the bound (SET above a lower gate's ceiling) is left where it is."""
         lo, hi = self._gmin[idx].astype(g.dtype), self._gmax[idx].astype(g.dtype)
         span = hi - lo
         if ceiling is not None:
-            s = np.maximum((ceiling - lo) / span, 1e-6)
+            # the SET asymptote lands on the ceiling (see UpdateModel.set_asymptote_span)
+            s = np.maximum((ceiling - lo) / dev.set_asymptote_span(g.dtype), 1e-6)
             u = lo + (g - lo) / s
             out = lo + (dev.pulse_once(u, d, xi, scale) - lo) * s
             return np.where(g < ceiling, out, g).astype(g.dtype, copy=False)

@@ -123,6 +123,14 @@ class UpdateModel(ABC):
             g = np.where(active, np.clip(g + dg, self.gmin, self.gmax), g).astype(g.dtype, copy=False)
         return g
 
+    def set_asymptote_span(self, dtype=np.float64):
+        """S, how far above Gmin a SET would saturate without the Gmax clip (per device).
+
+        A current-limited SET compresses the curve so that this asymptote lands on the
+        ceiling; defined this way the ceiling does not depend on how many pulses a fit
+        took as the range (NeuroSim's Pmax).  Default: Gmax − Gmin."""
+        return np.asarray(np.asarray(self.gmax) - np.asarray(self.gmin), dtype)
+
     def advance_by(self, g: np.ndarray, scale, direction) -> np.ndarray:
         """Noise-free state after one pulse worth ``scale`` nominal pulses (a float array)."""
         if type(self).advance is not UpdateModel.advance:   # a closed form takes fractional n
@@ -363,6 +371,10 @@ class NeuroSimModel(UpdateModel):
             self.__dict__[name] = value
             return value
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def set_asymptote_span(self, dtype=np.float64):
+        """NeuroSim's B: the SET curve tends to Gmin + B (Gmax is reached at Pmax)."""
+        return self._constants(True, np.dtype(dtype))[1]
 
     def advance(self, g, n, direction):
         g = np.asarray(g)
