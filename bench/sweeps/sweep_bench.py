@@ -1,0 +1,83 @@
+"""Sweep speed-up on a local Dask cluster against the same points run one after another.
+
+16 points (784-H-10, one epoch on an MNIST subset; 8 SET nonlinearities × 2 seeds) run
+serially in this process (NumPy with its default threads), then as a sweep on a
+LocalCluster of ``--workers`` single-task workers (BLAS threads = cores // workers).
+Prints both wall times, the speed-up (target: ≥ 1.7× with 2 workers on 2 cores) and the
+Dask overhead (wall − the points' own time / workers), and writes
+``bench/results/sweep_bench.json``.
+
+    LABBENCH_MNIST=/path/to/mnist .venv/bin/python bench/sweeps/sweep_bench.py [--points 16] [--workers 2]
+
+``--synthetic`` uses the built-in synthetic task instead of MNIST (no files needed).
+A shared or busy machine distorts the speed-up: the JSON records the load average.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+NLS = [0.5, 1.0, 2.0, 2.4, 3.0, 4.0, 4.88, 6.0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=16, help="points (even, <= 16)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--hidden", type=int, default=100)
+    ap.add_argument("--subset", type=int, default=5000, help="training images per point")
+    ap.add_argument("--synthetic", action="store_true", help="synthetic data instead of MNIST")
+    ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "sweep_bench.json"))
+    a = ap.parse_args()
+
+    from labbench.sweep import build_sweep
+    from labbench.sweep.point import run_point
+    from labbench.sweep.runner import cores, run_sweep
+
+    n_nl = max(1, a.points // 2)
+    raw = {"name": "sweep_bench",
+           "data": {"kind": "synthetic", "train": a.subset, "test": 2000} if a.synthetic else {"kind": "mnist"},
+           "train": {"sizes": [784, a.hidden, 10], "epochs": 1, "train_subset": a.subset},
+           "grid": {"nl_set": NLS[:n_nl]}, "seeds": [0, 1]}
+    sw = build_sweep(raw)
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        t0 = time.perf_counter()
+        serial = [run_point(dataclasses.asdict(p), str(tmp / "serial" / p.id), None) for p in sw.points]
+        t_serial = time.perf_counter() - t0
+        bad = [r["error"] for r in serial if r["status"] != "finished"]
+        if bad:
+            raise SystemExit(f"serial points failed: {bad[:2]}")
+        table, info = run_sweep(sw, tmp / "dask", workers=a.workers, progress=False, say=lambda m: None)
+    load1 = os.getloadavg()
+    speedup = t_serial / info.wall_s
+    res = {"points": len(sw.points), "network": f"784-{a.hidden}-10", "train_images": a.subset,
+           "data": raw["data"]["kind"], "cores": cores(), "workers": a.workers, "blas_threads": info.blas_threads,
+           "serial_s": t_serial, "dask_wall_s": info.wall_s, "dask_cluster_start_s": info.cluster_start_s,
+           "dask_point_seconds": info.point_seconds, "dask_overhead_s": info.overhead_s,
+           "serial_point_mean_s": sum(r["seconds"] for r in serial) / len(serial),
+           "speedup": speedup, "target": 1.7, "met": speedup >= 1.7,
+           "loadavg_before": load0, "loadavg_after": load1,
+           "accuracy_same": bool(sorted(round(r["test_acc"], 6) for r in serial)
+                                 == sorted(round(x, 6) for x in table["test_acc"]))}
+    print(f"{len(sw.points)} points, 784-{a.hidden}-10, {a.subset} images, 1 epoch")
+    print(f"serial (one process):       {t_serial:7.1f} s")
+    print(f"Dask, {a.workers} workers × {info.blas_threads} BLAS: {info.wall_s:7.1f} s "
+          f"(cluster start {info.cluster_start_s:.1f} s, overhead ~{info.overhead_s:.1f} s)")
+    print(f"speed-up {speedup:.2f}× (target ≥ 1.7×: {'met' if res['met'] else 'NOT met'}); "
+          f"load average {load0[0]:.1f} -> {load1[0]:.1f}; same accuracies: {res['accuracy_same']}")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    from labbench.atomic import write_text
+
+    write_text(a.out, json.dumps(res, indent=2))
+    print(f"-> {a.out}")
+
+
+if __name__ == "__main__":
+    main()
