@@ -345,3 +345,18 @@ DRIVERS: dict[str, DriverInfo] = {
                                            "keysight81160a", _K81160A),
     "qcodes.keysight_b220x": DriverInfo("switch_matrix", QCoDeSKeysightB220X, (), "keysight_b220x"),
 }
+
+
+def _register_keithley2600() -> None:
+    # Keithley 2636B: +-200 V, 1.5 A DC per channel (data sheet; 10 A only pulsed).
+    # Terminal 'hi' is channel A (the source_meter role's), 'b' channel B.
+    from .keithley2600 import PyMeasureKeithley2600, QCoDeSKeithley2600
+
+    rating = Rating(max_voltage=200.0, max_compliance=1.5)
+    DRIVERS["pymeasure.keithley2600b"] = DriverInfo("source_meter", PyMeasureKeithley2600, ("hi", "b"),
+                                                    "keithley2600b", rating)
+    DRIVERS["qcodes.keithley2600b"] = DriverInfo("source_meter", QCoDeSKeithley2600, ("hi", "b"),
+                                                 "keithley2600b", rating)
+
+
+_register_keithley2600()

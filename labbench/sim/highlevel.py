@@ -20,6 +20,10 @@ from labbench.addressing import canonical_address
 from .world import SimWorld, find_world
 
 _S = constants.StatusCode
+_TMO = constants.ResourceAttribute.timeout_value
+# an infinite VISA timeout still bounds a script's instrument time (60 s: a runaway
+# loop on the simulated instrument costs about a second of wall time)
+MAX_SCRIPT_MS = 60_000.0
 
 
 class _Session:
@@ -106,6 +110,9 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
         dev = sess.device
         if dev.world is not None:
             dev.world.charge_transaction(dev, len(data))
+        tmo = sess.attrs.get(_TMO)
+        if tmo is not None:  # what a script on the instrument may take before the driver gives up
+            dev.visa_timeout = min(float(tmo), MAX_SCRIPT_MS) / 1000.0
         try:
             dev.write(bytes(data))
         except ConnectionError:

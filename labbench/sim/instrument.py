@@ -48,6 +48,7 @@ class SimInstrument:
     DEFAULT_INDEX = 1                  # the one a header without a suffix addresses
     transport = TRANSPORTS["GPIB"]     # set from the address by SimWorld.add
     OPT: str | None = None             # *OPT? reply; None: the instrument has no *OPT?
+    visa_timeout = 2.0                 # s: the session's VISA timeout (set by the backend on write)
     _table: CommandTable
 
     def __init_subclass__(cls, **kw):

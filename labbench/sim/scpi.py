@@ -34,6 +34,8 @@ MESSAGES: dict[int, str] = {
     -222: "Data out of range",
     -224: "Illegal parameter value",
     -230: "Data corrupt or stale",
+    -285: "TSP Syntax error",
+    -286: "TSP Runtime error",
     -350: "Queue overflow",
     -410: "Query INTERRUPTED",
     -420: "Query UNTERMINATED",

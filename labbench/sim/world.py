@@ -36,10 +36,11 @@ class VirtualClock:
 
 def instrument_models() -> dict[str, type[SimInstrument]]:
     from .keithley2450 import Keithley2450Sim
+    from .keithley2600b import Keithley2600BSim
     from .keysight81160a import Keysight81160ASim
     from .keysight_b220x import KeysightB220xSim
 
-    return {"keithley2450": Keithley2450Sim, "keysight81160a": Keysight81160ASim,
+    return {"keithley2450": Keithley2450Sim, "keithley2600b": Keithley2600BSim, "keysight81160a": Keysight81160ASim,
             "keysight_b220x": KeysightB220xSim}
 
 

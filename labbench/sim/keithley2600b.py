@@ -1,0 +1,729 @@
+"""Simulated Keithley 2636B (Series 2600B System SourceMeter), two channels, over TSP.
+
+Every message is TSP, run by the Lua interpreter of :mod:`labbench.sim.tsp`; the
+IEEE 488.2 common commands (``*IDN?``, ``*RST``, ``*CLS``, ``*OPC?``, ...) are accepted
+as on the instrument.  The instrument objects are Python classes whose attributes are
+the reference manual's (``smua.source.levelv``, ``smua.measure.nplc``,
+``smua.nvbuffer1.readings[i]``, ...), each checked against the 2636B's ranges: a bad
+value is an error in the queue (-222), a Lua error is -285/-286, as on the instrument.
+
+Physics: channel A's HI is terminal ``hi`` (the source_meter role's), channel B's is
+``b``.  While a channel's output is on in voltage mode, a level it holds without taking a
+reading is applied to the chip when the level changes, as one pulse of that level and
+of the time it was held, so ``levelv = 1.5; delay(1e-6); levelv = 0`` is one 1 us SET
+pulse, exactly as the pulse generator's.  A level that is read is a DC bias: the reading
+(``measure.i()``, the wiring's current at that level, NPLC/line frequency of instrument
+time) applies it, as on the 2450, and it is not applied again as a pulse.  Only a channel that drives a bit line or the source
+line pulses: a gate channel (on a word line) sets levels, it does not program.
+"""
+from __future__ import annotations
+
+import math
+
+from .instrument import SimInstrument
+from .scpi import SCPIError, split_units
+from .tsp import TSPEngine, TSPError
+
+MODEL = "2636B"
+LINE_FREQUENCY = 50.0
+V_RANGES = (0.2, 2.0, 20.0, 200.0)
+I_RANGES = (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1.5)
+V_MAX, I_MAX = 202.0, 1.515          # levels: the 200 V / 1.5 A ranges plus 1 % over-range
+LIMITV = (20e-3, 200.0)              # QCoDeS's and the manual's 2636B limit ranges
+LIMITI = (100e-12, 1.5)
+
+
+def _num(v, what: str) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
+        raise TSPError(-222, f"{what} must be a finite number, got {v!r}")
+    return float(v)
+
+
+def _in(v, lo, hi, what) -> float:
+    v = _num(v, what)
+    if not lo <= v <= hi:
+        raise TSPError(-222, f"{what} = {v:g} outside {lo:g}..{hi:g}")
+    return v
+
+
+def _choice(v, allowed: tuple, what: str) -> int:
+    if v not in allowed:
+        raise TSPError(-222, f"{what} must be one of {', '.join(str(a) for a in allowed)}, got {v!r}")
+    return int(v)
+
+
+def _range_for(v, ranges, what):
+    v = abs(_num(v, what))
+    for r in ranges:
+        if v <= r * 1.0000001:
+            return r
+    raise TSPError(-222, f"{what} = {v:g} above the largest range {ranges[-1]:g}")
+
+
+class _Column:
+    """``nvbuffer1.readings`` etc.: 1-based, read-only, ``#`` via ``.n`` of the buffer."""
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows):
+        self._rows = rows
+
+    def __getitem__(self, i):
+        if not isinstance(i, int) or not 1 <= i <= len(self._rows):
+            raise TSPError(-222, f"buffer index {i} outside 1..{len(self._rows)}")
+        return self._rows[i - 1]
+
+    def __len__(self):
+        return len(self._rows)
+
+    def values(self):
+        return list(self._rows)
+
+
+class ReadingBuffer:
+    """``smuX.nvbuffer1``/``nvbuffer2``: readings with their source values and times."""
+
+    __slots__ = ("_r", "_s", "_t", "appendmode", "collectsourcevalues", "collecttimestamps",
+                 "capacity", "readings", "sourcevalues", "timestamps", "fillmode")
+
+    def __init__(self):
+        self._r, self._s, self._t = [], [], []
+        self.readings, self.sourcevalues, self.timestamps = _Column(self._r), _Column(self._s), _Column(self._t)
+        self.appendmode, self.collectsourcevalues, self.collecttimestamps = 0, 0, 0
+        self.capacity, self.fillmode = 60000, 0
+
+    @property
+    def n(self):
+        return len(self._r)
+
+    def clear(self):
+        self._r.clear()
+        self._s.clear()
+        self._t.clear()
+
+    def add(self, reading, source, t):
+        if len(self._r) >= self.capacity:
+            return
+        self._r.append(reading)
+        self._s.append(source)
+        self._t.append(t)
+
+
+class Source:
+    """``smuX.source``: function, levels, limits, ranges, output and its off mode."""
+
+    __slots__ = ("_ch", "_func", "_levelv", "_leveli", "_limitv", "_limiti", "_rangev", "_rangei",
+                 "_autorangev", "_autorangei", "_output", "_offmode", "_offlimiti", "_delay", "_settling",
+                 "_highc", "_lowrangev", "_lowrangei")
+
+    def __init__(self, ch):
+        self._ch = ch
+        self._func, self._levelv, self._leveli = 1, 0.0, 0.0
+        self._limitv, self._limiti = 20.0, 0.1
+        self._rangev, self._rangei = 0.2, 1e-8
+        self._autorangev = self._autorangei = 1
+        self._output, self._offmode, self._offlimiti = 0, 0, 1e-3
+        self._delay, self._settling, self._highc = -1.0, 0, 0
+        self._lowrangev, self._lowrangei = 0.2, 1e-8
+
+    def _guard(self, what, v):
+        self._ch.inst.engine_alive()
+        self._ch.inst.guard(self._ch.term, what, v)
+
+    # levels
+    @property
+    def levelv(self):
+        return self._levelv
+
+    @levelv.setter
+    def levelv(self, v):
+        v = _in(v, -V_MAX, V_MAX, "source.levelv")
+        self._guard("levelv", v)
+        if not self._autorangev and abs(v) > self._rangev * 1.01:
+            raise TSPError(-222, f"source.levelv = {v:g} above the {self._rangev:g} V range")
+        if self._autorangev:
+            self._rangev = _range_for(v, V_RANGES, "source.levelv")
+        self._ch.change(lambda: setattr(self, "_levelv", v))
+
+    @property
+    def leveli(self):
+        return self._leveli
+
+    @leveli.setter
+    def leveli(self, v):
+        v = _in(v, -I_MAX, I_MAX, "source.leveli")
+        self._guard("leveli", v)
+        if self._autorangei:
+            self._rangei = _range_for(v, I_RANGES, "source.leveli")
+        self._ch.change(lambda: setattr(self, "_leveli", v))
+
+    @property
+    def limitv(self):
+        return self._limitv
+
+    @limitv.setter
+    def limitv(self, v):
+        self._guard("limitv", _num(v, "source.limitv"))
+        self._limitv = _in(v, *LIMITV, "source.limitv")
+
+    @property
+    def limiti(self):
+        return self._limiti
+
+    @limiti.setter
+    def limiti(self, v):
+        self._guard("limiti", _num(v, "source.limiti"))
+        self._limiti = _in(v, *LIMITI, "source.limiti")
+
+    # ranges
+    @property
+    def rangev(self):
+        return self._rangev
+
+    @rangev.setter
+    def rangev(self, v):
+        self._rangev, self._autorangev = _range_for(v, V_RANGES, "source.rangev"), 0
+
+    @property
+    def rangei(self):
+        return self._rangei
+
+    @rangei.setter
+    def rangei(self, v):
+        self._rangei, self._autorangei = _range_for(v, I_RANGES, "source.rangei"), 0
+
+    @property
+    def autorangev(self):
+        return self._autorangev
+
+    @autorangev.setter
+    def autorangev(self, v):
+        self._autorangev = _choice(v, (0, 1), "source.autorangev")
+
+    @property
+    def autorangei(self):
+        return self._autorangei
+
+    @autorangei.setter
+    def autorangei(self, v):
+        self._autorangei = _choice(v, (0, 1), "source.autorangei")
+
+    @property
+    def lowrangev(self):
+        return self._lowrangev
+
+    @lowrangev.setter
+    def lowrangev(self, v):
+        self._lowrangev = _range_for(v, V_RANGES, "source.lowrangev")
+
+    @property
+    def lowrangei(self):
+        return self._lowrangei
+
+    @lowrangei.setter
+    def lowrangei(self, v):
+        self._lowrangei = _range_for(v, I_RANGES, "source.lowrangei")
+
+    # function and output
+    @property
+    def func(self):
+        return self._func
+
+    @func.setter
+    def func(self, v):
+        v = _choice(v, (0, 1), "source.func")
+        self._ch.change(lambda: setattr(self, "_func", v))
+
+    @property
+    def output(self):
+        return self._output
+
+    @output.setter
+    def output(self, v):
+        v = _choice(v, (0, 1, 2), "source.output")  # OFF, ON, HIGH_Z
+        self._ch.inst.engine_alive()
+        self._ch.change(lambda: setattr(self, "_output", 1 if v == 1 else 0))
+
+    @property
+    def offmode(self):
+        return self._offmode
+
+    @offmode.setter
+    def offmode(self, v):
+        v = _choice(v, (0, 1, 2), "source.offmode")  # NORMAL, HIGH_Z, ZERO
+        self._ch.change(lambda: setattr(self, "_offmode", v))
+
+    @property
+    def offlimiti(self):
+        return self._offlimiti
+
+    @offlimiti.setter
+    def offlimiti(self, v):
+        self._offlimiti = _in(v, *LIMITI, "source.offlimiti")
+
+    @property
+    def delay(self):
+        return self._delay
+
+    @delay.setter
+    def delay(self, v):
+        v = _num(v, "source.delay")
+        if v != -1 and not 0 <= v <= 1e4:
+            raise TSPError(-222, "source.delay must be DELAY_AUTO (-1), DELAY_OFF (0) or 0..10000 s")
+        self._delay = v
+
+    @property
+    def settling(self):
+        return self._settling
+
+    @settling.setter
+    def settling(self, v):
+        self._settling = _choice(v, (0, 1, 2, 3, 128), "source.settling")
+
+    @property
+    def highc(self):
+        return self._highc
+
+    @highc.setter
+    def highc(self, v):
+        self._highc = _choice(v, (0, 1), "source.highc")
+
+
+class Measure:
+    """``smuX.measure``: integration, ranges, count, and the readings i/v/iv/r/p."""
+
+    __slots__ = ("_ch", "_nplc", "_rangev", "_rangei", "_autorangev", "_autorangei", "_count",
+                 "_delay", "_autozero", "_interval", "_lowrangev", "_lowrangei")
+
+    def __init__(self, ch):
+        self._ch = ch
+        self._nplc, self._rangev, self._rangei = 1.0, 0.2, 1e-7
+        self._autorangev = self._autorangei = 1
+        self._count, self._delay, self._autozero, self._interval = 1, -1.0, 2, 0.0
+        self._lowrangev, self._lowrangei = 0.2, 1e-8
+
+    @property
+    def nplc(self):
+        return self._nplc
+
+    @nplc.setter
+    def nplc(self, v):
+        self._nplc = _in(v, 0.001, 25.0, "measure.nplc")
+
+    @property
+    def rangev(self):
+        return self._rangev
+
+    @rangev.setter
+    def rangev(self, v):
+        self._rangev, self._autorangev = _range_for(v, V_RANGES, "measure.rangev"), 0
+
+    @property
+    def rangei(self):
+        return self._rangei
+
+    @rangei.setter
+    def rangei(self, v):
+        self._rangei, self._autorangei = _range_for(v, I_RANGES, "measure.rangei"), 0
+
+    @property
+    def autorangev(self):
+        return self._autorangev
+
+    @autorangev.setter
+    def autorangev(self, v):
+        self._autorangev = _choice(v, (0, 1, 2), "measure.autorangev")
+
+    @property
+    def autorangei(self):
+        return self._autorangei
+
+    @autorangei.setter
+    def autorangei(self, v):
+        self._autorangei = _choice(v, (0, 1, 2), "measure.autorangei")
+
+    @property
+    def lowrangev(self):
+        return self._lowrangev
+
+    @lowrangev.setter
+    def lowrangev(self, v):
+        self._lowrangev = _range_for(v, V_RANGES, "measure.lowrangev")
+
+    @property
+    def lowrangei(self):
+        return self._lowrangei
+
+    @lowrangei.setter
+    def lowrangei(self, v):
+        self._lowrangei = _range_for(v, I_RANGES, "measure.lowrangei")
+
+    @property
+    def count(self):
+        return self._count
+
+    @count.setter
+    def count(self, v):
+        v = _in(v, 1, 60000, "measure.count")
+        if v != int(v):
+            raise TSPError(-222, "measure.count must be an integer")
+        self._count = int(v)
+
+    @property
+    def delay(self):
+        return self._delay
+
+    @delay.setter
+    def delay(self, v):
+        v = _num(v, "measure.delay")
+        if v != -1 and not 0 <= v <= 1e4:
+            raise TSPError(-222, "measure.delay must be DELAY_AUTO (-1), DELAY_OFF (0) or 0..10000 s")
+        self._delay = v
+
+    @property
+    def interval(self):
+        return self._interval
+
+    @interval.setter
+    def interval(self, v):
+        self._interval = _in(v, 0.0, 1.0, "measure.interval")
+
+    @property
+    def autozero(self):
+        return self._autozero
+
+    @autozero.setter
+    def autozero(self, v):
+        self._autozero = _choice(v, (0, 1, 2), "measure.autozero")
+
+    # readings: one value per call; with a buffer, count readings go into it
+    def _take(self, kind, buf1=None, buf2=None):
+        ch = self._ch
+        ch.inst.engine_alive()
+        out = None
+        for _ in range(self._count):
+            i, v = ch.reading()
+            val = {"i": i, "v": v, "r": (v / i if i else 9.91e37), "p": v * i}
+            if kind == "iv":
+                out = (i, v)
+                if buf1 is not None:
+                    buf1.add(i, v, ch.inst.now())
+                if buf2 is not None:
+                    buf2.add(v, v, ch.inst.now())
+            else:
+                out = val[kind]
+                if buf1 is not None:
+                    buf1.add(out, ch.source._levelv if ch.source._func == 1 else ch.source._leveli, ch.inst.now())
+            if self._interval and self._count > 1:
+                ch.inst.advance(self._interval)
+        return out
+
+    def i(self, buf=None):
+        return self._take("i", buf)
+
+    def v(self, buf=None):
+        return self._take("v", buf)
+
+    def r(self, buf=None):
+        return self._take("r", buf)
+
+    def p(self, buf=None):
+        return self._take("p", buf)
+
+    def iv(self, ibuf=None, vbuf=None):
+        return self._take("iv", ibuf, vbuf)
+
+
+class SMUChannel:
+    """``smua`` / ``smub``: source, measure, sense, two reading buffers, reset()."""
+
+    __slots__ = ("inst", "name", "term", "source", "measure", "nvbuffer1", "nvbuffer2", "_sense",
+                 "_seg_level", "_seg_start", "_seg_read", "_tripped")
+    OUTPUT_OFF, OUTPUT_ON, OUTPUT_HIGH_Z = 0, 1, 2
+    OUTPUT_DCAMPS, OUTPUT_DCVOLTS = 0, 1
+    OUTPUT_NORMAL, OUTPUT_ZERO = 0, 2
+    SENSE_LOCAL, SENSE_REMOTE, SENSE_CALA = 0, 1, 3
+    AUTORANGE_OFF, AUTORANGE_ON, AUTORANGE_FOLLOW_LIMIT = 0, 1, 2
+    AUTOZERO_OFF, AUTOZERO_ONCE, AUTOZERO_AUTO = 0, 1, 2
+    DELAY_OFF, DELAY_AUTO = 0, -1
+    SETTLE_SMOOTH, SETTLE_FAST_RANGE, SETTLE_FAST_POLARITY, SETTLE_DIRECT_IRANGE = 0, 1, 2, 3
+    ENABLE, DISABLE = 1, 0
+
+    def __init__(self, inst, name: str, term: str):
+        self.inst, self.name, self.term = inst, name, term
+        self._seg_level, self._seg_start, self._seg_read, self._tripped = None, 0.0, False, False
+        self.reset()
+
+    def reset(self):
+        if getattr(self, "source", None) is not None:
+            self.change(lambda: None, reset=True)
+        self.source, self.measure = Source(self), Measure(self)
+        self.nvbuffer1, self.nvbuffer2 = ReadingBuffer(), ReadingBuffer()
+        self._sense, self._tripped = 0, False
+        self._seg_level, self._seg_start = self.line_level(), self.inst.now()
+
+    @property
+    def sense(self):
+        return self._sense
+
+    @sense.setter
+    def sense(self, v):
+        self._sense = _choice(v, (0, 1, 3), f"{self.name}.sense")
+
+    # -- what the line sees -------------------------------------------------------------------
+    def line_level(self):
+        src = self.source
+        if not src._output:
+            return 0.0 if src._offmode in (0, 2) else None  # NORMAL/ZERO: 0 V; HIGH_Z floats
+        return src._levelv if src._func == 1 else None
+
+    def change(self, apply, reset: bool = False):
+        """Apply a setting that may change the line level: the level held so far is
+        applied to the chip first, for the time it was held."""
+        before = self.line_level()
+        apply()
+        after = None if reset else self.line_level()
+        if after != before:
+            if not self._seg_read:
+                self.inst.held(self, before)
+            self._seg_level, self._seg_start, self._seg_read = after, self.inst.now(), False
+
+    def reading(self) -> tuple[float, float]:
+        """(current, voltage) at the present level, after NPLC/line frequency."""
+        inst = self.inst
+        m = self.measure
+        dt = m._nplc / LINE_FREQUENCY + (m._delay if m._delay > 0 else 0.0)
+        inst.advance(dt)
+        src = self.source
+        v = self.line_level()
+        if v is None:
+            return 0.0, 0.0
+        self._seg_read = True  # a level that is read is a DC bias, applied by the reading
+        i = inst.current_at(self, v, src._limiti)
+        self._tripped = abs(i) >= src._limiti * (1 - 1e-9)
+        return i, v
+
+
+class _StatusChannel:
+    __slots__ = ("_ch",)
+
+    def __init__(self, ch):
+        self._ch = ch
+
+    @property
+    def condition(self):
+        return 2 if self._ch._tripped else 0  # bit 1: current limit (compliance) reached
+
+
+class _StatusInstrument:
+    __slots__ = ("smua", "smub")
+
+
+class _StatusMeasurement:
+    __slots__ = ("instrument",)
+
+
+class _Status:
+    __slots__ = ("measurement", "_inst")
+
+    def __init__(self, inst):
+        self._inst = inst
+        self.measurement = _StatusMeasurement()
+        self.measurement.instrument = _StatusInstrument()
+        self.measurement.instrument.smua = _StatusChannel(inst.smua)
+        self.measurement.instrument.smub = _StatusChannel(inst.smub)
+
+    @property
+    def condition(self):
+        return 0
+
+    def reset(self):
+        return None
+
+
+class _LocalNode:
+    __slots__ = ("_inst", "prompts", "showerrors", "linefreq", "autolinefreq")
+    model = MODEL
+    serialno = "4123456"
+    revision = "4.0.4"
+    description = "Keithley Instruments SMU 2636B"
+
+    def __init__(self, inst):
+        self._inst = inst
+        self.prompts, self.showerrors, self.linefreq, self.autolinefreq = 0, 0, LINE_FREQUENCY, True
+
+    def reset(self):
+        self._inst.tsp_reset()
+
+
+class _Display:
+    __slots__ = ("text", "screen")
+    SMUA, SMUB, SMUA_SMUB, USER = 0, 1, 2, 3
+
+    def __init__(self):
+        self.text, self.screen = "", 2
+
+    def settext(self, text):
+        self.text = str(text)
+
+    def clear(self):
+        self.text = ""
+
+    def sendkey(self, key):
+        return None
+
+
+class _Beeper:
+    __slots__ = ("enable",)
+
+    def __init__(self):
+        self.enable = 1
+
+    def beep(self, duration, frequency):
+        return None
+
+
+class Keithley2600BSim(SimInstrument):
+    IDN = ("Keithley Instruments Inc.", f"Model {MODEL}", "4123456", "4.0.4")
+    TERMINALS = ("hi", "b")
+
+    def __init__(self, world, name, address):
+        self.engine = None
+        self._queue: list[bytes] = []
+        self.limits: dict[str, tuple[float | None, float | None]] = {}  # a dry run's safety limits
+        super().__init__(world, name, address)
+
+    # -- the instrument -----------------------------------------------------------------------
+    def reset(self):
+        super().reset()
+        self.tsp_reset()
+
+    def tsp_reset(self):
+        if getattr(self, "smua", None) is not None:
+            self.smua.reset()
+            self.smub.reset()
+        else:
+            self.smua = SMUChannel(self, "smua", "hi")
+            self.smub = SMUChannel(self, "smub", "b")
+        if self.engine is None:
+            self.engine = TSPEngine(self, self._globals(), self.now, self.advance, self._queue.append)
+
+    def _globals(self) -> dict:
+        return {"smua": self.smua, "smub": self.smub, "localnode": _LocalNode(self), "status": _Status(self),
+                "display": _Display(), "beeper": _Beeper(), "reset": self.tsp_reset}
+
+    def now(self) -> float:
+        return self.world.clock.now() if self.world is not None else self._t
+
+    _t = 0.0
+
+    def advance(self, dt: float) -> None:
+        if self.world is not None:
+            self.world.clock.advance(dt)
+        else:
+            self._t += dt
+
+    def engine_alive(self) -> None:
+        if self.engine is not None:
+            self.engine.check_alive()
+
+    def guard(self, term: str, what: str, v: float) -> None:
+        """Safety limits of a dry run (a bench checking a script before it is sent)."""
+        lim = self.limits.get(term)
+        if not lim:
+            return
+        vmax, imax = lim
+        if what in ("levelv",) and vmax is not None and abs(v) > vmax:
+            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} V outside the bench limit +-{vmax:g} V")
+        if what in ("limiti", "leveli") and imax is not None and abs(v) > imax:
+            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} A above the bench limit {imax:g} A")
+
+    def abort_outputs(self) -> None:
+        """A stopped script leaves both outputs off."""
+        for ch in (self.smua, self.smub):
+            ch.change(lambda ch=ch: setattr(ch.source, "_output", 0))
+
+    def outputs_on(self):
+        return [ch.term for ch in (self.smua, self.smub) if ch.source._output]
+
+    def terminal_level(self, term: str):
+        ch = self.smua if term == "hi" else self.smub if term == "b" else None
+        return None if ch is None else ch.line_level()
+
+    # -- physics --------------------------------------------------------------------------------
+    def held(self, ch: SMUChannel, level) -> None:
+        """``ch`` held ``level`` since its segment began: apply it as one pulse if the
+        channel drives a bit line or the source line (below threshold it is a no-op)."""
+        world = self.world
+        if level is None or level == 0.0 or world is None or world.wiring is None or world.chip is None:
+            return
+        width = round(self.now() - ch._seg_start, 12)
+        if width <= 0:
+            return
+        term = f"{self.name}.{ch.term}"
+        _, drivers = world.wiring.levels(world)
+        if any(t == term and line[0] in ("BL", "BLB", "SL") for line, t in drivers.items()):
+            world.wiring.pulse(world, term, level, width, 1)
+
+    def current_at(self, ch: SMUChannel, v: float, limit: float) -> float:
+        world = self.world
+        if world is None or world.wiring is None:
+            return 0.0
+        return world.wiring.measure(world, f"{self.name}.{ch.term}", v, limit)
+
+    # -- messages ---------------------------------------------------------------------------------
+    def write(self, data: bytes) -> None:
+        if self.fault == "disconnect":
+            raise ConnectionError(self.name)
+        try:
+            text = data.decode("ascii")
+        except UnicodeDecodeError:
+            self.push_error(SCPIError(-101, "non-ASCII byte in message"))
+            return
+        budget = self.visa_timeout
+        self.engine.budget = budget
+        for line in text.replace("\r", "").split("\n"):
+            if self.log is not None and line.strip():
+                self.log.append(line)
+            try:
+                if line.lstrip().startswith("*") and self.engine.loading is None:
+                    self._common(line.strip())
+                else:
+                    self.engine.message(line)
+            except TSPError as e:
+                self.push_error(SCPIError(e.code, e.message))
+            except SCPIError as e:
+                self.push_error(e)
+            except Exception as e:  # noqa: BLE001 - firmware never crashes on input
+                self.push_error(SCPIError(-286, type(e).__name__))
+
+    def _common(self, line: str) -> None:
+        """IEEE 488.2 common commands, through the base class's table."""
+        for unit in split_units(line):
+            if not unit.strip():
+                continue
+            head, _, rest = unit.strip().partition(" ")
+            q = head.endswith("?")
+            cmd, sfx = self._table.lookup(":" + head.rstrip("?").upper())
+            fn = cmd.query if q else cmd.setter
+            if fn is None:
+                raise SCPIError(-113, head)
+            r = fn(self, [p for p in rest.split(",") if p.strip()], sfx)
+            if q:
+                self._queue.append(str(r).encode("ascii", "replace") + b"\n")
+
+    def read(self) -> bytes | None:
+        if self.fault == "disconnect":
+            raise ConnectionError(self.name)
+        if self.fault == "timeout" or not self._queue:
+            return None  # nothing to send: the VISA read times out
+        return self._queue.pop(0)
+
+    def clear(self) -> None:
+        """Device clear: empties the output queue and abandons a script being loaded."""
+        self._queue.clear()
+        self.engine.loading = None
+
+    def status_byte(self) -> int:
+        stb = super().status_byte()
+        return stb | (16 if self._queue else 0)
