@@ -60,6 +60,8 @@ CASES = [
                 r"plots\[0\]: x: 'nl' is not a swept field"),
     _sweep_case("sweep-mnist-sizes", "grid: {nl_set: [1, 2]}\n", r"sizes \[16, 4, 4\]: MNIST needs 784 inputs",
                 base=BASE.replace("kind: synthetic, train: 100, test: 50", "kind: mnist")),
+    _sweep_case("sweep-plot-option-unknown-field", "grid: {nl_set: [1, 2]}\n",
+                r"--plot.*'nl' is not a swept field.*swept: nl_set, seed", argv_extra=("--plot", "nl:seed")),
     Case("sweep-file-missing", ["sweep", "{tmp}/nosuch.yaml", "--out", OUT], expect=r"sweep file not found",
          exit_codes=(2,), forbid=(OUT,)),
     Case("sweep-file-not-yaml", ["sweep", "{tmp}/s.yaml", "--out", OUT], files={"s.yaml": "grid: [nl_set: {\n"},

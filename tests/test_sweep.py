@@ -233,3 +233,18 @@ def test_a_separately_started_scheduler_and_worker_run_a_sweep(tmp_path):
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def test_a_point_cut_short_resumes_from_its_checkpoint(tmp_path):
+    """A point whose run folder holds a checkpoint (killed mid-point) goes on from there."""
+    from labbench.bnn.trainer import Trainer
+    from labbench.sweep.data import load
+
+    sw = build_sweep({**tiny(), "train": {**TINY["train"], "epochs": 2}, "grid": {"nl_set": [2.4]}})
+    p = sw.points[0]
+    cfg = dataclasses.replace(p.config(), epochs=1)
+    x, y, xt, yt = load(p.data, cfg.sizes)
+    Trainer(cfg, p.model(), out_dir=tmp_path / "points" / p.id, progress=False, plots=False).fit(x, y, xt, yt)
+    table, info = run(sw, tmp_path)
+    row = table.iloc[0]
+    assert row["status"] == "finished" and row["resumed_from_epoch"] == 1 and row["epochs_done"] == 2

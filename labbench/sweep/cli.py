@@ -30,11 +30,14 @@ from labbench.cli_options import db_option, out_option
               help="seconds to wait for --scheduler")
 @db_option(help="QCoDeS dataset for per-epoch metrics (default: labbench.db in the sweep folder)")
 @click.option("--no-db", is_flag=True, help="do not write per-epoch metrics to a dataset")
+@click.option("--plot", "extra_plots", multiple=True, metavar="X[:BY]",
+              help="also plot test accuracy against swept field X, one line per value of BY (repeatable); "
+                   "with every point finished, a re-run only makes the plots")
 @click.option("--dry-run", is_flag=True, help="check the file and list the points; run nothing")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option("--threads", "in_process", is_flag=True, hidden=True,
               help="local workers as threads of this process (tests: no process start-up)")
-def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, quiet, in_process):
+def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet, in_process):
     """Run a sweep file: every point a full training run on SimArray, on Dask."""
     from labbench import paths
     from labbench.cli_options import resolve_db
@@ -47,6 +50,13 @@ def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, qu
     if no_db and db:
         raise click.UsageError("--db and --no-db contradict each other; give one")
     sw = load_sweep(file)
+    for spec in extra_plots:
+        x, _, by = spec.partition(":")
+        for f in (x, by):
+            if f and f not in sw.fields:
+                raise click.BadParameter(f"{f!r} is not a swept field of {file}; swept: {', '.join(sw.fields)}",
+                                         param_hint="'--plot'")
+        sw.plots.append({"x": x, **({"by": by} if by else {})})
     if dry_run:
         click.echo(f"sweep {sw.name}: {len(sw.points)} point(s) over {', '.join(sw.fields)}")
         for p in sw.points:
@@ -95,8 +105,10 @@ def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, dry_run, qu
     except KeyboardInterrupt as e:
         t = read_table(folder)
         n = int((t["status"] == "finished").sum()) if not t.empty else 0
-        click.echo(f"interrupted ({e or 'Ctrl-C'}): {n} of {len(sw.points)} points finished and saved in "
-                   f"{folder / TABLE}; run the same command again to do the rest", err=True)
+        rest = ("run the same command again to do the rest" if n < len(sw.points)
+                else "run the same command again to make the plots")
+        click.echo(f"interrupted ({str(e) or 'Ctrl-C'}): {n} of {len(sw.points)} points finished and saved in "
+                   f"{folder / TABLE}; {rest}", err=True)
         sys.exit(130 if not str(e) or str(e) == "SIGINT" else 143)
     plots = make_plots(sw, table, folder)
     fin = int((table["status"] == "finished").sum()) if not table.empty else 0

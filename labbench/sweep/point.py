@@ -58,7 +58,7 @@ def run_point(point: dict, out_dir: str, db: str | None) -> dict:
     row = {"point_id": point["id"], "status": "failed", "error": "", "started": time.time(),
            "host": socket.gethostname(), "pid": os.getpid()}
     try:
-        from labbench.bnn.trainer import TrainConfig, Trainer
+        from labbench.bnn.trainer import CHECKPOINT, TrainConfig, Trainer, read_checkpoint
         from labbench.physics.device_model import DeviceModel
 
         from .data import load
@@ -72,6 +72,10 @@ def run_point(point: dict, out_dir: str, db: str | None) -> dict:
 
             store = Store(db)
         run_dir = Path(out_dir)
+        resumed = 0
+        if (run_dir / CHECKPOINT).exists():        # a point cut short before: the trainer resumes it
+            with contextlib.suppress(Exception):   # (an unreadable one is the trainer's to refuse)
+                resumed = int(read_checkpoint(run_dir / CHECKPOINT)["meta"]["epoch"])
         trainer = Trainer(cfg, dm, out_dir=run_dir, progress=False, store=store, plots=False)
         with contextlib.ExitStack() as stack:
             if store is not None:
@@ -79,7 +83,7 @@ def run_point(point: dict, out_dir: str, db: str | None) -> dict:
             stack.enter_context(contextlib.redirect_stdout(io.StringIO()))  # QCoDeS's "Starting experimental run"
             history = trainer.fit(x_tr, y_tr, x_te, y_te)
         row.update(summarize(history))
-        row["resumed_from_epoch"] = int(history[0]["epoch"]) - 1 if history else 0
+        row["resumed_from_epoch"] = resumed
         row["status"] = "finished"
         row["config"] = json.dumps(cfg.to_dict(), sort_keys=True)
     except Exception as e:  # noqa: BLE001 - recorded in the table; the other points go on
