@@ -182,6 +182,11 @@ def test_measurement_run_reports(tmp_path):
     assert {"Bench", "Pulse responses", "Variation", "Array map"} <= set(sections(out))
     assert c.values["status"] == "finished" and int(c.values["rows"]) == 4 * 2 * 2 * 34
     assert "KEITHLEY,2450" in out.read_text()
+    from labbench.physics import load_device_model
+
+    out = write_report(str(ids["pulse"]), tmp_path / "fit.html", str(db), load_device_model("hfox_2t2r_default"))
+    c = check_html(out)
+    assert float(c.values["fit_rms_set"]) > 0 and "residual RMS, SET" in out.read_text()
     out = write_report(str(ids["iv"]), tmp_path / "iv.html", str(db))
     check_html(out)
     assert "I-V loops" in sections(out)

@@ -336,8 +336,9 @@ def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame]) -> None:
         summary.add("gap_ideal_minus_device", "ideal − device (test accuracy)", gap, "{:+.2%}")
 
 
-def build(path: str, db: str | None = None) -> dict:
-    """The report's context: title, kind, sections, summary."""
+def build(path: str, db: str | None = None, model=None) -> dict:
+    """The report's context: title, kind, sections, summary.  ``model`` (a DeviceModel) is
+    drawn over a measurement's pulse responses, with residuals."""
     kind = detect(path, db)
     sections: list[Section] = []
     summary = Summary()
@@ -351,7 +352,7 @@ def build(path: str, db: str | None = None) -> dict:
         sections, summary = sweep_sections(p)
         title = f"Sweep {p.name}"
     elif kind == "measurement":
-        sections, summary, title = _measurement(int(str(path).strip()), db)
+        sections, summary, title = _measurement(int(str(path).strip()), db, model)
     else:
         sections, summary, title = _demo(p)
     return {"title": title, "kind": kind, "source": str(Path(path).resolve()) if kind != "measurement" else
@@ -365,7 +366,7 @@ def _version() -> str:
     return labbench.__version__
 
 
-def _measurement(run_id: int, db: str | None):
+def _measurement(run_id: int, db: str | None, model=None):
     from labbench.store import Store
 
     if db is None:
@@ -389,7 +390,6 @@ def _measurement(run_id: int, db: str | None):
         summary = Summary()
         _train_summary(summary, {f"run {run_id}": h})
     else:
-        model = None
         ms, nums = measurement_sections(df, str(meta.get("procedure", info["name"])), model)
         sections += ms
         summary = Summary()
@@ -462,11 +462,11 @@ def render(context: dict) -> str:
     return env.get_template("report.html.j2").render(**context)
 
 
-def write_report(path: str, out: str | Path | None = None, db: str | None = None) -> Path:
+def write_report(path: str, out: str | Path | None = None, db: str | None = None, model=None) -> Path:
     """Build and write the report; returns the HTML file's path (written atomically)."""
     from labbench.atomic import write_text
 
-    ctx = build(path, db)
+    ctx = build(path, db, model)
     if out is None:
         p = Path(path)
         out = (p / "report.html") if p.is_dir() else Path(f"report-run{str(path).strip()}.html")
