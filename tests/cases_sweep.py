@@ -90,6 +90,11 @@ CASES = [
          files={"s.yaml": BASE + "grid: {nl_set: [1, 2]}\n", "notes.db": "my notes\n"},
          expect=r"notes\.db is not a labbench dataset", forbid=(OUT,)),
 
+    Case("sweep-folder-of-another-sweep", ["sweep", "{tmp}/s.yaml", "--out", OUT, "--threads"],
+         files={"s.yaml": BASE + "grid: {nl_set: [1, 2]}\n", "out/sweep.yaml": "name: other\n"},
+         expect=r"out holds the results of sweep 'other', not 'bad'.*another --out",
+         forbid=("{tmp}/out/results.parquet",)),
+
     # report: a path that is none of the kinds says what it accepts
     Case("report-path-missing", ["report", "{tmp}/nosuch"],
          expect=r"no such folder, and not a run id.*training run folder.*sweep folder.*demo folder.*run id",

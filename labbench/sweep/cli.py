@@ -66,6 +66,9 @@ def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, extra_plots
     made = [p for p in (folder, *folder.parents) if not p.exists()]
     paths.ensure_writable_dir(folder, "sweep folder (--out)")
     try:
+        from .runner import check_folder
+
+        check_folder(sw, folder)
         db_path = None if no_db else resolve_db(db or str(folder / "labbench.db"))
         if db_path is not None:
             from labbench.store import Store

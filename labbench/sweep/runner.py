@@ -98,6 +98,22 @@ def write_table(folder: Path, rows: list[dict], fields: list[str]) -> pd.DataFra
     return df
 
 
+def check_folder(sweep: Sweep, out: Path) -> None:
+    """A sweep folder holds one sweep: refuse to mix another one's points into its table."""
+    old = Path(out) / "sweep.yaml"
+    if not old.exists():
+        return
+    from labbench.yamlfile import load_yaml
+
+    try:
+        name = (load_yaml(old.read_text()) or {}).get("name")
+    except Exception:  # noqa: BLE001 - an unreadable record is replaced
+        return
+    if name is not None and str(name) != sweep.name:
+        raise SweepError(f"{out} holds the results of sweep {name!r}, not {sweep.name!r}; choose another --out "
+                         "(a sweep folder keeps one sweep's table)")
+
+
 @dataclass
 class RunInfo:
     points: int
@@ -180,6 +196,7 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    check_folder(sweep, out)
     old = read_table(out)
     rows = old.to_dict("records") if not old.empty else []
     done = set(old.loc[old["status"] == "finished", "point_id"]) if not old.empty else set()
