@@ -350,7 +350,7 @@ def build(path: str, db: str | None = None, model=None) -> dict:
         title = f"Training run {p.name}"
     elif kind == "sweep":
         sections, summary = sweep_sections(p)
-        title = f"Sweep {p.name}"
+        title = sections[0].title if sections else f"Sweep {p.name}"
     elif kind == "measurement":
         sections, summary, title = _measurement(int(str(path).strip()), db, model)
     else:
