@@ -175,11 +175,13 @@ class Chip:
     def _burst(self, idx, n, d, drive) -> None:
         """n pulses on live devices ``idx`` (n >= 1 each), one noise draw per pulse."""
         e0 = self.write_events[idx]
-        self.write_events[idx] = e0 + n.astype(np.uint32)
         n_max = int(n.max())
-        if n_max == 1:
-            self.g[idx] = self._one_pulse(idx, self.g[idx], e0 + np.uint32(1), d, drive)
+        if n_max == 1:   # the common case (one pulse each): one pass for the counters
+            e0 += np.uint32(1)
+            self.write_events[idx] = e0
+            self.g[idx] = self._one_pulse(idx, self.g[idx], e0, d, drive)
             return
+        self.write_events[idx] = e0 + n.astype(np.uint32)
         g = self.g[idx]
         for k in range(n_max):
             pos = np.flatnonzero(n > k)
