@@ -22,6 +22,9 @@ from labbench.physics.models import SET
 from labbench.sim import LabbenchVisaLibrary, SimWorld
 
 _names = itertools.count()
+# PyMeasure's Keithley2600 is an SCPIUnknownMixin: it warns that nobody told it whether the
+# instrument speaks SCPI (it speaks TSP)
+pytestmark = pytest.mark.filterwarnings("ignore:It is not known whether this device support")
 
 
 @pytest.fixture

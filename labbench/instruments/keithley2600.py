@@ -35,9 +35,13 @@ class PyMeasureKeithley2600:
     """PyMeasure's ``Keithley2600`` (channel A as the source meter)."""
 
     def __init__(self, name: str, address: str, visa_library):
+        import warnings
+
         from pymeasure.instruments.keithley import Keithley2600
 
-        self.drv = Keithley2600(address, visa_library=visa_library)
+        with warnings.catch_warnings():  # "not known whether this device supports SCPI": it is TSP
+            warnings.simplefilter("ignore", FutureWarning)
+            self.drv = Keithley2600(address, visa_library=visa_library)
         self.ch = self.drv.ChA
         self._v = None
         self._on = None
@@ -195,6 +199,38 @@ function labbench_train(n, amp, width, gate_p, v_read, gate_r, ilim, nplc)
   format.asciiprecision = 12
   printbuffer(1, n, smua.nvbuffer1.readings)
 end
+
+function labbench_program(nmax, dg, amp, width, gate_p, v_read, gate_r, ilim, nplc)
+  -- closed loop on one cell: read G0, then SET pulse + read until G >= G0 + dg or nmax
+  -- pulses; prints the pulse count, G0 and the last G
+  smua.source.func = smua.OUTPUT_DCVOLTS
+  smub.source.func = smub.OUTPUT_DCVOLTS
+  smua.source.limiti = ilim
+  smua.measure.nplc = nplc
+  smua.measure.count = 1
+  smub.source.levelv = gate_r
+  smua.source.output = smua.OUTPUT_ON
+  smub.source.output = smub.OUTPUT_ON
+  smua.source.levelv = v_read
+  local g0 = smua.measure.i() / v_read
+  smua.source.levelv = 0
+  local g, k = g0, 0
+  while k < nmax and g < g0 + dg do
+    smub.source.levelv = gate_p
+    smua.source.levelv = amp
+    delay(width)
+    smua.source.levelv = 0
+    smub.source.levelv = gate_r
+    smua.source.levelv = v_read
+    g = smua.measure.i() / v_read
+    smua.source.levelv = 0
+    k = k + 1
+  end
+  smub.source.levelv = 0
+  format.data = format.ASCII
+  format.asciiprecision = 12
+  print(k, g0, g)
+end
 """
 
 
@@ -283,23 +319,46 @@ class TspPulseTrain:
             paths.append((card, b._port[term], out))
         b.switch_matrix.set_paths(paths)
 
+    def _call(self, fn: str, first, rest: tuple) -> str:
+        """``fn(first, *rest)`` on the instrument, rehearsed once per setting."""
+        call = f"{fn}(%.12g, " % first + ", ".join("%.12g" % a for a in rest) + ")"
+        if (fn, rest) != self._rehearsed:  # the whole call, on the simulated twin
+            rehearse(upload_text(SCRIPT_NAME, PULSE_READ_SCRIPT) + "\n" + f"{fn}(1, " +
+                     ", ".join("%.12g" % a for a in rest) + ")", self.limits)
+            self._rehearsed = (fn, rest)
+        if not self.uploaded:
+            self.upload()
+        return call
+
+    def _settings(self, amplitude, width, gate):
+        op = self.bench.config.operating
+        return (op.set.amplitude if amplitude is None else amplitude, op.set.width if width is None else width,
+                op.set.gate if gate is None else gate, op.read_voltage, op.read_gate, op.compliance, op.nplc)
+
+    def program(self, row: int, col: int, side: int, dg: float, n_max: int = 8, amplitude: float | None = None,
+                width: float | None = None, gate: float | None = None) -> tuple[int, float, float]:
+        """Closed-loop SET on one cell: read G0, then pulse and read until G >= G0 + dg
+        (S) or ``n_max`` pulses.  -> (pulses, G0, last G), as the same loop of
+        ``bench.pulse_cell(..., n=1)`` and ``bench.read_cell`` gives."""
+        st = self._settings(amplitude, width, gate)
+        self._check(n_max, *st)
+        if not (math.isfinite(dg) and 0 <= dg < 1.0):
+            raise _refuse(f"TSP program: dg must be a finite conductance step in [0, 1) S, got {dg}; "
+                          "nothing was sent")
+        call = self._call("labbench_program", int(n_max), (float(dg), *st))
+        self.route(row, col, side)
+        self.adapter.tsp_write(call)
+        k, g0, g = (float(x) for x in self.adapter.tsp_read().split("\t"))
+        return int(k), g0, g
+
     def run(self, row: int, col: int, side: int, n: int, amplitude: float | None = None,
             width: float | None = None, gate: float | None = None) -> np.ndarray:
         """``n`` SET pulses, each followed by a reading: the conductances (S) read after
         each pulse, as ``bench.pulse_cell(..., n=1)`` then ``bench.read_cell`` would."""
         op = self.bench.config.operating
-        amp = op.set.amplitude if amplitude is None else amplitude
-        width = op.set.width if width is None else width
-        gate = op.set.gate if gate is None else gate
-        args = (int(n), amp, width, gate, op.read_voltage, op.read_gate, op.compliance, op.nplc)
-        self._check(*args)
-        call = "labbench_train(%d, %.12g, %.12g, %.12g, %.12g, %.12g, %.12g, %.12g)" % args
-        if args[1:] != self._rehearsed:  # the whole train, on the simulated twin, once per setting
-            rehearse(upload_text(SCRIPT_NAME, PULSE_READ_SCRIPT) + "\n" + call.replace(f"({args[0]},", "(1,"),
-                     self.limits)
-            self._rehearsed = args[1:]
-        if not self.uploaded:
-            self.upload()
+        st = self._settings(amplitude, width, gate)
+        self._check(n, *st)
+        call = self._call("labbench_train", int(n), st)
         self.route(row, col, side)
         self.adapter.tsp_write(call)
         reply = self.adapter.tsp_read()

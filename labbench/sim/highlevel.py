@@ -108,11 +108,12 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
         if sess is None or sess.device is None:
             return 0, _S.error_invalid_object
         dev = sess.device
-        if dev.world is not None:
-            dev.world.charge_transaction(dev, len(data))
-        tmo = sess.attrs.get(_TMO)
-        if tmo is not None:  # what a script on the instrument may take before the driver gives up
-            dev.visa_timeout = min(float(tmo), MAX_SCRIPT_MS) / 1000.0
+        w = dev.world
+        if w is not None:  # SimWorld.charge_transaction, inlined: it runs on every write and read
+            dt = dev.tx_latency + len(data) * dev.tx_per_byte
+            w.transactions += 1
+            w.transport_time += dt
+            w.clock._t += dt
         try:
             dev.write(bytes(data))
         except ConnectionError:
@@ -129,8 +130,13 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
             raise errors.VisaIOError(_S.error_connection_lost.value) from None
         if out is None:
             raise errors.VisaIOError(_S.error_timeout.value)
-        if sess.device.world is not None:
-            sess.device.world.charge_transaction(sess.device, len(out))
+        dev = sess.device
+        w = dev.world
+        if w is not None:
+            dt = dev.tx_latency + len(out) * dev.tx_per_byte
+            w.transactions += 1
+            w.transport_time += dt
+            w.clock._t += dt
         if len(out) > count:  # the rest stays queued for the next read
             sess.device._out = out[count:] + sess.device._out
             return out[:count], _S.success_max_count_read
@@ -176,6 +182,10 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
         if sess is None:
             return _S.error_invalid_object
         sess.attrs[attribute] = attribute_state
+        if attribute == _TMO and sess.device is not None:
+            # what a script on the instrument may take before the driver gives up
+            tmo = attribute_state if attribute_state is not None else MAX_SCRIPT_MS
+            sess.device.visa_timeout = min(float(tmo), MAX_SCRIPT_MS) / 1000.0
         return _S.success
 
     def disable_event(self, session, event_type, mechanism):

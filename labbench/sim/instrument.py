@@ -47,6 +47,8 @@ class SimInstrument:
     INDEXES: tuple[int, ...] = (1,)   # channels (or cards) that each carry the PROPS
     DEFAULT_INDEX = 1                  # the one a header without a suffix addresses
     transport = TRANSPORTS["GPIB"]     # set from the address by SimWorld.add
+    tx_latency = transport.latency     # its figures, flattened for the VISA layer's hot path
+    tx_per_byte = transport.per_byte
     OPT: str | None = None             # *OPT? reply; None: the instrument has no *OPT?
     visa_timeout = 2.0                 # s: the session's VISA timeout (set by the backend on write)
     _table: CommandTable
@@ -59,7 +61,7 @@ class SimInstrument:
             if p.name in seen and not p.alias:
                 raise TypeError(f"{cls.__name__}: property {p.name!r} declared twice")
             seen.add(p.name)
-            cls._table.add(p.header, *build_handlers(p))
+            cls._table.add(p.header, *build_handlers(p, cls))
         cls._defaults = {p.name: p.default for p in cls.PROPS if not p.alias}
 
     def __init__(self, world: "SimWorld | None", name: str, address: str):
@@ -74,7 +76,6 @@ class SimInstrument:
         self.fault: str | None = None   # one of FAULTS, set by tests
         self.log: list[str] | None = None  # set to [] to record every message received
         self.blocks: list[bytes] = []      # binary blocks of the message being executed
-        self.transactions = 0              # VISA writes and reads served (instrument time)
         self.reset()
 
     # -- hooks subclasses override ----------------------------------------------------
@@ -99,8 +100,7 @@ class SimInstrument:
     def write(self, data: bytes) -> None:
         if self.fault == "disconnect":
             raise ConnectionError(self.name)
-        self.blocks = []
-        if b"#" in data:
+        if b"#" in data:  # binary blocks are rare: only then is self.blocks renewed
             try:
                 data, self.blocks = extract_blocks(data)
             except SCPIError as e:

@@ -127,14 +127,21 @@ class Keithley2450Sim(SimInstrument):
         self.last_current = 0.0
 
     # -- coupling ---------------------------------------------------------------------------
+    _LEVEL_KEYS = {f: (f"src_auto_{f}", f"src_range_{f}", V_RANGES if f == "VOLT" else I_RANGES)
+                   for f in ("VOLT", "CURR")}
+
     def _couple_level(self, ch, prop, v):
-        f = prop.name[-4:]
+        """Autorange picks the range of the level; a fixed range refuses a level above it."""
+        auto, rng, ranges = self._LEVEL_KEYS[prop.name[-4:]]
         st = self.s
-        if st[f"src_auto_{f}"]:
-            ranges = V_RANGES if f == "VOLT" else I_RANGES
-            st[f"src_range_{f}"] = next((r for r in ranges if abs(v) <= r * 1.05), ranges[-1])
-        elif abs(v) > st[f"src_range_{f}"] * 1.05:
-            raise SCPIError(-222, f"{v:g} exceeds the {st[f'src_range_{f}']:g} source range")
+        a = abs(v)
+        if st[auto]:
+            for r in ranges:
+                if a <= r * 1.05:
+                    break
+            st[rng] = r
+        elif a > st[rng] * 1.05:
+            raise SCPIError(-222, f"{v:g} exceeds the {st[rng]:g} source range")
         st[prop.name] = v
         self.pending_delay = True
 

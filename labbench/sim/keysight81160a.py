@@ -263,34 +263,28 @@ class Keysight81160ASim(SimInstrument):
     def _apply(self, shape, args, sfx):
         """APPLy <freq>, <ampl>, <offset>: all three checked first, then set together."""
         nargs(args, 0, 3)
-        ch = self._ch(sfx)
-        st = self.state[ch]
+        st = self.state[self._ch(sfx)]
         freq = to_float(args[0], 1e-6, 500e6, default=st["freq"]) if len(args) > 0 else st["freq"]
         ampl = to_float(args[1], 0.0, 20.0, default=st["amplitude"]) if len(args) > 1 else st["amplitude"]
         offs = to_float(args[2], -10.0, 10.0, default=st["offset"]) if len(args) > 2 else st["offset"]
-        trial = dict(st)
-        trial["shape"] = shape
-        if shape == "DC":
-            self._couple_levels_trial(trial, offs)
-        else:
-            self._check_freq(shape, freq)
-            self._check_levels(trial, offs + ampl / 2, offs - ampl / 2)
-            self._store_levels(trial, offs + ampl / 2, offs - ampl / 2)
-            if shape != "NOIS":
-                period = 1.0 / freq
-                if trial["width"] >= period:
-                    raise SCPIError(-221, f"width {trial['width']:g} s must be shorter than {period:g} s")
-                trial["freq"], trial["period"] = freq, period
-                trial["pulse_dcycle"] = 100.0 * trial["width"] / period
-        st.update(trial)
-
-    def _couple_levels_trial(self, st, level):
-        w = self._window(st)
-        if abs(level) > w + 1e-12:
-            raise SCPIError(-221, f"DC level {level:g} V exceeds +-{w:g} V at a {st['load']:g} ohm load")
-        self._check_limits(st, level, level)
-        a = st["amplitude"]
-        st["offset"], st["high"], st["low"] = level, level + a / 2, level - a / 2
+        if shape == "DC":  # the level is the offset; frequency and amplitude do not apply
+            w = self._window(st)
+            if abs(offs) > w + 1e-12:
+                raise SCPIError(-221, f"DC level {offs:g} V exceeds +-{w:g} V at a {st['load']:g} ohm load")
+            self._check_limits(st, offs, offs)
+            a = st["amplitude"]
+            st["shape"], st["offset"], st["high"], st["low"] = "DC", offs, offs + a / 2, offs - a / 2
+            return
+        high, low = offs + ampl / 2, offs - ampl / 2
+        self._check_freq(shape, freq)
+        self._check_levels(st, high, low)
+        period = 1.0 / freq
+        if shape != "NOIS" and st["width"] >= period:
+            raise SCPIError(-221, f"width {st['width']:g} s must be shorter than the period {period:g} s")
+        self._store_levels(st, high, low)
+        st["shape"] = shape
+        if shape != "NOIS":
+            st["freq"], st["period"], st["pulse_dcycle"] = freq, period, 100.0 * st["width"] / period
 
     @command(":APPLy#:PULSe")
     def _apply_pulse(self, args, sfx):

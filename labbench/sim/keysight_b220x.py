@@ -59,6 +59,7 @@ class KeysightB220xSim(SimInstrument):
         if not hasattr(self, "stuck_open"):
             self.stuck_open: set[tuple[int, int, int]] = set()
         self.version = 0  # bumped on every routing change (the wiring caches on it)
+        self._modes_on = False  # some card in bias or ground mode (CLOSe/OPEN then check ports)
 
     # -- coupling -------------------------------------------------------------------------------
     def _couple_bias_gnd_port(self, card, prop, v):
@@ -78,6 +79,7 @@ class KeysightB220xSim(SimInstrument):
             raise SCPIError(-221, f"{'Bias' if prop.name == 'bias' else 'Ground'} Mode cannot be ON "
                                   f"while {'Ground' if other == 'agnd' else 'Bias'} Mode is ON")
         st[prop.name] = on
+        self._modes_on = any(c["bias"] or c["agnd"] for c in self.state.values())
         self.version += 1
 
     def _mode_port(self, card: int, i: int) -> str | None:
@@ -195,6 +197,8 @@ class KeysightB220xSim(SimInstrument):
         self.version += 1
 
     def _refuse_mode_ports(self, chans) -> None:
+        if not self._modes_on:
+            return
         for card, i, _ in chans:
             mode = self._mode_port(card, i)
             if mode:

@@ -139,8 +139,8 @@ def _card_args(inst, tok: str, query: bool, all_ok: bool) -> list[int]:
     return [c]
 
 
-def build_handlers(prop: Prop) -> tuple[Callable | None, Callable | None]:
-    """The (setter, query) SCPI handlers of one row."""
+def build_handlers(prop: Prop, cls=None) -> tuple[Callable | None, Callable | None]:
+    """The (setter, query) SCPI handlers of one row of instrument class ``cls``."""
     name, convert, form = prop.name, prop.convert, prop.format
     sets, couple = prop.sets, prop.couple
     setter = query = None
@@ -160,18 +160,28 @@ def build_handlers(prop: Prop) -> tuple[Callable | None, Callable | None]:
         def setter(inst, args, sfx):
             if len(args) != 1:
                 nargs(args, 1)
-            ch = _suffix_channel(inst, sfx) if sfx else inst.DEFAULT_INDEX
+            ch = inst.DEFAULT_INDEX
+            for s in sfx:  # inlined _suffix_channel: this runs on every property write
+                if s is not None:
+                    ch = _suffix_channel(inst, sfx)
+                    break
             _store(inst, ch, convert(args[0]))
 
         def query(inst, args, sfx):
             if args:
                 nargs(args, 0)
-            ch = _suffix_channel(inst, sfx) if sfx else inst.DEFAULT_INDEX
+            ch = inst.DEFAULT_INDEX
+            for s in sfx:
+                if s is not None:
+                    ch = _suffix_channel(inst, sfx)
+                    break
             return form(inst.state[ch][name])
 
     if couple:
+        fn = getattr(cls, couple) if cls is not None else None  # bound once, per class
+
         def _store(inst, ch, v):
-            getattr(inst, couple)(ch, prop, v)
+            (fn or getattr(type(inst), couple))(inst, ch, prop, v)
             for k, x in sets:
                 inst.state[ch][k] = x
     else:
