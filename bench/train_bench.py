@@ -218,9 +218,8 @@ def _run_all(jobs: list, n_jobs: int) -> list[dict]:
         return list(pool.map(_run_point, jobs))
 
 
-# What --mode strict trains with in the benchmark (the preset plus a tuned schedule);
-# bench/results/train_bench.md says how it was chosen.
-STRICT_SCHEDULE = {"lr": 0.001, "lr_end": 0.00005}
+# What the strict runs add to the --mode strict preset (nothing: the preset is the recipe)
+STRICT_SCHEDULE: dict = {}
 
 
 def part_precision(args, data) -> dict:
@@ -233,6 +232,8 @@ def part_precision(args, data) -> dict:
     jobs = []
     for seed in range(args.seeds):
         for preset, extra in (("strict", STRICT_SCHEDULE), ("mixed-precision", {})):
+            if preset not in args.presets:
+                continue
             for mode in ("device", "ideal"):
                 name = f"precision_{preset}_{mode}_h{tag}_e{args.precision_epochs}_s{seed}"
                 jobs.append((name, preset, {**base, **extra, "mode": mode, "seed": seed}, 2.4, args.data))
@@ -521,6 +522,8 @@ def main(argv=None) -> int:
     p.add_argument("--precision-hidden", type=lambda t: [int(x) for x in t.split(",")], default=[1000],
                    help="precision part: hidden sizes, e.g. 1000 or 1000,1000")
     p.add_argument("--precision-epochs", type=int, default=20)
+    p.add_argument("--presets", type=lambda t: t.split(","), default=["strict", "mixed-precision"],
+                   help="precision part: which presets to run (comma-separated)")
     p.add_argument("--ablation-seeds", type=int, default=1)
     p.add_argument("--jobs", type=int, default=1, help="training runs side by side (processes)")
     p.add_argument("--data", default=None, help="MNIST folder")

@@ -124,5 +124,6 @@ def test_strict_refuses_an_option_that_breaks_it_by_name(override, option):
 
 def test_strict_preset_is_what_the_docs_say():
     c = strict()
-    assert (c.optimizer, c.rule, c.refresh, c.binarize_input) == (STRICT["optimizer"], "stochastic", "paper", True)
+    assert (c.optimizer, c.rule, c.refresh, c.binarize_input) == (STRICT["optimizer"], STRICT["rule"], "paper", True)
+    assert not OPTIMIZERS[c.optimizer].per_synapse
     assert c.sense_offset == c.sense_noise == 0.01

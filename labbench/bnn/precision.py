@@ -19,8 +19,14 @@ import math
 
 PRECISIONS = ("mixed-precision", "strict")
 
-# what --mode strict sets (the CLI applies these before the user's own options)
-STRICT = {"precision": "strict", "optimizer": "adafactor", "rule": "stochastic", "refresh": "paper",
+# What --mode strict sets (the CLI applies these before the user's own options).  The
+# schedule is what trained best without per-synapse state (bench/results/train_bench.md):
+# with C2C noise per pulse about one step, every pulse that carries no signal costs
+# accuracy, so strict averages the gradient over large batches and writes one pulse only
+# where the normalized update is large (threshold rule), instead of Adam's momentum and a
+# residual doing that averaging digitally.
+STRICT = {"precision": "strict", "optimizer": "adafactor", "rule": "threshold", "rule_threshold": 1.0,
+          "batch": 1000, "lr": 0.02, "lr_end": 0.001, "refresh": "paper",
           "binarize_input": True, "sense_offset": 0.01, "sense_noise": 0.01}
 MIXED = {"precision": "mixed-precision"}
 PRESETS = {"mixed-precision": MIXED, "strict": STRICT}
