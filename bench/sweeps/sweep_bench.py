@@ -11,6 +11,11 @@ Dask overhead (wall − the points' own time / workers), and writes
 
 ``--synthetic`` uses the built-in synthetic task instead of MNIST (no files needed).
 A shared or busy machine distorts the speed-up: the JSON records the load average.
+Points are seconds long at the defaults; the cluster's start (1–3 s) and each worker's
+MNIST load are part of the Dask time, so much shorter points cannot reach the target.
+``accuracy_same`` is true only when the serial run uses as many BLAS threads as a worker
+(``OMP_NUM_THREADS=1`` for 2 workers on 2 cores): the order of a matrix product's sums
+changes the last digits, and training carries them on.
 """
 from __future__ import annotations
 

@@ -89,6 +89,9 @@ def run_point(point: dict, out_dir: str, db: str | None) -> dict:
     except Exception as e:  # noqa: BLE001 - recorded in the table; the other points go on
         row["error"] = f"{type(e).__name__}: {e}"
         row["traceback"] = traceback.format_exc(limit=20)
+    # results depend (in the last digits, then through training) on how many BLAS threads
+    # summed the matrix products: recorded, so two rows can be compared like for like
+    row["blas_threads"] = str(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default")
     row["seconds"] = time.perf_counter() - t0
     row["finished"] = time.time()
     return row
