@@ -429,8 +429,6 @@ def build_sweep(raw: dict, path: Path | None = None) -> Sweep:
                 train["sizes"] = [MNIST_IN, *h, MNIST_OUT]
             if "sizes" in train and not isinstance(train["sizes"], list):
                 raise SweepError(f"{pw}: sizes: give the layer widths as a list, e.g. [784, 500, 10]")
-            if "sizes" not in train and data["kind"] == "mnist":
-                pass
             p = Point(idx, values, train, dev, dm_name, data)
             _check_point(p, pw)
             p.id = point_id(values, base)
