@@ -151,7 +151,7 @@ def one_pulse(theta, g, tr: Trains, fixed: dict) -> np.ndarray:
     sigma = fixed.get("c2c_abs", 0.0)
     if sigma:   # the chip clips every noisy pulse to its range: the mean of the clipped pulse
         # (a pulse worth more than a whole train fades out its gradual noise, as in Chip._one_pulse)
-        fade = np.clip(2.0 - m / fixed["pmax"], 0.0, 1.0)
+        fade = np.clip(2.0 - m / (2.0 * np.median(a)), 0.0, 1.0)
         sd = sigma * span * s * np.sqrt(np.minimum(m, 1.0)) * fade
         g_new = _clipped_mean(g_new, sd, g_min, g_min + span * s)
     return np.where(g < ceiling, g_new, g)

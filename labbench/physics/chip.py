@@ -235,10 +235,12 @@ class Chip:
         return self._compressed_pulse(dev, idx, g, d, xi, scale, ceiling, floor)
 
     def _full_train(self, d) -> float:
-        """Nominal pulses that take a device across its whole range (a train's length)."""
+        """Nominal pulses that saturate a device: twice the curve's pulse constant |A| (the
+        step is then e^(−2) of the first), which, unlike Pmax, does not depend on how long
+        the trains were that a model was fitted to.  Models without an A: 64 pulses."""
         up = self.model.update
-        key = "pmax_set" if (np.ndim(d) == 0 and d == SET) else "pmax_reset"
-        return float(getattr(up, key, getattr(up, "pmax_set", 64)))
+        a = getattr(up, "a_set" if (np.ndim(d) == 0 and d == SET) else "a_reset", None)
+        return 2.0 * abs(float(a)) if a is not None else 64.0
 
     def _ceiling(self, idx, events, c_nominal: float | None, full) -> np.ndarray | None:
         """S, where a current-limited SET of devices ``idx`` tends to (for a saturating
