@@ -8,9 +8,13 @@ that language, so every way of biasing a cell goes through the same update model
   (square law).  With the SMU's compliance this is the current limit ``I_C`` of a SET,
   and a current-limited SET ends at ``G = I_C / v_compliance``: the LRS falls as 1/I_C
   (Ielmini, IEEE TED 58, 4309, 2011; the gate-controlled SET of Zhou et al., IEDM 2018).
-  A SET under that ceiling follows the update model with its range compressed to
-  [Gmin, ceiling], so a lower gate gives smaller, gentler steps.  In RESET the transistor
-  caps the device voltage at ``I_sat/G``.
+  A SET under that ceiling follows the update model compressed so that its asymptote
+  lands on the ceiling (steps and their noise shrink by the same factor), so a lower gate
+  gives smaller, gentler steps and a lower reachable LRS.  In RESET the transistor caps the
+  device voltage at ``I_sat/G``, so a low RESET gate resets less.
+* **Saturating drives.**  A pulse worth more than 2|A| nominal pulses (a long DC reading,
+  a strong RESET) lands where the device saturates, and that level carries the lognormal
+  cycle-to-cycle spread of the device model (``variability.hrs_c2c`` / ``lrs_c2c``).
 * **Device voltage.**  The cell voltage divides over the device and the series
   resistance: ``V_dev = V / (1 + G·R_on)``.
 * **Voltage-time trade-off.**  A pulse of width t at V_dev counts as
