@@ -240,13 +240,14 @@ def upload_text(name: str, body: str) -> str:
     return f"loadscript {name}\n{body}endscript\n{name}()"
 
 
-def rehearse(text: str, limits: dict[str, tuple[float | None, float | None]], timeout: float = 2.0) -> None:
+def rehearse(text: str, limits: dict[str, tuple[float | None, float | None]], timeout: float = 2.0,
+             name: str = "smu") -> None:
     """Run ``text`` (TSP messages) on a simulated 2600B that refuses any level or limit
     outside ``limits`` ({'hi': (max |V|, max compliance), 'b': ...}).  Raises
     SafetyError with the instrument's messages if anything was refused or failed."""
     from labbench.sim.keithley2600b import Keithley2600BSim
 
-    twin = Keithley2600BSim(None, "rehearsal", "GPIB0::1::INSTR")
+    twin = Keithley2600BSim(None, name, "GPIB0::1::INSTR")  # named as on the bench: smu.hi, smu.b
     twin.limits = limits
     twin.visa_timeout = timeout
     twin.write(text.encode("ascii", "replace"))
@@ -284,9 +285,17 @@ class TspPulseTrain:
         self.uploaded = False
         self._rehearsed: tuple | None = None
 
+    def send(self, text: str) -> None:
+        """Any TSP from the user (an assignment, a chunk, a whole ``loadscript`` upload):
+        rehearsed against the bench's limits first, then sent as it is."""
+        if not isinstance(text, str) or not text.isascii():
+            raise _refuse("TSP text must be an ASCII string; nothing was sent")
+        rehearse(text, self.limits, name=self.bench.source_meter.name)
+        self.adapter.tsp_write(text)
+
     def upload(self) -> None:
         text = upload_text(SCRIPT_NAME, PULSE_READ_SCRIPT)
-        rehearse(text, self.limits)
+        rehearse(text, self.limits, name=self.bench.source_meter.name)
         self.adapter.tsp_write(text)
         self.uploaded = True
 
@@ -324,7 +333,7 @@ class TspPulseTrain:
         call = f"{fn}(%.12g, " % first + ", ".join("%.12g" % a for a in rest) + ")"
         if (fn, rest) != self._rehearsed:  # the whole call, on the simulated twin
             rehearse(upload_text(SCRIPT_NAME, PULSE_READ_SCRIPT) + "\n" + f"{fn}(1, " +
-                     ", ".join("%.12g" % a for a in rest) + ")", self.limits)
+                     ", ".join("%.12g" % a for a in rest) + ")", self.limits, name=self.bench.source_meter.name)
             self._rehearsed = (fn, rest)
         if not self.uploaded:
             self.upload()
