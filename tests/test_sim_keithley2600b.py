@@ -209,6 +209,15 @@ def test_printbuffer_formats(world):
     assert smu.errors.codes() == [-222]
 
 
+def test_a_long_reply_read_in_small_chunks_arrives_whole(world):
+    w, lib = world
+    r = pyvisa.ResourceManager(lib).open_resource("GPIB0::26::INSTR", read_termination="\n",
+                                                  write_termination="\n")
+    r.chunk_size = 16
+    assert r.query("printnumber(1, 2, 3, 4, 5, 6)") == ", ".join(["%.5e" % x for x in range(1, 7)])
+    r.close()
+
+
 def test_a_runaway_script_is_stopped_by_the_visa_timeout_and_leaves_outputs_off(world):
     w, lib = world
     rm = pyvisa.ResourceManager(lib)

@@ -138,7 +138,7 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
             w.transport_time += dt
             w.clock._t += dt
         if len(out) > count:  # the rest stays queued for the next read
-            sess.device._out = out[count:] + sess.device._out
+            dev.unread(out[count:])
             return out[:count], _S.success_max_count_read
         return out, _S.success
 

@@ -129,6 +129,10 @@ class SimInstrument:
             return bytes(random.Random(len(out)).getrandbits(8) for _ in range(len(out) - 1)).replace(b"\n", b"#") + b"\n"
         return out
 
+    def unread(self, rest: bytes) -> None:
+        """Put back the part of a reply a read with a small count did not take."""
+        self._out = rest + self._out
+
     def clear(self) -> None:
         """VISA device clear: empties the I/O buffers."""
         self._out = b""

@@ -719,6 +719,9 @@ class Keithley2600BSim(SimInstrument):
             return None  # nothing to send: the VISA read times out
         return self._queue.pop(0)
 
+    def unread(self, rest: bytes) -> None:
+        self._queue.insert(0, rest)
+
     def clear(self) -> None:
         """Device clear: empties the output queue and abandons a script being loaded."""
         self._queue.clear()
