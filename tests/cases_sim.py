@@ -17,6 +17,11 @@ def C(id, text, expect):
 
 
 CASES = [
+    Case("tsp-train-on-a-2450-bench", ["measure", "tsp-pulse-train", "-p", "cells=0, 0", "--db", "{tmp}/d.db"],
+         r"does not run TSP scripts.*nothing was sent", exit_codes=(1, 2), forbid=("{tmp}/d.db",)),
+    Case("tsp-train-too-many-pulses", ["measure", "tsp-pulse-train", "--bench", str(BENCHES / "sim_2600.yaml"),
+                                       "-p", "cells=0, 0", "-p", "pulses=70000", "--db", "{tmp}/d.db"],
+         r"pulses must be 1\.\.60000", exit_codes=(1, 2), forbid=("{tmp}/d.db",)),
     C("2600-limit-above-rating", bench_2600("smu.b:  {max_voltage: 3.0", "smu.b:  {max_voltage: 250"),
       r"smu\.b.*250.*200"),
     C("2600-no-such-terminal", bench_2600("2: smu.b ", "2: smu.c "), r"smu.*terminals.*'hi', 'b'.*'c'"),

@@ -360,3 +360,16 @@ def test_library_object_opens_the_2600_bench():
     assert w.transport_time == pytest.approx(2 * TRANSPORTS["TCPIP"].latency, rel=0.01)
     r.close()
     LabbenchVisaLibrary.release(w)
+
+
+def test_the_tsp_pulse_train_procedure_records_a_run(tmp_path):
+    from click.testing import CliRunner
+
+    from labbench.cli import main
+
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(main, ["measure", "tsp-pulse-train", "--bench", str(BENCHES / "sim_2600.yaml"),
+                                  "-p", "cells=0, 0:2", "-p", "sides=+", "-p", "cycles=1", "-p", "pulses=8",
+                                  "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "finished, 18 rows" in r.output
