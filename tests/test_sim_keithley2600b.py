@@ -183,7 +183,7 @@ def test_scripts_load_run_and_delete(world):
     w, _ = world
     smu = w.instruments["smu"]
     _tsp(smu, "loadscript twice\nfunction twice(x) return 2 * x end\nendscript")
-    assert _ask(smu, "print(type(twice))") == "userdata" or _ask(smu, "print(type(twice))")
+    assert _ask(smu, "print(type(twice))") == "userdata"   # a script object, not yet its function
     _tsp(smu, "twice()")                      # running the script defines its function
     assert _ask(smu, "print(twice(21))") == "4.20000e+01"
     _tsp(smu, "loadandrunscript\nfor i = 1, 3 do smua.nvbuffer1.clear() end\nprint('ran')\nendscript")
@@ -230,7 +230,7 @@ def test_a_runaway_script_is_stopped_by_the_visa_timeout_and_leaves_outputs_off(
     r.write("while true do pcall(function() while true do end end) end")   # pcall cannot keep it going
     r.write("for i = 1, 1e12 do delay(0.1) end")                           # nor waiting in virtual time
     with pytest.raises(pyvisa.errors.VisaIOError):
-        r.query("print('never')") if False else r.read()
+        r.read()  # nothing was printed: the driver's read times out
     assert time.perf_counter() - t0 < 2.0
     assert w.instruments["smu"].outputs_on() == []
     assert r.query("print(errorqueue.count)") == "3.00000e+00"
