@@ -249,6 +249,9 @@ def sweep_sections(folder: Path) -> tuple[list[Section], Summary]:
             summary.add("best_test_acc_mean", "best point (mean test accuracy)", float(best["mean"]), "{:.2%}")
             summary.add("best_point", "best point", ", ".join(f"{f}={_fmt(best[f])}" for f in group))
         summary.add("seconds_total", "compute time, all points", float(fin["seconds"].sum()), "{:.0f} s")
+        curves = _sweep_curves(folder, fin, group)
+        if curves:
+            s.figure(F.sweep_curves(curves), "test accuracy per epoch")
         if "refresh" in group and fin["refresh"].nunique() > 1:
             sections.append(refresh_section(table, group))
     failed = table[table["status"] == "failed"] if not table.empty else table
@@ -261,6 +264,28 @@ def sweep_sections(folder: Path) -> tuple[list[Section], Summary]:
     if not table.empty and "code_version" in table:
         s.items.append(("code version", ", ".join(sorted(set(map(str, table["code_version"]))))))
     return sections, summary
+
+
+def _sweep_curves(folder: Path, fin: pd.DataFrame, group: list[str]) -> dict[str, pd.DataFrame]:
+    """Per-epoch test accuracy of every finished point (its run folder's metrics.csv),
+    averaged over seeds; {label: frame(epoch, mean)}."""
+    frames = []
+    for _, r in fin.iterrows():
+        for d in (folder / "points" / str(r["point_id"]), Path(str(r.get("run_dir", "")))):
+            m = d / "metrics.csv"
+            if m.is_file():
+                try:
+                    h = pd.read_csv(m, usecols=["epoch", "test_acc"])
+                except (ValueError, OSError):
+                    break
+                h["label"] = ", ".join(f"{f}={_fmt(r[f])}" for f in group) or "all"
+                frames.append(h)
+                break
+    if not frames:
+        return {}
+    df = pd.concat(frames)
+    return {k: g.groupby("epoch")["test_acc"].mean().rename("mean").reset_index()
+            for k, g in df.groupby("label", sort=False)}
 
 
 def refresh_section(table: pd.DataFrame, group: list[str]) -> Section:

@@ -154,6 +154,9 @@ def training_curves(runs: dict[str, pd.DataFrame]) -> str:
     for ax, (name, h) in zip(axes, runs.items()):
         ax.plot(h["epoch"], 100 * h["test_acc"], "o-", label="test")
         ax.plot(h["epoch"], 100 * h["train_acc"], "s--", label="train")
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set(xlabel="epoch", ylabel="accuracy (%)", title=name, ylim=(max(0, lo - 2), 100))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -182,4 +185,22 @@ def conductance_histograms(g_hist: np.ndarray) -> str:
     a.set(xlabel="(G − Gmin) / (Gmax − Gmin)", ylabel="fraction of devices", title="layer-0 conductances")
     a.legend(fontsize=8)
     a.grid(alpha=0.3)
+    return embed(fig)
+
+
+def sweep_curves(curves: dict[str, pd.DataFrame], max_lines: int = 12) -> str:
+    """Test accuracy per epoch, mean over seeds, one line per point (group of seeds)."""
+    fig, (a,) = new(w=7.0, h=3.8)
+    for i, (label, h) in enumerate(curves.items()):
+        if i >= max_lines:
+            break
+        a.plot(h["epoch"], 100 * h["mean"], "o-" if len(h) < 15 else "-", ms=3, label=label)
+    from matplotlib.ticker import MaxNLocator
+
+    a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    a.set(xlabel="epoch", ylabel="test accuracy (%)",
+          title="per point, mean over seeds" + (f" (first {max_lines} of {len(curves)})" if len(curves) > max_lines
+                                                 else ""))
+    a.grid(alpha=0.3)
+    a.legend(fontsize=7, loc="lower right")
     return embed(fig)
