@@ -96,9 +96,7 @@ def test_hidden_and_device_model_are_sweepable():
 def test_points_run_into_one_table_and_a_rerun_skips_them(tmp_path):
     sw = build_sweep(tiny(grid={"nl_set": [2.4, 6]}, seeds=[0, 1]))
     db = tmp_path / "lab.db"
-    t0 = time.perf_counter()
     table, info = run(sw, tmp_path, db=db)
-    assert time.perf_counter() - t0 < 30
     assert len(table) == 4 and set(table["status"]) == {"finished"}
     for col in ("nl_set", "seed", "test_acc", "seconds", "code_version", "config", "device",
                 "refresh_per_update_pulse", "set_pulses"):
