@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from .props import Prop, build_handlers
 from .transport import TRANSPORTS
-from .scpi import (CommandTable, SCPIError, ErrorQueue, command, extract_blocks, nargs, parse_unit,
-                   split_units, to_int)
+from .scpi import (CommandTable, SCPIError, ErrorQueue, command, extract_blocks, nargs,
+                   parse_unit_cached, split_units, to_int)
 
 if TYPE_CHECKING:
     from .world import SimWorld
@@ -160,7 +160,7 @@ class SimInstrument:
             if not unit.strip():
                 continue
             try:
-                header, is_query, params, new_path = parse_unit(unit, path)
+                header, is_query, params, new_path = parse_unit_cached(unit, path)
                 if new_path is not None:
                     path = new_path
                 cmd, sfx = table.lookup(header)

@@ -296,6 +296,23 @@ def parse_unit(unit: str, previous_path: list[str]) -> tuple[str, bool, list[str
     return ":" + ":".join(nodes), is_query, split_params(rest), nodes[:-1]
 
 
+_UNIT_CACHE: dict = {}
+
+
+def parse_unit_cached(unit: str, previous_path: list[str]):
+    """:func:`parse_unit`, remembered: a measurement loop repeats the same few messages,
+    and parsing them again is most of what the simulated firmware spends per message."""
+    key = (unit, tuple(previous_path)) if previous_path else unit
+    hit = _UNIT_CACHE.get(key)
+    if hit is None:
+        hit = parse_unit(unit, previous_path)
+        if len(_UNIT_CACHE) >= 8192:
+            _UNIT_CACHE.clear()
+        _UNIT_CACHE[key] = hit
+    header, q, params, path = hit
+    return header, q, list(params), path
+
+
 # -- parameter conversion (each raises the SCPI error a real instrument would log) ----
 _SPECIAL = {"MIN": "MIN", "MINIMUM": "MIN", "MAX": "MAX", "MAXIMUM": "MAX", "DEF": "DEF", "DEFAULT": "DEF"}
 _NUM = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
