@@ -229,7 +229,7 @@ class Chip:
         if full is not None and np.ndim(d) == 0 and d == RESET and var.hrs_c2c:
             gmin = self._gmin[idx]
             floor = np.where(full, self._level(idx, events, gmin, var.hrs_c2c), gmin)
-        ceiling = self._ceiling(idx, events, c_nominal, full)
+        ceiling = self._ceiling(dev, idx, events, c_nominal, full)
         if ceiling is None and floor is None:
             return dev.pulse_once(g, d, xi, scale)
         return self._compressed_pulse(dev, idx, g, d, xi, scale, ceiling, floor)
@@ -242,7 +242,7 @@ class Chip:
         a = getattr(up, "a_set" if (np.ndim(d) == 0 and d == SET) else "a_reset", None)
         return 2.0 * abs(float(a)) if a is not None else 64.0
 
-    def _ceiling(self, idx, events, c_nominal: float | None, full) -> np.ndarray | None:
+    def _ceiling(self, dev, idx, events, c_nominal: float | None, full) -> np.ndarray | None:
         """S, where a current-limited SET of devices ``idx`` tends to (for a saturating
         pulse, lognormal from event to event), or None where the limit is above every
         device's own SET asymptote (the usual case: nothing limits the nominal pulse)."""
@@ -250,7 +250,7 @@ class Chip:
             return None
         sigma = self.model.variability.lrs_c2c if full is not None else 0.0
         lo = self._gmin[idx]
-        top = lo + self.devices.index(idx).set_asymptote_span(self.dtype)
+        top = lo + dev.set_asymptote_span(self.dtype)
         if c_nominal * np.exp(-_TRUNCATE * sigma) >= np.max(top):
             return None
         c = np.full(idx.shape, c_nominal, self.dtype)
