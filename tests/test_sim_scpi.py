@@ -107,7 +107,7 @@ _TOKENS = [":SOUR", ":VOLT", ":CURR", ":ILIM", ":SENS", ":FUNC", ":NPLC", ":OUTP
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.sampled_from(["keithley2450", "keysight81160a", "keysight_b220x"]),
+@given(st.sampled_from(["keithley2450", "keithley2600b", "keysight81160a", "keysight_b220x"]),
        st.lists(st.lists(st.sampled_from(_TOKENS), max_size=8).map("".join), max_size=5))
 def test_scpi_like_garbage_never_raises_on_any_instrument(model, messages):
     w = SimWorld()
