@@ -373,3 +373,17 @@ def test_the_tsp_pulse_train_procedure_records_a_run(tmp_path):
                                   "--db", str(db)])
     assert r.exit_code == 0, r.output
     assert "finished, 18 rows" in r.output
+
+
+def test_the_qcodes_2600_adapter_drives_the_same_bench(tmp_path):
+    p = tmp_path / "b.yaml"
+    p.write_text((BENCHES / "sim_2600.yaml").read_text().replace("pymeasure.keithley2600b", "qcodes.keithley2600b"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Bench.from_yaml(p) as b:
+            assert "2636B" in b.source_meter.adapter.idn()
+            g0 = b.read_cell(1, 1, 0)
+            g = TspPulseTrain(b).run(1, 1, 0, 8)
+            assert g.shape == (8,) and g[-1] > g0
+            assert b.source_meter.adapter.errors() == []
+            assert b.source_meter.adapter.settings()["mode"] == "voltage"
