@@ -2,7 +2,8 @@
 
 16 points (784-H-10, one epoch on an MNIST subset; 8 SET nonlinearities × 2 seeds) run
 serially in this process (NumPy with its default threads), then as a sweep on a
-LocalCluster of ``--workers`` single-task workers (BLAS threads = cores // workers).
+LocalCluster of ``--workers`` single-task workers (BLAS threads = cores // workers), then
+serially again in a child process with a worker's BLAS threads (the parallelism alone).
 Prints both wall times, the speed-up (target: ≥ 1.7× with 2 workers on 2 cores) and the
 Dask overhead (wall − the points' own time / workers), and writes
 ``bench/results/sweep_bench.json``.
@@ -37,6 +38,7 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=100)
     ap.add_argument("--subset", type=int, default=5000, help="training images per point")
     ap.add_argument("--synthetic", action="store_true", help="synthetic data instead of MNIST")
+    ap.add_argument("--serial-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "sweep_bench.json"))
     a = ap.parse_args()
 
@@ -50,6 +52,12 @@ def main() -> None:
            "train": {"sizes": [784, a.hidden, 10], "epochs": 1, "train_subset": a.subset},
            "grid": {"nl_set": NLS[:n_nl]}, "seeds": [0, 1]}
     sw = build_sweep(raw)
+    if a.serial_only:                  # the child of a like-for-like serial run: JSON out
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            rows = [run_point(dataclasses.asdict(p), str(Path(tmp) / p.id), None) for p in sw.points]
+            print(json.dumps({"seconds": time.perf_counter() - t0, "rows": rows}))
+        return
     load0 = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -60,6 +68,16 @@ def main() -> None:
         if bad:
             raise SystemExit(f"serial points failed: {bad[:2]}")
         table, info = run_sweep(sw, tmp / "dask", workers=a.workers, progress=False, say=lambda m: None)
+    # serially again with the workers' BLAS threads: the speed-up of the parallelism alone
+    import subprocess
+    import sys
+
+    blas = str(info.blas_threads or 1)
+    env = {**os.environ, "OMP_NUM_THREADS": blas, "OPENBLAS_NUM_THREADS": blas, "MKL_NUM_THREADS": blas}
+    child = subprocess.run([sys.executable, __file__, "--serial-only", *sys.argv[1:]], env=env,
+                           capture_output=True, text=True, check=True)
+    same = json.loads(child.stdout.strip().splitlines()[-1])
+    t_same = same["seconds"]
     load1 = os.getloadavg()
     speedup = t_serial / info.wall_s
     res = {"points": len(sw.points), "network": f"784-{a.hidden}-10", "train_images": a.subset,
@@ -68,6 +86,9 @@ def main() -> None:
            "dask_point_seconds": info.point_seconds, "dask_overhead_s": info.overhead_s,
            "serial_point_mean_s": sum(r["seconds"] for r in serial) / len(serial),
            "speedup": speedup, "target": 1.7, "met": speedup >= 1.7,
+           "serial_same_blas_s": t_same, "speedup_same_blas": t_same / info.wall_s,
+           "accuracy_same_blas_equal": bool(sorted(round(r["test_acc"], 6) for r in same["rows"])
+                                            == sorted(round(x, 6) for x in table["test_acc"])),
            "loadavg_before": load0, "loadavg_after": load1,
            "accuracy_same": bool(sorted(round(r["test_acc"], 6) for r in serial)
                                  == sorted(round(x, 6) for x in table["test_acc"]))}
@@ -75,6 +96,8 @@ def main() -> None:
     print(f"serial (one process):       {t_serial:7.1f} s")
     print(f"Dask, {a.workers} workers × {info.blas_threads} BLAS: {info.wall_s:7.1f} s "
           f"(cluster start {info.cluster_start_s:.1f} s, overhead ~{info.overhead_s:.1f} s)")
+    print(f"serial, {blas} BLAS thread(s) like a worker: {t_same:7.1f} s -> speed-up of the parallelism alone "
+          f"{t_same / info.wall_s:.2f}× (accuracies equal to Dask's: {res['accuracy_same_blas_equal']})")
     print(f"speed-up {speedup:.2f}× (target ≥ 1.7×: {'met' if res['met'] else 'NOT met'}); "
           f"load average {load0[0]:.1f} -> {load1[0]:.1f}; same accuracies: {res['accuracy_same']}")
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

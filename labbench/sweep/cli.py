@@ -21,8 +21,9 @@ from labbench.cli_options import db_option, out_option
 @out_option(help="sweep folder: results table, point runs, plots (default: $LABBENCH_OUT, else the current "
                  "folder, /sweeps/<name>); a table already there is continued: finished points are skipped")
 @click.option("--workers", default=None, type=click.IntRange(1, 1024),
-              help="local Dask workers, one point each at a time (default: one per core); "
-                   "BLAS threads per worker = cores // workers")
+              help="local Dask workers, one point each at a time (default: one per core)")
+@click.option("--blas-threads", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="BLAS threads per local worker, at most cores // workers (more would oversubscribe)")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="run on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead of a local one; "
                    "its workers need labbench installed and the data reachable")
@@ -37,7 +38,8 @@ from labbench.cli_options import db_option, out_option
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option("--threads", "in_process", is_flag=True, hidden=True,
               help="local workers as threads of this process (tests: no process start-up)")
-def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet, in_process):
+def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet,
+          in_process):
     """Run a sweep file: every point a full training run on SimArray, on Dask."""
     from labbench import paths
     from labbench.cli_options import resolve_db
@@ -97,7 +99,8 @@ def sweep(file, out, workers, scheduler, connect_timeout, db, no_db, extra_plots
 
     try:
         table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout,
-                                db=db_path, progress=not quiet, processes=not in_process, say=lambda m: click.echo(m, err=True))
+                                db=db_path, progress=not quiet, processes=not in_process, blas_threads=blas_threads,
+                                say=lambda m: click.echo(m, err=True))
     except SweepError:              # refused before any point ran (a scheduler that does not answer)
         for p in made:
             try:

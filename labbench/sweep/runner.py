@@ -132,9 +132,17 @@ class RunInfo:
 
 
 @contextlib.contextmanager
-def dask_client(workers: int | None, scheduler: str | None, connect_timeout: float, processes: bool = True):
-    """A Dask client: a LocalCluster of ``workers`` single-task workers (BLAS threads =
-    cores // workers), or the cluster at ``scheduler``.  Yields (client, workers, blas)."""
+def dask_client(workers: int | None, scheduler: str | None, connect_timeout: float, processes: bool = True,
+                blas_threads: int | None = None):
+    """A Dask client: a LocalCluster of ``workers`` single-task workers (default one per
+    core), each with ``blas_threads`` BLAS threads (default 1; never more than
+    cores // workers, so BLAS does not oversubscribe), or the cluster at ``scheduler``.
+    Yields (client, workers, blas).
+
+    One BLAS thread is the default because a training step's matrix products are small:
+    measured on a shared 2-core machine, a 784-300-10 point took 6–12 s with 2 OpenBLAS
+    threads in one worker and 1–3 s with 1 thread in each of 2 workers (OpenBLAS threads
+    spin-wait on each other when other processes hold the cores)."""
     import dask
     from distributed import Client, LocalCluster
 
@@ -156,7 +164,7 @@ def dask_client(workers: int | None, scheduler: str | None, connect_timeout: flo
         return
     n_cores = cores()
     n = workers or n_cores
-    blas = max(1, n_cores // n)
+    blas = max(1, min(blas_threads or 1, n_cores // n))
     env = {"OMP_NUM_THREADS": blas, "MKL_NUM_THREADS": blas, "OPENBLAS_NUM_THREADS": blas,
            "MALLOC_TRIM_THRESHOLD_": 1 << 30}
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
@@ -186,7 +194,7 @@ def point_row(sweep: Sweep, p, result: dict, version: str, run_dir: Path) -> dic
 
 def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler: str | None = None,
               connect_timeout: float = 10.0, db: Path | None = None, progress: bool = True,
-              processes: bool = True, say=print) -> tuple[pd.DataFrame, RunInfo]:
+              processes: bool = True, blas_threads: int | None = None, say=print) -> tuple[pd.DataFrame, RunInfo]:
     """Run the points of ``sweep`` not yet finished in ``out``; the table and timings.
 
     KeyboardInterrupt (Ctrl-C, SIGTERM) propagates after the finished points are saved
@@ -215,7 +223,7 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
     bar = None
     started = False
     try:
-        with dask_client(workers, scheduler, connect_timeout, processes) as (client, n, blas):
+        with dask_client(workers, scheduler, connect_timeout, processes, blas_threads) as (client, n, blas):
             info.workers, info.blas_threads = n, blas
             started = True
             write_text(out / "sweep.yaml", _yaml(sweep.raw))
