@@ -80,7 +80,8 @@ def test_dc_set_is_the_pulse_model_and_reset_returns_near_gmin(dm):
     c = Chip(dm, 1, 1, seed=0)
     i = c.flat(0, 0, 0)
     c.dc([i], 0.3, 1e-3)
-    assert c.g[i] == pytest.approx(c._gmin[i])          # below V_set: nothing happens
+    # below V_set: no switching, only a read's disturb (7e-6 of the way to Gmax at 0.3 V)
+    assert c.g[i] == pytest.approx(c._gmin[i], rel=1e-3) and c.g[i] >= c._gmin[i]
     c.dc([i], 1.5, 4e-6)                                # SET limited to 4 µA: G ≤ I_C / v_compliance
     assert c._gmin[i] < c.g[i] <= 4e-6 / dm.switching.v_compliance + 1e-12
     c.dc([i], 1.5, 1e-3)                                # no compliance in the way: far up

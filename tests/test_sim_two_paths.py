@@ -49,12 +49,14 @@ def test_same_pulse_sequence_same_state(bench):
         idx = twin.flat(r, c, s)
         if kind == "read":
             g_bench = bench.read_cell(r, c, s)
+            twin.advance_to(chip.time)   # the bench's chip saw the world's clock at this read
             i = float(twin.current(idx, op.read_voltage, op.compliance, gate=op.read_gate)[0])
             assert g_bench == pytest.approx(i / op.read_voltage, rel=0,
                                             abs=smu_resolution_siemens(i, op.read_voltage))
             reads += 1
         elif kind == "strong-reset":
             bench.reset_cell(r, c, s)
+            twin.advance_to(chip.time)
             twin.dc(idx, -op.strong_reset_voltage, op.compliance, gate=op.strong_reset_gate)
         else:
             n = int(rng.integers(1, 6))
@@ -66,6 +68,7 @@ def test_same_pulse_sequence_same_state(bench):
                 width = float(rng.choice([2e-7, 5e-7, 2e-6, 1e-5]))
                 gate = float(rng.choice([0.7, 0.9, 1.0, 2.0]))
             bench.pulse_cell(r, c, s, d, n, amplitude=amp, width=width, gate=gate)
+            twin.advance_to(chip.time)
             twin.pulse(idx, n, SET if d == "set" else RESET, amplitude=amp, width=width, gate=gate)
     a, b = chip.state_dict(), twin.state_dict()
     for k in a:

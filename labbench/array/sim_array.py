@@ -317,3 +317,35 @@ class SimArray(Array2T2R):
                     add(v)
         add(self._offset)
         return int(sum(seen.values()))
+
+    # -- time, energy and wear (physics.retention, physics.energy, model.endurance) -------
+    def advance_time(self, seconds: float) -> None:
+        """Idle time (between epochs, say): every chip drifts ``seconds`` at rest; the cached
+        signs are re-sensed on the next read."""
+        for _, _, chip in self.tiles:
+            chip.advance_time(seconds)
+        self._sign_cache = None
+
+    def energy(self) -> dict[str, float]:
+        """J spent in the cells since the array was built (or its checkpoint began):
+        ``{"program": pulses and RESETs, "read": conductance reads}``; 0 for a device model
+        without an ``energy:`` block.  Sense-amplifier sign reads are not chip reads."""
+        out = {"program": 0.0, "read": 0.0}
+        for _, _, chip in self.tiles:
+            for k, v in chip.energy().items():
+                out[k] += v
+        return out
+
+    def wear(self) -> dict:
+        """Pulses per device (write events: SET, RESET, refresh): mean, max and a histogram
+        over power-of-two bins (``edges[i] <= pulses < edges[i+1]``), and the fraction of
+        devices worn out (stuck past their endurance)."""
+        ev = [chip.write_events for _, _, chip in self.tiles]
+        top = max(int(e.max()) for e in ev)
+        edges = np.concatenate([[0], 2 ** np.arange(0, max(top, 1).bit_length() + 1)])
+        counts = sum(np.histogram(e, edges)[0] for e in ev)
+        n = sum(e.size for e in ev)
+        worn = sum(chip.wear()["worn_fraction"] * chip.size for _, _, chip in self.tiles)
+        return {"pulses_mean": float(sum(float(e.sum()) for e in ev) / n), "pulses_max": top,
+                "hist_edges": edges.tolist(), "hist_counts": np.asarray(counts).tolist(),
+                "worn_fraction": worn / n}

@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kinetics
+from . import energy as _energy
+from . import kinetics, retention
 from .device_model import DeviceModel
 from .models import RESET, SET, parse_direction
 from .noise import counter_normal
 
 # independent noise streams of one device, all keyed by its event counters
 _WRITE_STREAM, _READ_STREAM, _LEVEL_STREAM, _THRESHOLD_STREAM = 1, 2, 3, 4
+# per-device draws that are not per event (drift time constants: retention.RETENTION_STREAM = 5)
+_ENDURANCE_STREAM = 6
+#: ``stuck`` codes: ±1 a fabrication fault (model.faults), ±2 worn out (model.endurance)
+WORN = 2
 #: lognormal spreads are truncated here (no device gets a non-physical level or threshold)
 _TRUNCATE = 3.0
 #: a full RESET is one RESET pulse worth this many nominal pulses: saturated in any model
@@ -69,6 +74,12 @@ class Chip:
         # device, beyond any RRAM endurance, at half the memory of uint64
         self.write_events = np.zeros(n, np.uint32)
         self.read_events = np.zeros(n, np.uint32)
+        # virtual time (s) the chip has seen, and up to which drift has been applied
+        self.time = 0.0
+        self._drift_time = 0.0
+        # J spent in the cells: programming (pulses, DC switching) and reads (energy.py)
+        self.program_energy = 0.0
+        self.read_energy = 0.0
 
     def _per_device(self, value, n: int) -> np.ndarray:
         arr = np.asarray(value, self.dtype)
@@ -175,19 +186,134 @@ class Chip:
     def _burst(self, idx, n, d, drive) -> None:
         """n pulses on live devices ``idx`` (n >= 1 each), one noise draw per pulse."""
         e0 = self.write_events[idx]
+        worn = None
+        if self.model.endurance is not None:
+            n, worn = self._wear_limit(idx, e0, n)
+            if worn is not None and not n.all():   # devices with no life left get no pulse
+                keep = n > 0
+                idx, n, e0 = idx[keep], n[keep], e0[keep]
+                d = d if np.ndim(d) == 0 else d[keep]
+                if idx.size == 0:
+                    self._wear_out(worn)
+                    return
         n_max = int(n.max())
         if n_max == 1:   # the common case (one pulse each): one pass for the counters
             e0 += np.uint32(1)
             self.write_events[idx] = e0
-            self.g[idx] = self._one_pulse(idx, self.g[idx], e0, d, drive)
+            g0 = self.g[idx]
+            g1 = self._one_pulse(idx, g0, e0, d, drive)
+            self.g[idx] = g1
+            if self.model.energy is not None:
+                self._charge_pulses(g0, g1, d, drive)
+        else:
+            self.write_events[idx] = e0 + n.astype(np.uint32)
+            g = self.g[idx]
+            for k in range(n_max):
+                pos = np.flatnonzero(n > k)
+                dk = d if np.ndim(d) == 0 else d[pos]
+                g0 = g[pos]
+                g[pos] = self._one_pulse(idx[pos], g0, e0[pos] + np.uint32(k + 1), dk, drive)
+                if self.model.energy is not None:
+                    self._charge_pulses(g0, g[pos], dk, drive)
+            self.g[idx] = g
+        if worn is not None:
+            self._wear_out(worn)
+
+    # -- wear -------------------------------------------------------------------------
+    def endurance_of(self, idx) -> np.ndarray:
+        """Write events devices ``idx`` survive (lognormal across devices, ``model.endurance``):
+        a pure function of (seed, device), drawn when needed, never stored."""
+        en = self.model.endurance
+        idx = np.atleast_1d(np.asarray(idx, np.int64))
+        if not en.sigma:
+            return np.full(idx.shape, max(np.floor(en.median), 1.0))
+        z = counter_normal(self.seed, idx, np.zeros(idx.shape, np.uint64), _ENDURANCE_STREAM)
+        return np.maximum(np.floor(en.median * np.exp(en.sigma * np.clip(z, -_TRUNCATE, _TRUNCATE))), 1.0)
+
+    def _wear_limit(self, idx, e0, n):
+        """(n cut to what each device survives, devices that wear out in this burst or None).
+        Cheap when nothing is near its end: one max over the pulsed devices' counters."""
+        en = self.model.endurance
+        floor = np.floor(en.median * np.exp(-_TRUNCATE * en.sigma))
+        after = e0.astype(np.int64) + n
+        if after.max() < floor:
+            return n, None
+        near = np.flatnonzero(after >= floor)
+        left = self.endurance_of(idx[near]) - e0[near]
+        n = n.copy()
+        n[near] = np.minimum(n[near], np.maximum(left, 0)).astype(n.dtype)
+        ends = near[n[near] >= left]
+        return n, (idx[ends] if ends.size else None)
+
+    def _wear_out(self, idx) -> None:
+        code = WORN if self.model.endurance.stuck_at == "gmax" else -WORN
+        self.stuck[idx] = code
+        self._apply_stuck(idx)
+
+    def wear(self) -> dict:
+        """Write events per device (mean, max) and the fraction of devices worn out."""
+        ev = self.write_events
+        return {"pulses_mean": float(ev.mean()), "pulses_max": int(ev.max()),
+                "worn_fraction": float(np.count_nonzero(np.abs(self.stuck) == WORN)) / self.size}
+
+    # -- energy -------------------------------------------------------------------------
+    def _charge_pulses(self, g0, g1, d, drive) -> None:
+        """Add the programming energy of one pulse on each device (before g0, after g1)."""
+        sw = self.model.switching
+        gate = None
+        if drive is None:              # the nominal pulse (SimArray): gate fully on
+            width = None
+            amplitude = None
+        elif drive == "full":          # a strong RESET: a DC RESET reading's worth
+            amplitude, width = sw.reset_kinetics.amplitude, sw.dc_time
+        else:
+            amplitude, width, gate, _ = drive
+        if np.ndim(d):
+            for dd in (SET, RESET):
+                m = d == dd
+                if m.any():
+                    self._charge_pulses(g0[m], g1[m], dd, drive)
             return
-        self.write_events[idx] = e0 + n.astype(np.uint32)
-        g = self.g[idx]
-        for k in range(n_max):
-            pos = np.flatnonzero(n > k)
-            dk = d if np.ndim(d) == 0 else d[pos]
-            g[pos] = self._one_pulse(idx[pos], g[pos], e0[pos] + np.uint32(k + 1), dk, drive)
-        self.g[idx] = g
+        kin = sw.set_kinetics if d == SET else sw.reset_kinetics
+        v = kin.amplitude if amplitude is None else amplitude
+        t = kin.width if width is None else width
+        self.program_energy += _energy.pulse_energy(self.model, g0, g1, v, t, gate)
+
+    def energy(self) -> dict:
+        """J spent in the cells so far: programming and reads."""
+        return {"program": self.program_energy, "read": self.read_energy}
+
+    # -- time: drift at rest ------------------------------------------------------------
+    def advance_to(self, t: float) -> None:
+        """The chip's clock reads ``t`` (s): drift every device by the time since drift was
+        last applied, once that is at least ``retention.time_step`` (so the milliseconds a
+        measurement spends on transport and pulses never drift it, and the result depends
+        only on the times of the operations, not on how often the clock was looked at)."""
+        t = float(t)
+        if t <= self.time:
+            return
+        self.time = t
+        ret = self.model.retention
+        if ret is None or t - self._drift_time < ret.time_step:
+            return
+        dt, self._drift_time = t - self._drift_time, t
+        live = np.flatnonzero(self.formed & (self.stuck == 0))
+        if live.size == 0:
+            return
+        if live.size == self.size:
+            live = slice(None)   # every device: no gather
+            idx = np.arange(self.size)
+        else:
+            idx = live
+        gmin, gmax = self._gmin[live], self._gmax[live]
+        g_inf = gmin + self.dtype.type(ret.level) * (gmax - gmin)
+        self.g[live] = retention.relax(self.g[live], g_inf, retention.device_taus(ret, self.seed, idx), dt)
+
+    def advance_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass (idle time, a bake at ``retention.temperature``)."""
+        if not seconds >= 0:
+            raise ValueError(f"time cannot run backwards (seconds={seconds})")
+        self.advance_to(self.time + seconds)
 
     def _one_pulse(self, idx, g, events, d, drive) -> np.ndarray:
         """The state of devices ``idx`` (at ``g``) after their pulse number ``events``."""
@@ -354,7 +480,19 @@ class Chip:
             i = np.clip(i, -i_sat, i_sat)
         if compliance is not None:
             i = np.clip(i, -abs(compliance), abs(compliance))
+        if noisy and (self.model.read_disturb is not None or self.model.energy is not None) \
+                and abs(voltage) < self.quiet_voltage():
+            self._after_read(idx, voltage, i)
         return i
+
+    def _after_read(self, idx, voltage: float, i) -> None:
+        """A read's cost (energy) and its trace on the device (read disturb)."""
+        if self.model.energy is not None:
+            self.read_energy += _energy.read_energy(self.model, i, voltage)
+        rd = self.model.read_disturb
+        if rd is not None and rd.shift and voltage:
+            idx = idx[self.formed[idx] & (self.stuck[idx] == 0)]
+            self.g[idx] = retention.disturb(self.g[idx], self._gmin[idx], self._gmax[idx], rd, voltage)
 
     def read_conductance(self, idx, voltage: float | None = None) -> np.ndarray:
         """Conductance as a read at ``voltage`` would report it (I/V, noisy)."""
@@ -394,13 +532,20 @@ class Chip:
     # -- state, for checkpoints and equivalence tests ---------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"g": self.g.copy(), "formed": self.formed.copy(), "stuck": self.stuck.copy(),
-                "write_events": self.write_events.copy(), "read_events": self.read_events.copy()}
+                "write_events": self.write_events.copy(), "read_events": self.read_events.copy(),
+                # drift is applied up to here; the last clock reading itself is no state
+                "drift_time": np.array(self._drift_time),
+                "energy": np.array([self.program_energy, self.read_energy])}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         for k in ("g", "formed", "stuck", "write_events", "read_events"):
             if state[k].shape != getattr(self, k).shape:
                 raise ValueError(f"checkpoint {k} has shape {state[k].shape}, chip has {getattr(self, k).shape}")
             getattr(self, k)[...] = state[k]
+        # checkpoints from before drift and energy existed hold neither: time 0, nothing spent
+        self._drift_time = float(state.get("drift_time", 0.0))
+        self.time = max(self.time, self._drift_time)
+        self.program_energy, self.read_energy = (float(x) for x in state.get("energy", (0.0, 0.0)))
 
 
 __all__ = ["Chip", "SET", "RESET"]

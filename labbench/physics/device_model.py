@@ -148,6 +148,51 @@ class Faults(_Strict):
         return self
 
 
+class Retention(_Strict):
+    """Conductance drift at rest: each device relaxes towards a level,
+    ``G(t) = G_inf + (G_0 − G_inf)·exp(−t/τ_i)``, with a per-device lognormal τ_i and an
+    Arrhenius temperature dependence ``τ(T) = τ·exp(E_a/k·(1/T − 1/T_ref))``
+    (see :mod:`labbench.physics.retention`)."""
+
+    tau: float = Field(gt=0, le=1e12, description="s, relaxation time constant at t_ref_temperature")
+    level: float = Field(0.0, ge=0, le=1, description="where devices relax to, as a fraction of "
+                                                      "gmax − gmin above each device's gmin (0: the HRS)")
+    tau_d2d: float = Field(0.0, ge=0, le=LEVEL_SIGMA_MAX * 3, description="σ of ln τ across devices")
+    activation_energy: float = Field(1.0, ge=0, le=5, description="eV, Arrhenius activation energy of τ")
+    t_ref_temperature: float = Field(300.0, gt=0, le=1000, description="K, temperature at which tau is given")
+    temperature: float = Field(300.0, gt=0, le=1000, description="K, operating temperature of the chip")
+    time_step: float = Field(1.0, gt=0, le=1e4,
+                             description="s, drift is applied once at least this much time has passed "
+                                         "(transport and pulse times of a measurement never drift the chip)")
+
+
+class ReadDisturb(_Strict):
+    """Each read at device voltage V moves G a fraction ``shift·exp((|V| − v_ref)/v0)`` of the
+    way to Gmax (V > 0, SET polarity) or to Gmin (V < 0)."""
+
+    shift: float = Field(ge=0, le=0.1, description="fraction of the remaining way moved per read at v_ref")
+    v_ref: float = Field(0.1, gt=0, le=5, description="V, the read voltage at which shift is given")
+    v0: float = Field(0.1, gt=0, le=5, description="V per e-fold of the disturb with read voltage")
+
+
+class Endurance(_Strict):
+    """Write events (pulses, SET or RESET, and DC switching readings) a device survives:
+    lognormal across devices; past it the device is stuck at ``stuck_at``."""
+
+    median: float = Field(ge=1, le=1e15, description="write events the median device survives")
+    sigma: float = Field(0.0, ge=0, le=LEVEL_SIGMA_MAX * 3, description="σ of ln(endurance) across devices")
+    stuck_at: Literal["gmin", "gmax"] = Field("gmin", description="where a worn-out device sticks")
+
+
+class Energy(_Strict):
+    """What a pulse or read costs: ``|V|·I(G)·t`` through the access transistor, with the
+    device's I-V (``iv``, shape ``v0``) and the series R_on of ``switching``."""
+
+    iv: Literal["linear", "sinh"] = Field(description="the device I-V energy is computed with: linear or sinh")
+    v0: float = Field(0.25, gt=0, description="V, sinh shape parameter (iv: sinh)")
+    read_time: float = Field(1e-7, gt=0, le=1, description="s, how long one read biases a device")
+
+
 class DeviceModel(_Strict):
     """One device technology, as a lab would describe it."""
 
@@ -162,6 +207,10 @@ class DeviceModel(_Strict):
     switching: Switching = Field(default_factory=Switching)
     variability: Variability = Field(default_factory=Variability)
     faults: Faults = Field(default_factory=Faults)
+    retention: Retention | None = None
+    read_disturb: ReadDisturb | None = None
+    endurance: Endurance | None = None
+    energy: Energy | None = None
     fit: dict[str, Any] | None = Field(None, description="provenance and metrics written by the fitter")
 
     @model_validator(mode="before")
@@ -223,7 +272,7 @@ class DeviceModel(_Strict):
         d = self.model_dump(exclude={"update"}, exclude_none=True)
         d["update"] = self.update.to_dict()
         order = ["name", "description", "references", "update", "d2d", "read", "switching", "variability",
-                 "faults", "fit"]
+                 "faults", "retention", "read_disturb", "endurance", "energy", "fit"]
         return {k: d[k] for k in order if k in d}
 
     def to_yaml(self, path: str | Path | None = None) -> str:
