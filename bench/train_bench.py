@@ -257,27 +257,41 @@ def part_strict_ablation(args, data) -> dict:
 
 
 def part_speed(args, data) -> dict:
-    """Ideal and device-in-the-loop, 784-500-10, full 60k epochs, alternated, best of two."""
+    """Ideal and device-in-the-loop, one full 60k epoch each, alternated in this process on
+    the same data (issue 11): the median of ``--speed-repeats`` ratios, per network, with
+    the default device model, threshold refresh, C2C and D2D on; and where the time goes."""
     from labbench.bnn.trainer import TrainConfig, Trainer
     from labbench.physics import load_device_model
 
     dm = load_device_model()
-    per = {"ideal": [], "device": []}
-    for rep in range(args.speed_repeats):
-        for mode in ("ideal", "device"):
-            cfg = TrainConfig(sizes=(784, 500, 10), epochs=1, mode=mode, seed=rep)
-            tr = Trainer(cfg, dm, progress=False)
-            t0 = time.perf_counter()
-            row = tr.train_epoch(data.x_train, data.y_train)
-            wall = time.perf_counter() - t0
-            per[mode].append({"samples_per_s": row["samples_per_s"], "epoch_seconds": wall})
-            print(f"  {mode}: {row['samples_per_s']:.0f} samples/s, 60k epoch in {wall:.1f} s", flush=True)
-    best = {m: max(r["samples_per_s"] for r in rs) for m, rs in per.items()}
-    epoch_s = {m: min(r["epoch_seconds"] for r in rs) for m, rs in per.items()}
-    return {"sizes": [784, 500, 10], "batch": 100, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
-            "cpus": os.cpu_count(), "runs": per, "best_samples_per_s": best,
-            "ratio_device_over_ideal": best["device"] / best["ideal"], "device_epoch_seconds": epoch_s["device"],
-            "ideal_epoch_seconds": epoch_s["ideal"]}
+    out = {"batch": 100, "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+           "cpus": os.cpu_count(), "networks": {}}
+    for hidden in args.speed_hidden:
+        sizes = (784, hidden, 10)
+        per = {"ideal": [], "device": []}
+        for rep in range(args.speed_repeats):
+            for mode in ("ideal", "device"):
+                tr = Trainer(TrainConfig(sizes=sizes, epochs=1, mode=mode, seed=rep), dm, progress=False)
+                row = tr.train_epoch(data.x_train, data.y_train)
+                n_batches = len(data.x_train) // 100
+                split = {k: 1e3 * v / n_batches for k, v in tr.clock.seconds.items()}
+                per[mode].append({"samples_per_s": row["samples_per_s"], "epoch_seconds": row["seconds"],
+                                  "ms_per_batch": split})
+                print(f"  784-{hidden}-10 {mode}: {row['samples_per_s']:.0f} samples/s  "
+                      + "  ".join(f"{k} {v:.2f}" for k, v in split.items() if v > 0.005) + " ms/batch", flush=True)
+        ratios = [d["samples_per_s"] / i["samples_per_s"] for i, d in zip(per["ideal"], per["device"])]
+        med = {m: {k: float(np.median([r["ms_per_batch"][k] for r in rs])) for k in rs[0]["ms_per_batch"]}
+               for m, rs in per.items()}
+        out["networks"][f"784-{hidden}-10"] = {
+            "runs": per, "ratios": ratios, "median_ratio": float(np.median(ratios)),
+            "median_samples_per_s": {m: float(np.median([r["samples_per_s"] for r in rs])) for m, rs in per.items()},
+            "median_ms_per_batch": med}
+    # the summary's 4a/4b read the first network
+    first = next(iter(out["networks"].values()))
+    out["ratio_device_over_ideal"] = first["median_ratio"]
+    out["best_samples_per_s"] = first["median_samples_per_s"]
+    out["device_epoch_seconds"] = float(np.median([r["epoch_seconds"] for r in first["runs"]["device"]]))
+    return out
 
 
 def part_memory(args, data) -> dict:
@@ -345,10 +359,15 @@ def summarize() -> dict:
             + f": {100 * r['final_test_acc']:.2f}" for r in fa["runs"]), "met": None})
     s = parts.get("speed")
     if s:
-        targets.append({"target": "4a. device-in-the-loop ≥ 0.5× ideal samples/s",
-                        "measured": f"{s['best_samples_per_s']['device']:.0f} vs {s['best_samples_per_s']['ideal']:.0f} "
-                                    f"samples/s = {s['ratio_device_over_ideal']:.2f}×",
-                        "met": s["ratio_device_over_ideal"] >= 0.5})
+        for net, r in s.get("networks", {}).items():
+            sp = r["median_samples_per_s"]
+            split = ", ".join(f"{k} {r['median_ms_per_batch']['device'][k]:.2f}"
+                              for k in r["median_ms_per_batch"]["device"])
+            targets.append({"target": f"4a. {net}: device-in-the-loop ≥ 0.8× ideal samples/s "
+                                      f"(median of {len(r['ratios'])} alternating runs)",
+                            "measured": f"{sp['device']:.0f} vs {sp['ideal']:.0f} samples/s = {r['median_ratio']:.2f}× "
+                                        f"(runs {', '.join(f'{x:.2f}' for x in r['ratios'])}); device ms/batch: {split}",
+                            "met": r["median_ratio"] >= 0.8})
         targets.append({"target": "4b. 60k-image epoch of 784-500-10 < 60 s",
                         "measured": f"{s['device_epoch_seconds']:.1f} s", "met": s["device_epoch_seconds"] < 60})
     pr = parts.get("precision")
@@ -521,7 +540,8 @@ def main(argv=None) -> int:
     p.add_argument("--ablation-hidden", type=int, default=500)
     p.add_argument("--ablation-epochs", type=int, default=None)
     p.add_argument("--ablation-subset", type=int, default=None)
-    p.add_argument("--speed-repeats", type=int, default=2)
+    p.add_argument("--speed-repeats", type=int, default=3)
+    p.add_argument("--speed-hidden", type=lambda t: [int(x) for x in t.split(",")], default=[500, 1000])
     p.add_argument("--rules-epochs", type=int, default=3)
     p.add_argument("--faults-epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)

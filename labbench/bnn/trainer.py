@@ -209,15 +209,36 @@ class IdealSynapses:
     def signs(self) -> np.ndarray:
         return sign(self.w)
 
-    def update(self, dw: np.ndarray, rng) -> None:
+    def update(self, dw: np.ndarray, rng, clock: "PhaseClock | None" = None) -> None:
         self.w += dw
         np.clip(self.w, -1.0, 1.0, out=self.w)
+        if clock is not None:
+            clock.lap("update rule")
 
     def state_dict(self):
         return {"w": self.w.copy()}
 
     def load_state_dict(self, s):
         self.w[...] = s["w"]
+
+
+class PhaseClock:
+    """Seconds per phase of a training step, summed over an epoch: where the time goes
+    (a speed regression then shows where it came from).  Six perf_counter calls a batch."""
+
+    PHASES = ("sense", "forward", "backward", "optimizer", "update rule", "pulses (Chip.pulse)", "refresh")
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(self.PHASES, 0.0)
+        self._t = time.perf_counter()
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        t = time.perf_counter()
+        self.seconds[phase] += t - self._t
+        self._t = t
 
 
 class DeviceSynapses:
@@ -238,9 +259,14 @@ class DeviceSynapses:
     def signs(self) -> np.ndarray:
         return self.array.read_signs_float()
 
-    def update(self, dw: np.ndarray, rng) -> None:
+    def update(self, dw: np.ndarray, rng, clock: "PhaseClock | None" = None) -> None:
         dw *= self.inv_step
-        self.array.apply_signed_pulses(self.rule.signed(dw, rng))
+        k = self.rule.signed(dw, rng)
+        if clock is not None:
+            clock.lap("update rule")
+        self.array.apply_signed_pulses(k)
+        if clock is not None:
+            clock.lap("pulses (Chip.pulse)")
 
     def state_dict(self):
         out = dict(self.array.state_dict())
@@ -344,26 +370,34 @@ class Trainer:
 
             bar = tqdm(total=n_batches, desc=f"epoch {self.epoch + 1}/{c.epochs}", unit="batch", leave=False)
         t0 = time.perf_counter()
+        clock = self.clock = PhaseClock()
         g0, b0 = self._bn_slots
         for b in range(n_batches):
             sel = order[b * c.batch:(b + 1) * c.batch]
             xb = to_inputs(x_train[sel]) if x_train.dtype == np.uint8 else x_train[sel]
             yb = y_train[sel]
+            clock.start()
             weights = [s.signs() for s in self.synapses]
+            clock.lap("sense")
             logits, saved = self.model.forward(xb, weights, train=True)
             loss, dlogits, ok = softmax_cross_entropy(logits, yb)
+            clock.lap("forward")
             dws, dbns = self.model.backward(saved, dlogits, weights)
+            clock.lap("backward")
             self.opt.begin_step()
             self.bn_opt.begin_step()
-            for i, (syn, dw) in enumerate(zip(self.synapses, dws)):
-                syn.update(self.opt.step(i, dw, lr), self.rng)
             for j, (bn, (dgamma, dbeta)) in enumerate(zip(self.model.bns, dbns)):
                 bn.gamma += self.bn_opt.step(g0 + j, dgamma, lr)
                 bn.beta += self.bn_opt.step(b0 + j, dbeta, lr)
+            for i, (syn, dw) in enumerate(zip(self.synapses, dws)):
+                step = self.opt.step(i, dw, lr)
+                clock.lap("optimizer")
+                syn.update(step, self.rng, clock)
             self.step += 1
             if self.policy is not None:
                 for arr in self.arrays:
                     refreshed += self.policy(arr, self.step)
+            clock.lap("refresh")
             loss_sum += loss
             correct += ok
             if bar is not None:
