@@ -75,3 +75,37 @@ def test_same_pulse_sequence_same_state(bench):
         assert np.array_equal(a[k], b[k]), k
     assert (chip.write_events > 0).sum() > 5 and reads > 10
     assert bench.now() > 0
+
+
+@pytest.mark.parametrize("bench_file", ["sim.yaml", "sim_2600.yaml"])
+def test_drift_and_read_disturb_same_through_the_instruments_and_direct_calls(bench_file):
+    """Idle hours on the bench (virtual time, SCPI 2450/81160A or the 2600B's TSP) drift the
+    chip exactly as direct Chip calls at the same times do, reads disturb it alike."""
+    with Bench.from_yaml(BENCHES / bench_file) as b:
+        chip, op = b.world.chip, b.config.operating
+        assert chip.model.retention is not None and chip.model.read_disturb is not None
+        twin = Chip(chip.model, chip.rows, chip.cols, seed=b.config.chip.seed)
+        twin.load_state_dict(chip.state_dict())
+        cells = [(0, 0, 0), (1, 2, 1), (3, 1, 0)]
+        before, after = [], []
+        for r, c, s in cells:
+            b.pulse_cell(r, c, s, "set", 20)
+            twin.advance_to(chip.time)
+            twin.pulse(twin.flat(r, c, s), 20, SET, amplitude=op.set.amplitude, width=op.set.width,
+                       gate=op.set.gate)
+        for sleep, out in ((0.0, before), (3e4, after)):
+            b.sleep(sleep)
+            for r, c, s in cells:
+                out.append(b.read_cell(r, c, s))
+                twin.advance_to(chip.time)
+                twin.current(twin.flat(r, c, s), op.read_voltage, op.compliance, gate=op.read_gate)
+        a, t = chip.state_dict(), twin.state_dict()
+        for k in a:
+            if k == "energy":   # summed in the same order here: equal too
+                np.testing.assert_allclose(a[k], t[k], rtol=1e-12)
+            else:
+                assert np.array_equal(a[k], t[k]), k
+        assert chip._drift_time >= 3e4
+        # the drift the reads saw: about exp(−t/τ) of the way to the HRS, τ ~ 1e5 s ± D2D
+        lost = 1 - np.array(after) / np.array(before)
+        assert ((lost > 0.02) & (lost < 0.8)).all()

@@ -24,7 +24,14 @@ MODELS = ["auto", "neurosim", "softbounds", "expstep", "powstep", "piecewise"]
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object on stdout")
 @click.option("--allow-poor-fit", is_flag=True,
               help="write the model even when the fit is worse than a flat line (R² < 0 or undefined)")
-def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit):
+@click.option("--allow-unconverged", is_flag=True,
+              help="write the model even when the solver did not converge for every fit unit")
+@click.option("--device-model", "base_model", default=None,
+              help="retention runs: the device model whose retention block is fitted (default: the default chip)")
+@click.option("--temperature", type=float, default=None,
+              help="retention runs: K at which the data were taken (default: the model's operating temperature)")
+def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit, allow_unconverged, base_model,
+        temperature):
     """Fit conductance-update models to tidy pulse-train data (CSV).
 
     Columns: cell (or row, col, side), cycle, direction (set/reset), pulse (0 = before the
@@ -43,6 +50,11 @@ def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit):
     if plot_path is not None:
         ensure_writable_file(plot_path, "plot (--plot)")
     _check_distinct(data, output, plot_path)
+    from .retention import is_retention
+
+    if is_retention(data):
+        _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, base_model, temperature)
+        return
     try:
         result = fit_device(data, model=model, method=method,
                             name=name or (output.stem if output else data.stem), source=str(data))
@@ -60,6 +72,7 @@ def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit):
         sys.exit(2)
     for p in problems:
         click.echo(f"warning: poor fit written (--allow-poor-fit): {p}", err=True)
+    _check_converged(data, result, allow_unconverged)
     if output is not None:
         result.to_yaml(output)
     if plot_path is not None:
@@ -110,5 +123,58 @@ def _print_human(result, output, plot_path):
             click.echo(f"note: {n}")
     click.echo("")
     click.echo(result.device_model.to_yaml().rstrip() if output is None else f"wrote {output}")
+    if plot_path is not None:
+        click.echo(f"wrote {plot_path}")
+
+
+def _check_converged(data, result, allow_unconverged: bool) -> None:
+    """A fit whose solver did not converge writes nothing and exits 2, unless allowed."""
+    bad = result.unconverged() if hasattr(result, "unconverged") else []
+    if not bad:
+        return
+    if not allow_unconverged:
+        click.echo(f"error: {data}: the solver did not converge: {'; '.join(bad)}. No model written: "
+                   f"pass --allow-unconverged to write it anyway", err=True)
+        sys.exit(2)
+    for b in bad:
+        click.echo(f"warning: unconverged fit written (--allow-unconverged): {b}", err=True)
+
+
+def _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, base_model, temperature):
+    """A retention run (reads against time): fit drift at rest into a base model's retention block."""
+    from labbench.physics.device_model import load_device_model
+
+    from .io import DataError
+    from .retention import fit_retention
+
+    try:
+        base = load_device_model(base_model)
+        result = fit_retention(data, base, name=name or (output.stem if output else None), source=str(data),
+                               temperature=temperature)
+    except DataError as e:
+        msg = str(e)
+        click.echo(f"error: {msg if msg.startswith(str(data)) else f'{data}: {msg}'}", err=True)
+        sys.exit(2)
+    _check_converged(data, result, allow_unconverged)
+    if output is not None:
+        result.to_yaml(output)
+    if plot_path is not None:
+        result.plot(plot_path)
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=None))
+        return
+    p = result.params
+    tau, lvl, dd = p["tau"], p["level"], p["tau_d2d"]
+    click.echo(f"model: retention  ({len(result.devices)} devices, {result.temperature:g} K)")
+    click.echo(f"tau = {tau['value']:.4g} s  (95 % {tau['ci95'][0]:.4g} .. {tau['ci95'][1]:.4g})")
+    click.echo(f"level = {lvl['value']:.4g}  (95 % {lvl['ci95'][0]:.4g} .. {lvl['ci95'][1]:.4g})")
+    if dd["resolved"]:
+        click.echo(f"d2d sigma(ln tau) = {dd['value']:.3g}  (95 % {dd['ci95'][0]:.3g} .. {dd['ci95'][1]:.3g})")
+    else:
+        click.echo("d2d sigma(ln tau): not resolved")
+    for n in result.notes:
+        click.echo(f"note: {n}")
+    click.echo("")
+    click.echo(f"wrote {output}" if output is not None else result.device_model.to_yaml().rstrip())
     if plot_path is not None:
         click.echo(f"wrote {plot_path}")

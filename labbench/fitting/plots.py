@@ -70,3 +70,40 @@ def plot_fit(result, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     return path
+
+
+def plot_retention(result, path: str | Path) -> Path:
+    """A retention fit: G(t)/G(0) per device with its fit (log time), and ln τ across devices
+    with the fitted τ, its 95 % interval and the D2D σ (or "not resolved")."""
+    path = Path(path)
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax, ax_h = fig.subplots(1, 2)
+    df = result.data
+    for i, (dev, grp) in enumerate(df.groupby("device", sort=True)):
+        if i >= MAX_TRACES:
+            break
+        f = result.devices[i]
+        t, g = grp["time"].to_numpy(), grp["conductance"].to_numpy()
+        tt = np.logspace(np.log10(max(t[t > 0].min(), 1e-3)), np.log10(t.max()), 100)
+        fit = f.g_inf + (f.g0 - f.g_inf) * np.exp(-tt / np.exp(f.log_tau))
+        ax.plot(np.maximum(t, tt[0]), g / f.g0, ".", ms=3, color="0.6")
+        ax.plot(tt, fit / f.g0, "-", lw=0.8, color="C0", alpha=0.8)
+    ax.set(xscale="log", xlabel="time since programming (s; t = 0 drawn at the left edge)",
+           ylabel="G / G₀ (fitted)", title="retention: data (grey) and per-device fits")
+    tau = result.params["tau"]
+    lt = np.array([f.log_tau for f in result.devices])
+    ax_h.hist(lt / np.log(10), bins=max(5, min(30, lt.size // 2)), color="C0", alpha=0.7)
+    lo, hi = tau["ci95"]
+    ax_h.axvspan(np.log10(lo), np.log10(hi), color="C1", alpha=0.3, label=f"τ 95 %: {lo:.3g} .. {hi:.3g} s")
+    ax_h.axvline(np.log10(tau["value"]), color="C1", label=f"τ = {tau['value']:.3g} s at {tau['temperature']:g} K")
+    d = result.params["tau_d2d"]
+    label = (f"σ(ln τ) = {d['value']:.3f} (95 % {d['ci95'][0]:.3f} .. {d['ci95'][1]:.3f})" if d["resolved"]
+             else f"σ(ln τ) not resolved (≤ {d['upper95']:.3g})")
+    ax_h.set(xlabel="log10 τ (s)", ylabel="devices", title=label)
+    ax_h.legend(fontsize=8)
+    conv = result.summary()["convergence"]
+    fig.suptitle(f"{result.device_model.name}: retention fit, {conv['converged']}/{conv['devices']} converged")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    return path

@@ -1,0 +1,237 @@
+"""Retention fits: drift at rest from a retention run (reads at times after programming).
+
+Each device is fitted on its own, ``G(t) = G_inf + (G_0 − G_inf)·exp(−t/τ)`` (the model of
+:mod:`labbench.physics.retention`), by ``scipy.optimize.least_squares`` on relative
+residuals (read noise is relative, so they are homoscedastic); a run has tens of devices,
+so a loop over scipy's solver is fast enough and keeps its convergence report.  Reads of
+a retention run are independent (the drift itself is deterministic), so the Jacobian at
+the solution gives each device's standard errors.  The population's parameters are the
+device model's: τ (the geometric mean of the τ_i, a t interval over devices), the spread
+of ln τ (χ² interval less the fits' own noise, :mod:`.uncertainty`) and the relaxation
+level (the mean G_inf as a fraction of a base model's window).  One temperature cannot
+separate τ_0 from E_a: the activation energy is the base model's, and τ is converted to
+the base model's reference temperature with it.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import least_squares
+
+from labbench.physics import retention as physics_retention
+from labbench.physics.device_model import DeviceModel
+
+from . import uncertainty
+from .io import CELL_KEYS, DataError, read_table
+
+NEEDS = ("cell (or row, col, side), time (s since programming) and conductance (S), one row per read; "
+         "`labbench measure retention` writes them")
+
+
+def is_retention(source) -> bool:
+    """A table with reads against time and no pulse trains: a retention run."""
+    try:
+        df, _ = read_table(source)
+    except DataError:
+        return False
+    cols = {c.lower() for c in df.columns}
+    return "conductance" in cols and not ({"pulse", "direction"} & cols) and \
+        bool({"time", "read"} & cols)
+
+
+def load_retention(source) -> pd.DataFrame:
+    """(device, time, conductance) rows of a retention run; a DataError says what is missing."""
+    df, _ = read_table(source)
+    df = df.rename(columns={c: c.lower() for c in df.columns})
+    if "time" not in df.columns:
+        raise DataError("a retention fit needs time stamps: column 'time' (s since programming) is "
+                        f"missing (found {list(df.columns)}); the fitter needs {NEEDS}")
+    if "conductance" not in df.columns:
+        raise DataError(f"column 'conductance' is missing; the fitter needs {NEEDS}")
+    keys = ["cell"] if "cell" in df.columns else [k for k in CELL_KEYS if k in df.columns]
+    if not keys:
+        raise DataError(f"no device column ('cell', or 'row', 'col', 'side'); the fitter needs {NEEDS}")
+    out = pd.DataFrame({"time": pd.to_numeric(df["time"], errors="coerce"),
+                        "conductance": pd.to_numeric(df["conductance"], errors="coerce")})
+    for name in ("time", "conductance"):
+        bad = np.flatnonzero(~np.isfinite(out[name].to_numpy(float)))
+        if bad.size:
+            raise DataError(f"column {name!r} is not a finite number at row {bad[0]} (line {bad[0] + 2}); "
+                            f"the fitter needs {NEEDS}")
+    if (out["time"] < 0).any():
+        raise DataError("column 'time' must be >= 0 s (time since programming)")
+    if (out["conductance"] <= 0).any():
+        raise DataError("column 'conductance' must be > 0 S")
+    out["device"] = pd.factorize(pd.MultiIndex.from_frame(df[keys].astype(str)))[0]
+    if out.groupby("device")["time"].nunique().min() < 4:
+        raise DataError("each device needs reads at >= 4 distinct times for a retention fit "
+                        "(3 parameters: G_0, G_inf, tau)")
+    if not (out["time"].max() > 0):
+        raise DataError("every read is at time 0: no drift to fit")
+    return out
+
+
+@dataclass
+class DeviceRetention:
+    g0: float
+    g_inf: float
+    log_tau: float
+    se: np.ndarray          # standard errors of (g0, g_inf, ln tau)
+    dof: int
+    converged: bool
+    message: str
+    rmse_rel: float
+
+
+def fit_device_retention(t: np.ndarray, g: np.ndarray) -> DeviceRetention:
+    """One device's relaxation, with the Jacobian's standard errors."""
+    t, g = np.asarray(t, float), np.asarray(g, float)
+    order = np.argsort(t)
+    t, g = t[order], g[order]
+    t_pos = t[t > 0]
+    lo_tau, hi_tau = math.log(t_pos.min() / 10), math.log(t.max() * 1e4)
+
+    def model(p):
+        return p[1] + (p[0] - p[1]) * np.exp(-t * np.exp(-p[2]))
+
+    def resid(p):
+        return (model(p) - g) / g
+
+    gmax = float(g.max())
+    x0 = [float(g[0]), float(g[-1]) * 0.9, math.log(max(t.max() / 3, t_pos.min()))]
+    lower, upper = [0.0, 0.0, lo_tau], [4 * gmax, 4 * gmax, hi_tau]
+    x0 = np.clip(x0, np.array(lower) + 1e-30, np.array(upper) - 1e-9)
+    sol = least_squares(resid, x0, bounds=(lower, upper), x_scale=[gmax, gmax, 1.0], method="trf",
+                        xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
+    se, dof = uncertainty.jacobian_errors(sol.jac, sol.fun)
+    return DeviceRetention(g0=float(sol.x[0]), g_inf=float(sol.x[1]), log_tau=float(sol.x[2]), se=se, dof=dof,
+                           converged=bool(sol.success and sol.status > 0), message=str(sol.message),
+                           rmse_rel=float(np.sqrt(np.mean(sol.fun ** 2))))
+
+
+@dataclass
+class RetentionFit:
+    devices: list[DeviceRetention]
+    params: dict               # name -> {value, se?, ci95, ...}
+    d2d: dict                  # tau_d2d estimate (uncertainty.sigma_interval)
+    device_model: DeviceModel
+    notes: list[str] = field(default_factory=list)
+    data: pd.DataFrame | None = field(default=None, repr=False)
+    temperature: float = 300.0
+
+    kind = "retention"
+    warnings: list = field(default_factory=list)
+
+    @property
+    def converged(self) -> bool:
+        return all(d.converged for d in self.devices)
+
+    def unconverged(self) -> list[str]:
+        bad = [i for i, d in enumerate(self.devices) if not d.converged]
+        return [f"retention: {len(bad)}/{len(self.devices)} devices ({self.devices[bad[0]].message})"] if bad else []
+
+    def summary(self) -> dict:
+        return {"model": "retention", "name": self.device_model.name, "temperature": self.temperature,
+                "params": self.params, "d2d": {"tau": self.d2d},
+                "convergence": {"converged": sum(d.converged for d in self.devices), "devices": len(self.devices),
+                                "messages": sorted({d.message for d in self.devices})},
+                "retention": self.device_model.retention.model_dump(), "notes": list(self.notes)}
+
+    def quality_problems(self) -> list[str]:
+        return []
+
+    def to_yaml(self, path) -> str:
+        return self.device_model.to_yaml(path)
+
+    def plot(self, path) -> Path:
+        from .plots import plot_retention
+
+        return plot_retention(self, path)
+
+
+def fit_retention(data, base: DeviceModel, name: str | None = None, source: str | None = None,
+                  temperature: float | None = None) -> RetentionFit:
+    """Fit drift at rest to a retention run; ``base`` supplies the rest of the device model
+    (its window for the level, its activation energy and reference temperature)."""
+    df = load_retention(data)
+    ret0 = base.retention or physics_retention_default()
+    temp = float(ret0.temperature if temperature is None else temperature)
+    fits = [fit_device_retention(grp["time"].to_numpy(), grp["conductance"].to_numpy())
+            for _, grp in df.groupby("device", sort=True)]
+    n = len(fits)
+    log_tau = np.array([f.log_tau for f in fits])
+    se_log_tau = np.array([f.se[2] for f in fits])
+    g_inf = np.array([f.g_inf for f in fits])
+    notes: list[str] = []
+    # τ at the measured temperature, over devices: the mean of ln τ_i and its t interval
+    if n >= 2:
+        m, s = float(log_tau.mean()), float(log_tau.std(ddof=1) / math.sqrt(n))
+        lo, hi = uncertainty.t_interval(m, s, n - 1)
+    else:
+        m, s, (lo, hi) = float(log_tau[0]), float(se_log_tau[0]), uncertainty.t_interval(log_tau[0], se_log_tau[0], fits[0].dof)
+    to_ref = math.exp(-ret0.activation_energy / physics_retention.K_B * (1 / temp - 1 / ret0.t_ref_temperature))
+    tau = {"value": math.exp(m), "se_ln": s, "ci95": [math.exp(lo), math.exp(hi)], "temperature": temp,
+           "at_reference": {"value": math.exp(m) * to_ref, "ci95": [math.exp(lo) * to_ref, math.exp(hi) * to_ref],
+                            "temperature": ret0.t_ref_temperature}}
+    span = base.gmax - base.gmin
+    gm, gs = float(g_inf.mean()), float(g_inf.std(ddof=1) / math.sqrt(n)) if n >= 2 else float(fits[0].se[1])
+    glo, ghi = uncertainty.t_interval(gm, gs, max(n - 1, 1))
+    clip = lambda v: float(min(max((v - base.gmin) / span, 0.0), 1.0))   # noqa: E731
+    level = {"value": clip(gm), "ci95": [clip(glo), clip(ghi)], "g_inf_S": gm, "g_inf_ci95_S": [glo, ghi]}
+    d2d = uncertainty.sigma_interval(log_tau, float(np.mean(se_log_tau ** 2)))
+    if d2d["resolved"]:
+        tau_d2d = round(d2d["sigma"], 6)
+    else:
+        tau_d2d = ret0.tau_d2d
+        notes.append(uncertainty.not_resolved_note("tau", d2d, None) + "; the base model's value is kept")
+    bad = [i for i, f in enumerate(fits) if not f.converged]
+    notes.append(f"solver: scipy least_squares (trf) converged for {n - len(bad)}/{n} devices"
+                 + (f"; not converged: devices {bad[:10]} ({fits[bad[0]].message})" if bad else ""))
+    wide = int(np.sum(se_log_tau > 1.0))
+    if wide:
+        notes.append(f"{wide}/{n} devices have ln tau uncertain by > 1 (the run is short against their tau: "
+                     f"measure longer, or bake hotter)")
+    notes.append(f"activation energy not fitted (one temperature, {temp:g} K): the base model's "
+                 f"{ret0.activation_energy:g} eV is kept and converts tau to {ret0.t_ref_temperature:g} K")
+    params = {"tau": tau, "level": level,
+              "tau_d2d": ({"value": d2d["sigma"], "ci95": d2d["ci95"], "resolved": True} if d2d["resolved"]
+                          else {"resolved": False, "upper95": d2d["ci95"][1], "n_devices": n,
+                                "note": notes[0]})}
+    new_ret = ret0.model_copy(update={"tau": float(tau["at_reference"]["value"]), "level": level["value"],
+                                      "tau_d2d": float(tau_d2d)})
+    fit_block = {"tool": "labbench.fitting.fit_retention",
+                 "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "source": str(source if source is not None else (data if not isinstance(data, pd.DataFrame) else "DataFrame")),
+                 "model": "retention", "n_devices": n, "n_reads": int(len(df)),
+                 "duration_s": float(df["time"].max()), "params": params,
+                 "converged": f"{n - len(bad)}/{n}", "notes": notes}
+    dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
+                                 "fit": _plain(fit_block)})
+    dm = DeviceModel.model_validate(dm.to_dict())   # validated as the file will be
+    return RetentionFit(devices=fits, params=_plain(params), d2d=_plain(d2d), device_model=dm, notes=notes,
+                        data=df, temperature=temp)
+
+
+def physics_retention_default():
+    from labbench.physics.device_model import Retention
+
+    return Retention(tau=1e5)
+
+
+def _plain(o):
+    if isinstance(o, dict):
+        return {str(k): _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return float(o)
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o
