@@ -26,7 +26,8 @@ from labbench.cli_options import db_option, out_option
               help="BLAS threads per local worker, at most cores // workers (more would oversubscribe)")
 @click.option("--scheduler", default=None, metavar="ADDRESS",
               help="run on an existing Dask cluster (e.g. tcp://10.0.0.5:8786) instead of a local one; "
-                   "its workers need labbench installed and the data reachable")
+                   "its workers need labbench installed, MNIST at the same path, and the sweep folder "
+                   "(point runs, the dataset) on a filesystem they share with this machine, or --no-db")
 @click.option("--connect-timeout", default=10.0, show_default=True, type=click.FloatRange(0.1, 600),
               help="seconds to wait for --scheduler")
 @db_option(help="QCoDeS dataset for per-epoch metrics (default: labbench.db in the sweep folder)")

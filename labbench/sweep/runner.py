@@ -184,7 +184,7 @@ def dask_client(workers: int | None, scheduler: str | None, connect_timeout: flo
 def point_row(sweep: Sweep, p, result: dict, version: str, run_dir: Path) -> dict:
     row = {"sweep": sweep.name, "point": p.index, "point_id": p.id,
            **{f: _cell(p.values.get(f)) for f in sweep.fields}}
-    row.update({k: v for k, v in result.items() if k != "traceback"})
+    row.update(result)          # a failed point's traceback too, for whoever debugs it
     row.update({"device_model": p.device_model, "device": json.dumps(p.device, sort_keys=True),
                 "train": json.dumps(p.train, sort_keys=True), "code_version": version,
                 "run_dir": str(run_dir)})
