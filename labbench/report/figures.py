@@ -147,6 +147,17 @@ def array_map(df: pd.DataFrame, value: str = "conductance", title: str = "") -> 
 
 
 # -- training ----------------------------------------------------------------------------
+def _epoch_ticks(ax, epochs) -> None:
+    """Whole epochs on the x axis (every one while there are few)."""
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = list(epochs)
+    if 0 < len(epochs) <= 12:
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def training_curves(runs: dict[str, pd.DataFrame]) -> str:
     """Test and train accuracy per epoch, one panel per run (ideal beside device)."""
     fig, axes = new(w=4.4, n=max(1, len(runs)))
@@ -154,9 +165,7 @@ def training_curves(runs: dict[str, pd.DataFrame]) -> str:
     for ax, (name, h) in zip(axes, runs.items()):
         ax.plot(h["epoch"], 100 * h["test_acc"], "o-", label="test")
         ax.plot(h["epoch"], 100 * h["train_acc"], "s--", label="train")
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        _epoch_ticks(ax, h["epoch"])
         ax.set(xlabel="epoch", ylabel="accuracy (%)", title=name, ylim=(max(0, lo - 2), 100))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -170,6 +179,7 @@ def pulses_per_epoch(h: pd.DataFrame) -> str | None:
     a.bar(h["epoch"] - 0.2, h["set_pulses"], width=0.4, label="update SET pulses")
     if "refresh_set_pulses" in h:
         a.bar(h["epoch"] + 0.2, h["refresh_set_pulses"], width=0.4, label="refresh SET pulses")
+    _epoch_ticks(a, h["epoch"])
     a.set(xlabel="epoch", ylabel="pulses", title="pulses per epoch", yscale="log")
     a.legend(fontsize=8)
     a.grid(alpha=0.3)
@@ -195,9 +205,7 @@ def sweep_curves(curves: dict[str, pd.DataFrame], max_lines: int = 12) -> str:
         if i >= max_lines:
             break
         a.plot(h["epoch"], 100 * h["mean"], "o-" if len(h) < 15 else "-", ms=3, label=label)
-    from matplotlib.ticker import MaxNLocator
-
-    a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _epoch_ticks(a, sorted({e for h in curves.values() for e in h["epoch"]}))
     a.set(xlabel="epoch", ylabel="test accuracy (%)",
           title="per point, mean over seeds" + (f" (first {max_lines} of {len(curves)})" if len(curves) > max_lines
                                                  else ""))
