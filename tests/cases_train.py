@@ -158,4 +158,7 @@ CASES = [
     Case("train-mode-unknown", ["train", "--mode", "relaxed", "--out", RUN],
          expect=r"'relaxed' is not one of 'mixed-precision', 'strict'", exit_codes=(2,), forbid=(RUN,)),
     _float_case("train-optimizer-threshold-nan", "--optimizer-threshold", "nan", r"\[0, 1000\]"),
+    _float_case("train-idle-nan", "--idle-between-epochs", "nan", r"\[0, 1e\+09\]"),
+    Case("train-idle-on-ideal", ["train", "--array", "ideal", "--idle-between-epochs", "10", "--out", RUN],
+         expect=r"--idle-between-epochs needs --array sim", exit_codes=(2,), forbid=(RUN,)),
 ]

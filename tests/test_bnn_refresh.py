@@ -36,7 +36,8 @@ def test_threshold_refreshes_exactly_the_saturated_pairs(dm):
     assert arr.counters.refreshes == n and arr.counters.reset_ops == 2 * n
     assert arr.counters.refresh_set_pulses >= n
     g2 = arr.conductances()
-    np.testing.assert_array_equal(g2[below], g[below])                  # untouched
+    # untouched by refresh: only the check's read disturb moves them (a few 1e-5 relative)
+    np.testing.assert_allclose(g2[below], g[below], rtol=1e-3)
     assert np.maximum(g2[..., 0], g2[..., 1])[above].mean() < dm.gmin + 0.7 * (dm.gmax - dm.gmin)
     np.testing.assert_array_equal(arr.true_signs(), signs)                # signs kept
 

@@ -91,6 +91,22 @@ class Array2T2R(ABC):
         a read; hardware reads them)."""
         return self.read_conductances()
 
+    def energy(self) -> dict[str, float]:
+        """J spent in the cells, ``{"program": …, "read": …}``; empty where the array cannot
+        know (hardware without a power monitor)."""
+        return {}
+
+    def wear(self) -> dict:
+        """Pulses per device (mean, max, histogram) and the fraction worn out; empty where
+        the array does not count them."""
+        return {}
+
+    def advance_time(self, seconds: float) -> None:
+        """Let the array sit idle ``seconds`` (drift at rest).  Only a simulator can skip
+        time; a real array would have to wait it out."""
+        raise ValueError(f"{type(self).__name__} cannot idle in simulated time; "
+                         "idle time between epochs needs --array sim")
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs to resume this array exactly (by default: the counters;
         a device pair keeps its own non-volatile state)."""

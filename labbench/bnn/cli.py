@@ -171,6 +171,8 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
               help="sense-amp noise σ, fraction of range")
 @click.option("--binarize-input/--no-binarize-input", default=False, show_default=True,
               help="±1 inputs instead of real-valued [−1, 1]")
+@click.option("--idle-between-epochs", default=0.0, show_default=True, type=BoundedFloat("idle_between_epochs"),
+              help="seconds the arrays sit idle after each epoch, before its test (drift at rest; --array sim)")
 @click.option("--data", default=None, type=click.Path(file_okay=False),
               help="MNIST folder (default: $LABBENCH_MNIST, else the user cache ~/.cache/labbench/mnist); "
                    "downloaded into it when the four files are not there")
@@ -186,7 +188,7 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
 def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
           optimizer_threshold, rule, refresh, refresh_level,
           refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
-          binarize_input, data, train_subset, seed, out, db, no_db, as_json, quiet):
+          binarize_input, idle_between_epochs, data, train_subset, seed, out, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
     from labbench.bnn.mnist import load_mnist
     from labbench.bnn.trainer import CHECKPOINT, CheckpointError, TrainConfig, Trainer, check_memory
@@ -212,7 +214,10 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
         refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
         refresh_cap=refresh_cap or None, refresh_verify=refresh_verify,
         refresh_patience=refresh_patience or None, sense_offset=sense_offset,
-        sense_noise=sense_noise, binarize_input=binarize_input, train_subset=train_subset, seed=seed)
+        sense_noise=sense_noise, binarize_input=binarize_input, idle_between_epochs=idle_between_epochs,
+        train_subset=train_subset, seed=seed)
+    if idle_between_epochs and array_kind != "sim":
+        raise click.UsageError("--idle-between-epochs needs --array sim (only a simulator skips time)")
     config = _config_from_options(click.get_current_context(), precision, sizes, mode, options)
     dm = load_device_model(device_model)
     if mode == "device":

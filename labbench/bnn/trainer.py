@@ -106,6 +106,7 @@ FLOAT_RANGES = {
     "sense_noise": (0.0, 1.0, False),
     "rule_threshold": (0.0, math.inf, True),
     "optimizer_threshold": (0.0, 1e3, False),
+    "idle_between_epochs": (0.0, 1e9, False),
 }
 
 
@@ -166,6 +167,7 @@ class TrainConfig:
     sense_offset: float = 0.0     # σ, fraction of the range
     sense_noise: float = 0.0
     binarize_input: bool = False
+    idle_between_epochs: float = 0.0   # s the arrays sit idle (drift) after each epoch, before its test
     init_pulses: int = 1
     pulse_step: float | None = None   # weight change per nominal pulse; None = 1/Pmax
     train_subset: int | None = None
@@ -363,6 +365,8 @@ class Trainer:
         order = self.rng.permutation(len(x_train))
         n_batches = len(order) // c.batch
         before = self._counter_totals()
+        e_before = self._energy()
+        refresh_energy = 0.0
         loss_sum, correct, refreshed = 0.0, 0, 0
         bar = None
         if self.progress:
@@ -395,8 +399,10 @@ class Trainer:
                 syn.update(step, self.rng, clock)
             self.step += 1
             if self.policy is not None:
+                e0 = self._energy().get("program", 0.0)
                 for arr in self.arrays:
                     refreshed += self.policy(arr, self.step)
+                refresh_energy += self._energy().get("program", 0.0) - e0
             clock.lap("refresh")
             loss_sum += loss
             correct += ok
@@ -415,13 +421,39 @@ class Trainer:
             # sign reads beyond one per synapse per batch are a refresh's verify rounds
             forward = n_batches * sum(a.rows * a.cols for a in self.arrays)
             counts["refresh_reads"] = counts.get("conductance_reads", 0) + counts.get("sign_reads", 0) - forward
-        return {"lr": lr, **self.digital_state(), "train_loss": loss_sum / max(n_batches, 1), "train_acc": correct / max(n, 1),
+        e_after = self._energy()
+        energy = {}
+        if e_after:
+            energy = {"program_energy_J": e_after["program"] - e_before["program"],
+                      "read_energy_J": e_after["read"] - e_before["read"],
+                      "refresh_energy_J": refresh_energy}
+            energy["energy_per_sample_J"] = (energy["program_energy_J"] + energy["read_energy_J"]) / max(n, 1)
+        return {"lr": lr, **self.digital_state(), **energy, "train_loss": loss_sum / max(n_batches, 1), "train_acc": correct / max(n, 1),
                 "seconds": seconds, "samples_per_s": n / seconds if seconds else float("nan"),
                 "pairs_refreshed": refreshed, **counts}
 
     def digital_state(self) -> dict:
         """What this run keeps digitally: bytes per synapse, per-layer bytes, the label."""
         return digital_state(self)
+
+    def _energy(self) -> dict[str, float]:
+        """J spent in every array's cells so far (empty if no array knows)."""
+        tot: dict[str, float] = {}
+        for arr in self.arrays:
+            for k, v in arr.energy().items():
+                tot[k] = tot.get(k, 0.0) + v
+        return tot
+
+    def _wear(self) -> dict:
+        """Pulses per device over all arrays (mean, max) and the fraction worn out."""
+        rows = [(arr.wear(), 2 * arr.rows * arr.cols) for arr in self.arrays]
+        rows = [(w, n) for w, n in rows if w]
+        if not rows:
+            return {}
+        n = sum(k for _, k in rows)
+        return {"pulses_per_cell_mean": sum(w["pulses_mean"] * k for w, k in rows) / n,
+                "pulses_per_cell_max": max(w["pulses_max"] for w, _ in rows),
+                "worn_fraction": sum(w["worn_fraction"] * k for w, k in rows) / n}
 
     def _counter_totals(self) -> dict[str, int]:
         tot: dict[str, int] = {}
@@ -469,7 +501,11 @@ class Trainer:
                       if self.store is not None and self.epoch < epochs else None)
             while self.epoch < epochs:
                 row = {"epoch": self.epoch + 1, **self.train_epoch(x_train, y_train)}
+                if self.config.idle_between_epochs:
+                    for arr in self.arrays:      # drift at rest, then the test sees it
+                        arr.advance_time(self.config.idle_between_epochs)
                 row["test_acc"] = self.evaluate(x_test, y_test)
+                row.update(self._wear())
                 row.update(self._conductance_stats())
                 self.epoch += 1
                 self.history.append(row)
@@ -493,6 +529,7 @@ class Trainer:
     def _open_store(self):
         values = {k: "" for k in _STORE_VALUES}
         values["seconds"] = "s"
+        values.update(program_energy_J="J", read_energy_J="J", refresh_energy_J="J")
         return self.store.run("bnn_training", index={"epoch": ""}, values=values,
                               metadata={"config": self.config.to_dict(),
                                         "device_model": self.device_model.name,
@@ -642,4 +679,6 @@ def config_differences(config: TrainConfig, meta: dict, identity: dict | None = 
 
 _STORE_VALUES = ["test_acc", "train_acc", "train_loss", "lr", "seconds", "samples_per_s", "set_pulses",
                  "refresh_set_pulses", "reset_ops", "refreshes", "sign_reads", "conductance_reads",
-                 "refresh_reads", "pairs_refreshed", "saturated_frac", "bytes_per_synapse"]
+                 "refresh_reads", "pairs_refreshed", "saturated_frac", "bytes_per_synapse",
+                 "program_energy_J", "read_energy_J", "refresh_energy_J", "pulses_per_cell_mean",
+                 "pulses_per_cell_max", "worn_fraction"]
