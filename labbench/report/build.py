@@ -14,7 +14,6 @@ allow (each a title, a short text, figures as ``data:`` URIs and tables) and ren
 """
 from __future__ import annotations
 
-import html
 import json
 import math
 import time
@@ -505,4 +504,4 @@ def write_report(path: str, out: str | Path | None = None, db: str | None = None
     return out
 
 
-__all__ = ["build", "detect", "render", "write_report", "ReportError", "KINDS", "html"]
+__all__ = ["build", "detect", "render", "write_report", "ReportError", "KINDS"]
