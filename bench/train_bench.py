@@ -256,6 +256,37 @@ def part_strict_ablation(args, data) -> dict:
     return {"sizes": sizes, "epochs": epochs, "seeds": args.ablation_seeds, "runs": _run_all(jobs, args.jobs)}
 
 
+def part_energy(args, data) -> dict:
+    """Energy per training sample, the refresh share, pulses per cell and wear-out after
+    ``--energy-epochs`` epochs at the default endurance (issue 14), strict and mixed."""
+    from labbench.bnn.precision import preset_config
+    from labbench.bnn.trainer import Trainer
+    from labbench.physics import load_device_model
+
+    dm = load_device_model()
+    rows = []
+    for preset in ("mixed-precision", "strict"):
+        cfg = preset_config(preset, sizes=(784, args.energy_hidden, 10), epochs=args.energy_epochs, seed=args.seed)
+        name = f"energy_{preset}_h{args.energy_hidden}_e{args.energy_epochs}"
+        tr = Trainer(cfg, dm, out_dir=RUNS / name, progress=False, plots=False)
+        hist = tr.fit(data.x_train, data.y_train, data.x_test, data.y_test)
+        n = sum(len(data.x_train) // cfg.batch * cfg.batch for _ in hist)
+        prog = sum(h["program_energy_J"] for h in hist)
+        read = sum(h["read_energy_J"] for h in hist)
+        refresh = sum(h["refresh_energy_J"] for h in hist)
+        r = {"preset": preset, "epochs": len(hist), "final_test_acc": hist[-1]["test_acc"],
+             "program_energy_J": prog, "read_energy_J": read, "refresh_energy_J": refresh,
+             "energy_per_sample_J": (prog + read) / n, "refresh_share": refresh / prog if prog else float("nan"),
+             "pulses_per_cell_mean": hist[-1]["pulses_per_cell_mean"], "pulses_per_cell_max": hist[-1]["pulses_per_cell_max"],
+             "worn_fraction": hist[-1]["worn_fraction"], "per_epoch_program_energy_J": [h["program_energy_J"] for h in hist]}
+        print(f"  {name}: {100 * r['final_test_acc']:.2f} %, {r['energy_per_sample_J'] * 1e9:.3f} nJ/sample, "
+              f"refresh {100 * r['refresh_share']:.1f} % of programming energy, pulses/cell mean "
+              f"{r['pulses_per_cell_mean']:.0f} max {r['pulses_per_cell_max']}, worn {100 * r['worn_fraction']:.3f} %",
+              flush=True)
+        rows.append(r)
+    return {"sizes": [784, args.energy_hidden, 10], "device_model": dm.name, "runs": rows}
+
+
 def part_speed(args, data) -> dict:
     """Ideal and device-in-the-loop, one full 60k epoch each, alternated in this process on
     the same data (issue 11): the median of ``--speed-repeats`` ratios, per network, with
@@ -370,6 +401,15 @@ def summarize() -> dict:
                             "met": r["median_ratio"] >= 0.8})
         targets.append({"target": "4b. 60k-image epoch of 784-500-10 < 60 s",
                         "measured": f"{s['device_epoch_seconds']:.1f} s", "met": s["device_epoch_seconds"] < 60})
+    en = parts.get("energy")
+    if en:
+        for r in en["runs"]:
+            targets.append({"target": f"energy and wear, {r['preset']}, {'-'.join(map(str, en['sizes']))}, "
+                                      f"{r['epochs']} epochs, default endurance",
+                            "measured": f"{r['energy_per_sample_J'] * 1e9:.3f} nJ per training sample, refresh "
+                                        f"{100 * r['refresh_share']:.1f} % of programming energy; pulses per cell "
+                                        f"mean {r['pulses_per_cell_mean']:.0f}, max {r['pulses_per_cell_max']}; "
+                                        f"worn out {100 * r['worn_fraction']:.3f} %", "met": None})
     pr = parts.get("precision")
     networks = sorted({tuple(r["sizes"]) for r in pr["runs"]}, key=len) if pr else []
     for sizes in networks:
@@ -532,7 +572,7 @@ def plot_ablation(a, key: str = "ablation") -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", action="append", choices=["main", "ablation", "ablation_stochastic", "rules", "faults", "speed",
-                                                       "memory", "precision", "strict_ablation"],
+                                                       "memory", "precision", "strict_ablation", "energy"],
                    help="run only these parts (repeatable); default all")
     p.add_argument("--quick", action="store_true", help="short ablation: 3 epochs on 20k images")
     p.add_argument("--hidden", type=int, default=1000)
@@ -555,6 +595,8 @@ def main(argv=None) -> int:
     p.add_argument("--presets", type=lambda t: t.split(","), default=["strict", "mixed-precision"],
                    help="precision part: which presets to run (comma-separated)")
     p.add_argument("--ablation-seeds", type=int, default=1)
+    p.add_argument("--energy-hidden", type=int, default=500)
+    p.add_argument("--energy-epochs", type=int, default=20)
     p.add_argument("--jobs", type=int, default=1, help="training runs side by side (processes)")
     p.add_argument("--data", default=None, help="MNIST folder")
     p.add_argument("--summary-only", action="store_true", help="only merge existing parts")
