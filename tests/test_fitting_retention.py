@@ -93,7 +93,7 @@ def test_an_unresolved_spread_says_so_and_what_would_resolve_it():
     res = fr.fit_retention(df, load_device_model())
     d = res.params["tau_d2d"]
     assert d["resolved"] is False and d["n_devices"] == 4 and "not resolved by 4 devices" in d["note"]
-    assert "needs about" in d["note"]
+    assert "would be resolved by about" in d["note"]
     assert res.device_model.retention.tau_d2d == load_device_model().retention.tau_d2d   # kept, not invented
     # more devices resolve a spread the fits' noise would hide
     assert uncertainty.devices_to_resolve(0.1, 0.2 ** 2) > uncertainty.devices_to_resolve(0.1, 0.05 ** 2) >= 3

@@ -19,7 +19,7 @@ from labbench.physics.device_model import D2D_SIGMA_MAX, DeviceModel, ReadModel
 from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
-from . import build, selection, trajectories, variation
+from . import build, selection, trajectories, uncertainty, variation
 from .io import DataError, Trains, load_pulse_trains, pack
 
 KINDS = ("neurosim", "softbounds", "expstep", "powstep", "piecewise")
@@ -45,6 +45,13 @@ class FitResult:
     method: str = "trajectory"
     warnings: list[str] = field(default_factory=list)  # data problems worked around (also in notes)
     switching: object | None = None  # labbench.fitting.switching.SwitchingFit when the data hold a sweep
+    uncertainty: dict = field(default_factory=dict)  # parameter -> {value, ci95, method}
+    convergence: dict = field(default_factory=dict)  # the chosen model's solver report per direction
+
+    def unconverged(self) -> list[str]:
+        """The chosen model's fits whose solver stopped before converging (for the CLI)."""
+        return [f"{d}: {c['converged']}/{c['units']} fit units converged ({c['solver']}, {c['iterations']} iterations)"
+                for d, c in self.convergence.items() if c.get("converged") is not None and c["converged"] < c["units"]]
 
     def summary(self) -> dict:
         """The JSON the CLI prints: chosen model, parameters per direction, metrics."""
@@ -62,6 +69,10 @@ class FitResult:
             out["directions"][name] = entry
         if self.switching is not None:
             out["switching"] = self.switching.summary()
+        out["uncertainty"] = self.uncertainty
+        out["d2d"] = {k: {kk: v[kk] for kk in ("sigma", "ci95", "resolved", "n_devices", "fit_noise") if kk in v}
+                      for k, v in self.d2d.items()}
+        out["convergence"] = self.convergence
         out["metrics"] = self.ranking.set_index("model").loc[self.kind].to_dict()
         out["ranking"] = self.ranking[["model", "aic", "bic", "rmse", "r2"]].to_dict(orient="records")
         return _plain(out)
@@ -341,9 +352,9 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
 
     n_cycles = max(t.g.shape[1] for t in trains.values())
     d2d = {}
+    halves = None
     if multi and n_devices >= 3:
         dev_vals = build.per_device_values(chosen, params, nominal)
-        halves = None
         if variation_fits and n_cycles >= 2:
             halves = []
             for sl in (slice(0, None, 2), slice(1, None, 2)):
@@ -360,12 +371,23 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     read_noise = float(np.mean([v["read_noise_rel"] for v in c2c.values()]))
 
     report = selection.report_table(fits, kinds, direction_params)
-    sigma = {k: round(v["sigma"], 6) for k, v in d2d.items() if D2D_MIN <= v["sigma"] <= D2D_SIGMA_MAX}
+    # a spread goes into the model only when the data resolve it (its χ² interval, less the
+    # per-device fit noise, excludes 0): an unresolved one is reported as such, never as a number
+    sigma = {k: round(v["sigma"], 6) for k, v in d2d.items()
+             if v.get("resolved") and D2D_MIN <= v["sigma"] <= D2D_SIGMA_MAX}
     for k, v in d2d.items():
-        if not v["sigma"] <= D2D_SIGMA_MAX:   # NaN too: beyond any physical spread
-            notes.append(f"d2d {k}: not resolved by these data (estimate {v['sigma']:.3g} is above the "
-                         f"model's bound {D2D_SIGMA_MAX:g}); left out of the device model. More devices "
-                         f"or cycles, or longer trains, would resolve it")
+        if not v.get("resolved"):
+            why = "" if halves is not None else " (one cycle per device: the fits' own noise is unknown)"
+            notes.append(uncertainty.not_resolved_note(k, v, int(n_cycles)) + why + "; left out of the device model")
+        elif not v["sigma"] <= D2D_SIGMA_MAX:   # NaN too: beyond any physical spread
+            notes.append(f"d2d {k}: estimate {v['sigma']:.3g} is above the model's bound {D2D_SIGMA_MAX:g}; "
+                         f"left out of the device model")
+    convergence = _convergence(main)
+    for d, c in convergence.items():
+        if c["converged"] is not None:
+            notes.append(f"solver ({d}): {c['solver']} converged for {c['converged']}/{c['units']} fit units "
+                         f"in {c['iterations']} iterations")
+    intervals = _parameter_intervals(chosen, params, nominal, multi, trains, norm, ctx, notes)
     fit_block = {
         "tool": "labbench.fitting.fit_device",
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -378,7 +400,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
                        for d in (SET, RESET)},
         "metrics": {variation.direction_name(d): {"rmse_S": float(np.median(f.rmse)), "r2": float(np.nanmedian(f.r2))}
                     for d, f in main.items()},
-        "c2c": c2c, "d2d": d2d,
+        "c2c": c2c, "d2d": d2d, "uncertainty": intervals, "convergence": convergence,
         "ranking": ranking[["model", "aic", "bic"]].to_dict(orient="records"),
         "notes": notes,
     }
@@ -404,4 +426,59 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         raise FitFailed(f"the {chosen} fit gave no valid device model ({problems}); check the data "
                         "(outliers, units, enough pulses per train)") from None
     return FitResult(kind=chosen, device_model=dm, report=report, ranking=ranking, fits=fits, c2c=c2c, d2d=d2d,
-                     notes=notes, data=df, method=method, warnings=load_warnings, switching=sweep)
+                     notes=notes, data=df, method=method, warnings=load_warnings, switching=sweep,
+                     uncertainty=_plain(intervals), convergence=_plain(convergence))
+
+
+def _convergence(main: dict) -> dict:
+    """The solver's report of the chosen model's fits, per direction (None: no iterative
+    solver ran, e.g. NeuroSim's variable projection, which is a bracketed 1-D search)."""
+    out = {}
+    for d, f in main.items():
+        name = variation.direction_name(d)
+        if f.converged is None:
+            out[name] = {"solver": "variable projection (closed form + 1-D search)", "converged": None,
+                         "units": int(np.size(f.rss)), "iterations": 0}
+        else:
+            out[name] = {"solver": "batched Levenberg-Marquardt", "converged": int(np.sum(f.converged)),
+                         "units": int(np.size(f.converged)), "iterations": int(f.iterations)}
+    return out
+
+
+#: bootstrap replicates for parameter intervals (a median of tens of values: 400 is plenty)
+BOOTSTRAP = 400
+
+
+def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes) -> dict:
+    """95 % intervals of the nominal parameters by bootstrap.  Trajectory residuals carry
+    the write noise from pulse to pulse (a random walk), so the Jacobian's independent-
+    residual errors would be far too small: resample what is independent instead, devices
+    (the nominal is the median device) or, for one device, its cycles (per-cycle fits; the
+    interval of their median, centred on the pooled fit)."""
+    unit_params, method = params, "bootstrap over devices"
+    if not multi:
+        try:
+            cyc = _fit_kind(kind, trains, norm, "cycle", ctx)
+            unit_params = build.combine(kind, cyc[SET], cyc[RESET])
+        except (ValueError, IndexError) as e:   # set and reset trains not paired cycle by cycle
+            notes.append(f"no parameter intervals: per-cycle fits failed ({e})")
+            return {}
+        method = "bootstrap over cycles (per-cycle fits, centred on the pooled fit)"
+    vals = nominal.to_dict()
+    rng = np.random.default_rng(0)
+    out = {}
+    for k, v in unit_params.items():
+        v = np.asarray(v, float)
+        if v.ndim != 1 or v.size < 3 or k not in vals or not isinstance(vals[k], (int, float)):
+            continue
+        v = v[np.isfinite(v)]
+        if v.size < 3:
+            continue
+        med = np.median(v[rng.integers(0, v.size, (BOOTSTRAP, v.size))], axis=1)
+        lo, hi = np.quantile(med, [0.025, 0.975])
+        value = float(vals[k])
+        if not multi:   # shift the interval of the cycles' median onto the pooled value
+            m = float(np.median(v))
+            lo, hi = value - (m - lo), value + (hi - m)
+        out[k] = {"value": value, "ci95": [float(lo), float(hi)], "method": method, "n": int(v.size)}
+    return out

@@ -111,8 +111,13 @@ def _print_human(result, output, plot_path):
     for d, entry in s["directions"].items():
         items = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())
         click.echo(f"{d}: {items}")
-    if s["d2d_sigma"]:
-        click.echo("d2d sigma: " + ", ".join(f"{k}={v:.3g}" for k, v in s["d2d_sigma"].items()))
+    for k, v in s.get("uncertainty", {}).items():
+        click.echo(f"{k} = {v['value']:.4g}  (95 % {v['ci95'][0]:.4g} .. {v['ci95'][1]:.4g}; {v['method']})")
+    for k, v in s.get("d2d", {}).items():
+        if v.get("resolved"):
+            click.echo(f"d2d sigma {k} = {v['sigma']:.3g}  (95 % {v['ci95'][0]:.3g} .. {v['ci95'][1]:.3g})")
+        else:
+            click.echo(f"d2d sigma {k}: not resolved (see notes)")
     for k, v in (s.get("switching") or {}).get("params", {}).items():
         if k in ("transistor_k", "v0", "tau"):
             lo, hi = v["ci95"]

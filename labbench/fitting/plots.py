@@ -54,7 +54,7 @@ def plot_fit(result, path: str | Path) -> Path:
             v = v[np.isfinite(v) & (v > 0)]
             if v.size:
                 ax_hist.hist(np.log(v / np.median(v)), bins=20, histtype="step", lw=1.2, color=f"C{i}",
-                             label=f"{pname}: σ={d2d.get(pname, {}).get('sigma', float('nan')):.3f}")
+                             label=_d2d_label(pname, d2d.get(pname, {})))
         ax_hist.legend(fontsize=8)
         ax_hist.set(title="device-to-device: log(value / median), per-device fits", xlabel="log ratio",
                     ylabel="devices")
@@ -65,11 +65,27 @@ def plot_fit(result, path: str | Path) -> Path:
     rk = result.ranking
     ax.barh(rk["model"], rk["delta_bic"], color=["C2" if c else "0.7" for c in rk["chosen"]])
     ax.set(title="model ranking: ΔBIC (0 = chosen)", xlabel="ΔBIC")
+    if result.uncertainty:   # the nominal parameters' 95 % intervals, and the solver's report
+        lines = [f"{k} = {v['value']:.4g}  (95 % {v['ci95'][0]:.4g} .. {v['ci95'][1]:.4g})"
+                 for k, v in result.uncertainty.items()]
+        lines += [f"{d}: {c['converged']}/{c['units']} converged" for d, c in result.convergence.items()
+                  if c.get("converged") is not None]
+        ax.text(0.98, 0.02, "\n".join(lines), transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+                bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})
     fig.suptitle(f"{result.device_model.name}: {kind} fit ({result.method})")
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110)
     return path
+
+
+def _d2d_label(name: str, est: dict) -> str:
+    if not est:
+        return name
+    if est.get("resolved"):
+        lo, hi = est["ci95"]
+        return f"{name}: σ={est['sigma']:.3f} (95 % {lo:.3f} .. {hi:.3f})"
+    return f"{name}: σ not resolved (≤ {est['ci95'][1]:.3g})"
 
 
 def plot_retention(result, path: str | Path) -> Path:

@@ -68,6 +68,9 @@ class DirectionFit:
 
     method: str = "trajectory"
     bounds: Callable | None = field(default=None, repr=False)  # theta -> (lo, hi) clip bounds, x units
+    # the solver's report where one ran (batched LM): converged flag per unit, iterations
+    converged: np.ndarray | None = field(default=None, repr=False)
+    iterations: int = 0
 
     @property
     def curve_rss(self) -> np.ndarray:
@@ -406,7 +409,8 @@ def fit_steps(kind: str, g, p, direction, norm: Norm, pmax: float, mode: str,
 
     k = n_theta + (T if free_starts else 0)
     return DirectionFit(kind, direction, mode, {n: th[:, j] for j, n in enumerate(fam.names)},
-                        res.cost * norm.span ** 2, mask.sum(axis=(1, 2)), k, pred, g, p, norm, pmax, one_step)
+                        res.cost * norm.span ** 2, mask.sum(axis=(1, 2)), k, pred, g, p, norm, pmax, one_step,
+                        converged=res.converged, iterations=res.iterations)
 
 
 def _default_init(fam, x, mask, d, lmax, ctx):
@@ -580,7 +584,7 @@ def fit_onestep(kind: str, g, p, direction, norm: Norm, pmax: float, mode: str,
 
     return DirectionFit(kind, direction, mode, params, res.cost * norm.span ** 2, valid.sum(axis=(1, 2)),
                         int(free.sum()), pred, g, p, norm, pmax, one_step, method="onestep",
-                        bounds=lambda th=th: bounds(th))
+                        bounds=lambda th=th: bounds(th), converged=res.converged, iterations=res.iterations)
 
 
 
@@ -789,7 +793,8 @@ def fit_neurosim_joint(up: tuple, down: tuple, norm: Norm, pmax_up: float, pmax_
         fits.append(DirectionFit("neurosim", SET if j == 0 else -SET, mode,
                                  {"x_start": x0.copy(), "x_end": x1.copy(), "c": c.copy()},
                                  rss, parts[j][3].sum(axis=(1, 2)), k, pred, g, p, norm, pmax, one_step,
-                                 method="onestep", bounds=lambda x0=x0, x1=x1: (np.minimum(x0, x1), np.maximum(x0, x1))))
+                                 method="onestep", bounds=lambda x0=x0, x1=x1: (np.minimum(x0, x1), np.maximum(x0, x1)),
+                                 converged=res.converged, iterations=res.iterations))
     return fits[0], fits[1]
 
 

@@ -47,15 +47,21 @@ def sigma_interval(log_values: np.ndarray, fit_var: float = 0.0, level: float = 
     interval and whether it is resolved (see module doc)."""
     x = np.asarray(log_values, float)
     x = x[np.isfinite(x)]
-    n = x.size
-    if n < 3:
-        return {"sigma": float("nan"), "ci95": [0.0, float("inf")], "resolved": False, "n_devices": int(n)}
-    s2 = float(np.var(x, ddof=1))
+    if x.size < 3:
+        return {"sigma": float("nan"), "ci95": [0.0, float("inf")], "resolved": False, "n_devices": int(x.size)}
+    return sigma_interval_from(float(np.var(x, ddof=1)), x.size, fit_var, level)
+
+
+def sigma_interval_from(s2: float, n: int, fit_var: float = 0.0, level: float = LEVEL) -> dict:
+    """:func:`sigma_interval` from the sample variance ``s2`` of ``n`` per-device logs."""
     lo_q, hi_q = stats.chi2.ppf([0.5 + level / 2, 0.5 - level / 2], n - 1)
     lo_tot, hi_tot = (n - 1) * s2 / lo_q, (n - 1) * s2 / hi_q
     fit_var = max(float(fit_var), 0.0)
+    # a fit-noise estimate above even the upper bound of the total (noisy split halves) says
+    # nothing about σ: the bound is then the total's, uncorrected
+    upper = hi_tot - fit_var if hi_tot > fit_var else hi_tot
     return {"sigma": math.sqrt(max(s2 - fit_var, 0.0)),
-            "ci95": [math.sqrt(max(lo_tot - fit_var, 0.0)), math.sqrt(max(hi_tot - fit_var, 0.0))],
+            "ci95": [math.sqrt(max(lo_tot - fit_var, 0.0)), math.sqrt(upper)],
             "resolved": bool(lo_tot > fit_var), "n_devices": int(n),
             "fit_noise": math.sqrt(fit_var), "sigma_raw": math.sqrt(s2)}
 
@@ -80,14 +86,15 @@ def not_resolved_note(name: str, est: dict, n_cycles: int | None, what: str = "c
     fit_var = est.get("fit_noise", 0.0) ** 2
     upper = est["ci95"][1]
     n_now = devices_to_resolve(SIGMA_TARGET, fit_var)
+    fmt = lambda n: f"{n}" if n < 10000 else "> 10⁴"   # noqa: E731
     msg = (f"d2d {name}: not resolved by {est['n_devices']} devices"
            + (f" × {n_cycles} {what}" if n_cycles else "")
            + f" (95 % upper bound {upper:.3g}; per-device fit noise {math.sqrt(fit_var):.3g} in ln)")
     if n_cycles:
         # per-device fit variance falls as 1/cycles: what 4× the cycles would need
         n4 = devices_to_resolve(SIGMA_TARGET, fit_var / 4)
-        msg += (f"; resolving σ = {SIGMA_TARGET:g} needs about {n_now} devices × {n_cycles} {what}, "
-                f"or {n4} devices × {4 * n_cycles} {what}")
+        msg += (f"; a spread σ = {SIGMA_TARGET:g} would be resolved by about {fmt(n_now)} devices × "
+                f"{n_cycles} {what}, or {fmt(n4)} devices × {4 * n_cycles} {what}")
     else:
-        msg += f"; resolving σ = {SIGMA_TARGET:g} needs about {n_now} devices"
+        msg += f"; a spread σ = {SIGMA_TARGET:g} would be resolved by about {fmt(n_now)} devices"
     return msg

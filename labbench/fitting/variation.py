@@ -19,6 +19,7 @@ import numpy as np
 
 from labbench.physics.models import SET
 
+from . import uncertainty
 from .trajectories import DirectionFit
 
 
@@ -100,6 +101,10 @@ def d2d_estimate(device_values: dict[str, np.ndarray], halves: list[dict] | None
                 noise = float(np.var(np.log(a[both]) - np.log(b[both]), ddof=1)) / 4.0
         out[name] = {"sigma": float(np.sqrt(max(total - noise, 0.0))), "sigma_raw": float(np.sqrt(total)),
                      "fit_noise": float(np.sqrt(max(noise, 0.0))), "n_devices": int(ok.sum())}
+        # χ² interval less the split-half fit noise; without halves the fits' own noise is
+        # unknown, so no spread counts as resolved (uncertainty.sigma_interval_from)
+        iv = uncertainty.sigma_interval_from(total, int(ok.sum()), max(noise, 0.0))
+        out[name].update(ci95=iv["ci95"], resolved=bool(iv["resolved"] and halves is not None))
     return out
 
 
