@@ -110,6 +110,10 @@ def _model(id, update_extra, rest, expect, g_max="g_max: 1.0e-5, ") -> Case:
 
 
 CASES = [
+    # issue 14: a retention run (reads against time) without its time stamps
+    Case("fit-retention-without-time", ["fit", "{tmp}/d.csv", "-o", OUT],
+         expect=r"time stamps.*'time'.*since programming", exit_codes=(2,), forbid=(OUT,),
+         files={"d.csv": "cell,read,conductance\n" + "".join(f"a,{k},{3e-5 - 1e-7 * k:.6e}\n" for k in range(6))}),
     # 1. conductances: absurd values refused (column and line named), overflow markers dropped
     _fit("fit-g-1e300", with_value("1e300"), r"conductance.*above 1 S.*line 7.*1e\+300"),
     _fit("fit-g-1e-300", with_value("1e-300"), r"conductance.*below 1e-15 S.*line 7"),

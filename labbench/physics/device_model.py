@@ -192,6 +192,14 @@ class Energy(_Strict):
     v0: float = Field(0.25, gt=0, description="V, sinh shape parameter (iv: sinh)")
     read_time: float = Field(1e-7, gt=0, le=1, description="s, how long one read biases a device")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _needs_iv(cls, data):
+        if isinstance(data, dict) and "iv" not in data:
+            raise ValueError("energy.iv is missing: an energy term needs the device's I-V "
+                             "(iv: linear or sinh) to turn a conductance into a current")
+        return data
+
 
 class DeviceModel(_Strict):
     """One device technology, as a lab would describe it."""
