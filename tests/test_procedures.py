@@ -100,3 +100,32 @@ def test_cell_selection_errors():
         parse_cells("0:2", "+", 4, 4)
     with pytest.raises(ValueError, match="sides"):
         parse_cells("0, 0", "x", 4, 4)
+
+
+def test_retention_on_the_simulated_bench_sees_the_drift(bench):
+    df = run_procedure(Retention(cells="1,2", sides="+", duration=3e5, points=10), bench, None,
+                       progress=False).data
+    g = df.conductance.to_numpy()
+    tau = bench.world.chip.model.retention.tau
+    # 3 τ: well on the way to the HRS (early reads differ by less than their 1 % read noise)
+    assert g[-1] < 0.5 * g[0] and np.all(np.diff(g[-4:]) < 0)
+    assert df.time.max() == pytest.approx(3e5, rel=1e-6) and tau == pytest.approx(1e5)
+
+
+def test_endurance_on_the_simulated_bench_wears_a_cell_out(tmp_path):
+    from labbench.physics import load_device_model
+
+    dm = load_device_model().to_dict()
+    dm["endurance"] = {"median": 400, "sigma": 0.0, "stuck_at": "gmin"}
+    (tmp_path / "short_lived.yaml").write_text(yaml.safe_dump(dm))
+    cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+    cfg["chip"]["device_model"] = str(tmp_path / "short_lived.yaml")
+    (tmp_path / "bench.yaml").write_text(yaml.safe_dump(cfg))
+    with Bench.from_yaml(tmp_path / "bench.yaml") as b:
+        df = run_procedure(Endurance(cells="0,0", sides="+", cycles=10, set_pulses=64), b, None,
+                           progress=False).data
+        chip = b.world.chip
+        assert chip.wear()["worn_fraction"] > 0
+    window = (df.g_lrs / df.g_hrs).to_numpy()
+    # 65 write events a cycle: the 400th falls in cycle 6; after it the window is closed
+    assert (window[:5] > 5).all() and (window[7:] < 1.5).all()
