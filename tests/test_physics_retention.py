@@ -154,3 +154,24 @@ def test_simarray_idle_time_energy_and_wear_are_the_chips(dm):
     np.testing.assert_allclose(a.conductances(), gmin, rtol=1e-6)
     # the cached signs were dropped: the sense amplifier now sees the HRS mismatch
     assert np.array_equal(a.read_signs_float(), np.where(gmin[..., 0] >= gmin[..., 1], 1.0, -1.0))
+
+
+def test_a_sign_read_charges_one_read_of_every_device_kept_up_to_date_by_pulses(dm):
+    a = SimArray(dm, 5, 4, seed=1, dtype=np.float64)
+    chip = a.tiles[0][2]
+
+    def full_read():
+        g = chip.g
+        return dm.read.voltage ** 2 * dm.energy.read_time * float(np.sum(g / (1 + g * dm.switching.on_resistance)))
+
+    e0 = a.energy()["read"]
+    a.read_signs_float()
+    assert a.energy()["read"] - e0 == pytest.approx(full_read(), rel=1e-12)
+    a.apply_signed_pulses(np.random.default_rng(1).integers(-2, 3, (5, 4)))   # incremental Σ I
+    e1 = a.energy()["read"]
+    a.read_signs()
+    assert a.energy()["read"] - e1 == pytest.approx(full_read(), rel=1e-9)
+    a.advance_time(1e4)                                                        # drift: recomputed
+    e2 = a.energy()["read"]
+    a.read_signs_float()
+    assert a.energy()["read"] - e2 == pytest.approx(full_read(), rel=1e-12)

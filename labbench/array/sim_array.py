@@ -96,6 +96,7 @@ class SimArray(Array2T2R):
 
     def read_signs(self) -> np.ndarray:
         self.counters.sign_reads += self.rows * self.cols
+        self.charge_array_reads(1)
         return np.where(self._sense(self._diff()) >= 0, 1, -1).astype(np.int8)
 
     def read_signs_float(self) -> np.ndarray:
@@ -106,6 +107,7 @@ class SimArray(Array2T2R):
         step touches a few % of them): same answer, a fraction of the cost.
         """
         self.counters.sign_reads += self.rows * self.cols
+        self.charge_array_reads(1)
         if self.sense_noise:
             d = self._sense(self._diff())
             return np.where(d >= 0, np.float32(1), np.float32(-1))
@@ -326,10 +328,18 @@ class SimArray(Array2T2R):
             chip.advance_time(seconds)
         self._sign_cache = None
 
+    def charge_array_reads(self, n: int = 1) -> None:
+        """Charge ``n`` reads of every device (the sense amplifiers reading all signs; each
+        ``read_signs`` call charges one).  O(1) per chip between conductance changes."""
+        for _ in range(n):
+            for _, _, chip in self.tiles:
+                chip.charge_array_read()
+
     def energy(self) -> dict[str, float]:
         """J spent in the cells since the array was built (or its checkpoint began):
-        ``{"program": pulses and RESETs, "read": conductance reads}``; 0 for a device model
-        without an ``energy:`` block.  Sense-amplifier sign reads are not chip reads."""
+        ``{"program": pulses, RESETs and refresh re-writes, "read": conductance reads and
+        sign reads (one read of every device per ``read_signs`` call)}``; 0 for a device
+        model without an ``energy:`` block."""
         out = {"program": 0.0, "read": 0.0}
         for _, _, chip in self.tiles:
             for k, v in chip.energy().items():

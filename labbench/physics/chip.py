@@ -80,6 +80,10 @@ class Chip:
         # J spent in the cells: programming (pulses, DC switching) and reads (energy.py)
         self.program_energy = 0.0
         self.read_energy = 0.0
+        # Σ over all devices of the read current at the model's read voltage, kept up to date
+        # by the pulses (None: recomputed when next needed), so a sense read of the whole
+        # array is charged in O(1) (charge_array_read)
+        self._read_i_sum: float | None = None
 
     def _per_device(self, value, n: int) -> np.ndarray:
         arr = np.asarray(value, self.dtype)
@@ -111,6 +115,7 @@ class Chip:
         g = self.g[sel]
         g = np.where(s < 0, self._gmin[sel], np.where(s > 0, self._gmax[sel], g))
         self.g[sel] = g
+        self._read_i_sum = None
 
     # -- spreads: thresholds and levels -------------------------------------------------
     def _d2d_factor(self, name: str) -> np.ndarray | None:
@@ -278,6 +283,20 @@ class Chip:
         v = kin.amplitude if amplitude is None else amplitude
         t = kin.width if width is None else width
         self.program_energy += _energy.pulse_energy(self.model, g0, g1, v, t, gate)
+        if self._read_i_sum is not None:
+            vr = self.model.read.voltage
+            self._read_i_sum += float(_energy.cell_current(self.model, g1, vr).sum(dtype=np.float64)
+                                      - _energy.cell_current(self.model, g0, vr).sum(dtype=np.float64))
+
+    def charge_array_read(self) -> None:
+        """Charge one read of every device at the model's read voltage (a sense amplifier
+        reading the whole array's signs): ``V_read·read_time·Σ I``, O(1) between changes."""
+        if self.model.energy is None:
+            return
+        vr = self.model.read.voltage
+        if self._read_i_sum is None:
+            self._read_i_sum = float(_energy.cell_current(self.model, self.g, vr).sum(dtype=np.float64))
+        self.read_energy += vr * self.model.energy.read_time * self._read_i_sum
 
     def energy(self) -> dict:
         """J spent in the cells so far: programming and reads."""
@@ -308,6 +327,7 @@ class Chip:
         gmin, gmax = self._gmin[live], self._gmax[live]
         g_inf = gmin + self.dtype.type(ret.level) * (gmax - gmin)
         self.g[live] = retention.relax(self.g[live], g_inf, retention.device_taus(ret, self.seed, idx), dt)
+        self._read_i_sum = None
 
     def advance_time(self, seconds: float) -> None:
         """Let ``seconds`` pass (idle time, a bake at ``retention.temperature``)."""
@@ -441,6 +461,7 @@ class Chip:
             limit = np.inf   # nothing limits the current: the device forms to its Gmax
         level = self._level(tgt, events, limit, self.model.variability.lrs_c2c)
         self.g[tgt] = np.clip(level, self._gmin[tgt], self._gmax[tgt])
+        self._read_i_sum = None
         self._apply_stuck(tgt)
         return newly
 
@@ -493,6 +514,7 @@ class Chip:
         if rd is not None and rd.shift and voltage:
             idx = idx[self.formed[idx] & (self.stuck[idx] == 0)]
             self.g[idx] = retention.disturb(self.g[idx], self._gmin[idx], self._gmax[idx], rd, voltage)
+            self._read_i_sum = None
 
     def read_conductance(self, idx, voltage: float | None = None) -> np.ndarray:
         """Conductance as a read at ``voltage`` would report it (I/V, noisy)."""
@@ -543,6 +565,7 @@ class Chip:
                 raise ValueError(f"checkpoint {k} has shape {state[k].shape}, chip has {getattr(self, k).shape}")
             getattr(self, k)[...] = state[k]
         # checkpoints from before drift and energy existed hold neither: time 0, nothing spent
+        self._read_i_sum = None
         self._drift_time = float(state.get("drift_time", 0.0))
         self.time = max(self.time, self._drift_time)
         self.program_energy, self.read_energy = (float(x) for x in state.get("energy", (0.0, 0.0)))
