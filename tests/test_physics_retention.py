@@ -126,9 +126,12 @@ def test_pulse_and_read_energy_is_v_times_i_of_g_times_t(dm):
     cur = float(c.current([0], 0.1)[0])
     assert c.read_energy == pytest.approx(0.1 * cur * dm.energy.read_time, rel=1e-12)
     assert c.read_energy < c.program_energy / 100
-    e = c.program_energy
-    c.reset_full([0])                                          # a strong RESET: a DC reading's worth
-    assert c.program_energy - e > 100 * e
+    e, g0 = c.program_energy, float(c.g[0])
+    c.reset_full([0])      # a strong RESET: the nominal RESET pulse for a saturating train's time
+    rk = dm.switching.reset_kinetics
+    t_full = 2 * abs(dm.update.a_reset) * rk.width
+    i = [g * rk.amplitude / (1 + g * r_on) for g in (g0, float(c.g[0]))]
+    assert c.program_energy - e == pytest.approx(rk.amplitude * t_full * (i[0] + i[1]) / 2, rel=1e-12)
     none = Chip(_with(dm, energy=None), 1, 1)
     none.pulse([0], 1, SET)
     assert none.energy() == {"program": 0.0, "read": 0.0}

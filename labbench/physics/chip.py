@@ -269,8 +269,11 @@ class Chip:
         if drive is None:              # the nominal pulse (SimArray): gate fully on
             width = None
             amplitude = None
-        elif drive == "full":          # a strong RESET: a DC RESET reading's worth
-            amplitude, width = sw.reset_kinetics.amplitude, sw.dc_time
+        elif drive == "full":
+            # a strong RESET in an array: the nominal RESET pulse, as long as the train that
+            # saturates a device (2|A| pulses); the bench's SMU RESET is a DC reading (dc())
+            amplitude = sw.reset_kinetics.amplitude
+            width = self._full_train(RESET) * sw.reset_kinetics.width
         else:
             amplitude, width, gate, _ = drive
         if np.ndim(d):
