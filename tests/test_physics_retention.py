@@ -74,6 +74,12 @@ def test_hotter_chip_drifts_faster_by_arrhenius(dm):
     r = dm.retention
     accel = np.exp(r.activation_energy / ret_mod.K_B * (1 / 300.0 - 1 / 358.0))
     assert accel > 100 and lost_hot > 20 * lost_cold
+    # a bake of the 300 K chip at 358 K is the hot model's idle time
+    c_bake = _programmed(dm)
+    c_bake.advance_time(1e3, temperature=358.0)
+    np.testing.assert_allclose(c_bake.g, c_hot.g, rtol=1e-12)
+    with pytest.raises(ValueError, match="temperature"):
+        c_bake.advance_time(1.0, temperature=-5)
 
 
 def test_read_disturb_sets_slowly_and_scales_with_voltage(dm):

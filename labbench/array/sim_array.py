@@ -321,11 +321,12 @@ class SimArray(Array2T2R):
         return int(sum(seen.values()))
 
     # -- time, energy and wear (physics.retention, physics.energy, model.endurance) -------
-    def advance_time(self, seconds: float) -> None:
-        """Idle time (between epochs, say): every chip drifts ``seconds`` at rest; the cached
-        signs are re-sensed on the next read."""
+    def advance_time(self, seconds: float, temperature: float | None = None) -> None:
+        """Idle time (between epochs, say): every chip drifts ``seconds`` at rest, at the
+        model's operating temperature or baked at ``temperature`` K; the cached signs are
+        re-sensed on the next read."""
         for _, _, chip in self.tiles:
-            chip.advance_time(seconds)
+            chip.advance_time(seconds, temperature)
         self._sign_cache = None
 
     def charge_array_reads(self, n: int = 1) -> None:

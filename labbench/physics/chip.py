@@ -319,6 +319,13 @@ class Chip:
         if ret is None or t - self._drift_time < ret.time_step:
             return
         dt, self._drift_time = t - self._drift_time, t
+        self._drift(dt)
+
+    def _drift(self, dt: float, temperature: float | None = None) -> None:
+        """Every live device relaxes for ``dt`` s at ``temperature`` (None: the model's)."""
+        ret = self.model.retention
+        if ret is None or dt <= 0:
+            return
         live = np.flatnonzero(self.formed & (self.stuck == 0))
         if live.size == 0:
             return
@@ -329,14 +336,25 @@ class Chip:
             idx = live
         gmin, gmax = self._gmin[live], self._gmax[live]
         g_inf = gmin + self.dtype.type(ret.level) * (gmax - gmin)
-        self.g[live] = retention.relax(self.g[live], g_inf, retention.device_taus(ret, self.seed, idx), dt)
+        taus = retention.device_taus(ret, self.seed, idx, temperature)
+        self.g[live] = retention.relax(self.g[live], g_inf, taus, dt)
         self._read_i_sum = None
 
-    def advance_time(self, seconds: float) -> None:
-        """Let ``seconds`` pass (idle time, a bake at ``retention.temperature``)."""
+    def advance_time(self, seconds: float, temperature: float | None = None) -> None:
+        """Let ``seconds`` pass at rest: idle time at the operating temperature
+        (``retention.temperature``), or a bake at ``temperature`` K (drift pending from
+        before the bake is applied first, at the operating temperature)."""
         if not seconds >= 0:
             raise ValueError(f"time cannot run backwards (seconds={seconds})")
-        self.advance_to(self.time + seconds)
+        if temperature is None:
+            self.advance_to(self.time + seconds)
+            return
+        if not 0 < temperature <= 1000:
+            raise ValueError(f"temperature must be in (0, 1000] K, got {temperature}")
+        self._drift(self.time - self._drift_time)
+        self.time += float(seconds)
+        self._drift(float(seconds), float(temperature))
+        self._drift_time = self.time
 
     def _one_pulse(self, idx, g, events, d, drive) -> np.ndarray:
         """The state of devices ``idx`` (at ``g``) after their pulse number ``events``."""
