@@ -123,3 +123,36 @@ def test_an_unconverged_fit_exits_nonzero_unless_allowed(run_csv, tmp_path, monk
     assert r.exit_code == 2 and "did not converge" in r.output and not out.exists()
     r = CliRunner().invoke(fit_cmd, [str(run_csv), "-o", str(out), "--allow-unconverged"])
     assert r.exit_code == 0 and out.exists() and "unconverged" in r.output
+
+
+def _baked(model, temperature, seed, rows=3, cols=3, points=14):
+    """Retention reads of a chip programmed and then baked at ``temperature`` (direct Chip calls)."""
+    from labbench.physics.chip import Chip
+    from labbench.physics.models import SET
+
+    c = Chip(model, rows, cols, seed=seed)
+    idx = np.arange(c.size)
+    c.pulse(idx, 30, SET)
+    tau = fr.physics_retention.arrhenius(model.retention, temperature)
+    times = np.concatenate([[0.0], np.logspace(math.log10(tau / 100), math.log10(tau * 10), points - 1)])
+    rows_out, t_prev = [], 0.0
+    for t in times:
+        c.advance_time(t - t_prev, temperature=temperature)
+        t_prev = t
+        g = c.read_conductance(idx)
+        rows_out += [{"cell": f"s{seed}d{i}", "time": t, "conductance": gi, "temperature": temperature}
+                     for i, gi in enumerate(g)]
+    return rows_out
+
+
+def test_bakes_at_several_temperatures_recover_the_activation_energy():
+    m = load_device_model()
+    truth = m.retention
+    df = pd.DataFrame(_baked(m, 300.0, 1) + _baked(m, 330.0, 2) + _baked(m, 360.0, 3))
+    r = fr.fit_retention(df, m)
+    ea, tau = r.params["activation_energy"], r.params["tau"]
+    # stated tolerances: E_a within its 95 % interval and 0.1 eV; τ at 300 K within its interval and 30 %
+    assert ea["ci95"][0] <= truth.activation_energy <= ea["ci95"][1] and abs(ea["value"] - truth.activation_energy) < 0.1
+    assert tau["ci95"][0] <= truth.tau <= tau["ci95"][1] and tau["value"] == pytest.approx(truth.tau, rel=0.3)
+    assert r.device_model.retention.activation_energy == pytest.approx(ea["value"])
+    assert len(r.params["tau_per_temperature"]) == 3 and r.params["tau_d2d"]["resolved"]

@@ -67,6 +67,12 @@ def load_retention(source) -> pd.DataFrame:
         raise DataError("column 'time' must be >= 0 s (time since programming)")
     if (out["conductance"] <= 0).any():
         raise DataError("column 'conductance' must be > 0 S")
+    if "temperature" in df.columns:   # bakes at several temperatures: one device per (cell, T)
+        out["temperature"] = pd.to_numeric(df["temperature"], errors="coerce")
+        bad = np.flatnonzero(~(out["temperature"].to_numpy(float) > 0))
+        if bad.size:
+            raise DataError(f"column 'temperature' must be a number > 0 (K) at row {bad[0]} (line {bad[0] + 2})")
+        keys = keys + ["temperature"]
     out["device"] = pd.factorize(pd.MultiIndex.from_frame(df[keys].astype(str)))[0]
     if out.groupby("device")["time"].nunique().min() < 4:
         raise DataError("each device needs reads at >= 4 distinct times for a retention fit "
@@ -161,13 +167,18 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
     df = load_retention(data)
     ret0 = base.retention or physics_retention_default()
     temp = float(ret0.temperature if temperature is None else temperature)
-    fits = [fit_device_retention(grp["time"].to_numpy(), grp["conductance"].to_numpy())
-            for _, grp in df.groupby("device", sort=True)]
+    groups = list(df.groupby("device", sort=True))
+    fits = [fit_device_retention(grp["time"].to_numpy(), grp["conductance"].to_numpy()) for _, grp in groups]
     n = len(fits)
     log_tau = np.array([f.log_tau for f in fits])
     se_log_tau = np.array([f.se[2] for f in fits])
     g_inf = np.array([f.g_inf for f in fits])
     notes: list[str] = []
+    temps = (np.array([float(grp["temperature"].iloc[0]) for _, grp in groups]) if "temperature" in df.columns
+             else np.full(n, temp))
+    if np.unique(temps).size >= 2:
+        return _fit_arrhenius(df, fits, temps, base, ret0, name, source, data)
+    temp = float(temps[0])
     # τ at the measured temperature, over devices: the mean of ln τ_i and its t interval
     if n >= 2:
         m, s = float(log_tau.mean()), float(log_tau.std(ddof=1) / math.sqrt(n))
@@ -215,6 +226,79 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
     dm = DeviceModel.model_validate(dm.to_dict())   # validated as the file will be
     return RetentionFit(devices=fits, params=_plain(params), d2d=_plain(d2d), device_model=dm, notes=notes,
                         data=df, temperature=temp)
+
+
+def _group_means(log_tau, se, temps):
+    """(temperatures, mean ln τ, its standard error, devices) per temperature."""
+    out = []
+    for t in np.unique(temps):
+        v = log_tau[temps == t]
+        s = float(v.std(ddof=1) / math.sqrt(v.size)) if v.size >= 2 else float(se[temps == t][0])
+        out.append((float(t), float(v.mean()), s, int(v.size)))
+    return out
+
+
+def _fit_arrhenius(df, fits, temps, base, ret0, name, source, data) -> RetentionFit:
+    """Runs at several temperatures: ln τ = ln τ_ref + (E_a/k)·(1/T − 1/T_ref), a weighted
+    least-squares line through the per-temperature means of ln τ_i (weights 1/SE²), with
+    the covariance (XᵀWX)⁻¹ scaled by the reduced χ² when it exceeds 1."""
+    log_tau = np.array([f.log_tau for f in fits])
+    se = np.array([f.se[2] for f in fits])
+    rows = _group_means(log_tau, se, temps)
+    t_ref = ret0.t_ref_temperature
+    T = np.array([r[0] for r in rows])
+    y = np.array([r[1] for r in rows])
+    w = 1.0 / np.maximum(np.array([r[2] for r in rows]), 1e-12) ** 2
+    X = np.column_stack([np.ones_like(T), (1.0 / T - 1.0 / t_ref) / physics_retention.K_B])
+    cov = np.linalg.inv(X.T @ (w[:, None] * X))
+    beta = cov @ X.T @ (w * y)
+    dof = len(rows) - 2
+    if dof > 0:
+        chi2 = float(np.sum(w * (y - X @ beta) ** 2)) / dof
+        cov = cov * max(chi2, 1.0)
+    # the weights are the groups' own standard errors (from their devices), so the normal
+    # quantile; a misfit between temperatures widens the interval through the χ² scaling
+    q = 1.959964
+    se_b = np.sqrt(np.diag(cov))
+    tau_ref = {"value": math.exp(beta[0]), "se_ln": float(se_b[0]), "temperature": t_ref,
+               "ci95": [math.exp(beta[0] - q * se_b[0]), math.exp(beta[0] + q * se_b[0])]}
+    ea = {"value": float(beta[1]), "se": float(se_b[1]), "ci95": [float(beta[1] - q * se_b[1]), float(beta[1] + q * se_b[1])]}
+    centred = np.concatenate([log_tau[temps == r[0]] - r[1] for r in rows])
+    n, groups = centred.size, len(rows)
+    d2d = (uncertainty.sigma_interval_from(float(centred @ centred) / max(n - groups, 1), n - groups + 1,
+                                           float(np.mean(se ** 2))) if n - groups >= 2
+           else {"sigma": float("nan"), "ci95": [0.0, float("inf")], "resolved": False, "n_devices": n})
+    notes = [f"Arrhenius fit over {groups} temperatures ({', '.join(f'{t:g}' for t in T)} K): "
+             f"E_a = {ea['value']:.3g} eV (95 % {ea['ci95'][0]:.3g} .. {ea['ci95'][1]:.3g})"]
+    tau_d2d = round(d2d["sigma"], 6) if d2d["resolved"] else ret0.tau_d2d
+    if not d2d["resolved"]:
+        notes.append(uncertainty.not_resolved_note("tau", d2d, None) + "; the base model's value is kept")
+    bad = [i for i, f in enumerate(fits) if not f.converged]
+    notes.append(f"solver: scipy least_squares (trf) converged for {n - len(bad)}/{n} devices")
+    span = base.gmax - base.gmin
+    g_inf = np.array([f.g_inf for f in fits])
+    gm, gs = float(g_inf.mean()), float(g_inf.std(ddof=1) / math.sqrt(n))
+    glo, ghi = uncertainty.t_interval(gm, gs, n - 1)
+    clip = lambda v: float(min(max((v - base.gmin) / span, 0.0), 1.0))   # noqa: E731
+    level = {"value": clip(gm), "ci95": [clip(glo), clip(ghi)], "g_inf_S": gm, "g_inf_ci95_S": [glo, ghi]}
+    params = {"tau": {**tau_ref, "at_reference": dict(tau_ref)}, "activation_energy": ea, "level": level,
+              "tau_per_temperature": [{"temperature": r[0], "tau": math.exp(r[1]), "se_ln": r[2], "devices": r[3]}
+                                      for r in rows],
+              "tau_d2d": ({"value": d2d["sigma"], "ci95": d2d["ci95"], "resolved": True} if d2d["resolved"]
+                          else {"resolved": False, "upper95": d2d["ci95"][1], "n_devices": n, "note": notes[1]})}
+    new_ret = ret0.model_copy(update={"tau": float(tau_ref["value"]), "level": level["value"],
+                                      "tau_d2d": float(tau_d2d),
+                                      "activation_energy": float(min(max(ea["value"], 0.0), 5.0))})
+    fit_block = {"tool": "labbench.fitting.fit_retention",
+                 "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "source": str(source if source is not None else (data if not isinstance(data, pd.DataFrame) else "DataFrame")),
+                 "model": "retention", "n_devices": n, "n_reads": int(len(df)), "params": params,
+                 "converged": f"{n - len(bad)}/{n}", "notes": notes}
+    dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
+                                 "fit": _plain(fit_block)})
+    dm = DeviceModel.model_validate(dm.to_dict())
+    return RetentionFit(devices=fits, params=_plain(params), d2d=_plain(d2d), device_model=dm, notes=notes,
+                        data=df, temperature=float(t_ref))
 
 
 def physics_retention_default():
