@@ -173,6 +173,9 @@ def _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, ba
     click.echo(f"model: retention  ({len(result.devices)} devices, {result.temperature:g} K)")
     click.echo(f"tau = {tau['value']:.4g} s  (95 % {tau['ci95'][0]:.4g} .. {tau['ci95'][1]:.4g})")
     click.echo(f"level = {lvl['value']:.4g}  (95 % {lvl['ci95'][0]:.4g} .. {lvl['ci95'][1]:.4g})")
+    if "activation_energy" in p:
+        ea = p["activation_energy"]
+        click.echo(f"activation energy = {ea['value']:.3g} eV  (95 % {ea['ci95'][0]:.3g} .. {ea['ci95'][1]:.3g})")
     if dd["resolved"]:
         click.echo(f"d2d sigma(ln tau) = {dd['value']:.3g}  (95 % {dd['ci95'][0]:.3g} .. {dd['ci95'][1]:.3g})")
     else:
