@@ -64,6 +64,9 @@ def test_fit_json_carries_intervals_resolution_and_convergence(tmp_path):
     assert all("resolved" in v and len(v["ci95"]) == 2 for v in s["d2d"].values())
     assert s["convergence"]["set"]["converged"] == s["convergence"]["set"]["units"] == 16
     assert any(n.startswith("solver (set)") for n in s["notes"])
+    for d in ("set", "reset"):   # C2C: 3 % of the range per pulse in the sample's chip
+        lo, hi = s["directions"][d]["c2c_sigma_ci95"]
+        assert lo < s["directions"][d]["c2c_sigma"] < hi and lo <= 0.03 <= hi
     fit = load_device_model(out).fit
     assert fit["uncertainty"]["a_set"]["ci95"] and fit["convergence"]["reset"]["units"] == 16
     assert all("resolved" in v for v in fit["d2d"].values())

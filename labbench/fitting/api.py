@@ -63,7 +63,11 @@ class FitResult:
             f = self.fits[(self.kind, d, "pooled")]
             entry = nominal_direction_params(self.device_model.update, d) or direction_params(self.kind, f)
             c2c = self.c2c.get(name, {})
-            entry["c2c_sigma"] = c2c.get("c2c_abs" if C2C_FORM.get(self.kind) == "abs" else "c2c_rel", 0.0)
+            c2c_key = "c2c_abs" if C2C_FORM.get(self.kind) == "abs" else "c2c_rel"
+            entry["c2c_sigma"] = c2c.get(c2c_key, 0.0)
+            if f"{c2c_key}_ci95" in c2c:   # bootstrap over trains (variation.c2c_estimate)
+                entry["c2c_sigma_ci95"] = c2c[f"{c2c_key}_ci95"]
+                entry["read_noise_rel_ci95"] = c2c["read_noise_rel_ci95"]
             fm = self.fits.get((self.kind, d, "device"), f)  # per-device fits where there are several devices
             entry.update(rmse=float(np.median(fm.rmse)), r2=float(np.nanmedian(fm.r2)), n_points=int(fm.n.sum()))
             out["directions"][name] = entry

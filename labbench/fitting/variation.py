@@ -74,7 +74,39 @@ def c2c_estimate(fit: DirectionFit, form: str, span: float, guard_S: float = 0.0
         out["c2c_rel"] = float(np.sqrt(max((v * w).sum() / max((w * w).sum(), 1e-300), 0.0)))
         out["c2c_abs"] = 0.0
     out["residual_sigma_S"] = float(np.sqrt(np.mean(r[valid] ** 2)))
+    out.update(_c2c_intervals(r, m, inner, valid, form, span, g_mean))
     return out
+
+
+def _c2c_intervals(r, m, inner, valid, form: str, span: float, g_mean: float, n_boot: int = 400) -> dict:
+    """95 % intervals of the write and read noise by bootstrap over trains (each starts from
+    a full RESET, so trains are independent; steps within a train are not)."""
+    lag_f = np.zeros_like(r)
+    lag_f[..., :-1] = r[..., :-1] * r[..., 1:]
+    lag_b = np.zeros_like(r)
+    lag_b[..., 1:] = r[..., 1:] * r[..., :-1]
+    v = np.where(inner, r * r + lag_f + lag_b, 0.0).reshape(-1, r.shape[-1])
+    w = np.where(inner, m * m, 0.0).reshape(-1, r.shape[-1])
+    pair = (valid[..., :-1] & valid[..., 1:]).reshape(-1, r.shape[-1] - 1)
+    rr = np.where(pair, (r[..., :-1] * r[..., 1:]).reshape(pair.shape), 0.0)
+    per = {"n": inner.reshape(v.shape).sum(1), "v": v.sum(1), "vw": (v * w).sum(1), "ww": (w * w).sum(1),
+           "rr": rr.sum(1), "np": pair.sum(1)}
+    keep = per["n"] > 0
+    if keep.sum() < 3:
+        return {}
+    per = {k: x[keep] for k, x in per.items()}
+    rng = np.random.default_rng(0)
+    idx = rng.integers(0, keep.sum(), (n_boot, int(keep.sum())))
+    tot = {k: x[idx].sum(1) for k, x in per.items()}
+    if form == "abs":
+        c2c = np.sqrt(np.maximum(tot["v"] / np.maximum(tot["n"], 1), 0.0)) / span
+        key = "c2c_abs"
+    else:
+        c2c = np.sqrt(np.maximum(tot["vw"] / np.maximum(tot["ww"], 1e-300), 0.0))
+        key = "c2c_rel"
+    read = np.sqrt(np.maximum(-tot["rr"] / np.maximum(tot["np"], 1), 0.0)) / g_mean
+    q = lambda x: [float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))]   # noqa: E731
+    return {f"{key}_ci95": q(c2c), "read_noise_rel_ci95": q(read), "n_trains": int(keep.sum())}
 
 
 def d2d_estimate(device_values: dict[str, np.ndarray], halves: list[dict] | None = None
