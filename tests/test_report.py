@@ -107,6 +107,11 @@ def test_training_run_report_parses_and_its_numbers_are_the_runs(runs, tmp_path)
     assert float(c.values["gap_ideal_minus_device"]) == pytest.approx(gap)
     assert "Training" in sections(out)
     assert "ideal software weights beside the device" in out.read_text()
+    # what the run kept digitally, what it cost in energy, how much it wore the devices
+    assert float(c.values["train_device.bytes_per_synapse"]) == m_dev["bytes_per_synapse"].iloc[-1]
+    assert float(c.values["train_device.program_energy_J"]) == pytest.approx(m_dev["program_energy_J"].sum())
+    assert float(c.values["train_device.pulses_per_cell_max"]) == m_dev["pulses_per_cell_max"].iloc[-1]
+    assert "train_device: pulses per device" in out.read_text()
 
 
 def test_sweep_report_has_plots_refresh_comparison_and_table(tmp_path):

@@ -48,6 +48,7 @@ from .update_rules import make_rule
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.csv"
+WEAR = "wear.json"          # pulses per device, as a histogram, over every array (for the report)
 HIST_BINS = 40
 
 # What one synapse (a device pair) costs in memory while training, measured on a
@@ -455,6 +456,15 @@ class Trainer:
                 "pulses_per_cell_max": max(w["pulses_max"] for w, _ in rows),
                 "worn_fraction": sum(w["worn_fraction"] * k for w, k in rows) / n}
 
+    def _write_wear(self, path: Path) -> None:
+        """Pulses-per-device histograms (power-of-two bins) of every array, atomically."""
+        from labbench.atomic import write_text
+
+        layers = [dict(arr.wear(), layer=i) for i, arr in enumerate(self.arrays)]
+        layers = [w for w in layers if len(w) > 1]
+        if layers:
+            write_text(path, json.dumps({"epoch": self.epoch, "layers": layers}, indent=1))
+
     def _counter_totals(self) -> dict[str, int]:
         tot: dict[str, int] = {}
         for arr in self.arrays:
@@ -519,6 +529,8 @@ class Trainer:
                     print(f"epoch {row['epoch']}: test {row['test_acc']:.4f}  train {row['train_acc']:.4f}  "
                           f"{row['samples_per_s']:.0f} samples/s  pulses {row.get('set_pulses', 0)}  "
                           f"refreshed {row['pairs_refreshed']}", flush=True)
+        if self.out_dir is not None and self.arrays:
+            self._write_wear(self.out_dir / WEAR)
         if self.plots and self.out_dir is not None and self.history:
             from .plots import plot_training
 

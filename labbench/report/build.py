@@ -189,6 +189,12 @@ def training_section(runs: dict[str, Path]) -> tuple[Section, dict[str, pd.DataF
     for name, h in hists.items():
         if "set_pulses" in h:
             s.figure(F.pulses_per_epoch(h), f"{name}: pulses per epoch")
+        wear = runs[name] / "wear.json"
+        if wear.exists():
+            try:
+                s.figure(F.wear_histogram(json.loads(wear.read_text())), f"{name}: pulses per device")
+            except (ValueError, KeyError, TypeError):   # a wear file we cannot read: no histogram
+                pass
         ck = runs[name] / "checkpoint.npz"
         if ck.exists():
             try:
@@ -349,6 +355,20 @@ def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame]) -> None:
             summary.add(f"{name}.set_pulses", f"{name}: update SET pulses", upd, "{:,}")
             summary.add(f"{name}.refresh_per_update_pulse", f"{name}: refresh / update pulses",
                         ref / upd if upd else float("nan"), "{:.3f}")
+        if "program_energy_J" in h:
+            summary.add(f"{name}.program_energy_J", f"{name}: programming energy, all epochs",
+                        float(h["program_energy_J"].sum()), "{:.3g} J")
+            summary.add(f"{name}.read_energy_J", f"{name}: read energy, all epochs",
+                        float(h["read_energy_J"].sum()), "{:.3g} J")
+            if "refresh_energy_J" in h and h["program_energy_J"].sum() > 0:
+                summary.add(f"{name}.refresh_energy_share", f"{name}: refresh share of programming energy",
+                            float(h["refresh_energy_J"].sum() / h["program_energy_J"].sum()), "{:.1%}")
+        if "pulses_per_cell_mean" in h:
+            summary.add(f"{name}.pulses_per_cell_mean", f"{name}: pulses per device, mean",
+                        float(last["pulses_per_cell_mean"]), "{:.1f}")
+            summary.add(f"{name}.pulses_per_cell_max", f"{name}: pulses per device, max",
+                        int(last["pulses_per_cell_max"]), "{:,}")
+            summary.add(f"{name}.worn_fraction", f"{name}: devices worn out", float(last["worn_fraction"]), "{:.3%}")
         if "bytes_per_synapse" in h:
             prec = f" ({last['precision']})" if "precision" in h else ""
             summary.add(f"{name}.bytes_per_synapse", f"{name}: digital bytes kept per synapse{prec}",

@@ -186,6 +186,21 @@ def pulses_per_epoch(h: pd.DataFrame) -> str | None:
     return embed(fig)
 
 
+def wear_histogram(wear: dict) -> str:
+    """Devices per pulse-count bin (power-of-two bins), one bar series per layer."""
+    fig, (a,) = new()
+    for w in wear["layers"]:
+        edges = np.asarray(w["hist_edges"], float)
+        counts = np.asarray(w["hist_counts"], float)
+        a.step(np.maximum(edges[:-1], 0.5), counts / max(counts.sum(), 1), where="post",
+               label=f"layer {w['layer']}: mean {w['pulses_mean']:.0f}, max {w['pulses_max']}")
+    a.set(xscale="log", xlabel="write events per device (pulses, RESETs)", ylabel="fraction of devices",
+          title=f"wear after epoch {wear['epoch']}")
+    a.legend(fontsize=8)
+    a.grid(alpha=0.3)
+    return embed(fig)
+
+
 def conductance_histograms(g_hist: np.ndarray) -> str:
     fig, (a,) = new()
     edges = np.linspace(0, 1.05, g_hist.shape[1] + 1)
