@@ -104,3 +104,18 @@ def ensure_writable_file(path: str | os.PathLike, what: str = "output file") -> 
         raise OutputError(f"cannot write {what} {path}: it is a folder; give a file name")
     ensure_writable_dir(parent, f"the folder of {what} {path}")
     return path
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and its parents that do not exist yet, innermost first (what a command
+    about to create ``folder`` must remove again if it fails before doing any work)."""
+    return [p for p in (folder, *folder.parents) if not p.exists()]
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while they are empty; stop at the first that is not."""
+    for p in folders:
+        try:
+            p.rmdir()
+        except OSError:
+            break

@@ -73,19 +73,6 @@ def _parse_hidden(ctx, param, value):
     return tuple(sizes)
 
 
-def _missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and its parents that do not exist yet, innermost first."""
-    return [p for p in (folder, *folder.parents) if not p.exists()]
-
-
-def _remove_if_empty(folders: list[Path]) -> None:
-    for p in folders:              # innermost first: stop at the first one not empty
-        try:
-            p.rmdir()
-        except OSError:
-            break
-
-
 def _given(ctx, name: str) -> bool:
     """Did the user type this option (rather than getting its default)?"""
     from click.core import ParameterSource
@@ -233,7 +220,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
     run_dir = Path(out) if out else paths.output_dir() / "runs" / f"train-{array_kind}-s{seed}"
 
     # -- the run folder: from here on, a failure removes what it made ------------------------
-    made = _missing_folders(run_dir)
+    made = paths.missing_folders(run_dir)
     bench = None
     try:
         paths.ensure_writable_dir(run_dir, "run folder (--out)")
@@ -267,7 +254,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
     except BaseException:
         if bench is not None:
             bench.close()
-        _remove_if_empty(made)
+        paths.remove_if_empty(made)
         raise
 
     # -- the run ------------------------------------------------------------------------------

@@ -72,13 +72,7 @@ def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit, a
         sys.exit(2)
     for p in problems:
         click.echo(f"warning: poor fit written (--allow-poor-fit): {p}", err=True)
-    _check_converged(data, result, allow_unconverged)
-    if output is not None:
-        result.to_yaml(output)
-    if plot_path is not None:
-        result.plot(plot_path)
-    if as_json:
-        click.echo(json.dumps(result.summary(), indent=None))
+    if _write_outputs(data, result, allow_unconverged, output, plot_path, as_json):
         return
     _print_human(result, output, plot_path)
 
@@ -132,6 +126,19 @@ def _print_human(result, output, plot_path):
         click.echo(f"wrote {plot_path}")
 
 
+def _write_outputs(data, result, allow_unconverged: bool, output, plot_path, as_json: bool) -> bool:
+    """Refuse an unconverged fit, then write the model, the plot and the JSON summary;
+    True when the JSON went to stdout (nothing more to print)."""
+    _check_converged(data, result, allow_unconverged)
+    if output is not None:
+        result.to_yaml(output)
+    if plot_path is not None:
+        result.plot(plot_path)
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=None))
+    return as_json
+
+
 def _check_converged(data, result, allow_unconverged: bool) -> None:
     """A fit whose solver did not converge writes nothing and exits 2, unless allowed."""
     bad = result.unconverged() if hasattr(result, "unconverged") else []
@@ -160,13 +167,7 @@ def _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, ba
         msg = str(e)
         click.echo(f"error: {msg if msg.startswith(str(data)) else f'{data}: {msg}'}", err=True)
         sys.exit(2)
-    _check_converged(data, result, allow_unconverged)
-    if output is not None:
-        result.to_yaml(output)
-    if plot_path is not None:
-        result.plot(plot_path)
-    if as_json:
-        click.echo(json.dumps(result.summary(), indent=None))
+    if _write_outputs(data, result, allow_unconverged, output, plot_path, as_json):
         return
     p = result.params
     tau, lvl, dd = p["tau"], p["level"], p["tau_d2d"]

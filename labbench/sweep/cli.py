@@ -66,7 +66,7 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
             click.echo(f"  {p.index:>4}  {p.id}  " + ", ".join(f"{k}={v}" for k, v in p.values.items()))
         return
     folder = Path(out) if out else paths.output_dir() / "sweeps" / sw.name
-    made = [p for p in (folder, *folder.parents) if not p.exists()]
+    made = paths.missing_folders(folder)
     paths.ensure_writable_dir(folder, "sweep folder (--out)")
     try:
         from .runner import check_folder
@@ -88,11 +88,7 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
             for p in sw.points:          # workers (of a --scheduler cluster too) read this folder
                 p.data = {**p.data, "path": str(Path(found).resolve())}
     except BaseException:
-        for p in made:
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        paths.remove_if_empty(made)
         raise
 
     from .runner import TABLE, make_plots, read_table, run_sweep
@@ -103,11 +99,7 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
                                 db=db_path, progress=not quiet, processes=not in_process, blas_threads=blas_threads,
                                 say=lambda m: click.echo(m, err=True))
     except SweepError:              # refused before any point ran (a scheduler that does not answer)
-        for p in made:
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        paths.remove_if_empty(made)
         raise
     except KeyboardInterrupt as e:
         t = read_table(folder)
