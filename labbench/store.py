@@ -176,6 +176,25 @@ class NotADataset(ValueError):
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
+@contextlib.contextmanager
+def _quiet_measurement_log(quiet: bool):
+    """QCoDeS logs the traceback of an exception that ends a measurement at WARNING, which
+    Python's last-resort handler prints to stderr: a user who pressed Ctrl-C (or sent
+    SIGTERM, or typed a bad value) would see a traceback.  The run's status and reason are
+    already recorded, and QCoDeS still stores the traceback in the dataset's
+    ``measurement_exception`` metadata; only the console copy is held back."""
+    if not quiet:
+        yield
+        return
+    log = logging.getLogger("qcodes.dataset.measurements")
+    old = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(old)
+
+
 class Store:
     """A QCoDeS database file of labbench runs."""
 
@@ -273,7 +292,7 @@ class Store:
                 raise
             finally:
                 try:
-                    with _writers_lock(self.path):
+                    with _writers_lock(self.path), _quiet_measurement_log(exc_info[0] is not None):
                         runner.__exit__(*exc_info)
                 except Exception:  # noqa: BLE001 - a second failure must not hide the first
                     if exc_info[0] is None:

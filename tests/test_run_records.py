@@ -124,3 +124,26 @@ def test_rehearsal_prints_the_command_stream_of_a_hardware_bench(tmp_path):
     assert s["status"].startswith("pulse-train: finished")
     assert any(c.startswith(":SOUR:VOLT:LEV") for c in smu) and smu[:2] == [":SOUR:VOLT:LEV 0", "OUTPUT OFF"]
     assert any("VOLT1:HIGH" in c for c in pg) and "TCPIP0::192.168.0.10::inst0::INSTR" in r.output
+
+
+@pytest.mark.parametrize("exc", [KeyboardInterrupt, ValueError])
+def test_a_run_ended_by_an_exception_prints_no_traceback_but_keeps_it_in_the_dataset(tmp_path, capfd, exc):
+    from labbench.store import Store
+
+    store = Store(tmp_path / "d.db")
+    with pytest.raises(exc):
+        with store.run("r", index={"i": ""}, values={"v": ""}) as w:
+            w.add(i=0, v=1.0)
+            raise exc("stop")
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "An exception occurred" not in err, err
+    run_id = int(store.runs()["run_id"].iloc[0])
+    assert store.runs()["status"].iloc[0] == ("aborted" if exc is KeyboardInterrupt else "failed")
+    from qcodes.dataset import load_by_id
+    from qcodes.dataset.sqlite.database import connect
+
+    conn = connect(str(tmp_path / "d.db"))
+    try:
+        assert "Traceback" in load_by_id(run_id, conn=conn).metadata.get("measurement_exception", "")
+    finally:
+        conn.close()
