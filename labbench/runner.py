@@ -137,7 +137,11 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
             finally:
                 bench.outputs_off()
         errors = _instrument_errors(bench)
-        if errors and status != "failed":
+        if errors and isinstance(failure, KeyboardInterrupt):
+            # a signal between a query's write and its read leaves -410 Query INTERRUPTED
+            # behind: the run was still stopped by the user, so it stays aborted (exit 130/143)
+            reason += "; instrument errors while stopping: " + "; ".join(errors)
+        elif errors and status != "failed":
             status, reason = "failed", "instrument error: " + "; ".join(errors)
             failure = InstrumentError(reason)
         try:

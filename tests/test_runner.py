@@ -69,3 +69,32 @@ def test_outputs_off_on_ctrl_c(tmp_path):
     assert bench.off_calls == 1
     runs = store.runs()
     assert runs.status.tolist() == ["aborted"] and "interrupted" in runs.reason[0]
+
+
+class ErrorsBench(RecordingBench):
+    """A bench whose instruments report errors once the run stops (as -410 Query
+    INTERRUPTED after a signal lands between a query's write and its read)."""
+
+    def instrument_errors(self):
+        return ["pg: -410,\"Query INTERRUPTED\""] if self.off_calls else []
+
+
+def test_an_interrupt_that_leaves_an_instrument_error_is_still_an_abort(tmp_path):
+    class Interrupted(Ramp):
+        def execute(self):
+            self.emit("results", {"step": 0, "voltage": 0.0})
+            raise KeyboardInterrupt("SIGTERM")
+
+    bench, store = ErrorsBench(), Store(tmp_path / "d.db")
+    with pytest.raises(KeyboardInterrupt):
+        run_procedure(Interrupted(), bench, store, progress=False)
+    runs = store.runs()
+    assert runs.status.tolist() == ["aborted"] and "SIGTERM" in runs.reason[0]
+    assert "-410" in runs.reason[0] and runs.rows[0] == 1
+
+
+def test_an_instrument_error_fails_a_run_that_was_not_interrupted(tmp_path):
+    bench, store = ErrorsBench(), Store(tmp_path / "d.db")
+    with pytest.raises(RunFailed, match="instrument error.*-410"):
+        run_procedure(Ramp(steps=3), bench, store, progress=False)
+    assert store.runs().status.tolist() == ["failed"]
