@@ -96,12 +96,12 @@ def test_threshold_gives_up_on_pairs_that_do_not_respond():
     assert counts[0] == counts[1] == stuck_pairs   # tried twice (patience) ...
     assert counts[2:] == [0, 0, 0]                 # ... then left alone
     assert policy.unresponsive(arr) == stuck_pairs
+    # patience=None keeps the old behaviour: refresh whatever is above, every time
+    always = ThresholdRefresh(stuck_model, level=0.6, check_every=1, cap=0.5, verify=1, patience=None)
+    assert [always(arr, k) for k in range(1, 4)] == [stuck_pairs] * 3
     # a healthy pair pushed to saturation is still refreshed
     healthy = np.argwhere(~stuck_high & (chip.stuck.reshape(20, 20, 2) == 0).all(axis=-1))[0]
     n_plus = np.zeros((20, 20), np.int64)
     n_plus[tuple(healthy)] = 64
     arr.apply_set_pulses(n_plus, np.zeros_like(n_plus))
     assert policy(arr, 6) == 1
-    # patience=None keeps the old behaviour: refresh whatever is above, every time
-    always = ThresholdRefresh(stuck_model, level=0.6, check_every=1, cap=0.5, verify=1, patience=None)
-    assert [always(arr, k) for k in range(1, 4)] == [stuck_pairs] * 3

@@ -61,3 +61,22 @@ def test_accumulate_writes_whole_pulses_of_the_net_change():
     sto = make_rule("stochastic")
     pulses = sum(np.abs(sto.signed(np.full(1000, j, np.float32), rng)).sum() for j in jitter)
     assert pulses > 1000                                           # rounding turns jitter into pulses
+
+
+@pytest.mark.parametrize("name", ["accumulate", "stochastic", "threshold", "deterministic"])
+def test_the_compiled_pass_equals_the_numpy_form(name):
+    """signed_scaled (one compiled pass: scale, round, clip) gives what signed() gives on the
+    scaled array, bit for bit, with the same random draws and the same residual."""
+    data = np.random.default_rng(1)
+    fused, plain = make_rule(name), make_rule(name)
+    r1, r2 = np.random.default_rng(5), np.random.default_rng(5)
+    scale = np.float32(1 / 0.0125)
+    for _ in range(4):
+        dw = (data.standard_normal((60, 40)) * 0.05).astype(np.float32)
+        dw[0, :5] = [0.0, -0.0, 1e6, -1e6, 3.0 / scale]        # zeros, clipping, a tie
+        k1 = fused.signed_scaled(dw.copy(), scale, r1)
+        x = dw.copy()
+        x *= scale
+        np.testing.assert_array_equal(k1, plain.signed(x, r2))
+    if name == "accumulate":
+        np.testing.assert_array_equal(fused.residual, plain.residual)

@@ -49,8 +49,11 @@ def test_a_d2d_sigma_is_a_number_only_when_resolved_and_then_holds_the_truth(rep
                 assert k not in r.device_model.d2d.sigma
                 note = next(n for n in r.notes if n.startswith(f"d2d {k}: not resolved"))
                 assert "16 devices × 2 cycles" in note and "would be resolved by about" in note
-    # never the 1.15 for A_set: either not resolved, or an interval around 0.10
-    assert all(not r.d2d["a_set"]["resolved"] or r.d2d["a_set"]["ci95"][1] < 0.5 for r, _ in repeated)
+    # never the 1.15 for A_set: either not resolved, or an interval well below it that
+    # holds 0.10 (a 95 % interval may miss in one of the 12 seeds)
+    a_set = [r.d2d["a_set"] for r, _ in repeated if r.d2d["a_set"]["resolved"]]
+    assert all(v["ci95"][1] < 1.0 for v in a_set)
+    assert sum(not v["ci95"][0] <= 0.10 <= v["ci95"][1] for v in a_set) <= 1, a_set
     assert unresolved >= 12 and len(resolved_hits) >= 12 and np.mean(resolved_hits) >= 0.8, resolved_hits
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+from numba import njit
 
 from labbench.physics import SET, Chip, DeviceModel, load_device_model
 
@@ -31,6 +32,19 @@ def check_representable(model: DeviceModel) -> None:
         raise ValueError(
             f"device model {model.name!r} cannot represent a weight: it needs Gmax > Gmin "
             f"(got Gmin={gmin}, Gmax={gmax}); fix g_min/g_max in the device-model file")
+
+
+@njit(cache=True, nogil=True)
+def _resense_pairs(g, syn, offset, cols, col0, row0, out_cols, cache):
+    """cache[r, c] = ±1, the sign of G+ − G− + the column's offset, for tile synapses
+    ``syn`` (flat in the tile) written at tile origin (row0, col0) of the array's cache
+    (flat, ``out_cols`` wide).  One pass: the two devices of a pair share a cache line."""
+    one = np.float32(1)
+    for j in range(syn.size):
+        s = syn[j]
+        c = s % cols
+        d = g[2 * s] - g[2 * s + 1] + offset[col0 + c]
+        cache[(row0 + s // cols) * out_cols + col0 + c] = one if d >= 0 else -one
 
 
 class SimArray(Array2T2R):
@@ -121,18 +135,10 @@ class SimArray(Array2T2R):
         """Update the cached signs of tile synapses ``syn`` (flat within the tile)."""
         if self._sign_cache is None:
             return
-        g = chip.g
-        d = g[syn * 2] - g[syn * 2 + 1]
-        single = len(self.tiles) == 1
-        if self._offset.any():
-            d += self._offset[cs.start + syn % chip.cols]
         cache = self._sign_cache
         cache.flags.writeable = True
-        new = np.copysign(np.float32(1), d, dtype=np.float32)
-        if single:   # tile-flat = array-flat: no row/column arithmetic
-            cache.reshape(-1)[syn] = new
-        else:
-            cache[rs.start + syn // chip.cols, cs.start + syn % chip.cols] = new
+        _resense_pairs(chip.g, syn, self._offset, chip.cols, cs.start, rs.start, self.cols,
+                       cache.reshape(-1))
         cache.flags.writeable = False
 
     def true_signs(self) -> np.ndarray:
@@ -149,7 +155,7 @@ class SimArray(Array2T2R):
         self.counters.conductance_reads += 2 * self.rows * self.cols
         out = np.empty((self.rows, self.cols, 2), self.tiles[0][2].dtype)
         for rs, cs, chip in self.tiles:
-            out[rs, cs] = chip.read_conductance(np.arange(chip.size)).reshape(chip.rows, chip.cols, 2)
+            out[rs, cs] = chip.read_conductance(None).reshape(chip.rows, chip.cols, 2)
         return out
 
     def conductances(self) -> np.ndarray:
@@ -178,14 +184,10 @@ class SimArray(Array2T2R):
             raise ValueError(f"pulse counts have shape {k.shape}, the array is {self.rows}×{self.cols}")
         for rs, cs, chip in self.tiles:
             kt = k[rs, cs]
-            syn = np.flatnonzero(kt != 0)   # via bool: nonzero() on int8 is 20× slower
-            if syn.size == 0:
-                continue
-            kv = kt.ravel()[syn]
-            counts = np.abs(kv.astype(np.int64))
-            chip.pulse(syn * 2 + (kv < 0), counts, SET)
-            self._resense(chip, rs, cs, syn)
-            self.counters.set_pulses += int(counts.sum())
+            syn, pulses = chip.pulse_pairs(kt)
+            if syn.size:
+                self._resense(chip, rs, cs, syn)
+                self.counters.set_pulses += pulses
 
     def _pulse_tile(self, chip: Chip, rs: slice, cs: slice, n_plus: np.ndarray, n_minus: np.ndarray) -> int:
         fp = np.flatnonzero(n_plus != 0)

@@ -263,8 +263,7 @@ class DeviceSynapses:
         return self.array.read_signs_float()
 
     def update(self, dw: np.ndarray, rng, clock: "PhaseClock | None" = None) -> None:
-        dw *= self.inv_step
-        k = self.rule.signed(dw, rng)
+        k = self.rule.signed_scaled(dw, self.inv_step, rng)
         if clock is not None:
             clock.lap("update rule")
         self.array.apply_signed_pulses(k)

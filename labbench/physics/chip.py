@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import energy as _energy
-from . import kinetics, retention
+from . import kernels, kinetics, retention
 from .device_model import DeviceModel
-from .models import RESET, SET, parse_direction
-from .noise import counter_normal
+from .models import RESET, SET, NeuroSimModel, parse_direction
+from .noise import counter_normal, stream_base
 
 # independent noise streams of one device, all keyed by its event counters
 _WRITE_STREAM, _READ_STREAM, _LEVEL_STREAM, _THRESHOLD_STREAM = 1, 2, 3, 4
@@ -190,6 +190,12 @@ class Chip:
 
     def _burst(self, idx, n, d, drive) -> None:
         """n pulses on live devices ``idx`` (n >= 1 each), one noise draw per pulse."""
+        if drive is None and np.ndim(d) == 0 and self._compiled(d) is not None:
+            if kernels.neurosim_burst(self.g, self.write_events, self.formed, self.stuck, idx, n,
+                                      *self._burst_args(d)) >= 0:
+                self._take_kernel_energy(d)
+                return
+            # a device reaches its endurance in this burst: the NumPy path below handles wear
         e0 = self.write_events[idx]
         worn = None
         if self.model.endurance is not None:
@@ -223,6 +229,77 @@ class Chip:
             self.g[idx] = g
         if worn is not None:
             self._wear_out(worn)
+
+    # -- the compiled nominal pulse (physics.kernels) -------------------------------------
+    def _compiled(self, d) -> tuple | None:
+        """Per-device arrays of the compiled NeuroSim pulse in direction ``d`` (gmin, gmax,
+        A, B, σ_abs, σ_rel in the chip's dtype), or None for other update models (they take
+        the NumPy path, :meth:`UpdateModel.pulse_once`)."""
+        cache = self.__dict__.setdefault("_kernel_args", {})
+        if d not in cache:
+            dev = self.devices
+            if not isinstance(dev, NeuroSimModel):
+                cache[d] = None
+            else:
+                t = self.dtype.type
+                per_device = (np.atleast_1d(np.asarray(x, self.dtype)) for x in
+                              (dev.g_min, dev.g_max, *dev._constants(d == SET, self.dtype)))
+                cache[d] = (*per_device, t(dev.c2c_abs), t(dev.c2c_rel))
+        return cache[d]
+
+    def _burst_args(self, d) -> tuple:
+        """The rest of :func:`kernels.neurosim_burst`'s arguments: the parameters, the noise
+        stream, the wear floor and the energy constants of the nominal pulse."""
+        t = self.dtype.type
+        up = d == SET
+        wear = np.iinfo(np.int64).max
+        if self.model.endurance is not None:
+            en = self.model.endurance
+            wear = int(np.floor(en.median * np.exp(-_TRUNCATE * en.sigma)))
+        k_pulse = k_read = 0.0
+        if self.model.energy is not None:
+            kin = self.model.switching.set_kinetics if up else self.model.switching.reset_kinetics
+            k_pulse = _energy.current_per_siemens(self.model, kin.amplitude)
+            if self._read_i_sum is not None:
+                k_read = _energy.current_per_siemens(self.model, self.model.read.voltage)
+        self._energy_sums = np.zeros(2)
+        return (up, *self._compiled(d), self._write_base(), np.int64(wear), t(k_pulse), t(k_read),
+                t(self.model.switching.on_resistance), self._energy_sums)
+
+    def _write_base(self) -> np.uint64:
+        if "_wbase" not in self.__dict__:
+            self._wbase = stream_base(self.seed, _WRITE_STREAM)
+        return self._wbase
+
+    def _take_kernel_energy(self, d) -> None:
+        """Book the energy the last compiled burst added up (see :func:`kernels.neurosim_burst`)."""
+        if self.model.energy is None:
+            return
+        kin = self.model.switching.set_kinetics if d == SET else self.model.switching.reset_kinetics
+        pulses, read_delta = self._energy_sums
+        self.program_energy += 0.5 * abs(kin.amplitude) * kin.width * float(pulses)
+        if self._read_i_sum is not None:
+            self._read_i_sum += float(read_delta)
+
+    def pulse_pairs(self, k: np.ndarray) -> tuple[np.ndarray, int]:
+        """2T2R updates from signed counts ``k`` (one per synapse, flat): k > 0 pulses the
+        + device k times, k < 0 the − device |k| times, nominal SET pulses.  Returns (the
+        synapses touched, the pulses sent to them).  One compiled pass for int8 counts where
+        the model allows (SimArray's update)."""
+        k = np.ascontiguousarray(k).reshape(-1)
+        if k.size != self.rows * self.cols:
+            raise ValueError(f"{k.size} pulse counts for a chip of {self.rows * self.cols} synapses")
+        if k.dtype == np.int8 and self._compiled(SET) is not None:
+            words = k[:k.size - k.size % 8].view(np.uint64)
+            syn, pulses = kernels.signed_pair_pulses(k, words, self.g, self.write_events, self.formed,
+                                                     self.stuck, *self._burst_args(SET))
+            if pulses >= 0:
+                self._take_kernel_energy(SET)
+                return syn, int(pulses)
+        syn = np.flatnonzero(k != 0)   # via bool: nonzero() on int8 is 20× slower
+        counts = np.abs(k[syn].astype(np.int64))
+        self.pulse(syn * 2 + (k[syn] < 0), counts, SET)
+        return syn, int(counts.sum())
 
     # -- wear -------------------------------------------------------------------------
     def endurance_of(self, idx) -> np.ndarray:
@@ -398,6 +475,12 @@ class Chip:
             floor = np.where(full, self._level(idx, events, gmin, var.hrs_c2c), gmin)
         ceiling = self._ceiling(dev, idx, events, c_nominal, full)
         if ceiling is None and floor is None:
+            if scale is None and np.ndim(d) == 0 and self._compiled(d) is not None:
+                # the nominal pulse: the same compiled arithmetic as SimArray's bursts
+                out = np.empty_like(g)
+                kernels.neurosim_pulse_once(g, idx, xi.astype(g.dtype, copy=False), d == SET,
+                                            *self._compiled(d), out)
+                return out
             return dev.pulse_once(g, d, xi, scale)
         return self._compressed_pulse(dev, idx, g, d, xi, scale, ceiling, floor)
 
@@ -497,26 +580,23 @@ class Chip:
     # -- reads and DC ---------------------------------------------------------------
     def current(self, idx, voltage: float, compliance: float | None = None, noisy: bool = True,
                 gate: float | None = None) -> np.ndarray:
-        """Current (A) through devices ``idx`` at ``voltage`` (no state change); the access
-        transistor passes at most its saturation current at ``gate`` (None: fully on)."""
-        idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        """Current (A) through devices ``idx`` (None: every device, in order) at ``voltage``
+        (no state change); the access transistor passes at most its saturation current at
+        ``gate`` (None: fully on)."""
+        every = idx is None
+        idx = np.empty(0, np.int64) if every else np.atleast_1d(np.asarray(idx, dtype=np.int64))
         rd = self.model.read
         # float64 currents, except on float32 chips (SimArray), where reading 10⁶ devices
         # in double precision costs twice the time for no physical difference
-        g = self.g[idx].astype(np.float32 if self.dtype == np.float32 else np.float64)
-        if rd.iv == "sinh":
-            i = g * rd.v0 * np.sinh(voltage / rd.v0)
-        else:
-            i = g * voltage
-        # series access transistor: the device and R_on form a divider
-        r_on = self.model.switching.on_resistance
-        if r_on:
-            i = i / (1.0 + g * r_on)
-        if noisy and rd.noise_rel:
-            events = self.read_events[idx] + np.uint32(1)
-            self.read_events[idx] = events
-            xi = counter_normal(self.seed, idx, events, _READ_STREAM, dtype=g.dtype)
-            i = i * (1.0 + g.dtype.type(rd.noise_rel) * xi)
+        dt = np.float32 if self.dtype == np.float32 else np.float64
+        g = self.g if self.g.dtype == dt else self.g.astype(dt)
+        k = voltage if rd.iv != "sinh" else rd.v0 * np.sinh(voltage / rd.v0)
+        noise = rd.noise_rel if noisy else 0.0
+        i = np.empty(self.size if every else idx.size, dt)
+        # series access transistor (R_on: the device and it form a divider) and read noise,
+        # keyed by each device's read counter: one compiled pass
+        kernels.read_currents(g, self.read_events, idx, dt(k), dt(self.model.switching.on_resistance),
+                              dt(noise), self._read_base(), i)
         if gate is not None:
             i_sat = kinetics.saturation_current(self.model.switching, gate)
             i = np.clip(i, -i_sat, i_sat)
@@ -527,18 +607,26 @@ class Chip:
             self._after_read(idx, voltage, i)
         return i
 
+    def _read_base(self) -> np.uint64:
+        if "_rbase" not in self.__dict__:
+            self._rbase = stream_base(self.seed, _READ_STREAM)
+        return self._rbase
+
     def _after_read(self, idx, voltage: float, i) -> None:
-        """A read's cost (energy) and its trace on the device (read disturb)."""
+        """A read's cost (energy) and its trace on the device (read disturb); ``idx`` empty:
+        every device was read."""
         if self.model.energy is not None:
             self.read_energy += _energy.read_energy(self.model, i, voltage)
         rd = self.model.read_disturb
-        if rd is not None and rd.shift and voltage:
-            idx = idx[self.formed[idx] & (self.stuck[idx] == 0)]
-            self.g[idx] = retention.disturb(self.g[idx], self._gmin[idx], self._gmax[idx], rd, voltage)
+        f = retention.disturb_fraction(rd, voltage) if rd is not None else 0.0
+        if f:
+            lo, hi = (np.atleast_1d(np.asarray(x, self.dtype)) for x in (self.devices.gmin, self.devices.gmax))
+            kernels.read_disturb(self.g, self.formed, self.stuck, idx, lo, hi, self.dtype.type(f), voltage > 0)
             self._read_i_sum = None
 
     def read_conductance(self, idx, voltage: float | None = None) -> np.ndarray:
-        """Conductance as a read at ``voltage`` would report it (I/V, noisy)."""
+        """Conductance as a read at ``voltage`` would report it (I/V, noisy); ``idx`` None:
+        every device."""
         v = self.model.read.voltage if voltage is None else voltage
         return self.current(idx, v) / v
 

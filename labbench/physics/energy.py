@@ -32,6 +32,14 @@ def cell_current(model, g: np.ndarray, voltage: float, gate: float | None = None
     return i
 
 
+def current_per_siemens(model, voltage: float) -> float:
+    """k in I = G·k/(1 + G·R_on), the energy I-V at ``voltage`` without the transistor cap
+    (``|V|``, or ``v0·sinh(|V|/v0)``): what the compiled pulse loop charges per pulse."""
+    en = model.energy
+    v = abs(float(voltage))
+    return float(en.v0 * np.sinh(v / en.v0)) if en.iv == "sinh" else v
+
+
 def pulse_energy(model, g_before: np.ndarray, g_after: np.ndarray, voltage: float, width: float,
                  gate: float | None = None) -> float:
     """J, summed over the devices, of one pulse each (see the module doc)."""

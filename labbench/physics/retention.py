@@ -54,12 +54,9 @@ def relax(g: np.ndarray, g_inf: np.ndarray, tau: np.ndarray, dt: float) -> np.nd
     return (g_inf + (g - g_inf) * keep).astype(g.dtype, copy=False)
 
 
-def disturb(g: np.ndarray, gmin: np.ndarray, gmax: np.ndarray, rd, voltage: float) -> np.ndarray:
-    """G after one read at device voltage ``voltage`` (V)."""
+def disturb_fraction(rd, voltage: float) -> float:
+    """The fraction of the way to Gmax (V > 0) or Gmin (V < 0) one read at ``voltage`` moves
+    a device (the chip applies it: :func:`labbench.physics.kernels.read_disturb`)."""
     if voltage == 0 or not rd.shift:
-        return g
-    f = min(rd.shift * np.exp((abs(voltage) - rd.v_ref) / rd.v0), 1.0)
-    f = g.dtype.type(f)
-    if voltage > 0:
-        return g + f * (gmax - g)
-    return g - f * (g - gmin)
+        return 0.0
+    return float(min(rd.shift * np.exp((abs(voltage) - rd.v_ref) / rd.v0), 1.0))
