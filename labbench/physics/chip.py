@@ -15,6 +15,8 @@ which cells are visited.  Within one call an index array must not repeat a devic
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from . import energy as _energy
@@ -52,8 +54,8 @@ class Chip:
         n = self.rows * self.cols * 2
         rng = np.random.default_rng(self.seed)
         # per-device parameters (device-to-device variation), flat arrays of length n
-        self.devices = model.update.sample_devices(
-            (n,), model.d2d.sigma, rng, truncate=model.d2d.truncate, dtype=self.dtype)
+        self.devices = self._packed(model.update.sample_devices(
+            (n,), model.d2d.sigma, rng, truncate=model.d2d.truncate, dtype=self.dtype), n)
         # read-only per-device bounds; shared with the model's arrays (no copy) where
         # D2D varies them, a broadcast view of the scalar where not: memory per cell
         # matters at 10⁶ devices
@@ -109,7 +111,16 @@ class Chip:
         """True conductances (no read noise), shape (rows, cols, 2). For tests and plots."""
         return self.g.reshape(self.rows, self.cols, 2)
 
+    def _all_live(self) -> bool:
+        """Every device formed and none stuck (then a pulse need not look): cached, and
+        forgotten wherever ``formed`` or ``stuck`` change (all of them end in _apply_stuck)."""
+        live = self.__dict__.get("_live")
+        if live is None:
+            live = self._live = bool(self.formed.all() and not self.stuck.any())
+        return live
+
     def _apply_stuck(self, idx=None):
+        self._live = None
         sel = slice(None) if idx is None else idx
         s = self.stuck[sel]
         g = self.g[sel]
@@ -191,8 +202,8 @@ class Chip:
     def _burst(self, idx, n, d, drive) -> None:
         """n pulses on live devices ``idx`` (n >= 1 each), one noise draw per pulse."""
         if drive is None and np.ndim(d) == 0 and self._compiled(d) is not None:
-            if kernels.neurosim_burst(self.g, self.write_events, self.formed, self.stuck, idx, n,
-                                      *self._burst_args(d)) >= 0:
+            if kernels.neurosim_burst(self.g, self.write_events, self.formed, self.stuck, self._all_live(),
+                                      idx, n, *self._burst_args(d)) >= 0:
                 self._take_kernel_energy(d)
                 return
             # a device reaches its endurance in this burst: the NumPy path below handles wear
@@ -231,10 +242,33 @@ class Chip:
             self._wear_out(worn)
 
     # -- the compiled nominal pulse (physics.kernels) -------------------------------------
+    def _packed(self, dev, n: int):
+        """A NeuroSim model whose per-device SET parameters (Gmin, Gmax, A and the curve's B)
+        are views into one (n, 4) array: the compiled pulse then reads one cache line per
+        device instead of four (a pulse is a handful of cache misses and little arithmetic).
+        The same memory as four separate arrays; the values are the model's own."""
+        if not isinstance(dev, NeuroSimModel):
+            return dev
+        a, b = dev._constants(True, self.dtype)       # B as the model computes it
+        cols = (dev.g_min, dev.g_max, a, b)
+        if not any(np.ndim(x) for x in cols):
+            self._set_params = np.array([cols], self.dtype)   # nothing varies: one shared row
+            return dev
+        packed = np.empty((n, 4), self.dtype)
+        for c, x in enumerate(cols):
+            packed[:, c] = x
+        views = [packed[:, c] for c in range(4)]
+        new = dataclasses.replace(dev, **{name: views[c] for c, name in enumerate(("g_min", "g_max", "a_set"))
+                                          if np.ndim(getattr(dev, name))})
+        new.__dict__["_consts"] = {(True, self.dtype.str): (views[2] if np.ndim(a) else a,
+                                                            views[3] if np.ndim(b) else b)}
+        self._set_params = packed
+        return new
+
     def _compiled(self, d) -> tuple | None:
-        """Per-device arrays of the compiled NeuroSim pulse in direction ``d`` (gmin, gmax,
-        A, B, σ_abs, σ_rel in the chip's dtype), or None for other update models (they take
-        the NumPy path, :meth:`UpdateModel.pulse_once`)."""
+        """(parameter rows, σ_abs, σ_rel) of the compiled NeuroSim pulse in direction ``d``,
+        in the chip's dtype, or None for other update models (they take the NumPy path,
+        :meth:`UpdateModel.pulse_once`)."""
         cache = self.__dict__.setdefault("_kernel_args", {})
         if d not in cache:
             dev = self.devices
@@ -242,29 +276,44 @@ class Chip:
                 cache[d] = None
             else:
                 t = self.dtype.type
-                per_device = (np.atleast_1d(np.asarray(x, self.dtype)) for x in
-                              (dev.g_min, dev.g_max, *dev._constants(d == SET, self.dtype)))
-                cache[d] = (*per_device, t(dev.c2c_abs), t(dev.c2c_rel))
+                if d == SET:
+                    rows = self._set_params
+                else:   # RESET rows are built when first needed (SimArray never pulses RESET)
+                    cols = (dev.g_min, dev.g_max, *dev._constants(False, self.dtype))
+                    n = max(np.size(x) for x in cols)
+                    rows = np.empty((n, 4), self.dtype)
+                    for c, x in enumerate(cols):
+                        rows[:, c] = x
+                cache[d] = (rows, t(dev.c2c_abs), t(dev.c2c_rel))
         return cache[d]
 
     def _burst_args(self, d) -> tuple:
         """The rest of :func:`kernels.neurosim_burst`'s arguments: the parameters, the noise
-        stream, the wear floor and the energy constants of the nominal pulse."""
-        t = self.dtype.type
-        up = d == SET
-        wear = np.iinfo(np.int64).max
-        if self.model.endurance is not None:
-            en = self.model.endurance
-            wear = int(np.floor(en.median * np.exp(-_TRUNCATE * en.sigma)))
-        k_pulse = k_read = 0.0
-        if self.model.energy is not None:
-            kin = self.model.switching.set_kinetics if up else self.model.switching.reset_kinetics
-            k_pulse = _energy.current_per_siemens(self.model, kin.amplitude)
-            if self._read_i_sum is not None:
-                k_read = _energy.current_per_siemens(self.model, self.model.read.voltage)
-        self._energy_sums = np.zeros(2)
-        return (up, *self._compiled(d), self._write_base(), np.int64(wear), t(k_pulse), t(k_read),
-                t(self.model.switching.on_resistance), self._energy_sums)
+        stream, the wear floor and the energy constants of the nominal pulse (built once per
+        direction; the energy sums are zeroed for each call)."""
+        tracked = self._read_i_sum is not None
+        cache = self.__dict__.setdefault("_burst_cache", {})
+        args = cache.get((d, tracked))
+        if args is None:
+            t = self.dtype.type
+            up = d == SET
+            wear = np.iinfo(np.int64).max
+            if self.model.endurance is not None:
+                en = self.model.endurance
+                wear = int(np.floor(en.median * np.exp(-_TRUNCATE * en.sigma)))
+            k_pulse = k_read = 0.0
+            if self.model.energy is not None:
+                kin = self.model.switching.set_kinetics if up else self.model.switching.reset_kinetics
+                k_pulse = _energy.current_per_siemens(self.model, kin.amplitude)
+                if tracked:
+                    k_read = _energy.current_per_siemens(self.model, self.model.read.voltage)
+            if "_energy_sums" not in self.__dict__:
+                self._energy_sums = np.zeros(2)
+            args = cache[(d, tracked)] = (up, *self._compiled(d), self._write_base(), np.int64(wear),
+                                          t(k_pulse), t(k_read), t(self.model.switching.on_resistance),
+                                          self._energy_sums)
+        self._energy_sums[:] = 0.0
+        return args
 
     def _write_base(self) -> np.uint64:
         if "_wbase" not in self.__dict__:
@@ -281,25 +330,27 @@ class Chip:
         if self._read_i_sum is not None:
             self._read_i_sum += float(read_delta)
 
-    def pulse_pairs(self, k: np.ndarray) -> tuple[np.ndarray, int]:
+    def pulse_pairs(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """2T2R updates from signed counts ``k`` (one per synapse, flat): k > 0 pulses the
         + device k times, k < 0 the − device |k| times, nominal SET pulses.  Returns (the
-        synapses touched, the pulses sent to them).  One compiled pass for int8 counts where
-        the model allows (SimArray's update)."""
+        synapses touched, G+ − G− of each afterwards, the pulses sent to them).  Compiled
+        passes where the model allows (SimArray's update)."""
         k = np.ascontiguousarray(k).reshape(-1)
         if k.size != self.rows * self.cols:
             raise ValueError(f"{k.size} pulse counts for a chip of {self.rows * self.cols} synapses")
-        if k.dtype == np.int8 and self._compiled(SET) is not None:
-            words = k[:k.size - k.size % 8].view(np.uint64)
-            syn, pulses = kernels.signed_pair_pulses(k, words, self.g, self.write_events, self.formed,
-                                                     self.stuck, *self._burst_args(SET))
+        if k.dtype == np.int8:
+            syn = kernels.nonzero_int8(k, k[:k.size - k.size % 8].view(np.uint64))
+        else:
+            syn = np.flatnonzero(k != 0)
+        if self._compiled(SET) is not None:
+            diff, pulses = kernels.signed_pair_pulses(k, syn, self.g, self.write_events, self.formed,
+                                                      self.stuck, self._all_live(), *self._burst_args(SET))
             if pulses >= 0:
                 self._take_kernel_energy(SET)
-                return syn, int(pulses)
-        syn = np.flatnonzero(k != 0)   # via bool: nonzero() on int8 is 20× slower
+                return syn, diff, int(pulses)
         counts = np.abs(k[syn].astype(np.int64))
         self.pulse(syn * 2 + (k[syn] < 0), counts, SET)
-        return syn, int(counts.sum())
+        return syn, self.g[syn * 2] - self.g[syn * 2 + 1], int(counts.sum())
 
     # -- wear -------------------------------------------------------------------------
     def endurance_of(self, idx) -> np.ndarray:
@@ -593,19 +644,42 @@ class Chip:
         k = voltage if rd.iv != "sinh" else rd.v0 * np.sinh(voltage / rd.v0)
         noise = rd.noise_rel if noisy else 0.0
         i = np.empty(self.size if every else idx.size, dt)
+        # a read below every threshold costs energy and disturbs the device (_after_read)
+        after = noisy and (self.model.read_disturb is not None or self.model.energy is not None) \
+            and abs(voltage) < self.quiet_voltage()
+        # with nothing to clip, that is done in the same pass (a refresh check's whole-array read)
+        fused = after and gate is None and compliance is None and g is self.g
+        rd_f = retention.disturb_fraction(self.model.read_disturb, voltage) \
+            if fused and self.model.read_disturb is not None else 0.0
+        lo, hi = self._disturb_bounds()
+        abs_sum = np.zeros(1)
         # series access transistor (R_on: the device and it form a divider) and read noise,
         # keyed by each device's read counter: one compiled pass
         kernels.read_currents(g, self.read_events, idx, dt(k), dt(self.model.switching.on_resistance),
-                              dt(noise), self._read_base(), i)
+                              dt(noise), self._read_base(), i, self.formed, self.stuck, self._all_live(), lo, hi,
+                              self.dtype.type(rd_f), voltage > 0, fused and self.model.energy is not None,
+                              abs_sum)
+        if fused:
+            if self.model.energy is not None:
+                self.read_energy += abs(voltage) * self.model.energy.read_time * float(abs_sum[0])
+            if rd_f:
+                self._read_i_sum = None
+            return i
         if gate is not None:
             i_sat = kinetics.saturation_current(self.model.switching, gate)
             i = np.clip(i, -i_sat, i_sat)
         if compliance is not None:
             i = np.clip(i, -abs(compliance), abs(compliance))
-        if noisy and (self.model.read_disturb is not None or self.model.energy is not None) \
-                and abs(voltage) < self.quiet_voltage():
+        if after:
             self._after_read(idx, voltage, i)
         return i
+
+    def _disturb_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-device (Gmin, Gmax) as 1-d arrays for the compiled read (one value if shared)."""
+        if "_bounds" not in self.__dict__:
+            self._bounds = tuple(np.atleast_1d(np.asarray(x, self.dtype))
+                                 for x in (self.devices.gmin, self.devices.gmax))
+        return self._bounds
 
     def _read_base(self) -> np.uint64:
         if "_rbase" not in self.__dict__:
@@ -620,7 +694,7 @@ class Chip:
         rd = self.model.read_disturb
         f = retention.disturb_fraction(rd, voltage) if rd is not None else 0.0
         if f:
-            lo, hi = (np.atleast_1d(np.asarray(x, self.dtype)) for x in (self.devices.gmin, self.devices.gmax))
+            lo, hi = self._disturb_bounds()
             kernels.read_disturb(self.g, self.formed, self.stuck, idx, lo, hi, self.dtype.type(f), voltage > 0)
             self._read_i_sum = None
 
@@ -673,6 +747,7 @@ class Chip:
             if state[k].shape != getattr(self, k).shape:
                 raise ValueError(f"checkpoint {k} has shape {state[k].shape}, chip has {getattr(self, k).shape}")
             getattr(self, k)[...] = state[k]
+        self._live = None
         # checkpoints from before drift and energy existed hold neither: time 0, nothing spent
         self._read_i_sum = None
         self._drift_time = float(state.get("drift_time", 0.0))

@@ -42,31 +42,32 @@ def splitmix64(z):
 
 
 @njit(**_JIT)
-def inv_normal_cdf(p):
-    """The standard normal quantile of ``p`` in (0, 1): Wichura's AS241 (PPND16, relative
-    error ~1e-16), the same rational approximation and operation order as Python's
-    ``statistics.NormalDist.inv_cdf`` (tested equal).  Why not Box–Muller: 85 % of draws
-    need only two polynomials and a division, no log, sqrt or cos."""
+def _central(q):
+    """AS241's central region, |q| = |p − 0.5| <= 0.425: a ratio of two polynomials."""
+    r = 0.180625 - q * q
+    num = (((((((2.5090809287301226727e+3 * r +
+                 3.3430575583588128105e+4) * r +
+                 6.7265770927008700853e+4) * r +
+                 4.5921953931549871457e+4) * r +
+                 1.3731693765509461125e+4) * r +
+                 1.9715909503065514427e+3) * r +
+                 1.3314166789178437745e+2) * r +
+                 3.3871328727963666080e+0) * q
+    den = (((((((5.2264952788528545610e+3 * r +
+                 2.8729085735721942674e+4) * r +
+                 3.9307895800092710610e+4) * r +
+                 2.1213794301586595867e+4) * r +
+                 5.3941960214247511077e+3) * r +
+                 6.8718700749205790830e+2) * r +
+                 4.2313330701600911252e+1) * r +
+                 1.0)
+    return num / den
+
+
+@njit(**_JIT)
+def _tail(p):
+    """AS241's tails, |p − 0.5| > 0.425: rational functions of sqrt(−ln min(p, 1 − p))."""
     q = p - 0.5
-    if abs(q) <= 0.425:
-        r = 0.180625 - q * q
-        num = (((((((2.5090809287301226727e+3 * r +
-                     3.3430575583588128105e+4) * r +
-                     6.7265770927008700853e+4) * r +
-                     4.5921953931549871457e+4) * r +
-                     1.3731693765509461125e+4) * r +
-                     1.9715909503065514427e+3) * r +
-                     1.3314166789178437745e+2) * r +
-                     3.3871328727963666080e+0) * q
-        den = (((((((5.2264952788528545610e+3 * r +
-                     2.8729085735721942674e+4) * r +
-                     3.9307895800092710610e+4) * r +
-                     2.1213794301586595867e+4) * r +
-                     5.3941960214247511077e+3) * r +
-                     6.8718700749205790830e+2) * r +
-                     4.2313330701600911252e+1) * r +
-                     1.0)
-        return num / den
     r = p if q <= 0.0 else 1.0 - p
     r = np.sqrt(-np.log(r))
     if r <= 5.0:
@@ -110,28 +111,71 @@ def inv_normal_cdf(p):
 
 
 @njit(**_JIT)
+def inv_normal_cdf(p):
+    """The standard normal quantile of ``p`` in (0, 1): Wichura's AS241 (PPND16, relative
+    error ~1e-16), the same rational approximation and operation order as Python's
+    ``statistics.NormalDist.inv_cdf`` (tested equal).  Why not Box–Muller: 85 % of draws
+    need only two polynomials and a division, no log, sqrt or cos."""
+    q = p - 0.5
+    return _central(q) if abs(q) <= 0.425 else _tail(p)
+
+
+@njit(**_JIT)
+def uniform_at(base, device, counter):
+    """The 53-bit uniform of (stream base, device, event counter), in (0, 1), never 0 or 1:
+    SplitMix64 of the key, mixed with the stream, its top 53 bits centred in their interval."""
+    h = splitmix64(splitmix64(device * _KDEV + counter) ^ base)
+    return (float(h >> _S11) + 0.5) * (1.0 / 9007199254740992.0)
+
+
+@njit(**_JIT)
 def normal_at(base, device, counter):
     """The standard normal of (stream base, device, event counter), float64."""
-    h = splitmix64(splitmix64(device * _KDEV + counter) ^ base)
-    # the top 53 bits, centred in their interval: p in (0, 1), never 0 or 1
-    p = (float(h >> _S11) + 0.5) * (1.0 / 9007199254740992.0)
-    return inv_normal_cdf(p)
+    return inv_normal_cdf(uniform_at(base, device, counter))
+
+
+_CHUNK = 256   # a chunk's keys, uniforms and normals stay in L1
+
+
+@njit(**_JIT)
+def _chunk_normals(base, dev, ctr, m, z):
+    """z[:m] = the normals of keys (dev[j], ctr[j]), j < m: the hashes, then every draw through
+    the central formula (branch-free: both passes vectorize), then the ~15 % in the tails
+    recomputed from a compacted list.  The numbers of :func:`normal_at`, bit for bit (the
+    same functions on the same values)."""
+    p = np.empty(m)
+    for j in range(m):
+        p[j] = uniform_at(base, np.uint64(dev[j]), np.uint64(ctr[j]))
+    for j in range(m):
+        z[j] = _central(p[j] - 0.5)
+    tails = np.empty(m, np.int64)
+    k = 0
+    for j in range(m):
+        tails[k] = j
+        k += abs(p[j] - 0.5) > 0.425
+    for t in range(k):
+        j = tails[t]
+        z[j] = _tail(p[j])
 
 
 @njit(**_JIT)
 def normals(base, device, counter, out):
     """out[i] = normal_at(base, device[i], counter[i]), rounded to out's dtype."""
-    for i in range(out.size):
-        out[i] = normal_at(base, device[i], counter[i])
+    n = out.size
+    dev = np.empty(_CHUNK, np.uint64)
+    ctr = np.empty(_CHUNK, np.uint64)
+    z = np.empty(_CHUNK)
+    for lo in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - lo)
+        for j in range(m):
+            dev[j] = device[lo + j]
+            ctr[j] = counter[lo + j]
+        _chunk_normals(base, dev, ctr, m, z)
+        for j in range(m):
+            out[lo + j] = z[j]
 
 
 # -- NeuroSim nominal pulses ------------------------------------------------------------
-@njit(**_JIT)
-def _at(arr, i):
-    """A per-device parameter: one value per device, or one shared value."""
-    return arr[i] if arr.shape[0] > 1 else arr[0]
-
-
 @njit(**_JIT)
 def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, xi, one):
     """One nominal pulse on a device at ``g``, with standard normal ``xi``: the closed form
@@ -153,40 +197,49 @@ def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, xi, one):
 
 
 @njit(**_JIT)
-def neurosim_pulse_once(g, idx, xi, up, gmin, gmax, a, b, c2c_abs, c2c_rel, out):
+def _rows(params, idx):
+    """The parameter rows (Gmin, Gmax, A, B) of devices ``idx``: ``params`` holds one row per
+    device (packed, so one cache line serves all four), or one row they all share.  A tight
+    gather loop, so the CPU keeps many cache misses in flight (a pulse loop that loads as it
+    goes waits for each in turn)."""
+    out = np.empty((idx.size, 4), params.dtype)
+    if params.shape[0] > 1:
+        for j in range(idx.size):
+            i = idx[j]
+            for c in range(4):
+                out[j, c] = params[i, c]
+    else:
+        for j in range(idx.size):
+            for c in range(4):
+                out[j, c] = params[0, c]
+    return out
+
+
+@njit(**_JIT)
+def neurosim_pulse_once(g, idx, xi, up, params, c2c_abs, c2c_rel, out):
     """One pulse each on devices ``idx`` at states ``g`` with normals ``xi`` (the Chip's
     per-pulse path: electrical pulses that turned out nominal); no state changes."""
     one = g.dtype.type(1)
+    p = _rows(params, idx)
     for j in range(idx.size):
-        i = idx[j]
-        out[j] = neurosim_pulse(g[j], up, _at(gmin, i), _at(gmax, i), _at(a, i), _at(b, i),
-                                c2c_abs, c2c_rel, xi[j], one)
+        out[j] = neurosim_pulse(g[j], up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi[j], one)
 
 
 @njit(**_JIT)
-def _gather(arr, idx, out):
-    """out[j] = arr[idx[j]] (or the one shared value): a tight loop, so the CPU keeps many
-    cache misses in flight (a pulse loop that loads as it goes waits for each in turn)."""
-    if arr.shape[0] > 1:
-        for j in range(idx.size):
-            out[j] = arr[idx[j]]
-    else:
-        out[:] = arr[0]
-
-
-@njit(**_JIT)
-def neurosim_burst(g, events, formed, stuck, idx, n, up, gmin, gmax, a, b, c2c_abs, c2c_rel,
+def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel,
                    base, wear_floor, k_pulse, k_read, r_on, energy):
     """``n[j]`` nominal pulses on device ``idx[j]``, in place on the chip's ``g`` and
     ``events``: each pulse draws its own normal (keyed by the device's write counter) and is
     clipped before the next, so a burst equals its single pulses.  Devices not formed or
-    stuck are skipped.  Gather, compute, scatter: the devices are scattered over arrays far
-    larger than the cache.
+    stuck are skipped (``all_live``: the caller knows there are none, so neither array is
+    read).  Gather, compute, scatter: the devices are scattered over arrays far larger than
+    the cache.
 
     Energy (``k_pulse`` > 0): ``energy[0] += Σ I(g0) + I(g1)`` per pulse with
     I(G) = G·k/(1 + G·R_on) (the caller multiplies by V·t/2), ``energy[1] += Σ ΔI`` at the
-    read voltage (``k_read`` > 0).  Returns the pulses applied, or −1 (nothing changed) when
-    a device would reach ``wear_floor`` write events: the caller then takes the wear path.
+    read voltage (``k_read`` > 0; the same divider, so I_read = I·k_read/k_pulse).
+    Returns the pulses applied, or −1 (nothing changed) when a device would reach
+    ``wear_floor`` write events: the caller then takes the wear path.
     """
     m = idx.size
     gg = np.empty(m, g.dtype)
@@ -196,72 +249,112 @@ def neurosim_burst(g, events, formed, stuck, idx, n, up, gmin, gmax, a, b, c2c_a
         i = idx[j]
         gg[j] = g[i]
         ev[j] = events[i]
-        live[j] = n[j] > 0 and formed[i] and stuck[i] == 0
+        live[j] = n[j] > 0
+    if not all_live:
+        for j in range(m):
+            i = idx[j]
+            live[j] = live[j] and formed[i] and stuck[i] == 0
     for j in range(m):
         if live[j] and ev[j] + n[j] >= wear_floor:
             return -1
-    lo = np.empty(m, g.dtype)
-    hi = np.empty(m, g.dtype)
-    aa = np.empty(m, g.dtype)
-    bb = np.empty(m, g.dtype)
-    _gather(gmin, idx, lo)
-    _gather(gmax, idx, hi)
-    _gather(a, idx, aa)
-    _gather(b, idx, bb)
+    p = _rows(params, idx)
+    # every device's first pulse draws its normal in the vectorized chunks; further pulses
+    # of a burst (rare in training) one at a time: the same numbers either way
+    first = np.empty(m)
+    normals(base, idx, ev + 1, first)
     one = g.dtype.type(1)
+    g0 = gg.copy()
     total = 0
-    e_pulse = 0.0
-    e_read = 0.0
+    e_mid = 0.0       # 2·I of a burst's intermediate states (each ends one pulse, starts the next)
     for j in range(m):
         if not live[j]:
             continue
         i = np.uint64(idx[j])
         gi = gg[j]
-        g_start = gi
         e = ev[j]
-        for _ in range(n[j]):
+        last = n[j] - 1
+        for q in range(n[j]):
             e += 1
-            xi = g.dtype.type(normal_at(base, i, np.uint64(e)))
-            g_new = neurosim_pulse(gi, up, lo[j], hi[j], aa[j], bb[j], c2c_abs, c2c_rel, xi, one)
-            if k_pulse > 0:
-                e_pulse += float(gi * k_pulse / (one + gi * r_on)) + float(g_new * k_pulse / (one + g_new * r_on))
-            gi = g_new
-        if k_read > 0:
-            e_read += float(gi * k_read / (one + gi * r_on)) - float(g_start * k_read / (one + g_start * r_on))
+            xi = g.dtype.type(first[j] if q == 0 else normal_at(base, i, np.uint64(e)))
+            gi = neurosim_pulse(gi, up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi, one)
+            if q < last and k_pulse > 0:
+                e_mid += 2.0 * float(gi * k_pulse / (one + gi * r_on))
         gg[j] = gi
         ev[j] = e
         total += n[j]
+    if k_pulse > 0:
+        # every pulse costs (I(before) + I(after))·V·t/2: the ends here, in a loop that vectorizes
+        e_ends = 0.0
+        e_delta = 0.0
+        for j in range(m):
+            if live[j]:
+                i0 = float(g0[j] * k_pulse / (one + g0[j] * r_on))
+                i1 = float(gg[j] * k_pulse / (one + gg[j] * r_on))
+                e_ends += i0 + i1
+                e_delta += i1 - i0
+        energy[0] += e_ends + e_mid
+        if k_read > 0:
+            energy[1] += e_delta * (float(k_read) / float(k_pulse))
     for j in range(m):
         if live[j]:
             i = idx[j]
             g[i] = gg[j]
             events[i] = ev[j]
-    energy[0] += e_pulse
-    energy[1] += e_read
     return total
 
 
+def _byte_tables():
+    """For each 8-bit mask: its set bits' positions (padded) and how many there are."""
+    pos = np.zeros((256, 8), np.int64)
+    cnt = np.zeros(256, np.int64)
+    for mask in range(256):
+        bits = [b for b in range(8) if mask >> b & 1]
+        pos[mask, :len(bits)] = bits
+        cnt[mask] = len(bits)
+    return pos, cnt
+
+
+_POS, _CNT = _byte_tables()
+_LOW_BITS = np.uint64(0x0101010101010101)
+_GATHER_BITS = np.uint64(0x0102040810204080)
+_S1, _S2, _S4, _S56 = np.uint64(1), np.uint64(2), np.uint64(4), np.uint64(56)
+
+
 @njit(**_JIT)
-def signed_pair_pulses(k, words, g, events, formed, stuck, up, gmin, gmax, a, b, c2c_abs,
-                       c2c_rel, base, wear_floor, k_pulse, k_read, r_on, energy):
-    """2T2R updates straight from signed int8 counts ``k`` (one per synapse, flat): k > 0
-    pulses the + device (2s) k times, k < 0 the − device (2s + 1) |k| times.  ``words`` is
-    k's whole 8-byte words viewed as uint64: a training update touches a few % of the
-    synapses, so most words are 0 and skipped in one compare.  Returns (the synapses
-    touched, the pulses sent to them), the pulses being −1 as in :func:`neurosim_burst`."""
-    syn = np.empty(k.size, np.int64)   # untouched pages cost nothing: sized for the worst case
-    count = 0
+def nonzero_int8(k, words):
+    """The indices where int8 ``k`` is not 0, ascending (``words``: k's whole 8-byte words as
+    uint64).  A training update leaves a few % nonzero: a zero word is skipped in one
+    compare, a nonzero one turned into its byte mask and written from a table, with no
+    per-byte branch.  (``np.flatnonzero`` takes a bool pass and a scan of its own.)"""
+    out = np.empty(k.size + 8, np.int64)   # untouched pages cost nothing
+    c = 0
     for w in range(words.size):
-        if words[w] != 0:
-            for s in range(8 * w, 8 * w + 8):
-                if k[s] != 0:
-                    syn[count] = s
-                    count += 1
+        x = words[w]
+        if x != 0:
+            t = x | (x >> _S4)
+            t |= t >> _S2
+            t |= t >> _S1
+            mask = ((t & _LOW_BITS) * _GATHER_BITS) >> _S56   # bit b: byte b is nonzero
+            base = 8 * w
+            for b in range(8):
+                out[c + b] = base + _POS[mask, b]
+            c += _CNT[mask]
     for s in range(8 * words.size, k.size):
         if k[s] != 0:
-            syn[count] = s
-            count += 1
-    syn = syn[:count].copy()
+            out[c] = s
+            c += 1
+    return out[:c].copy()
+
+
+@njit(**_JIT)
+def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c2c_abs, c2c_rel,
+                       base, wear_floor, k_pulse, k_read, r_on, energy):
+    """2T2R updates from signed counts ``k`` (one per synapse, flat) at the synapses ``syn``
+    (those with k != 0): k > 0 pulses the + device (2s) k times, k < 0 the − device
+    (2s + 1) |k| times.  Returns (G+ − G− of each synapse afterwards: the two devices of a
+    pair share a cache line, so the re-sense costs nothing here; the pulses sent), the pulses
+    being −1 as in :func:`neurosim_burst` (then nothing changed)."""
+    count = syn.size
     idx = np.empty(count, np.int64)
     n = np.empty(count, np.int64)
     sent = 0
@@ -270,30 +363,69 @@ def signed_pair_pulses(k, words, g, events, formed, stuck, up, gmin, gmax, a, b,
         idx[j] = 2 * syn[j] + (1 if ks < 0 else 0)
         n[j] = ks if ks > 0 else -ks
         sent += n[j]
-    if neurosim_burst(g, events, formed, stuck, idx, n, up, gmin, gmax, a, b, c2c_abs, c2c_rel,
+    diff = np.empty(count, g.dtype)
+    if neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel,
                       base, wear_floor, k_pulse, k_read, r_on, energy) < 0:
-        return syn, -1
-    return syn, sent
+        return diff, -1
+    for j in range(count):
+        diff[j] = g[2 * syn[j]] - g[2 * syn[j] + 1]
+    return diff, sent
 
 
 # -- reads --------------------------------------------------------------------------------
 @njit(**_JIT)
-def read_currents(g, events, idx, k_read, r_on, noise_rel, base, out):
+def read_currents(g, events, idx, k_read, r_on, noise_rel, base, out, formed, stuck, all_live,
+                  gmin, gmax, disturb, toward_max, sum_abs, abs_sum):
     """I = G·k/(1 + G·R_on) of devices ``idx`` (k = V, or v0·sinh(V/v0)), times
     (1 + noise_rel·ξ) with ξ keyed by each device's read counter (advanced) when
-    ``noise_rel`` > 0.  ``idx`` empty: every device, in order (no index array to build)."""
+    ``noise_rel`` > 0.  ``idx`` empty: every device, in order (no index array to build).
+
+    With ``disturb`` > 0 each live device then takes the read's disturb (as
+    :func:`read_disturb`), and with ``sum_abs`` ``abs_sum[0]`` gathers Σ|I| for the read
+    energy: one call for a whole-array read (a refresh check) instead of three, in chunks
+    whose simple loops vectorize."""
     every = idx.size == 0
     m = g.size if every else idx.size
     one = g.dtype.type(1)
-    for j in range(m):
-        i = j if every else idx[j]
-        gi = g[i]
-        cur = gi * k_read / (one + gi * r_on)
+    ids = np.empty(_CHUNK, np.int64)
+    ctr = np.empty(_CHUNK, np.uint64)
+    gg = np.empty(_CHUNK, g.dtype)
+    z = np.zeros(_CHUNK)
+    lo_shared, hi_shared = gmin.shape[0] == 1, gmax.shape[0] == 1
+    total = 0.0
+    for lo in range(0, m, _CHUNK):
+        c = min(_CHUNK, m - lo)
+        if every:
+            for j in range(c):
+                ids[j] = lo + j
+        else:
+            for j in range(c):
+                ids[j] = idx[lo + j]
+        for j in range(c):
+            gg[j] = g[ids[j]]
         if noise_rel > 0:
-            ev = events[i] + 1
-            events[i] = ev
-            cur = cur * (one + noise_rel * g.dtype.type(normal_at(base, np.uint64(i), np.uint64(ev))))
-        out[j] = cur
+            for j in range(c):
+                i = ids[j]
+                ev = events[i] + 1
+                events[i] = ev
+                ctr[j] = ev
+            _chunk_normals(base, ids, ctr, c, z)
+        for j in range(c):
+            cur = gg[j] * k_read / (one + gg[j] * r_on)
+            out[lo + j] = cur * (one + noise_rel * g.dtype.type(z[j])) if noise_rel > 0 else cur
+        if sum_abs:
+            for j in range(c):
+                total += abs(float(out[lo + j]))
+        if disturb > 0:
+            for j in range(c):
+                i = ids[j]
+                if all_live or (formed[i] and stuck[i] == 0):
+                    gi = gg[j]
+                    if toward_max:
+                        g[i] = gi + disturb * ((gmax[0] if hi_shared else gmax[i]) - gi)
+                    else:
+                        g[i] = gi - disturb * (gi - (gmin[0] if lo_shared else gmin[i]))
+    abs_sum[0] += total
 
 
 @njit(**_JIT)
@@ -306,4 +438,6 @@ def read_disturb(g, formed, stuck, idx, gmin, gmax, f, toward_max):
         i = j if every else idx[j]
         if formed[i] and stuck[i] == 0:
             gi = g[i]
-            g[i] = gi + f * (_at(gmax, i) - gi) if toward_max else gi - f * (gi - _at(gmin, i))
+            lo = gmin[i] if gmin.shape[0] > 1 else gmin[0]
+            hi = gmax[i] if gmax.shape[0] > 1 else gmax[0]
+            g[i] = gi + f * (hi - gi) if toward_max else gi - f * (gi - lo)
