@@ -202,11 +202,10 @@ class Chip:
     def _burst(self, idx, n, d, drive) -> None:
         """n pulses on live devices ``idx`` (n >= 1 each), one noise draw per pulse."""
         if drive is None and np.ndim(d) == 0 and self._compiled(d) is not None:
-            if kernels.neurosim_burst(self.g, self.write_events, self.formed, self.stuck, self._all_live(),
-                                      idx, n, *self._burst_args(d)) >= 0:
-                self._take_kernel_energy(d)
+            if self._compiled_bursts(idx, n, d, int(n.max())):
                 return
             # a device reaches its endurance in this burst: the NumPy path below handles wear
+        self._events_bound = None   # the NumPy path moves the counters: recount when needed
         e0 = self.write_events[idx]
         worn = None
         if self.model.endurance is not None:
@@ -288,47 +287,77 @@ class Chip:
         return cache[d]
 
     def _burst_args(self, d) -> tuple:
-        """The rest of :func:`kernels.neurosim_burst`'s arguments: the parameters, the noise
-        stream, the wear floor and the energy constants of the nominal pulse (built once per
-        direction; the energy sums are zeroed for each call)."""
-        tracked = self._read_i_sum is not None
+        """:func:`kernels.neurosim_burst`'s arguments after the addressing (up to the wear
+        floor, which is per call): the parameters and the noise stream."""
         cache = self.__dict__.setdefault("_burst_cache", {})
-        args = cache.get((d, tracked))
-        if args is None:
+        if d not in cache:
+            cache[d] = (d == SET, *self._compiled(d), self._write_base())
+        return cache[d]
+
+    def _energy_args(self, d) -> tuple:
+        """(k_pulse, k_read, R_on) of the kernels' energy sums (0: not counted)."""
+        tracked = self._read_i_sum is not None
+        cache = self.__dict__.setdefault("_energy_cache", {})
+        if (d, tracked) not in cache:
             t = self.dtype.type
-            up = d == SET
-            wear = np.iinfo(np.int64).max
-            if self.model.endurance is not None:
-                en = self.model.endurance
-                wear = int(np.floor(en.median * np.exp(-_TRUNCATE * en.sigma)))
             k_pulse = k_read = 0.0
             if self.model.energy is not None:
-                kin = self.model.switching.set_kinetics if up else self.model.switching.reset_kinetics
+                kin = self.model.switching.set_kinetics if d == SET else self.model.switching.reset_kinetics
                 k_pulse = _energy.current_per_siemens(self.model, kin.amplitude)
                 if tracked:
                     k_read = _energy.current_per_siemens(self.model, self.model.read.voltage)
-            if "_energy_sums" not in self.__dict__:
-                self._energy_sums = np.zeros(2)
-            args = cache[(d, tracked)] = (up, *self._compiled(d), self._write_base(), np.int64(wear),
-                                          t(k_pulse), t(k_read), t(self.model.switching.on_resistance),
-                                          self._energy_sums)
-        self._energy_sums[:] = 0.0
-        return args
+            cache[(d, tracked)] = (t(k_pulse), t(k_read), t(self.model.switching.on_resistance))
+        return cache[(d, tracked)]
+
+    def _wear_floor(self, n_max: int) -> int | None:
+        """The write-event count a compiled burst must check against (None: none can be
+        reached in this call, so the kernel skips its check, a pass over the counters).
+        The chip keeps an upper bound on every device's write events, raised by each
+        compiled call and recounted only when it nears the endurance floor."""
+        en = self.model.endurance
+        if en is None:
+            return None
+        floor = int(np.floor(en.median * np.exp(-_TRUNCATE * en.sigma)))
+        bound = self.__dict__.get("_events_bound")
+        if bound is None or bound + n_max >= floor:
+            bound = self._events_bound = int(self.write_events.max())
+        return None if bound + n_max < floor else floor
+
+    def _compiled_bursts(self, idx, n, d, n_max: int) -> bool:
+        """``n`` nominal pulses on devices ``idx`` in the compiled loop; False (nothing done)
+        when a device would wear out in it."""
+        floor = self._wear_floor(n_max)
+        sums = np.zeros(2)
+        if kernels.neurosim_burst(self.g, self.write_events, self.formed, self.stuck, self._all_live(), idx, n,
+                                  *self._burst_args(d), np.int64(kernels._NO_FLOOR if floor is None else floor),
+                                  *self._energy_args(d), sums) < 0:
+            return False
+        self._book_energy(d, sums)
+        if floor is None:
+            self._raise_bound(n_max)
+        else:
+            self._events_bound = None
+        return True
+
+    def _raise_bound(self, n: int) -> None:
+        """Every device got at most ``n`` more write events (see :meth:`_wear_floor`)."""
+        bound = self.__dict__.get("_events_bound")
+        if bound is not None:
+            self._events_bound = bound + n
 
     def _write_base(self) -> np.uint64:
         if "_wbase" not in self.__dict__:
             self._wbase = stream_base(self.seed, _WRITE_STREAM)
         return self._wbase
 
-    def _take_kernel_energy(self, d) -> None:
-        """Book the energy the last compiled burst added up (see :func:`kernels.neurosim_burst`)."""
+    def _book_energy(self, d, sums) -> None:
+        """Book the energy sums of a compiled burst (see :func:`kernels.neurosim_burst`)."""
         if self.model.energy is None:
             return
         kin = self.model.switching.set_kinetics if d == SET else self.model.switching.reset_kinetics
-        pulses, read_delta = self._energy_sums
-        self.program_energy += 0.5 * abs(kin.amplitude) * kin.width * float(pulses)
+        self.program_energy += 0.5 * abs(kin.amplitude) * kin.width * float(sums[0])
         if self._read_i_sum is not None:
-            self._read_i_sum += float(read_delta)
+            self._read_i_sum += float(sums[1])
 
     def pulse_pairs(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """2T2R updates from signed counts ``k`` (one per synapse, flat): k > 0 pulses the
@@ -342,12 +371,20 @@ class Chip:
             syn = kernels.nonzero_int8(k, k[:k.size - k.size % 8].view(np.uint64))
         else:
             syn = np.flatnonzero(k != 0)
-        if self._compiled(SET) is not None:
-            diff, pulses = kernels.signed_pair_pulses(k, syn, self.g, self.write_events, self.formed,
-                                                      self.stuck, self._all_live(), *self._burst_args(SET))
-            if pulses >= 0:
-                self._take_kernel_energy(SET)
-                return syn, diff, int(pulses)
+        floor = self._wear_floor(127) if self.model.endurance is not None else None
+        if syn.size and self._compiled(SET) is not None and k.dtype == np.int8:
+            sums = np.zeros(2)
+            diff, sent = kernels.signed_pair_pulses(
+                k, syn, self.g, self.write_events, self.formed, self.stuck, self._all_live(),
+                *self._burst_args(SET), np.int64(kernels._NO_FLOOR if floor is None else floor),
+                *self._energy_args(SET), sums)
+            if sent >= 0:
+                self._book_energy(SET, sums)
+                if floor is None:
+                    self._raise_bound(127)
+                else:
+                    self._events_bound = None
+                return syn, diff, int(sent)
         counts = np.abs(k[syn].astype(np.int64))
         self.pulse(syn * 2 + (k[syn] < 0), counts, SET)
         return syn, self.g[syn * 2] - self.g[syn * 2 + 1], int(counts.sum())
@@ -605,6 +642,7 @@ class Chip:
         tgt = idx[cand]
         events = self.write_events[tgt] + np.uint32(1)
         self.write_events[tgt] = events
+        self._events_bound = None
         formed = kinetics.form_progress(sw, voltage, width, self.threshold("v_form", tgt, events)) >= 1.0
         newly[np.flatnonzero(cand)[formed]] = True
         tgt, events = tgt[formed], events[formed]
@@ -652,16 +690,17 @@ class Chip:
         rd_f = retention.disturb_fraction(self.model.read_disturb, voltage) \
             if fused and self.model.read_disturb is not None else 0.0
         lo, hi = self._disturb_bounds()
-        abs_sum = np.zeros(1)
         # series access transistor (R_on: the device and it form a divider) and read noise,
         # keyed by each device's read counter: one compiled pass
-        kernels.read_currents(g, self.read_events, idx, dt(k), dt(self.model.switching.on_resistance),
-                              dt(noise), self._read_base(), i, self.formed, self.stuck, self._all_live(), lo, hi,
-                              self.dtype.type(rd_f), voltage > 0, fused and self.model.energy is not None,
-                              abs_sum)
+        sums = np.zeros(1)
+        kernels.read_currents(g, self.read_events, idx, 0, dt(k), dt(self.model.switching.on_resistance),
+                              dt(noise), self._read_base(), i, self.formed, self.stuck, self._all_live(),
+                              lo, hi, self.dtype.type(rd_f), voltage > 0,
+                              fused and self.model.energy is not None, sums)
+        abs_sum = float(sums[0])
         if fused:
             if self.model.energy is not None:
-                self.read_energy += abs(voltage) * self.model.energy.read_time * float(abs_sum[0])
+                self.read_energy += abs(voltage) * self.model.energy.read_time * abs_sum
             if rd_f:
                 self._read_i_sum = None
             return i
@@ -747,7 +786,7 @@ class Chip:
             if state[k].shape != getattr(self, k).shape:
                 raise ValueError(f"checkpoint {k} has shape {state[k].shape}, chip has {getattr(self, k).shape}")
             getattr(self, k)[...] = state[k]
-        self._live = None
+        self._live = self._events_bound = None
         # checkpoints from before drift and energy existed hold neither: time 0, nothing spent
         self._read_i_sum = None
         self._drift_time = float(state.get("drift_time", 0.0))

@@ -225,6 +225,9 @@ def neurosim_pulse_once(g, idx, xi, up, params, c2c_abs, c2c_rel, out):
         out[j] = neurosim_pulse(g[j], up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi[j], one)
 
 
+_NO_FLOOR = np.iinfo(np.int64).max
+
+
 @njit(**_JIT)
 def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel,
                    base, wear_floor, k_pulse, k_read, r_on, energy):
@@ -232,74 +235,98 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
     ``events``: each pulse draws its own normal (keyed by the device's write counter) and is
     clipped before the next, so a burst equals its single pulses.  Devices not formed or
     stuck are skipped (``all_live``: the caller knows there are none, so neither array is
-    read).  Gather, compute, scatter: the devices are scattered over arrays far larger than
-    the cache.
+    read).  In chunks of 256 devices: gather (the devices are scattered over arrays far
+    larger than the cache; a tight loop keeps many misses in flight), the chunk's first
+    normals (vectorized), the pulses, scatter; the scratch stays in L1.
 
     Energy (``k_pulse`` > 0): ``energy[0] += Σ I(g0) + I(g1)`` per pulse with
     I(G) = G·k/(1 + G·R_on) (the caller multiplies by V·t/2), ``energy[1] += Σ ΔI`` at the
     read voltage (``k_read`` > 0; the same divider, so I_read = I·k_read/k_pulse).
     Returns the pulses applied, or −1 (nothing changed) when a device would reach
-    ``wear_floor`` write events: the caller then takes the wear path.
+    ``wear_floor`` write events (``_NO_FLOOR``: the caller knows none can): the caller then
+    takes the wear path.
     """
     m = idx.size
-    gg = np.empty(m, g.dtype)
-    ev = np.empty(m, np.int64)
-    live = np.empty(m, np.bool_)
-    for j in range(m):
-        i = idx[j]
-        gg[j] = g[i]
-        ev[j] = events[i]
-        live[j] = n[j] > 0
-    if not all_live:
+    if wear_floor < _NO_FLOOR:   # check every device before changing any
         for j in range(m):
             i = idx[j]
-            live[j] = live[j] and formed[i] and stuck[i] == 0
-    for j in range(m):
-        if live[j] and ev[j] + n[j] >= wear_floor:
-            return -1
-    p = _rows(params, idx)
-    # every device's first pulse draws its normal in the vectorized chunks; further pulses
-    # of a burst (rare in training) one at a time: the same numbers either way
-    first = np.empty(m)
-    normals(base, idx, ev + 1, first)
+            if n[j] > 0 and (all_live or (formed[i] and stuck[i] == 0)) \
+                    and np.int64(events[i]) + n[j] >= wear_floor:
+                return -1
     one = g.dtype.type(1)
-    g0 = gg.copy()
+    ids = np.empty(_CHUNK, np.int64)
+    gg = np.empty(_CHUNK, g.dtype)
+    g0 = np.empty(_CHUNK, g.dtype)
+    ev = np.empty(_CHUNK, np.int64)
+    ctr = np.empty(_CHUNK, np.uint64)
+    live = np.empty(_CHUNK, np.bool_)
+    p = np.empty((_CHUNK, 4), params.dtype)
+    first = np.empty(_CHUNK)
+    shared = params.shape[0] == 1
     total = 0
-    e_mid = 0.0       # 2·I of a burst's intermediate states (each ends one pulse, starts the next)
-    for j in range(m):
-        if not live[j]:
-            continue
-        i = np.uint64(idx[j])
-        gi = gg[j]
-        e = ev[j]
-        last = n[j] - 1
-        for q in range(n[j]):
-            e += 1
-            xi = g.dtype.type(first[j] if q == 0 else normal_at(base, i, np.uint64(e)))
-            gi = neurosim_pulse(gi, up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi, one)
-            if q < last and k_pulse > 0:
-                e_mid += 2.0 * float(gi * k_pulse / (one + gi * r_on))
-        gg[j] = gi
-        ev[j] = e
-        total += n[j]
-    if k_pulse > 0:
-        # every pulse costs (I(before) + I(after))·V·t/2: the ends here, in a loop that vectorizes
-        e_ends = 0.0
-        e_delta = 0.0
-        for j in range(m):
+    e_pulse = 0.0
+    e_delta = 0.0
+    for lo in range(0, m, _CHUNK):
+        c = min(_CHUNK, m - lo)
+        for j in range(c):
+            i = idx[lo + j]
+            ids[j] = i
+            gg[j] = g[i]
+            ev[j] = events[i]
+            live[j] = n[lo + j] > 0
+        if not all_live:
+            for j in range(c):
+                i = ids[j]
+                live[j] = live[j] and formed[i] and stuck[i] == 0
+        if shared:
+            for j in range(c):
+                for q in range(4):
+                    p[j, q] = params[0, q]
+        else:
+            for j in range(c):
+                i = ids[j]
+                p[j, 0] = params[i, 0]
+                p[j, 1] = params[i, 1]
+                p[j, 2] = params[i, 2]
+                p[j, 3] = params[i, 3]
+        for j in range(c):
+            ctr[j] = ev[j] + 1
+            g0[j] = gg[j]
+        # every device's first pulse draws its normal here, vectorized; a burst's further
+        # pulses (rare in training) one at a time: the same numbers either way
+        _chunk_normals(base, ids, ctr, c, first)
+        for j in range(c):
+            if not live[j]:
+                continue
+            i = np.uint64(ids[j])
+            gi = gg[j]
+            e = ev[j]
+            last = n[lo + j] - 1
+            for q in range(n[lo + j]):
+                e += 1
+                xi = g.dtype.type(first[j] if q == 0 else normal_at(base, i, np.uint64(e)))
+                gi = neurosim_pulse(gi, up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi, one)
+                if q < last and k_pulse > 0:   # an intermediate state ends one pulse, starts the next
+                    e_pulse += 2.0 * float(gi * k_pulse / (one + gi * r_on))
+            gg[j] = gi
+            ev[j] = e
+            total += n[lo + j]
+        if k_pulse > 0:
+            # every pulse costs (I(before) + I(after))·V·t/2: the ends here
+            for j in range(c):
+                if live[j]:
+                    i0 = float(g0[j] * k_pulse / (one + g0[j] * r_on))
+                    i1 = float(gg[j] * k_pulse / (one + gg[j] * r_on))
+                    e_pulse += i0 + i1
+                    e_delta += i1 - i0
+        for j in range(c):
             if live[j]:
-                i0 = float(g0[j] * k_pulse / (one + g0[j] * r_on))
-                i1 = float(gg[j] * k_pulse / (one + gg[j] * r_on))
-                e_ends += i0 + i1
-                e_delta += i1 - i0
-        energy[0] += e_ends + e_mid
-        if k_read > 0:
-            energy[1] += e_delta * (float(k_read) / float(k_pulse))
-    for j in range(m):
-        if live[j]:
-            i = idx[j]
-            g[i] = gg[j]
-            events[i] = ev[j]
+                i = ids[j]
+                g[i] = gg[j]
+                events[i] = ev[j]
+    energy[0] += e_pulse
+    if k_pulse > 0 and k_read > 0:
+        energy[1] += e_delta * (float(k_read) / float(k_pulse))
     return total
 
 
@@ -374,18 +401,19 @@ def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c
 
 # -- reads --------------------------------------------------------------------------------
 @njit(**_JIT)
-def read_currents(g, events, idx, k_read, r_on, noise_rel, base, out, formed, stuck, all_live,
+def read_currents(g, events, idx, first, k_read, r_on, noise_rel, base, out, formed, stuck, all_live,
                   gmin, gmax, disturb, toward_max, sum_abs, abs_sum):
-    """I = G·k/(1 + G·R_on) of devices ``idx`` (k = V, or v0·sinh(V/v0)), times
+    """out[j] = I = G·k/(1 + G·R_on) of device ``idx[j]`` (k = V, or v0·sinh(V/v0)), times
     (1 + noise_rel·ξ) with ξ keyed by each device's read counter (advanced) when
-    ``noise_rel`` > 0.  ``idx`` empty: every device, in order (no index array to build).
+    ``noise_rel`` > 0.  ``idx`` empty: devices ``first``, ``first`` + 1, … (a range of a
+    whole-array read, with no index array to build).
 
     With ``disturb`` > 0 each live device then takes the read's disturb (as
     :func:`read_disturb`), and with ``sum_abs`` ``abs_sum[0]`` gathers Σ|I| for the read
     energy: one call for a whole-array read (a refresh check) instead of three, in chunks
     whose simple loops vectorize."""
     every = idx.size == 0
-    m = g.size if every else idx.size
+    m = out.size
     one = g.dtype.type(1)
     ids = np.empty(_CHUNK, np.int64)
     ctr = np.empty(_CHUNK, np.uint64)
@@ -397,7 +425,7 @@ def read_currents(g, events, idx, k_read, r_on, noise_rel, base, out, formed, st
         c = min(_CHUNK, m - lo)
         if every:
             for j in range(c):
-                ids[j] = lo + j
+                ids[j] = first + lo + j
         else:
             for j in range(c):
                 ids[j] = idx[lo + j]
