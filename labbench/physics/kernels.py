@@ -25,6 +25,31 @@ from numba import njit  # noqa: E402
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
+
+from numba import types  # noqa: E402
+from numba.core import cgutils  # noqa: E402
+from numba.extending import intrinsic  # noqa: E402
+from llvmlite import ir  # noqa: E402
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """Ask for ``arr[i]``'s cache line ahead of its use (LLVM's prefetch: read, keep)."""
+    sig = types.void(arr, i)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -263,6 +288,7 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
     p = np.empty((_CHUNK, 4), params.dtype)
     first = np.empty(_CHUNK)
     shared = params.shape[0] == 1
+    pflat = params.reshape(params.size)
     total = 0
     e_pulse = 0.0
     e_delta = 0.0
@@ -274,6 +300,12 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
             gg[j] = g[i]
             ev[j] = events[i]
             live[j] = n[lo + j] > 0
+            if not shared:
+                prefetch(pflat, 4 * i)
+        # the next chunk's devices, while this one computes
+        for j in range(lo + _CHUNK, min(lo + 2 * _CHUNK, m)):
+            prefetch(g, idx[j])
+            prefetch(events, idx[j])
         if not all_live:
             for j in range(c):
                 i = ids[j]
