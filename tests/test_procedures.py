@@ -21,16 +21,19 @@ def bench():
 
 def test_pulse_train_is_tidy_and_follows_the_device(bench, tmp_path):
     store = Store(tmp_path / "d.db")
-    res = run_procedure(PulseTrain(cells="0:2, 3:4", cycles=2, pulses=24), bench, store, progress=False)
+    res = run_procedure(PulseTrain(cells="0:4, 3:5", cycles=2, pulses=24), bench, store, progress=False)
     df = res.data
     assert res.status == "finished"
-    assert len(df) == 2 * 2 * 2 * 2 * 25   # rows × sides × cycles × directions × (pulses + 1)
+    assert len(df) == 4 * 2 * 2 * 2 * 2 * 25   # rows × cols × sides × cycles × directions × (pulses + 1)
     assert {"cell", "cycle", "direction", "pulse", "conductance"} <= set(df.columns)
     mean = df.groupby(["direction", "pulse"]).conductance.mean()
     assert mean["set"].iloc[-1] > 3 * mean["set"].iloc[0]          # gradual SET raises G
     assert mean["reset"].iloc[-1] < 0.5 * mean["reset"].iloc[0]     # gradual RESET lowers it
-    set_steps = np.diff(mean["set"].to_numpy())
-    assert set_steps[:4].mean() > 2 * set_steps[-4:].mean()         # and nonlinearly
+    # and nonlinearly: the first 8 pulses raise G more than the last 8 (the default model's
+    # steps shrink as e^(−k/A), A ≈ 32: 1.65× nominal; 32 traces of 3 % noise per pulse
+    # leave the ratio within about ±0.2)
+    g = mean["set"].to_numpy()
+    assert g[8] - g[0] > 1.3 * (g[24] - g[16])
     assert len(store.load(res.run_id)) == len(df)
 
 

@@ -85,4 +85,12 @@ def per_device_values(kind: str, params: dict[str, np.ndarray], nominal) -> dict
     if kind == "piecewise":
         tot = np.asarray(params["step_up"]).sum(axis=1) + np.asarray(params["step_down"]).sum(axis=1)
         return {"step_scale": tot / (sum(nominal.step_up) + sum(nominal.step_down))}
-    return {name: np.asarray(params[name], float) for name in nominal.variable_params if name in params}
+    out = {name: np.asarray(params[name], float) for name in nominal.variable_params if name in params}
+    if kind == "neurosim":
+        # a device whose curve shows no bend has its A clamped at pmax / MIN_CURVATURE (linear):
+        # its A is not identified, so it says nothing about the spread of A across devices
+        for name, pmax in (("a_set", params.get("pmax_set")), ("a_reset", params.get("pmax_reset"))):
+            if name in out and pmax is not None:
+                clamped = np.abs(out[name]) >= (np.asarray(pmax, float) / MIN_CURVATURE) * (1 - 1e-9)
+                out[name] = np.where(clamped, np.nan, out[name])
+    return out

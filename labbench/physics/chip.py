@@ -668,10 +668,11 @@ class Chip:
 
     # -- reads and DC ---------------------------------------------------------------
     def current(self, idx, voltage: float, compliance: float | None = None, noisy: bool = True,
-                gate: float | None = None) -> np.ndarray:
+                gate: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Current (A) through devices ``idx`` (None: every device, in order) at ``voltage``
         (no state change); the access transistor passes at most its saturation current at
-        ``gate`` (None: fully on)."""
+        ``gate`` (None: fully on).  ``out``: write the currents there (a whole-array read
+        into its destination, no copy)."""
         every = idx is None
         idx = np.empty(0, np.int64) if every else np.atleast_1d(np.asarray(idx, dtype=np.int64))
         rd = self.model.read
@@ -681,7 +682,7 @@ class Chip:
         g = self.g if self.g.dtype == dt else self.g.astype(dt)
         k = voltage if rd.iv != "sinh" else rd.v0 * np.sinh(voltage / rd.v0)
         noise = rd.noise_rel if noisy else 0.0
-        i = np.empty(self.size if every else idx.size, dt)
+        i = np.empty(self.size if every else idx.size, dt) if out is None else out
         # a read below every threshold costs energy and disturbs the device (_after_read)
         after = noisy and (self.model.read_disturb is not None or self.model.energy is not None) \
             and abs(voltage) < self.quiet_voltage()
@@ -711,6 +712,9 @@ class Chip:
             i = np.clip(i, -abs(compliance), abs(compliance))
         if after:
             self._after_read(idx, voltage, i)
+        if out is not None and i is not out:
+            out[...] = i
+            i = out
         return i
 
     def _disturb_bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -737,11 +741,13 @@ class Chip:
             kernels.read_disturb(self.g, self.formed, self.stuck, idx, lo, hi, self.dtype.type(f), voltage > 0)
             self._read_i_sum = None
 
-    def read_conductance(self, idx, voltage: float | None = None) -> np.ndarray:
+    def read_conductance(self, idx, voltage: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Conductance as a read at ``voltage`` would report it (I/V, noisy); ``idx`` None:
-        every device."""
+        every device; ``out``: where to write it."""
         v = self.model.read.voltage if voltage is None else voltage
-        return self.current(idx, v) / v
+        i = self.current(idx, v, out=out)
+        i /= i.dtype.type(v) if i.dtype == np.float32 else v
+        return i
 
     def quiet_voltage(self) -> float:
         """|V| below which a DC bias cannot change any device (threshold spreads included)."""

@@ -28,7 +28,7 @@ def counter_normal(seed: int, device: np.ndarray, counter: np.ndarray, stream: i
     """Standard normals indexed by (seed, stream, device, counter); same inputs, same numbers.
 
     ``stream`` separates independent uses (write noise, read noise, …) of one device.
-    The normal is the AS241 quantile of a 53-bit uniform from a SplitMix64 hash
+    The normal is the ziggurat's, from the 64 bits of a SplitMix64 hash of the key
     (:func:`kernels.normal_at`), computed in float64 and rounded to ``dtype``: a float32
     chip sees the float64 chip's numbers, rounded.
     """
