@@ -21,6 +21,7 @@ from labbench.physics.nonlinearity import nl_from_normalized_a
 
 from . import build, selection, trajectories, uncertainty, variation
 from .io import DataError, Trains, load_pulse_trains, pack
+from .io import plain as _plain
 
 KINDS = ("neurosim", "softbounds", "expstep", "powstep", "piecewise")
 C2C_FORM = {"neurosim": "abs"}  # the others follow aihwkit: relative to the step
@@ -135,20 +136,6 @@ def direction_params(kind: str, f) -> dict:
     for k, v in P.items():
         out[k] = float(f.norm.g(v)) if k == "bound" else (v * f.norm.span if k in ("s",) else v)
     return out
-
-
-def _plain(o):
-    if isinstance(o, dict):
-        return {str(k): _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return None if not np.isfinite(o) else float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    return o
 
 
 def _fit_kind(kind, trains: dict[int, Trains], norm, mode, ctx, init=None, method="trajectory",

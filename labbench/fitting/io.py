@@ -348,3 +348,20 @@ def pack(data: pd.DataFrame, direction: int) -> Trains | None:
     g[dev_pos, slots, pos] = sub["conductance"].to_numpy(float)
     p[dev_pos, slots, pos] = sub["pulse"].to_numpy(float)
     return Trains(direction=direction, g=g, p=p, devices=devices, cycles=cycles)
+
+
+def plain(o, nonfinite_as_none: bool = True):
+    """``o`` with NumPy scalars made Python ones, recursively (dicts, lists, tuples): what a
+    fit writes into the device-model YAML's ``fit:`` block and ``--json``.  A non-finite
+    float becomes None unless ``nonfinite_as_none`` is False."""
+    if isinstance(o, dict):
+        return {str(k): plain(v, nonfinite_as_none) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [plain(v, nonfinite_as_none) for v in o]
+    if isinstance(o, (np.floating, float)):
+        return None if nonfinite_as_none and not np.isfinite(o) else float(o)
+    if isinstance(o, np.integer):
+        return int(o)
+    if isinstance(o, np.bool_):
+        return bool(o)
+    return o

@@ -27,7 +27,7 @@ from labbench.physics import retention as physics_retention
 from labbench.physics.device_model import DeviceModel
 
 from . import uncertainty
-from .io import CELL_KEYS, DataError, read_table
+from .io import CELL_KEYS, DataError, plain, read_table
 
 NEEDS = ("cell (or row, col, side), time (s since programming) and conductance (S), one row per read; "
          "`labbench measure retention` writes them")
@@ -222,9 +222,9 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
                  "duration_s": float(df["time"].max()), "params": params,
                  "converged": f"{n - len(bad)}/{n}", "notes": notes}
     dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
-                                 "fit": _plain(fit_block)})
+                                 "fit": _plain_kept(fit_block)})
     dm = DeviceModel.model_validate(dm.to_dict())   # validated as the file will be
-    return RetentionFit(devices=fits, params=_plain(params), d2d=_plain(d2d), device_model=dm, notes=notes,
+    return RetentionFit(devices=fits, params=_plain_kept(params), d2d=_plain_kept(d2d), device_model=dm, notes=notes,
                         data=df, temperature=temp)
 
 
@@ -295,9 +295,9 @@ def _fit_arrhenius(df, fits, temps, base, ret0, name, source, data) -> Retention
                  "model": "retention", "n_devices": n, "n_reads": int(len(df)), "params": params,
                  "converged": f"{n - len(bad)}/{n}", "notes": notes}
     dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
-                                 "fit": _plain(fit_block)})
+                                 "fit": _plain_kept(fit_block)})
     dm = DeviceModel.model_validate(dm.to_dict())
-    return RetentionFit(devices=fits, params=_plain(params), d2d=_plain(d2d), device_model=dm, notes=notes,
+    return RetentionFit(devices=fits, params=_plain_kept(params), d2d=_plain_kept(d2d), device_model=dm, notes=notes,
                         data=df, temperature=float(t_ref))
 
 
@@ -307,15 +307,6 @@ def physics_retention_default():
     return Retention(tau=1e5)
 
 
-def _plain(o):
-    if isinstance(o, dict):
-        return {str(k): _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_plain(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return float(o)
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    return o
+def _plain_kept(o):
+    # retention results keep non-finite values (an unresolved spread's upper bound, inf)
+    return plain(o, nonfinite_as_none=False)
