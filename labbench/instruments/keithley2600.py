@@ -170,14 +170,30 @@ class QCoDeSKeithley2600:
 # -- the pulse-and-read script --------------------------------------------------------------
 SCRIPT_NAME = "labbench_pulse_read"
 PULSE_READ_SCRIPT = """\
-function labbench_train(n, amp, width, gate_p, v_read, gate_r, ilim, nplc)
-  -- n x (SET pulse of amp for width with the gate at gate_p, then one reading at v_read
-  -- with the gate at gate_r); channel A on the bit line, channel B on the word line
+function labbench_setup(ilim, nplc)
+  -- both channels source volts; channel A's compliance and one reading of nplc cycles
   smua.source.func = smua.OUTPUT_DCVOLTS
   smub.source.func = smub.OUTPUT_DCVOLTS
   smua.source.limiti = ilim
   smua.measure.nplc = nplc
   smua.measure.count = 1
+end
+
+function labbench_pulse(amp, width, gate_p, v_read, gate_r)
+  -- one SET pulse of amp for width with the gate at gate_p, then the read bias v_read
+  -- with the gate at gate_r (the caller measures, then returns channel A to 0 V)
+  smub.source.levelv = gate_p
+  smua.source.levelv = amp
+  delay(width)
+  smua.source.levelv = 0
+  smub.source.levelv = gate_r
+  smua.source.levelv = v_read
+end
+
+function labbench_train(n, amp, width, gate_p, v_read, gate_r, ilim, nplc)
+  -- n x (SET pulse of amp for width with the gate at gate_p, then one reading at v_read
+  -- with the gate at gate_r); channel A on the bit line, channel B on the word line
+  labbench_setup(ilim, nplc)
   smua.nvbuffer1.clear()
   smua.nvbuffer1.appendmode = 1
   smua.source.levelv = 0
@@ -185,12 +201,7 @@ function labbench_train(n, amp, width, gate_p, v_read, gate_r, ilim, nplc)
   smua.source.output = smua.OUTPUT_ON
   smub.source.output = smub.OUTPUT_ON
   for k = 1, n do
-    smub.source.levelv = gate_p
-    smua.source.levelv = amp
-    delay(width)
-    smua.source.levelv = 0
-    smub.source.levelv = gate_r
-    smua.source.levelv = v_read
+    labbench_pulse(amp, width, gate_p, v_read, gate_r)
     smua.measure.i(smua.nvbuffer1)
     smua.source.levelv = 0
   end
@@ -203,11 +214,7 @@ end
 function labbench_program(nmax, dg, amp, width, gate_p, v_read, gate_r, ilim, nplc)
   -- closed loop on one cell: read G0, then SET pulse + read until G >= G0 + dg or nmax
   -- pulses; prints the pulse count, G0 and the last G
-  smua.source.func = smua.OUTPUT_DCVOLTS
-  smub.source.func = smub.OUTPUT_DCVOLTS
-  smua.source.limiti = ilim
-  smua.measure.nplc = nplc
-  smua.measure.count = 1
+  labbench_setup(ilim, nplc)
   smub.source.levelv = gate_r
   smua.source.output = smua.OUTPUT_ON
   smub.source.output = smub.OUTPUT_ON
@@ -216,12 +223,7 @@ function labbench_program(nmax, dg, amp, width, gate_p, v_read, gate_r, ilim, np
   smua.source.levelv = 0
   local g, k = g0, 0
   while k < nmax and g < g0 + dg do
-    smub.source.levelv = gate_p
-    smua.source.levelv = amp
-    delay(width)
-    smua.source.levelv = 0
-    smub.source.levelv = gate_r
-    smua.source.levelv = v_read
+    labbench_pulse(amp, width, gate_p, v_read, gate_r)
     g = smua.measure.i() / v_read
     smua.source.levelv = 0
     k = k + 1
