@@ -253,9 +253,7 @@ class Chip:
         if not any(np.ndim(x) for x in cols):
             self._set_params = np.array([cols], self.dtype)   # nothing varies: one shared row
             return dev
-        packed = np.empty((n, 4), self.dtype)
-        for c, x in enumerate(cols):
-            packed[:, c] = x
+        packed = self._param_rows(cols, n)
         views = [packed[:, c] for c in range(4)]
         new = dataclasses.replace(dev, **{name: views[c] for c, name in enumerate(("g_min", "g_max", "a_set"))
                                           if np.ndim(getattr(dev, name))})
@@ -263,6 +261,13 @@ class Chip:
                                                             views[3] if np.ndim(b) else b)}
         self._set_params = packed
         return new
+
+    def _param_rows(self, cols, n: int) -> np.ndarray:
+        """(Gmin, Gmax, A, B) as one row per device (n rows; shared values broadcast)."""
+        rows = np.empty((n, 4), self.dtype)
+        for c, x in enumerate(cols):
+            rows[:, c] = x
+        return rows
 
     def _compiled(self, d) -> tuple | None:
         """(parameter rows, σ_abs, σ_rel) of the compiled NeuroSim pulse in direction ``d``,
@@ -279,10 +284,7 @@ class Chip:
                     rows = self._set_params
                 else:   # RESET rows are built when first needed (SimArray never pulses RESET)
                     cols = (dev.g_min, dev.g_max, *dev._constants(False, self.dtype))
-                    n = max(np.size(x) for x in cols)
-                    rows = np.empty((n, 4), self.dtype)
-                    for c, x in enumerate(cols):
-                        rows[:, c] = x
+                    rows = self._param_rows(cols, max(np.size(x) for x in cols))
                 cache[d] = (rows, t(dev.c2c_abs), t(dev.c2c_rel))
         return cache[d]
 
@@ -329,21 +331,21 @@ class Chip:
         floor = self._wear_floor(n_max)
         sums = np.zeros(2)
         if kernels.neurosim_burst(self.g, self.write_events, self.formed, self.stuck, self._all_live(), idx, n,
-                                  *self._burst_args(d), np.int64(kernels._NO_FLOOR if floor is None else floor),
-                                  *self._energy_args(d), sums) < 0:
+                                  *self._burst_args(d), self._floor_arg(floor), *self._energy_args(d), sums) < 0:
             return False
-        self._book_energy(d, sums)
-        if floor is None:
-            self._raise_bound(n_max)
-        else:
-            self._events_bound = None
+        self._after_compiled(d, sums, floor, n_max)
         return True
 
-    def _raise_bound(self, n: int) -> None:
-        """Every device got at most ``n`` more write events (see :meth:`_wear_floor`)."""
+    @staticmethod
+    def _floor_arg(floor: int | None) -> np.int64:
+        return np.int64(kernels._NO_FLOOR if floor is None else floor)
+
+    def _after_compiled(self, d, sums, floor: int | None, n_max: int) -> None:
+        """Book a compiled burst's energy and move the write-counter bound: up by ``n_max``
+        when unchecked, recounted next time when the kernel checked against ``floor``."""
+        self._book_energy(d, sums)
         bound = self.__dict__.get("_events_bound")
-        if bound is not None:
-            self._events_bound = bound + n
+        self._events_bound = bound + n_max if floor is None and bound is not None else None
 
     def _write_base(self) -> np.uint64:
         if "_wbase" not in self.__dict__:
@@ -376,14 +378,9 @@ class Chip:
             sums = np.zeros(2)
             diff, sent = kernels.signed_pair_pulses(
                 k, syn, self.g, self.write_events, self.formed, self.stuck, self._all_live(),
-                *self._burst_args(SET), np.int64(kernels._NO_FLOOR if floor is None else floor),
-                *self._energy_args(SET), sums)
+                *self._burst_args(SET), self._floor_arg(floor), *self._energy_args(SET), sums)
             if sent >= 0:
-                self._book_energy(SET, sums)
-                if floor is None:
-                    self._raise_bound(127)
-                else:
-                    self._events_bound = None
+                self._after_compiled(SET, sums, floor, 127)
                 return syn, diff, int(sent)
         counts = np.abs(k[syn].astype(np.int64))
         self.pulse(syn * 2 + (k[syn] < 0), counts, SET)
@@ -690,13 +687,12 @@ class Chip:
         fused = after and gate is None and compliance is None and g is self.g
         rd_f = retention.disturb_fraction(self.model.read_disturb, voltage) \
             if fused and self.model.read_disturb is not None else 0.0
-        lo, hi = self._disturb_bounds()
         # series access transistor (R_on: the device and it form a divider) and read noise,
         # keyed by each device's read counter: one compiled pass
         sums = np.zeros(1)
         kernels.read_currents(g, self.read_events, idx, 0, dt(k), dt(self.model.switching.on_resistance),
                               dt(noise), self._read_base(), i, self.formed, self.stuck, self._all_live(),
-                              lo, hi, self.dtype.type(rd_f), voltage > 0,
+                              self._gmin, self._gmax, self.dtype.type(rd_f), voltage > 0,
                               fused and self.model.energy is not None, sums)
         abs_sum = float(sums[0])
         if fused:
@@ -717,13 +713,6 @@ class Chip:
             i = out
         return i
 
-    def _disturb_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-device (Gmin, Gmax) as 1-d arrays for the compiled read (one value if shared)."""
-        if "_bounds" not in self.__dict__:
-            self._bounds = tuple(np.atleast_1d(np.asarray(x, self.dtype))
-                                 for x in (self.devices.gmin, self.devices.gmax))
-        return self._bounds
-
     def _read_base(self) -> np.uint64:
         if "_rbase" not in self.__dict__:
             self._rbase = stream_base(self.seed, _READ_STREAM)
@@ -737,8 +726,8 @@ class Chip:
         rd = self.model.read_disturb
         f = retention.disturb_fraction(rd, voltage) if rd is not None else 0.0
         if f:
-            lo, hi = self._disturb_bounds()
-            kernels.read_disturb(self.g, self.formed, self.stuck, idx, lo, hi, self.dtype.type(f), voltage > 0)
+            kernels.read_disturb(self.g, self.formed, self.stuck, idx, self._gmin, self._gmax,
+                                 self.dtype.type(f), voltage > 0)
             self._read_i_sum = None
 
     def read_conductance(self, idx, voltage: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
@@ -746,7 +735,7 @@ class Chip:
         every device; ``out``: where to write it."""
         v = self.model.read.voltage if voltage is None else voltage
         i = self.current(idx, v, out=out)
-        i /= i.dtype.type(v) if i.dtype == np.float32 else v
+        i /= i.dtype.type(v)   # as i / v: NumPy divides float32 by a Python float in float32
         return i
 
     def quiet_voltage(self) -> float:

@@ -436,7 +436,6 @@ def read_currents(g, events, idx, first, k_read, r_on, noise_rel, base, out, for
     ctr = np.empty(_CHUNK, np.uint64)
     gg = np.empty(_CHUNK, g.dtype)
     z = np.zeros(_CHUNK)
-    lo_shared, hi_shared = gmin.shape[0] == 1, gmax.shape[0] == 1
     total = 0.0
     for lo in range(0, m, _CHUNK):
         c = min(_CHUNK, m - lo)
@@ -465,24 +464,23 @@ def read_currents(g, events, idx, first, k_read, r_on, noise_rel, base, out, for
             for j in range(c):
                 i = ids[j]
                 if all_live or (formed[i] and stuck[i] == 0):
-                    gi = gg[j]
-                    if toward_max:
-                        g[i] = gi + disturb * ((gmax[0] if hi_shared else gmax[i]) - gi)
-                    else:
-                        g[i] = gi - disturb * (gi - (gmin[0] if lo_shared else gmin[i]))
+                    g[i] = _disturbed(gg[j], gmin[i], gmax[i], disturb, toward_max)
     abs_sum[0] += total
 
 
 @njit(**_JIT)
+def _disturbed(g, gmin, gmax, f, toward_max):
+    """G after one read: a fraction ``f`` of the way towards Gmax (positive read) or Gmin."""
+    return g + f * (gmax - g) if toward_max else g - f * (g - gmin)
+
+
+@njit(**_JIT)
 def read_disturb(g, formed, stuck, idx, gmin, gmax, f, toward_max):
-    """One read's disturb on the live devices ``idx`` (empty: all): a fraction ``f`` of the
-    way towards Gmax (positive read) or Gmin (negative read)."""
+    """One read's disturb on the live devices ``idx`` (empty: all); ``gmin``/``gmax`` per
+    device (the chip's views: a stride-0 broadcast where the bound is shared)."""
     every = idx.size == 0
     m = g.size if every else idx.size
     for j in range(m):
         i = j if every else idx[j]
         if formed[i] and stuck[i] == 0:
-            gi = g[i]
-            lo = gmin[i] if gmin.shape[0] > 1 else gmin[0]
-            hi = gmax[i] if gmax.shape[0] > 1 else gmax[0]
-            g[i] = gi + f * (hi - gi) if toward_max else gi - f * (gi - lo)
+            g[i] = _disturbed(g[i], gmin[i], gmax[i], f, toward_max)
