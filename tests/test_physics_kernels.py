@@ -152,3 +152,45 @@ def test_the_compiled_threshold_check_is_the_numpy_rule(dm):
         np.testing.assert_array_equal(mask, above & (strikes <= 2))
         assert n == mask.sum()
     np.testing.assert_array_equal(policy.state(array), strikes)
+
+
+# -- compilation happens before a run, with signals held ----------------------------------
+def _signatures():
+    """Compiled signatures of every loop: a new one means numba compiled during the run,
+    where a SIGTERM would be raised inside a C callback and dropped."""
+    from numba.core.registry import CPUDispatcher
+
+    import labbench.array.sim_array as sim_array
+    import labbench.bnn.refresh as refresh
+    import labbench.bnn.update_rules as rules
+
+    return {f"{m.__name__}.{n}": len(f.signatures) for m in (kernels, rules, refresh, sim_array)
+            for n, f in vars(m).items() if isinstance(f, CPUDispatcher)}
+
+
+def test_training_compiles_nothing_after_its_warm_up():
+    from labbench.bnn.trainer import Trainer
+
+    from test_bnn_trainer import cfg, toy
+
+    t = Trainer(cfg(epochs=2, refresh_level=0.4, refresh_check_every=2, idle_between_epochs=10.0),
+                progress=False, plots=False)
+    t._compile_device_loops()
+    before = _signatures()
+    t.fit(*toy(3000, 0), *toy(500, 1))
+    assert sum(h["pairs_refreshed"] for h in t.history) > 0      # the refresh path ran too
+    assert _signatures() == before
+
+
+def test_a_simulated_bench_compiles_its_loops_when_it_opens():
+    from labbench.instruments import Bench
+    from labbench.paths import BENCHES
+    from labbench.procedures import PulseTrain
+    from labbench.runner import run_procedure
+
+    with Bench.from_yaml(BENCHES / "sim.yaml") as bench:
+        before = _signatures()
+        run_procedure(PulseTrain(cells="0:2, 0:2", cycles=1, pulses=4), bench, None, progress=False)
+        bench.read_cell(0, 0, 0)
+        bench.reset_cell(0, 0, 0)
+    assert _signatures() == before

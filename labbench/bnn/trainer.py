@@ -36,7 +36,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from labbench.errors import LabbenchError
+from labbench.errors import LabbenchError, signals_deferred
 from labbench.physics import DeviceModel, load_device_model
 
 from .layers import BinaryMLP, sign, softmax_cross_entropy
@@ -331,12 +331,14 @@ class Trainer:
                 def array_factory(rows, cols, i):
                     return SimArray(self.device_model, rows, cols, seed=c.seed * 1000 + i,
                                     sense_offset=c.sense_offset, sense_noise=c.sense_noise)
-            for i, (rows, cols) in enumerate(shapes):
-                arr = array_factory(rows, cols, i)
-                syn = DeviceSynapses(arr, self._make_rule(), self.pulse_step)
-                syn.initialize(self.rng, c.init_pulses)
-                self.arrays.append(arr)
-                self.synapses.append(syn)
+            # the first pulses may compile the chip's loops: signals held (_compile_device_loops)
+            with signals_deferred():
+                for i, (rows, cols) in enumerate(shapes):
+                    arr = array_factory(rows, cols, i)
+                    syn = DeviceSynapses(arr, self._make_rule(), self.pulse_step)
+                    syn.initialize(self.rng, c.init_pulses)
+                    self.arrays.append(arr)
+                    self.synapses.append(syn)
             self.policy = self._make_policy()
         n_bn = len(self.model.bns)
         kw = {"threshold": c.optimizer_threshold} if c.optimizer == "sign" else {}
@@ -370,16 +372,26 @@ class Trainer:
             return
         t0 = time.perf_counter()
         c = self.config
-        probe = SimArray(self.device_model, 2, 8, seed=0, sense_offset=c.sense_offset, sense_noise=c.sense_noise)
-        syn = DeviceSynapses(probe, self._make_rule(), self.pulse_step)
-        rng = np.random.default_rng(0)          # not the trainer's: its draws stay as they were
-        for _ in range(2):                       # the accumulate rule's residual exists from the 2nd
-            syn.signs()
-            syn.update(np.full((2, 8), 1.5 * self.pulse_step, np.float32), rng)
-        if self.policy is not None:
-            policy = self._make_policy()         # a fresh one: no state for the probe left behind
-            for step in range(1, 3):
-                policy(probe, step * getattr(policy, "check_every", getattr(policy, "every", 1)))
+        # a signal that lands while numba compiles is raised inside a C callback, where Python
+        # prints it and drops it (the run went on to "finished"): hold signals until done
+        with signals_deferred():
+            probe = SimArray(self.device_model, 2, 8, seed=0, sense_offset=c.sense_offset,
+                             sense_noise=c.sense_noise)
+            syn = DeviceSynapses(probe, self._make_rule(), self.pulse_step)
+            rng = np.random.default_rng(0)      # not the trainer's: its draws stay as they were
+            for _ in range(2):                   # the accumulate rule's residual exists from the 2nd
+                syn.signs()
+                syn.update(np.full((2, 8), 1.5 * self.pulse_step, np.float32), rng)
+            if self.policy is not None:
+                policy = self._make_policy()     # a fresh one: no state for the probe left behind
+                for step in range(1, 3):
+                    policy(probe, step * getattr(policy, "check_every", getattr(policy, "every", 1)))
+                if policy.name != "none":        # the refresh itself: RESETs and re-writes
+                    probe.refresh(np.ones((2, 8), bool), cap=policy.cap, verify=policy.verify)
+                    syn.signs()
+            if c.idle_between_epochs:
+                probe.advance_time(c.idle_between_epochs)
+            probe.energy(), probe.wear()
         seconds = time.perf_counter() - t0
         if self.progress and seconds > 1.0:
             print(f"compiled the simulated chip's loops in {seconds:.0f} s (cached for later runs)", flush=True)

@@ -278,13 +278,14 @@ class BenchConfig(_Strict):
 
     def build_world(self):
         """The simulated bench for the ``simulated: true`` instruments."""
-        from labbench.physics.chip import Chip
+        from labbench.physics.chip import Chip, compile_loops
         from labbench.physics.device_model import load_device_model
         from labbench.sim.wiring import Wiring
         from labbench.sim.world import SimWorld
 
         model = load_device_model(self.device_model_path())
         chip = Chip(model, self.chip.rows, self.chip.cols, seed=self.chip.seed, formed=self.chip.formed)
+        compile_loops(model, chip.dtype)   # before any run: compilation must not swallow a signal
         wiring = Wiring(self.wiring.matrix, dict(self.wiring.inputs), self.wiring_pins())
         world = SimWorld(chip, wiring)
         for name, inst in self.instruments.items():

@@ -789,4 +789,26 @@ class Chip:
         self.program_energy, self.read_energy = (float(x) for x in state.get("energy", (0.0, 0.0)))
 
 
-__all__ = ["Chip", "SET", "RESET"]
+def compile_loops(model: DeviceModel, dtype=np.float64) -> None:
+    """Run a throw-away 2×2 chip of ``model`` through the compiled loops the instrument path
+    uses (forming, electrical SET and RESET pulses, a strong RESET, reads with compliance and
+    gate, a whole-array read), with signals held.  Compilation happens once per machine
+    (then the loops load from the disk cache in milliseconds), but a signal that lands while
+    numba compiles is raised inside a C callback, where Python prints it and drops it: a
+    SIGTERM in the first measurement on a fresh install would be lost."""
+    from labbench.errors import signals_deferred
+
+    with signals_deferred():
+        chip = Chip(model, 2, 2, seed=0, dtype=dtype, formed=False)
+        idx = np.arange(chip.size)
+        sw, v = model.switching, model.read.voltage
+        chip.dc(idx, 1.5 * sw.v_form, compliance=1e-4)
+        for d, kin in ((SET, sw.set_kinetics), (RESET, sw.reset_kinetics)):
+            chip.pulse(idx, 1, d, amplitude=kin.amplitude, width=kin.width, gate=None)
+            chip.pulse(idx, 2, d, amplitude=0.8 * kin.amplitude, width=kin.width, gate=None)
+        chip.reset_full(idx)
+        chip.current(idx, v, compliance=1e-3, gate=max(sw.v_gate_threshold + 0.5, 1.0))
+        chip.read_conductance(None)
+
+
+__all__ = ["Chip", "SET", "RESET", "compile_loops"]
