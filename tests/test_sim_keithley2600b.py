@@ -183,7 +183,7 @@ def test_scripts_load_run_and_delete(world):
     w, _ = world
     smu = w.instruments["smu"]
     _tsp(smu, "loadscript twice\nfunction twice(x) return 2 * x end\nendscript")
-    assert _ask(smu, "print(type(twice))") == "userdata"   # a script object, not yet its function
+    assert _ask(smu, "print(type(twice))") == "table"   # a script object, not yet its function
     _tsp(smu, "twice()")                      # running the script defines its function
     assert _ask(smu, "print(twice(21))") == "4.20000e+01"
     _tsp(smu, "loadandrunscript\nfor i = 1, 3 do smua.nvbuffer1.clear() end\nprint('ran')\nendscript")

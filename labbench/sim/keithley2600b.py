@@ -64,6 +64,7 @@ class _Column:
     """``nvbuffer1.readings`` etc.: 1-based, read-only, ``#`` via ``.n`` of the buffer."""
 
     __slots__ = ("_rows",)
+    TSP_NAME, TSP_API, TSP_INDEXED = "buffer column", (), True
 
     def __init__(self, rows):
         self._rows = rows
@@ -85,6 +86,10 @@ class ReadingBuffer:
 
     __slots__ = ("_r", "_s", "_t", "appendmode", "collectsourcevalues", "collecttimestamps",
                  "capacity", "readings", "sourcevalues", "timestamps", "fillmode")
+    TSP_NAME = "nvbuffer"
+    TSP_API = ("n", "clear", "appendmode", "collectsourcevalues", "collecttimestamps", "capacity", "readings",
+               "sourcevalues", "timestamps", "fillmode")
+    TSP_SETTABLE = ("appendmode", "collectsourcevalues", "collecttimestamps", "fillmode")
 
     def __init__(self):
         self._r, self._s, self._t = [], [], []
@@ -95,6 +100,10 @@ class ReadingBuffer:
     @property
     def n(self):
         return len(self._r)
+
+    def values(self):
+        """The readings (``printbuffer(1, n, smua.nvbuffer1)``)."""
+        return list(self._r)
 
     def clear(self):
         self._r.clear()
@@ -289,6 +298,15 @@ class Source:
         self._highc = _choice(v, (0, 1), "source.highc")
 
 
+def _tsp_properties(cls) -> tuple[str, ...]:
+    """The public properties of a class: its manual's attributes, all settable."""
+    return tuple(n for n, v in vars(cls).items() if isinstance(v, property) and not n.startswith("_"))
+
+
+Source.TSP_NAME = "source"
+Source.TSP_API = Source.TSP_SETTABLE = _tsp_properties(Source)
+
+
 class Measure:
     """``smuX.measure``: integration, ranges, count, and the readings i/v/iv/r/p."""
 
@@ -434,6 +452,11 @@ class Measure:
         return self._take("iv", ibuf, vbuf)
 
 
+Measure.TSP_NAME = "measure"
+Measure.TSP_SETTABLE = _tsp_properties(Measure)
+Measure.TSP_API = Measure.TSP_SETTABLE + ("i", "v", "r", "p", "iv")
+
+
 class SMUChannel:
     """``smua`` / ``smub``: source, measure, sense, two reading buffers, reset()."""
 
@@ -448,6 +471,16 @@ class SMUChannel:
     DELAY_OFF, DELAY_AUTO = 0, -1
     SETTLE_SMOOTH, SETTLE_FAST_RANGE, SETTLE_FAST_POLARITY, SETTLE_DIRECT_IRANGE = 0, 1, 2, 3
     ENABLE, DISABLE = 1, 0
+    TSP_API = ("source", "measure", "nvbuffer1", "nvbuffer2", "sense", "reset", "OUTPUT_OFF", "OUTPUT_ON",
+               "OUTPUT_HIGH_Z", "OUTPUT_DCAMPS", "OUTPUT_DCVOLTS", "OUTPUT_NORMAL", "OUTPUT_ZERO", "SENSE_LOCAL",
+               "SENSE_REMOTE", "SENSE_CALA", "AUTORANGE_OFF", "AUTORANGE_ON", "AUTORANGE_FOLLOW_LIMIT",
+               "AUTOZERO_OFF", "AUTOZERO_ONCE", "AUTOZERO_AUTO", "DELAY_OFF", "DELAY_AUTO", "SETTLE_SMOOTH",
+               "SETTLE_FAST_RANGE", "SETTLE_FAST_POLARITY", "SETTLE_DIRECT_IRANGE", "ENABLE", "DISABLE")
+    TSP_SETTABLE = ("sense",)
+
+    @property
+    def TSP_NAME(self):
+        return self.name
 
     def __init__(self, inst, name: str, term: str):
         self.inst, self.name, self.term = inst, name, term
@@ -506,6 +539,7 @@ class SMUChannel:
 
 class _StatusChannel:
     __slots__ = ("_ch",)
+    TSP_NAME, TSP_API = "status.measurement.instrument.smuX", ("condition",)
 
     def __init__(self, ch):
         self._ch = ch
@@ -517,14 +551,17 @@ class _StatusChannel:
 
 class _StatusInstrument:
     __slots__ = ("smua", "smub")
+    TSP_NAME, TSP_API = "status.measurement.instrument", ("smua", "smub")
 
 
 class _StatusMeasurement:
     __slots__ = ("instrument",)
+    TSP_NAME, TSP_API = "status.measurement", ("instrument",)
 
 
 class _Status:
     __slots__ = ("measurement", "_inst")
+    TSP_NAME, TSP_API = "status", ("measurement", "condition", "reset")
 
     def __init__(self, inst):
         self._inst = inst
@@ -547,6 +584,10 @@ class _LocalNode:
     serialno = "4123456"
     revision = "4.0.4"
     description = "Keithley Instruments SMU 2636B"
+    TSP_NAME = "localnode"
+    TSP_API = ("model", "serialno", "revision", "description", "prompts", "showerrors", "linefreq", "autolinefreq",
+               "reset")
+    TSP_SETTABLE = ("prompts", "showerrors", "linefreq", "autolinefreq")
 
     def __init__(self, inst):
         self._inst = inst
@@ -559,12 +600,16 @@ class _LocalNode:
 class _Display:
     __slots__ = ("text", "screen")
     SMUA, SMUB, SMUA_SMUB, USER = 0, 1, 2, 3
+    TSP_NAME, TSP_API = "display", ("text", "screen", "SMUA", "SMUB", "SMUA_SMUB", "USER", "settext", "clear", "sendkey")
+    TSP_SETTABLE = ("screen",)
 
     def __init__(self):
         self.text, self.screen = "", 2
 
     def settext(self, text):
-        self.text = str(text)
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            raise TSPError(-222, "display.settext takes a string")
+        self.text = str(text)[:32]
 
     def clear(self):
         self.text = ""
@@ -575,6 +620,7 @@ class _Display:
 
 class _Beeper:
     __slots__ = ("enable",)
+    TSP_NAME, TSP_API, TSP_SETTABLE = "beeper", ("enable", "beep"), ("enable",)
 
     def __init__(self):
         self.enable = 1

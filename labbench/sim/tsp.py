@@ -24,6 +24,7 @@ from typing import Callable
 from lupa.lua54 import LuaError, LuaRuntime, LuaSyntaxError
 
 from .scpi import SCPIError
+from .tsp_sandbox import Sandbox, _deny_attributes
 
 # A 2600B's Lua runs roughly a million simple VM instructions per second (order of
 # magnitude; the instrument's processor is far slower than a PC's)
@@ -33,11 +34,12 @@ MAX_MEMORY = 64 * 2 ** 20          # bytes of Lua heap (the 2600B has far less)
 
 
 class TSPError(Exception):
-    """An error the instrument reports in its queue (code, message)."""
+    """An error the instrument reports in its queue (code, message).  ``interlock``: a
+    refusal of the bench's safety limits, queued even when a script's pcall catches it."""
 
-    def __init__(self, code: int, message: str):
+    def __init__(self, code: int, message: str, interlock: bool = False):
         super().__init__(code, message)
-        self.code, self.message = code, message
+        self.code, self.message, self.interlock = code, message, interlock
 
 
 class ScriptTimeout(Exception):
@@ -60,6 +62,10 @@ class _Format:
     """The ``format`` table: how print/printbuffer write numbers."""
 
     __slots__ = ("_data", "_byteorder", "_asciiprecision")
+    TSP_NAME = "format"
+    TSP_API = ("data", "byteorder", "asciiprecision", "ASCII", "REAL32", "REAL64", "REAL", "NORMAL", "BIGENDIAN",
+               "NETWORK", "SWAPPED", "LITTLEENDIAN")
+    TSP_SETTABLE = ("data", "byteorder", "asciiprecision")
     ASCII, REAL32, REAL64, REAL = 1, 4, 8, 8
     NORMAL, BIGENDIAN, NETWORK, SWAPPED, LITTLEENDIAN = 0, 0, 0, 1, 1
 
@@ -101,6 +107,7 @@ class _ErrorQueue:
     """``errorqueue``: count, next(), clear() over the instrument's error queue."""
 
     __slots__ = ("_inst",)
+    TSP_NAME, TSP_API = "errorqueue", ("count", "next", "clear")
 
     def __init__(self, inst):
         self._inst = inst
@@ -122,6 +129,7 @@ class _ErrorQueue:
 
 class _Timer:
     __slots__ = ("_clock", "_t0", "measure")
+    TSP_NAME, TSP_API = "timer", ("reset", "measure")
 
     def __init__(self, clock):
         self._clock, self._t0 = clock, 0.0
@@ -133,6 +141,7 @@ class _Timer:
 
 class _TimerMeasure:
     __slots__ = ("_timer",)
+    TSP_NAME, TSP_API = "timer.measure", ("t",)
 
     def __init__(self, timer):
         self._timer = timer
@@ -145,6 +154,8 @@ class Script:
     """A loaded script: ``name()`` or ``name.run()`` runs it; ``.source`` is its text."""
 
     __slots__ = ("name", "source", "_fn", "autorun")
+    TSP_NAME, TSP_API, TSP_SETTABLE, TSP_CALLABLE = "script", ("name", "source", "run", "autorun", "save"), \
+        ("autorun",), True
 
     def __init__(self, name: str, source: str, fn):
         self.name, self.source, self._fn, self.autorun = name, source, fn, "no"
@@ -163,6 +174,7 @@ class _Scripts:
     """``script``: the user scripts, ``script.delete(name)``, ``script.anonymous``."""
 
     __slots__ = ("_engine", "user", "anonymous")
+    TSP_NAME, TSP_API = "script", ("delete", "new", "user", "anonymous")
 
     def __init__(self, engine):
         self._engine = engine
@@ -170,32 +182,128 @@ class _Scripts:
         self.anonymous = None
 
     def delete(self, name):
-        self._engine.delete_script(str(name))
+        self._engine.delete_script(_str_arg(name, "script.delete"))
 
     def new(self, source, name=""):
-        return self._engine.store_script(str(name), str(source))
+        return self._engine.store_script(_str_arg(name, "script.new name"), _str_arg(source, "script.new source"))
 
 
 class _UserScripts:
     __slots__ = ("_engine",)
+    TSP_NAME, TSP_API = "script.user", ("scripts", "catalog")
 
     def __init__(self, engine):
         self._engine = engine
 
     @property
     def scripts(self):
-        return self._engine.lua.table_from(dict(self._engine.scripts))
+        return dict(self._engine.scripts)
 
     def catalog(self):
-        return self._engine.lua.table_from(list(self._engine.scripts))
+        return list(self._engine.scripts)
+
+
+# Safe versions of the standard library functions whose C loops no count hook can stop
+# (a hook fires only between Lua instructions): pattern matching is refused when its
+# backtracking could outlast any timeout, string.rep of nothing and huge table.move are
+# bounded, and a metatable with __gc (finalizers run with hooks off) is refused.
+_HARDEN = r"""
+local string, table, math, rawget, setmetatable, getmetatable, type, tostring, error, contain = ...
+local find, match, gmatch, gsub, rep, move = string.find, string.match, string.gmatch, string.gsub, string.rep, table.move
+local MAXCOST = 1e9
+local function check(s, p, plain)
+  if plain then return end
+  if type(s) == "number" then s = tostring(s) end
+  if type(p) == "number" then p = tostring(p) end
+  if type(s) ~= "string" or type(p) ~= "string" then return end
+  local _, nb = gsub(p, "%%b", "")
+  local _, nq = gsub(gsub(p, "%%.", ""), "[%*%+%-%?]", "")
+  local q = nq + nb
+  if (#s + 1) ^ (q + 1) * (#p + 1) > MAXCOST then
+    error(contain("pattern with " .. q .. " repetitions is too costly for a " .. #s ..
+                  "-character string (it could run past the timeout); outputs off"), 3)
+  end
+end
+string.find = function(s, p, init, plain) check(s, p, plain); return find(s, p, init, plain) end
+string.match = function(s, p, init) check(s, p); return match(s, p, init) end
+string.gmatch = function(s, p, init) check(s, p); return gmatch(s, p, init) end
+string.gsub = function(s, p, r, n) check(s, p); return gsub(s, p, r, n) end
+string.rep = function(s, n, sep)
+  if type(n) == "number" and n > 0 and type(s) == "string" and #s == 0 and (sep == nil or sep == "") then
+    return ""
+  end
+  return rep(s, n, sep)
+end
+string.dump = nil
+table.move = function(a1, f, e, t, a2)
+  if type(f) == "number" and type(e) == "number" and e - f > 1e7 then
+    error(contain("table.move of more than 10000000 elements; outputs off"), 2)
+  end
+  return move(a1, f, e, t, a2)
+end
+_G.setmetatable = function(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error(contain("__gc metamethods are not supported; outputs off"), 2)
+  end
+  return setmetatable(t, mt)
+end
+_G.getmetatable = function(v)
+  if type(v) ~= "table" then return nil end
+  return getmetatable(v)
+end
+"""
+
+# The count hook: it asks the engine whether the chunk is over its budget; once it is, it
+# fires on every instruction of whichever coroutine runs, so no pcall keeps a script alive.
+# Two things a count hook alone misses, handled here: a new coroutine starts without a
+# hook (lupa's Lua does not copy it), so coroutine.create/wrap give it one; and an error
+# raised by a hook runs an xpcall message handler with hooks off, so once the chunk is
+# stopped the script's handler is not called at all.
+_HOOK = r"""
+local sethook, tick, error, coroutine, xpcall, select, unpack = ...
+local every, stopped = 1000, false
+local function hook()
+  if tick() then
+    stopped = true
+    sethook(hook, "", 1)
+    error("script ran past the VISA timeout", 0)
+  end
+end
+local create, resume, status = coroutine.create, coroutine.resume, coroutine.status
+coroutine.create = function(f)
+  local co = create(f)
+  sethook(co, hook, "", stopped and 1 or every)
+  return co
+end
+coroutine.wrap = function(f)
+  local co = coroutine.create(f)
+  local function pass(ok, ...)
+    if ok then return ... end
+    error((...), 0)
+  end
+  return function(...) return pass(resume(co, ...)) end
+end
+_G.xpcall = function(f, handler, ...)
+  return xpcall(f, function(m)
+    if stopped then return m end
+    return handler(m)
+  end, ...)
+end
+return function(n)
+  every, stopped = n, false
+  sethook(hook, "", n)
+end
+"""
 
 
 class TSPEngine:
     """One instrument's Lua state and the TSP runtime around it.
 
     ``instrument_globals`` maps the instrument's own names (``smua``, ``localnode``,
-    ``status``, ``reset``, ...) to Python objects; ``clock`` returns instrument time;
-    ``advance(dt)`` spends it; ``output(line: bytes)`` queues a reply.
+    ``status``, ``reset``, ...) to objects whose classes list their ``TSP_API``, or to
+    functions; ``clock`` returns instrument time; ``advance(dt)`` spends it;
+    ``output(line: bytes)`` queues a reply.  Scripts see proxies, never Python objects
+    (:mod:`labbench.sim.tsp_sandbox`).
     """
 
     def __init__(self, inst, instrument_globals: dict, clock: Callable[[], float],
@@ -203,54 +311,76 @@ class TSPEngine:
         self.inst = inst
         self.clock, self.advance, self.output = clock, advance, output
         self.lua = LuaRuntime(unpack_returned_tuples=True, register_eval=False, register_builtins=False,
-                              max_memory=MAX_MEMORY)
+                              max_memory=MAX_MEMORY, attribute_filter=_deny_attributes)
         g = self.lua.globals()
-        self._install_hook(g)
+        self.sandbox = sb = Sandbox(self.lua, self._record_error, self._on_interrupt)
+        self._set_every = self.lua.execute(_HOOK, g.debug.sethook, self._tick, g.error, g.coroutine, g.xpcall,
+                                           g.select, g.table.unpack)
+        self.lua.execute(_HARDEN, g.string, g.table, g.math, g.rawget, g.setmetatable, g.getmetatable, g.type,
+                         g.tostring, g.error, sb.function(self._contain))
         for name in ("io", "os", "require", "dofile", "loadfile", "load", "package", "debug", "python",
-                     "collectgarbage"):
+                     "collectgarbage", "loadstring"):
             g[name] = None
         self.format = _Format()
         self.scripts: dict[str, Script] = {}
         self.script = _Scripts(self)
         self.timer = _Timer(clock)
-        g.print = self._print
-        g.printbuffer = self._printbuffer
-        g.printnumber = self._printnumber
-        g.format = self.format
-        g.errorqueue = _ErrorQueue(inst)
-        g.delay = self._delay
-        g.timer = self.timer
-        g.waitcomplete = lambda *a: None  # every operation completes synchronously
-        g.opc = lambda: None
-        g.exit = self._exit
-        g.script = self.script
+        g.print = sb.function(self._print, any_value=True)
+        g.printbuffer = sb.function(self._printbuffer)
+        g.printnumber = sb.function(self._printnumber)
+        g.format = sb.expose(self.format)
+        g.errorqueue = sb.expose(_ErrorQueue(inst))
+        g.delay = sb.function(self._delay)
+        g.timer = sb.expose(self.timer)
+        g.waitcomplete = sb.function(lambda *a: None)  # every operation completes synchronously
+        g.opc = sb.function(lambda *a: None)
+        g.exit = sb.function(self._exit)
+        g.script = sb.expose(self.script)
         for k, v in instrument_globals.items():
-            g[k] = v
+            g[k] = sb.expose(v) if hasattr(type(v), "TSP_API") else sb.function(v)
         self.budget = 2.0          # s of instrument time a chunk may take (the VISA timeout)
         self._spent = 0            # Lua instructions in the running chunk
         self._start = 0.0
         self._aborted = False
+        self._exiting = False
+        self._interrupt: BaseException | None = None
+        self._error: list | None = None   # [code, message, queued] of the chunk's last error
         self._pending: list[bytes] = []
         self.loading: dict | None = None  # a loadscript in progress
-
-    # -- sandbox and budget -----------------------------------------------------------------
-    def _install_hook(self, g) -> None:
-        # the count hook is the budget check; once a chunk is aborted it fires on every
-        # instruction, so a pcall() in the script cannot keep it running
-        self._every = HOOK_EVERY
-        self._set_every = self.lua.eval(
-            "function(sethook, f) return function(n) sethook(function() f() end, '', n) end end"
-        )(g.debug.sethook, self._hook)
         self._set_every(HOOK_EVERY)
 
-    def _hook(self):
-        self._spent += self._every
-        if self._aborted or self._elapsed() > self.budget:
+    # -- sandbox and budget -----------------------------------------------------------------
+    def _tick(self):
+        """The count hook's question: is the running chunk over its budget?"""
+        try:
             if not self._aborted:
-                self._aborted = True
-                self._every = 1
-                self._set_every(1)
-            raise ScriptTimeout("script ran past the VISA timeout")
+                self._spent += HOOK_EVERY
+                if self._elapsed() > self.budget:
+                    self._aborted = True
+            return self._aborted
+        except BaseException as e:  # noqa: BLE001 - a signal landing in the hook stops the chunk
+            self._on_interrupt(e)
+            return True
+
+    def _on_interrupt(self, e: BaseException) -> None:
+        if self._interrupt is None:
+            self._interrupt = e
+        self._aborted = True
+
+    def _record_error(self, code: int, message: str, queue_now: bool = False) -> None:
+        """An instrument error raised inside a script.  Access violations and interlock
+        refusals are queued at once (a pcall cannot hide them); others only if they end
+        the chunk, as on the instrument."""
+        self._error = [code, message, queue_now]
+        if queue_now:
+            self.inst.push_error(SCPIError(code, message))
+
+    def _contain(self, message: str) -> str:
+        """A script tried what could hang the interpreter where no hook sees it: refused,
+        reported at once, outputs off (as a timeout would)."""
+        self.inst.abort_outputs()
+        self._record_error(-286, message, queue_now=True)
+        return message
 
     def _elapsed(self) -> float:
         return self.clock() - self._start + self._spent * LUA_SECONDS_PER_INSTRUCTION
@@ -261,30 +391,33 @@ class TSPEngine:
             raise ScriptTimeout("script aborted")
 
     # -- TSP functions ----------------------------------------------------------------------
+    def _text(self, a, d: int) -> str:
+        if a is None:
+            return "nil"
+        if isinstance(a, (bool, int, float)):
+            return tsp_number(a, d)
+        if isinstance(a, str):
+            return a
+        return str(self.sandbox._tostring(self.sandbox.to_lua(a)))
+
     def _print(self, *args):
         self.check_alive()
         d = self.format.asciiprecision
-        parts = []
-        for a in args:
-            if a is None:
-                parts.append("nil")
-            elif isinstance(a, (bool, int, float)):
-                parts.append(tsp_number(a, d))
-            else:
-                parts.append(str(a))
-        self._pending.append("\t".join(parts).encode("ascii", "replace") + b"\n")
+        self._pending.append("\t".join(self._text(a, d) for a in args).encode("ascii", "replace") + b"\n")
 
     def _printnumber(self, *args):
         self.check_alive()
         d = self.format.asciiprecision
-        self._pending.append(", ".join(tsp_number(float(a), d) for a in args).encode() + b"\n")
+        self._pending.append(", ".join(tsp_number(_finite_arg(a), d) for a in args).encode() + b"\n")
 
-    def _printbuffer(self, start, end, *buffers):
+    def _printbuffer(self, start=None, end=None, *buffers):
         self.check_alive()
         if not buffers:
             raise TSPError(-109, "printbuffer needs a buffer")
-        start, end = int(start), int(end)
-        cols = [b.values() if hasattr(b, "values") else list(b) for b in buffers]
+        if not all(hasattr(b, "values") for b in buffers):
+            raise TSPError(-222, "printbuffer takes reading buffers or their columns")
+        start, end = int(_finite_arg(start)), int(_finite_arg(end))
+        cols = [b.values() for b in buffers]
         n = min(len(c) for c in cols)
         if not (1 <= start <= end <= n):
             raise TSPError(-222, f"printbuffer index {start}..{end} outside 1..{n}")
@@ -298,18 +431,19 @@ class TSPEngine:
             order = "<" if fmt.byteorder == 1 else ">"
             self._pending.append(b"#0" + struct.pack(f"{order}{len(vals)}{code}", *vals) + b"\n")
 
-    def _delay(self, t):
+    def _delay(self, t=None):
         self.check_alive()
-        t = float(t)
-        if not (0 <= t <= 1e5) or math.isnan(t):
-            raise TSPError(-222, f"delay({t}) outside 0..100000 s")
+        t = _finite_arg(t)
+        if not (0 <= t <= 1e5):
+            raise TSPError(-222, f"delay({t:g}) outside 0..100000 s")
         if self._elapsed() + t > self.budget:
             self._aborted = True
             raise ScriptTimeout("script ran past the VISA timeout")
         self.advance(t)
 
-    def _exit(self):
-        raise _Exit()
+    def _exit(self, *args):
+        self._exiting = self._aborted = True  # nothing more runs; what was printed is kept
+        raise ScriptTimeout("exit")
 
     # -- scripts ------------------------------------------------------------------------------
     def store_script(self, name: str, source: str):
@@ -317,10 +451,12 @@ class TSPEngine:
             fn = self.lua.compile(source)
         except LuaSyntaxError as e:
             raise TSPError(-285, _lua_message(e)) from None
+        if name and not name.isidentifier():
+            raise TSPError(-285, "a script name must be a Lua name")
         s = Script(name, source, fn)
         if name:
             self.scripts[name] = s
-            self.lua.globals()[name] = s
+            self.lua.globals()[name] = self.sandbox.expose(s)
         else:
             self.script.anonymous = s
         return s
@@ -364,40 +500,59 @@ class TSPEngine:
 
     def run(self, fn) -> None:
         """Run a compiled chunk inside the budget; its printed lines reach the output
-        queue only if it finishes."""
-        self._spent, self._start, self._aborted = 0, self.clock(), False
-        if self._every != HOOK_EVERY:
-            self._every = HOOK_EVERY
-            self._set_every(HOOK_EVERY)
+        queue only if it finishes.  A signal that lands while it runs stops it, switches
+        the outputs off and is raised again here, whatever the script's pcalls did."""
+        self._spent, self._start, self._aborted, self._exiting = 0, self.clock(), False, False
+        self._interrupt, self._error = None, None
+        self._set_every(HOOK_EVERY)
         self._pending = []
+        failure = None
         try:
             fn()
         except _Exit:
             pass
-        except ScriptTimeout:
-            self._finish_cpu()
+        except (TSPError, SCPIError) as e:
+            failure = e
+        except LuaError as e:
+            failure = e
+        except MemoryError:
+            failure = TSPError(-286, "not enough memory")
+        self._finish_cpu()
+        if isinstance(failure, MemoryError):   # a runaway script: stopped as a timeout is
+            self._pending = []
+            self.inst.abort_outputs()
+            raise TSPError(-286, "script ran out of memory; outputs off") from None
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None:
+            self._pending = []
+            self._aborted = False
+            self.inst.abort_outputs()
+            raise interrupt
+        if self._exiting and not self._aborted_by_time():
+            failure = None
+        if self._aborted_by_time():
             self._pending = []
             self.inst.abort_outputs()
             self._aborted = False
             raise TSPError(-286, "script ran past the VISA timeout; outputs off")
-        except (TSPError, SCPIError):
-            self._finish_cpu()
-            self._flush()
-            raise
-        except LuaError as e:
-            self._finish_cpu()
-            self._flush()
-            raise TSPError(-286, _lua_message(e)) from None
-        except MemoryError:
-            self._finish_cpu()
-            self._pending = []
-            raise TSPError(-286, "not enough memory") from None
-        except Exception as e:  # noqa: BLE001 - a Python error from an instrument object
-            self._finish_cpu()
-            self._flush()
-            raise TSPError(-286, f"{type(e).__name__}: {e}") from None
-        self._finish_cpu()
+        self._aborted = False
         self._flush()
+        if failure is None:
+            return
+        if isinstance(failure, (TSPError, SCPIError)):
+            raise failure
+        if isinstance(failure, MemoryError):
+            raise TSPError(-286, "not enough memory") from None
+        text = _lua_message(failure)
+        err = self._error
+        if err is not None and err[1] and err[1] in text:
+            if err[2]:
+                return  # already in the queue (an access violation or interlock refusal)
+            raise TSPError(err[0], text)
+        raise TSPError(-286, text)
+
+    def _aborted_by_time(self) -> bool:
+        return self._aborted and not self._exiting
 
     def _finish_cpu(self) -> None:
         self.advance(self._spent * LUA_SECONDS_PER_INSTRUCTION)
@@ -407,6 +562,18 @@ class TSPEngine:
         for line in self._pending:
             self.output(line)
         self._pending = []
+
+
+def _str_arg(v, what: str) -> str:
+    if not isinstance(v, str):
+        raise TSPError(-222, f"{what} must be a string")
+    return v
+
+
+def _finite_arg(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
+        raise TSPError(-222, "expected a finite number")
+    return float(v)
 
 
 class _Exit(Exception):
