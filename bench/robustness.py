@@ -73,6 +73,69 @@ def signal_scenario(sig: int) -> dict:
                 "rows_lost": max(0, saved - stored), "leftovers": [], "tail": err.strip().splitlines()[-1:]}
 
 
+def tsp_scenarios() -> list[dict]:
+    """The hostile-TSP corpora of tests/test_tsp_sandbox.py and tests/test_tsp_safety_layers.py,
+    each written to a simulated 2600B as a client would: handled = no host effect, an
+    instrument error, no Python words, bounded time, outputs off where stopped; a limit is
+    bypassed if any channel's line saw more than the bench allows."""
+    import warnings
+
+    import test_tsp_safety_layers as layers
+    import test_tsp_sandbox as sandbox
+
+    from labbench.instruments import Bench
+    from labbench.paths import BENCHES
+    from labbench.sim import SimWorld
+
+    out = []
+
+    def fresh():
+        w = SimWorld()
+        inst = w.add("keithley2600b", "smu", "GPIB0::26::INSTR")
+        w.add("keysight81160a", "pg", "GPIB0::10::INSTR")
+        return inst
+
+    def record(case_id, area, ok, bypass=False, detail=""):
+        out.append({"id": case_id, "area": area, "exit": None, "handled": bool(ok), "traceback": False,
+                    "limit_bypassed": bool(bypass), "leftovers": [], "tail": [detail] if detail else []})
+
+    def sealed(case_id, text):
+        try:
+            sandbox._sealed(fresh(), text)
+            record(case_id, "tsp-escape", True)
+        except AssertionError as e:
+            record(case_id, "tsp-escape", False, detail=str(e).splitlines()[0])
+
+    for i, text in enumerate(sandbox.ESCAPES):
+        sealed(f"tsp-escape-{i}", text)
+        sealed(f"tsp-escape-{i}-pcall", f"local ok, e = pcall(function() {text} end); if not ok then error(e) end")
+    for name in sandbox.GLOBALS:
+        for attr in sandbox.DUNDERS:
+            sealed(f"tsp-dunder-{name}.{attr}", f"x = {name}.{attr}")
+    for key, (text, outcome) in sandbox.HANGS.items():
+        inst = fresh()
+        inst.write(b"smua.source.output = 1; smub.source.output = 1")
+        t0 = time.perf_counter()
+        replies, errors = sandbox._run(inst, text)
+        ok = time.perf_counter() - t0 < 10 and sandbox._EVENTS == [] and \
+            not any(sandbox._python_words(x, text) for x in replies + errors)
+        if outcome == "stopped":
+            ok = ok and bool(errors) and inst.outputs_on() == []
+        record(f"tsp-hang-{key}", "tsp-hang", ok)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for key, messages in layers.BYPASSES.items():
+            with Bench.from_yaml(BENCHES / "sim_2600.yaml") as b:
+                smu = b.world.instruments["smu"]
+                seen = layers._watch(smu)
+                for m in messages:
+                    smu.write(m.encode() + b"\n")
+                bypass = seen["hi"] > layers.VMAX_A or seen["b"] > layers.VMAX_B or \
+                    smu.smua.source.limiti > layers.IMAX or smu.smub.source.limiti > layers.IMAX
+                record(f"tsp-bypass-{key}", "tsp-limits", not bypass, bypass)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--jobs", type=int, default=2)
@@ -84,6 +147,8 @@ def main() -> None:
         results = list(pool.map(run_case, cases))
     if not args.k:
         results += [signal_scenario(s) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)]
+    if not args.k or "tsp" in args.k:
+        results += tsp_scenarios()
     skipped = [r for r in results if r.get("skipped")]
     results = [r for r in results if not r.get("skipped")]
     areas = sorted({r["area"] for r in results})

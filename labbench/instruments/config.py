@@ -196,6 +196,10 @@ class BenchConfig(_Strict):
                 if value > top:
                     raise ValueError(f"limits.{term}.{key}: {value:g} is above the instrument's own rating "
                                      f"({top:g}); a safety limit must be at or below it")
+            rated = self._terminal_driver(term).rating
+            if lim.max_compliance is None and rated is not None and getattr(rated, "max_compliance", None):
+                raise ValueError(f"limits.{term}: a source-meter terminal needs max_compliance (A), the largest "
+                                 f"current limit it may be given; add it (e.g. max_compliance: 1.0e-3)")
 
     def _check_operating_point(self) -> None:
         """The operating point (read, SET, RESET, gate levels) must be drivable: the right
@@ -290,8 +294,19 @@ class BenchConfig(_Strict):
         world = SimWorld(chip, wiring)
         for name, inst in self.instruments.items():
             if inst.simulated:
-                world.add(DRIVERS[inst.driver].sim_model, name, inst.address)
+                sim = world.add(DRIVERS[inst.driver].sim_model, name, inst.address)
+                if hasattr(sim, "set_limits"):   # an instrument that runs scripts holds the limits itself
+                    sim.set_limits(self.interlock_limits(name, sim.TERMINALS))
         return world
+
+    def interlock_limits(self, name: str, terminals) -> dict[str, tuple[float, float | None]]:
+        """{terminal: (max |V|, max compliance)} of one instrument, for its interlock: a
+        terminal the bench file gives no limits may not source anything (0 V)."""
+        out = {}
+        for t in terminals:
+            lim = self.limits.get(f"{name}.{t}")
+            out[t] = (0.0, 1e-10) if lim is None else (lim.max_voltage, lim.max_compliance)
+        return out
 
 
 def _world_from_bench_file(path: Path):

@@ -3,15 +3,16 @@ on-instrument pulse-and-read path (TSP).
 
 The adapters give the ``source_meter`` role channel A (terminal ``hi``); channel B
 (terminal ``b``) is used by the TSP path as the word-line (gate) source.  The drivers
-are used unchanged; the TSP text they send for us (:data:`PULSE_READ_SCRIPT`, the
-rehearsal) is written here because neither driver has a pulse-train feature.
+are used unchanged; the TSP chunks they send for us (:func:`call_chunk`, the rehearsal)
+are written here because neither driver has a pulse-train feature.
 
-Labs make pulse loops fast on a 2600B by uploading a script once and calling it once
+Labs make pulse loops fast on a 2600B by running the loop on the instrument, one message
 per train instead of a round trip per pulse: :class:`TspPulseTrain` does that on a
-bench.  Every script is checked before it is sent: its parameters against the bench's
-limits, and the whole script by a rehearsal on a simulated 2600B (the real Lua
-interpreter) that refuses any level or limit outside the bench's limits, whether it is
-a literal, computed in a loop, or set by an uploaded script.
+bench.  Two independent layers keep it inside the bench limits (docs/tsp-safety.md):
+what labbench sends is safe by construction (generated chunks only, self-contained,
+checking every level they compute against limits written into them, rehearsed on a
+simulated 2600B first), and the simulated 2600B itself holds the bench limits like a
+hardware interlock, whatever a script does.
 """
 from __future__ import annotations
 
@@ -167,79 +168,93 @@ class QCoDeSKeithley2600:
         self.drv.close()
 
 
-# -- the pulse-and-read script --------------------------------------------------------------
-SCRIPT_NAME = "labbench_pulse_read"
-PULSE_READ_SCRIPT = """\
-function labbench_setup(ilim, nplc)
-  -- both channels source volts; channel A's compliance and one reading of nplc cycles
-  smua.source.func = smua.OUTPUT_DCVOLTS
-  smub.source.func = smub.OUTPUT_DCVOLTS
-  smua.source.limiti = ilim
-  smua.measure.nplc = nplc
-  smua.measure.count = 1
+# -- the pulse-and-read scripts -------------------------------------------------------------
+# Safe on a real 2600B by construction, not only in the simulator: any script can redefine
+# a global function or leave state behind on the instrument, so each call is one anonymous
+# chunk that carries everything it uses.  Its functions are locals of that chunk (nothing
+# sent before or after can reach or redefine them), the bench limits are constants written
+# into it, every level it computes is checked against them before it reaches a channel,
+# both channels' limits (limitv, limiti) are set in the chunk that turns the outputs on,
+# and the outputs are off when it ends, by error or not.
+PULSE_READ_LUA = """\
+local VA, IA, VB, IB = {va!r}, {ia!r}, {vb!r}, {ib!r}
+local A, B, M = smua.source, smub.source, smua.measure
+local function off()
+  A.levelv = 0 B.levelv = 0 A.output = 0 B.output = 0
 end
-
-function labbench_pulse(amp, width, gate_p, v_read, gate_r)
-  -- one SET pulse of amp for width with the gate at gate_p, then the read bias v_read
-  -- with the gate at gate_r (the caller measures, then returns channel A to 0 V)
-  smub.source.levelv = gate_p
-  smua.source.levelv = amp
-  delay(width)
-  smua.source.levelv = 0
-  smub.source.levelv = gate_r
-  smua.source.levelv = v_read
-end
-
-function labbench_train(n, amp, width, gate_p, v_read, gate_r, ilim, nplc)
-  -- n x (SET pulse of amp for width with the gate at gate_p, then one reading at v_read
-  -- with the gate at gate_r); channel A on the bit line, channel B on the word line
-  labbench_setup(ilim, nplc)
-  smua.nvbuffer1.clear()
-  smua.nvbuffer1.appendmode = 1
-  smua.source.levelv = 0
-  smub.source.levelv = gate_r
-  smua.source.output = smua.OUTPUT_ON
-  smub.source.output = smub.OUTPUT_ON
-  for k = 1, n do
-    labbench_pulse(amp, width, gate_p, v_read, gate_r)
-    smua.measure.i(smua.nvbuffer1)
-    smua.source.levelv = 0
+local function lim(v, m, s)
+  if type(v) ~= "number" or v ~= v or v > m or v < -m then
+    off() error("labbench: " .. s .. " outside the bench limit", 0)
   end
-  smub.source.levelv = 0
-  format.data = format.ASCII
-  format.asciiprecision = 12
-  printbuffer(1, n, smua.nvbuffer1.readings)
 end
+local function on(amp, gp, vr, gr, il, nplc)
+  -- every level this chunk sources is an argument, checked here against the limits above
+  lim(amp, VA, "amplitude") lim(vr, VA, "read voltage") lim(gp, VB, "gate") lim(gr, VB, "read gate")
+  lim(il, IA, "compliance")
+  -- volts mode (1) on both channels, both channels' limits set, then outputs on (1)
+  off()
+  A.func = 1 B.func = 1 A.limitv = VA B.limitv = VB A.limiti = il B.limiti = IB
+  M.nplc = nplc M.count = 1
+  B.levelv = gr
+  A.output = 1 B.output = 1
+end
+local function pulse(amp, w, gp, vr, gr)
+  -- one SET pulse of amp for w with the gate at gp, then the read bias vr, gate at gr
+  B.levelv = gp A.levelv = amp delay(w) A.levelv = 0 B.levelv = gr A.levelv = vr
+end
+local function reply()
+  format.data = format.ASCII format.asciiprecision = 12
+end
+"""
 
-function labbench_program(nmax, dg, amp, width, gate_p, v_read, gate_r, ilim, nplc)
+TRAIN_LUA = """\
+local function train(n, amp, w, gp, vr, gr, il, nplc)
+  -- n x (SET pulse, one reading at vr); channel A on the bit line, B on the word line
+  on(amp, gp, vr, gr, il, nplc)
+  local buf = smua.nvbuffer1
+  buf.clear() buf.appendmode = 1
+  for k = 1, n do
+    pulse(amp, w, gp, vr, gr) M.i(buf) A.levelv = 0
+  end
+  off() reply()
+  printbuffer(1, n, buf.readings)
+end
+"""
+
+PROGRAM_LUA = """\
+local function program(nmax, dg, amp, w, gp, vr, gr, il, nplc)
   -- closed loop on one cell: read G0, then SET pulse + read until G >= G0 + dg or nmax
   -- pulses; prints the pulse count, G0 and the last G
-  labbench_setup(ilim, nplc)
-  smub.source.levelv = gate_r
-  smua.source.output = smua.OUTPUT_ON
-  smub.source.output = smub.OUTPUT_ON
-  smua.source.levelv = v_read
-  local g0 = smua.measure.i() / v_read
-  smua.source.levelv = 0
+  on(amp, gp, vr, gr, il, nplc)
+  A.levelv = vr
+  local g0 = M.i() / vr
+  A.levelv = 0
   local g, k = g0, 0
   while k < nmax and g < g0 + dg do
-    labbench_pulse(amp, width, gate_p, v_read, gate_r)
-    g = smua.measure.i() / v_read
-    smua.source.levelv = 0
-    k = k + 1
+    pulse(amp, w, gp, vr, gr) g = M.i() / vr A.levelv = 0 k = k + 1
   end
-  smub.source.levelv = 0
-  format.data = format.ASCII
-  format.asciiprecision = 12
+  off() reply()
   print(k, g0, g)
 end
 """
 
+_BODIES = {"train": TRAIN_LUA, "program": PROGRAM_LUA}
 
-def upload_text(name: str, body: str) -> str:
-    """A script as one message: ``loadscript`` ... ``endscript``, then run it (which
-    defines its functions)."""
-    return f"loadscript {name}\n{body}endscript\n{name}()"
+
+def _compact(lua: str) -> str:
+    """The Lua without comments and indentation: fewer bytes on the bus per call."""
+    lines = (" ".join(line.split("--", 1)[0].split()) for line in lua.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
+def call_chunk(fn: str, args: tuple, limits: dict[str, tuple[float | None, float | None]]) -> str:
+    """One self-contained TSP message that defines ``fn`` and its helpers as locals, with
+    ``limits`` ({'hi': (V, A), 'b': (V, A)}) written in, and calls it with ``args``."""
+    (va, ia), (vb, ib) = limits["hi"], limits["b"]
+    head = PULSE_READ_LUA.format(va=float(va or 0.0), ia=float(ia or 0.0), vb=float(vb or 0.0),
+                                 ib=float(ib if ib is not None else 1e-10))
+    call = f"{fn}(" + ", ".join("%.12g" % a for a in args) + ")"
+    return "loadandrunscript\n" + _compact(head + _BODIES[fn]) + "\n" + call + "\nendscript"
 
 
 def rehearse(text: str, limits: dict[str, tuple[float | None, float | None]], timeout: float = 2.0,
@@ -250,7 +265,7 @@ def rehearse(text: str, limits: dict[str, tuple[float | None, float | None]], ti
     from labbench.sim.keithley2600b import Keithley2600BSim
 
     twin = Keithley2600BSim(None, name, "GPIB0::1::INSTR")  # named as on the bench: smu.hi, smu.b
-    twin.limits = limits
+    twin.set_limits(limits)
     twin.visa_timeout = timeout
     twin.write(text.encode("ascii", "replace"))
     if len(twin.errors):
@@ -262,12 +277,16 @@ def rehearse(text: str, limits: dict[str, tuple[float | None, float | None]], ti
 
 
 class TspPulseTrain:
-    """SET pulse-and-read trains run as a TSP script on a bench's Keithley 2600B.
+    """SET pulse-and-read trains run as TSP on a bench's Keithley 2600B.
 
     ``bench.source_meter`` must be a 2600B adapter (``tsp_write``/``tsp_read``), with
     channel A (``smu.hi``) and channel B (``smu.b``) wired to matrix inputs.  The cell's
     bit line goes to channel A, its word line to channel B, the source line to ground:
-    one route, one call per train, one reply with every reading."""
+    one route, one message per train, one reply with every reading.
+
+    labbench sends only the chunks :func:`call_chunk` generates (there is no raw TSP
+    entry point): each is checked here against the bench limits, rehearsed once per
+    setting on a simulated 2600B, and checks its own levels on the instrument."""
 
     def __init__(self, bench):
         self.bench = bench
@@ -281,25 +300,8 @@ class TspPulseTrain:
         for t in self.terms.values():
             if t not in bench._port:
                 raise ValueError(f"TSP pulse trains need {t} wired to a matrix input")
-        lim = bench.config.limits
-        self.limits = {k: ((lim[t].max_voltage, getattr(lim[t], "max_compliance", None)) if t in lim else (0.0, 0.0))
-                       for k, t in self.terms.items()}
-        self.uploaded = False
-        self._rehearsed: tuple | None = None
-
-    def send(self, text: str) -> None:
-        """Any TSP from the user (an assignment, a chunk, a whole ``loadscript`` upload):
-        rehearsed against the bench's limits first, then sent as it is."""
-        if not isinstance(text, str) or not text.isascii():
-            raise _refuse("TSP text must be an ASCII string; nothing was sent")
-        rehearse(text, self.limits, name=self.bench.source_meter.name)
-        self.adapter.tsp_write(text)
-
-    def upload(self) -> None:
-        text = upload_text(SCRIPT_NAME, PULSE_READ_SCRIPT)
-        rehearse(text, self.limits, name=self.bench.source_meter.name)
-        self.adapter.tsp_write(text)
-        self.uploaded = True
+        self.limits = bench.config.interlock_limits(smu, ("hi", "b"))
+        self._rehearsed: set = set()
 
     def _check(self, n, amp, width, gate_p, v_read, gate_r, ilim, nplc) -> None:
         for what, v in (("n", n), ("amplitude", amp), ("width", width), ("gate", gate_p),
@@ -311,6 +313,12 @@ class TspPulseTrain:
         if not 0 < width <= 1.0 or not 0.001 <= nplc <= 25:
             raise _refuse(f"TSP pulse train: width {width} s must be in (0, 1], nplc {nplc} in 0.001..25; "
                               "nothing was sent")
+        timeout = self._timeout()
+        per_pulse = width + nplc / 50.0 + 1e-4   # pulse, reading (NPLC at 50 Hz, the slower line), Lua
+        if timeout is not None and n * per_pulse > 0.8 * timeout:
+            raise _refuse(f"TSP pulse train: {n} pulses of {width:g} s with readings of {nplc:g} NPLC take about "
+                          f"{n * per_pulse:.3g} s, longer than the VISA timeout ({timeout:g} s) allows; "
+                          "use fewer pulses per train or raise the timeout; nothing was sent")
         vmax_a, imax_a = self.limits["hi"]
         vmax_b, _ = self.limits["b"]
         for what, v, vmax, term in (("amplitude", amp, vmax_a, "hi"), ("read voltage", v_read, vmax_a, "hi"),
@@ -319,6 +327,14 @@ class TspPulseTrain:
                 raise _refuse(f"{self.terms[term]}: {what} {v} V outside the limit +-{vmax} V; nothing was sent")
         if not 0 < ilim <= (imax_a if imax_a is not None else math.inf):
             raise _refuse(f"{self.terms['hi']}: compliance {ilim} A outside (0, {imax_a}] A; nothing was sent")
+
+    def _timeout(self) -> float | None:
+        """The VISA timeout of the source meter's session (s), if the driver exposes it."""
+        try:
+            ms = self.adapter.resource().timeout
+        except Exception:  # noqa: BLE001 - a driver without a resource: no check
+            return None
+        return float(ms) / 1000.0 if isinstance(ms, (int, float)) and math.isfinite(ms) else None
 
     def route(self, row: int, col: int, side: int) -> None:
         b = self.bench
@@ -331,15 +347,11 @@ class TspPulseTrain:
         b.switch_matrix.set_paths(paths)
 
     def _call(self, fn: str, first, rest: tuple) -> str:
-        """``fn(first, *rest)`` on the instrument, rehearsed once per setting."""
-        call = f"{fn}(%.12g, " % first + ", ".join("%.12g" % a for a in rest) + ")"
-        if (fn, rest) != self._rehearsed:  # the whole call, on the simulated twin
-            rehearse(upload_text(SCRIPT_NAME, PULSE_READ_SCRIPT) + "\n" + f"{fn}(1, " +
-                     ", ".join("%.12g" % a for a in rest) + ")", self.limits, name=self.bench.source_meter.name)
-            self._rehearsed = (fn, rest)
-        if not self.uploaded:
-            self.upload()
-        return call
+        """The chunk for ``fn(first, *rest)``, rehearsed once per setting (with one pulse)."""
+        if (fn, rest) not in self._rehearsed:
+            rehearse(call_chunk(fn, (1, *rest), self.limits), self.limits, name=self.bench.source_meter.name)
+            self._rehearsed.add((fn, rest))
+        return call_chunk(fn, (first, *rest), self.limits)
 
     def _settings(self, amplitude, width, gate):
         op = self.bench.config.operating
@@ -356,10 +368,10 @@ class TspPulseTrain:
         if not (math.isfinite(dg) and 0 <= dg < 1.0):
             raise _refuse(f"TSP program: dg must be a finite conductance step in [0, 1) S, got {dg}; "
                           "nothing was sent")
-        call = self._call("labbench_program", int(n_max), (float(dg), *st))
+        chunk = self._call("program", int(n_max), (float(dg), *st))
         self.route(row, col, side)
-        self.adapter.tsp_write(call)
-        k, g0, g = (float(x) for x in self.adapter.tsp_read().split("\t"))
+        self.adapter.tsp_write(chunk)
+        k, g0, g = (_reading(x, "TSP program") for x in _fields(self.adapter.tsp_read(), "\t", 3, "TSP program"))
         return int(k), g0, g
 
     def run(self, row: int, col: int, side: int, n: int, amplitude: float | None = None,
@@ -369,11 +381,28 @@ class TspPulseTrain:
         op = self.bench.config.operating
         st = self._settings(amplitude, width, gate)
         self._check(n, *st)
-        call = self._call("labbench_train", int(n), st)
+        chunk = self._call("train", int(n), st)
         self.route(row, col, side)
-        self.adapter.tsp_write(call)
+        self.adapter.tsp_write(chunk)
         reply = self.adapter.tsp_read()
-        currents = np.array([float(x) for x in reply.split(",")])
-        if currents.size != n:
-            raise RuntimeError(f"TSP pulse train: {currents.size} readings for {n} pulses: {reply[:80]!r}")
+        currents = np.array([_reading(x, "TSP pulse train") for x in _fields(reply, ",", n, "TSP pulse train")])
         return currents / op.read_voltage
+
+
+def _fields(reply: str, sep: str, n: int, what: str) -> list[str]:
+    parts = reply.split(sep)
+    if len(parts) != n:
+        raise RuntimeError(f"{what}: the 2600B answered {len(parts)} values where {n} were expected "
+                           f"({reply[:80]!r}); a truncated or garbled reply, nothing recorded from it")
+    return parts
+
+
+def _reading(text: str, what: str) -> float:
+    """A number the 2600B printed: finite, or the run fails naming what it said."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise RuntimeError(f"{what}: the 2600B answered {text.strip()[:40]!r}, not a number") from None
+    if not math.isfinite(v):
+        raise RuntimeError(f"{what}: the 2600B answered {text.strip()!r}; a reading must be finite")
+    return v

@@ -134,10 +134,29 @@ class Source:
         self._output, self._offmode, self._offlimiti = 0, 0, 1e-3
         self._delay, self._settling, self._highc = -1.0, 0, 0
         self._lowrangev, self._lowrangei = 0.2, 1e-8
+        self.hold_to_interlock()
+
+    def hold_to_interlock(self) -> None:
+        """The instrument's own defaults (0.1 A, 20 V) brought inside the bench limits:
+        after ``reset()`` a channel's compliance is never above what the bench allows."""
+        lim = self._ch.inst.limits.get(self._ch.term)
+        if lim:
+            vmax, imax = lim
+            if imax is not None:
+                self._limiti = min(self._limiti, max(imax, LIMITI[0]))
+            if vmax is not None:
+                self._limitv = min(self._limitv, max(vmax, LIMITV[0]))
 
     def _guard(self, what, v):
         self._ch.inst.engine_alive()
         self._ch.inst.guard(self._ch.term, what, v)
+
+    def _guard_state(self, func, output) -> None:
+        """Before the output sources anything: in current mode the voltage can reach
+        ``limitv``, so that is the level the bench limit must cover."""
+        if output == 1:
+            self._ch.inst.guard(self._ch.term, "limitv" if func == 0 else "levelv",
+                                self._limitv if func == 0 else self._levelv)
 
     # levels
     @property
@@ -241,6 +260,7 @@ class Source:
     @func.setter
     def func(self, v):
         v = _choice(v, (0, 1), "source.func")
+        self._guard_state(v, self._output)
         self._ch.change(lambda: setattr(self, "_func", v))
 
     @property
@@ -251,6 +271,7 @@ class Source:
     def output(self, v):
         v = _choice(v, (0, 1, 2), "source.output")  # OFF, ON, HIGH_Z
         self._ch.inst.engine_alive()
+        self._guard_state(self._func, v)
         self._ch.change(lambda: setattr(self, "_output", 1 if v == 1 else 0))
 
     @property
@@ -673,16 +694,28 @@ class Keithley2600BSim(SimInstrument):
         if self.engine is not None:
             self.engine.check_alive()
 
+    def set_limits(self, limits: dict) -> None:
+        """The bench file's limits per channel ({'hi': (max |V|, max compliance), 'b':
+        ...}), held like a hardware interlock: no level, voltage limit or compliance
+        outside them is accepted, whatever a script does, and the channels' defaults
+        (after ``reset()``) are brought inside them.  Not reachable from a script."""
+        self.limits = dict(limits)
+        for ch in (self.smua, self.smub):
+            ch.source.hold_to_interlock()
+
     def guard(self, term: str, what: str, v: float) -> None:
-        """Safety limits of a dry run (a bench checking a script before it is sent)."""
+        """The interlock: a value outside the bench limits is refused (queued at once,
+        even if a script's pcall catches the error)."""
         lim = self.limits.get(term)
         if not lim:
             return
         vmax, imax = lim
-        if what in ("levelv",) and vmax is not None and abs(v) > vmax:
-            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} V outside the bench limit +-{vmax:g} V")
+        if what in ("levelv", "limitv") and vmax is not None and abs(v) > vmax:
+            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} V outside the bench limit +-{vmax:g} V",
+                           interlock=True)
         if what in ("limiti", "leveli") and imax is not None and abs(v) > imax:
-            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} A above the bench limit {imax:g} A")
+            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} A above the bench limit {imax:g} A",
+                           interlock=True)
 
     def abort_outputs(self) -> None:
         """A stopped script leaves both outputs off."""
