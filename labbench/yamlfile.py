@@ -2,7 +2,15 @@
 
 PyYAML's ``safe_load`` keeps the *last* of two equal keys without a word; in a bench file
 that silently replaced a 3.5 V limit with a 35 V one.  Here a repeated key is an error
-naming both lines.
+naming both lines.  The same loader refuses what reads differently to a person than to
+the parser, in every file labbench reads (bench files, sweep files, device models):
+
+- anchors, aliases and merge keys (``&a``, ``*a``, ``<<:``): a value defined elsewhere
+  is easy to miss in a safety limit, and nested aliases are a way to blow up memory
+  (the "billion laughs");
+- numbers that YAML 1.1 (PyYAML) and YAML 1.2 read differently: ``010`` (octal 8 or ten),
+  ``1:30`` (sexagesimal 90 or a string), ``0b101``, ``1_000``.  They are refused with
+  what to write instead.
 """
 from __future__ import annotations
 
@@ -17,11 +25,23 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping."""
+    """SafeLoader that refuses a key given twice in one mapping, anchors, aliases, merge
+    keys and ambiguous numbers."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(
+                None, None, f"anchors and aliases (&{event.anchor} / *{event.anchor}) are not accepted: write "
+                f"each value where it is used", event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         seen: dict = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise yaml.constructor.ConstructorError(
+                    None, None, "merge keys (<<:) are not accepted: write the keys out", key_node.start_mark)
             key = self.construct_object(key_node, deep=True)
             try:
                 hash(key)
@@ -45,6 +65,42 @@ _UniqueKeyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
     list("-+0123456789."))
+
+
+_AMBIGUOUS = "tag:labbench,2026:ambiguous-number"
+_AMBIGUOUS_RE = re.compile(r"""^(?:[-+]?0[0-9_]+(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?   # leading zero: 010, 007.5
+                             |[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?      # sexagesimal: 1:30
+                             |[-+]?0b[0-1_]+                                        # binary
+                             |[-+]?[0-9.]*[0-9]_[0-9_.]*(?:[eE][-+]?[0-9]+)?)$""", re.X)
+
+
+def _refuse_ambiguous(loader, node):
+    text = node.value
+    if ":" in text:
+        hint = f"YAML 1.1 reads it as the base-60 number {_sexagesimal(text)}, YAML 1.2 as text; quote it " \
+               f"('{text}') or write the number"
+    elif "_" in text:
+        hint = f"YAML 1.1 reads it as {text.replace('_', '')}, YAML 1.2 as text; write {text.replace('_', '')}"
+    elif text.lstrip("+-").startswith("0b"):
+        hint = "YAML 1.1 reads it as binary, YAML 1.2 as text; write the decimal number"
+    else:
+        hint = f"YAML 1.1 reads a leading 0 as octal, YAML 1.2 as decimal; write {text.lstrip('+-').lstrip('0') or '0'}" \
+               " without the leading zero (or quote it as text)"
+    raise yaml.constructor.ConstructorError(None, None, f"ambiguous number {text!r}: {hint}", node.start_mark)
+
+
+def _sexagesimal(text: str) -> float:
+    sign = -1 if text.startswith("-") else 1
+    value = 0.0
+    for part in text.lstrip("+-").split(":"):
+        value = value * 60 + float(part.replace("_", "") or 0)
+    return sign * value
+
+
+# first in each list, so it wins over PyYAML's own int/float resolvers
+for _ch in list("-+0123456789."):
+    _UniqueKeyLoader.yaml_implicit_resolvers.setdefault(_ch, []).insert(0, (_AMBIGUOUS, _AMBIGUOUS_RE))
+_UniqueKeyLoader.add_constructor(_AMBIGUOUS, _refuse_ambiguous)
 
 
 def load_yaml(text: str):

@@ -32,3 +32,20 @@ CASES = [
     C("2600-read-voltage-outside-limits", bench_2600("read_voltage: 0.1", "read_voltage: 5.0"),
       r"read_voltage.*5.*3\.5"),
 ]
+
+# YAML that reads differently to the parser than to a person (bench files here; sweep files
+# and device models in cases_sweep.py / cases_train.py)
+_BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+    f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n" for i in range(8))
+CASES += [
+    C("yaml-merge-key", bench_2600("limits:", "x_base: {max_voltage: 3.5}\nlimits:").replace(
+        "smu.b:  {max_voltage: 3.0, max_compliance: 1.0e-3}", "smu.b:\n    <<: {max_voltage: 3.0}"),
+      r"merge keys \(<<:\) are not accepted"),
+    C("yaml-alias", bench_2600("smu.b:  {max_voltage: 3.0, max_compliance: 1.0e-3}", "smu.b: *lim").replace(
+        "smu.hi: {max_voltage", "smu.hi: &lim {max_voltage"), r"anchors and aliases .* are not accepted"),
+    C("yaml-alias-bomb", _BOMB + SIM_2600, r"anchors and aliases .* are not accepted"),
+    C("yaml-alias-bomb-as-key", "? &k [a, b]\n: 1\n" + SIM_2600, r"anchors and aliases .* are not accepted"),
+    C("yaml-octal", bench_2600("seed: 0", "seed: 010"), r"ambiguous number '010'.*octal"),
+    C("yaml-sexagesimal", bench_2600("max_voltage: 3.5,", "max_voltage: 3:30,"), r"ambiguous number '3:30'.*base-60"),
+]

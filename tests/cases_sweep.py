@@ -20,6 +20,12 @@ def _sweep_case(id, body, expect, exit_codes=(2,), argv_extra=(), base=BASE):
 
 
 CASES = [
+    # YAML that reads differently to the parser than to a person, refused even with --dry-run
+    _sweep_case("sweep-yaml-alias-bomb", "x: &a [1, 1, 1, 1, 1, 1, 1, 1]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+                "z: [*b, *b, *b, *b, *b, *b, *b, *b]\ngrid: {nl_set: [1, 2]}\n", r"anchors and aliases",
+                argv_extra=("--dry-run",)),
+    _sweep_case("sweep-yaml-merge-key", "grid:\n  <<: {nl_set: [1, 2]}\n", r"merge keys"),
+    _sweep_case("sweep-yaml-octal-seed", "grid: {nl_set: [1, 2]}\nseeds: [010]\n", r"ambiguous number '010'"),
     # fields that do not exist: named, with the nearest names
     _sweep_case("sweep-unknown-field", "grid: {nl_sett: [1, 2]}\n",
                 r"grid: unknown field 'nl_sett' \(did you mean nl_set.*\).*Sweepable"),

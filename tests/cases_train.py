@@ -162,3 +162,23 @@ CASES = [
     Case("train-idle-on-ideal", ["train", "--array", "ideal", "--idle-between-epochs", "10", "--out", RUN],
          expect=r"--idle-between-epochs needs --array sim", exit_codes=(2,), forbid=(RUN,)),
 ]
+
+
+def _model_with(old: str, new: str):
+    def setup(tmp: Path) -> None:
+        from labbench.paths import DEVICE_MODELS
+
+        text = (DEVICE_MODELS / "hfox_2t2r_default.yaml").read_text()
+        assert old in text, old
+        (tmp / "m.yaml").write_text(text.replace(old, new, 1))
+    return setup
+
+
+CASES += [
+    Case("train-device-model-yaml-alias", ["train", "--device-model", "{tmp}/m.yaml", "--out", RUN],
+         expect=r"anchors and aliases .* are not accepted", exit_codes=(2,), forbid=(RUN,),
+         setup=_model_with("\nname:", "\nx: &a 1\ny: *a\nname:")),
+    Case("train-device-model-yaml-octal", ["train", "--device-model", "{tmp}/m.yaml", "--out", RUN],
+         expect=r"ambiguous number '064'", exit_codes=(2,), forbid=(RUN,),
+         setup=_model_with("pmax_set: 64", "pmax_set: 064")),
+]
