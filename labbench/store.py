@@ -112,7 +112,19 @@ class RunWriter:
     def flush(self) -> None:
         """Write every row added so far to the database file (raises on a full disk)."""
         with signals_deferred(), self._lock():
-            self._saver.flush_data_to_database(block=True)
+            ds = self._saver.dataset
+            # QCoDeS catches a failed write, logs "Could not commit to database" and keeps
+            # the rows for a later flush: the run would end "finished" and its rows reach
+            # the table after the record was written.  So the rows are written here, in
+            # one transaction, and a failure raises; the rows not written are dropped from
+            # QCoDeS's queue, so the table and the record agree (the caller still has them).
+            pending, ds._results = list(getattr(ds, "_results", [])), []
+            if pending:
+                try:
+                    ds.add_results(pending)
+                except Exception as e:
+                    raise OSError(f"could not write to the dataset {self._db or ''}: {e}; "
+                                  f"{self.saved_rows} rows of this run are saved") from None
             self.saved_rows = self.rows
         self._flushed_at = time.monotonic()
 
@@ -135,7 +147,7 @@ class RunWriter:
         self.status, self.reason = status, reason
         self.add_metadata("status", status)
         self.add_metadata("reason", reason)
-        self.add_metadata("rows", self.rows)
+        self.add_metadata("rows", self.saved_rows)   # what the table holds
 
 
 STATUSES = ("finished", "aborted", "failed")

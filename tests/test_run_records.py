@@ -37,6 +37,33 @@ def test_disk_full_fails_the_run_and_says_how_many_rows_were_saved(tmp_path, mon
     assert (tmp_path / "all.csv").exists()
 
 
+def test_a_write_qcodes_swallows_fails_the_run_with_the_record_and_the_table_agreeing(tmp_path, monkeypatch):
+    """The real failure point: QCoDeS's own flush catches a full disk, logs "Could not
+    commit to database" and keeps the rows for later.  The run must fail, and the row
+    count it records must be what the table holds, also after the file is closed."""
+    from qcodes.dataset.data_set import DataSet
+
+    real_add, calls = DataSet.add_results, {"n": 0}
+
+    def add_results(self, results):
+        calls["n"] += 1
+        if calls["n"] > 2:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_add(self, results)
+
+    monkeypatch.setattr(DataSet, "add_results", add_results)
+    db = tmp_path / "d.db"
+    r = CliRunner().invoke(main, ["measure", "pulse-train", "-p", "cells=0:2, 0:2", "-p", "cycles=2",
+                                  "-p", "pulses=20", "--db", str(db)])
+    monkeypatch.setattr(DataSet, "add_results", real_add)
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and "disk is full" in r.output
+    runs = Store(db).runs()
+    assert runs.status.tolist() == ["failed"] and "disk is full" in runs.reason[0]
+    table = len(Store(db).load(int(runs.run_id[0])))
+    assert int(runs.rows[0]) == table == 512
+
+
 def _left_on_world():
     """A simulated bench as a killed process left it: SMU on at 2 V, both pulse channels on,
     relays closed."""
