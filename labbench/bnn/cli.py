@@ -180,6 +180,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
     from labbench.bnn.mnist import load_mnist
     from labbench.bnn.trainer import CHECKPOINT, CheckpointError, TrainConfig, Trainer, check_memory
     from labbench.bnn.trainer import config_differences, read_checkpoint
+    from labbench.folderlock import FolderLock
     from labbench.physics import load_device_model
 
     # -- the options, before any work -----------------------------------------------------
@@ -222,8 +223,10 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
     # -- the run folder: from here on, a failure removes what it made ------------------------
     made = paths.missing_folders(run_dir)
     bench = None
+    lock = FolderLock(run_dir, "training")
     try:
         paths.ensure_writable_dir(run_dir, "run folder (--out)")
+        lock.acquire()             # a second training into this folder is refused, naming this one
         ckpt = run_dir / CHECKPOINT
         if ckpt.exists():
             meta = read_checkpoint(ckpt)["meta"]       # CheckpointError names the file
@@ -254,6 +257,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
     except BaseException:
         if bench is not None:
             bench.close()
+        lock.release()
         paths.remove_if_empty(made)
         raise
 
@@ -265,6 +269,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
     finally:
         if bench is not None:
             bench.close()      # outputs off on every exit path
+        lock.release()
     final = {**history[-1], "config": config.to_dict(), "out_dir": str(run_dir),
              "device_model": trainer.device_model.name, "layers_on_bench": on_bench}
     if as_json:

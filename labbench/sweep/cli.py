@@ -68,60 +68,74 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
     folder = Path(out) if out else paths.output_dir() / "sweeps" / sw.name
     made = paths.missing_folders(folder)
     paths.ensure_writable_dir(folder, "sweep folder (--out)")
+    from labbench.folderlock import FolderLock
+
+    lock = FolderLock(folder, "sweep")
     try:
-        from .runner import check_folder
-
-        check_folder(sw, folder)
-        db_path = None if no_db else resolve_db(db or str(folder / "labbench.db"))
-        if db_path is not None:
-            from labbench.store import Store
-
-            Store(db_path)             # refuses a file that is not a dataset
-        if sw.data["kind"] == "mnist":
-            from labbench.bnn.mnist import ENV, MnistError, find_folder, target_folder
-
-            found = find_folder(sw.data.get("path"))
-            if found is None:
-                raise MnistError(f"MNIST not found: put the four MNIST .gz files into "
-                                 f"{target_folder(sw.data.get('path'))} (or set ${ENV}, or data: {{kind: mnist, "
-                                 f"path: FOLDER}} in the sweep file); the sweep does not download")
-            for p in sw.points:          # workers (of a --scheduler cluster too) read this folder
-                p.data = {**p.data, "path": str(Path(found).resolve())}
+        lock.acquire()             # a second sweep into this folder is refused, naming this one
     except BaseException:
         paths.remove_if_empty(made)
         raise
-
-    from .runner import TABLE, make_plots, read_table, run_sweep
-    from .spec import SweepError
-
     try:
-        table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout,
-                                db=db_path, progress=not quiet, processes=not in_process, blas_threads=blas_threads,
-                                say=lambda m: click.echo(m, err=True))
-    except SweepError:              # refused before any point ran (a scheduler that does not answer)
-        paths.remove_if_empty(made)
-        raise
-    except KeyboardInterrupt as e:
-        t = read_table(folder)
-        n = int((t["status"] == "finished").sum()) if not t.empty else 0
-        rest = ("run the same command again to do the rest" if n < len(sw.points)
-                else "run the same command again to make the plots")
-        click.echo(f"interrupted ({str(e) or 'Ctrl-C'}): {n} of {len(sw.points)} points finished and saved in "
-                   f"{folder / TABLE}; {rest}", err=True)
-        sys.exit(130 if not str(e) or str(e) == "SIGINT" else 143)
-    plots = make_plots(sw, table, folder)
-    fin = int((table["status"] == "finished").sum()) if not table.empty else 0
-    failed = int((table["status"] == "failed").sum()) if not table.empty else 0
-    if info.ran:
-        click.echo(f"{info.ran} point(s) in {info.wall_s:.1f} s on {info.workers} worker(s) "
-                   f"(cluster start {info.cluster_start_s:.1f} s; points' own time {info.point_seconds:.1f} s; "
-                   f"Dask overhead ~{info.overhead_s:.1f} s)")
-    click.echo(f"{fin} of {len(sw.points)} points finished, {failed} failed; table {folder / TABLE} "
-               f"(CSV {folder / 'results.csv'})" + (f"; plots {', '.join(str(p) for p in plots)}" if plots else ""))
-    if failed:
-        click.echo("failed points are listed in the table's 'error' column; running the sweep again retries them",
-                   err=True)
-        sys.exit(1)
+        try:
+            from .runner import check_folder
+
+            check_folder(sw, folder)
+            db_path = None if no_db else resolve_db(db or str(folder / "labbench.db"))
+            if db_path is not None:
+                from labbench.store import Store
+
+                Store(db_path)             # refuses a file that is not a dataset
+            if sw.data["kind"] == "mnist":
+                from labbench.bnn.mnist import ENV, MnistError, find_folder, target_folder
+
+                found = find_folder(sw.data.get("path"))
+                if found is None:
+                    raise MnistError(f"MNIST not found: put the four MNIST .gz files into "
+                                     f"{target_folder(sw.data.get('path'))} (or set ${ENV}, or data: {{kind: mnist, "
+                                     f"path: FOLDER}} in the sweep file); the sweep does not download")
+                for p in sw.points:          # workers (of a --scheduler cluster too) read this folder
+                    p.data = {**p.data, "path": str(Path(found).resolve())}
+        except BaseException:
+            lock.release()
+            paths.remove_if_empty(made)
+            raise
+
+        from .runner import TABLE, make_plots, read_table, run_sweep
+        from .spec import SweepError
+
+        try:
+            table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout,
+                                    db=db_path, progress=not quiet, processes=not in_process, blas_threads=blas_threads,
+                                    say=lambda m: click.echo(m, err=True))
+        except SweepError:              # refused before any point ran (a scheduler that does not answer)
+            lock.release()
+            paths.remove_if_empty(made)
+            raise
+        except KeyboardInterrupt as e:
+            t = read_table(folder)
+            n = int((t["status"] == "finished").sum()) if not t.empty else 0
+            rest = ("run the same command again to do the rest" if n < len(sw.points)
+                    else "run the same command again to make the plots")
+            click.echo(f"interrupted ({str(e) or 'Ctrl-C'}): {n} of {len(sw.points)} points finished and saved in "
+                       f"{folder / TABLE}; {rest}", err=True)
+            sys.exit(130 if not str(e) or str(e) == "SIGINT" else 143)
+        plots = make_plots(sw, table, folder)
+        fin = int((table["status"] == "finished").sum()) if not table.empty else 0
+        failed = int((table["status"] == "failed").sum()) if not table.empty else 0
+        if info.ran:
+            click.echo(f"{info.ran} point(s) in {info.wall_s:.1f} s on {info.workers} worker(s) "
+                       f"(cluster start {info.cluster_start_s:.1f} s; points' own time {info.point_seconds:.1f} s; "
+                       f"Dask overhead ~{info.overhead_s:.1f} s)")
+        click.echo(f"{fin} of {len(sw.points)} points finished, {failed} failed; table {folder / TABLE} "
+                   f"(CSV {folder / 'results.csv'})" + (f"; plots {', '.join(str(p) for p in plots)}" if plots else ""))
+        if failed:
+            click.echo("failed points are listed in the table's 'error' column; running the sweep again retries them",
+                       err=True)
+            sys.exit(1)
+
+    finally:
+        lock.release()
 
 
 if __name__ == "__main__":
