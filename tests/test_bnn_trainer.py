@@ -186,6 +186,29 @@ def test_a_killed_run_resumes_and_the_dataset_stays_consistent(data, tmp_path):
     assert store.metadata(int(store.runs()["run_id"].max()))["resumed_from_epoch"] == 1
 
 
+def test_the_epoch_row_is_on_disk_before_the_checkpoint_that_includes_it(data, tmp_path, monkeypatch):
+    """A kill -9 right after the checkpoint of epoch N is published finds epoch N's row
+    in the dataset already (the other order lost the row for good: the resumed run
+    starts after epoch N)."""
+    import labbench.atomic as atomic
+    from labbench.store import Store
+
+    store = Store(tmp_path / "lab.db", write_period=1e6)
+    seen = []
+    real_replace = atomic.os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith("checkpoint.npz"):
+            reader = Store(tmp_path / "lab.db")
+            rid = int(reader.runs()["run_id"].max())
+            seen.append(sorted(int(e) for e in reader.load(rid)["epoch"].unique()))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    Trainer(cfg(epochs=2), out_dir=tmp_path / "run", progress=False, plots=False, store=store).fit(*data)
+    assert seen == [[1], [1, 2]]
+
+
 # -- bad inputs and lost work -----------------------------------------------------------
 def test_each_epoch_is_in_the_dataset_when_it_ends_and_the_run_records_how_it_ended(data, tmp_path):
     """A run killed in epoch 2 has epoch 1 on disk (flushed at the end of the epoch, not

@@ -563,12 +563,20 @@ class Trainer:
                 row.update(self._conductance_stats())
                 self.epoch += 1
                 self.history.append(row)
+
+                def record_row(row=row):
+                    if writer is not None:
+                        writer.add(**{k: row.get(k, np.nan) for k in ["epoch"] + _STORE_VALUES})
+                        writer.flush()      # on disk now: a run killed later keeps this epoch
+
                 if self.out_dir is not None:
-                    self.save_checkpoint(self.out_dir / CHECKPOINT)
+                    # the epoch's row is on disk before the checkpoint that includes the
+                    # epoch is published: a kill -9 in between retrains the epoch (a second
+                    # row for it, in the resumed run), it never loses the row
+                    self.save_checkpoint(self.out_dir / CHECKPOINT, before_publish=record_row)
                     self.write_metrics(self.out_dir / METRICS)
-                if writer is not None:
-                    writer.add(**{k: row.get(k, np.nan) for k in ["epoch"] + _STORE_VALUES})
-                    writer.flush()      # on disk now: a run killed later keeps this epoch
+                else:
+                    record_row()
                 if self.progress:
                     print(f"epoch {row['epoch']}: test {row['test_acc']:.4f}  train {row['train_acc']:.4f}  "
                           f"{row['samples_per_s']:.0f} samples/s  pulses {row.get('set_pulses', 0)}  "
@@ -600,7 +608,9 @@ class Trainer:
         pd.DataFrame(self.history).to_csv(buf, index=False)
         _atomic_write_bytes(Path(path), buf.getvalue().encode())
 
-    def save_checkpoint(self, path: Path) -> None:
+    def save_checkpoint(self, path: Path, before_publish=None) -> None:
+        """Write the checkpoint atomically; ``before_publish()`` runs once it is written
+        to its temporary file and before it replaces ``path``."""
         arrays: dict[str, np.ndarray] = {}
         for i, syn in enumerate(self.synapses):
             for k, v in syn.state_dict().items():
@@ -622,7 +632,12 @@ class Trainer:
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)
-        _atomic_write_bytes(Path(path), buf.getvalue())
+        from labbench.atomic import atomic_path
+
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(buf.getvalue())
+            if before_publish is not None:
+                before_publish()
 
     def _identity(self) -> dict:
         """What, besides the config, a checkpoint must share with this trainer to resume."""
