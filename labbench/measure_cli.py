@@ -68,7 +68,7 @@ def measure(procedure, bench_path, params, db, out, csv_path, list_params):
     with Bench.from_yaml(bench_path) as bench:
         try:
             res = run_procedure(cls(**kwargs), bench, store)
-        except RunFailed as e:
+        except (RunFailed, KeyboardInterrupt) as e:   # an abort writes its CSV too
             failure, res = e, getattr(e, "result", None)
     if csv_path and res is not None and len(res.data):
         from labbench.atomic import atomic_path

@@ -10,6 +10,7 @@ side here.
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +19,7 @@ import pandas as pd
 from pymeasure.experiment import Procedure
 from tqdm.auto import tqdm
 
-from labbench.errors import RunFailed
+from labbench.errors import RunFailed, signals_deferred
 from labbench.store import Store
 
 
@@ -145,16 +146,25 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
             status, reason = "failed", "instrument error: " + "; ".join(errors)
             failure = InstrumentError(reason)
         try:
-            buf.flush()
-        except Exception as e:  # noqa: BLE001 - the disk may be full: keep what is saved
-            if status != "failed":
-                status, reason, failure = "failed", f"writing the dataset: {e}", e
-        if writer is not None:
             try:
-                writer.finish(status, reason)
-            except Exception as e:  # noqa: BLE001
+                buf.flush()
+            except Exception as e:  # noqa: BLE001 - the disk may be full: keep what is saved
                 if status != "failed":
                     status, reason, failure = "failed", f"writing the dataset: {e}", e
+            if writer is not None:
+                try:
+                    writer.finish(status, reason)
+                except Exception as e:  # noqa: BLE001
+                    if status != "failed":
+                        status, reason, failure = "failed", f"writing the dataset: {e}", e
+        except KeyboardInterrupt as e:
+            # a signal while the end was being recorded: the run was stopped before its
+            # record said otherwise, so it is aborted (a second signal waits until it is)
+            if not isinstance(failure, KeyboardInterrupt):
+                status, reason, failure = "aborted", f"interrupted ({e})" if str(e) else "interrupted (Ctrl-C)", e
+            if writer is not None:
+                with contextlib.suppress(Exception), signals_deferred():
+                    writer.finish(status, reason)
     finally:
         if ctx:
             try:
@@ -168,6 +178,7 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
     saved = writer.saved_rows if writer is not None else 0
     result = ProcedureResult(writer.run_id if writer else None, data, status, reason, saved)
     if isinstance(failure, KeyboardInterrupt):
+        failure.result = result        # the caller still writes what was measured (--csv)
         raise failure
     if status == "failed":
         where = (f"run {result.run_id} in {store.path} recorded as failed with {saved} of "

@@ -123,6 +123,7 @@ class RunWriter:
                 try:
                     ds.add_results(pending)
                 except Exception as e:
+                    self.rows = self.saved_rows       # the rows not written are no longer queued
                     raise OSError(f"could not write to the dataset {self._db or ''}: {e}; "
                                   f"{self.saved_rows} rows of this run are saved") from None
             self.saved_rows = self.rows
@@ -145,6 +146,8 @@ class RunWriter:
         if status not in STATUSES:
             raise ValueError(f"run status must be one of {STATUSES}, got {status!r}")
         self.status, self.reason = status, reason
+        with contextlib.suppress(Exception):   # rows handed over are written first (a full disk: dropped)
+            self.flush()
         self.add_metadata("status", status)
         self.add_metadata("reason", reason)
         self.add_metadata("rows", self.saved_rows)   # what the table holds
@@ -277,13 +280,24 @@ class Store:
                 meas.register_custom_parameter(col, unit="" if unit == "text" else unit,
                                                setpoints=list(index),
                                                paramtype="text" if unit == "text" else "numeric")
-            runner = meas.run()
-            with _writers_lock(self.path):
-                saver = runner.__enter__()
-            writer = RunWriter(saver, list(index), list(values), self.path, self.write_period)
+            # The run and its "running" status are created with signals held: a Ctrl-C or
+            # SIGTERM in between would leave a run with no status at all ("unknown").  A
+            # signal that arrived meanwhile acts at the first line of the try below, so
+            # the run is then recorded aborted.
+            held = signals_deferred()
+            held.__enter__()
+            try:
+                runner = meas.run()
+                with _writers_lock(self.path):
+                    saver = runner.__enter__()
+                writer = RunWriter(saver, list(index), list(values), self.path, self.write_period)
+                writer.add_metadata("status", "running")   # stays so if the process is killed
+            except BaseException:
+                held.__exit__(None, None, None)
+                raise
             exc_info = (None, None, None)
             try:
-                writer.add_metadata("status", "running")   # stays so if the process is killed
+                held.__exit__(None, None, None)
                 for k, v in (metadata or {}).items():
                     writer.add_metadata(k, v)
                 yield writer

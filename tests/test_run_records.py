@@ -174,3 +174,24 @@ def test_a_run_ended_by_an_exception_prints_no_traceback_but_keeps_it_in_the_dat
         assert "Traceback" in load_by_id(run_id, conn=conn).metadata.get("measurement_exception", "")
     finally:
         conn.close()
+
+
+def test_an_aborted_measurement_still_writes_its_csv(tmp_path, monkeypatch):
+    """Ctrl-C mid-run: the run is aborted, and the rows measured so far are in --csv too."""
+    from labbench.store import RunWriter
+
+    real_add, calls = RunWriter.add, {"n": 0}
+
+    def add(self, **row):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_add(self, **row)
+
+    monkeypatch.setattr(RunWriter, "add", add)
+    db, csv = tmp_path / "d.db", tmp_path / "rows.csv"
+    r = CliRunner().invoke(main, ["measure", "pulse-train", "-p", "cells=0:2, 0:2", "-p", "cycles=2",
+                                  "-p", "pulses=20", "--db", str(db), "--csv", str(csv)])
+    assert r.exit_code != 0
+    assert Store(db).runs().status.tolist() == ["aborted"]
+    assert csv.exists() and len(csv.read_text().splitlines()) > 256

@@ -98,3 +98,62 @@ def test_an_instrument_error_fails_a_run_that_was_not_interrupted(tmp_path):
     with pytest.raises(RunFailed, match="instrument error.*-410"):
         run_procedure(Ramp(steps=3), bench, store, progress=False)
     assert store.runs().status.tolist() == ["failed"]
+
+
+# -- a signal at each step of a run's creation ----------------------------------------------
+def _step_targets():
+    import qcodes.dataset as qd
+    from qcodes.dataset.measurements import Runner
+
+    from labbench.store import RunWriter
+
+    return [("Store._conn", Store, "_conn"), ("load_or_create_experiment", qd, "load_or_create_experiment"),
+            ("Measurement.register_custom_parameter", qd.Measurement, "register_custom_parameter"),
+            ("Measurement.run", qd.Measurement, "run"), ("Runner.__enter__", Runner, "__enter__"),
+            ("RunWriter.__init__", RunWriter, "__init__"), ("RunWriter.add_metadata", RunWriter, "add_metadata"),
+            ("RunWriter.add", RunWriter, "add"), ("RunWriter.flush", RunWriter, "flush"),
+            ("RunWriter.finish", RunWriter, "finish")]
+
+
+_ONCE = ("Store._conn", "load_or_create_experiment", "Measurement.run", "Runner.__enter__", "RunWriter.__init__",
+         "RunWriter.finish")
+_REPEATED = ("Measurement.register_custom_parameter", "RunWriter.add_metadata", "RunWriter.add", "RunWriter.flush")
+
+
+@pytest.mark.parametrize("name, occurrence", [(n, 1) for n in _ONCE] + [(n, k) for n in _REPEATED for k in (1, 2)])
+def test_a_signal_at_any_step_of_run_creation_leaves_an_aborted_run_or_none(tmp_path, monkeypatch, name, occurrence):
+    """A real SIGINT delivered at the k-th call of each step (not a sleep: deterministic).
+    Whatever the step, the dataset then holds no run or one run recorded aborted: never a
+    run without a status ("unknown") or still "running"; outputs are off."""
+    import signal
+
+    target = {n: (owner, attr) for n, owner, attr in _step_targets()}[name]
+    owner, attr = target
+    real = getattr(owner, attr)
+    calls = {"n": 0}
+
+    def with_signal(*a, **kw):
+        calls["n"] += 1
+        if calls["n"] == occurrence:
+            signal.raise_signal(signal.SIGINT)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(signal, "SIGINT", signal.SIGINT)
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    monkeypatch.setattr(owner, attr, with_signal)
+    store, bench = Store(tmp_path / "d.db"), RecordingBench()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_procedure(Ramp(steps=600), bench, store, progress=False)
+    except BaseException:
+        if calls["n"] < occurrence:      # this step runs fewer times than that: nothing to test
+            pytest.skip(f"{name} runs {calls['n']} time(s)")
+        raise
+    finally:
+        signal.signal(signal.SIGINT, old)
+        monkeypatch.undo()
+    runs = Store(tmp_path / "d.db").runs() if (tmp_path / "d.db").exists() else None
+    statuses = [] if runs is None else runs.status.tolist()
+    assert statuses in ([], ["aborted"]), (name, occurrence, statuses)
+    if statuses:
+        assert int(runs.rows[0]) == len(Store(tmp_path / "d.db").load(int(runs.run_id[0])))
