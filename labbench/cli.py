@@ -58,6 +58,13 @@ def describe(e: BaseException) -> tuple[str, int]:
             f"with the command line (LABBENCH_DEBUG=1 shows the traceback)", EXIT_INTERNAL)
 
 
+def _outputs(e: BaseException) -> str:
+    from labbench.runner import outputs_state
+
+    state = outputs_state(getattr(e, "outputs_unconfirmed", None) or [])
+    return "outputs switched off" if state == "outputs are off" else state
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
@@ -75,10 +82,10 @@ class LazyGroup(click.Group):
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Terminated as e:
-            click.echo(f"stopped by {e}: outputs switched off, measured data saved", err=True)
+            click.echo(f"stopped by {e}: {_outputs(e)}, measured data saved", err=True)
             ctx.exit(EXIT_SIGTERM)
-        except KeyboardInterrupt:
-            click.echo("interrupted (Ctrl-C): outputs switched off, measured data saved", err=True)
+        except KeyboardInterrupt as e:
+            click.echo(f"interrupted (Ctrl-C): {_outputs(e)}, measured data saved", err=True)
             ctx.exit(EXIT_SIGINT)
         except Exception as e:  # noqa: BLE001 - the error boundary: no traceback for the user
             if os.environ.get("LABBENCH_DEBUG"):

@@ -28,6 +28,12 @@ class RunFailed(LabbenchError):
     exit_code = 1
 
 
+class InstrumentFault(RunFailed):
+    """An instrument stopped answering, answered nonsense, or gave a reading that cannot
+    be right (beyond its compliance, not a number).  The message names the instrument and
+    what it said.  Exit status 1."""
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP: handled like Ctrl-C (outputs off, run recorded as aborted)."""
 

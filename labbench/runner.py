@@ -30,6 +30,7 @@ class ProcedureResult:
     status: str            # finished, aborted or failed
     reason: str = ""
     saved_rows: int = 0    # rows known to be in the dataset file
+    outputs_unconfirmed: list = None   # instruments whose outputs could not be confirmed off
 
 
 class _Buffer:
@@ -60,6 +61,15 @@ class _Buffer:
             self.writer.add(**{c: np.array([r[c] for r in rows]) for c in self.columns})
             self.writer.flush()
         self.pending.clear()
+
+
+def outputs_state(unconfirmed: list[str]) -> str:
+    """What labbench can truthfully say about the outputs after switching them off."""
+    if not unconfirmed:
+        return "outputs are off"
+    return (f"the outputs of {', '.join(unconfirmed)} could NOT be confirmed off (no valid answer): switch "
+            f"{'them' if len(unconfirmed) > 1 else 'it'} off at the front panel (OUTPUT key) before touching "
+            f"the probes, then check the connection")
 
 
 def _instrument_errors(bench) -> list[str]:
@@ -114,6 +124,7 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
     writer = ctx.__enter__() if ctx else None
     buf = _Buffer(writer, columns)
     status, reason, failure = "failed", "", None
+    unconfirmed = None
     try:
         try:
             procedure.status = Procedure.RUNNING
@@ -136,7 +147,7 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
                 if failure is None:
                     status, reason, failure = "failed", f"shutdown: {e}", e
             finally:
-                bench.outputs_off()
+                unconfirmed = bench.outputs_off()
         errors = _instrument_errors(bench)
         if errors and isinstance(failure, KeyboardInterrupt):
             # a signal between a query's write and its read leaves -410 Query INTERRUPTED
@@ -177,13 +188,16 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
     data = pd.DataFrame(buf.all, columns=columns)
     saved = writer.saved_rows if writer is not None else 0
     result = ProcedureResult(writer.run_id if writer else None, data, status, reason, saved)
+    result.outputs_unconfirmed = list(unconfirmed) if isinstance(unconfirmed, (list, tuple)) else []
     if isinstance(failure, KeyboardInterrupt):
         failure.result = result        # the caller still writes what was measured (--csv)
+        failure.outputs_unconfirmed = result.outputs_unconfirmed
         raise failure
     if status == "failed":
         where = (f"run {result.run_id} in {store.path} recorded as failed with {saved} of "
                  f"{len(data)} rows saved" if store else f"{len(data)} rows measured")
-        err = RunFailed(f"{type(procedure).__name__} failed: {reason}; outputs are off; {where}")
+        err = RunFailed(f"{type(procedure).__name__} failed: {reason}; {outputs_state(result.outputs_unconfirmed)}; "
+                        f"{where}")
         err.result = result
         raise err from None
     return result

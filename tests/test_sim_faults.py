@@ -3,7 +3,9 @@ import time
 
 import numpy as np
 import pytest
-import pyvisa
+import pyvisa  # noqa: F401
+
+from labbench.errors import InstrumentFault
 
 from labbench.instruments import Bench
 from labbench.paths import BENCHES
@@ -15,25 +17,58 @@ def bench():
         yield b
 
 
-def test_timeout_fails_fast_and_is_a_visa_error(bench):
+def test_timeout_fails_fast_and_names_the_instrument(bench):
     bench.world.instruments["smu"].fault = "timeout"
     t0 = time.perf_counter()
-    with pytest.raises(pyvisa.errors.VisaIOError, match="TMO|Timeout"):
+    with pytest.raises(InstrumentFault, match=r"smu \(GPIB0::24::INSTR\): it did not answer within the VISA timeout"):
         bench.read_cell(0, 0, 0)
     assert time.perf_counter() - t0 < 1.0
 
 
-def test_disconnect_raises_connection_lost(bench):
+def test_disconnect_names_the_instrument_and_what_to_check(bench):
     bench.world.instruments["pg"].fault = "disconnect"
-    with pytest.raises(pyvisa.errors.VisaIOError, match="CONN_LOST|connection"):
+    with pytest.raises(InstrumentFault, match=r"pg \(GPIB0::10::INSTR\): the connection was lost.*check its cable"):
         bench.pulse_cell(0, 0, 0, "set", 3)
 
 
-def test_garbage_reply_is_caught_by_the_driver(bench):
+def test_garbage_reply_is_caught(bench):
     bench.read_cell(1, 1, 0)
     bench.world.instruments["smu"].fault = "garbage"
-    with pytest.raises(ValueError):
+    with pytest.raises(InstrumentFault, match="smu"):
         bench.read_cell(1, 1, 0)
+
+
+@pytest.mark.parametrize("fault, message", [("truncate", r"beyond the .* compliance|not a valid reply"),
+                                            ("nan", r"not a finite number")])
+def test_a_reading_that_cannot_be_right_is_never_returned(bench, fault, message):
+    """A truncated reply ('1.23456E-05' read as '1.234' A) or NaN: refused, not recorded."""
+    bench.read_cell(1, 1, 0)
+    bench.world.instruments["smu"].fault = fault
+    with pytest.raises(InstrumentFault, match=message):
+        bench.read_cell(1, 1, 0)
+
+
+@pytest.mark.parametrize("name", ["smu", "pg", "matrix"])
+def test_a_garbled_error_queue_is_read_a_bounded_number_of_times(bench, name):
+    """A garbled bus never answers '0,No error': labbench asked :SYST:ERR? forever."""
+    inst = bench.world.instruments[name]
+    inst.fault = "garbage"
+    inst.log = []
+    lines = bench.instrument_errors()
+    assert any(line.startswith(f"{name}: could not read its error queue") and "garbled" in line for line in lines)
+    assert sum("ERR" in m.upper() for m in inst.log) <= 1
+
+
+def test_a_scheduled_fault_switches_on_after_n_transactions():
+    from labbench.sim import SimWorld
+
+    w = SimWorld()
+    smu = w.add("keithley2450", "smu", "GPIB0::24::INSTR")
+    smu.schedule_fault("disconnect", 3)
+    smu.write(b"*IDN?\n")
+    assert smu.read().startswith(b"KEITHLEY")
+    with pytest.raises(ConnectionError):
+        smu.write(b"*IDN?\n")
 
 
 def test_open_switch_gives_no_current_and_no_update(bench):

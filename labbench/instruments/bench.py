@@ -73,9 +73,12 @@ class Bench:
             sim_lib = LabbenchVisaLibrary.for_world(self.world)
         for name, inst in cfg.instruments.items():
             lib = sim_lib if inst.simulated else cfg.visa_library
-            adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
-            self.adapters[name] = adapter
+            try:
+                adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
+            except Exception as e:  # noqa: BLE001 - named, with what to check
+                raise instrument_fault(name, inst.address, e, "opening it") from None
             self._record_commands(name, adapter)
+            adapter = self.adapters[name] = NamedAdapter(name, inst.address, adapter)
             if inst.role == "source_meter" and self.source_meter is None:
                 self.source_meter = SourceMeter(name, adapter, cfg.limits)
             elif inst.role == "pulse_generator" and self.pulse_generator is None:
@@ -91,8 +94,12 @@ class Bench:
         # left outputs on: bring every instrument to a safe state before anything else.
         failed = self.outputs_off()
         if failed:
-            raise RuntimeError(f"could not bring {', '.join(failed)} to a safe state on opening; "
-                               f"check the connection and power before driving the bench")
+            from labbench.errors import InstrumentFault
+
+            raise InstrumentFault(f"could not bring {', '.join(failed)} to a safe state on opening (no valid "
+                                  f"answer), so {'their' if len(failed) > 1 else 'its'} outputs may be on: switch "
+                                  f"{'them' if len(failed) > 1 else 'it'} off at the front panel, check the "
+                                  f"connection and power, then run again")
         self.switch_matrix.configure()
         self.source_meter.configure(op.compliance, op.nplc)
         self._gate = None
@@ -336,3 +343,58 @@ class Bench:
             self.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+def instrument_fault(name: str, address: str, e: BaseException, doing: str = ""):
+    """An InstrumentFault naming the instrument, what went wrong in words, and what to check."""
+    from labbench.errors import InstrumentFault
+
+    text = str(e)
+    if "CONN_LOST" in text or isinstance(e, ConnectionError) and "garbled" not in text:
+        what = "the connection was lost" + (f" ({text})" if text and text != name else "")
+        check = "its cable and power, then run again"
+    elif "TMO" in text or "Timeout" in text:
+        what = "it did not answer within the VISA timeout"
+        check = "its power, address and cable; is it busy or in another command language?"
+    elif isinstance(e, UnicodeDecodeError):
+        what = "it answered bytes that are not text (a garbled reply)"
+        check = "the cable, the read termination and, on serial, the baud rate"
+    elif "RSRC_NFOUND" in text or "not found" in text.lower():
+        what = f"no instrument answers at {address}"
+        check = "the address in the bench file and that the instrument is on"
+    else:
+        what = f"it answered something that is not a valid reply ({text[:120]})"
+        check = "the cable and the read termination"
+    return InstrumentFault(f"{name} ({address}){' while ' + doing if doing else ''}: {what}; check {check}")
+
+
+class NamedAdapter:
+    """An adapter whose failures name the instrument: a lost connection, a timeout or a
+    garbled reply from any call becomes an :class:`~labbench.errors.InstrumentFault`
+    saying which instrument and what to check.  Safety refusals pass through unchanged."""
+
+    def __init__(self, name: str, address: str, adapter):
+        self._name, self._address, self._adapter = name, address, adapter
+
+    @property
+    def wrapped(self):
+        return self._adapter
+
+    def __getattr__(self, attr):
+        value = getattr(self._adapter, attr)
+        if not callable(value):
+            return value
+        import pyvisa
+
+        from .roles import SafetyError
+
+        def call(*args, **kw):
+            try:
+                return value(*args, **kw)
+            except SafetyError:
+                raise
+            except (ConnectionError, pyvisa.errors.VisaIOError, UnicodeDecodeError, ValueError) as e:
+                raise instrument_fault(self._name, self._address, e) from None
+
+        call.__name__ = attr
+        return call

@@ -28,11 +28,25 @@ class _Strict(BaseModel):
 Limit = Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)]
 
 
+class SimFault(_Strict):
+    """A simulated instrument that fails mid-run, to rehearse what a lab script does then."""
+
+    kind: Literal["timeout", "disconnect", "garbage", "truncate", "nan", "error"]
+    after: int = Field(ge=0, description="VISA transactions (writes and reads) before the fault")
+
+
 class InstrumentConfig(_Strict):
     role: Literal["source_meter", "pulse_generator", "switch_matrix"]
     driver: str = Field(description=f"one of {sorted(DRIVERS)}")
     address: str = Field(description="VISA resource name, e.g. GPIB0::24::INSTR")
     simulated: bool = True
+    sim_fault: SimFault | None = Field(None, description="simulated instruments only: a fault after N transactions")
+
+    @model_validator(mode="after")
+    def _fault_needs_simulation(self):
+        if self.sim_fault is not None and not self.simulated:
+            raise ValueError("sim_fault applies to a simulated instrument only (simulated: true)")
+        return self
 
 
 class Pin(_Strict):
@@ -295,6 +309,8 @@ class BenchConfig(_Strict):
         for name, inst in self.instruments.items():
             if inst.simulated:
                 sim = world.add(DRIVERS[inst.driver].sim_model, name, inst.address)
+                if inst.sim_fault is not None:
+                    sim.schedule_fault(inst.sim_fault.kind, inst.sim_fault.after)
                 if hasattr(sim, "set_limits"):   # an instrument that runs scripts holds the limits itself
                     sim.set_limits(self.interlock_limits(name, sim.TERMINALS))
         return world

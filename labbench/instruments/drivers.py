@@ -15,6 +15,31 @@ _ids = itertools.count(1)
 
 
 # -- source meters ----------------------------------------------------------------------
+
+MAX_ERRORS = 64   # more than any of these instruments' queues holds
+
+
+def drain_error_queue(ask) -> list[str]:
+    """Read an instrument's error queue until it says ``0,...``: at most MAX_ERRORS
+    entries, and every answer must look like an entry (``<code>,"text"``).  A garbled
+    connection never answers 0: without these bounds labbench asked forever."""
+    out: list[str] = []
+    for _ in range(MAX_ERRORS):
+        e = str(ask()).strip()
+        code = e.split(",", 1)[0].split("\t", 1)[0].strip()
+        try:
+            value = float(code)
+        except ValueError:
+            value = float("nan")
+        if not (value == value and value == int(value)):
+            raise ConnectionError(f"answered the error query with {e[:40]!r}, not an error entry: the replies are "
+                                  f"garbled (a loose cable, wrong termination or baud rate?)")
+        if int(value) == 0:
+            return out
+        out.append(e)
+    out.append(f"(more than {MAX_ERRORS} errors; the rest are still in the queue)")
+    return out
+
 class PyMeasureKeithley2450:
     def __init__(self, name: str, address: str, visa_library):
         from pymeasure.instruments.keithley import Keithley2450
@@ -63,7 +88,8 @@ class PyMeasureKeithley2450:
                 "output": bool(d.source_enabled)}
 
     def errors(self) -> list:
-        return self.drv.check_errors()
+        # PyMeasure's check_errors loops until the instrument says 0: a garbled bus never does
+        return drain_error_queue(lambda: self.drv.ask(":SYST:ERR?"))
 
     def close(self) -> None:
         self.drv.adapter.close()
@@ -121,10 +147,7 @@ class QCoDeSKeithley2450:
                 "limit": d.source.limit(), "nplc": d.sense.nplc(), "output": d.output_enabled()}
 
     def errors(self) -> list:
-        out = []
-        while not (e := self.drv.ask(":SYST:ERR?")).startswith("0,"):
-            out.append(e)
-        return out
+        return drain_error_queue(lambda: self.drv.ask(":SYST:ERR?"))
 
     def close(self) -> None:
         self.drv.close()
@@ -228,7 +251,8 @@ class PyMeasureKeysight81160A:
         return out
 
     def errors(self) -> list:
-        return self.drv.check_errors()
+        # PyMeasure's check_errors loops until the instrument says 0: a garbled bus never does
+        return drain_error_queue(lambda: self.drv.ask(":SYST:ERR?"))
 
     def close(self) -> None:
         self.drv.adapter.close()
@@ -303,10 +327,7 @@ class QCoDeSKeysightB220X:
                 "connections": sorted(self.connections())}
 
     def errors(self) -> list:
-        out = []
-        while not (e := self.drv.get_error()).startswith("0,"):
-            out.append(e)
-        return out
+        return drain_error_queue(self.drv.get_error)
 
     def close(self) -> None:
         self.drv.close()

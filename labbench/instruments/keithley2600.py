@@ -31,6 +31,15 @@ def _refuse(message: str):
     return SafetyError(message)
 
 
+def tsp_errors(ask) -> list[tuple[int, str]]:
+    """The 2600B's error queue as (code, message), bounded and checked like the SCPI
+    instruments' (:func:`labbench.instruments.drivers.drain_error_queue`)."""
+    from .drivers import drain_error_queue
+
+    return [(int(float(e.split("\t")[0])), e.split("\t")[1] if "\t" in e else "")
+            for e in drain_error_queue(lambda: ask("print(errorqueue.next())")) if not e.startswith("(more")]
+
+
 # -- adapters -------------------------------------------------------------------------------
 class PyMeasureKeithley2600:
     """PyMeasure's ``Keithley2600`` (channel A as the source meter)."""
@@ -86,7 +95,7 @@ class PyMeasureKeithley2600:
                 "output": c.source_output}
 
     def errors(self) -> list:
-        return self.drv.check_errors()
+        return tsp_errors(self.drv.ask)
 
     # TSP: a chunk (or a whole script upload) in one write; a reply line
     def tsp_write(self, text: str) -> None:
@@ -150,12 +159,7 @@ class QCoDeSKeithley2600:
         return {"mode": c.mode(), "limiti": c.limiti(), "nplc": c.nplc(), "output": c.output()}
 
     def errors(self) -> list:
-        out = []
-        while True:
-            code, _, rest = self.drv.ask("errorqueue.next()").partition("\t")
-            if int(float(code)) == 0:
-                return out
-            out.append((int(float(code)), rest.split("\t")[0]))
+        return tsp_errors(lambda q: self.drv.ask(q.removeprefix("print(").removesuffix(")")))
 
     def tsp_write(self, text: str) -> None:
         self._v = self._on = None
@@ -371,7 +375,8 @@ class TspPulseTrain:
         chunk = self._call("program", int(n_max), (float(dg), *st))
         self.route(row, col, side)
         self.adapter.tsp_write(chunk)
-        k, g0, g = (_reading(x, "TSP program") for x in _fields(self.adapter.tsp_read(), "\t", 3, "TSP program"))
+        what = f"{self.bench.source_meter.name}: TSP program"
+        k, g0, g = (_reading(x, what) for x in _fields(self.adapter.tsp_read(), "\t", 3, what))
         return int(k), g0, g
 
     def run(self, row: int, col: int, side: int, n: int, amplitude: float | None = None,
@@ -385,24 +390,36 @@ class TspPulseTrain:
         self.route(row, col, side)
         self.adapter.tsp_write(chunk)
         reply = self.adapter.tsp_read()
-        currents = np.array([_reading(x, "TSP pulse train") for x in _fields(reply, ",", n, "TSP pulse train")])
+        what = f"{self.bench.source_meter.name}: TSP pulse train"
+        currents = np.array([_reading(x, what) for x in _fields(reply, ",", n, what)])
+        ilim = st[-2]
+        if np.any(np.abs(currents) > 1.05 * ilim + 1e-12):
+            from labbench.errors import InstrumentFault
+
+            raise InstrumentFault(f"{what}: a reading of {np.abs(currents).max():g} A is beyond the {ilim:g} A "
+                                  f"compliance the chunk set: a truncated or garbled reply; nothing of it is recorded; "
+                                  f"check the connection")
         return currents / op.read_voltage
 
 
 def _fields(reply: str, sep: str, n: int, what: str) -> list[str]:
+    from labbench.errors import InstrumentFault
+
     parts = reply.split(sep)
     if len(parts) != n:
-        raise RuntimeError(f"{what}: the 2600B answered {len(parts)} values where {n} were expected "
+        raise InstrumentFault(f"{what}: the 2600B answered {len(parts)} values where {n} were expected "
                            f"({reply[:80]!r}); a truncated or garbled reply, nothing recorded from it")
     return parts
 
 
 def _reading(text: str, what: str) -> float:
     """A number the 2600B printed: finite, or the run fails naming what it said."""
+    from labbench.errors import InstrumentFault
+
     try:
         v = float(text)
     except ValueError:
-        raise RuntimeError(f"{what}: the 2600B answered {text.strip()[:40]!r}, not a number") from None
+        raise InstrumentFault(f"{what}: the 2600B answered {text.strip()[:40]!r}, not a number") from None
     if not math.isfinite(v):
-        raise RuntimeError(f"{what}: the 2600B answered {text.strip()!r}; a reading must be finite")
+        raise InstrumentFault(f"{what}: the 2600B answered {text.strip()!r}; a reading must be finite")
     return v

@@ -56,6 +56,7 @@ class SourceMeter:
     def configure(self, compliance: float, nplc: float) -> None:
         _check(self.terminal, self.limits, compliance=compliance)
         self.adapter.configure(compliance, nplc)
+        self.compliance = compliance
 
     def check(self, v: float) -> None:
         """Raise SafetyError if ``v`` breaks this terminal's limits."""
@@ -68,8 +69,25 @@ class SourceMeter:
     def output(self, on: bool) -> None:
         self.adapter.output(on)
 
+    compliance: float | None = None
+
     def measure_current(self) -> float:
-        return self.adapter.measure_current()
+        """A reading that can be right: a finite number of amperes no larger than the
+        compliance the instrument was given (plus its 5 % over-range).  Anything else is
+        a garbled or truncated reply, and the run stops before recording it."""
+        from labbench.errors import InstrumentFault
+
+        i = self.adapter.measure_current()
+        if isinstance(i, bool) or not isinstance(i, Real) or not math.isfinite(i):
+            raise InstrumentFault(f"{self.name}: read {i!r} A, not a finite number (a garbled reply?); the run "
+                                  f"stops here, nothing of it is recorded; check the connection")
+        limit = self.compliance if self.compliance is not None else (self.limits.max_compliance if self.limits
+                                                                      else None)
+        if limit is not None and abs(i) > 1.05 * limit + 1e-12:
+            raise InstrumentFault(f"{self.name}: read {i:g} A, beyond the {limit:g} A compliance it was given: "
+                                  f"a truncated or garbled reply; the run stops here, nothing of it is recorded; "
+                                  f"check the connection")
+        return float(i)
 
     def off(self) -> None:
         self.adapter.off()

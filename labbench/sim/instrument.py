@@ -11,6 +11,7 @@ instrument's firmware would report it.
 from __future__ import annotations
 
 import random
+import re
 from typing import TYPE_CHECKING
 
 from .props import Prop, build_handlers
@@ -24,7 +25,16 @@ if TYPE_CHECKING:
 # standard event status register bits (IEEE 488.2 §11.5.1)
 ESR_OPC, ESR_QYE, ESR_DDE, ESR_EXE, ESR_CME = 1, 4, 8, 16, 32
 
-FAULTS = ("timeout", "disconnect", "garbage")
+_NUMBER = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBERS = re.compile(rb"[-+0-9.eE]+(?:[,\t ]+[-+0-9.eE]+)*")
+FAULTS = ("timeout", "disconnect", "garbage", "truncate", "nan", "error")
+# what each does to the instrument, from the moment it is switched on:
+#   timeout     no reply (the VISA read times out)
+#   disconnect  every write and read raises ConnectionError (the cable is out)
+#   garbage     replies are random bytes
+#   truncate    replies are cut in half (a flaky bus; '1.23456E-05' reads as '1.234')
+#   nan         numeric replies read 'NaN'
+#   error       one entry (-200) lands in the error queue, then the instrument behaves
 
 
 def _esr_bit(code: int) -> int:
@@ -74,6 +84,8 @@ class SimInstrument:
         self.sre = 0
         self._out = b""
         self.fault: str | None = None   # one of FAULTS, set by tests
+        self.fault_at: tuple[str, int] | None = None   # (fault, after N transactions): see schedule_fault
+        self._transactions = 0
         self.log: list[str] | None = None  # set to [] to record every message received
         self.blocks: list[bytes] = []      # binary blocks of the message being executed
         self.reset()
@@ -96,8 +108,39 @@ class SimInstrument:
         """Names of outputs currently on (for the bench's 'outputs off' checks)."""
         return []
 
+    # -- scheduled faults ---------------------------------------------------------------
+    def schedule_fault(self, fault: str, after: int) -> None:
+        """Switch ``fault`` on after ``after`` VISA transactions (writes and reads): a
+        bench file's ``sim_fault`` replays an instrument that fails mid-run."""
+        if fault not in FAULTS:
+            raise ValueError(f"fault must be one of {FAULTS}, got {fault!r}")
+        self.fault_at = (fault, int(after))
+        self._transactions = 0
+        self._count_transaction(0)
+
+    def _count_transaction(self, n: int = 1) -> None:
+        self._transactions += n
+        if self.fault_at is not None and self._transactions >= self.fault_at[1]:
+            fault, self.fault_at = self.fault_at[0], None
+            if fault == "error":
+                self.push_error(SCPIError(-200, "scheduled fault"))
+            else:
+                self.fault = fault
+
+    def _faulty_reply(self, out: bytes) -> bytes:
+        """A reply as the ``truncate``/``nan``/``garbage`` faults deliver it."""
+        if self.fault == "garbage":
+            return bytes(random.Random(len(out)).getrandbits(8) for _ in range(len(out) - 1)).replace(b"\n", b"#") + b"\n"
+        if self.fault == "truncate":
+            body = out.rstrip(b"\n")
+            return body[:max(1, len(body) // 2)] + b"\n"
+        if self.fault == "nan" and _NUMBERS.fullmatch(out.rstrip(b"\n")):
+            return _NUMBER.sub(b"NaN", out)
+        return out
+
     # -- VISA side --------------------------------------------------------------------
     def write(self, data: bytes) -> None:
+        self._count_transaction()
         if self.fault == "disconnect":
             raise ConnectionError(self.name)
         if b"#" in data:  # binary blocks are rare: only then is self.blocks renewed
@@ -117,6 +160,7 @@ class SimInstrument:
 
     def read(self) -> bytes | None:
         """The pending response, or None (nothing to send: the VISA read times out)."""
+        self._count_transaction()
         if self.fault == "disconnect":
             raise ConnectionError(self.name)
         if self.fault == "timeout":
@@ -125,9 +169,7 @@ class SimInstrument:
         if not out:
             self.push_error(SCPIError(-420))
             return None
-        if self.fault == "garbage":
-            return bytes(random.Random(len(out)).getrandbits(8) for _ in range(len(out) - 1)).replace(b"\n", b"#") + b"\n"
-        return out
+        return self._faulty_reply(out)
 
     def unread(self, rest: bytes) -> None:
         """Put back the part of a reply a read with a small count did not take."""

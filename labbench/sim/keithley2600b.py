@@ -752,6 +752,7 @@ class Keithley2600BSim(SimInstrument):
 
     # -- messages ---------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
+        self._count_transaction()
         if self.fault == "disconnect":
             raise ConnectionError(self.name)
         try:
@@ -792,11 +793,12 @@ class Keithley2600BSim(SimInstrument):
                 self._queue.append(str(r).encode("ascii", "replace") + b"\n")
 
     def read(self) -> bytes | None:
+        self._count_transaction()
         if self.fault == "disconnect":
             raise ConnectionError(self.name)
         if self.fault == "timeout" or not self._queue:
             return None  # nothing to send: the VISA read times out
-        return self._queue.pop(0)
+        return self._faulty_reply(self._queue.pop(0))
 
     def unread(self, rest: bytes) -> None:
         self._queue.insert(0, rest)
