@@ -35,7 +35,8 @@ class TspPulseTrain(BenchProcedure):
             train = Train(bench)
             train._check(self.pulses, *train._settings(None, None, None))
         except (ValueError, SafetyError) as e:
-            raise PlanError(f"TspPulseTrain: {e}; nothing was sent") from None
+            text = str(e) if "nothing was sent" in str(e) else f"{e}; nothing was sent"
+            raise PlanError(f"TspPulseTrain: {text}") from None
         self._train = train
 
     def planned_rows(self, n_cells):

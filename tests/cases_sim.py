@@ -49,3 +49,13 @@ CASES += [
     C("yaml-octal", bench_2600("seed: 0", "seed: 010"), r"ambiguous number '010'.*octal"),
     C("yaml-sexagesimal", bench_2600("max_voltage: 3.5,", "max_voltage: 3:30,"), r"ambiguous number '3:30'.*base-60"),
 ]
+
+CASES += [
+    Case("tsp-train-longer-than-the-visa-timeout", ["measure", "tsp-pulse-train", "--bench", str(BENCHES / "sim_2600.yaml"),
+                                                    "-p", "cells=0, 0", "-p", "pulses=20000", "--db", "{tmp}/d.db"],
+         r"20000 pulses .* longer than the VISA timeout \(2 s\).*nothing was sent", exit_codes=(1, 2),
+         forbid=("{tmp}/d.db",)),
+    C("smu-terminal-without-compliance", bench_2600("smu.b:  {max_voltage: 3.0, max_compliance: 1.0e-3}",
+                                                    "smu.b:  {max_voltage: 3.0}"),
+      r"limits\.smu\.b: a source-meter terminal needs max_compliance"),
+]

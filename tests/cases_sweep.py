@@ -20,6 +20,9 @@ def _sweep_case(id, body, expect, exit_codes=(2,), argv_extra=(), base=BASE):
 
 
 CASES = [
+    _sweep_case("sweep-grid-too-big", "grid: {" + ", ".join(f"{k}: {list(range(1, 21))}" for k in
+                                                             ("nl_set", "pmax_set", "batch")) + "}\nseeds: "
+                + str(list(range(60))) + "\n", r"480,000 points.*at most 100,000", argv_extra=("--dry-run",)),
     # YAML that reads differently to the parser than to a person, refused even with --dry-run
     _sweep_case("sweep-yaml-alias-bomb", "x: &a [1, 1, 1, 1, 1, 1, 1, 1]\ny: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
                 "z: [*b, *b, *b, *b, *b, *b, *b, *b]\ngrid: {nl_set: [1, 2]}\n", r"anchors and aliases",

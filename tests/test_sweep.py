@@ -196,6 +196,25 @@ def test_cli_runs_a_sweep_file(tmp_path):
     assert r.exit_code == 0 and "2 point(s) over rule, seed" in r.output
 
 
+def test_a_sweep_file_changed_since_its_folder_was_made_is_refused(tmp_path):
+    """Resuming after editing the file mixed both configurations in one table ('8 of 4
+    points'): it is refused, naming what changed; the unchanged file still resumes."""
+    from labbench.cli import main
+
+    f = tmp_path / "s.yaml"
+    body = "name: cli\ndata: {kind: synthetic, train: 120, test: 60}\ntrain: {sizes: [16, 6, 4], epochs: 1, batch: 40}\n"
+    f.write_text(body + "grid: {rule: [accumulate, stochastic]}\n")
+    args = ["sweep", str(f), "--out", str(tmp_path / "o"), "--threads", "--quiet", "--no-db"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 0 and "2 of 2 points already finished" in r.output
+    f.write_text(body + "grid: {lr: [0.01, 0.02]}\n")
+    r = CliRunner().invoke(main, args)
+    assert r.exit_code == 2, r.output
+    assert "different version of its file (changed: grid)" in r.output and "results.parquet" in r.output
+    assert len(pd.read_parquet(tmp_path / "o" / "results.parquet")) == 2
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX process handling")
 def test_a_separately_started_scheduler_and_worker_run_a_sweep(tmp_path):
     """`dask scheduler` and `dask worker` as their own processes; the sweep connects to it."""

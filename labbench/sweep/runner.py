@@ -98,6 +98,10 @@ def write_table(folder: Path, rows: list[dict], fields: list[str]) -> pd.DataFra
     return df
 
 
+def _canonical(obj) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
 def check_folder(sweep: Sweep, out: Path) -> None:
     """A sweep folder holds one sweep: refuse to mix another one's points into its table."""
     old = Path(out) / "sweep.yaml"
@@ -106,12 +110,20 @@ def check_folder(sweep: Sweep, out: Path) -> None:
     from labbench.yamlfile import load_yaml
 
     try:
-        name = (load_yaml(old.read_text()) or {}).get("name")
+        stored = load_yaml(old.read_text()) or {}
     except Exception:  # noqa: BLE001 - an unreadable record is replaced
         return
+    name = stored.get("name")
     if name is not None and str(name) != sweep.name:
         raise SweepError(f"{out} holds the results of sweep {name!r}, not {sweep.name!r}; choose another --out "
                          "(a sweep folder keeps one sweep's table)")
+    ignore = {"description", "plots"}
+    changed = sorted(k for k in set(stored) | set(sweep.raw) if k not in ignore
+                     and _canonical(stored.get(k)) != _canonical(sweep.raw.get(k)))
+    if changed and (Path(out) / TABLE).exists():
+        raise SweepError(f"{out} holds the results of sweep {sweep.name!r} run from a different version of its file "
+                         f"(changed: {', '.join(changed)}); resuming would mix both in one table: choose another "
+                         f"--out for the changed sweep, or delete {Path(out) / TABLE} to start it over")
 
 
 @dataclass

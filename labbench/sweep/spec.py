@@ -288,6 +288,9 @@ def _load_file(path: Path) -> dict:
     return data
 
 
+MAX_POINTS = 100_000   # a grid beyond this is a typo, not a plan (each point is a training run)
+
+
 def load_sweep(path: str | Path) -> Sweep:
     path = Path(path)
     return build_sweep(_load_file(path), path)
@@ -395,6 +398,13 @@ def build_sweep(raw: dict, path: Path | None = None) -> Sweep:
     if not axes and listed is None and len(seeds) == 1:
         raise SweepError(f"{where}: nothing to sweep: give a grid (field: [values]), points, or several seeds")
 
+    n_points = math.prod(len(v) for _, v in axes) * (len(listed) if listed is not None else 1) * len(seeds)
+    if n_points > MAX_POINTS:
+        sizes = " x ".join([f"{len(v)} {k}" for k, v in axes] + ([f"{len(listed)} points"] if listed else [])
+                           + [f"{len(seeds)} seeds"])
+        raise SweepError(f"{where}: the grid has {n_points:,} points ({sizes}); at most {MAX_POINTS:,} per sweep "
+                         f"file (each point is a full training run): split it into several sweeps or use fewer "
+                         f"values")
     base_model = raw.get("device_model") or "hfox_2t2r_default"
     base = {"device_model": base_model, "train": base_train, "device": base_device, "data": data}
     combos = [dict(zip([k for k, _ in axes], vs)) for vs in itertools.product(*[v for _, v in axes])]
