@@ -30,6 +30,15 @@ SCRIPT = textwrap.dedent("""
         relays = sorted(map(list, worlds[0].instruments["matrix"].closed)) if worlds else None
         open(sys.argv[1], "w").write(json.dumps({"outputs_on": state, "relays": relays}))
 
+    from labbench import store as store_mod
+    _flush = store_mod.RunWriter.flush
+    def _flush_spy(self):
+        _flush(self)
+        if self.saved_rows and not getattr(store_mod, "_told", False):
+            store_mod._told = True
+            print("ROWS", flush=True)   # rows are on disk: the run exists and has data
+    store_mod.RunWriter.flush = _flush_spy
+
     from labbench.cli import main
     main(sys.argv[2:])
 """)
@@ -45,10 +54,10 @@ def test_signal_switches_outputs_off_and_records_abort(tmp_path, sig):
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                          env={**os.environ, "PYTHONUNBUFFERED": "1"},
                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    while (line := p.stdout.readline()) and line.strip() != "READY":   # QCoDeS prints first
+    # not a sleep (flaky under load): the signal goes once rows of the run are on disk
+    while (line := p.stdout.readline()) and line.strip() != "ROWS":   # QCoDeS prints first
         pass
-    assert line.strip() == "READY", p.stderr.read()
-    time.sleep(1.5)                                   # mid-run: pulses and reads under way
+    assert line.strip() == "ROWS", p.stderr.read()
     assert p.poll() is None, p.stderr.read()
     p.send_signal(sig)
     out, err = p.communicate(timeout=60)
