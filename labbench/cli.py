@@ -73,6 +73,20 @@ class LazyGroup(click.Group):
         target = COMMANDS.get(name)
         if target is None:
             return None
+        return self._load(target)
+
+    def resolve_command(self, ctx, args):
+        name = args[0] if args else None
+        if name is not None and name not in COMMANDS and not name.startswith("-"):
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise click.UsageError(f"No such command {name!r}.{hint} (`labbench --help` lists them)", ctx)
+        return super().resolve_command(ctx, args)
+
+    @staticmethod
+    def _load(target: str):
         module, attr = target.split(":")
         return getattr(importlib.import_module(module), attr)
 

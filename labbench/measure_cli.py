@@ -110,10 +110,13 @@ def pd_display():
 @click.argument("run_id", type=click.IntRange(1))
 @click.argument("out_csv", metavar="OUT", type=click.Path(dir_okay=False))
 @click.option("--metadata", is_flag=True, help="also write the run's metadata as OUT.json")
+@db_option("QCoDeS dataset file (also accepted before 'export')")
 @click.pass_obj
-def export(db, run_id, out_csv, metadata):
+def export(parent_db, run_id, out_csv, metadata, db):
     """Write run RUN_ID as a tidy CSV (the format `labbench fit` reads)."""
     from labbench.store import Store
+
+    db = Path(db) if db else parent_db
 
     ensure_writable_file(out_csv, "CSV file")
     store = Store.existing(db)

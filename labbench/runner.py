@@ -101,7 +101,8 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
     values: dict[str, str] = dict(getattr(procedure, "VALUES", {}))
     columns = list(index) + list(values)
     stop = {"flag": False}
-    bar = tqdm(total=100, desc=type(procedure).__name__, disable=not progress, unit="%")
+    bar = tqdm(total=100, desc=type(procedure).__name__, disable=not progress,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]")   # whole percents
 
     def emit(topic: str, record: Any) -> None:
         if topic == "results":

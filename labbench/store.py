@@ -12,6 +12,7 @@ We wrap QCoDeS rather than use it bare because procedures think in tidy tables
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import sqlite3
@@ -63,6 +64,23 @@ def _writers_lock(db: Path):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def quiet_prints():
+    """QCoDeS prints ("Starting experimental run with id: 3.", "Connected to: ...") into
+    progress bars and past --quiet; they go to the log (INFO) instead."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            yield
+    finally:
+        for line in buf.getvalue().splitlines():
+            if line.strip():
+                log.info("%s", line.strip())
 
 
 class RunWriter:
@@ -288,7 +306,7 @@ class Store:
             held.__enter__()
             try:
                 runner = meas.run()
-                with _writers_lock(self.path):
+                with _writers_lock(self.path), quiet_prints():
                     saver = runner.__enter__()
                 writer = RunWriter(saver, list(index), list(values), self.path, self.write_period)
                 writer.add_metadata("status", "running")   # stays so if the process is killed

@@ -97,3 +97,9 @@ CASES = [
          files={"b.yaml": bytes(range(256)) * 4}),
     Case("rehearse-unknown-procedure", ["bench", "rehearse", "sim", "pulse"], r"not a procedure", exit_codes=(2,)),
 ]
+
+CASES += [
+    Case("command-typo-suggests", ["trian"], r"No such command 'trian'\. Did you mean 'train'\?", exit_codes=(2,)),
+    Case("export-missing-run-db-after", ["runs", "export", "7", "{tmp}/o.csv", "--db", "{tmp}/d.db"], r"no run 7",
+         exit_codes=(1,), setup=lambda tmp: __import__("labbench.store").store.Store(tmp / "d.db")._conn().close()),
+]

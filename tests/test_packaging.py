@@ -32,3 +32,16 @@ def test_procedures_live_in_the_labbench_namespace():
     assert labbench.procedures.__name__ == "labbench.procedures"
     spec = importlib.util.find_spec("procedures")
     assert spec is None or "site-packages" not in str(spec.origin)
+
+
+def test_compiled_loops_are_cached_in_the_users_cache_folder_not_in_the_package():
+    from pathlib import Path
+
+    from numba.core import config
+
+    import labbench
+    import labbench.physics.kernels  # noqa: F401 - sets the cache folder
+
+    cache = Path(config.CACHE_DIR).resolve()
+    package = Path(labbench.__file__).resolve().parent
+    assert config.CACHE_DIR and package not in cache.parents and cache != package

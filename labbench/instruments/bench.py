@@ -74,7 +74,10 @@ class Bench:
         for name, inst in cfg.instruments.items():
             lib = sim_lib if inst.simulated else cfg.visa_library
             try:
-                adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
+                from labbench.store import quiet_prints
+
+                with quiet_prints():     # QCoDeS's "Connected to: ..." goes to the log
+                    adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
             except Exception as e:  # noqa: BLE001 - named, with what to check
                 raise instrument_fault(name, inst.address, e, "opening it") from None
             self._record_commands(name, adapter)

@@ -21,13 +21,14 @@ import os
 # tests check that one device alone gets the numbers it gets among many)
 os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
 
+
 import numpy as np  # noqa: E402
 from llvmlite import ir  # noqa: E402
 from numba import njit, types  # noqa: E402
 from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
-# cached on disk (next to this file, or in the user cache where it is read-only); numpy's
+# cached on disk in the user's cache folder (labbench/__init__.py); numpy's
 # error model: a division by zero gives inf, as in NumPy, with no per-division check
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
