@@ -103,3 +103,18 @@ CASES += [
     Case("export-missing-run-db-after", ["runs", "export", "7", "{tmp}/o.csv", "--db", "{tmp}/d.db"], r"no run 7",
          exit_codes=(1,), setup=lambda tmp: __import__("labbench.store").store.Store(tmp / "d.db")._conn().close()),
 ]
+
+
+def _needs_no_visa_library(tmp):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("pyvisa_py") is not None:
+        pytest.skip("pyvisa-py is installed here: the bench would try the real bus")
+
+
+CASES += [
+    Case("hardware-bench-without-a-visa-library", ["bench", "check", "hardware_example"],
+         r"no VISA library on this machine.*labbench\[hardware\]", exit_codes=(1,), setup=_needs_no_visa_library),
+]

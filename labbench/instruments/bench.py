@@ -353,6 +353,11 @@ def instrument_fault(name: str, address: str, e: BaseException, doing: str = "")
     from labbench.errors import InstrumentFault
 
     text = str(e)
+    if "Could not locate a VISA implementation" in text or "pyvisa_py" in text or "pyvisa-py" in text \
+            and "No module" in text:
+        return InstrumentFault(f"{name} ({address}): no VISA library on this machine to reach a real instrument: "
+                               f"pip install 'labbench[hardware]' (pyvisa-py), or install NI-VISA / Keysight IO "
+                               f"Libraries; docs/hardware.md has the GPIB and USB setup")
     if "CONN_LOST" in text or isinstance(e, ConnectionError) and "garbled" not in text:
         what = "the connection was lost" + (f" ({text})" if text and text != name else "")
         check = "its cable and power, then run again"
