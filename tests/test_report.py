@@ -242,3 +242,52 @@ def test_report_renders_in_headless_chromium_without_errors(runs, tmp_path):
     # the page has no script: any console message (an error, a refused resource) is a fault
     console = [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
     assert not console, console
+
+
+def test_a_training_report_says_what_the_run_was_and_never_reads_0_J_as_a_measurement(runs, tmp_path):
+    device, _ = runs
+    folder = tmp_path / "train-sim-s0"          # the folder names `labbench train` gives
+    shutil.copytree(device, folder)
+    ideal = train_run(tmp_path / "train-ideal-s0", mode="ideal")
+    m = pd.read_csv(folder / "metrics.csv")
+    m["program_energy_J"] = 0.0                  # a device model with no energy block
+    m.to_csv(folder / "metrics.csv", index=False)
+    out = write_report(str(folder), tmp_path / "r.html")
+    c = check_html(out)
+    text = out.read_text()
+    assert "not modelled (the device model has no energy block)" in text and "0 J" not in text
+    # the ideal run of the same seed is paired with it, as the demo's are
+    assert float(c.values["train-ideal-s0.test_acc"]) == pd.read_csv(ideal / "metrics.csv")["test_acc"].iloc[-1]
+    assert "gap_ideal_minus_device" in c.values
+    # the configuration: device model, network, rule, refresh, optimizer, learning rate, seed
+    assert "Configuration" in sections(out)
+    for word in ("16-8-4", "accumulate", "hfox_2t2r_default", "learning rate", "seed", "optimizer"):
+        assert word in text, word
+    assert "in None" not in text
+
+
+def test_a_demo_report_shows_the_fitted_parameters_with_intervals_and_the_ranking(runs, tmp_path):
+    from labbench.fitting import fit_device
+
+    demo = tmp_path / "labbench-demo"
+    demo.mkdir()
+    (demo / "summary.json").write_text(json.dumps({}))
+    _dataset_with_measurements(demo / "labbench.db")
+    from labbench.fitting.sample import generate
+
+    fit_device(generate(rows=4, cols=2, cycles=2), model="auto", name="demo_fitted").to_yaml(demo / "demo_fitted.yaml")
+    out = write_report(str(demo))
+    check_html(out)
+    text = out.read_text()
+    assert "Fitted model" in sections(out)
+    assert "95 % interval" in text and "candidate models, best first" in text
+
+
+def test_a_measurement_summary_has_units(tmp_path):
+    db = tmp_path / "lab.db"
+    ids = _dataset_with_measurements(db)
+    out = write_report(str(ids["pulse"]), tmp_path / "p.html", str(db))
+    c = check_html(out)
+    text = out.read_text()
+    assert "rows recorded" in text and " rows<" in text.replace("</td>", "<")
+    assert "µS" in text and float(c.values["g_high_mean"]) < 1e-3       # exact value in siemens

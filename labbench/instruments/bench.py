@@ -13,6 +13,8 @@ import time
 from collections import deque
 from pathlib import Path
 
+import pyvisa
+
 from labbench.physics.models import parse_direction, SET
 
 from .config import BenchConfig
@@ -78,7 +80,11 @@ class Bench:
 
                 with quiet_prints():     # QCoDeS's "Connected to: ..." goes to the log
                     adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
-            except Exception as e:  # noqa: BLE001 - named, with what to check
+            except (ConnectionError, OSError, ValueError, UnicodeDecodeError, pyvisa.errors.Error) as e:
+                raise instrument_fault(name, inst.address, e, "opening it") from None   # named, what to check
+            except ImportError as e:
+                if "pyvisa" not in str(e):
+                    raise
                 raise instrument_fault(name, inst.address, e, "opening it") from None
             self._record_commands(name, adapter)
             adapter = self.adapters[name] = NamedAdapter(name, inst.address, adapter)

@@ -57,11 +57,12 @@ class Summary:
 
     rows: list[dict] = field(default_factory=list)
 
-    def add(self, key: str, label: str, value, fmt: str = "{}") -> None:
+    def add(self, key: str, label: str, value, fmt: str = "{}", scale: float = 1.0) -> None:
+        """``fmt`` shows ``value * scale`` with its unit; the exact value stays in SI."""
         if value is None or (isinstance(value, float) and math.isnan(value)):
             shown = "—"
         else:
-            shown = fmt.format(value)
+            shown = fmt.format(value * scale if scale != 1.0 else value)
         self.rows.append({"key": key, "label": label, "shown": shown,
                           "value": "" if value is None else repr(value) if isinstance(value, float) else str(value)})
 
@@ -334,13 +335,24 @@ def _swept(raw: dict) -> list[str]:
 
 # -- the kinds -----------------------------------------------------------------------------
 def _training_runs(folder: Path) -> dict[str, Path]:
-    """The run, and an ideal (or device) run beside it when there is one."""
+    """The run, and an ideal (or device) run beside it when there is one: the demo's
+    ``train_device``/``train_ideal``, and the folders ``labbench train`` names
+    (``train-sim-s0`` beside ``train-ideal-s0``, ``train-bench-s0`` too)."""
+    import re
+
     runs = {folder.name: folder}
+    twins = []
     for a, b in (("device", "ideal"), ("ideal", "device")):
         if folder.name.endswith(a):
-            twin = folder.with_name(folder.name[: -len(a)] + b)
-            if (twin / "metrics.csv").exists():
-                runs[twin.name] = twin
+            twins.append(folder.name[: -len(a)] + b)
+    m = re.fullmatch(r"train-(ideal|sim|bench)-s(\d+)", folder.name)
+    if m:
+        twins += [f"train-{k}-s{m.group(2)}" for k in (("sim", "bench") if m.group(1) == "ideal" else ("ideal",))]
+    for name in twins:
+        twin = folder.with_name(name)
+        if (twin / "metrics.csv").exists():
+            runs[twin.name] = twin
+            break
     return dict(sorted(runs.items(), key=lambda kv: "ideal" not in kv[0]))
 
 
@@ -348,14 +360,19 @@ def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame]) -> None:
     for name, h in hists.items():
         last = h.iloc[-1]
         summary.add(f"{name}.test_acc", f"{name}: final test accuracy", float(last["test_acc"]), "{:.2%}")
-        summary.add(f"{name}.epochs", f"{name}: epochs", int(last["epoch"]))
+        summary.add(f"{name}.epochs", f"{name}: epochs", int(last["epoch"]), "{} epochs")
         if "set_pulses" in h:
             upd = int(h["set_pulses"].sum())
             ref = int(h["refresh_set_pulses"].sum()) if "refresh_set_pulses" in h else 0
-            summary.add(f"{name}.set_pulses", f"{name}: update SET pulses", upd, "{:,}")
+            summary.add(f"{name}.set_pulses", f"{name}: update SET pulses", upd, "{:,} pulses")
             summary.add(f"{name}.refresh_per_update_pulse", f"{name}: refresh / update pulses",
                         ref / upd if upd else float("nan"), "{:.3f}")
-        if "program_energy_J" in h:
+        pulses = float(h["set_pulses"].sum()) if "set_pulses" in h else 0.0
+        if "program_energy_J" in h and pulses > 0 and float(h["program_energy_J"].sum()) == 0.0:
+            # pulses with no energy: the device model has no energy block; 0 J would read as a measurement
+            summary.rows.append({"key": f"{name}.program_energy_J", "label": f"{name}: programming energy",
+                                 "shown": "not modelled (the device model has no energy block)", "value": ""})
+        elif "program_energy_J" in h:
             summary.add(f"{name}.program_energy_J", f"{name}: programming energy, all epochs",
                         float(h["program_energy_J"].sum()), "{:.3g} J")
             summary.add(f"{name}.read_energy_J", f"{name}: read energy, all epochs",
@@ -365,14 +382,14 @@ def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame]) -> None:
                             float(h["refresh_energy_J"].sum() / h["program_energy_J"].sum()), "{:.1%}")
         if "pulses_per_cell_mean" in h:
             summary.add(f"{name}.pulses_per_cell_mean", f"{name}: pulses per device, mean",
-                        float(last["pulses_per_cell_mean"]), "{:.1f}")
+                        float(last["pulses_per_cell_mean"]), "{:.1f} pulses")
             summary.add(f"{name}.pulses_per_cell_max", f"{name}: pulses per device, max",
-                        int(last["pulses_per_cell_max"]), "{:,}")
+                        int(last["pulses_per_cell_max"]), "{:,} pulses")
             summary.add(f"{name}.worn_fraction", f"{name}: devices worn out", float(last["worn_fraction"]), "{:.3%}")
         if "bytes_per_synapse" in h:
             prec = f" ({last['precision']})" if "precision" in h else ""
-            summary.add(f"{name}.bytes_per_synapse", f"{name}: digital bytes kept per synapse{prec}",
-                        float(last["bytes_per_synapse"]), "{:g}")
+            summary.add(f"{name}.bytes_per_synapse", f"{name}: digital state kept per synapse{prec}",
+                        float(last["bytes_per_synapse"]), "{:g} B")
     dev = [n for n in hists if "ideal" not in n]
     ide = [n for n in hists if "ideal" in n]
     if dev and ide:
@@ -384,12 +401,17 @@ def build(path: str, db: str | None = None, model=None) -> dict:
     """The report's context: title, kind, sections, summary.  ``model`` (a DeviceModel) is
     drawn over a measurement's pulse responses, with residuals."""
     kind = detect(path, db)
+    if kind == "measurement" and db is None:     # the default dataset, named (never "in None")
+        from labbench.paths import default_db
+
+        db = str(default_db())
     sections: list[Section] = []
     summary = Summary()
     p = Path(path)
     if kind == "training":
-        s, hists = training_section(_training_runs(p))
-        sections.append(s)
+        runs = _training_runs(p)
+        s, hists = training_section(runs)
+        sections += [c for c in [configuration_section(runs)] if c] + [s]
         _train_summary(summary, hists)
         title = f"Training run {p.name}"
     elif kind == "sweep":
@@ -438,10 +460,91 @@ def _measurement(run_id: int, db: str | None, model=None):
         sections += ms
         summary = Summary()
         for k, v in nums.items():
-            summary.add(k, k.replace("_", " "), v, "{:.4g}" if isinstance(v, float) else "{}")
+            label, fmt, scale = _MEASUREMENT_UNITS.get(k, (k.replace("_", " "), "{:.4g}" if isinstance(v, float)
+                                                            else "{}", 1.0))
+            summary.add(k, label, v, fmt, scale if isinstance(v, float) else 1.0)
     summary.rows.insert(0, {"key": "status", "label": "run status", "shown": str(info["status"]),
                             "value": str(info["status"])})
     return sections, summary, f"Measurement run {run_id}: {info['name']}"
+
+
+# measurement summary rows: (label, format with its unit, scale from SI)
+_MEASUREMENT_UNITS = {
+    "rows": ("rows recorded", "{:,} rows", 1.0),
+    "forming_voltage_mean": ("forming voltage, mean", "{:.3g} V", 1.0),
+    "fit_rms_set": ("fit residual RMS, SET", "{:.3g} µS", 1e6),
+    "fit_rms_reset": ("fit residual RMS, RESET", "{:.3g} µS", 1e6),
+    "g_high_mean": ("high conductance, mean", "{:.3g} µS", 1e6),
+    "g_high_cv": ("high conductance, spread (σ/μ)", "{:.1%}", 1.0),
+}
+
+
+def configuration_section(runs: dict[str, Path]) -> Section | None:
+    """What each training run was: device model, network, rule, refresh, optimizer,
+    learning rate, seed (from its checkpoint)."""
+    from labbench.bnn.trainer import CHECKPOINT, CheckpointError, read_checkpoint
+
+    rows = []
+    keys = [("device model", lambda m, c: m.get("device_model", "")),
+            ("array", lambda m, c: m.get("array", "")),
+            ("network", lambda m, c: "-".join(str(x) for x in c.get("sizes", []))),
+            ("mode / precision", lambda m, c: f"{c.get('mode', '')} / {c.get('precision', '')}"),
+            ("update rule", lambda m, c: c.get("rule", "")),
+            ("refresh", lambda m, c: c.get("refresh", "")),
+            ("optimizer", lambda m, c: c.get("optimizer", "")),
+            ("learning rate", lambda m, c: f"{c.get('lr', '')}" + (f" → {c['lr_end']}" if c.get("lr_end") else "")),
+            ("epochs × batch", lambda m, c: f"{c.get('epochs', '')} × {c.get('batch', '')}"),
+            ("seed", lambda m, c: c.get("seed", ""))]
+    for name, folder in runs.items():
+        try:
+            meta = read_checkpoint(folder / CHECKPOINT)["meta"]
+        except (CheckpointError, OSError, KeyError):
+            continue
+        cfg = meta.get("config", {})
+        rows.append([name] + [str(get(meta, cfg)) for _, get in keys])
+    if not rows:
+        return None
+    s = Section("Configuration", "What each run was, from its checkpoint.")
+    s.tables.append({"caption": "run configuration", "columns": ["run"] + [k for k, _ in keys], "rows": rows})
+    return s
+
+
+def fit_section(model, path: Path) -> Section | None:
+    """The fitted parameters with their 95 % intervals, the device-to-device spreads with
+    whether the data resolve them, and the model ranking: from the ``fit`` block that
+    ``labbench fit`` writes into the device model."""
+    fit = getattr(model, "fit", None) or {}
+    s = Section("Fitted model", f"{path.name}: update model {model.update.kind}, fitted from "
+                                f"{fit.get('n_points', '?')} reads of {fit.get('n_devices', '?')} device(s) × "
+                                f"{fit.get('n_cycles', '?')} cycle(s).  Intervals are 95 %.")
+    rows = []
+    for k, v in (fit.get("uncertainty") or {}).items():
+        if isinstance(v, dict) and "value" in v:
+            lo, hi = (v.get("ci95") or [None, None])[:2]
+            rows.append([k, _fmt(v["value"]), "—" if lo is None else f"[{_fmt(lo)}, {_fmt(hi)}]",
+                         _PARAM_UNITS.get(k.rsplit(".", 1)[-1], ""), str(v.get("method", ""))])
+    if rows:
+        s.tables.append({"caption": "fitted parameters", "columns": ["parameter", "value", "95 % interval", "unit",
+                                                                    "interval from"], "rows": rows})
+    d2d = []
+    for k, v in (fit.get("d2d") or {}).items():
+        if isinstance(v, dict) and "sigma" in v:
+            lo, hi = (v.get("ci95") or [None, None])[:2]
+            d2d.append([k, _fmt(v["sigma"]), "—" if lo is None else f"[{_fmt(lo)}, {_fmt(hi)}]",
+                        "yes (in the model)" if v.get("resolved") else "no (left out)", str(v.get("n_devices", ""))])
+    if d2d:
+        s.tables.append({"caption": "device-to-device spread (σ of ln, relative)",
+                         "columns": ["parameter", "σ", "95 % interval", "resolved", "devices"], "rows": d2d})
+    ranking = fit.get("ranking") or []
+    if ranking:
+        cols = [c for c in ("model", "aic", "bic") if c in ranking[0]]
+        s.tables.append({"caption": "candidate models, best first (lower AIC/BIC is better)", "columns": cols,
+                         "rows": [[_fmt(r.get(c)) for c in cols] for r in ranking]})
+    return s if s.tables else None
+
+
+_PARAM_UNITS = {"gmin": "S", "gmax": "S", "g_min": "S", "g_max": "S", "a": "pulses", "a_set": "pulses", "a_reset": "pulses", "pmax": "pulses",
+                "a_normalized": "", "nl": "", "c2c_rel": "", "c2c_abs": "of the range"}
 
 
 def _demo(folder: Path):
@@ -484,10 +587,14 @@ def _demo(folder: Path):
                 summary.add(f"fit_rms_{d}", f"fit residual RMS, {d.upper()}", nums[f"fit_rms_{d}"] * 1e6, "{:.3g} µS")
     if model is not None:
         summary.add("fitted_model", "fitted model", f"{model.update.kind} ({fitted.name})")
+        fs = fit_section(model, fitted)
+        if fs is not None:
+            sections.append(fs)
     runs = {n: folder / f"train_{n}" for n in ("ideal", "device") if (folder / f"train_{n}" / "metrics.csv").exists()}
     if runs:
         s, hists = training_section(runs)
-        sections.append(s)
+        cs = configuration_section({f"train_{k}": v for k, v in runs.items()})
+        sections += ([cs] if cs else []) + [s]
         _train_summary(summary, {f"train_{k}": v for k, v in hists.items()})
     else:
         sections.append(Section("Training", "The demo did not train (MNIST was not available); its output says "
