@@ -35,7 +35,7 @@ def test_protocols_declare_the_documented_calls():
         "idn", "configure", "set_voltage", "output", "measure_current", "biased", "off",
         "settings", "errors", "close"}
     assert set(protocol_methods(PulseGeneratorAdapter)) == {
-        "idn", "configure_pulse", "set_count", "set_dc", "output", "trigger", "off",
+        "idn", "configure_pulse", "set_count", "set_load", "load", "set_dc", "output", "trigger", "off",
         "settings", "errors", "close"}
     assert set(protocol_methods(SwitchMatrixAdapter)) == {
         "idn", "configure", "set_paths", "closed_paths", "open_all", "connections",

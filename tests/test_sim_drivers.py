@@ -14,7 +14,8 @@ SMALL = {
     "chip": {"device_model": "hfox_2t2r_default", "rows": 4, "cols": 4, "seed": 7},
     "instruments": {
         "smu": {"role": "source_meter", "driver": "pymeasure.keithley2450", "address": "GPIB0::24::INSTR"},
-        "pg": {"role": "pulse_generator", "driver": "pymeasure.keysight81160a", "address": "GPIB0::10::INSTR"},
+        "pg": {"role": "pulse_generator", "driver": "pymeasure.keysight81160a", "address": "GPIB0::10::INSTR",
+               "output_load": {"ch1": "high_z", "ch2": "high_z"}},
         "matrix": {"role": "switch_matrix", "driver": "qcodes.keysight_b220x", "address": "GPIB0::22::INSTR"},
     },
     # one module: QCoDeS's driver (card 0) reaches every line
@@ -124,6 +125,7 @@ def test_burst_of_set_pulses_changes_g_as_the_model_says(world, matrix):
     w, lib = world
     twin = Chip(w.chip.model, 4, 4, seed=7)
     pg = Keysight81160A("GPIB0::10::INSTR", visa_library=lib)
+    pg.write(":OUTP1:LOAD INF;:OUTP2:LOAD INF")    # high impedance, as a bench file declares: level = cell voltage
     matrix.connect_paths([(3, 11 + 2), (5, 1 + 1), (14, 48)])  # pulse on BL2, gate WL1, SL ground
     _gate_dc(pg, 1.2)
     ch = pg.channels[1]

@@ -65,11 +65,15 @@ def test_81160a_dc_accepts_every_level_inside_its_window():
     _send(pg, ":APPL2:DC DEF, DEF, 4.8")                           # DC: only the level counts
     assert float(_query(pg, ":VOLT2:OFFS?")) == 4.8 and pg.terminal_level("ch2") is None
     _send(pg, ":OUTP2 ON", ":VOLT2:OFFS -4.9")
-    assert pg.terminal_level("ch2") == -4.9
+    # -4.9 V is programmed for a 50 ohm load; the line (a high-impedance cell) gets the
+    # open-circuit voltage, twice that
+    assert pg.terminal_level("ch2") == -9.8
     assert pg.errors.codes() == []
     _send(pg, ":APPL2:DC DEF, DEF, 5.5")                           # outside +-5 V into 50 ohm
     _send(pg, ":OUTP2:LOAD 1e6", ":APPL2:DC DEF, DEF, 9.5")        # high impedance: +-10 V
-    assert pg.errors.codes() == [-221] and pg.terminal_level("ch2") == 9.5
+    assert pg.errors.codes() == [-221] and pg.terminal_level("ch2") == pytest.approx(9.5 * (1e6 + 50) / 1e6)
+    _send(pg, ":OUTP2:LOAD INF", ":APPL2:DC DEF, DEF, 9.5")        # INFinity: the level is what the line gets
+    assert pg.terminal_level("ch2") == 9.5 and float(_query(pg, ":OUTP2:LOAD?")) == 9.9e37
     _send(pg, ":OUTP2:LOAD 50")                                    # would put 9.5 V outside
     assert pg.errors.codes() == [-221, -221]
 

@@ -8,6 +8,7 @@ or Ctrl-C included, switches every output off and opens every relay.
 from __future__ import annotations
 
 import logging
+import math
 import sys
 import time
 from collections import deque
@@ -91,7 +92,8 @@ class Bench:
             if inst.role == "source_meter" and self.source_meter is None:
                 self.source_meter = SourceMeter(name, adapter, cfg.limits)
             elif inst.role == "pulse_generator" and self.pulse_generator is None:
-                self.pulse_generator = PulseGenerator(name, adapter, cfg.limits)
+                loads = {int(t.removeprefix("ch")): inst.load_ohms(t) for t in DRIVERS[inst.driver].terminals}
+                self.pulse_generator = PulseGenerator(name, adapter, cfg.limits, loads)
             elif inst.role == "switch_matrix" and name == cfg.wiring.matrix:
                 self.switch_matrix = SwitchMatrix(name, adapter)
         op = cfg.operating
@@ -109,9 +111,15 @@ class Bench:
                                   f"answer), so {'their' if len(failed) > 1 else 'its'} outputs may be on: switch "
                                   f"{'them' if len(failed) > 1 else 'it'} off at the front panel, check the "
                                   f"connection and power, then run again")
+        self._set_loads()
         self.switch_matrix.configure()
         self.source_meter.configure(op.compliance, op.nplc)
         self._gate = None
+
+    def _set_loads(self) -> None:
+        """Each pulse-generator channel's load as the bench file declares it, set and read
+        back (:meth:`PulseGenerator.apply_loads`): a mismatch stops here, before any level."""
+        self.pulse_generator.apply_loads()
 
     # -- clock ----------------------------------------------------------------------------
     @property

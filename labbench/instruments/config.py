@@ -41,12 +41,36 @@ class InstrumentConfig(_Strict):
     address: str = Field(description="VISA resource name, e.g. GPIB0::24::INSTR")
     simulated: bool = True
     sim_fault: SimFault | None = Field(None, description="simulated instruments only: a fault after N transactions")
+    output_load: dict[str, Literal["high_z"] | Annotated[float, Field(ge=0.3, le=1e6, strict=True)]] | None = Field(
+        None, description="pulse generators: each channel's load setting, 'high_z' or ohms; set and read back on "
+                          "opening, and used to convert limits to the voltage at the cell")
 
     @model_validator(mode="after")
     def _fault_needs_simulation(self):
         if self.sim_fault is not None and not self.simulated:
             raise ValueError("sim_fault applies to a simulated instrument only (simulated: true)")
+        if self.role == "pulse_generator":
+            terms = DRIVERS[self.driver].terminals if self.driver in DRIVERS else ()
+            if not self.output_load:
+                raise ValueError(
+                    "a pulse generator needs output_load, its channels' load setting (e.g. output_load: {"
+                    + ", ".join(f"{t}: high_z" for t in terms or ("ch1", "ch2")) + "}): the level it "
+                    "delivers into a cell depends on it (a 50 ohm setting into a high-impedance cell doubles it)")
+            unknown = sorted(set(self.output_load) - set(terms)) if terms else []
+            if unknown:
+                raise ValueError(f"output_load: {', '.join(unknown)} is not a channel of {self.driver} "
+                                 f"({', '.join(terms)})")
+            missing = sorted(set(terms) - set(self.output_load))
+            if missing:
+                raise ValueError(f"output_load: give every channel's load; missing {', '.join(missing)}")
+        elif self.output_load is not None:
+            raise ValueError("output_load applies to a pulse generator only")
         return self
+
+    def load_ohms(self, terminal: str) -> float:
+        """A channel's declared load in ohms (inf for high impedance)."""
+        v = (self.output_load or {}).get(terminal, "high_z")
+        return float("inf") if v == "high_z" else float(v)
 
 
 class Pin(_Strict):

@@ -6,6 +6,8 @@ loop then costs one matrix write, one trigger and one reading.
 """
 from __future__ import annotations
 
+import math
+
 import itertools
 import re
 from dataclasses import dataclass
@@ -216,6 +218,18 @@ class PyMeasureKeysight81160A:
             self._set(ch, "voltage_high", high)
             self._set(ch, "voltage_low", low)
 
+    def set_load(self, ch: int, ohms: float) -> None:
+        # written as SCPI: the driver's output_load accepts numbers only, and high
+        # impedance is :OUTP:LOAD INFinity
+        value = "INF" if math.isinf(ohms) else f"{ohms:g}"
+        self.drv.write(f":OUTP{ch}:LOAD {value}")
+        self._state.clear()     # the levels the instrument holds were rescaled with the load
+
+    def load(self, ch: int) -> float:
+        """The channel's load setting as the instrument reports it (inf: high impedance)."""
+        v = float(self.drv.ask(f":OUTP{ch}:LOAD?"))
+        return float("inf") if v >= 9.9e37 else v
+
     def set_count(self, ch: int, n: int) -> None:
         # the 81160A's burst needs NCYC >= 2; a single pulse is burst off, one trigger
         if n >= 2:
@@ -247,7 +261,8 @@ class PyMeasureKeysight81160A:
             c = self.drv.channels[ch]
             out[f"ch{ch}"] = {"shape": c.shape, "high": c.voltage_high, "low": c.voltage_low,
                               "width": c.pulse_width, "period": c.pulse_period,
-                              "output": bool(c.output)}
+                              "output": bool(c.output), "load": ("high_z" if math.isinf(ld := self.load(ch))
+                                                                 else ld)}
         return out
 
     def errors(self) -> list:

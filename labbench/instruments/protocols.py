@@ -103,6 +103,15 @@ class PulseGeneratorAdapter(Protocol):
         """Channel ``ch`` emits ``n`` pulses (n >= 1) per trigger."""
         ...
 
+    def set_load(self, ch: int, ohms: float) -> None:
+        """Channel ``ch``'s load setting, ohms (``inf``: high impedance)."""
+        ...
+
+    def load(self, ch: int) -> float:
+        """Channel ``ch``'s load setting as the instrument reports it (``inf``: high
+        impedance)."""
+        ...
+
     def set_dc(self, ch: int, level: float) -> None:
         """Channel ``ch`` holds the DC ``level`` (V).  Does not switch the output on."""
         ...

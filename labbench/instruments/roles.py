@@ -93,13 +93,45 @@ class SourceMeter:
         self.adapter.off()
 
 
+SOURCE_IMPEDANCE = 50.0   # ohm: the pulse generators' output impedance
+
+
 class PulseGenerator:
-    def __init__(self, name: str, adapter, limits: dict[str, TerminalLimits]):
+    """Levels here are the voltages at the cell.  A generator programs its level for its
+    load setting L behind a 50 ohm source; a cell is high impedance, so it sees the
+    open-circuit voltage, (L + 50)/L times the programmed level (twice with the 50 ohm
+    default, once with high_z).  Every level is checked against the limits as the cell
+    gets it, then sent as the level to program."""
+
+    def __init__(self, name: str, adapter, limits: dict[str, TerminalLimits], loads: dict[int, float] | None = None):
         self.name, self.adapter = name, adapter
         self.limits = limits
+        self.loads = dict(loads or {})        # channel -> ohms (inf: high impedance)
+
+    def delivered_factor(self, ch: int) -> float:
+        load = self.loads.get(ch, float("inf"))
+        return 1.0 if math.isinf(load) else (load + SOURCE_IMPEDANCE) / load
 
     def _lim(self, ch: int):
         return f"{self.name}.ch{ch}", self.limits.get(f"{self.name}.ch{ch}")
+
+    def apply_loads(self) -> None:
+        """Set each channel's declared load and read it back: the levels programmed here
+        assume it, so a mismatch is an error before any level is sent."""
+        from labbench.errors import InstrumentFault
+
+        def show(v):
+            return "high_z" if math.isinf(v) else f"{v:g} ohm"
+
+        for ch, ohms in sorted(self.loads.items()):
+            self.adapter.set_load(ch, ohms)
+            got = self.adapter.load(ch)
+            if (math.isinf(ohms) != math.isinf(got)) or (not math.isinf(ohms) and abs(got - ohms) > 1e-6 * ohms):
+                actual = 1.0 if math.isinf(got) else (got + SOURCE_IMPEDANCE) / got
+                raise InstrumentFault(f"{self.name}.ch{ch}: output load reads back {show(got)}, the bench file "
+                                      f"declares {show(ohms)}; the levels at the cell would be off by a factor "
+                                      f"{actual / self.delivered_factor(ch):.3g}, so nothing else was sent: check "
+                                      f"the instrument's load setting")
 
     def check(self, ch: int, level: float, width: float | None = None) -> None:
         """Raise SafetyError if ``level`` (and ``width``) break channel ``ch``'s limits."""
@@ -111,7 +143,8 @@ class PulseGenerator:
         term, lim = self._lim(ch)
         _check(term, lim, voltage=high, width=width)
         _check(term, lim, voltage=low)
-        self.adapter.configure_pulse(ch, high, width, period or 2.0 * width, low)
+        k = self.delivered_factor(ch)
+        self.adapter.configure_pulse(ch, high / k, width, period or 2.0 * width, low / k)
 
     def set_count(self, ch: int, n: int) -> None:
         if int(n) < 1:
@@ -121,7 +154,7 @@ class PulseGenerator:
     def set_dc(self, ch: int, level: float) -> None:
         term, lim = self._lim(ch)
         _check(term, lim, voltage=level)
-        self.adapter.set_dc(ch, level)
+        self.adapter.set_dc(ch, level / self.delivered_factor(ch))
 
     def output(self, ch: int, on: bool) -> None:
         self.adapter.output(ch, on)

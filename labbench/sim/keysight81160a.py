@@ -80,7 +80,8 @@ class Keysight81160ASim(SimInstrument):
         # output
         Bool("output", ":OUTPut#[:STATe]", False),
         Choice("polarity", ":OUTPut#:POLarity", "NORM", ("NORMal", "INVerted")),
-        Num("load", ":OUTPut#:LOAD", 50.0, 0.3, 1e6, "ohm", couple="_couple_load"),
+        # 0.3 ohm .. 1 Mohm, or INFinity (high impedance); MAXimum is 1 Mohm
+        Num("load", ":OUTPut#:LOAD", 50.0, 0.3, float("inf"), "ohm", mx=1e6, couple="_couple_load"),
         Bool("trigger_out", ":OUTPut#:TRIGger", False),
         Bool("coupled", ":TRACe:CHANnel#", False),
         Text("display", ":DISPlay:TEXT", ""),
@@ -99,8 +100,16 @@ class Keysight81160ASim(SimInstrument):
     @staticmethod
     def _window(st) -> float:
         """The level window at the load: +-5 V into 50 ohm, -> +-10 V open circuit."""
+        return V_WINDOW_50 * 2 / Keysight81160ASim.delivered_factor(st)
+
+    @staticmethod
+    def delivered_factor(st) -> float:
+        """What the cell gets per programmed volt.  The level is programmed for the load
+        setting L behind the 50 ohm source (the open-circuit voltage is level x (L + 50)/L);
+        a cell is high impedance (>> 50 ohm), so it sees that open-circuit voltage: twice
+        the level with the default 50 ohm setting, the level itself with INFinity."""
         load = st["load"]
-        return V_WINDOW_50 * 2 * load / (load + SOURCE_IMPEDANCE)
+        return 1.0 if load == float("inf") else (load + SOURCE_IMPEDANCE) / load
 
     def _check_levels(self, st, high: float, low: float) -> None:
         w = self._window(st)
@@ -157,6 +166,8 @@ class Keysight81160ASim(SimInstrument):
         st[prop.name] = v
 
     def _couple_load(self, ch, prop, v):
+        if v != float("inf") and v > 1e6:
+            raise SCPIError(-222, f"load {v:g} ohm outside [0.3, 1e+06] ohm (or INFinity)")
         st = self.state[ch]
         old = st["load"]
         st["load"] = v
@@ -219,7 +230,7 @@ class Keysight81160ASim(SimInstrument):
             return None
         if not st["output"]:
             return None  # output relay open
-        lvl = st["offset"] if st["shape"] == "DC" else st["low"]
+        lvl = (st["offset"] if st["shape"] == "DC" else st["low"]) * self.delivered_factor(st)
         return -lvl if st["polarity"] == "INV" else lvl
 
     def bus_trigger(self):
@@ -232,7 +243,7 @@ class Keysight81160ASim(SimInstrument):
             if not (st["burst"] or st["trig_count"] > 1 or shape == "PULS"):
                 continue
             count = st["ncycles"] if st["burst"] else st["trig_count"]
-            high = -st["high"] if st["polarity"] == "INV" else st["high"]
+            high = (-st["high"] if st["polarity"] == "INV" else st["high"]) * self.delivered_factor(st)
             width = st["width"] if shape == "PULS" else 0.5 / st["freq"]
             self.trigger_log.append({"channel": n, "count": count, "high": high, "width": width})
             if world is not None and world.wiring is not None:

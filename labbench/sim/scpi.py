@@ -382,4 +382,8 @@ def to_str(tok: str) -> str:
 
 
 def fmt(v: float) -> str:
-    return f"{v:.9E}" if v == v else "9.91000000E+37"  # NaN as SCPI's 9.91E37
+    if v != v:
+        return "9.91000000E+37"   # NaN as SCPI's 9.91E37
+    if v in (float("inf"), float("-inf")):
+        return "9.90000000E+37" if v > 0 else "-9.90000000E+37"   # INFinity as SCPI's 9.9E37
+    return f"{v:.9E}"
