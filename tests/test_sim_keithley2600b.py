@@ -379,3 +379,18 @@ def test_the_qcodes_2600_adapter_drives_the_same_bench(tmp_path):
             assert g.shape == (8,) and g[-1] > g0
             assert b.source_meter.adapter.errors() == []
             assert b.source_meter.adapter.settings()["mode"] == "voltage"
+
+
+def test_source_compliance_says_whether_the_last_reading_hit_the_limit(bench2600):
+    smu = bench2600.world.instruments["smu"]
+    TspPulseTrain(bench2600).route(0, 0, 0)          # channel A on BL0, channel B on WL0
+    setup = ("smua.source.func = 1; smub.source.limiti = 1e-3; smub.source.levelv = 1.8; smub.source.output = 1; "
+             "smua.source.levelv = 0.2; smua.source.output = 1; ")
+    answers = []
+    for limit in ("1e-8", "1e-3"):
+        _tsp(smu, setup + f"smua.source.limiti = {limit}; x = smua.measure.i(); print(smua.source.compliance)")
+        answers.append(smu.read().decode().strip())
+    assert answers == ["true", "false"]
+    _tsp(smu, "smua.source.compliance = true")       # read-only, as on the instrument
+    assert len(smu.errors) == 1 and "read-only" in smu.errors.pop()
+    _tsp(smu, "smua.source.output = 0; smub.source.output = 0")

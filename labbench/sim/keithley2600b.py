@@ -18,11 +18,15 @@ line pulses: a gate channel (on a word line) sets levels, it does not program.
 """
 from __future__ import annotations
 
+import logging
+
 import math
 
 from .instrument import SimInstrument
 from .scpi import SCPIError, split_units
 from .tsp import TSPEngine, TSPError
+
+log = logging.getLogger(__name__)
 
 MODEL = "2636B"
 LINE_FREQUENCY = 50.0
@@ -311,6 +315,12 @@ class Source:
         self._settling = _choice(v, (0, 1, 2, 3, 128), "source.settling")
 
     @property
+    def compliance(self):
+        """Read-only: true when the last reading found the source at its limit (the
+        instrument evaluates it continuously; the simulation at each reading)."""
+        return bool(self._ch._tripped)
+
+    @property
     def highc(self):
         return self._highc
 
@@ -325,7 +335,8 @@ def _tsp_properties(cls) -> tuple[str, ...]:
 
 
 Source.TSP_NAME = "source"
-Source.TSP_API = Source.TSP_SETTABLE = _tsp_properties(Source)
+Source.TSP_API = _tsp_properties(Source)
+Source.TSP_SETTABLE = tuple(n for n in Source.TSP_API if n != "compliance")
 
 
 class Measure:
@@ -621,11 +632,17 @@ class _LocalNode:
 class _Display:
     __slots__ = ("text", "screen")
     SMUA, SMUB, SMUA_SMUB, USER = 0, 1, 2, 3
-    TSP_NAME, TSP_API = "display", ("text", "screen", "SMUA", "SMUB", "SMUA_SMUB", "USER", "settext", "clear", "sendkey")
+    TSP_NAME, TSP_API = "display", ("text", "screen", "SMUA", "SMUB", "SMUA_SMUB", "USER", "settext", "setcursor",
+                                     "clear", "sendkey")
     TSP_SETTABLE = ("screen",)
 
     def __init__(self):
         self.text, self.screen = "", 2
+
+    def setcursor(self, row, column, style=0):
+        if not (isinstance(row, (int, float)) and isinstance(column, (int, float)) and 1 <= row <= 2
+                and 1 <= column <= 32):
+            raise TSPError(-222, "display.setcursor(row 1..2, column 1..32)")
 
     def settext(self, text):
         if isinstance(text, bool) or not isinstance(text, (str, int, float)):
@@ -774,8 +791,9 @@ class Keithley2600BSim(SimInstrument):
                 self.push_error(SCPIError(e.code, e.message))
             except SCPIError as e:
                 self.push_error(e)
-            except Exception as e:  # noqa: BLE001 - firmware never crashes on input
-                self.push_error(SCPIError(-286, type(e).__name__))
+            except Exception:  # noqa: BLE001 - firmware never crashes on input
+                log.debug("%s: internal error on %r", self.name, line, exc_info=True)
+                self.push_error(SCPIError(-286))
 
     def _common(self, line: str) -> None:
         """IEEE 488.2 common commands, through the base class's table."""

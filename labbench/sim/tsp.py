@@ -582,6 +582,6 @@ class _Exit(Exception):
 
 def _lua_message(e: Exception) -> str:
     """The first line of a Lua error, without lupa's chunk name, in ASCII."""
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    msg = str(e).splitlines()[0] if str(e) else "Lua error"
     msg = msg.replace('[string "<python>"]:', "line ").replace("error loading code: ", "")
     return msg.encode("ascii", "replace").decode()
