@@ -133,10 +133,25 @@ def test_runs_counts_rows_not_cells(tmp_path):
     assert runs.rows.tolist() == [10]                  # 2 directions × (4 pulses + the read before)
 
 
-def test_hardware_example_bench_is_valid_and_conservative():
-    cfg = BenchConfig.from_yaml("hardware_example")
+@pytest.mark.parametrize("name", ["hardware_example", "hardware_2600"])
+def test_hardware_example_benches_are_valid_and_conservative(name):
+    cfg = BenchConfig.from_yaml(name)
     assert not any(i.simulated for i in cfg.instruments.values())
     assert all(lim.max_voltage <= 2.0 for lim in cfg.limits.values())
+    assert all(lim.max_compliance is None or lim.max_compliance <= 1e-4 for lim in cfg.limits.values())
+
+
+def test_the_2600b_hardware_bench_rehearses_its_tsp_path(tmp_path):
+    save = tmp_path / "stream.json"
+    r = CliRunner().invoke(main, ["bench", "rehearse", "hardware_2600", "tsp-pulse-train", "-p", "cells=0, 0",
+                                  "-p", "pulses=4", "-p", "cycles=1", "--save", str(save)])
+    assert r.exit_code == 0, r.output
+    import json
+
+    inst = json.loads(save.read_text())["instruments"]
+    smu = "\n".join(inst["smu"]["commands"])
+    assert "loadandrunscript" in smu and "local VA, IA, VB, IB = 2.0, 0.0001, 2.0, 0.0001" in smu
+    assert ":OUTP1:LOAD INF" in inst["pg"]["commands"]
 
 
 def test_rehearsal_prints_the_command_stream_of_a_hardware_bench(tmp_path):
