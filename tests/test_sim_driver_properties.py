@@ -307,7 +307,9 @@ K81160_INSTRUMENT_CONTROLS = {
     "output_load": (50.0, 50.0), "burst_mode": ("TRIG", "TRIG"), "burst_period": (1e-2, 1e-2),
     "burst_ncycles": (3, 3), "trigger_source": ("BUS", "BUS"), "ext_trig_out": (True, True),
 }
-K81160_INSTRUMENT_33500_FORMS = {  # instrument-level members left in the 33500 form by the driver
+# instrument-level members in the FUNCtion:PULSe form, which the 81150A/81160A User's Guide
+# documents too ([:SOURce]:FUNCtion[1|2]:PULSe:DCYCle, ...:HOLD, ...:WIDTh)
+K81160_INSTRUMENT_33500_FORMS = {
     "pulse_width": "FUNC:PULS:WIDT", "pulse_dutycycle": "FUNC:PULS:DCYC", "pulse_hold": "FUNC:PULS:HOLD",
 }
 K81160_INSTRUMENT_READS = {"id", "complete", "status", "next_error", "options", "burst_state"}
@@ -374,7 +376,22 @@ def test_pymeasure_81160a_instrument_level_properties(world):
     assert pg.check_errors() == []
 
 
-@pytest.mark.parametrize("name, header", sorted({**K81160_NOT_81160, **K81160_INSTRUMENT_33500_FORMS}.items()))
+def test_the_function_pulse_forms_work_through_the_driver(world):
+    from pymeasure.instruments.keysight import Keysight81160A
+
+    _, lib = world
+    pg = Keysight81160A("GPIB0::10::INSTR", visa_library=lib)
+    pg.shape = "PULS"
+    pg.pulse_period = 1e-6
+    pg.pulse_hold = "WIDT"
+    pg.pulse_width = 2e-7
+    assert pg.pulse_width == pytest.approx(2e-7) and pg.pulse_dutycycle == pytest.approx(20)
+    pg.pulse_dutycycle = 30
+    assert pg.pulse_width == pytest.approx(3e-7) and pg.pulse_hold == "WIDT"
+    assert pg.check_errors() == []
+
+
+@pytest.mark.parametrize("name, header", sorted(K81160_NOT_81160.items()))
 def test_33500_only_commands_are_undefined_on_the_81160a(world, name, header):
     from pymeasure.instruments.keysight import Keysight81160A
 

@@ -74,8 +74,8 @@ def test_81160a_dc_accepts_every_level_inside_its_window():
     assert pg.errors.codes() == [-221] and pg.terminal_level("ch2") == pytest.approx(9.5 * (1e6 + 50) / 1e6)
     _send(pg, ":OUTP2:LOAD INF", ":APPL2:DC DEF, DEF, 9.5")        # INFinity: the level is what the line gets
     assert pg.terminal_level("ch2") == 9.5 and float(_query(pg, ":OUTP2:LOAD?")) == 9.9e37
-    _send(pg, ":OUTP2:LOAD 50")                                    # would put 9.5 V outside
-    assert pg.errors.codes() == [-221, -221]
+    _send(pg, ":OUTP2:LOAD 50")                    # 9.5 V does not fit +-5 V: brought inside, not refused
+    assert pg.errors.codes() == [-221] and float(_query(pg, ":VOLT2:OFFS?")) == 5.0
 
 
 def test_81160a_amplitude_offset_high_low_are_one_pair():
@@ -171,3 +171,38 @@ def test_pyvisa_session_through_the_declared_instruments():
     r.close()
     w.unregister()
     assert np.isfinite(w.transport_time)
+
+
+def test_81160a_width_limits_only_the_pulse_function():
+    """FREQ 5e8 in sine mode is the sine's range; the held pulse width (100 ns) does not
+    refuse it.  Back in pulse mode the pulse keeps its duty cycle."""
+    pg = SimWorld().add("keysight81160a", "pg", "GPIB0::10::INSTR")
+    _send(pg, ":FUNC1 SIN", ":FREQ1 5e8")
+    assert pg.errors.codes() == [] and float(_query(pg, ":FREQ1?")) == 5e8
+    _send(pg, ":FREQ1 1e6", ":FUNC1 PULS")
+    width, period = float(_query(pg, ":PULS:WIDT1?")), float(_query(pg, ":PULS:PER1?"))
+    assert width < period and pg.errors.codes() == []
+
+
+def test_81160a_function_pulse_headers_and_apply_pulse_adjust_a_width_that_does_not_fit():
+    pg = SimWorld().add("keysight81160a", "pg", "GPIB0::10::INSTR")
+    _send(pg, ":FUNC1:PULS:HOLD WIDT", ":FUNC1:PULS:WIDT 4e-7", ":FUNC1:PULS:DCYC 20")
+    assert _query(pg, ":FUNC1:PULS:HOLD?") == "WIDT" and float(_query(pg, ":PULS:DCYC1?")) == pytest.approx(20)
+    assert pg.errors.codes() == []
+    _send(pg, ":APPL1:PULS 1e7, 1, 0")              # 100 ns period: the 200 ns width cannot stay
+    w, p = float(_query(pg, ":PULS:WIDT1?")), float(_query(pg, ":PULS:PER1?"))
+    assert pg.errors.codes() == [] and p == pytest.approx(1e-7) and w == pytest.approx(0.2 * p)
+
+
+def test_81160a_a_low_load_brings_the_levels_inside_its_window():
+    pg = SimWorld().add("keysight81160a", "pg", "GPIB0::10::INSTR")
+    _send(pg, ":VOLT1:HIGH 2", ":VOLT1:LOW 0", ":OUTP1:LOAD 0.3")
+    assert pg.errors.codes() == [] and float(_query(pg, ":OUTP1:LOAD?")) == 0.3
+    w = 10.0 * 0.3 / 50.3
+    assert float(_query(pg, ":VOLT1:HIGH?")) == pytest.approx(w) and float(_query(pg, ":VOLT1:LOW?")) <= w
+
+
+def test_2450_display_light_state():
+    smu = SimWorld().add("keithley2450", "smu", "GPIB0::24::INSTR")
+    _send(smu, ":DISP:LIGH:STAT ON25")
+    assert _query(smu, ":DISP:LIGH:STAT?") == "ON25" and smu.errors.codes() == []

@@ -111,6 +111,7 @@ class Keithley2450Sim(SimInstrument):
         Bool("output", ":OUTPut[1][:STATe]", False),
         Choice("terminals", ":ROUTe:TERMinals", "FRON", ("FRONt", "REAR")),
         Choice("format", ":FORMat[:DATA]", "ASC", ("ASCii", "REAL", "SREal")),
+        Choice("display_light", ":DISPlay:LIGHt:STATe", "ON50", ("ON100", "ON75", "ON50", "ON25", "OFF", "BLACkout")),
         Query("line_frequency", ":SYSTem:LFRequency", "int", default=int(LINE_FREQUENCY)),
     )
 

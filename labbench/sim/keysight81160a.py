@@ -62,6 +62,12 @@ class Keysight81160ASim(SimInstrument):
         Num("width", "[:SOURce#]:PULSe:WIDTh#", 1e-7, 1.5e-9, 1e6, "s", couple="_couple_timing"),
         Num("pulse_dcycle", "[:SOURce#]:PULSe:DCYCle#", 10.0, 0.15, 99.99, "%", couple="_couple_timing"),
         Choice("hold", "[:SOURce#]:PULSe:HOLD#", "WIDT", ("WIDTh", "DCYCle")),
+        # the same pulse settings under the FUNCtion subsystem (programming guide)
+        Num("width", "[:SOURce#]:FUNCtion#:PULSe:WIDTh", 1e-7, 1.5e-9, 1e6, "s", couple="_couple_timing",
+            alias=True),
+        Num("pulse_dcycle", "[:SOURce#]:FUNCtion#:PULSe:DCYCle", 10.0, 0.15, 99.99, "%", couple="_couple_timing",
+            alias=True),
+        Choice("hold", "[:SOURce#]:FUNCtion#:PULSe:HOLD", "WIDT", ("WIDTh", "DCYCle"), alias=True),
         Num("transition", "[:SOURce#]:PULSe:TRANsition#[:LEADing]", 5e-9, 1e-9, 1e3, "s"),
         Num("transition", "[:SOURce#]:FUNCtion#:PULSe:TRANsition[:LEADing]", 5e-9, 1e-9, 1e3, "s",
             alias=True),
@@ -169,17 +175,19 @@ class Keysight81160ASim(SimInstrument):
         if v != float("inf") and v > 1e6:
             raise SCPIError(-222, f"load {v:g} ohm outside [0.3, 1e+06] ohm (or INFinity)")
         st = self.state[ch]
-        old = st["load"]
         st["load"] = v
-        try:
-            if st["shape"] == "DC":
-                if abs(st["offset"]) > self._window(st) + 1e-12:
-                    raise SCPIError(-221, f"DC level {st['offset']:g} V exceeds the window at {v:g} ohm")
-            else:
-                self._check_levels(st, st["high"], st["low"])
-        except SCPIError:
-            st["load"] = old
-            raise
+        # the levels are voltages at the load: a load whose window is smaller brings them
+        # inside it (never outside the voltage limits), instead of refusing the load
+        w = self._window(st)
+        if st["shape"] == "DC":
+            if abs(st["offset"]) > w:
+                st["offset"] = max(-w, min(w, st["offset"]))
+                st["high"], st["low"] = st["offset"] + st["amplitude"] / 2, st["offset"] - st["amplitude"] / 2
+        elif max(abs(st["high"]), abs(st["low"])) > w:
+            high, low = max(-w, min(w, st["high"])), max(-w, min(w, st["low"]))
+            if high - low < MIN_AMPLITUDE_50 * w / V_WINDOW_50:
+                low = high - MIN_AMPLITUDE_50 * w / V_WINDOW_50
+            self._store_levels(st, high, low)
 
     def _check_freq(self, shape: str, f: float) -> None:
         fmax = FREQ_MAX.get(shape)
@@ -190,10 +198,19 @@ class Keysight81160ASim(SimInstrument):
         st = self.state[ch]
         name = prop.name
         period, width = st["period"], st["width"]
+        if name in ("freq", "period") and st["shape"] != "PULS":
+            # the width limits only the pulse function: elsewhere the period is free, and the
+            # pulse settings are brought to fit when the pulse function is chosen again
+            period = 1.0 / v if name == "freq" else v
+            self._check_freq(st["shape"], 1.0 / period)
+            st["freq"], st["period"] = 1.0 / period, period
+            return
         if name in ("freq", "period"):
             period = 1.0 / v if name == "freq" else v
             self._check_freq(st["shape"], 1.0 / period)
-            if st["hold"] == "DCYC":
+            if st["hold"] == "DCYC" or width >= period:
+                # the width limits only the pulse function: elsewhere (and when a held
+                # width no longer fits) the pulse keeps its duty cycle
                 width = st["pulse_dcycle"] / 100.0 * period
         elif name == "width":
             width = v
@@ -207,6 +224,11 @@ class Keysight81160ASim(SimInstrument):
     def _couple_shape(self, ch, prop, v):
         st = self.state[ch]
         self._check_freq(v, st["freq"])
+        if v == "PULS" and (st["width"] >= st["period"] or st["hold"] == "DCYC"):
+            width = st["pulse_dcycle"] / 100.0 * st["period"]   # the pulse keeps its duty cycle
+            if width < 1.5e-9:
+                raise SCPIError(-221, f"a {st['period']:g} s period leaves no pulse width of at least 1.5 ns")
+            st["width"] = width
         if v != "DC" and st["shape"] == "DC":
             self._check_levels(st, st["high"], st["low"])
         st["shape"] = v
@@ -290,11 +312,11 @@ class Keysight81160ASim(SimInstrument):
         self._check_freq(shape, freq)
         self._check_levels(st, high, low)
         period = 1.0 / freq
-        if shape != "NOIS" and st["width"] >= period:
-            raise SCPIError(-221, f"width {st['width']:g} s must be shorter than the period {period:g} s")
         self._store_levels(st, high, low)
         st["shape"] = shape
         if shape != "NOIS":
+            if st["width"] >= period:     # a held width that no longer fits: the duty cycle is kept
+                st["width"] = st["pulse_dcycle"] / 100.0 * period
             st["freq"], st["period"], st["pulse_dcycle"] = freq, period, 100.0 * st["width"] / period
 
     @command(":APPLy#:PULSe")
