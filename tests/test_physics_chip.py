@@ -136,3 +136,31 @@ def test_small_and_vectorized_noise_paths_give_the_same_numbers():
                                      for i in range(dev.size)])
         np.testing.assert_array_equal(whole, one_by_one)
     assert abs(whole.mean()) < 0.1 and abs(whole.std() - 1) < 0.05
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda c: c.pulse(0, 1, "set", amplitude=float("nan"), width=1e-6, gate=1.2), r"amplitude nan V"),
+    (lambda c: c.pulse(0, 1, "set", amplitude=1.5, width=float("inf"), gate=1.2), r"width inf s must be a finite number > 0"),
+    (lambda c: c.pulse(0, 1, "set", amplitude=1.5, width=-1e-6, gate=1.2), r"width -1e-06 s"),
+    (lambda c: c.pulse(0, 1, "set", amplitude=1.5, width=1e-6, gate=float("nan")), r"gate nan"),
+    (lambda c: c.pulse(0, -3, "set", amplitude=1.5, width=1e-6, gate=1.2), r"pulse count -3 must be >= 0"),
+    (lambda c: c.pulse(0, 2.5, "set"), r"pulse count 2.5 must be a whole number"),
+    (lambda c: c.current([0], float("inf")), r"voltage inf V"),
+    (lambda c: c.current([0], 0.1, compliance=-1e-4), r"compliance -0.0001 A must be a finite number > 0"),
+    (lambda c: c.dc([0], 1.0, compliance=float("nan")), r"compliance nan"),
+    (lambda c: c.dc([0], 1.0, compliance=1e-4, duration=-1.0), r"duration -1.0 s"),
+    (lambda c: c.form([0], float("nan")), r"voltage nan"),
+    (lambda c: c.advance_time(float("inf")), r"not a finite time"),
+    (lambda c: c.advance_to(float("nan")), r"not a finite number"),
+])
+def test_the_chip_refuses_values_no_instrument_could_apply(call, match):
+    """Defence in depth behind the bench's limits: NaN, inf and impossible values are
+    refused by the physics itself, and the chip is left as it was."""
+    from labbench.physics import load_device_model
+
+    chip = Chip(load_device_model("hfox_2t2r_default"), 2, 2, seed=0)
+    before = {k: v.copy() for k, v in chip.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        call(chip)
+    for k, v in chip.state_dict().items():
+        assert np.array_equal(v, before[k], equal_nan=True), k

@@ -15,6 +15,8 @@ which cells are visited.  Within one call an index array must not repeat a devic
 """
 from __future__ import annotations
 
+import math
+
 import dataclasses
 
 import numpy as np
@@ -177,10 +179,12 @@ class Chip:
         programming pulse".
         """
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
+        electrical = amplitude is not None or width is not None or gate is not None
+        if electrical or np.ndim(n) == 0:   # the instrument path's scalars (SimArray's arrays are its own)
+            _check_drive("pulse", n=n, amplitude=amplitude, width=width, gate=gate)
         n = np.broadcast_to(np.asarray(n, dtype=np.int64), idx.shape)
         d = parse_direction(direction)
         sw = self.model.switching
-        electrical = amplitude is not None or width is not None or gate is not None
         if width is not None and width < sw.min_pulse_width:
             return
         if gate is not None and gate < sw.v_gate_threshold:
@@ -474,6 +478,8 @@ class Chip:
         measurement spends on transport and pulses never drift it, and the result depends
         only on the times of the operations, not on how often the clock was looked at)."""
         t = float(t)
+        if not math.isfinite(t):
+            raise ValueError(f"Chip.advance_to: time {t} s is not a finite number")
         if t <= self.time:
             return
         self.time = t
@@ -508,6 +514,8 @@ class Chip:
         before the bake is applied first, at the operating temperature)."""
         if not seconds >= 0:
             raise ValueError(f"time cannot run backwards (seconds={seconds})")
+        if not math.isfinite(seconds):
+            raise ValueError(f"Chip.advance_time: {seconds} s is not a finite time")
         if temperature is None:
             self.advance_to(self.time + seconds)
             return
@@ -629,6 +637,7 @@ class Chip:
 
         Returns the boolean mask of devices that formed by this call.
         """
+        _check_drive("form", voltage=voltage, compliance=compliance, gate=gate, width=width)
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         sw = self.model.switching
         width = sw.set_kinetics.width if width is None else float(width)
@@ -670,6 +679,7 @@ class Chip:
         (no state change); the access transistor passes at most its saturation current at
         ``gate`` (None: fully on).  ``out``: write the currents there (a whole-array read
         into its destination, no copy)."""
+        _check_drive("current", voltage=voltage, compliance=compliance, gate=gate)
         every = idx is None
         idx = np.empty(0, np.int64) if every else np.atleast_1d(np.asarray(idx, dtype=np.int64))
         rd = self.model.read
@@ -756,6 +766,7 @@ class Chip:
         Positive voltage is on BL (SET polarity, limited by the compliance and the gate),
         negative means SL above BL (RESET).  A pristine device may form.
         """
+        _check_drive("dc", voltage=voltage, compliance=compliance, gate=gate, duration=duration)
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         sw = self.model.switching
         t = sw.dc_time if duration is None else float(duration)
@@ -812,3 +823,30 @@ def compile_loops(model: DeviceModel, dtype=np.float64) -> None:
 
 
 __all__ = ["Chip", "SET", "RESET", "compile_loops"]
+
+
+# what each electrical value may be (defence in depth behind the bench's limits: a NaN or
+# infinite level would otherwise pass every comparison and reach the physics)
+_DRIVE_RULES = {
+    "amplitude": ("V", lambda v: True), "voltage": ("V", lambda v: True), "gate": ("V", lambda v: True),
+    "width": ("s", lambda v: v > 0), "duration": ("s", lambda v: v >= 0), "compliance": ("A", lambda v: v > 0),
+}
+
+
+def _check_drive(op: str, n=None, **values) -> None:
+    """Refuse NaN, infinite or impossible values before they reach the physics."""
+    for name, v in values.items():
+        if v is None:
+            continue
+        unit, ok = _DRIVE_RULES[name]
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) \
+                or not math.isfinite(float(v)) or not ok(float(v)):
+            what = "a finite number" + (" > 0" if name in ("width", "compliance") else " >= 0" if name == "duration"
+                                         else "")
+            raise ValueError(f"Chip.{op}: {name} {v!r} {unit} must be {what}")
+    if n is not None and np.ndim(n) == 0:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) and not (
+                isinstance(n, (float, np.floating)) and math.isfinite(n) and float(n).is_integer()):
+            raise ValueError(f"Chip.{op}: pulse count {n!r} must be a whole number >= 0")
+        if int(n) < 0:
+            raise ValueError(f"Chip.{op}: pulse count {n!r} must be >= 0")
