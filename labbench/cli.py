@@ -113,6 +113,25 @@ class LazyGroup(click.Group):
 def main():
     """labbench: characterize, fit and train RRAM 2T2R arrays, on real or simulated instruments."""
     install_signal_handlers()
+    _one_line_warnings()
+
+
+def _one_line_warnings() -> None:
+    """labbench's own warnings (a migrated device-model file, ...) as one line for the user,
+    not Python's 'file:line: Category:' form; other libraries' warnings as before."""
+    import warnings
+
+    from labbench.physics.device_model import MigrationWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, MigrationWarning):
+            click.echo(f"note: {message}", err=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 if __name__ == "__main__":

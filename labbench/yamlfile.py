@@ -128,6 +128,12 @@ def load_validated(cls: type[M], path: str | Path, what: str) -> M:
         raise ValueError(f"{path}: not valid YAML ({e})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
+    prepare = getattr(cls, "from_file_data", None)   # a file format with versions migrates here
+    if prepare is not None:
+        try:
+            data = prepare(data, path)
+        except ValueError as e:
+            raise ValueError(f"{path}: invalid {what}: {e}") from None
     try:
         return cls.model_validate(data)
     except ValidationError as e:

@@ -116,3 +116,31 @@ def test_a_model_built_in_code_is_checked_too():
     upd = NeuroSimModel(g_min=1e-6, g_max=1e-5, pmax_set=64, a_set=30, pmax_reset=64, a_reset=-10, c2c_rel=float("nan"))
     with pytest.raises(ValueError, match="update.c2c_rel"):
         DeviceModel(name="t", update=upd)
+
+
+def test_device_model_files_carry_a_schema_version_and_older_files_migrate(tmp_path):
+    import warnings
+
+    from labbench.paths import DEVICE_MODELS
+    from labbench.physics.device_model import SCHEMA_VERSION, DeviceModel, MigrationWarning
+
+    for path in sorted(DEVICE_MODELS.glob("*.yaml")):        # shipped: current, no migration
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", MigrationWarning)
+            assert DeviceModel.from_yaml(path).schema_version == SCHEMA_VERSION, path.name
+    old = tmp_path / "old.yaml"                               # a file from before versions
+    old.write_text((DEVICE_MODELS / "hfox_2t2r_default.yaml").read_text().replace(
+        f"schema_version: {SCHEMA_VERSION}\n", ""))
+    with pytest.warns(MigrationWarning, match=r"old\.yaml: .*migrated on loading: schema 1 -> 2: .*save it again"):
+        m = DeviceModel.from_yaml(old)
+    assert m.schema_version == SCHEMA_VERSION
+    m.to_yaml(tmp_path / "saved.yaml")                        # saved again: the version is recorded
+    assert (tmp_path / "saved.yaml").read_text().startswith(f"schema_version: {SCHEMA_VERSION}\n")
+    newer = tmp_path / "newer.yaml"
+    newer.write_text(old.read_text().replace("name:", f"schema_version: {SCHEMA_VERSION + 1}\nname:", 1))
+    with pytest.raises(ValueError, match=r"schema_version 3 is newer than this labbench reads \(2\); upgrade"):
+        DeviceModel.from_yaml(newer)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(old.read_text().replace("name:", "schema_version: two\nname:", 1))
+    with pytest.raises(ValueError, match=r"schema_version: 'two' is not a version"):
+        DeviceModel.from_yaml(bad)

@@ -201,11 +201,46 @@ class Energy(_Strict):
         return data
 
 
+class MigrationWarning(UserWarning):
+    """A device-model file in an older format was migrated on loading (what changed is said)."""
+
+
+# The device-model file format.  A file without ``schema_version`` is version 1 (every
+# file written before versions were recorded).  Each migration turns version k into k + 1
+# and says what it changed or filled in; a file newer than this labbench is refused.
+SCHEMA_VERSION = 2
+
+
+def _migrate_1_to_2(data: dict) -> tuple[dict, list[str]]:
+    # version 2 only starts recording the version: no key changed meaning or default
+    return data, ["the schema version is now recorded (no key changed)"]
+
+
+MIGRATIONS = {1: _migrate_1_to_2}
+
+
+def migrate(data: dict, where: str = "device model") -> tuple[dict, list[str]]:
+    """``data`` brought to :data:`SCHEMA_VERSION`, with one note per change made."""
+    version = data.get("schema_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ValueError(f"schema_version: {version!r} is not a version (a whole number from 1)")
+    if version > SCHEMA_VERSION:
+        raise ValueError(f"{where}: schema_version {version} is newer than this labbench reads "
+                         f"({SCHEMA_VERSION}); upgrade labbench (pip install -U labbench) to load it")
+    notes: list[str] = []
+    while version < SCHEMA_VERSION:
+        data, said = MIGRATIONS[version](dict(data))
+        notes += [f"schema {version} -> {version + 1}: {n}" for n in said]
+        version += 1
+    return {**data, "schema_version": version}, notes
+
+
 class DeviceModel(_Strict):
     """One device technology, as a lab would describe it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
+    schema_version: int = Field(SCHEMA_VERSION, description="the file format's version (see MIGRATIONS)")
     name: str
     description: str = ""
     references: list[str] = Field(default_factory=list)
@@ -279,8 +314,8 @@ class DeviceModel(_Strict):
     def to_dict(self) -> dict:
         d = self.model_dump(exclude={"update"}, exclude_none=True)
         d["update"] = self.update.to_dict()
-        order = ["name", "description", "references", "update", "d2d", "read", "switching", "variability",
-                 "faults", "retention", "read_disturb", "endurance", "energy", "fit"]
+        order = ["schema_version", "name", "description", "references", "update", "d2d", "read", "switching",
+                 "variability", "faults", "retention", "read_disturb", "endurance", "energy", "fit"]
         return {k: d[k] for k in order if k in d}
 
     def to_yaml(self, path: str | Path | None = None) -> str:
@@ -292,6 +327,19 @@ class DeviceModel(_Strict):
 
             write_text(path, text)  # a crash never leaves half a model file
         return text
+
+    @classmethod
+    def from_file_data(cls, data: dict, path) -> dict:
+        """A file's mapping brought to the current format (:func:`migrate`), saying what
+        changed as a :class:`MigrationWarning`.  Models built in code are current already."""
+        data, notes = migrate(data, str(path))
+        if notes:
+            import warnings
+
+            warnings.warn(f"{path}: device model written in an older format, migrated on loading: "
+                          f"{'; '.join(notes)}; save it again (DeviceModel.from_yaml(p).to_yaml(p)) to record "
+                          f"the version", MigrationWarning, stacklevel=3)
+        return data
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "DeviceModel":
