@@ -40,9 +40,9 @@ def _watch(smu) -> dict[str, float]:
             seen[ch.term] = max(seen[ch.term], abs(level))
         return held(ch, level)
 
-    def on_read(ch, v, limit):
+    def on_read(ch, v, limit, *more):
         seen[ch.term] = max(seen[ch.term], abs(v))
-        return current_at(ch, v, limit)
+        return current_at(ch, v, limit, *more)
 
     smu.held, smu.current_at = on_held, on_read
     return seen

@@ -38,9 +38,11 @@ PYTHON_WORDS = re.compile(
 GLOBALS = ["print", "printbuffer", "printnumber", "delay", "waitcomplete", "exit", "reset", "format", "errorqueue",
            "timer", "timer.measure", "timer.measure.t", "script", "script.user", "display", "beeper", "localnode",
            "status", "status.measurement.instrument.smua", "smua", "smub", "smua.source", "smua.measure",
-           "smua.measure.i", "smua.nvbuffer1", "smua.nvbuffer1.readings", "smua.reset", "localnode.reset"]
+           "smua.measure.i", "smua.nvbuffer1", "smua.nvbuffer1.readings", "smua.reset", "localnode.reset",
+           "trigger", "trigger.timer", "trigger.timer[1]", "trigger.blender[1]", "trigger.blender[1].stimulus",
+           "smua.trigger", "smua.trigger.source", "smua.trigger.measure", "smua.trigger.initiate", "display.trigger"]
 FUNCTIONS = {"print", "printbuffer", "printnumber", "delay", "waitcomplete", "exit", "reset", "timer.measure.t",
-             "smua.measure.i", "smua.reset", "localnode.reset"}
+             "smua.measure.i", "smua.reset", "localnode.reset", "smua.trigger.initiate"}
 DUNDERS = ["__class__", "__func__", "__globals__", "__init__", "__dict__", "__self__", "__builtins__",
            "__getattribute__", "__reduce_ex__", "__subclasses__", "__code__", "__module__", "_inst", "_ch", "_engine",
            "inst", "world", "guard", "limits", "engine", "_fn", "fn"]

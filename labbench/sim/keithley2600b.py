@@ -24,6 +24,7 @@ import math
 
 from .instrument import SimInstrument
 from .scpi import SCPIError, split_units
+from .keithley2600b_trigger import SMUTrigger, TriggerModel
 from .tsp import TSPEngine, TSPError
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class ReadingBuffer:
 
     __slots__ = ("_r", "_s", "_t", "appendmode", "collectsourcevalues", "collecttimestamps",
                  "capacity", "readings", "sourcevalues", "timestamps", "fillmode")
-    TSP_NAME = "nvbuffer"
+    TSP_NAME, TSP_INDEXED = "nvbuffer", True
     TSP_API = ("n", "clear", "appendmode", "collectsourcevalues", "collecttimestamps", "capacity", "readings",
                "sourcevalues", "timestamps", "fillmode")
     TSP_SETTABLE = ("appendmode", "collectsourcevalues", "collecttimestamps", "fillmode")
@@ -108,6 +109,12 @@ class ReadingBuffer:
     def values(self):
         """The readings (``printbuffer(1, n, smua.nvbuffer1)``)."""
         return list(self._r)
+
+    def __len__(self):
+        return len(self._r)
+
+    def __getitem__(self, i):       # ``smua.nvbuffer1[k]``: the k-th reading
+        return self.readings[i]
 
     def clear(self):
         self._r.clear()
@@ -447,12 +454,12 @@ class Measure:
         self._autozero = _choice(v, (0, 1, 2), "measure.autozero")
 
     # readings: one value per call; with a buffer, count readings go into it
-    def _take(self, kind, buf1=None, buf2=None):
+    def _take(self, kind, buf1=None, buf2=None, bias=True):
         ch = self._ch
         ch.inst.engine_alive()
         out = None
         for _ in range(self._count):
-            i, v = ch.reading()
+            i, v = ch.reading(bias)
             val = {"i": i, "v": v, "r": (v / i if i else 9.91e37), "p": v * i}
             if kind == "iv":
                 out = (i, v)
@@ -493,7 +500,7 @@ class SMUChannel:
     """``smua`` / ``smub``: source, measure, sense, two reading buffers, reset()."""
 
     __slots__ = ("inst", "name", "term", "source", "measure", "nvbuffer1", "nvbuffer2", "_sense",
-                 "_seg_level", "_seg_start", "_seg_read", "_tripped")
+                 "_seg_level", "_seg_start", "_seg_read", "_tripped", "trigger")
     OUTPUT_OFF, OUTPUT_ON, OUTPUT_HIGH_Z = 0, 1, 2
     OUTPUT_DCAMPS, OUTPUT_DCVOLTS = 0, 1
     OUTPUT_NORMAL, OUTPUT_ZERO = 0, 2
@@ -503,7 +510,9 @@ class SMUChannel:
     DELAY_OFF, DELAY_AUTO = 0, -1
     SETTLE_SMOOTH, SETTLE_FAST_RANGE, SETTLE_FAST_POLARITY, SETTLE_DIRECT_IRANGE = 0, 1, 2, 3
     ENABLE, DISABLE = 1, 0
-    TSP_API = ("source", "measure", "nvbuffer1", "nvbuffer2", "sense", "reset", "OUTPUT_OFF", "OUTPUT_ON",
+    SOURCE_IDLE, SOURCE_HOLD = 0, 1
+    TSP_API = ("source", "measure", "nvbuffer1", "nvbuffer2", "sense", "reset", "trigger", "SOURCE_IDLE",
+               "SOURCE_HOLD", "OUTPUT_OFF", "OUTPUT_ON",
                "OUTPUT_HIGH_Z", "OUTPUT_DCAMPS", "OUTPUT_DCVOLTS", "OUTPUT_NORMAL", "OUTPUT_ZERO", "SENSE_LOCAL",
                "SENSE_REMOTE", "SENSE_CALA", "AUTORANGE_OFF", "AUTORANGE_ON", "AUTORANGE_FOLLOW_LIMIT",
                "AUTOZERO_OFF", "AUTOZERO_ONCE", "AUTOZERO_AUTO", "DELAY_OFF", "DELAY_AUTO", "SETTLE_SMOOTH",
@@ -524,6 +533,7 @@ class SMUChannel:
             self.change(lambda: None, reset=True)
         self.source, self.measure = Source(self), Measure(self)
         self.nvbuffer1, self.nvbuffer2 = ReadingBuffer(), ReadingBuffer()
+        self.trigger = SMUTrigger(self, self.inst.trigger_model)
         self._sense, self._tripped = 0, False
         self._seg_level, self._seg_start = self.line_level(), self.inst.now()
 
@@ -553,8 +563,10 @@ class SMUChannel:
                 self.inst.held(self, before)
             self._seg_level, self._seg_start, self._seg_read = after, self.inst.now(), False
 
-    def reading(self) -> tuple[float, float]:
-        """(current, voltage) at the present level, after NPLC/line frequency."""
+    def reading(self, bias: bool = True) -> tuple[float, float]:
+        """(current, voltage) at the present level, after NPLC/line frequency.  ``bias``:
+        the reading is a DC bias on the cell (a level held to be read); False inside a
+        trigger-model pulse, whose whole width is applied as a pulse when it ends."""
         inst = self.inst
         m = self.measure
         dt = m._nplc / LINE_FREQUENCY + (m._delay if m._delay > 0 else 0.0)
@@ -563,8 +575,9 @@ class SMUChannel:
         v = self.line_level()
         if v is None:
             return 0.0, 0.0
-        self._seg_read = True  # a level that is read is a DC bias, applied by the reading
-        i = inst.current_at(self, v, src._limiti)
+        if bias:
+            self._seg_read = True  # a level that is read is a DC bias, applied by the reading
+        i = inst.current_at(self, v, src._limiti, bias)
         self._tripped = abs(i) >= src._limiti * (1 - 1e-9)
         return i, v
 
@@ -630,14 +643,14 @@ class _LocalNode:
 
 
 class _Display:
-    __slots__ = ("text", "screen")
+    __slots__ = ("text", "screen", "trigger")
     SMUA, SMUB, SMUA_SMUB, USER = 0, 1, 2, 3
     TSP_NAME, TSP_API = "display", ("text", "screen", "SMUA", "SMUB", "SMUA_SMUB", "USER", "settext", "setcursor",
-                                     "clear", "sendkey")
+                                     "clear", "sendkey", "trigger")
     TSP_SETTABLE = ("screen",)
 
     def __init__(self):
-        self.text, self.screen = "", 2
+        self.text, self.screen, self.trigger = "", 2, None
 
     def setcursor(self, row, column, style=0):
         if not (isinstance(row, (int, float)) and isinstance(column, (int, float)) and 1 <= row <= 2
@@ -673,6 +686,7 @@ class Keithley2600BSim(SimInstrument):
 
     def __init__(self, world, name, address):
         self.engine = None
+        self.trigger_model = TriggerModel(self)
         self._queue: list[bytes] = []
         self.limits: dict[str, tuple[float | None, float | None]] = {}  # a dry run's safety limits
         super().__init__(world, name, address)
@@ -693,8 +707,11 @@ class Keithley2600BSim(SimInstrument):
             self.engine = TSPEngine(self, self._globals(), self.now, self.advance, self._queue.append)
 
     def _globals(self) -> dict:
+        display = _Display()
+        display.trigger = self.trigger_model.display_trigger
         return {"smua": self.smua, "smub": self.smub, "localnode": _LocalNode(self), "status": _Status(self),
-                "display": _Display(), "beeper": _Beeper(), "reset": self.tsp_reset}
+                "display": display, "beeper": _Beeper(), "reset": self.tsp_reset,
+                "trigger": self.trigger_model.trigger}
 
     def now(self) -> float:
         return self.world.clock.now() if self.world is not None else self._t
@@ -728,11 +745,13 @@ class Keithley2600BSim(SimInstrument):
             return
         vmax, imax = lim
         if what in ("levelv", "limitv") and vmax is not None and abs(v) > vmax:
-            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} V outside the bench limit +-{vmax:g} V",
-                           interlock=True)
+            self.abort_outputs()     # an interlock trip switches the outputs off, as the hardware's does
+            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} V outside the bench limit +-{vmax:g} V; "
+                                 f"outputs off", interlock=True)
         if what in ("limiti", "leveli") and imax is not None and abs(v) > imax:
-            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} A above the bench limit {imax:g} A",
-                           interlock=True)
+            self.abort_outputs()
+            raise TSPError(-222, f"{self.name}.{term}: {what} = {v:g} A above the bench limit {imax:g} A; "
+                                 f"outputs off", interlock=True)
 
     def abort_outputs(self) -> None:
         """A stopped script leaves both outputs off."""
@@ -761,11 +780,11 @@ class Keithley2600BSim(SimInstrument):
         if any(t == term and line[0] in ("BL", "BLB", "SL") for line, t in drivers.items()):
             world.wiring.pulse(world, term, level, width, 1)
 
-    def current_at(self, ch: SMUChannel, v: float, limit: float) -> float:
+    def current_at(self, ch: SMUChannel, v: float, limit: float, bias: bool = True) -> float:
         world = self.world
         if world is None or world.wiring is None:
             return 0.0
-        return world.wiring.measure(world, f"{self.name}.{ch.term}", v, limit)
+        return world.wiring.measure(world, f"{self.name}.{ch.term}", v, limit, bias=bias)
 
     # -- messages ---------------------------------------------------------------------------------
     def write(self, data: bytes) -> None:

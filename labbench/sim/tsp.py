@@ -382,6 +382,15 @@ class TSPEngine:
         self._record_error(-286, message, queue_now=True)
         return message
 
+    def abort_now(self, why: str):
+        """Something in the script waits for what will never come: the instrument would
+        wait until the VISA timeout; so does the simulation (time included)."""
+        left = self.budget - self._elapsed()
+        if left > 0:
+            self.advance(left)
+        self._aborted = True
+        raise ScriptTimeout(why)
+
     def _elapsed(self) -> float:
         return self.clock() - self._start + self._spent * LUA_SECONDS_PER_INSTRUCTION
 

@@ -139,8 +139,21 @@ class Sandbox:
             obj = self._owner_of(v)
             if obj is not None:
                 return obj
-            raise _Refused(-222, f"{what}: a table is not accepted here")
+            return self._number_list(v, what)
         raise _Refused(-222, f"{what}: a {kind or 'value of this type'} is not accepted here")
+
+    @staticmethod
+    def _number_list(table, what: str) -> list:
+        """A Lua sequence of numbers (a list sweep's values) as a Python list; any other
+        table is refused.  Read raw (no metamethods run), at most 60000 entries."""
+        items = list(table.items())
+        if len(items) > 60000:
+            raise _Refused(-222, f"{what}: at most 60000 values")
+        values = dict(items)
+        if set(values) != set(range(1, len(values) + 1)) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in values.values()):
+            raise _Refused(-222, f"{what}: only a list of numbers is accepted here")
+        return [values[k] for k in range(1, len(values) + 1)]
 
     # -- the gateways (called from Lua; they never raise) -------------------------------------
     def _get(self, obj, key):
@@ -165,6 +178,13 @@ class Sandbox:
 
     def _set(self, obj, key, value):
         try:
+            if isinstance(key, (int, float)) and not isinstance(key, bool):
+                if not (getattr(type(obj), "TSP_INDEXED", False) and hasattr(type(obj), "__setitem__")):
+                    raise _Refused(-286, f"{self._name(obj)} cannot be assigned by index")
+                if key != int(key):
+                    raise _Refused(-222, f"{self._name(obj)} index {key:g} is not an integer")
+                obj[int(key)] = self.from_lua(value, f"{self._name(obj)}[{int(key)}]")
+                return (True,)
             name = self._check_name(obj, key)
             if name not in getattr(type(obj), "TSP_SETTABLE", ()):
                 raise _Refused(-286, f"{self._name(obj)}.{name} is read-only")

@@ -74,11 +74,13 @@ class Wiring:
                     out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg, (("WL", r), (bk, c))))
         return out
 
-    def measure(self, world, terminal: str, v: float, compliance: float, duration: float | None = None) -> float:
+    def measure(self, world, terminal: str, v: float, compliance: float, duration: float | None = None,
+                bias: bool = True) -> float:
         """Current out of ``terminal`` sourcing ``v`` (A), clipped to ±compliance.
 
         ``duration``: how long the bias acts on the cells (s); None is the device model's
-        ``switching.dc_time``."""
+        ``switching.dc_time``.  ``bias=False``: a measurement only (the level is applied
+        as a pulse elsewhere, e.g. a trigger-model pulse read during its width)."""
         levels, drivers = self.levels(world, {terminal: v})
         chip = world.chip
         total = 0.0
@@ -93,7 +95,7 @@ class Wiring:
             sl_driven = drivers.get(("SL", 0)) == terminal
             if not (bit_driven or sl_driven) or vg < vth or bit_driven == sl_driven:
                 continue
-            if abs(vdev) < quiet:
+            if abs(vdev) < quiet or not bias:
                 i = float(chip.current(idx, vdev, compliance, gate=vg)[0])
             else:
                 i = float(chip.dc(idx, vdev, compliance, gate=vg, duration=duration)[0])
