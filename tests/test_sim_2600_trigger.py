@@ -147,3 +147,44 @@ def test_a_blender_fires_on_either_of_its_stimuli(bench):
     assert errors == []
     t = [float(x) for x in replies[0].split(",")]
     assert t[1] - t[0] == pytest.approx(2e-3, abs=1e-4)     # the second point waits for timer 2
+
+
+def test_kisweep_factory_sweeps_fill_the_buffer_with_readings_sources_and_times(bench):
+    smu = bench.world.instruments["smu"]
+    _run(smu, "smub.source.limiti = 1e-3 smub.source.levelv = 1.8 smub.source.output = 1 "
+              "smua.source.limiti = 1e-4 smua.measure.nplc = 0.01")
+    replies, errors = _run(smu, "SweepVLinMeasureI(smua, 0, 0.1, 1e-3, 5) "
+                                "printbuffer(1, smua.nvbuffer1.n, smua.nvbuffer1.sourcevalues) "
+                                "printbuffer(1, smua.nvbuffer1.n, smua.nvbuffer1) print(smua.source.output)")
+    assert errors == []
+    assert np.allclose([float(x) for x in replies[0].split(",")], [0, 0.025, 0.05, 0.075, 0.1])
+    currents = [float(x) for x in replies[1].split(",")]
+    assert currents[0] == 0 and all(b > a for a, b in zip(currents, currents[1:]))   # a resistor-like cell
+    assert replies[2] == "0.00000e+00"                                                 # output off after
+    replies, errors = _run(smu, "SweepVListMeasureI(smua, {0.1, 0.05}, 0, 2) printbuffer(1, 2, smua.nvbuffer1)")
+    assert errors == [] and len(replies[0].split(",")) == 2
+    _, errors = _run(smu, "SweepVLinMeasureI(smua)")
+    assert errors and "startv is missing" in errors[0]
+
+
+def test_kipulse_gives_timed_pulses_measured_at_their_end(bench):
+    smu = bench.world.instruments["smu"]
+    seen = _pulses(smu)
+    _run(smu, "smub.source.limiti = 1e-3 smub.source.levelv = 1.2 smub.source.output = 1 "
+              "smua.source.limiti = 1e-4 smua.measure.nplc = 0.01")
+    replies, errors = _run(smu, "PulseVMeasureI(smua, 0, 1.5, 1e-3, 4e-3, 3) "
+                                "printbuffer(1, smua.nvbuffer1.n, smua.nvbuffer1.timestamps) "
+                                "smua.source.output = 0 smub.source.output = 0")
+    assert errors == []
+    stamps = [float(x) for x in replies[0].split(",")]
+    assert np.allclose(np.diff(stamps), 5e-3) and seen == [(1.5, 1e-3)] * 3
+
+
+def test_factory_sweeps_beyond_the_bench_limits_are_refused(bench):
+    smu = bench.world.instruments["smu"]
+    seen = _pulses(smu)
+    _, errors = _run(smu, "SweepVLinMeasureI(smua, 0, 5, 0, 3)")
+    assert errors and "outside the bench limit" in errors[0]
+    _, errors = _run(smu, "PulseVMeasureI(smua, 0, 9, 1e-3, 1e-3, 2)")
+    assert errors and "outside the bench limit" in errors[0]
+    assert all(level <= 3.5 for level, _ in seen) and smu.outputs_on() == []

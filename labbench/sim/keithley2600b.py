@@ -24,6 +24,7 @@ import math
 
 from .instrument import SimInstrument
 from .scpi import SCPIError, split_units
+from .keithley2600b_factory import FACTORY_SCRIPTS
 from .keithley2600b_trigger import SMUTrigger, TriggerModel
 from .tsp import TSPEngine, TSPError
 
@@ -705,6 +706,7 @@ class Keithley2600BSim(SimInstrument):
             self.smub = SMUChannel(self, "smub", "b")
         if self.engine is None:
             self.engine = TSPEngine(self, self._globals(), self.now, self.advance, self._queue.append)
+            self.engine.lua.execute(FACTORY_SCRIPTS)   # KISweep/KIPulse, as loaded at power-up
 
     def _globals(self) -> dict:
         display = _Display()
