@@ -192,6 +192,18 @@ HANGS = {
     "sort loop": ("local t = {} for i = 1, 100 do t[i] = i end; table.sort(t, function(a, b) while true do end end)",
                   "stopped"),
     "exit caught": ("while true do pcall(exit) end", "harmless"),
+    "readings past the timeout": ("smua.measure.nplc = 25 smua.measure.count = 60000 smua.measure.i()", "stopped"),
+    # the trigger model's own loop (Python, no Lua hook): timers and blenders that drive each other
+    "trigger storm": ("trigger.blender[1].orenable = true trigger.blender[1].stimulus[1] = smua.trigger.ARMED_EVENT_ID "
+                      "trigger.blender[1].stimulus[2] = trigger.timer[1].EVENT_ID trigger.timer[1].delay = 1e-6 "
+                      "trigger.timer[1].count = 2 trigger.timer[1].stimulus = trigger.blender[1].EVENT_ID "
+                      "smua.trigger.source.stimulus = display.trigger.EVENT_ID smua.trigger.source.listv({0.1}) "
+                      "smua.trigger.source.action = 1 smua.trigger.initiate()", "stopped"),
+    "trigger self-loop": ("trigger.blender[1].orenable = true trigger.blender[1].stimulus[1] = smua.trigger.ARMED_EVENT_ID "
+                          "trigger.blender[1].stimulus[2] = trigger.timer[1].EVENT_ID trigger.timer[1].delay = 1e-6 "
+                          "trigger.timer[1].stimulus = trigger.blender[1].EVENT_ID "
+                          "smua.trigger.source.stimulus = display.trigger.EVENT_ID smua.trigger.source.listv({0.1}) "
+                          "smua.trigger.source.action = 1 smua.trigger.initiate()", "stopped"),
 }
 
 

@@ -460,6 +460,8 @@ class Measure:
         ch.inst.engine_alive()
         out = None
         for _ in range(self._count):
+            if ch.inst.engine is not None:
+                ch.inst.engine.check_budget()      # count x NPLC can outlast the timeout
             i, v = ch.reading(bias)
             val = {"i": i, "v": v, "r": (v / i if i else 9.91e37), "p": v * i}
             if kind == "iv":

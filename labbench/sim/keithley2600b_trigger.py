@@ -35,6 +35,11 @@ _TIMER_BASE, _BLENDER_BASE = 10, 20
 _SMU_EVENTS = ("ARMED", "SWEEPING", "SOURCE_COMPLETE", "MEASURE_COMPLETE", "PULSE_COMPLETE", "SWEEP_COMPLETE",
                "IDLE")
 MAX_POINTS = 60000
+# A timer or blender that stimulates itself floods the model with events (exponentially when
+# a timer's count is above 1).  No Lua hook sees this Python loop, so it has its own bounds:
+# the chunk's time budget, the pending events, and the events processed per initiate() (a
+# generous multiple of what the configured sweep needs).
+MAX_PENDING, EVENTS_PER_POINT = 100_000, 40
 
 
 def _num(v, what, lo=-math.inf, hi=math.inf) -> float:
@@ -421,16 +426,24 @@ class TriggerModel:
                         bl._seen = set()
                         push(now, bl.EVENT_ID)
 
+        processed = [0]
+        max_processed = EVENTS_PER_POINT * max(trig._count, 1) * trig.arm._count + 10_000
+
         def wait(eid):
             """Until ``eid`` has happened (0: at once); time advances event by event."""
             if eid == 0:
                 return
+            engine = inst.engine
             while not latched.get(eid):
                 if not queue:
-                    inst.engine.abort_now("the trigger model waits for an event that can no longer happen")
+                    engine.abort_now("the trigger model waits for an event that can no longer happen")
+                processed[0] += 1
+                if len(queue) > MAX_PENDING or processed[0] > max_processed:
+                    engine.abort_now("trigger overrun: the timers and blenders drive each other without end")
                 t, _, e = heapq.heappop(queue)
                 if t > inst.now():
                     inst.advance(t - inst.now())
+                engine.check_budget()
                 inst.engine_alive()
                 fire(e)
             latched[eid] -= 1

@@ -343,6 +343,7 @@ class TSPEngine:
         self._start = 0.0
         self._aborted = False
         self._exiting = False
+        self._running = False
         self._interrupt: BaseException | None = None
         self._error: list | None = None   # [code, message, queued] of the chunk's last error
         self._pending: list[bytes] = []
@@ -398,6 +399,12 @@ class TSPEngine:
         """Called by every instrument operation: nothing more happens after an abort."""
         if self._aborted:
             raise ScriptTimeout("script aborted")
+
+    def check_budget(self) -> None:
+        """For instrument loops that run in Python (many readings, the trigger model): no
+        Lua hook sees them, so they ask here whether the chunk is past its time."""
+        if self._running and self._elapsed() > self.budget:
+            self.abort_now("script ran past the VISA timeout")
 
     # -- TSP functions ----------------------------------------------------------------------
     def _text(self, a, d: int) -> str:
@@ -512,6 +519,7 @@ class TSPEngine:
         queue only if it finishes.  A signal that lands while it runs stops it, switches
         the outputs off and is raised again here, whatever the script's pcalls did."""
         self._spent, self._start, self._aborted, self._exiting = 0, self.clock(), False, False
+        self._running = True
         self._interrupt, self._error = None, None
         self._set_every(HOOK_EVERY)
         self._pending = []
@@ -526,6 +534,7 @@ class TSPEngine:
             failure = e
         except MemoryError:
             failure = TSPError(-286, "not enough memory")
+        self._running = False
         self._finish_cpu()
         if isinstance(failure, MemoryError):   # a runaway script: stopped as a timeout is
             self._pending = []

@@ -146,6 +146,8 @@ class Sandbox:
     def _number_list(table, what: str) -> list:
         """A Lua sequence of numbers (a list sweep's values) as a Python list; any other
         table is refused.  Read raw (no metamethods run), at most 60000 entries."""
+        if len(table) > 60000:
+            raise _Refused(-222, f"{what}: at most 60000 values")
         items = list(table.items())
         if len(items) > 60000:
             raise _Refused(-222, f"{what}: at most 60000 values")
