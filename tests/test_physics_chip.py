@@ -36,6 +36,26 @@ def test_seed_changes_noise_and_d2d(dm):
     assert not np.array_equal(a.g, b.g)
 
 
+def test_each_seed_draws_the_documented_device_to_device_distribution():
+    """Lognormal D2D, truncated at 3 sigma, around the nominal values: every seed gives the
+    model's sigma of ln(Gmax) and ln(Gmin), different devices, the same statistics."""
+    from labbench.physics import load_device_model
+
+    model = load_device_model("hfox_2t2r_default")
+    sig = model.d2d.sigma
+    trunc = model.d2d.truncate
+    for seed in (1, 2, 3):
+        c = Chip(model, 64, 64, seed=seed)
+        for name, per_device, nominal in (("g_max", c._gmax, model.gmax), ("g_min", c._gmin, model.gmin)):
+            z = np.log(np.asarray(per_device, float) / nominal)
+            # the sample sd of 8192 draws of a 3-sigma-truncated normal: 0.986 sigma, +-3 %
+            assert np.std(z) == pytest.approx(0.986 * sig[name], rel=0.05), (seed, name)
+            assert abs(np.mean(z)) < 0.05 * sig[name] * 4, (seed, name)
+            assert np.abs(z).max() <= trunc * sig[name] * (1 + 1e-6), (seed, name)
+    g1, g2 = Chip(model, 64, 64, seed=1)._gmax, Chip(model, 64, 64, seed=2)._gmax
+    assert np.corrcoef(np.log(g1), np.log(g2))[0, 1] == pytest.approx(0.0, abs=0.05)   # independent draws
+
+
 def test_electrical_thresholds_gate_pulses(dm):
     c = Chip(dm, 2, 2, seed=0)
     i = c.flat(0, 0, 0)

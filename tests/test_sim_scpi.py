@@ -110,14 +110,41 @@ _TOKENS = [":SOUR", ":VOLT", ":CURR", ":ILIM", ":SENS", ":FUNC", ":NPLC", ":OUTP
 @given(st.sampled_from(["keithley2450", "keithley2600b", "keysight81160a", "keysight_b220x"]),
        st.lists(st.lists(st.sampled_from(_TOKENS), max_size=8).map("".join), max_size=5))
 def test_scpi_like_garbage_never_raises_on_any_instrument(model, messages):
+    """Token soup: whatever it is, the instrument answers with queue entries in the SCPI
+    form (a negative code from the error list, quoted text), overflow is -350, and the
+    instrument still identifies itself."""
     w = SimWorld()
     inst = w.add(model, "x", "GPIB0::5::INSTR")
+    pushed = 0
     for m in messages:
+        before = len(inst.errors)
         inst.write(m.encode() + b"\n")
-    assert len(inst.errors) <= 10
+        pushed += max(0, len(inst.errors) - before)
+    entries = []
+    while len(inst.errors):
+        entries.append(inst.errors.pop())
+    for e in entries:
+        code, _, text = e.partition(",")
+        assert int(code) < 0 and text.startswith('"') and text.endswith('"'), e
+    if pushed >= 10:
+        assert len(entries) == 10
     inst.clear()
     inst.write(b"*IDN?\n")
     assert inst.read().count(b",") == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["keithley2450", "keysight81160a", "keysight_b220x"]),
+       st.lists(st.sampled_from(_TOKENS), max_size=8).map("".join))
+def test_each_garbage_message_queues_an_error(model, tail):
+    """A message that cannot be a command (an undefined header in front of anything) queues
+    an error every time, in the SCPI form; nothing else changes."""
+    inst = SimWorld().add(model, "x", "GPIB0::5::INSTR")
+    inst.write(f":NOSUCH{tail}\n".encode())
+    entries = []
+    while len(inst.errors):
+        entries.append(inst.errors.pop())
+    assert entries and all(int(e.split(",")[0]) < 0 for e in entries), entries
 
 
 def test_min_max_def_numeric_keywords(smu):
