@@ -46,3 +46,9 @@ CASES = [
          files={"b.yaml": with_fault(SIM, "smu", "nan", 3).replace("    simulated: true\n    sim_fault",
                                                                     "    simulated: false\n    sim_fault")}),
 ]
+
+CASES += [
+    Case("fault-bench-check-says-outputs-unconfirmed", ["bench", "check", "{tmp}/b.yaml"],
+         r"could NOT be confirmed off.*front panel", files={"b.yaml": with_fault(SIM, "pg", "disconnect", 25)},
+         exit_codes=(1,)),
+]

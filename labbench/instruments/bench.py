@@ -38,6 +38,7 @@ class Bench:
         self.adapters: dict[str, object] = {}
         self.sent: dict[str, deque] = {}   # last commands written to each instrument
         self._closed = False
+        self.unconfirmed_off: list[str] = []   # instruments the last outputs_off() could not confirm
         self._t0 = time.monotonic()
         self.source_meter = self.pulse_generator = self.switch_matrix = None
         try:
@@ -328,6 +329,7 @@ class Bench:
                 log.error("could not switch %s off: %s", role.name, e)
                 failed.append(role.name)
         self._gate = None
+        self.unconfirmed_off = failed      # what a message about the outputs must not claim
         return failed
 
     def close(self) -> None:

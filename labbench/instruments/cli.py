@@ -45,7 +45,12 @@ def check(path, cell):
         errors = b.instrument_errors()
     for line in errors:
         click.echo(f"  instrument error: {line}", err=True)
-    click.echo("outputs off, relays open")
+    from labbench.runner import outputs_state
+
+    unconfirmed = getattr(b, "unconfirmed_off", [])
+    click.echo("outputs off, relays open" if not unconfirmed else outputs_state(unconfirmed), err=bool(unconfirmed))
+    if unconfirmed:
+        raise click.ClickException(f"{', '.join(unconfirmed)} did not confirm the safe state")
     if errors:
         raise click.ClickException(f"{len(errors)} instrument error(s) while checking the bench")
 
