@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(1, str(ROOT))          # the corpora import shared fixtures as tests.*
 from badcases import all_cases  # noqa: E402
 
 LABBENCH = [sys.executable, "-m", "labbench.cli"]

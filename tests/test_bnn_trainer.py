@@ -98,6 +98,12 @@ def test_stuck_cells_and_sense_errors_degrade_gracefully(data, clean_run):
 @pytest.fixture()
 def mnist_dir(tmp_path):
     """A tiny learnable MNIST look-alike in IDX files: each class lights its own block."""
+    return write_blocks_mnist(tmp_path / "mnist", 400, 100)
+
+
+def write_blocks_mnist(folder, n_train: int, n_test: int):
+    """``n_train``/``n_test`` images in MNIST's IDX files in ``folder``: each class lights
+    its own horizontal block over noise (learnable in one epoch)."""
     from tests.test_bnn_mnist import write_idx
     from labbench.bnn.mnist import FILES
 
@@ -109,8 +115,7 @@ def mnist_dir(tmp_path):
         for i, c in enumerate(y):
             img[i, 2 * c:2 * c + 6, 4:24] = 250
         return img, y
-    (xtr, ytr), (xte, yte) = make(400), make(100)
-    folder = tmp_path / "mnist"
+    (xtr, ytr), (xte, yte) = make(n_train), make(n_test)
     folder.mkdir()
     for key, arr in {"train_images": xtr, "train_labels": ytr, "test_images": xte, "test_labels": yte}.items():
         write_idx(folder / FILES[key], arr)

@@ -3,7 +3,6 @@ Training always runs here, on a small learnable MNIST look-alike (no download, n
 data), so the test cannot pass without it."""
 import json
 
-import numpy as np
 import pytest
 
 from labbench.demo import run_demo
@@ -11,26 +10,10 @@ from labbench.demo import run_demo
 
 @pytest.fixture
 def blocks_mnist(tmp_path):
-    """3,000 training and 500 test images in MNIST's IDX files: each class lights its own
-    horizontal block over noise."""
-    from labbench.bnn.mnist import FILES
-    from tests.test_bnn_mnist import write_idx
+    """3,000 training and 500 test images of the learnable block set, as MNIST IDX files."""
+    from tests.test_bnn_trainer import write_blocks_mnist
 
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        y = rng.integers(0, 10, n)
-        img = rng.integers(0, 60, (n, 28, 28))
-        for i, c in enumerate(y):
-            img[i, 2 * c:2 * c + 6, 4:24] = 250
-        return img, y
-
-    (xtr, ytr), (xte, yte) = make(3000), make(500)
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    for key, arr in {"train_images": xtr, "train_labels": ytr, "test_images": xte, "test_labels": yte}.items():
-        write_idx(folder / FILES[key], arr)
-    return folder
+    return write_blocks_mnist(tmp_path / "mnist", 3000, 500)
 
 
 def test_demo_runs_end_to_end(tmp_path, blocks_mnist, monkeypatch):

@@ -17,17 +17,15 @@ from labbench.instruments import Bench
 from labbench.instruments.keithley2600 import TspPulseTrain, call_chunk
 from labbench.paths import BENCHES
 from labbench.sim import SimWorld
+from tests.test_sim_keithley2600b import bench2600  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.filterwarnings("ignore:It is not known whether this device support")
 VMAX_A, VMAX_B, IMAX = 3.5, 3.0, 1e-3   # benches/sim_2600.yaml: smu.hi, smu.b
 
 
 @pytest.fixture
-def bench():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with Bench.from_yaml(BENCHES / "sim_2600.yaml") as b:
-            yield b
+def bench(bench2600):
+    return bench2600
 
 
 def _watch(smu) -> dict[str, float]:

@@ -57,34 +57,26 @@ local function kisweep(fn, smu, volts, configure, stime, points)
   smu.measure.autozero = saved.autozero
 end
 
-function SweepVLinMeasureI(smu, startv, stopv, stime, points)
-  need(startv, "startv", "SweepVLinMeasureI") need(stopv, "stopv", "SweepVLinMeasureI")
-  kisweep("SweepVLinMeasureI", smu, true, function(s) s.linearv(startv, stopv, points) end, stime, points)
-end
-
-function SweepVLogMeasureI(smu, startv, stopv, stime, points)
-  need(startv, "startv", "SweepVLogMeasureI") need(stopv, "stopv", "SweepVLogMeasureI")
-  kisweep("SweepVLogMeasureI", smu, true, function(s) s.logv(startv, stopv, points, 0) end, stime, points)
-end
-
-function SweepVListMeasureI(smu, vlist, stime, points)
-  need(vlist, "vlist", "SweepVListMeasureI")
-  kisweep("SweepVListMeasureI", smu, true, function(s) s.listv(vlist) end, stime, points)
-end
-
-function SweepILinMeasureV(smu, starti, stopi, stime, points)
-  need(starti, "starti", "SweepILinMeasureV") need(stopi, "stopi", "SweepILinMeasureV")
-  kisweep("SweepILinMeasureV", smu, false, function(s) s.lineari(starti, stopi, points) end, stime, points)
-end
-
-function SweepILogMeasureV(smu, starti, stopi, stime, points)
-  need(starti, "starti", "SweepILogMeasureV") need(stopi, "stopi", "SweepILogMeasureV")
-  kisweep("SweepILogMeasureV", smu, false, function(s) s.logi(starti, stopi, points, 0) end, stime, points)
-end
-
-function SweepIListMeasureV(smu, ilist, stime, points)
-  need(ilist, "ilist", "SweepIListMeasureV")
-  kisweep("SweepIListMeasureV", smu, false, function(s) s.listi(ilist) end, stime, points)
+-- the six sweeps: name, volts (else amps), the sweep function and whether it takes a list
+for _, spec in ipairs({
+  {"SweepVLinMeasureI", true, "linearv"}, {"SweepVLogMeasureI", true, "logv"},
+  {"SweepVListMeasureI", true, "listv", true}, {"SweepILinMeasureV", false, "lineari"},
+  {"SweepILogMeasureV", false, "logi"}, {"SweepIListMeasureV", false, "listi", true}}) do
+  local fn, volts, sweep, list = spec[1], spec[2], spec[3], spec[4]
+  if list then
+    _G[fn] = function(smu, values, stime, points)
+      need(values, volts and "vlist" or "ilist", fn)
+      kisweep(fn, smu, volts, function(s) s[sweep](values) end, stime, points)
+    end
+  else
+    _G[fn] = function(smu, start, stop, stime, points)
+      local unit = volts and "v" or "i"
+      need(start, "start" .. unit, fn) need(stop, "stop" .. unit, fn)
+      kisweep(fn, smu, volts, function(s)
+        if sweep:sub(1, 3) == "log" then s[sweep](start, stop, points, 0) else s[sweep](start, stop, points) end
+      end, stime, points)
+    end
+  end
 end
 
 local function kipulse(fn, smu, volts, bias, level, ton, toff, points)

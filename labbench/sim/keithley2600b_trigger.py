@@ -242,15 +242,16 @@ class _Layer:
             ch.inst.guard(ch.term, what, v)
         self._values, self._func = values, func
 
-    def linearv(self, start, stop, points):
+    def _linear(self, func, start, stop, points):
         n = _int(points, "points", 1, MAX_POINTS)
         a, b = _num(start, "start"), _num(stop, "stop")
-        self._sweep(1, [a + (b - a) * k / (n - 1) if n > 1 else a for k in range(n)])
+        self._sweep(func, [a + (b - a) * k / (n - 1) if n > 1 else a for k in range(n)])
+
+    def linearv(self, start, stop, points):
+        self._linear(1, start, stop, points)
 
     def lineari(self, start, stop, points):
-        n = _int(points, "points", 1, MAX_POINTS)
-        a, b = _num(start, "start"), _num(stop, "stop")
-        self._sweep(0, [a + (b - a) * k / (n - 1) if n > 1 else a for k in range(n)])
+        self._linear(0, start, stop, points)
 
     def logv(self, start, stop, points, asymptote=0):
         self._sweep(1, self._log(start, stop, points, asymptote))
@@ -278,10 +279,7 @@ class _Layer:
 
     @limiti.setter
     def limiti(self, v):
-        ch = self._t.ch
-        v = _num(v, "trigger.source.limiti", 100e-12, 1.5)
-        ch.inst.guard(ch.term, "limiti", v)
-        self._limiti = v
+        self._limiti = self._guarded("limiti", v, 100e-12, 1.5)
 
     @property
     def limitv(self):
@@ -289,10 +287,14 @@ class _Layer:
 
     @limitv.setter
     def limitv(self, v):
+        self._limitv = self._guarded("limitv", v, 20e-3, 200.0)
+
+    def _guarded(self, what: str, v, lo: float, hi: float) -> float:
+        """A sweep's source limit: in the instrument's range and inside the interlock."""
         ch = self._t.ch
-        v = _num(v, "trigger.source.limitv", 20e-3, 200.0)
-        ch.inst.guard(ch.term, "limitv", v)
-        self._limitv = v
+        v = _num(v, f"trigger.source.{what}", lo, hi)
+        ch.inst.guard(ch.term, what, v)
+        return v
 
     # measure: what each point reads, into which buffers
     def i(self, buf=None):
@@ -457,6 +459,12 @@ class TriggerModel:
 
         idle = (ch.source._func, ch.source._levelv, ch.source._leveli)
         limit = ch.source._limiti
+
+        def to_idle():      # SOURCE_IDLE: back to the level the source held before initiate()
+            s = ch.source
+            ch.change(lambda: (setattr(s, "_func", idle[0]), setattr(s, "_levelv", idle[1]),
+                               setattr(s, "_leveli", idle[2])))
+
         try:
             if src._limiti is not None:
                 ch.source._limiti = src._limiti
@@ -476,14 +484,11 @@ class TriggerModel:
                     fire(self.smu_event(ch, "MEASURE_COMPLETE"))
                     wait(endp._stimulus)
                     if endp._action == SOURCE_IDLE:
-                        ch.change(lambda: (setattr(ch.source, "_func", idle[0]),
-                                           setattr(ch.source, "_levelv", idle[1]),
-                                           setattr(ch.source, "_leveli", idle[2])))
+                        to_idle()
                     fire(self.smu_event(ch, "PULSE_COMPLETE"))
                 fire(self.smu_event(ch, "SWEEP_COMPLETE"))
                 if trig.endsweep._action == SOURCE_IDLE:
-                    ch.change(lambda: (setattr(ch.source, "_func", idle[0]), setattr(ch.source, "_levelv", idle[1]),
-                                       setattr(ch.source, "_leveli", idle[2])))
+                    to_idle()
             fire(self.smu_event(ch, "IDLE"))
         finally:
             ch.source._limiti = limit
