@@ -1,5 +1,6 @@
 """BenchArray: the Array2T2R protocol through the (simulated) instruments."""
 import numpy as np
+from labbench.physics import circuit
 import pytest
 
 from labbench.array.bench_array import BenchArray
@@ -49,7 +50,7 @@ def test_set_pulses_match_the_chip_model_and_signs_follow(fresh):
     clear = np.abs(g[..., 0] - g[..., 1]) > 0.05 * g.max(axis=-1)  # ties read noise, as on hardware
     assert np.array_equal(signs[clear], np.where(g[..., 0] >= g[..., 1], 1, -1)[clear])
     read = arr.read_conductances()
-    assert np.allclose(read, g / (1 + g * chip.model.switching.on_resistance), rtol=0.05)
+    assert np.allclose(read, circuit.as_read(chip.model, g), rtol=0.05)
 
 
 def test_reset_returns_both_devices_near_gmin(fresh):

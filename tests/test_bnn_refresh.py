@@ -1,5 +1,6 @@
 """Refresh policies: which pairs, when, and what it costs."""
 import numpy as np
+from labbench.physics import circuit
 import pytest
 
 from labbench.array import Array2T2R, ArrayCounters, SimArray
@@ -26,8 +27,7 @@ def test_threshold_refreshes_exactly_the_saturated_pairs(dm):
     signs = arr.true_signs()
     policy = ThresholdRefresh(dm, level=0.8, check_every=3, cap=0.5, verify=1)
     g = arr.conductances()
-    r_on = dm.switching.on_resistance
-    top = np.maximum(g[..., 0], g[..., 1]) / (1 + np.maximum(g[..., 0], g[..., 1]) * r_on)   # as read
+    top = circuit.as_read(dm, np.maximum(g[..., 0], g[..., 1]))   # as read, through the transistor
     above, below = top > 1.05 * policy.threshold, top < 0.95 * policy.threshold         # 1 % read noise
     assert above.sum() > 5 and below.sum() > 50
     assert policy(arr, 1) == 0 and arr.counters.conductance_reads == 0   # not a check step

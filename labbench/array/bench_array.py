@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from labbench.physics import circuit
 from labbench.physics.device_model import load_device_model
 from labbench.physics.models import SET
 
@@ -119,8 +120,7 @@ class BenchArray(Array2T2R):
         except (NotImplementedError, AttributeError, TypeError, ValueError):
             self.refresh_mode = "verify"  # no usable inverse: fall back to read-verify
             return None
-        r_on = self.model.switching.on_resistance
-        as_read = g / (1.0 + g * r_on) if r_on else g
+        as_read = circuit.as_read(self.model, g)   # through the access transistor
         return as_read - as_read[0]
 
     def _pulses_for(self, target: float) -> int:

@@ -19,7 +19,7 @@ import json
 import numpy as np
 from numba import njit
 
-from labbench.physics import SET, Chip, DeviceModel, load_device_model
+from labbench.physics import SET, Chip, DeviceModel, circuit, load_device_model
 
 from .protocol import Array2T2R, ArrayCounters
 
@@ -273,8 +273,7 @@ class SimArray(Array2T2R):
             kmax = int(getattr(upd, "pmax_set", 256))
             k = np.arange(kmax + 1)
             g = upd.advance(np.full(k.shape, float(upd.gmin)), k, SET)
-            r_on = self.model.switching.on_resistance
-            as_read = g / (1.0 + g * r_on)
+            as_read = circuit.as_read(self.model, g)   # through the access transistor
             self._lut = as_read - as_read[0]
         return self._lut
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from labbench.physics import DeviceModel
+from labbench.physics import DeviceModel, circuit
 
 
 @njit(cache=True, nogil=True)
@@ -126,8 +126,7 @@ class ThresholdRefresh(RefreshPolicy):
         # per array (a policy serves every layer): consecutive checks each pair was above
         self._strikes: dict[int, np.ndarray] = {}
         # the threshold in read units: the read sees G through the access transistor
-        r_on = model.switching.on_resistance
-        lo, hi = (g / (1.0 + g * r_on) for g in (model.gmin, model.gmax))
+        lo, hi = (float(circuit.as_read(model, g)) for g in (model.gmin, model.gmax))
         self.threshold = lo + self.level * (hi - lo)
 
     def __call__(self, array, step):

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from labbench.physics import circuit
 from labbench.physics.chip import Chip
 from labbench.physics.device_model import DeviceModel, load_device_model
 from labbench.physics.models import RESET, SET
@@ -26,7 +27,7 @@ SAMPLE_PATH = DATA / "sample_pulse_trains.csv"
 def _read(chip: Chip, idx: np.ndarray) -> np.ndarray:
     v = chip.model.read.voltage
     i = chip.current(idx, v)
-    return i / (v - i * chip.model.switching.on_resistance)
+    return circuit.from_read(chip.model, i / v, v)   # de-embedded: the device's own G
 
 
 def generate(model: DeviceModel | None = None, rows: int = 4, cols: int = 2, cycles: int = 4,

@@ -8,10 +8,11 @@ the nominal pulse (Gmin, Gmax, A), each pulse worth ``m(V, t)`` nominal pulses
 ``k(V_G − V_T)² / v_compliance`` that compresses the range below a low gate.
 
 Only ``k / v_compliance`` is seen by SET trains, so ``v_compliance`` and ``V_T`` are taken
-from the device model (an I-V plateau measures ``k`` itself); ``R_on`` corrects the reads.
+from the device model (an I-V plateau measures ``k`` itself); the reads are de-embedded
+through the model's read transistor and lines (:func:`labbench.physics.circuit.from_read`).
 
 The fit is a one-step regression (each read predicted from the one before, through the
-mean of the chip's clipped noisy pulse), which a trajectory fit is not: there each
+mean step: the chip's per-pulse noise is unbiased), which a trajectory fit is not: there each
 pulse's noise carries into every later point and biases the bounds and the gate's k.
 Intervals: 95 %, from a cluster-robust (sandwich) covariance with each train a cluster
 (a train's residuals share its device).
@@ -23,12 +24,13 @@ shows) is reported as not resolved and kept at the model's value.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
-from scipy.special import ndtr
 
+from labbench.physics import circuit
 from labbench.physics.device_model import DeviceModel, Kinetics
 
 from .io import DataError
@@ -97,7 +99,7 @@ def sweep_table(source) -> pd.DataFrame | None:
     return df
 
 
-def set_trains(data: pd.DataFrame, on_resistance: float) -> Trains:
+def set_trains(data: pd.DataFrame, model: DeviceModel) -> Trains:
     """SET trains of tidy pulse-train data, one row per (cell, condition, cycle)."""
     need = {"direction", "pulse", "conductance", "cycle", "gate", "amplitude", "width"}
     missing = need - set(data.columns)
@@ -114,22 +116,12 @@ def set_trains(data: pd.DataFrame, on_resistance: float) -> Trains:
     wide = df.pivot_table(index=keys, columns="pulse", values="conductance", aggfunc="first")
     meta = df.groupby(keys)[["gate", "amplitude", "width"]].first().loc[wide.index]
     g = wide.to_numpy(float)
-    if on_resistance:
-        g = g / (1.0 - g * on_resistance)   # the read includes the transistor in series
+    g = circuit.from_read(model, g)   # the read includes the transistor and lines in series
     cells = wide.index.get_level_values("_cell")
     return Trains(g=g, gate=meta["gate"].to_numpy(float), amplitude=meta["amplitude"].to_numpy(float),
                   width=meta["width"].to_numpy(float),
                   condition=np.asarray(wide.index.get_level_values("condition"), int),
                   device=pd.factorize(cells)[0])
-
-
-def _clipped_mean(mu, sd, lo, hi):
-    """E[clip(X, lo, hi)] for X ~ N(mu, sd²): the bias a clipped noisy pulse has near a bound."""
-    sd = np.maximum(sd, 1e-30)
-    a, b = (lo - mu) / sd, (hi - mu) / sd
-    pa, pb = ndtr(a), ndtr(b)
-    phi = lambda z: np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)   # noqa: E731
-    return lo * pa + hi * (1 - pb) + mu * (pb - pa) + sd * (phi(a) - phi(b))
 
 
 def one_pulse(theta, g, tr: Trains, fixed: dict) -> np.ndarray:
@@ -142,19 +134,23 @@ def one_pulse(theta, g, tr: Trains, fixed: dict) -> np.ndarray:
     span = g_max - g_min
     ceiling = (k * np.maximum(tr.gate - fixed["v_gate_threshold"], 0.0) ** 2 / fixed["v_compliance"])[col]
     s = np.clip((ceiling - g_min) / b, 1e-6, 1.0)   # the asymptote lands on the ceiling, as in the Chip
-    amp, width = tr.amplitude[col], tr.width[col]
-    div = 1.0 + g * fixed["on_resistance"]
-    m = np.log1p((width / tau) * np.exp((amp - fixed["amplitude_nominal"]) / div / v0)) \
-        / np.log1p(fixed["width_nominal"] / tau)
+    amp, width, gate = tr.amplitude[col], tr.width[col], tr.gate[col]
+    # the device voltage of this pulse and of the nominal one, the 1T1R circuit solved with
+    # the transistor of this k (physics.circuit, as the chip does)
+    cell = SimpleNamespace(v_gate_threshold=fixed["v_gate_threshold"], transistor_k=k,
+                           on_resistance=fixed["on_resistance"])
+    gg = np.maximum(g, 1e-12)
+    v_dev = np.empty(np.broadcast_shapes(np.shape(gg), np.shape(amp)))
+    for c in np.unique(np.stack([tr.amplitude, tr.gate], 1), axis=0):
+        rows = (tr.amplitude == c[0]) & (tr.gate == c[1])
+        v_dev[rows] = circuit.device_voltage(cell, gg[rows], c[0], c[1])
+    v_nom = circuit.device_voltage(cell, gg, fixed["amplitude_nominal"], fixed["gate_nominal"])
+    m = np.log1p((width / tau) * np.exp((v_dev - v_nom) / v0)) / np.log1p(fixed["width_nominal"] / tau)
     dist = np.maximum((g - g_min) / s, 0.0)
     g_new = g_min + np.minimum(b - (b - dist) * np.exp(-m / a), span) * s
-    sigma = fixed.get("c2c_abs", 0.0)
-    if sigma:   # the chip clips every noisy pulse to its range: the mean of the clipped pulse
-        # (a pulse worth more than a whole train fades out its gradual noise, as in Chip._one_pulse)
-        fade = np.clip(2.0 - m / (2.0 * np.median(a)), 0.0, 1.0)
-        sd = sigma * span * s * np.sqrt(np.minimum(m, 1.0)) * fade
-        g_new = _clipped_mean(g_new, sd, g_min, g_min + span * s)
-    return np.where(g < ceiling, g_new, g)
+    # the chip's per-pulse noise is unbiased (it shrinks near a bound instead of being
+    # clipped: physics.models.toward), so the mean read after a pulse is the mean step
+    return np.where(g < ceiling, np.maximum(g_new, g), g)
 
 
 def predict(theta, tr: Trains, fixed: dict) -> np.ndarray:
@@ -174,12 +170,13 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
     mean of clipped noisy pulses is followed, not the noise-free curve) and the starting
     values; ``pmax`` is NeuroSim's Pmax (default: the model's ``pmax_set``)."""
     sw = model.switching
-    tr = set_trains(data, sw.on_resistance)
+    tr = set_trains(data, model)
     nominal = tr.condition == tr.condition.min()
     fixed = {"v_gate_threshold": sw.v_gate_threshold, "v_compliance": sw.v_compliance,
              "on_resistance": sw.on_resistance,
              "amplitude_nominal": float(np.median(tr.amplitude[nominal])),
              "width_nominal": float(np.median(tr.width[nominal])),
+             "gate_nominal": float(np.median(tr.gate[nominal])),
              "pmax": float(pmax or getattr(model.update, "pmax_set", tr.g.shape[1] - 1)),
              "c2c_abs": float(getattr(model.update, "c2c_abs", 0.0))}
     g0 = float(np.nanmedian(tr.g[:, 0]))

@@ -301,18 +301,19 @@ class Chip:
         return cache[d]
 
     def _energy_args(self, d) -> tuple:
-        """(k_pulse, k_read, R_on) of the kernels' energy sums (0: not counted)."""
+        """(pulse bias, read bias) of the kernels' energy sums: the nominal pulse at its own
+        gate, the read at the read gate (:func:`energy.bias`); empty: not counted."""
         tracked = self._read_i_sum is not None
         cache = self.__dict__.setdefault("_energy_cache", {})
         if (d, tracked) not in cache:
-            t = self.dtype.type
-            k_pulse = k_read = 0.0
+            none = np.zeros(0)
+            pulse = read = none
             if self.model.energy is not None:
                 kin = self.model.switching.set_kinetics if d == SET else self.model.switching.reset_kinetics
-                k_pulse = _energy.current_per_siemens(self.model, kin.amplitude)
+                pulse = _energy.bias(self.model, kin.amplitude, kin.gate, d != SET)
                 if tracked:
-                    k_read = _energy.current_per_siemens(self.model, self.model.read.voltage)
-            cache[(d, tracked)] = (t(k_pulse), t(k_read), t(self.model.switching.on_resistance))
+                    read = _energy.bias(self.model, self.model.read.voltage, self.model.read.gate, False)
+            cache[(d, tracked)] = (pulse, read)
         return cache[(d, tracked)]
 
     def _wear_floor(self, n_max: int) -> int | None:
@@ -432,7 +433,7 @@ class Chip:
         """Add the programming energy of one pulse on each device (before g0, after g1)."""
         sw = self.model.switching
         gate = None
-        if drive is None:              # the nominal pulse (SimArray): gate fully on
+        if drive is None:              # the nominal pulse (SimArray): at its nominal gate
             width = None
             amplitude = None
         elif drive == "full":
@@ -451,11 +452,15 @@ class Chip:
         kin = sw.set_kinetics if d == SET else sw.reset_kinetics
         v = kin.amplitude if amplitude is None else amplitude
         t = kin.width if width is None else width
-        self.program_energy += _energy.pulse_energy(self.model, g0, g1, v, t, gate)
+        gate = kin.gate if gate is None else gate
+        self.program_energy += _energy.pulse_energy(self.model, g0, g1, v, t, gate, reset=d != SET)
         if self._read_i_sum is not None:
-            vr = self.model.read.voltage
-            self._read_i_sum += float(_energy.cell_current(self.model, g1, vr).sum(dtype=np.float64)
-                                      - _energy.cell_current(self.model, g0, vr).sum(dtype=np.float64))
+            self._read_i_sum += float(self._read_currents_sum(g1) - self._read_currents_sum(g0))
+
+    def _read_currents_sum(self, g) -> float:
+        """Σ |I| of devices at ``g`` read at the model's read voltage and gate."""
+        rd = self.model.read
+        return float(_energy.cell_current(self.model, g, rd.voltage, rd.gate).sum(dtype=np.float64))
 
     def charge_array_read(self) -> None:
         """Charge one read of every device at the model's read voltage (a sense amplifier
@@ -464,7 +469,7 @@ class Chip:
             return
         vr = self.model.read.voltage
         if self._read_i_sum is None:
-            self._read_i_sum = float(_energy.cell_current(self.model, self.g, vr).sum(dtype=np.float64))
+            self._read_i_sum = self._read_currents_sum(self.g)
         self.read_energy += vr * self.model.energy.read_time * self._read_i_sum
 
     def energy(self) -> dict:
@@ -538,6 +543,7 @@ class Chip:
         elif drive is not None:
             amplitude, width, gate, compliance = drive
             sw = self.model.switching
+            gate = kinetics.nominal_gate(sw, d) if gate is None else gate
             scale, v_dev = kinetics.pulse_drive(sw, g, d, amplitude, width, gate)
             if amplitude is not None:
                 thr = self.threshold("v_set" if d == SET else "v_reset", idx, events)
@@ -563,9 +569,13 @@ class Chip:
             if not full.any():
                 full = None
         floor = None
-        if full is not None and np.ndim(d) == 0 and d == RESET and var.hrs_c2c:
+        sw = self.model.switching
+        if full is not None and np.ndim(d) == 0 and d == RESET and (var.hrs_c2c or sw.hrs_excess):
+            # where a saturating RESET lands: deeper for a stronger drive (kinetics.hrs_factor),
+            # lognormal from event to event around it
             gmin = self._gmin[idx]
-            floor = np.where(full, self._level(idx, events, gmin, var.hrs_c2c), gmin)
+            median = gmin * kinetics.hrs_factor(sw, scale / self._full_train(d)).astype(self.dtype)
+            floor = np.where(full, self._level(idx, events, median, var.hrs_c2c), gmin)
         ceiling = self._ceiling(dev, idx, events, c_nominal, full)
         if ceiling is None and floor is None:
             if scale is None and np.ndim(d) == 0 and self._compiled(d) is not None:
@@ -676,31 +686,35 @@ class Chip:
     def current(self, idx, voltage: float, compliance: float | None = None, noisy: bool = True,
                 gate: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Current (A) through devices ``idx`` (None: every device, in order) at ``voltage``
-        (no state change); the access transistor passes at most its saturation current at
-        ``gate`` (None: fully on).  ``out``: write the currents there (a whole-array read
-        into its destination, no copy)."""
+        (no state change): the 1T1R circuit, the access transistor at ``gate`` (None: the
+        model's ``read.gate``) in series (:mod:`~labbench.physics.circuit`).  ``out``: write
+        the currents there (a whole-array read into its destination, no copy)."""
         _check_drive("current", voltage=voltage, compliance=compliance, gate=gate)
         every = idx is None
         idx = np.empty(0, np.int64) if every else np.atleast_1d(np.asarray(idx, dtype=np.int64))
         rd = self.model.read
+        gate = rd.gate if gate is None else gate
         # float64 currents, except on float32 chips (SimArray), where reading 10⁶ devices
         # in double precision costs twice the time for no physical difference
         dt = np.float32 if self.dtype == np.float32 else np.float64
         g = self.g if self.g.dtype == dt else self.g.astype(dt)
-        k = voltage if rd.iv != "sinh" else rd.v0 * np.sinh(voltage / rd.v0)
+        ratio = 1.0 if rd.iv != "sinh" or voltage == 0 else float(rd.v0 * np.sinh(abs(voltage) / rd.v0) / abs(voltage))
+        # through the access transistor at the read's gate and the lines (physics.circuit);
+        # a negative read is SL above BL, the transistor's source then rides on the device
+        bias = kernels.circuit_args(self.model.switching, voltage, gate, voltage < 0, ratio)
         noise = rd.noise_rel if noisy else 0.0
         i = np.empty(self.size if every else idx.size, dt) if out is None else out
         # a read below every threshold costs energy and disturbs the device (_after_read)
         after = noisy and (self.model.read_disturb is not None or self.model.energy is not None) \
             and abs(voltage) < self.quiet_voltage()
         # with nothing to clip, that is done in the same pass (a refresh check's whole-array read)
-        fused = after and gate is None and compliance is None and g is self.g
+        fused = after and compliance is None and g is self.g
         rd_f = retention.disturb_fraction(self.model.read_disturb, voltage) \
             if fused and self.model.read_disturb is not None else 0.0
         # series access transistor (R_on: the device and it form a divider) and read noise,
         # keyed by each device's read counter: one compiled pass
         sums = np.zeros(1)
-        kernels.read_currents(g, self.read_events, idx, 0, dt(k), dt(self.model.switching.on_resistance),
+        kernels.read_currents(g, self.read_events, idx, 0, bias, 1.0 if voltage >= 0 else -1.0,
                               dt(noise), self._read_base(), i, self.formed, self.stuck, self._all_live(),
                               self._gmin, self._gmax, self.dtype.type(rd_f), voltage > 0,
                               fused and self.model.energy is not None, sums)
@@ -711,9 +725,6 @@ class Chip:
             if rd_f:
                 self._read_i_sum = None
             return i
-        if gate is not None:
-            i_sat = kinetics.saturation_current(self.model.switching, gate)
-            i = np.clip(i, -i_sat, i_sat)
         if compliance is not None:
             i = np.clip(i, -abs(compliance), abs(compliance))
         if after:
@@ -770,6 +781,8 @@ class Chip:
         idx = np.atleast_1d(np.asarray(idx, dtype=np.int64))
         sw = self.model.switching
         t = sw.dc_time if duration is None else float(duration)
+        if gate is None and voltage != 0:   # the nominal gate of the direction it biases
+            gate = kinetics.nominal_gate(sw, SET if voltage > 0 else RESET)
         pristine = ~self.formed[idx]
         if pristine.any():
             self.form(idx[pristine], abs(voltage), compliance, gate, t)

@@ -75,6 +75,8 @@ class ReadModel(_Strict):
     iv: Literal["linear", "sinh"] = "linear"
     v0: float = Field(0.25, gt=0, description="V, sinh shape parameter")
     voltage: float = Field(0.1, gt=0, description="V, nominal read voltage")
+    gate: float | None = Field(None, gt=0, le=10, description="V, word line of a read (None: no access "
+                                                              "transistor in the read path)")
 
 
 class Kinetics(_Strict):
@@ -89,6 +91,8 @@ class Kinetics(_Strict):
     width: float = Field(gt=0, le=10, description="s, nominal pulse width")
     tau: float = Field(gt=0, le=1e3, description="s, switching time at the nominal voltage")
     v0: float = Field(gt=0, le=5, description="V, voltage per e-fold of the switching rate")
+    gate: float | None = Field(None, gt=0, le=10, description="V, word line of the nominal pulse (None: no "
+                                                              "access transistor limits it)")
 
 
 class Switching(_Strict):
@@ -100,12 +104,19 @@ class Switching(_Strict):
     v_reset: float = Field(0.9, gt=0, description="V, device voltage below which a RESET pulse does nothing")
     v_gate_threshold: float = Field(0.4, ge=0, description="V, access transistor threshold V_T")
     min_pulse_width: float = Field(1e-8, gt=0, description="s, shorter pulses do nothing")
-    on_resistance: float = Field(1e3, ge=0, description="Ω, access transistor (linear region) and lines in series")
+    on_resistance: float = Field(1e3, ge=0, description="Ω, lines and contacts in series (the access "
+                                                        "transistor is solved from transistor_k: physics.circuit)")
     transistor_k: float = Field(5e-5, gt=0, le=1.0,
-                                description="A/V², saturation current I_sat = k·(V_G − V_T)²")
+                                description="A/V², square law: I_sat = k·(V_G − V_T)², linear region "
+                                            "k·(2·V_ov·V_DS − V_DS²)")
     v_compliance: float = Field(0.4, gt=0, le=5,
                                 description="V, a SET limited to current I_C reaches G = I_C / v_compliance")
     dc_time: float = Field(1e-3, gt=0, le=100, description="s, how long one DC (SMU) reading biases a cell")
+    hrs_excess: float = Field(0.0, ge=0, le=5, description="ln(G_HRS/Gmin) where a RESET that just saturates "
+                                                           "lands; stronger RESETs go deeper, down to Gmin")
+    hrs_saturation: float = Field(1.5, gt=0, le=20, description="how fast the HRS deepens with RESET drive: "
+                                                                "G_HRS/Gmin = exp(hrs_excess·r^(-1/this)), r the "
+                                                                "drive in saturating trains")
     set_kinetics: Kinetics = Field(default_factory=lambda: Kinetics(amplitude=1.5, width=1e-6, tau=1e-4, v0=0.1))
     reset_kinetics: Kinetics = Field(default_factory=lambda: Kinetics(amplitude=1.8, width=1e-6, tau=1e-3, v0=0.2))
 
@@ -208,7 +219,7 @@ class MigrationWarning(UserWarning):
 # The device-model file format.  A file without ``schema_version`` is version 1 (every
 # file written before versions were recorded).  Each migration turns version k into k + 1
 # and says what it changed or filled in; a file newer than this labbench is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _migrate_1_to_2(data: dict) -> tuple[dict, list[str]]:
@@ -216,7 +227,19 @@ def _migrate_1_to_2(data: dict) -> tuple[dict, list[str]]:
     return data, ["the schema version is now recorded (no key changed)"]
 
 
-MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(data: dict) -> tuple[dict, list[str]]:
+    # version 3 solves the 1T1R circuit (physics.circuit): on_resistance is the lines only,
+    # and the access transistor is in series where the nominal gates are declared.  A file
+    # of version 2 declares none, so its cells keep no transistor in series: the same
+    # electrical behaviour, said so.
+    notes = ["the access transistor is now solved in series (linear and saturation regions) where "
+             "switching.set_kinetics.gate / reset_kinetics.gate / read.gate are declared; this file declares "
+             "none, so its reads and nominal pulses keep no transistor in series (add the gates your bench "
+             "uses to model it); switching.on_resistance now means lines and contacts only"]
+    return data, notes
+
+
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 def migrate(data: dict, where: str = "device model") -> tuple[dict, list[str]]:
@@ -244,6 +267,8 @@ class DeviceModel(_Strict):
     name: str
     description: str = ""
     references: list[str] = Field(default_factory=list)
+    provenance: dict[str, str] = Field(default_factory=dict,
+                                       description="key -> where its value comes from (technology, source)")
     update: UpdateModel
     d2d: DeviceToDevice = Field(default_factory=DeviceToDevice)
     read: ReadModel = Field(default_factory=ReadModel)
@@ -302,6 +327,35 @@ class DeviceModel(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _check_cell(self):
+        """Blocks that contradict each other: a threshold the declared nominal pulse can never
+        put across the device (the 1T1R circuit solved at its gate, physics.circuit)."""
+        from . import circuit
+
+        sw = self.switching
+        try:
+            g_lo, g_hi = float(np.min(self.update.gmin)), float(np.max(self.update.gmax))
+        except (TypeError, ValueError, NotImplementedError):
+            return self
+        for name, kin, g, reset, where in (("v_reset", sw.reset_kinetics, g_hi, True, "a device at Gmax"),
+                                           ("v_set", sw.set_kinetics, g_lo, False, "a device at Gmin")):
+            kin_key = "reset_kinetics" if reset else "set_kinetics"
+            if kin.gate is None:
+                continue
+            if kin.gate <= sw.v_gate_threshold:
+                raise ValueError(f"switching.{kin_key}.gate ({kin.gate:g} V) is at or below "
+                                 f"switching.v_gate_threshold ({sw.v_gate_threshold:g} V): the nominal pulse "
+                                 f"would pass no current; raise the gate or lower the threshold")
+            v_dev = float(circuit.device_voltage(sw, np.array([g]), kin.amplitude, kin.gate, reset)[0])
+            if v_dev < getattr(sw, name):
+                raise ValueError(
+                    f"switching.{name} ({getattr(sw, name):g} V) is never reached by the nominal pulse "
+                    f"switching.{kin_key} ({kin.amplitude:g} V at gate {kin.gate:g} V puts {v_dev:.3g} V across "
+                    f"{where}, the transistor in series): lower switching.{name}, or raise "
+                    f"switching.{kin_key}.amplitude or .gate")
+        return self
+
     @property
     def gmin(self) -> float:
         return float(self.update.gmin)
@@ -314,7 +368,7 @@ class DeviceModel(_Strict):
     def to_dict(self) -> dict:
         d = self.model_dump(exclude={"update"}, exclude_none=True)
         d["update"] = self.update.to_dict()
-        order = ["schema_version", "name", "description", "references", "update", "d2d", "read", "switching",
+        order = ["schema_version", "name", "description", "references", "provenance", "update", "d2d", "read", "switching",
                  "variability", "faults", "retention", "read_disturb", "endurance", "energy", "fit"]
         return {k: d[k] for k in order if k in d}
 

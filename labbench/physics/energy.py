@@ -1,49 +1,50 @@
 """Energy of pulses and reads: ``|V|·I(G)·t`` through the 1T1R cell.
 
-The current follows the device model's I-V (``energy.iv``: linear ``G·V`` or
-``G·v0·sinh(V/v0)``), divided by the series access transistor and lines (``I/(1 + G·R_on)``,
-as :meth:`Chip.current` does) and capped by the transistor's saturation current at the
-gate voltage.  A pulse's current changes as the device switches; its energy uses the mean
-of the currents at the conductance before and after the pulse (the trapezoid rule over the
-pulse, exact for a linear change of G in time).  Only the cell is counted: drivers, sense
-amplifiers and wires are not (NeuroSim counts those; a chip has them, a device model not).
+The current is the 1T1R circuit's (:mod:`labbench.physics.circuit`: the access transistor
+at the word line's gate, in its linear or saturation region, and the lines in series),
+for a device with the model's I-V (``energy.iv``: linear, or ``sinh`` with shape ``v0``,
+applied as the ratio ``v0·sinh(V/v0)/V`` at the cell voltage: a first-order correction, the
+circuit itself is solved for a linear device).  A pulse's current changes as the device
+switches; its energy uses the mean of the currents at the conductance before and after the
+pulse (the trapezoid rule over the pulse, exact for a linear change of G in time).  Every
+path charges a pulse at the same gate, the pulse's own or, for the nominal pulse, the
+device model's ``set_kinetics.gate``/``reset_kinetics.gate`` (SimArray and the bench alike).
+Only the cell is counted: drivers, sense amplifiers and wires are not (NeuroSim counts
+those; a chip has them, a device model not).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from . import kinetics
+from . import circuit
+from .kernels import circuit_args
 
 
-def cell_current(model, g: np.ndarray, voltage: float, gate: float | None = None) -> np.ndarray:
-    """|I| (A) through cells at ``g`` biased at ``voltage`` (in g's precision: a float32
-    array's 10⁻⁷ is far below what an energy figure needs, and saves a copy per pulse)."""
-    en = model.energy
-    g = np.asarray(g)
-    if g.dtype != np.float32:
-        g = g.astype(np.float64, copy=False)
-    v = abs(float(voltage))
-    i = g * en.v0 * np.sinh(v / en.v0) if en.iv == "sinh" else g * v
-    r_on = model.switching.on_resistance
-    if r_on:
-        i = i / (1.0 + g * r_on)
-    if gate is not None:
-        i = np.minimum(i, float(kinetics.saturation_current(model.switching, gate)))
-    return i
-
-
-def current_per_siemens(model, voltage: float) -> float:
-    """k in I = G·k/(1 + G·R_on), the energy I-V at ``voltage`` without the transistor cap
-    (``|V|``, or ``v0·sinh(|V|/v0)``): what the compiled pulse loop charges per pulse."""
+def iv_ratio(model, voltage: float) -> float:
+    """The energy I-V's current over the linear one at ``voltage`` (1 for ``iv: linear``)."""
     en = model.energy
     v = abs(float(voltage))
-    return float(en.v0 * np.sinh(v / en.v0)) if en.iv == "sinh" else v
+    if en is None or en.iv != "sinh" or v == 0:
+        return 1.0
+    return float(en.v0 * np.sinh(v / en.v0) / v)
+
+
+def cell_current(model, g: np.ndarray, voltage: float, gate: float | None = None, reset: bool = False) -> np.ndarray:
+    """|I| (A) through cells at ``g`` biased at ``voltage`` with the word line at ``gate``
+    (None: no transistor), in g's precision (a float32 array's 10⁻⁷ is far below what an
+    energy figure needs, and saves a copy per pulse)."""
+    return circuit.cell_current(model.switching, g, voltage, gate, reset) * iv_ratio(model, voltage)
+
+
+def bias(model, voltage: float, gate: float | None, reset: bool) -> np.ndarray:
+    """The compiled loops' form of one bias of this model (:func:`kernels.circuit_args`)."""
+    return circuit_args(model.switching, voltage, gate, reset, iv_ratio(model, voltage))
 
 
 def pulse_energy(model, g_before: np.ndarray, g_after: np.ndarray, voltage: float, width: float,
-                 gate: float | None = None) -> float:
+                 gate: float | None = None, reset: bool = False) -> float:
     """J, summed over the devices, of one pulse each (see the module doc)."""
-    i = cell_current(model, g_before, voltage, gate) + cell_current(model, g_after, voltage, gate)
+    i = cell_current(model, g_before, voltage, gate, reset) + cell_current(model, g_after, voltage, gate, reset)
     return float(0.5 * abs(voltage) * width * i.sum(dtype=np.float64))
 
 

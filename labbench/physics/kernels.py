@@ -186,25 +186,75 @@ def normals(base, device, counter, out):
             out[lo + j] = z[j]
 
 
+# -- the 1T1R circuit (physics.circuit, the same formulas) ---------------------------------
+#: indices into the float64 ``circuit`` argument of the pulse and read loops
+C_V, C_VOV, C_K, C_RS, C_RESET, C_GATED, C_IV = range(7)
+
+
+def circuit_args(sw, voltage: float, gate, reset: bool, iv_ratio: float = 1.0) -> np.ndarray:
+    """The compiled loops' description of one bias: [|V|, V_ov, k, R_s, reset, gated, I-V
+    ratio] (the I-V ratio scales the linear solve for a sinh device I-V)."""
+    gated = gate is not None
+    vov = max(float(gate) - sw.v_gate_threshold, 0.0) if gated else 0.0
+    return np.array([abs(float(voltage)), vov, sw.transistor_k, sw.on_resistance, float(reset), float(gated),
+                     iv_ratio])
+
+
+@njit(**_JIT)
+def cell_current(g, c):
+    """|I| (A) through a cell of device conductance ``g`` biased as ``c`` (:func:`circuit_args`):
+    :func:`labbench.physics.circuit.cell_current`, in float64, one device."""
+    v = c[C_V]
+    gp = g / (1.0 + g * c[C_RS])
+    if c[C_GATED] == 0.0:
+        return gp * v * c[C_IV]
+    vov = c[C_VOV]
+    if vov <= 0.0:
+        return 0.0
+    k = c[C_K]
+    s = 2.0 * k * vov + gp
+    if c[C_RESET] == 0.0:
+        i_sat = k * vov * vov
+        if gp * (v - vov) >= i_sat:
+            return min(i_sat, gp * v) * c[C_IV]
+        x = 2.0 * v * gp / (s + np.sqrt(max(s * s - 4.0 * k * v * gp, 0.0)))
+        return gp * (v - x) * c[C_IV]
+    q = k * v * (2.0 * vov - v) if v < vov else k * vov * vov
+    y = 2.0 * q / (s + np.sqrt(max(s * s - 4.0 * k * q, 0.0)))
+    return gp * y * c[C_IV]
+
+
 # -- NeuroSim nominal pulses ------------------------------------------------------------
 @njit(**_JIT)
 def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, xi, one):
     """One nominal pulse on a device at ``g``, with standard normal ``xi``: the closed form
     of :class:`~labbench.physics.models.NeuroSimModel` (from distance d to its direction's
     start, one pulse gives B − (B − d)·e^(−1/A), at most the span), then the noise (additive
-    ``c2c_abs`` of the range, and ``c2c_rel`` of the mean step), clipped to the bounds.
+    ``c2c_abs`` of the range, and ``c2c_rel`` of the mean step), shrunk near a bound so it
+    never crosses it (:func:`labbench.physics.models.toward`).
     Every operand is in g's dtype (float32 on SimArray; ``one`` is 1 in it)."""
     span = gmax - gmin
-    d = max(g - gmin if up else gmax - g, one - one)
     decay = np.exp(-one / a)
-    t = min(b - (b - d) * decay, span)
-    g_mean = gmin + t if up else gmax - t
-    g_mean = min(max(g_mean, gmin), gmax)
+    # a pulse never moves a device against its direction, and a device below Gmin (a deep
+    # HRS) continues the curve from where it is (models.toward)
+    if up:
+        t = min(b - (b - (g - gmin)) * decay, span)
+        g_mean = max(gmin + t, g)
+    else:
+        t = min(b - (b - (gmax - g)) * decay, span)
+        g_mean = min(gmax - t, g)
+    lo = min(gmin, g)
+    hi = max(gmax, g)
     sigma = c2c_abs * span
     if c2c_rel:
         step = c2c_rel * (g_mean - g)
         sigma = np.sqrt(sigma * sigma + step * step)
-    return min(max(xi * sigma + g_mean, gmin), gmax)
+    # unbiased near a bound: σ shrinks to a third of the distance, ξ truncated at ±3
+    three = one + one + one   # in g's dtype (3 * one would promote float32 to float64)
+    room = min(g_mean - lo, hi - g_mean) / three
+    sigma = min(sigma, room)
+    z = min(max(xi, -three), three)
+    return min(max(z * sigma + g_mean, lo), hi)
 
 
 @njit(**_JIT)
@@ -241,7 +291,7 @@ _NO_FLOOR = np.iinfo(np.int64).max
 
 @njit(**_JIT)
 def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel,
-                   base, wear_floor, k_pulse, k_read, r_on, energy):
+                   base, wear_floor, pulse_bias, read_bias, energy):
     """``n[j]`` nominal pulses on device ``idx[j]``, in place on the chip's ``g`` and
     ``events``: each pulse draws its own normal (keyed by the device's write counter) and is
     clipped before the next, so a burst equals its single pulses.  Devices not formed or
@@ -250,9 +300,9 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
     larger than the cache; a tight loop keeps many misses in flight), the chunk's first
     normals (vectorized), the pulses, scatter; the scratch stays in L1.
 
-    Energy (``k_pulse`` > 0): ``energy[0] += Σ I(g0) + I(g1)`` per pulse with
-    I(G) = G·k/(1 + G·R_on) (the caller multiplies by V·t/2), ``energy[1] += Σ ΔI`` at the
-    read voltage (``k_read`` > 0; the same divider, so I_read = I·k_read/k_pulse).
+    Energy (``pulse_bias`` not empty): ``energy[0] += Σ I(g0) + I(g1)`` per pulse with I the
+    1T1R cell's current at the nominal pulse's bias (:func:`cell_current`; the caller
+    multiplies by V·t/2), ``energy[1] += Σ ΔI`` at the read bias (``read_bias`` not empty).
     Returns the pulses applied, or −1 (nothing changed) when a device would reach
     ``wear_floor`` write events (``_NO_FLOOR``: the caller knows none can): the caller then
     takes the wear path.
@@ -278,6 +328,8 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
     total = 0
     e_pulse = 0.0
     e_delta = 0.0
+    charge = pulse_bias.size > 0
+    track = read_bias.size > 0
     for lo in range(0, m, _CHUNK):
         c = min(_CHUNK, m - lo)
         for j in range(c):
@@ -324,27 +376,25 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
                 e += 1
                 xi = g.dtype.type(first[j] if q == 0 else normal_at(base, i, np.uint64(e)))
                 gi = neurosim_pulse(gi, up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi, one)
-                if q < last and k_pulse > 0:   # an intermediate state ends one pulse, starts the next
-                    e_pulse += 2.0 * float(gi * k_pulse / (one + gi * r_on))
+                if q < last and charge:   # an intermediate state ends one pulse, starts the next
+                    e_pulse += 2.0 * cell_current(float(gi), pulse_bias)
             gg[j] = gi
             ev[j] = e
             total += n[lo + j]
-        if k_pulse > 0:
+        if charge:
             # every pulse costs (I(before) + I(after))·V·t/2: the ends here
             for j in range(c):
                 if live[j]:
-                    i0 = float(g0[j] * k_pulse / (one + g0[j] * r_on))
-                    i1 = float(gg[j] * k_pulse / (one + gg[j] * r_on))
-                    e_pulse += i0 + i1
-                    e_delta += i1 - i0
+                    e_pulse += cell_current(float(g0[j]), pulse_bias) + cell_current(float(gg[j]), pulse_bias)
+                    if track:
+                        e_delta += cell_current(float(gg[j]), read_bias) - cell_current(float(g0[j]), read_bias)
         for j in range(c):
             if live[j]:
                 i = ids[j]
                 g[i] = gg[j]
                 events[i] = ev[j]
     energy[0] += e_pulse
-    if k_pulse > 0 and k_read > 0:
-        energy[1] += e_delta * (float(k_read) / float(k_pulse))
+    energy[1] += e_delta
     return total
 
 
@@ -393,7 +443,7 @@ def nonzero_int8(k, words):
 
 @njit(**_JIT)
 def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c2c_abs, c2c_rel,
-                       base, wear_floor, k_pulse, k_read, r_on, energy):
+                       base, wear_floor, pulse_bias, read_bias, energy):
     """2T2R updates from signed counts ``k`` (one per synapse, flat) at the synapses ``syn``
     (those with k != 0): k > 0 pulses the + device (2s) k times, k < 0 the − device
     (2s + 1) |k| times.  Returns (G+ − G− of each synapse afterwards: the two devices of a
@@ -410,7 +460,7 @@ def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c
         sent += n[j]
     diff = np.empty(count, g.dtype)
     if neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel,
-                      base, wear_floor, k_pulse, k_read, r_on, energy) < 0:
+                      base, wear_floor, pulse_bias, read_bias, energy) < 0:
         return diff, -1
     for j in range(count):
         diff[j] = g[2 * syn[j]] - g[2 * syn[j] + 1]
@@ -419,12 +469,13 @@ def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c
 
 # -- reads --------------------------------------------------------------------------------
 @njit(**_JIT)
-def read_currents(g, events, idx, first, k_read, r_on, noise_rel, base, out, formed, stuck, all_live,
+def read_currents(g, events, idx, first, bias, sign, noise_rel, base, out, formed, stuck, all_live,
                   gmin, gmax, disturb, toward_max, sum_abs, abs_sum):
-    """out[j] = I = G·k/(1 + G·R_on) of device ``idx[j]`` (k = V, or v0·sinh(V/v0)), times
-    (1 + noise_rel·ξ) with ξ keyed by each device's read counter (advanced) when
-    ``noise_rel`` > 0.  ``idx`` empty: devices ``first``, ``first`` + 1, … (a range of a
-    whole-array read, with no index array to build).
+    """out[j] = I of device ``idx[j]`` biased as ``bias`` (:func:`cell_current`: through the
+    access transistor and the lines; ``sign`` ±1 its direction), times (1 + noise_rel·ξ) with
+    ξ keyed by each device's read counter (advanced) when ``noise_rel`` > 0.  ``idx`` empty:
+    devices ``first``, ``first`` + 1, … (a range of a whole-array read, with no index array
+    to build).
 
     With ``disturb`` > 0 each live device then takes the read's disturb (as
     :func:`read_disturb`), and with ``sum_abs`` ``abs_sum[0]`` gathers Σ|I| for the read
@@ -456,7 +507,7 @@ def read_currents(g, events, idx, first, k_read, r_on, noise_rel, base, out, for
                 ctr[j] = ev
             _chunk_normals(base, ids, ctr, c, z)
         for j in range(c):
-            cur = gg[j] * k_read / (one + gg[j] * r_on)
+            cur = g.dtype.type(sign * cell_current(float(gg[j]), bias))
             out[lo + j] = cur * (one + noise_rel * g.dtype.type(z[j])) if noise_rel > 0 else cur
         if sum_abs:
             for j in range(c):

@@ -10,23 +10,26 @@ that language, so every way of biasing a cell goes through the same update model
   (Ielmini, IEEE TED 58, 4309, 2011; the gate-controlled SET of Zhou et al., IEDM 2018).
   A SET under that ceiling follows the update model compressed so that its asymptote
   lands on the ceiling (steps and their noise shrink by the same factor), so a lower gate
-  gives smaller, gentler steps and a lower reachable LRS.  In RESET the transistor caps the
-  device voltage at ``I_sat/G``, so a low RESET gate resets less.
+  gives smaller, gentler steps and a lower reachable LRS.  In RESET the transistor's
+  source rides on the device (degeneration), so a low RESET gate resets little or not at all.
 * **Saturating drives.**  A pulse worth more than 2|A| nominal pulses (a long DC reading,
   a strong RESET) lands where the device saturates, and that level carries the lognormal
-  cycle-to-cycle spread of the device model (``variability.hrs_c2c`` / ``lrs_c2c``).
-* **Device voltage.**  The cell voltage divides over the device and the series
-  resistance: ``V_dev = V / (1 + G·R_on)``.
+  cycle-to-cycle spread of the device model (``variability.hrs_c2c`` / ``lrs_c2c``); a
+  stronger RESET lands on a deeper HRS (:func:`hrs_factor`).
+* **Device voltage.**  The 1T1R circuit solved with the transistor (linear and saturation
+  regions) and the lines in series (:mod:`labbench.physics.circuit`).
 * **Voltage-time trade-off.**  A pulse of width t at V_dev counts as
   ``m = ln(1 + (t/τ)·e^((V_dev − V_nom)/v0)) / ln(1 + t_nom/τ)`` nominal pulses: the
   switching time falls exponentially with voltage and the change grows logarithmically
-  with time (Yu, Wu & Wong, APL 98, 103514, 2011).  ``V_nom`` is the nominal amplitude
-  divided the same way at the same state, so the nominal pulse gives m = 1 exactly.
+  with time (Yu, Wu & Wong, APL 98, 103514, 2011).  ``V_nom`` is the device voltage of the
+  nominal pulse (amplitude and gate) at the same state, so the nominal pulse gives m = 1
+  exactly.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from . import circuit
 from .models import SET
 
 
@@ -49,11 +52,25 @@ def set_ceiling(sw, gate=None, compliance=None) -> float | None:
 
 
 def device_voltage(sw, v_cell: float, g: np.ndarray, direction: int, gate=None) -> np.ndarray:
-    """V across the device: the divider with R_on; in RESET also at most I_sat/G."""
-    v = v_cell / (1.0 + g * sw.on_resistance) if sw.on_resistance else np.full(np.shape(g), float(v_cell))
-    if direction != SET and gate is not None:
-        v = np.minimum(v, saturation_current(sw, gate) / np.maximum(g, 1e-30))
-    return v
+    """V across the device: the 1T1R circuit solved with the transistor at ``gate`` in series
+    (:mod:`labbench.physics.circuit`; in RESET with its source degeneration)."""
+    return circuit.device_voltage(sw, g, v_cell, gate, reset=direction != SET)
+
+
+def nominal_gate(sw, direction: int):
+    """The word line of the nominal pulse in ``direction`` (None: no transistor declared)."""
+    return (sw.set_kinetics if direction == SET else sw.reset_kinetics).gate
+
+
+def hrs_factor(sw, drive) -> np.ndarray:
+    """G_HRS / Gmin where a saturating RESET lands (median), for a RESET worth ``drive`` times
+    the pulses that saturate a device (>= 1): ``exp(hrs_excess · drive^(−1/hrs_saturation))``.
+    A RESET that just saturates leaves the HRS ``e^hrs_excess`` above Gmin; a stronger one
+    (higher stop voltage or amplitude, longer, a higher gate) goes deeper, saturating at Gmin
+    (the HRS resistance grows with the RESET stop voltage and saturates: Ielmini, IEEE TED
+    58, 4309, 2011; Fantini et al., IMW 2013)."""
+    ratio = np.maximum(np.asarray(drive, float), 1.0)
+    return np.exp(sw.hrs_excess * ratio ** (-1.0 / sw.hrs_saturation))
 
 
 def effective_pulses(kin, v_dev: np.ndarray, v_nom: np.ndarray, width: float) -> np.ndarray:
@@ -64,14 +81,16 @@ def effective_pulses(kin, v_dev: np.ndarray, v_nom: np.ndarray, width: float) ->
 
 def pulse_drive(sw, g: np.ndarray, direction: int, amplitude: float | None, width: float | None,
                 gate: float | None) -> tuple[np.ndarray | None, np.ndarray]:
-    """(m per device, device voltage) of one pulse; m is None for the nominal pulse."""
+    """(m per device, device voltage) of one pulse; m is None for the nominal pulse.  A gate
+    of None is the nominal pulse's own (``set_kinetics.gate`` / ``reset_kinetics.gate``)."""
     kin = sw.set_kinetics if direction == SET else sw.reset_kinetics
     amp = kin.amplitude if amplitude is None else abs(float(amplitude))
     w = kin.width if width is None else float(width)
+    gate = kin.gate if gate is None else gate
     v_dev = device_voltage(sw, amp, g, direction, gate)
-    if amp == kin.amplitude and w == kin.width and (direction == SET or gate is None):
+    if amp == kin.amplitude and w == kin.width and gate == kin.gate:
         return None, v_dev
-    v_nom = device_voltage(sw, kin.amplitude, g, direction)
+    v_nom = device_voltage(sw, kin.amplitude, g, direction, kin.gate)
     return effective_pulses(kin, v_dev, v_nom, w), v_dev
 
 

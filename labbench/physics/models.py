@@ -17,15 +17,16 @@ chooses either or both:
 * ``c2c_rel`` — σ of each pulse's step relative to its mean step: noise that scales with
   the step, and so with the state, vanishing at saturation (aihwkit's ``dw_min_std``);
 * ``c2c_abs`` — additive σ per pulse as a fraction of the range ``gmax − gmin``
-  (NeuroSim's ``sigmaCtoC``), which keeps scattering a saturated device.
+  (NeuroSim's ``sigmaCtoC``) in mid-range, shrinking near a bound (:func:`toward`).
 
-A burst of n pulses *is* n pulses: each pulse draws its own noise and is clipped to the
-bounds before the next (:meth:`UpdateModel.step`, :meth:`UpdateModel.pulse_once`), so a
+A burst of n pulses *is* n pulses: each pulse draws its own noise and stays inside the
+bounds before the next (noise shrinks near a bound instead of being clipped there, so it
+has no bias: :func:`toward`) (:meth:`UpdateModel.step`, :meth:`UpdateModel.pulse_once`), so a
 burst and n single pulses have the same distribution, at the bounds too.  A pulse that
 counts as ``scale`` nominal pulses (a stronger or longer pulse, see
 :mod:`labbench.physics.kinetics`) moves the mean by ``scale`` pulses; its additive noise
 is one pulse's (a fraction ``scale`` of it for a weaker pulse): noise comes per physical
-pulse, and a strong pulse that saturates a device is clipped once, as one pulse is.
+pulse, and a strong pulse that saturates a device lands once, as one pulse does.
 """
 from __future__ import annotations
 
@@ -80,6 +81,31 @@ def parse_direction(direction: Any) -> np.ndarray | int:
     return arr.astype(np.int8)
 
 
+#: per-pulse noise is a normal truncated at ±NOISE_ROOM σ, and within NOISE_ROOM σ of a
+#: bound its σ shrinks to (distance to the bound)/NOISE_ROOM: see :func:`toward`
+NOISE_ROOM = 3.0
+
+
+def toward(g, g_new, direction, gmin, gmax):
+    """A mean pulse response kept physical: a SET never lowers G and a RESET never raises
+    it, and neither crosses a bound the device is inside of.  A device below its Gmin
+    (a strong RESET drew a deeper HRS, :class:`~labbench.physics.chip.Chip`) stays there
+    under RESET instead of snapping up to Gmin, and a SET starts from where it is.
+
+    Noise near the bounds (:meth:`UpdateModel.pulse_once` and the compiled pulse) is
+    *multiplicative in the distance to the bound*: the additive per-pulse σ of the model
+    applies in mid-range, and within 3σ of a bound it shrinks to a third of the distance,
+    so no draw (truncated at ±3σ) crosses the bound and nothing is clipped.  Why: clipping
+    a Gaussian at a bound biases the mean away from it (a RESET train then levels off well
+    above Gmin, and a RESET raises a device at its HRS more often than not); the spread a
+    device really has at its HRS is the level's own cycle-to-cycle spread, drawn where a
+    RESET saturates (``variability.hrs_c2c``), not a per-pulse random walk."""
+    up = np.asarray(direction) == SET
+    lo, hi = np.minimum(gmin, g), np.maximum(gmax, g)
+    kept = np.where(up, np.maximum(g_new, g), np.minimum(g_new, g))
+    return np.clip(kept, lo, hi)
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class UpdateModel(ABC):
     """Base class.  Subclasses define bounds and either ``advance`` or ``mean_step``."""
@@ -120,7 +146,7 @@ class UpdateModel(ABC):
             if not active.any():
                 break
             dg = self.mean_step(g, d)
-            g = np.where(active, np.clip(g + dg, self.gmin, self.gmax), g).astype(g.dtype, copy=False)
+            g = np.where(active, toward(g, g + dg, d, self.gmin, self.gmax), g).astype(g.dtype, copy=False)
         return g
 
     def set_asymptote_span(self, dtype=np.float64):
@@ -136,12 +162,12 @@ class UpdateModel(ABC):
         if type(self).advance is not UpdateModel.advance:   # a closed form takes fractional n
             return self.advance(g, scale, direction)
         dg = self.mean_step(g, direction)
-        return np.clip(g + np.asarray(scale, g.dtype) * dg, self.gmin, self.gmax).astype(g.dtype, copy=False)
+        return toward(g, g + np.asarray(scale, g.dtype) * dg, direction, self.gmin, self.gmax).astype(g.dtype, copy=False)
 
     # -- the public entry points ----------------------------------------------------
     def pulse_once(self, g: np.ndarray, direction, xi=None, scale=None) -> np.ndarray:
         """One pulse on every element of ``g``, with noise ``xi`` (standard normals, one per
-        element; None: noise-free), clipped to the bounds.  ``scale``: the pulse is worth
+        element; None: noise-free), inside the bounds without clipping (:func:`toward`).  ``scale``: the pulse is worth
         that many nominal pulses (per element; None = exactly one)."""
         if scale is None:
             g_mean = self.advance(g, np.ones(g.shape, np.int8), direction)
@@ -153,22 +179,21 @@ class UpdateModel(ABC):
         sigma_abs = np.asarray(self.c2c_abs * np.asarray(self.gmax - self.gmin, dtype=dt), dtype=dt)
         if self.c2c_rel:
             var = np.square(sigma_abs) * (1 if scale is None else np.minimum(np.asarray(scale, dt), 1))
-            var = var + np.square(dt.type(self.c2c_rel) * (g_mean - g))
-            sigma = np.sqrt(var, out=var) if isinstance(var, np.ndarray) and var.base is None else np.sqrt(var)
+            sigma = np.sqrt(var + np.square(dt.type(self.c2c_rel) * (g_mean - g)))
         else:
             sigma = sigma_abs if scale is None else sigma_abs * np.sqrt(np.minimum(np.asarray(scale, dt), 1))
-        noisy = np.multiply(np.asarray(xi, dtype=dt), sigma, dtype=dt)
-        noisy += g_mean
+        lo, hi = np.minimum(self.gmin, g), np.maximum(self.gmax, g)
+        sigma = np.minimum(sigma, np.minimum(g_mean - lo, hi - g_mean) / NOISE_ROOM)
+        z = np.clip(np.asarray(xi, dtype=dt), -NOISE_ROOM, NOISE_ROOM)
+        noisy = (z * sigma + g_mean).astype(dt, copy=False)
         if scale is not None and np.any(np.asarray(scale) <= 0):
             noisy = np.where(np.asarray(scale) > 0, noisy, g)   # a pulse that does nothing
-        if noisy.dtype == g.dtype and noisy.flags.writeable and noisy.base is None:
-            return np.clip(noisy, self.gmin, self.gmax, out=noisy)
-        return np.clip(noisy, self.gmin, self.gmax).astype(g.dtype, copy=False)
+        return np.clip(noisy, lo, hi).astype(dt, copy=False)   # rounding only: nothing reaches a bound
 
     def step(self, g, n_pulses, direction, rng=None, xi=None, scale=None) -> np.ndarray:
         """State after ``n_pulses`` pulses in ``direction``, with cycle-to-cycle noise.
 
-        Each pulse draws its own noise and is clipped before the next.  ``rng`` is a
+        Each pulse draws its own noise and is bounded before the next.  ``rng`` is a
         ``numpy.random.Generator`` (or anything with ``standard_normal``); ``xi`` may
         instead give the standard normals directly, shape ``(max(n),) + g.shape`` (or
         ``g.shape`` when no element gets more than one pulse).  With neither the step is
@@ -381,8 +406,11 @@ class NeuroSimModel(UpdateModel):
         dt = g.dtype
         n = np.asarray(n)
         # From position x = −A ln(1 − d/B) (d = distance from this direction's start),
-        # n pulses give d' = B(1 − e^(−(x+n)/A)) = B − (B − d)·e^(−n/A): one exp per
-        # device instead of log1p + expm1; the clip of x + n at Pmax is d' ≤ span.
+        # n pulses give d' = B − (B − d)·e^(−n/A): one exp per device instead of log1p +
+        # expm1; the clip of x + n at Pmax is d' ≤ span.  d may be negative (a SET from
+        # below Gmin, where a strong RESET left the device): the curve continues there,
+        # with no snap to Gmin; and a pulse never moves a device against its direction
+        # (:func:`toward`).
         if np.ndim(direction) == 0:
             up = direction == SET
             a, b = self._constants(up, dt)
@@ -392,27 +420,13 @@ class NeuroSimModel(UpdateModel):
             (a1, b1), (a0, b0) = self._constants(True, dt), self._constants(False, dt)
             a, b = np.where(up, a1, a0), np.where(up, b1, b0)
             dist = np.where(up, g - self.g_min, self.g_max - g)
-        dist = np.maximum(np.asarray(dist, dtype=dt), dt.type(0))
+        dist = np.asarray(dist, dtype=dt)
         span = np.asarray(np.asarray(self.g_max) - np.asarray(self.g_min), dtype=dt)
-        shapes = {np.shape(x) for x in (dist, n, a, b, span, self.g_min, self.g_max)} - {()}
-        if np.ndim(up) == 0 and shapes == {dist.shape}:
-            # in place: the same operations in the same order, without temporaries
-            decay = n.astype(dt)
-            np.negative(decay, out=decay)
-            decay /= a
-            np.exp(decay, out=decay)
-            t = np.subtract(b, dist, out=dist)
-            t *= decay
-            np.subtract(b, t, out=t)
-            np.minimum(t, span, out=t)
-            g_new = np.add(self.g_min, t, out=t) if up else np.subtract(self.g_max, t, out=t)
-            np.clip(g_new, self.g_min, self.g_max, out=g_new)
-        else:
-            decay = np.exp(-n.astype(dt) / a)
-            dist_new = np.minimum(b - (b - dist) * decay, span)
-            g_new = (self.g_min + dist_new if up else self.g_max - dist_new) if np.ndim(up) == 0 \
-                else np.where(up, self.g_min + dist_new, self.g_max - dist_new)
-            g_new = np.clip(g_new, self.g_min, self.g_max)
+        decay = np.exp(-n.astype(dt) / a)
+        dist_new = np.minimum(b - (b - dist) * decay, span)
+        g_new = (self.g_min + dist_new if up else self.g_max - dist_new) if np.ndim(up) == 0 \
+            else np.where(up, self.g_min + dist_new, self.g_max - dist_new)
+        g_new = toward(g, np.asarray(g_new, dt), direction, self.g_min, self.g_max)
         # zero pulses must leave a device exactly where it was (the G→x→G round trip
         # is not exact in float32)
         if n.size and n.min() > 0 and g_new.shape == np.shape(g):

@@ -71,7 +71,9 @@ class Wiring:
             for (bk, c), vb in levels.items():
                 if bk in ("BL", "BLB") and c < chip.cols:
                     side = 0 if bk == "BL" else 1
-                    out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg, (("WL", r), (bk, c))))
+                    # the gate counts from the lower of the two lines (the transistor's source
+                    # side when nothing flows): physics.circuit solves the rest
+                    out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg - min(vb, sl), (("WL", r), (bk, c))))
         return out
 
     def measure(self, world, terminal: str, v: float, compliance: float, duration: float | None = None,
