@@ -246,3 +246,48 @@ def test_2636b_refuses_a_bad_current_level_or_limit_before_the_chip(script, word
     assert word in smu.errors.pop()
     assert calls == [] and w.chip.g[idx] == G_CELL     # nothing of it reached the chip
     assert _query(smu, "print(smua.source.leveli, smua.source.limitv)") == "1.00000e-06\t1.00000e+00"
+
+
+# -- the SourceMeter role (drivers: PyMeasure 2450 and 2600), through the simulated benches ---
+@pytest.mark.parametrize("bench_file", ["sim.yaml", "sim_2600.yaml"])
+def test_source_meter_role_sources_current_and_reads_voltage(bench_file):
+    import warnings
+
+    from labbench.instruments import Bench
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        bench = Bench.from_yaml(BENCHES / bench_file)
+    with bench as b:
+        chip = b.world.chip
+        idx = int(chip.flat(0, 0, 0))
+        chip.g[idx] = G_CELL
+        b._route_smu(0, 0, 0, "read")
+        b._set_gate(GATE)
+        sm = b.source_meter
+        sm.source_current(1e-6, 2.0)
+        sm.output(True)
+        v, trip = sm.measure_voltage()
+        r_on = chip.model.switching.on_resistance
+        assert not trip and v == pytest.approx(1e-6 * (1 / G_CELL + r_on), rel=0.02)
+        b.switch_matrix.off()                          # every relay open: the SMU's line floats
+        v, trip = sm.measure_voltage()
+        assert trip and v == pytest.approx(2.0, abs=5e-3)
+        sm.off()
+        assert b.world.instruments["smu"].outputs_on() == []
+
+
+@pytest.mark.parametrize("level, vlim, word", [
+    (float("nan"), 1.0, "finite"), (float("inf"), 1.0, "finite"), (2e-3, 1.0, "max_compliance"),
+    (-2e-3, 1.0, "max_compliance"), (1e-6, 5.0, "max_voltage"), (1e-6, float("nan"), "finite"),
+    (1e-6, 0.0, "voltage limit")])
+def test_source_meter_role_refuses_a_bad_current_before_sending(level, vlim, word, monkeypatch):
+    from labbench.instruments import Bench
+    from labbench.instruments.roles import SafetyError
+
+    with Bench.from_yaml(BENCHES / "sim.yaml") as b:
+        sent = []
+        monkeypatch.setattr(b.source_meter.adapter, "source_current", lambda *a: sent.append(a))
+        with pytest.raises(SafetyError, match=word):
+            b.source_meter.source_current(level, vlim)
+        assert sent == []
