@@ -105,21 +105,26 @@ class SourceMeter:
                              "max_compliance")
         _positive_within(self.terminal, "voltage limit", abs(voltage_limit), "V", self.limits.max_voltage,
                          "max_voltage")
-        if not hasattr(self.adapter, "source_current"):
-            raise NotImplementedError(f"{self.name}: its adapter ({type(self.adapter).__name__}) cannot "
-                                      f"source current")
-        self.adapter.source_current(level, voltage_limit, nplc)
+        self._optional("source_current")(level, voltage_limit, nplc)
         self.compliance = None
         self.voltage_limit = abs(voltage_limit)
 
     voltage_limit: float | None = None
+
+    def _optional(self, method: str):
+        """An adapter hook outside the Protocol (labbench.instruments.protocols)."""
+        fn = getattr(self.adapter, method, None)
+        if fn is None:
+            raise NotImplementedError(f"{self.name}: its adapter ({type(self.adapter).__name__}) has no "
+                                      f"{method}(): it cannot source current")
+        return fn
 
     def measure_voltage(self) -> tuple[float, bool]:
         """(V, in compliance) while sourcing current: one voltage reading and whether the
         source sits at its voltage limit."""
         from labbench.errors import InstrumentFault
 
-        v, tripped = self.adapter.measure_voltage()
+        v, tripped = self._optional("measure_voltage")()
         if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v):
             raise InstrumentFault(f"{self.name}: read {v!r} V, not a finite number (a garbled reply?)")
         if self.voltage_limit is not None and abs(v) > 1.02 * self.voltage_limit + 0.05:
