@@ -78,6 +78,19 @@ class PyMeasureKeithley2450:
         """Output on (or unknown) at a non-zero (or unknown) level."""
         return self._on is not False and self._v != 0.0
 
+    def source_current(self, level: float, voltage_limit: float, nplc: float = 1.0) -> None:
+        """Current source, voltage limit, voltage measurement (outside the Protocol).
+        The 2450 switches its output off when the source function changes."""
+        self._v = None          # the cached level is a voltage: unknown in current mode
+        self._on = None
+        self.drv.apply_current(compliance_voltage=voltage_limit)
+        self.drv.source_current = level
+        self.drv.measure_voltage(nplc=nplc)
+
+    def measure_voltage(self) -> tuple[float, bool]:
+        v = float(self.drv.voltage)
+        return v, self.drv.ask(":SOUR:CURR:VLIM:TRIP?").strip() == "1"
+
     def off(self) -> None:
         self._v = self._on = None
         self.drv.source_voltage = 0.0

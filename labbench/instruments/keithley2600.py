@@ -82,6 +82,17 @@ class PyMeasureKeithley2600:
     def biased(self) -> bool:
         return self._on is not False and self._v != 0.0
 
+    def source_current(self, level: float, voltage_limit: float, nplc: float = 1.0) -> None:
+        """Current source, voltage limit, voltage measurement (outside the Protocol)."""
+        self._v = None
+        self.ch.apply_current(compliance_voltage=voltage_limit)
+        self.ch.source_current = level
+        self.ch.measure_voltage(nplc=nplc)
+
+    def measure_voltage(self) -> tuple[float, bool]:
+        v = float(self.ch.voltage)
+        return v, self.drv.ask("print(smua.source.compliance)").strip() == "true"
+
     def off(self) -> None:
         self._v = self._on = None
         for ch in (self.drv.ChA, self.drv.ChB):

@@ -14,7 +14,11 @@ registered adapter against these Protocols, method names and parameter names bot
 Adapters may cache what they last set, to skip redundant writes, but ``off()`` /
 ``open_all()`` must never trust that cache.  Optional, outside the Protocols:
 ``resource()``, returning the PyVISA resource underneath (or ``None``), lets the Bench
-record the commands written to the instrument for error messages.
+record the commands written to the instrument for error messages.  A source meter's
+adapter may also offer ``source_current(level, voltage_limit, nplc)`` (current source,
+voltage limit, voltage measurement; the output left as it is) and ``measure_voltage() ->
+(volts, in_compliance)``: ``SourceMeter.source_current`` uses them where they exist
+(the PyMeasure 2450 and 2600 adapters).
 """
 from __future__ import annotations
 

@@ -92,6 +92,46 @@ class SourceMeter:
     def off(self) -> None:
         self.adapter.off()
 
+    # -- current source (optional: adapters that have source_current/measure_voltage) --------
+    def source_current(self, level: float, voltage_limit: float, nplc: float = 1.0) -> None:
+        """Current source of ``level`` A with the voltage clamped at ``voltage_limit`` V
+        (the output is left as it is: switch it with :meth:`output`).  The limit is what
+        the line can reach, so it is checked as a level against ``max_voltage``; |level|
+        against ``max_compliance``.  Call :meth:`configure` to return to voltage mode."""
+        _check(self.terminal, self.limits, voltage=voltage_limit)
+        _finite(self.terminal, "current level", level, "A")
+        if level != 0:
+            _positive_within(self.terminal, "current level", abs(level), "A", self.limits.max_compliance,
+                             "max_compliance")
+        _positive_within(self.terminal, "voltage limit", abs(voltage_limit), "V", self.limits.max_voltage,
+                         "max_voltage")
+        self._optional("source_current")(level, voltage_limit, nplc)
+        self.compliance = None
+        self.voltage_limit = abs(voltage_limit)
+
+    voltage_limit: float | None = None
+
+    def _optional(self, method: str):
+        """An adapter hook outside the Protocol (labbench.instruments.protocols)."""
+        fn = getattr(self.adapter, method, None)
+        if fn is None:
+            raise NotImplementedError(f"{self.name}: its adapter ({type(self.adapter).__name__}) has no "
+                                      f"{method}(): it cannot source current")
+        return fn
+
+    def measure_voltage(self) -> tuple[float, bool]:
+        """(V, in compliance) while sourcing current: one voltage reading and whether the
+        source sits at its voltage limit."""
+        from labbench.errors import InstrumentFault
+
+        v, tripped = self._optional("measure_voltage")()
+        if isinstance(v, bool) or not isinstance(v, Real) or not math.isfinite(v):
+            raise InstrumentFault(f"{self.name}: read {v!r} V, not a finite number (a garbled reply?)")
+        if self.voltage_limit is not None and abs(v) > 1.02 * self.voltage_limit + 0.05:
+            raise InstrumentFault(f"{self.name}: read {v:g} V, beyond the {self.voltage_limit:g} V limit it was "
+                                  f"given: a garbled reply; check the connection")
+        return float(v), bool(tripped)
+
 
 SOURCE_IMPEDANCE = 50.0   # ohm: the pulse generators' output impedance
 

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from .current_source import K2450_CURRENT, K2450_VOLTAGE, ReadingNoise, auto_range, source_current
 from .instrument import SimInstrument
 from .props import Bool, Choice, Int, Num, Query
 from .scpi import SCPIError, command, fmt, nargs, to_bool, to_enum, to_float, to_int, to_str
@@ -161,8 +162,22 @@ class Keithley2450Sim(SimInstrument):
         return st["level_VOLT"] if self.src == "VOLT" else None
 
     # -- physics ------------------------------------------------------------------------------
+    @property
+    def noise(self) -> ReadingNoise:
+        """The reading noise floor (drawn once per instrument: *RST does not replay it)."""
+        n = self.__dict__.get("_noise")
+        if n is None:
+            n = self._noise = ReadingNoise({"i": K2450_CURRENT, "v": K2450_VOLTAGE}, self.world, self.name)
+        return n
+
     def _measure_once(self) -> tuple[float, float]:
-        """One reading of the sense function -> (reading, source value)."""
+        """One reading of the sense function -> (reading, source value).
+
+        Voltage source: the wiring's current at the level, clipped at ILIMit.  Current
+        source: the voltage at which the level flows, clamped at VLIMit, where the source
+        is in compliance (:SOUR:CURR:VLIM:TRIP? 1; manual 2450-901-01, ":SOURce[1]:
+        <function>:<x>LIMit[:LEVel]:TRIPped?").  Output off: 0 V / 0 A at the terminal
+        (NORMal off state).  Every reading then carries the noise floor of its range."""
         world = self.world
         st = self.s
         src = self.src
@@ -172,23 +187,33 @@ class Keithley2450Sim(SimInstrument):
                 dt += AUTO_SOURCE_DELAY if st["delay_auto_" + src] else st["delay_" + src]
                 self.pending_delay = False
             world.clock.advance(dt)
-        v = st["level_VOLT"]
+        v = st["level_VOLT"] if st["output"] else 0.0
         current = 0.0
-        if st["output"] and src == "VOLT" and world is not None and world.wiring is not None:
-            ilim = st["limit_VOLT"]
-            current = world.wiring.measure(world, self.name + ".hi", v, ilim)
-            self.tripped = abs(current) >= ilim * (1 - 1e-9)
+        if st["output"] and src == "VOLT":
+            self.tripped = False
+            if world is not None and world.wiring is not None:
+                ilim = st["limit_VOLT"]
+                current = world.wiring.measure(world, self.name + ".hi", v, ilim)
+                self.tripped = abs(current) >= ilim * (1 - 1e-9)
+        elif st["output"]:
+            v, current, self.tripped = source_current(world, self.name + ".hi", st["level_CURR"], st["limit_CURR"])
+        else:
+            self.tripped = False
         self.last_current = current
         sense = self.sense
+        i_read = self.noise.add("i", current, self._sense_range("CURR", current, I_RANGES))
         if sense == "CURR":
-            reading = current
+            reading = i_read
             if not st["auto_CURR"] and abs(current) > 1.05 * st["range_CURR"]:
                 reading = 9.9e37  # overflow
-        elif sense == "VOLT":
-            reading = v if st["output"] else 0.0
         else:
-            reading = (v / current) if current else 9.9e37
-        return reading, (v if src == "VOLT" else st["level_CURR"])
+            v_read = self.noise.add("v", v, self._sense_range("VOLT", v, V_RANGES))
+            reading = v_read if sense == "VOLT" else ((v_read / i_read) if i_read else 9.9e37)
+        return reading, (st["level_VOLT"] if src == "VOLT" else st["level_CURR"])
+
+    def _sense_range(self, f: str, value: float, ranges) -> float:
+        st = self.s
+        return auto_range(value, ranges, ranges[0]) if st["auto_" + f] else st["range_" + f]
 
     def _read_into(self, buffer: str) -> list[float]:
         buf = self._buffer(buffer)
@@ -237,7 +262,7 @@ class Keithley2450Sim(SimInstrument):
 
     @command(":SOURce[1]:CURRent:VLIMit[:LEVel]:TRIPped", query=True)
     def _vlim_trip(self, args, sfx):
-        return "0"
+        return str(int(self.tripped and self.src == "CURR"))
 
     @command(":SENSe[1]:FUNCtion[:ON]")
     def _sens_func(self, args, sfx):

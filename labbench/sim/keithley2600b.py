@@ -22,6 +22,7 @@ import logging
 
 import math
 
+from .current_source import K2636B_CURRENT, K2636B_VOLTAGE, ReadingNoise, auto_range, source_current
 from .instrument import SimInstrument
 from .scpi import SCPIError, split_units
 from .keithley2600b_factory import FACTORY_SCRIPTS
@@ -575,14 +576,28 @@ class SMUChannel:
         dt = m._nplc / LINE_FREQUENCY + (m._delay if m._delay > 0 else 0.0)
         inst.advance(dt)
         src = self.source
+        if src._output and src._func == 0:
+            # current source: V where leveli flows, clamped at limitv (then in compliance:
+            # smuX.source.compliance true, 2600BS-901-01 "smuX.source.compliance")
+            v, i, self._tripped = inst.current_source(self, src._leveli, src._limitv, bias)
+            return self._noisy(i, v)
         v = self.line_level()
         if v is None:
-            return 0.0, 0.0
+            self._tripped = False
+            return self._noisy(0.0, 0.0)   # HIGH_Z off: nothing connected, the meter still reads its floor
         if bias:
             self._seg_read = True  # a level that is read is a DC bias, applied by the reading
         i = inst.current_at(self, v, src._limiti, bias)
-        self._tripped = abs(i) >= src._limiti * (1 - 1e-9)
-        return i, v
+        self._tripped = bool(src._output) and abs(i) >= src._limiti * (1 - 1e-9)
+        return self._noisy(i, v)
+
+    def _noisy(self, i: float, v: float) -> tuple[float, float]:
+        """The readings as the meter reports them: plus its offset and noise on the range
+        the measurement is on (autorange: the smallest holding the value, not below lowrange)."""
+        m, noise = self.measure, self.inst.noise
+        ri = auto_range(i, I_RANGES, m._lowrangei) if m._autorangei else m._rangei
+        rv = auto_range(v, V_RANGES, m._lowrangev) if m._autorangev else m._rangev
+        return noise.add("i", i, ri), noise.add("v", v, rv)
 
 
 class _StatusChannel:
@@ -594,7 +609,8 @@ class _StatusChannel:
 
     @property
     def condition(self):
-        return 2 if self._ch._tripped else 0  # bit 1: current limit (compliance) reached
+        # bit 0 VLMT (a current source at its voltage limit), bit 1 ILMT (a voltage source at its current limit)
+        return (1 if self._ch.source._func == 0 else 2) if self._ch._tripped else 0
 
 
 class _StatusInstrument:
@@ -783,6 +799,18 @@ class Keithley2600BSim(SimInstrument):
         _, drivers = world.wiring.levels(world)
         if any(t == term and line[0] in ("BL", "BLB", "SL") for line, t in drivers.items()):
             world.wiring.pulse(world, term, level, width, 1)
+
+    @property
+    def noise(self) -> ReadingNoise:
+        """The meters' noise floor (both channels; drawn once per instrument)."""
+        n = self.__dict__.get("_noise")
+        if n is None:
+            n = self._noise = ReadingNoise({"i": K2636B_CURRENT, "v": K2636B_VOLTAGE}, self.world, self.name)
+        return n
+
+    def current_source(self, ch: SMUChannel, level: float, limitv: float, bias: bool = True):
+        """(V, I, in compliance) of channel ``ch`` sourcing ``level`` A, voltage limit ``limitv``."""
+        return source_current(self.world, f"{self.name}.{ch.term}", level, limitv, bias=bias)
 
     def current_at(self, ch: SMUChannel, v: float, limit: float, bias: bool = True) -> float:
         world = self.world

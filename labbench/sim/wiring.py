@@ -89,21 +89,33 @@ class Wiring:
         if chip is None:
             return 0.0
         chip.advance_to(world.clock.now())   # drift at rest up to now (physics.retention)
-        vth = chip.model.switching.v_gate_threshold
         # below every switching threshold (spreads included) Chip.dc is Chip.current
         quiet = chip.quiet_voltage()
+        for idx, vdev, vg, sign in self.driven(world, levels, drivers, terminal):
+            if abs(vdev) < quiet or not bias:
+                i = float(chip.current(idx, vdev, compliance, gate=vg)[0])
+            else:
+                i = float(chip.dc(idx, vdev, compliance, gate=vg, duration=duration)[0])
+            total += sign * i
+        c = abs(compliance)
+        return max(-c, min(c, total))
+
+    def driven(self, world, levels, drivers, terminal: str):
+        """(idx, v_device, gate, sign) of every cell ``terminal`` drives with its gate on:
+        sign +1 where it drives the bit line (the cell's current flows out of the
+        terminal), -1 where it drives the source line."""
+        chip = world.chip
+        if chip is None:
+            return []
+        vth = chip.model.switching.v_gate_threshold
+        out = []
         for idx, vdev, vg, lines in self._devices(world, levels):
             bit_driven = drivers.get(lines[1]) == terminal
             sl_driven = drivers.get(("SL", 0)) == terminal
             if not (bit_driven or sl_driven) or vg < vth or bit_driven == sl_driven:
                 continue
-            if abs(vdev) < quiet or not bias:
-                i = float(chip.current(idx, vdev, compliance, gate=vg)[0])
-            else:
-                i = float(chip.dc(idx, vdev, compliance, gate=vg, duration=duration)[0])
-            total += i if bit_driven else -i
-        c = abs(compliance)
-        return max(-c, min(c, total))
+            out.append((idx, vdev, vg, 1 if bit_driven else -1))
+        return out
 
     def pulse(self, world, terminal: str, high: float, width: float, n: int) -> None:
         """``n`` pulses of level ``high`` for ``width`` s on ``terminal``."""
