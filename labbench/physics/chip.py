@@ -594,10 +594,9 @@ class Chip:
         a0, a1 = self._relax_age
         born = self._relax_epochs[c]
         df = retention.relax_shape(rel, a1 - born) - retention.relax_shape(rel, a0 - born)
-        lo, hi = self.model.gmin, self.model.gmax
-        w = (g[pos].astype(np.float64) - lo) / (hi - lo)
-        xi = counter_normal(self.seed, dev, self.write_events[dev], retention.RELAXATION_STREAM)
-        g[pos] = (g[pos] * np.exp(retention.relax_sigma(rel, w) * xi * df)).astype(g.dtype)
+        xi = np.clip(counter_normal(self.seed, dev, self.write_events[dev], retention.RELAXATION_STREAM),
+                     -_TRUNCATE, _TRUNCATE)
+        g[pos] = retention.relax_move(g[pos], rel, self.model.gmin, self.model.gmax, xi * df).astype(g.dtype)
         done = pos[a1 - born >= rel.t_sat]
         if done.size:
             self._relax_code[idx[done]] = 0      # settled: no more increments

@@ -164,6 +164,10 @@ class Relaxation(_Strict):
     def _order(self):
         if self.t_sat <= self.t0:
             raise ValueError(f"relaxation.t_sat ({self.t_sat:g} s) must exceed relaxation.t0 ({self.t0:g} s)")
+        if self.sigma_lrs > self.sigma_hrs:
+            raise ValueError(f"relaxation.sigma_lrs ({self.sigma_lrs:g}) must not exceed relaxation.sigma_hrs "
+                             f"({self.sigma_hrs:g}): low-conductance states relax more (HfO2 data), and "
+                             f"the model's σ(G) must not grow with G")
         return self
 
 

@@ -116,6 +116,23 @@ def relax_sigma(rel, w) -> np.ndarray:
     return rel.sigma_hrs + (rel.sigma_lrs - rel.sigma_hrs) * w
 
 
+def relax_move(g: np.ndarray, rel, lo: float, hi: float, step: np.ndarray) -> np.ndarray:
+    """G after ``d ln G = σ(G)·dx`` integrated over ``x`` from 0 to ``step`` (= ξ·Δf), with σ
+    linear in G (σ = A + B·G, the σ(w) above without its clip): ``G/(A + B·G)`` grows by
+    ``e^{A·step}``.  Integrated exactly, the moves of two drifts compose into the move of
+    one (σ follows G as it moves), so relaxation does not depend on how often the clock
+    was read.  σ_lrs ≤ σ_hrs (B ≤ 0): σ falls to 0 only above Gmax, where G stops."""
+    g = np.asarray(g, np.float64)
+    b = (rel.sigma_lrs - rel.sigma_hrs) / (hi - lo)
+    a = rel.sigma_hrs - b * lo
+    if a <= 0:
+        return g
+    if b == 0:
+        return g * np.exp(a * step)
+    r = g / (a + b * g) * np.exp(a * step)
+    return r * a / (1.0 - r * b)
+
+
 def relax(g: np.ndarray, g_inf: np.ndarray, tau: np.ndarray, dt: float) -> np.ndarray:
     """G after ``dt`` s of relaxation towards ``g_inf`` with time constants ``tau``."""
     keep = np.exp(-dt / tau)
