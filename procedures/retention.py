@@ -12,6 +12,9 @@ class Retention(BenchProcedure):
     set_pulses = IntegerParameter("SET pulses before the test", default=32, minimum=0)
     duration = FloatParameter("Duration", units="s", default=1e4)
     points = IntegerParameter("Reads (log-spaced)", default=20, minimum=2)
+    # several programmed states in one run (cell k gets set_pulses·(k mod levels + 1)/levels
+    # SET pulses): what separates a state-dependent drift or relaxation from a uniform one
+    levels = IntegerParameter("Programmed levels", default=1, minimum=1)
 
     INDEX = {**CELL_INDEX, "read": ""}
     VALUES = {"time": "s", "conductance": "S"}
@@ -26,10 +29,11 @@ class Retention(BenchProcedure):
     def execute(self):
         b = self.bench
         cells = self.selected_cells()
-        for (r, c, s) in cells:
+        for k, (r, c, s) in enumerate(cells):
             b.reset_cell(r, c, s)
-            if self.set_pulses:
-                b.pulse_cell(r, c, s, "set", self.set_pulses)
+            n = int(round(self.set_pulses * (k % self.levels + 1) / self.levels))
+            if n:
+                b.pulse_cell(r, c, s, "set", n)
         t0 = b.now()
         times = np.concatenate([[0.0], np.logspace(0, np.log10(self.duration), self.points - 1)])
         for k, t in enumerate(times):

@@ -38,11 +38,11 @@ def test_idle_time_between_epochs_drifts_the_array_before_its_test(data):
     idle.fit(*data)
     g0, g1 = still.arrays[0].conductances(), idle.arrays[0].conductances()
     assert not np.array_equal(g0, g1)                      # a day at rest moved the devices
-    # each towards its own HRS (retention level 0), by e^(−t/τ_i) of the way left, the median
-    # τ being the model's 1e5 s
+    # a day at rest: the post-program relaxation spreads each programmed device by a few % of
+    # G (σ(w)·ξ, saturated after t_sat), no systematic loss (the long-term drift takes years)
     chip = idle.arrays[0].tiles[0][2]
     gmin = np.asarray(chip._gmin, float).reshape(g0.shape)
     far = g0 - gmin > 0.05 * (still.device_model.gmax - still.device_model.gmin)
     keep = (g1[far] - gmin[far]) / (g0[far] - gmin[far])
-    assert keep.min() > 0 and keep.max() <= 1 + 1e-4
-    assert np.median(keep) == pytest.approx(np.exp(-86400.0 / 1e5), abs=0.05)
+    assert keep.min() > 0.5 and keep.max() < 1.5
+    assert np.median(keep) == pytest.approx(1.0, abs=0.03) and np.std(np.log(g1[far] / g0[far])) > 0.005

@@ -18,28 +18,53 @@ from labbench.procedures import Retention
 from labbench.runner import run_procedure
 
 
+#: the exponential, state-independent drift of schema 2 (the form these fits recover)
+OLD = {"tau": 1e5, "activation_energy": 1.1, "state_factor": 0.0, "relaxation": None}
+
+
+def old_model():
+    d = load_device_model().to_dict()
+    d["retention"] = {**d["retention"], **OLD}
+    return type(load_device_model()).model_validate(d)
+
+
+def _bench_with(tmp, model):
+    import yaml
+
+    (tmp / "model.yaml").write_text(yaml.safe_dump(model.to_dict()))
+    cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+    cfg["chip"]["device_model"] = str(tmp / "model.yaml")
+    (tmp / "bench.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp / "bench.yaml", tmp / "model.yaml"
+
+
 @pytest.fixture(scope="module")
 def run_csv(tmp_path_factory):
-    """18 devices, reads log-spaced over 10⁶ s (10 τ), on the simulated SCPI bench."""
-    with Bench.from_yaml(BENCHES / "sim.yaml") as b:
+    """18 devices, reads log-spaced over 10⁶ s (10 τ), on the simulated SCPI bench (the
+    exponential model)."""
+    tmp = tmp_path_factory.mktemp("ret")
+    bench, model = _bench_with(tmp, old_model())
+    with Bench.from_yaml(bench) as b:
         df = run_procedure(Retention(cells="0:3,0:3", sides="+-", duration=1e6, points=20), b, None,
                            progress=False).data
-    path = tmp_path_factory.mktemp("ret") / "retention.csv"
+    path = tmp / "retention.csv"
     df.to_csv(path, index=False)
-    return path
+    return path, model
 
 
 def test_the_retention_procedure_measures_the_drift(run_csv):
-    df = pd.read_csv(run_csv)
+    df = pd.read_csv(run_csv[0])
     first = df[df.read == 0].set_index("cell").conductance
     last = df[df.read == df.read.max()].set_index("cell").conductance
     assert (last < 0.3 * first).all()        # 10 τ: nearly back at the HRS
 
 
 def test_labbench_fit_recovers_the_models_drift_within_its_intervals(run_csv, tmp_path):
-    truth = load_device_model().retention
+    run_csv, model = run_csv
+    truth = load_device_model(model).retention
     out = tmp_path / "fitted.yaml"
-    r = CliRunner().invoke(fit_cmd, [str(run_csv), "--json", "-o", str(out), "--plot", str(tmp_path / "r.png")])
+    r = CliRunner().invoke(fit_cmd, [str(run_csv), "--json", "-o", str(out), "--plot", str(tmp_path / "r.png"),
+                                     "--device-model", str(model)])
     assert r.exit_code == 0, r.output
     s = json.loads(r.output.strip().splitlines()[-1])
     assert s["model"] == "retention" and s["convergence"]["converged"] == s["convergence"]["devices"] == 18
@@ -90,11 +115,11 @@ def test_d2d_sigma_intervals_hold_the_truth_95_percent_of_the_time():
 def test_an_unresolved_spread_says_so_and_what_would_resolve_it():
     rng = np.random.default_rng(2)
     df = _synthetic(rng, 1e5, n_devices=4, sigma=0.0, noise=0.03, t_max=1e4, points=8)  # short run: τ ≫ data
-    res = fr.fit_retention(df, load_device_model())
+    res = fr.fit_retention(df, old_model())
     d = res.params["tau_d2d"]
     assert d["resolved"] is False and d["n_devices"] == 4 and "not resolved by 4 devices" in d["note"]
     assert "would be resolved by about" in d["note"]
-    assert res.device_model.retention.tau_d2d == load_device_model().retention.tau_d2d   # kept, not invented
+    assert res.device_model.retention.tau_d2d == old_model().retention.tau_d2d   # kept, not invented
     # more devices resolve a spread the fits' noise would hide
     assert uncertainty.devices_to_resolve(0.1, 0.2 ** 2) > uncertainty.devices_to_resolve(0.1, 0.05 ** 2) >= 3
 
@@ -110,6 +135,7 @@ def test_a_retention_csv_without_time_stamps_is_refused_with_what_is_needed(tmp_
 
 
 def test_an_unconverged_fit_exits_nonzero_unless_allowed(run_csv, tmp_path, monkeypatch):
+    run_csv, model = run_csv
     real = fr.fit_device_retention
 
     def stuck(t, g):
@@ -119,9 +145,9 @@ def test_an_unconverged_fit_exits_nonzero_unless_allowed(run_csv, tmp_path, monk
 
     monkeypatch.setattr(fr, "fit_device_retention", stuck)
     out = tmp_path / "m.yaml"
-    r = CliRunner().invoke(fit_cmd, [str(run_csv), "-o", str(out)])
+    r = CliRunner().invoke(fit_cmd, [str(run_csv), "-o", str(out), "--device-model", str(model)])
     assert r.exit_code == 2 and "did not converge" in r.output and not out.exists()
-    r = CliRunner().invoke(fit_cmd, [str(run_csv), "-o", str(out), "--allow-unconverged"])
+    r = CliRunner().invoke(fit_cmd, [str(run_csv), "-o", str(out), "--allow-unconverged", "--device-model", str(model)])
     assert r.exit_code == 0 and out.exists() and "unconverged" in r.output
 
 
@@ -146,7 +172,7 @@ def _baked(model, temperature, seed, rows=3, cols=3, points=14):
 
 
 def test_bakes_at_several_temperatures_recover_the_activation_energy():
-    m = load_device_model()
+    m = old_model()
     truth = m.retention
     # 50 devices per temperature: each group's mean ln τ carries the D2D sampling error
     # σ/√n (σ = 0.5), which is what the E_a interval is made of
@@ -158,3 +184,31 @@ def test_bakes_at_several_temperatures_recover_the_activation_energy():
     assert tau["ci95"][0] <= truth.tau <= tau["ci95"][1] and tau["value"] == pytest.approx(truth.tau, rel=0.3)
     assert r.device_model.retention.activation_energy == pytest.approx(ea["value"])
     assert len(r.params["tau_per_temperature"]) == 3 and r.params["tau_d2d"]["resolved"]
+
+
+def test_the_relaxation_of_the_default_chip_is_recovered_within_its_intervals(tmp_path):
+    """The default chip's post-program relaxation, measured with the retention procedure on
+    the simulated bench (3 programmed levels, reads over 10⁵ s), fitted back."""
+    truth = load_device_model().retention.relaxation
+    with Bench.from_yaml(BENCHES / "sim.yaml") as b:
+        df = run_procedure(Retention(cells="0:5,0:3", sides="+-", duration=1e5, points=24, levels=3,
+                                     set_pulses=48), b, None, progress=False).data
+    path = tmp_path / "relax.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "fitted.yaml"
+    r = CliRunner().invoke(fit_cmd, [str(path), "--json", "-o", str(out), "--plot", str(tmp_path / "r.png")])
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.output.strip().splitlines()[-1])
+    rel = s["params"]["relaxation"]
+    print({k: (v["value"], v["ci95"]) for k, v in rel.items() if isinstance(v, dict)})
+    # stated tolerances: each parameter inside its 95 % interval; t0 and t_sat within ×3, the
+    # σ_hrs within 0.05 (extrapolated from states w >~ 0.3), σ_lrs within 0.02 (48 devices)
+    for k in ("t0", "t_sat", "sigma_hrs", "sigma_lrs"):
+        assert rel[k]["ci95"][0] <= getattr(truth, k) <= rel[k]["ci95"][1], k
+    assert truth.t0 / 3 < rel["t0"]["value"] < truth.t0 * 3 and truth.t_sat / 3 < rel["t_sat"]["value"] < truth.t_sat * 3
+    assert abs(rel["sigma_hrs"]["value"] - truth.sigma_hrs) < 0.05 and abs(rel["sigma_lrs"]["value"] - truth.sigma_lrs) < 0.02
+    fitted = load_device_model(out)
+    assert fitted.retention.relaxation.t_sat == pytest.approx(rel["t_sat"]["value"])
+    assert fitted.retention.tau == load_device_model().retention.tau          # long-term kept, and said
+    assert any("long-term drift not fitted" in n for n in s["notes"])
+    assert (tmp_path / "r.png").stat().st_size > 10_000

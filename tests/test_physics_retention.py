@@ -26,17 +26,26 @@ def _with(dm, **blocks):
     return type(dm).model_validate(d)
 
 
+#: the exponential, state-independent drift of schema 2 (what the tests of that form use)
+OLD = {"tau": 1e5, "activation_energy": 1.1, "state_factor": 0.0, "relaxation": None}
+
+
+@pytest.fixture(scope="module")
+def old(dm):
+    return _with(dm, retention=OLD)
+
+
 def _programmed(model, rows=8, cols=8, seed=1, pulses=20):
     c = Chip(model, rows, cols, seed=seed)
     c.pulse(np.arange(c.size), pulses, SET)
     return c
 
 
-def test_drift_relaxes_each_device_to_its_level_with_its_own_tau(dm):
-    c = _programmed(dm)
+def test_drift_relaxes_each_device_to_its_level_with_its_own_tau(old):
+    c = _programmed(old)
     g0 = c.g.copy()
     c.advance_time(3e4)
-    r = dm.retention
+    r = old.retention
     idx = np.arange(c.size)
     tau = ret_mod.device_taus(r, c.seed, idx)
     g_inf = c._gmin + r.level * (c._gmax - c._gmin)
@@ -47,36 +56,36 @@ def test_drift_relaxes_each_device_to_its_level_with_its_own_tau(dm):
     assert np.std(np.log(-np.log1p(-frac))) == pytest.approx(r.tau_d2d, rel=0.25)
 
 
-def test_drift_is_markovian_and_ignores_sub_step_times(dm):
-    a, b = _programmed(dm), _programmed(dm)
+def test_drift_is_markovian_and_ignores_sub_step_times(old):
+    a, b = _programmed(old), _programmed(old)
     a.advance_time(1e3)
     a.advance_time(2e3)
     b.advance_time(3e3)
     np.testing.assert_allclose(a.g, b.g, rtol=1e-12)
-    c = _programmed(dm)
+    c = _programmed(old)
     g = c.g.copy()
     for _ in range(50):                 # 50 × 10 ms: below time_step each time, and in total
         c.advance_time(0.01)
     assert np.array_equal(c.g, g) and c.time == pytest.approx(0.5)
     c.advance_time(0.6)                 # 1.1 s since drift was last applied: all of it now
-    ref = _programmed(dm)
+    ref = _programmed(old)
     ref.advance_time(1.1)
     np.testing.assert_allclose(c.g, ref.g, rtol=1e-12)
 
 
-def test_hotter_chip_drifts_faster_by_arrhenius(dm):
-    hot = _with(dm, retention={"temperature": 358.0})
-    c_cold, c_hot = _programmed(dm), _programmed(hot)
+def test_hotter_chip_drifts_faster_by_arrhenius(old):
+    hot = _with(old, retention={"temperature": 358.0})
+    c_cold, c_hot = _programmed(old), _programmed(hot)
     g0 = c_cold.g.copy()
     c_cold.advance_time(1e3)
     c_hot.advance_time(1e3)
     lost_cold = np.median((g0 - c_cold.g) / g0)
     lost_hot = np.median((g0 - c_hot.g) / g0)
-    r = dm.retention
+    r = old.retention
     accel = np.exp(r.activation_energy / ret_mod.K_B * (1 / 300.0 - 1 / 358.0))
     assert accel > 100 and lost_hot > 20 * lost_cold
     # a bake of the 300 K chip at 358 K is the hot model's idle time
-    c_bake = _programmed(dm)
+    c_bake = _programmed(old)
     c_bake.advance_time(1e3, temperature=358.0)
     np.testing.assert_allclose(c_bake.g, c_hot.g, rtol=1e-12)
     with pytest.raises(ValueError, match="temperature"):
@@ -146,9 +155,9 @@ def test_pulse_and_read_energy_is_v_times_i_of_g_times_t(dm):
     assert none.energy() == {"program": 0.0, "read": 0.0}
 
 
-def test_simarray_idle_time_energy_and_wear_are_the_chips(dm):
-    a = SimArray(dm, 6, 5, seed=2, dtype=np.float64)
-    c = Chip(dm, 6, 5, seed=2)
+def test_simarray_idle_time_energy_and_wear_are_the_chips(old):
+    a = SimArray(old, 6, 5, seed=2, dtype=np.float64)
+    c = Chip(old, 6, 5, seed=2)
     k = np.random.default_rng(0).integers(-3, 4, (6, 5))
     a.apply_signed_pulses(k)
     syn = np.flatnonzero(k.ravel())
@@ -187,3 +196,168 @@ def test_a_sign_read_charges_one_read_of_every_device_kept_up_to_date_by_pulses(
     e2 = a.energy()["read"]
     a.read_signs_float()
     assert a.energy()["read"] - e2 == pytest.approx(full_read(), rel=1e-12)
+
+
+# -- the qualified-array retention of the default model (issue: retention rework) ----------
+TEN_YEARS = 10 * 365.25 * 86400.0
+
+
+def _window_kept(model, pulses, seconds, temperature, rows=20, cols=20, seed=4):
+    c = Chip(model, rows, cols, seed=seed)
+    c.pulse(np.arange(c.size), pulses, SET)
+    c.advance_time(4e4)                       # past the fast relaxation (t_sat = 1e4 s)
+    above = c.g - c._gmin
+    c.advance_time(seconds, temperature=temperature)
+    return (c.g - c._gmin) / above, above / (c._gmax - c._gmin)
+
+
+def test_default_keeps_the_lrs_window_for_ten_years_at_85c_and_low_states_drift_more(dm):
+    kept_lrs, w = _window_kept(dm, 200, TEN_YEARS, 358.15)
+    assert np.median(w) > 0.9                                     # an LRS
+    print(f"LRS window kept after 10 y at 85 °C: median {np.median(kept_lrs):.3f}, "
+          f"5th percentile {np.percentile(kept_lrs, 5):.3f}")
+    assert np.median(kept_lrs) >= 0.80
+    assert ret_mod.kept_fraction(dm.retention, 1.0, TEN_YEARS, 358.15) == pytest.approx(0.90, abs=0.01)
+    kept_low, w_low = _window_kept(dm, 4, TEN_YEARS, 358.15)
+    assert np.median(w_low) < 0.3 and np.median(kept_low) < np.median(kept_lrs) - 0.1   # state dependence
+    day, _ = _window_kept(dm, 200, 86400.0, 298.15)
+    assert np.median(day) > 0.999                                 # a day at 25 °C: nothing visible
+    # Arrhenius: the 10-year loss at 85 °C takes ~1.2e4 × longer at 27 °C
+    ea = dm.retention.activation_energy
+    assert ret_mod.acceleration(dm.retention, 358.15) == pytest.approx(
+        np.exp(ea / ret_mod.K_B * (1 / 300 - 1 / 358.15)))
+
+
+def test_longterm_flow_composes_and_reduces_to_the_exponential():
+    u0 = np.array([1.0, 0.5, 0.1, -0.01])
+    one = ret_mod.longterm(u0, 0.7, 9.0)
+    two = ret_mod.longterm(ret_mod.longterm(u0, 0.3, 9.0), 0.4, 9.0)
+    np.testing.assert_allclose(one, two, rtol=1e-12)
+    np.testing.assert_allclose(ret_mod.longterm(u0, 0.7, 0.0), u0 * np.exp(-0.7), rtol=1e-15)
+    # the implicit solution holds: ln u + β u = ln u0 + β u0 − kt
+    pos = u0 > 0
+    np.testing.assert_allclose(np.log(one[pos]) + 9 * one[pos], np.log(u0[pos]) + 9 * u0[pos] - 0.7, rtol=1e-12)
+
+
+def _sigma_after(model, pulses, times, seed=2):
+    c = Chip(model, 30, 30, seed=seed)
+    c.pulse(np.arange(c.size), pulses, SET)
+    g0 = c.g.copy()
+    out = []
+    for t in times:
+        c.advance_time(t - c.time)
+        out.append(float(np.std(np.log(c.g / g0))))
+    return np.array(out), np.median((g0 - dm_gmin(model)) / (model.gmax - model.gmin))
+
+
+def dm_gmin(model):
+    return model.gmin
+
+
+def test_fast_relaxation_spreads_with_log_time_saturates_and_is_larger_for_low_states(dm):
+    times = [1.0, 60.0, 3600.0, 1e4, 1e5]
+    mid, w_mid = _sigma_after(dm, 12, times)
+    lrs, w_lrs = _sigma_after(dm, 200, times)
+    print(f"relaxation σ(ln G), state w = {w_mid:.2f}: 1 s {mid[0]:.4f}, 1 min {mid[1]:.4f}, 1 h {mid[2]:.4f}, "
+          f"saturated {mid[4]:.4f}; LRS w = {w_lrs:.2f}: {lrs[0]:.4f}, {lrs[1]:.4f}, {lrs[2]:.4f}, {lrs[4]:.4f}")
+    assert mid[0] < mid[1] < mid[2] < mid[3]
+    assert mid[4] == pytest.approx(mid[3], rel=1e-3)                     # saturated after t_sat
+    rel = dm.retention.relaxation
+    f = ret_mod.relax_shape(rel, np.array(times))
+    sig = ret_mod.relax_sigma(rel, w_mid)
+    np.testing.assert_allclose(mid, sig * f, rtol=0.1)                  # σ(w)·f(t), 900 devices
+    assert (np.diff(f[:3]) / np.diff(np.log(times[:3])) == pytest.approx(1 / np.log1p(rel.t_sat / rel.t0), rel=0.05))
+    assert lrs[4] < 0.6 * mid[4]                                        # the LRS relaxes less
+    # zero mean: no systematic shift from the relaxation itself
+    c = Chip(dm, 30, 30, seed=3)
+    c.pulse(np.arange(c.size), 12, SET)
+    g0 = c.g.copy()
+    c.advance_time(1e5)
+    assert abs(np.mean(np.log(c.g / g0))) < 4 * mid[4] / 30
+
+
+def test_relaxation_restarts_at_each_program_and_only_there(dm):
+    c = Chip(dm, 4, 4, seed=1)
+    idx = np.arange(c.size)
+    c.pulse(idx, 12, SET)
+    c.advance_time(2e4)                     # settled
+    assert not c._relax_code.any()
+    g = c.g.copy()
+    c.pulse([0, 5], 1, SET)                 # two devices programmed again
+    moved_by_pulse = c.g.copy()
+    c.advance_time(3600.0)
+    changed = ~np.isclose(c.g, moved_by_pulse, rtol=1e-7, atol=0)
+    assert set(np.flatnonzero(changed)) == {0, 5}
+    assert np.allclose(c.g[changed == 0], g[changed == 0], rtol=1e-7)
+    assert c._relax_code[[0, 5]].all() and c._relax_code.sum() == 2 * c._relax_code[0]
+
+
+def test_drift_with_relaxation_does_not_depend_on_how_often_the_clock_is_read(dm):
+    a, b = Chip(dm, 6, 6, seed=7), Chip(dm, 6, 6, seed=7)
+    for c in (a, b):
+        c.pulse(np.arange(c.size), 10, SET)
+    for t in np.geomspace(1.0, 5e4, 60):   # polled 60 times ...
+        a.advance_to(t)
+    b.advance_to(5e4)                      # ... or once
+    np.testing.assert_allclose(a.g, b.g, rtol=1e-9)
+    # a program between clock readings relaxes from the reading before it
+    for c in (a, b):
+        c.advance_to(6e4)
+        c.pulse([3, 4], 2, SET)
+    for t in np.linspace(6e4 + 1, 7e4, 40):
+        a.advance_to(t)
+    b.advance_to(7e4)
+    np.testing.assert_allclose(a.g, b.g, rtol=1e-9)
+
+
+def test_relaxation_state_is_lazy_one_byte_each_and_round_trips_through_checkpoints(dm):
+    c = Chip(dm, 8, 8, seed=5)
+    c.pulse(np.arange(c.size), 8, SET)
+    assert c._relax_code is None and c.state_dict()["relax_code"].size == 0   # no clock: nothing kept
+    c.advance_time(30.0)                   # mid-relaxation
+    assert c._relax_code.dtype == np.uint8 and c._relax_events.dtype == np.uint8
+    twin = Chip(dm, 8, 8, seed=5)
+    twin.load_state_dict(c.state_dict())
+    for x in (c, twin):
+        x.pulse([1, 2], 1, SET)
+        x.advance_time(500.0)
+        x.advance_time(1e4, temperature=358.0)
+    for k, v in c.state_dict().items():
+        assert np.array_equal(v, twin.state_dict()[k]), k
+    # a checkpoint from before relaxation existed loads; its devices count as settled
+    legacy = {k: v for k, v in c.state_dict().items() if not k.startswith("relax") and k != "age_clock"}
+    old_chip = Chip(dm, 8, 8, seed=5)
+    old_chip.load_state_dict(legacy)
+    g = old_chip.g.copy()
+    old_chip.advance_time(3600.0)
+    np.testing.assert_allclose(old_chip.g, g, rtol=1e-6)
+    with pytest.raises(ValueError, match="relaxation state"):
+        Chip(dm, 2, 2).load_state_dict({**c.state_dict(), **{k: v for k, v in Chip(dm, 2, 2).state_dict().items()
+                                                             if k in ("g", "formed", "stuck", "write_events",
+                                                                      "read_events")}})
+
+
+def test_a_volatile_retention_is_refused_unless_marked_volatile(dm, tmp_path):
+    import yaml
+
+    from labbench.physics import load_device_model
+
+    d = dm.to_dict()
+    d["retention"] = {**d["retention"], "tau": 3000.0, "activation_energy": 1.0}
+    p = tmp_path / "leaky.yaml"
+    p.write_text(yaml.safe_dump(d))
+    with pytest.raises(ValueError) as e:
+        load_device_model(p)
+    msg = str(e.value)
+    for key in ("retention.tau", "retention.activation_energy", "retention.t_ref_temperature",
+                "retention.volatile: true", "one day at 25 °C"):
+        assert key in msg, key
+    d["retention"]["volatile"] = True
+    p.write_text(yaml.safe_dump(d))
+    assert load_device_model(p).retention.volatile
+    # a model that keeps its window passes, and the shipped ones all do
+    from labbench.paths import resolve_device_model
+
+    for name in ("hfox_2t2r_default", "ag_asi_neurosim", "crosssim_rram", "gong2018_hfo2_expstep",
+                 "gong2018_hfo2_softbounds"):
+        load_device_model(resolve_device_model(name))

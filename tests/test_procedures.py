@@ -106,13 +106,17 @@ def test_cell_selection_errors():
 
 
 def test_retention_on_the_simulated_bench_sees_the_drift(bench):
-    df = run_procedure(Retention(cells="1,2", sides="+", duration=3e5, points=10), bench, None,
+    df = run_procedure(Retention(cells="1:3,2", sides="+-", duration=3e5, points=10), bench, None,
                        progress=False).data
-    g = df.conductance.to_numpy()
-    tau = bench.world.chip.model.retention.tau
-    # 3 τ: well on the way to the HRS (early reads differ by less than their 1 % read noise)
-    assert g[-1] < 0.5 * g[0] and np.all(np.diff(g[-4:]) < 0)
-    assert df.time.max() == pytest.approx(3e5, rel=1e-6) and tau == pytest.approx(1e5)
+    chip = bench.world.chip
+    rel = chip.model.retention.relaxation
+    first = df[df.read == 0].set_index("cell").conductance
+    last = df[df.read == df.read.max()].set_index("cell").conductance
+    # the post-program relaxation: each cell moved by a few % (σ(ln G) up to σ_hrs at
+    # saturation), some up, some down; read noise alone is 1 %
+    moved = np.log(last / first)
+    assert (np.abs(moved) < 5 * rel.sigma_hrs).all() and np.abs(moved).max() > 0.005
+    assert df.time.max() == pytest.approx(3e5, rel=1e-6) and not chip._relax_code.any()   # settled
 
 
 def test_endurance_on_the_simulated_bench_wears_a_cell_out(tmp_path):

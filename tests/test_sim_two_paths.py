@@ -117,6 +117,7 @@ def test_drift_and_read_disturb_same_through_the_instruments_and_direct_calls(be
             else:
                 assert np.array_equal(a[k], t[k]), k
         assert chip._drift_time >= 3e4
-        # the drift the reads saw: about exp(−t/τ) of the way to the HRS, τ ~ 1e5 s ± D2D
-        lost = 1 - np.array(after) / np.array(before)
-        assert ((lost > 0.02) & (lost < 0.8)).all()
+        # the drift the reads saw: the post-program relaxation (a few % of ln G, either way);
+        # the long-term drift of the qualified default takes years
+        moved = np.log(np.array(after) / np.array(before))
+        assert (np.abs(moved) < 0.3).all() and (np.abs(moved) > 1e-4).any()

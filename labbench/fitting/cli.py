@@ -171,7 +171,10 @@ def _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, ba
         return
     p = result.params
     tau, lvl, dd = p["tau"], p["level"], p["tau_d2d"]
-    click.echo(f"model: retention  ({len(result.devices)} devices, {result.temperature:g} K)")
+    click.echo(f"model: retention  ({result.summary()['convergence']['devices']} devices, {result.temperature:g} K)")
+    for k, v in p.get("relaxation", {}).items():
+        if isinstance(v, dict):
+            click.echo(f"relaxation {k} = {v['value']:.4g}  (95 % {v['ci95'][0]:.4g} .. {v['ci95'][1]:.4g})")
     click.echo(f"tau = {tau['value']:.4g} s  (95 % {tau['ci95'][0]:.4g} .. {tau['ci95'][1]:.4g})")
     click.echo(f"level = {lvl['value']:.4g}  (95 % {lvl['ci95'][0]:.4g} .. {lvl['ci95'][1]:.4g})")
     if "activation_energy" in p:

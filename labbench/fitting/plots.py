@@ -88,10 +88,44 @@ def _d2d_label(name: str, est: dict) -> str:
     return f"{name}: σ not resolved (≤ {est['ci95'][1]:.3g})"
 
 
+def _plot_relaxation(result, path: Path) -> Path:
+    """A relaxation fit: ln(G/G₀) per device against time, and the per-device saturated
+    displacement against the state with the fitted σ(w)."""
+    from labbench.physics import retention as pr
+
+    rf = result.relaxation_fit
+    rel = rf.relaxation
+    fig = Figure(figsize=(11, 4.5), layout="constrained")
+    ax, ax_s = fig.subplots(1, 2)
+    for i, (_, grp) in enumerate(result.data.groupby("device", sort=True)):
+        if i >= MAX_TRACES:
+            break
+        t, g = grp["time"].to_numpy(), grp["conductance"].to_numpy()
+        ax.plot(np.maximum(t, 0.1), np.log(g / g[0]), ".-", ms=3, lw=0.5, color="0.6")
+    tt = np.logspace(-1, np.log10(max(result.data["time"].max(), 1.0)), 100)
+    for s in (1, -1):
+        ax.plot(tt, s * pr.relax_sigma(rel, float(np.median(rf.w))) * pr.relax_shape(rel, tt), "C1-", lw=1.5)
+    ax.set(xscale="log", xlabel="time since programming (s)", ylabel="ln(G / G₀)",
+           title="relaxation: data (grey), ±σ(t) of the median state (orange)")
+    ax_s.plot(rf.w, rf.b, "o", ms=3, color="C0", label="per-device displacement b_i")
+    ww = np.linspace(0, 1, 50)
+    for s in (1, -1):
+        ax_s.plot(ww, s * pr.relax_sigma(rel, ww), "C1-", label="±σ(w) fitted" if s > 0 else None)
+    ax_s.set(xlabel="state w (fraction of the window)", ylabel="saturated Δ ln G", title="relaxation σ against state")
+    ax_s.legend(fontsize=8)
+    fig.suptitle(f"{result.device_model.name}: post-program relaxation fit")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
+    return path
+
+
 def plot_retention(result, path: str | Path) -> Path:
     """A retention fit: G(t)/G(0) per device with its fit (log time), and ln τ across devices
     with the fitted τ, its 95 % interval and the D2D σ (or "not resolved")."""
     path = Path(path)
+    if not result.devices:
+        return _plot_relaxation(result, path)
     fig = Figure(figsize=(11, 4.5), layout="constrained")
     ax, ax_h = fig.subplots(1, 2)
     df = result.data

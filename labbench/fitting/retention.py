@@ -142,9 +142,11 @@ class RetentionFit:
         return [f"retention: {len(bad)}/{len(self.devices)} devices ({self.devices[bad[0]].message})"] if bad else []
 
     def summary(self) -> dict:
+        n = len(self.devices) or int(self.params.get("relaxation", {}).get("n_devices", 0))
         return {"model": "retention", "name": self.device_model.name, "temperature": self.temperature,
                 "params": self.params, "d2d": {"tau": self.d2d},
-                "convergence": {"converged": sum(d.converged for d in self.devices), "devices": len(self.devices),
+                "convergence": {"converged": sum(d.converged for d in self.devices) if self.devices else n,
+                                "devices": n,
                                 "messages": sorted({d.message for d in self.devices})},
                 "retention": self.device_model.retention.model_dump(), "notes": list(self.notes)}
 
@@ -178,6 +180,8 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
              else np.full(n, temp))
     if np.unique(temps).size >= 2:
         return _fit_arrhenius(df, fits, temps, base, ret0, name, source, data)
+    if ret0.relaxation is not None:
+        return _fit_relaxation_run(df, base, ret0, name, source, data, float(temps[0]))
     temp = float(temps[0])
     # τ at the measured temperature, over devices: the mean of ln τ_i and its t interval
     if n >= 2:
@@ -226,6 +230,38 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
     dm = DeviceModel.model_validate(dm.to_dict())   # validated as the file will be
     return RetentionFit(devices=fits, params=_plain_kept(params), d2d=_plain_kept(d2d), device_model=dm, notes=notes,
                         data=df, temperature=temp)
+
+
+def _fit_relaxation_run(df, base, ret0, name, source, data, temp) -> RetentionFit:
+    """A run at one temperature of a model with post-program relaxation: the relaxation is
+    what hours at the operating temperature show; the long-term drift (years) is not, so
+    its parameters are the base model's, said in the notes (bake at several temperatures,
+    a ``temperature`` column, to fit τ and E_a)."""
+    rf = fit_relaxation(df, base)
+    n = int(rf.params["n_devices"])
+    notes = list(rf.notes)
+    kept = ret0.model_dump(exclude={"relaxation"})
+    notes.append(f"long-term drift not fitted (one temperature, {temp:g} K, {df['time'].max():.3g} s): the base "
+                 f"model's tau = {ret0.tau:.3g} s, state_factor = {ret0.state_factor:g} and E_a = "
+                 f"{ret0.activation_energy:g} eV are kept")
+    params = {"relaxation": rf.params,
+              "tau": {"value": ret0.tau, "ci95": [ret0.tau, ret0.tau], "fitted": False, "temperature": temp},
+              "level": {"value": ret0.level, "ci95": [ret0.level, ret0.level], "fitted": False},
+              "tau_d2d": {"resolved": False, "upper95": float("inf"), "n_devices": n, "note": notes[-1]}}
+    new_ret = ret0.model_copy(update={"relaxation": rf.relaxation})
+    fit_block = {"tool": "labbench.fitting.fit_retention",
+                 "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                 "source": str(source if source is not None else (data if not isinstance(data, pd.DataFrame) else "DataFrame")),
+                 "model": "retention", "n_devices": n, "n_reads": int(len(df)),
+                 "duration_s": float(df["time"].max()), "params": params, "converged": f"{n}/{n}",
+                 "notes": notes, "kept_from_base": sorted(kept)}
+    dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
+                                 "fit": _plain_kept(fit_block)})
+    dm = DeviceModel.model_validate(dm.to_dict())
+    res = RetentionFit(devices=[], params=_plain_kept(params), d2d={}, device_model=dm, notes=notes, data=df,
+                       temperature=temp)
+    res.relaxation_fit = rf
+    return res
 
 
 def _group_means(log_tau, se, temps):
@@ -310,3 +346,112 @@ def physics_retention_default():
 def _plain_kept(o):
     # retention results keep non-finite values (an unresolved spread's upper bound, inf)
     return plain(o, nonfinite_as_none=False)
+
+
+# -- fast post-programming relaxation (physics.retention: σ(w)·ξ·f(t) in ln G) -------------
+@dataclass
+class RelaxationFit:
+    params: dict               # name -> {value, ci95, ...}
+    relaxation: object         # the fitted labbench.physics.device_model.Relaxation
+    b: np.ndarray              # per-device displacement at saturation (ln G)
+    w: np.ndarray              # per-device state (fraction of the nominal window)
+    notes: list[str]
+
+
+def fit_relaxation(df: pd.DataFrame, base: DeviceModel) -> RelaxationFit:
+    """σ_hrs, σ_lrs, t0 and t_sat from reads after programming at one temperature.
+
+    Each device is ``ln G(t) = c_i + b_i·f(t; t0, t_sat)`` plus read noise: for a given
+    (t0, t_sat) the (c_i, b_i) are a linear fit, so the shape is fitted by variable
+    projection (``least_squares`` over ln t0, ln t_sat on the projected residuals; their
+    Jacobian gives the standard errors).  Then ``b_i ~ N(0, σ(w_i)² + se_i²)`` with
+    ``σ(w) = σ_hrs + (σ_lrs − σ_hrs)·w``, w_i the device's state from c_i: maximum
+    likelihood, intervals from the observed information (normal quantile).  The run must
+    last past t_sat, or t_sat is only bounded below (said in the notes)."""
+    from labbench.physics.device_model import Relaxation
+
+    groups = [(grp["time"].to_numpy(float), np.log(grp["conductance"].to_numpy(float)))
+              for _, grp in df.groupby("device", sort=True)]
+    t_all = np.concatenate([t for t, _ in groups])
+    t_pos = t_all[t_all > 0]
+    lo = np.log([max(t_pos.min() / 100, 1e-4), t_pos.min()])
+    hi = np.log([t_pos.max(), 1e8])
+
+    def shape(p, t):
+        t0, ts = math.exp(p[0]), math.exp(p[1])
+        return np.minimum(np.log1p(t / t0) / math.log1p(ts / t0), 1.0)
+
+    def project(p):
+        res, coef = [], []
+        for t, y in groups:
+            X = np.column_stack([np.ones_like(t), shape(p, t)])
+            beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+            res.append(y - X @ beta)
+            coef.append(beta)
+        return np.concatenate(res), np.array(coef)
+
+    rel0 = (base.retention.relaxation if base.retention is not None and base.retention.relaxation is not None
+            else Relaxation(sigma_hrs=0.05, sigma_lrs=0.02))
+    x0 = np.clip(np.log([rel0.t0, rel0.t_sat]), lo + 1e-6, hi - 1e-6)
+    if x0[1] <= x0[0]:
+        x0[1] = min(x0[0] + 2.0, hi[1] - 1e-6)
+    sol = least_squares(lambda p: project(p)[0], x0, bounds=(lo, hi), method="trf", xtol=1e-10, ftol=1e-12,
+                        diff_step=1e-4)
+    se_p, dof = uncertainty.jacobian_errors(sol.jac, sol.fun)
+    res, coef = project(sol.x)
+    s2 = float(res @ res) / max(dof, 1)
+    # each device's b_i standard error from its own (c, b) fit at the fitted shape
+    se_b = []
+    for t, _ in groups:
+        X = np.column_stack([np.ones_like(t), shape(sol.x, t)])
+        se_b.append(math.sqrt(s2 * np.linalg.inv(X.T @ X)[1, 1]))
+    se_b = np.array(se_b)
+    b = coef[:, 1]
+    w = np.clip((np.exp(coef[:, 0]) - base.gmin) / (base.gmax - base.gmin), 0.0, 1.0)
+
+    def nll(q):
+        sig = q[0] + (q[1] - q[0]) * w
+        var = sig ** 2 + se_b ** 2
+        return 0.5 * float(np.sum(np.log(var) + b ** 2 / var))
+
+    from scipy.optimize import minimize
+
+    start = np.array([max(float(np.std(b)), 1e-3)] * 2)
+    opt = minimize(nll, start, method="Nelder-Mead", options={"xatol": 1e-7, "fatol": 1e-10, "maxiter": 4000})
+    q = np.abs(opt.x)
+    h = 1e-4 * max(q.max(), 1e-3)
+    H = np.zeros((2, 2))
+    for i in range(2):
+        for j in range(2):
+            e_i, e_j = np.eye(2)[i] * h, np.eye(2)[j] * h
+            H[i, j] = (nll(q + e_i + e_j) - nll(q + e_i - e_j) - nll(q - e_i + e_j) + nll(q - e_i - e_j)) / (4 * h * h)
+    notes = []
+    z = 1.959964
+    try:
+        cov_q = np.linalg.inv(H)
+        se_q = np.sqrt(np.clip(np.diag(cov_q), 0, None))
+    except np.linalg.LinAlgError:
+        se_q = np.full(2, np.inf)
+    if np.ptp(w) < 0.3:
+        notes.append(f"relaxation: the devices span states w = {w.min():.2f} .. {w.max():.2f} only, so sigma_hrs and "
+                     f"sigma_lrs are extrapolated (program several levels: `labbench measure retention levels=3`)")
+    t0, ts = (math.exp(v) for v in sol.x)
+    q_t = uncertainty.t_interval(0.0, 1.0, max(dof, 1))[1]   # Student quantile for the shape
+    params = {
+        "t0": {"value": t0, "se_ln": float(se_p[0]),
+               "ci95": [math.exp(sol.x[0] - q_t * se_p[0]), math.exp(sol.x[0] + q_t * se_p[0])]},
+        "t_sat": {"value": ts, "se_ln": float(se_p[1]),
+                  "ci95": [math.exp(sol.x[1] - q_t * se_p[1]), math.exp(sol.x[1] + q_t * se_p[1])]},
+        "sigma_hrs": {"value": float(q[0]), "se": float(se_q[0]),
+                      "ci95": [float(max(q[0] - z * se_q[0], 0.0)), float(q[0] + z * se_q[0])]},
+        "sigma_lrs": {"value": float(q[1]), "se": float(se_q[1]),
+                      "ci95": [float(max(q[1] - z * se_q[1], 0.0)), float(q[1] + z * se_q[1])]},
+        "n_devices": len(groups), "read_noise_ln": math.sqrt(s2),
+    }
+    if ts >= 0.5 * t_pos.max():
+        notes.append(f"relaxation: t_sat ({ts:.3g} s) is near the end of the run ({t_pos.max():.3g} s): "
+                     "measure longer to pin it down")
+    s_hrs, s_lrs = min(float(q[0]), 1.0), min(float(q[1]), 1.0)
+    s_lrs = min(s_lrs, s_hrs)   # the model's σ(G) must not grow with G
+    rel = Relaxation(sigma_hrs=round(s_hrs, 6), sigma_lrs=round(s_lrs, 6), t0=t0, t_sat=max(ts, t0 * 1.001))
+    return RelaxationFit(params=_plain_kept(params), relaxation=rel, b=b, w=w, notes=notes)

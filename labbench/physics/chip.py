@@ -81,6 +81,9 @@ class Chip:
         # virtual time (s) the chip has seen, and up to which drift has been applied
         self.time = 0.0
         self._drift_time = 0.0
+        # post-program relaxation state (_relax_register): allocated on the first drift
+        self._age_clock = 0.0
+        self._relax_code = self._relax_events = self._relax_epochs = None
         # J spent in the cells: programming (pulses, DC switching) and reads (energy.py)
         self.program_energy = 0.0
         self.read_energy = 0.0
@@ -487,31 +490,122 @@ class Chip:
             raise ValueError(f"Chip.advance_to: time {t} s is not a finite number")
         if t <= self.time:
             return
-        self.time = t
+        # every write since the last clock reading happened at that reading (a pulse happens
+        # at the chip's time): the post-program relaxation starts there
+        since, self.time = self.time, t
         ret = self.model.retention
         if ret is None or t - self._drift_time < ret.time_step:
             return
         dt, self._drift_time = t - self._drift_time, t
-        self._drift(dt)
+        self._drift(dt, since=since)
 
-    def _drift(self, dt: float, temperature: float | None = None) -> None:
-        """Every live device relaxes for ``dt`` s at ``temperature`` (None: the model's)."""
+    def _drift(self, dt: float, temperature: float | None = None, since: float | None = None) -> None:
+        """Every live device drifts for ``dt`` s at ``temperature`` (None: the model's), the
+        period ending at ``self._drift_time``; devices programmed since the last drift were
+        programmed at chip time ``since`` (None: at its start) and drift from there."""
         ret = self.model.retention
-        if ret is None or dt <= 0:
+        rel = ret.relaxation if ret is not None else None
+        if ret is None or (dt <= 0 and rel is None):
             return
-        live = np.flatnonzero(self.formed & (self.stuck == 0))
-        if live.size == 0:
+        end = self._drift_time if temperature is None else self.time
+        fresh = min(max(end - since, 0.0), dt) if since is not None else dt   # s a new program drifts
+        live = self.formed & (self.stuck == 0)
+        new = self._relax_register(live, dt, fresh, temperature) if rel is not None else None
+        idx = np.flatnonzero(live)
+        if idx.size == 0 or dt <= 0:
             return
-        if live.size == self.size:
-            live = slice(None)   # every device: no gather
-            idx = np.arange(self.size)
-        else:
-            idx = live
-        gmin, gmax = self._gmin[live], self._gmax[live]
+        all_live = idx.size == self.size
+        sel = slice(None) if all_live else idx
+        g = self.g[sel]
+        gmin, gmax = self._gmin[sel], self._gmax[sel]
         g_inf = gmin + self.dtype.type(ret.level) * (gmax - gmin)
         taus = retention.device_taus(ret, self.seed, idx, temperature)
-        self.g[live] = retention.relax(self.g[live], g_inf, taus, dt)
+        if not ret.state_factor and (new is None or fresh == dt):
+            g = retention.relax(g, g_inf, taus, dt)        # the exponential model, as before
+        else:
+            kt = dt / taus
+            if new is not None and fresh != dt:
+                kt = np.where(new[sel], fresh / taus, kt)
+            g_top = self.dtype.type(self.model.gmax)
+            u = (g - g_inf) / (g_top - g_inf)
+            g = (g_inf + retention.longterm(u, kt, ret.state_factor) * (g_top - g_inf)).astype(self.dtype)
+        if rel is not None:
+            g = self._relax_step(g, idx, sel)
+        self.g[sel] = g
         self._read_i_sum = None
+
+    # The post-program relaxation depends on the time since each device's last program, which
+    # G alone does not hold.  Memory is what a 10⁶-device array cannot spare, so per device
+    # two bytes, allocated on the first drift (training never advances the clock): the low
+    # byte of its write-event count at the last drift (changed: programmed since; a device
+    # written a multiple of 256 times between two drifts is missed) and an index (0: settled)
+    # into a 256-entry table of program times on the age clock (time scaled by Arrhenius to
+    # the reference temperature, so a bake settles relaxation too).
+    _RELAX_SLOTS = 256
+
+    def _relax_register(self, live, dt: float, fresh: float, temperature) -> np.ndarray:
+        """Book the devices programmed since the last drift (returned as a mask) and move
+        the age clock over this drift's ``dt``; the increments are :meth:`_relax_step`'s."""
+        ret = self.model.retention
+        acc = retention.acceleration(ret, temperature)
+        if self.__dict__.get("_relax_code") is None:
+            self._relax_code = np.zeros(self.size, np.uint8)
+            self._relax_epochs = np.zeros(self._RELAX_SLOTS)
+            if self.__dict__.get("_relax_settled"):   # an old checkpoint: its devices have settled
+                new = np.zeros(self.size, bool)
+            else:
+                new = self.write_events > 0
+            self._relax_events = self.write_events.astype(np.uint8)
+        else:
+            low = self.write_events.astype(np.uint8)
+            new = low != self._relax_events
+            self._relax_events = low
+        new &= live
+        self._relax_code[~live] = 0
+        a0 = self._age_clock
+        self._relax_age = (a0, a0 + max(dt, 0.0) * acc)   # this drift's span on the age clock
+        self._age_clock = self._relax_age[1]
+        if new.any():
+            self._relax_code[new] = 0
+            slot = self._free_slot()
+            self._relax_epochs[slot] = self._age_clock - fresh * acc
+            self._relax_code[new] = slot
+        return new
+
+    def _free_slot(self) -> int:
+        """A program-time slot no device uses; when all 255 are in use (255 programs within
+        a relaxation time, between drifts), the two closest in log-age are merged (the
+        younger's devices take the older's time: a small, bounded approximation)."""
+        counts = np.bincount(self._relax_code, minlength=self._RELAX_SLOTS)
+        free = np.flatnonzero(counts[1:] == 0)
+        if free.size:
+            return int(free[0]) + 1
+        ages = np.maximum(self._age_clock - self._relax_epochs[1:], 1e-9)
+        order = np.argsort(ages) + 1
+        ratio = np.log(ages[order[1:] - 1]) - np.log(ages[order[:-1] - 1])
+        k = int(np.argmin(ratio))
+        young, old = order[k], order[k + 1]
+        self._relax_code[self._relax_code == young] = old
+        return int(young)
+
+    def _relax_step(self, g, idx, sel) -> np.ndarray:
+        """``g`` (of live devices ``idx``) after this drift's post-program relaxation."""
+        rel = self.model.retention.relaxation
+        code = self._relax_code[sel]
+        pos = np.flatnonzero(code)
+        if pos.size == 0:
+            return g
+        dev, c = idx[pos], code[pos]
+        a0, a1 = self._relax_age
+        born = self._relax_epochs[c]
+        df = retention.relax_shape(rel, a1 - born) - retention.relax_shape(rel, a0 - born)
+        xi = np.clip(counter_normal(self.seed, dev, self.write_events[dev], retention.RELAXATION_STREAM),
+                     -_TRUNCATE, _TRUNCATE)
+        g[pos] = retention.relax_move(g[pos], rel, self.model.gmin, self.model.gmax, xi * df).astype(g.dtype)
+        done = pos[a1 - born >= rel.t_sat]
+        if done.size:
+            self._relax_code[idx[done]] = 0      # settled: no more increments
+        return g
 
     def advance_time(self, seconds: float, temperature: float | None = None) -> None:
         """Let ``seconds`` pass at rest: idle time at the operating temperature
@@ -526,9 +620,10 @@ class Chip:
             return
         if not 0 < temperature <= 1000:
             raise ValueError(f"temperature must be in (0, 1000] K, got {temperature}")
-        self._drift(self.time - self._drift_time)
+        pending, self._drift_time = self.time - self._drift_time, self.time
+        self._drift(pending, since=self.time)
         self.time += float(seconds)
-        self._drift(float(seconds), float(temperature))
+        self._drift(float(seconds), float(temperature), since=self.time - float(seconds))
         self._drift_time = self.time
 
     def _one_pulse(self, idx, g, events, d, drive) -> np.ndarray:
@@ -798,7 +893,17 @@ class Chip:
                 "write_events": self.write_events.copy(), "read_events": self.read_events.copy(),
                 # drift is applied up to here; the last clock reading itself is no state
                 "drift_time": np.array(self._drift_time),
-                "energy": np.array([self.program_energy, self.read_energy])}
+                "energy": np.array([self.program_energy, self.read_energy]),
+                # post-program relaxation (empty until the first drift allocates it)
+                **self._relax_state()}
+
+    def _relax_state(self) -> dict[str, np.ndarray]:
+        empty = np.zeros(0, np.uint8)
+        have = self._relax_code is not None
+        return {"relax_code": self._relax_code.copy() if have else empty,
+                "relax_events": self._relax_events.copy() if have else empty,
+                "relax_epochs": self._relax_epochs.copy() if have else np.zeros(0),
+                "age_clock": np.array(self._age_clock)}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         for k in ("g", "formed", "stuck", "write_events", "read_events"):
@@ -811,6 +916,22 @@ class Chip:
         self._drift_time = float(state.get("drift_time", 0.0))
         self.time = max(self.time, self._drift_time)
         self.program_energy, self.read_energy = (float(x) for x in state.get("energy", (0.0, 0.0)))
+        # relaxation state: a checkpoint from before it existed says nothing of when devices
+        # were programmed; they are taken as settled (no relaxation left)
+        self._relax_settled = "relax_code" not in state
+        self._age_clock = float(state.get("age_clock", 0.0))
+        code = state.get("relax_code")
+        if code is None or np.size(code) == 0:
+            self._relax_code = self._relax_events = self._relax_epochs = None
+        else:
+            if np.shape(code) != (self.size,) or np.shape(state["relax_events"]) != (self.size,) \
+                    or np.shape(state["relax_epochs"]) != (self._RELAX_SLOTS,):
+                raise ValueError(f"checkpoint relaxation state has shapes {np.shape(code)}, "
+                                 f"{np.shape(state['relax_events'])}, {np.shape(state['relax_epochs'])}; "
+                                 f"chip has ({self.size},) devices and {self._RELAX_SLOTS} slots")
+            self._relax_code = np.array(code, np.uint8)
+            self._relax_events = np.array(state["relax_events"], np.uint8)
+            self._relax_epochs = np.array(state["relax_epochs"], np.float64)
 
 
 def compile_loops(model: DeviceModel, dtype=np.float64) -> None:

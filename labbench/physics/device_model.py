@@ -159,22 +159,72 @@ class Faults(_Strict):
         return self
 
 
-class Retention(_Strict):
-    """Conductance drift at rest: each device relaxes towards a level,
-    ``G(t) = G_inf + (G_0 − G_inf)·exp(−t/τ_i)``, with a per-device lognormal τ_i and an
-    Arrhenius temperature dependence ``τ(T) = τ·exp(E_a/k·(1/T − 1/T_ref))``
-    (see :mod:`labbench.physics.retention`)."""
+class Relaxation(_Strict):
+    """Fast post-programming relaxation: each program gives a device a random displacement
+    of ln G, ``σ(w)·ξ·f(a)``, growing with the log of the time ``a`` since the program and
+    saturating at ``t_sat`` (see :mod:`labbench.physics.retention`)."""
 
-    tau: float = Field(gt=0, le=1e12, description="s, relaxation time constant at t_ref_temperature")
+    sigma_hrs: float = Field(ge=0, le=LEVEL_SIGMA_MAX, description="σ of ln G at saturation for a state at "
+                                                                   "the HRS end of the window (w = 0)")
+    sigma_lrs: float = Field(ge=0, le=LEVEL_SIGMA_MAX, description="σ of ln G at saturation at the LRS (w = 1)")
+    t0: float = Field(0.1, gt=0, le=1e4, description="s, onset: f(a) = ln(1 + a/t0)/ln(1 + t_sat/t0)")
+    t_sat: float = Field(1e4, gt=0, le=1e8, description="s, the relaxation is complete (f = 1) this long "
+                                                        "after a program (at t_ref_temperature)")
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.t_sat <= self.t0:
+            raise ValueError(f"relaxation.t_sat ({self.t_sat:g} s) must exceed relaxation.t0 ({self.t0:g} s)")
+        if self.sigma_lrs > self.sigma_hrs:
+            raise ValueError(f"relaxation.sigma_lrs ({self.sigma_lrs:g}) must not exceed relaxation.sigma_hrs "
+                             f"({self.sigma_hrs:g}): low-conductance states relax more (HfO2 data), and "
+                             f"the model's σ(G) must not grow with G")
+        return self
+
+
+class Retention(_Strict):
+    """Conductance drift at rest (see :mod:`labbench.physics.retention`): a long-term,
+    state-dependent relaxation towards a level, ``ln u + β·u = ln u0 + β·u0 − t/τ_i`` with
+    ``u = (G − G_inf)/(Gmax − G_inf)`` (β = 0: ``G(t) = G_inf + (G_0 − G_inf)·exp(−t/τ_i)``),
+    a per-device lognormal τ_i, an Arrhenius temperature dependence
+    ``τ(T) = τ·exp(E_a/k·(1/T − 1/T_ref))``, and optionally the fast relaxation after each
+    program (``relaxation``).
+
+    A model that keeps less than 1 % of its window after one day at 25 °C is refused unless
+    marked ``volatile: true``."""
+
+    tau: float = Field(gt=0, le=1e16, description="s, relaxation time constant of a state near the level, "
+                                                  "at t_ref_temperature")
     level: float = Field(0.0, ge=0, le=1, description="where devices relax to, as a fraction of "
                                                       "gmax − gmin above each device's gmin (0: the HRS)")
     tau_d2d: float = Field(0.0, ge=0, le=LEVEL_SIGMA_MAX * 3, description="σ of ln τ across devices")
+    state_factor: float = Field(0.0, ge=0, le=100, description="β: the LRS relaxes (1 + β)× slower than a "
+                                                               "state near the level (0: every state alike)")
     activation_energy: float = Field(1.0, ge=0, le=5, description="eV, Arrhenius activation energy of τ")
     t_ref_temperature: float = Field(300.0, gt=0, le=1000, description="K, temperature at which tau is given")
     temperature: float = Field(300.0, gt=0, le=1000, description="K, operating temperature of the chip")
     time_step: float = Field(1.0, gt=0, le=1e4,
                              description="s, drift is applied once at least this much time has passed "
                                          "(transport and pulse times of a measurement never drift the chip)")
+    relaxation: Relaxation | None = Field(None, description="fast post-programming relaxation (None: none)")
+    volatile: bool = Field(False, description="a volatile device: its window may be lost within a day")
+
+    @model_validator(mode="after")
+    def _not_volatile_unless_said(self):
+        from . import retention as _r
+
+        if self.volatile:
+            return self
+        kept = _r.kept_fraction(self, 1e-6, _r.VOLATILE_TIME, _r.VOLATILE_TEMPERATURE)
+        if kept < _r.VOLATILE_FRACTION:
+            tau_25 = _r.arrhenius(self, _r.VOLATILE_TEMPERATURE)
+            raise ValueError(
+                f"retention.tau = {self.tau:g} s at retention.t_ref_temperature = {self.t_ref_temperature:g} K "
+                f"with retention.activation_energy = {self.activation_energy:g} eV is tau = {tau_25:.3g} s at 25 °C: "
+                f"a state near the level keeps {100 * kept:.2g} % of its window after one day at 25 °C "
+                f"(< {100 * _r.VOLATILE_FRACTION:g} %), a volatile device; lengthen retention.tau (or raise "
+                f"retention.activation_energy), or say so with retention.volatile: true")
+        return self
 
 
 class ReadDisturb(_Strict):
