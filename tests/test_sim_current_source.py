@@ -24,6 +24,15 @@ G_CELL = 40e-6      # S, a formed cell in its LRS
 GATE = 1.8          # V on the word line
 
 
+def _v_for(model, i):
+    """V across the 1T1R cell that passes ``i`` through a G_CELL device at GATE: the device
+    and lines (I/G') plus the transistor's V_DS in its linear region (physics.circuit)."""
+    sw = model.switching
+    vov, k = GATE - sw.v_gate_threshold, sw.transistor_k
+    g_line = G_CELL / (1 + G_CELL * sw.on_resistance)
+    return i / g_line + (vov - np.sqrt(vov * vov - i / k))
+
+
 def _send(inst, *messages):
     for m in messages:
         inst.write(m.encode() + b"\n")
@@ -93,9 +102,8 @@ def test_1uA_into_a_formed_cell_reads_v_equal_i_over_g(kind):
     _source_current(w, kind, 1e-6, 2.0)
     i, v, trip = _read_iv(w, kind)
     assert not trip and _errors(w) == {}
-    # transistor (R_on at this gate) + cell in series: V = I·(1/G + R_on) within the meter's offset
-    r_on = w.chip.model.switching.on_resistance
-    assert v == pytest.approx(1e-6 * (1 / G_CELL + r_on), rel=0.02)
+    # transistor (its channel at this gate) + lines + cell in series, within the meter's offset
+    assert v == pytest.approx(_v_for(w.chip.model, 1e-6), rel=0.02)
     # and exactly the voltage at which the chip (noise-free) passes 1 µA, within the meter's offset
     i_at_v = float(w.chip.current(idx, v, None, noisy=False, gate=GATE)[0])
     assert i_at_v == pytest.approx(1e-6, abs=G_CELL * _v_offset(kind, v))
@@ -268,8 +276,7 @@ def test_source_meter_role_sources_current_and_reads_voltage(bench_file):
         sm.source_current(1e-6, 2.0)
         sm.output(True)
         v, trip = sm.measure_voltage()
-        r_on = chip.model.switching.on_resistance
-        assert not trip and v == pytest.approx(1e-6 * (1 / G_CELL + r_on), rel=0.02)
+        assert not trip and v == pytest.approx(_v_for(chip.model, 1e-6), rel=0.02)
         b.switch_matrix.off()                          # every relay open: the SMU's line floats
         v, trip = sm.measure_voltage()
         assert trip and v == pytest.approx(2.0, abs=5e-3)

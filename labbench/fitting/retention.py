@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
+from labbench.physics import circuit
 from labbench.physics import retention as physics_retention
 from labbench.physics.device_model import DeviceModel
 
@@ -370,7 +371,8 @@ def fit_relaxation(df: pd.DataFrame, base: DeviceModel) -> RelaxationFit:
     last past t_sat, or t_sat is only bounded below (said in the notes)."""
     from labbench.physics.device_model import Relaxation
 
-    groups = [(grp["time"].to_numpy(float), np.log(grp["conductance"].to_numpy(float)))
+    # ln of the device's own G: the reads are de-embedded from the read transistor and lines
+    groups = [(grp["time"].to_numpy(float), np.log(circuit.from_read(base, grp["conductance"].to_numpy(float))))
               for _, grp in df.groupby("device", sort=True)]
     t_all = np.concatenate([t for t, _ in groups])
     t_pos = t_all[t_all > 0]
