@@ -294,7 +294,9 @@ def test_tsp_train_scpi_path_and_direct_chip_calls_leave_identical_chips(bench26
             g_chip = []
             for _ in range(16):
                 twin.pulse(idx, 1, SET, amplitude=op.set.amplitude, width=op.set.width, gate=op.set.gate)
-                g_chip.append(float(twin.current(idx, op.read_voltage, op.compliance)[0]) / op.read_voltage)
+                # an SMU reading biases the cell for dc_time (its read disturb)
+                g_chip.append(float(twin.current(idx, op.read_voltage, op.compliance,
+                                                 duration=chip.model.switching.dc_time)[0]) / op.read_voltage)
             assert np.allclose(g_tsp, g_chip, rtol=1e-9) and np.allclose(g_scpi, g_chip, rtol=1e-12)
         for k, v in chip.state_dict().items():
             assert np.array_equal(v, twin.state_dict()[k]), k

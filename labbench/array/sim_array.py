@@ -346,6 +346,8 @@ class SimArray(Array2T2R):
         for _ in range(n):
             for _, _, chip in self.tiles:
                 chip.charge_array_read()
+        for _, _, chip in self.tiles:   # a sense read is a read: its disturb, counted per read
+            chip.count_array_read(n)
 
     def energy(self) -> dict[str, float]:
         """J spent in the cells since the array was built (or its checkpoint began):

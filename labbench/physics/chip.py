@@ -114,6 +114,7 @@ class Chip:
 
     def conductance(self) -> np.ndarray:
         """True conductances (no read noise), shape (rows, cols, 2). For tests and plots."""
+        self._flush_disturb()
         return self.g.reshape(self.rows, self.cols, 2)
 
     def _all_live(self) -> bool:
@@ -779,12 +780,15 @@ class Chip:
 
     # -- reads and DC ---------------------------------------------------------------
     def current(self, idx, voltage: float, compliance: float | None = None, noisy: bool = True,
-                gate: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
+                gate: float | None = None, out: np.ndarray | None = None,
+                duration: float | None = None) -> np.ndarray:
         """Current (A) through devices ``idx`` (None: every device, in order) at ``voltage``
         (no state change): the 1T1R circuit, the access transistor at ``gate`` (None: the
         model's ``read.gate``) in series (:mod:`~labbench.physics.circuit`).  ``out``: write
-        the currents there (a whole-array read into its destination, no copy)."""
-        _check_drive("current", voltage=voltage, compliance=compliance, gate=gate)
+        the currents there (a whole-array read into its destination, no copy).  ``duration``:
+        how long the read biases the devices (s; None: an array read, ``energy.read_time``),
+        which sets its read disturb."""
+        _check_drive("current", voltage=voltage, compliance=compliance, gate=gate, duration=duration)
         every = idx is None
         idx = np.empty(0, np.int64) if every else np.atleast_1d(np.asarray(idx, dtype=np.int64))
         rd = self.model.read
@@ -804,8 +808,8 @@ class Chip:
             and abs(voltage) < self.quiet_voltage()
         # with nothing to clip, that is done in the same pass (a refresh check's whole-array read)
         fused = after and compliance is None and g is self.g
-        rd_f = retention.disturb_fraction(self.model.read_disturb, voltage) \
-            if fused and self.model.read_disturb is not None else 0.0
+        fraction = self.model.read_disturb is not None and self.model.read_disturb.model == "fraction"
+        rd_f = retention.disturb_fraction(self.model.read_disturb, voltage) if fused and fraction else 0.0
         # series access transistor (R_on: the device and it form a divider) and read noise,
         # keyed by each device's read counter: one compiled pass
         sums = np.zeros(1)
@@ -819,11 +823,13 @@ class Chip:
                 self.read_energy += abs(voltage) * self.model.energy.read_time * abs_sum
             if rd_f:
                 self._read_i_sum = None
+            elif self.model.read_disturb is not None and not fraction:
+                self._disturb(idx, voltage, gate, duration)
             return i
         if compliance is not None:
             i = np.clip(i, -abs(compliance), abs(compliance))
         if after:
-            self._after_read(idx, voltage, i)
+            self._after_read(idx, voltage, i, gate, duration)
         if out is not None and i is not out:
             out[...] = i
             i = out
@@ -834,17 +840,89 @@ class Chip:
             self._rbase = stream_base(self.seed, _READ_STREAM)
         return self._rbase
 
-    def _after_read(self, idx, voltage: float, i) -> None:
+    def _after_read(self, idx, voltage: float, i, gate=None, duration=None) -> None:
         """A read's cost (energy) and its trace on the device (read disturb); ``idx`` empty:
         every device was read."""
         if self.model.energy is not None:
             self.read_energy += _energy.read_energy(self.model, i, voltage)
         rd = self.model.read_disturb
+        if rd is not None and rd.model == "kinetics":
+            self._disturb(idx, voltage, gate, duration)
+            return
         f = retention.disturb_fraction(rd, voltage) if rd is not None else 0.0
         if f:
             kernels.read_disturb(self.g, self.formed, self.stuck, idx, self._gmin, self._gmax,
                                  self.dtype.type(f), voltage > 0)
             self._read_i_sum = None
+
+    # -- read disturb from the switching kinetics (read_disturb.model: kinetics) ------------
+    def _read_time(self, duration) -> float:
+        if duration is not None:
+            return float(duration)
+        return self.model.energy.read_time if self.model.energy is not None else 1e-7
+
+    def _disturb(self, idx, voltage: float, gate, duration, count: int = 1) -> None:
+        """``count`` reads at ``voltage`` (word line ``gate``, for ``duration`` s) on devices
+        ``idx`` (empty: every device).  One device's read acts at once; a whole-array read
+        (a sense read of every sign, a refresh check) is counted and applied when the reads
+        counted so far add up to a thousandth of a nominal pulse, or when the state is
+        looked at (:meth:`conductance`, :meth:`state_dict`): a pass over 10⁶ devices per
+        sense read for a change of 10⁻¹³ S would cost training its speed for nothing, and the
+        deferred reads are applied exactly (a closed form in the pulse count)."""
+        rd = self.model.read_disturb
+        if rd is None or voltage == 0 or not rd.factor:
+            return
+        key = (float(voltage), self.model.read.gate if gate is None else gate, self._read_time(duration))
+        if np.size(idx):
+            self._apply_disturb(np.asarray(idx, np.int64), *key, count)
+            return
+        pending = self.__dict__.setdefault("_pending_reads", {})
+        pending[key] = pending.get(key, 0) + count
+        if pending[key] * self._disturb_scale(key) >= 1e-3:
+            self._flush_disturb()
+
+    def _disturb_scale(self, key) -> float:
+        """The most nominal pulses one read of ``key`` is worth on the nominal device."""
+        cache = self.__dict__.setdefault("_disturb_scales", {})
+        if key not in cache:
+            g = np.array([self.model.gmin, self.model.gmax], float)
+            cache[key] = float(np.max(kinetics.read_disturb_pulses(self.model, g, *key)))
+        return cache[key]
+
+    def _flush_disturb(self) -> None:
+        pending = self.__dict__.get("_pending_reads")
+        if not pending:
+            return
+        self._pending_reads = {}
+        for key, count in pending.items():
+            self._apply_disturb(None, *key, count)
+
+    def count_array_read(self, count: int = 1) -> None:
+        """``count`` sense reads of every device at the model's read (voltage, gate, time):
+        their read disturb (the differential sign reads of training are reads too)."""
+        rd = self.model.read_disturb
+        if rd is None:
+            return
+        if rd.model == "fraction":
+            for _ in range(count):
+                self._after_read(np.empty(0, np.int64), self.model.read.voltage, np.zeros(0))
+            return
+        self._disturb(np.empty(0, np.int64), self.model.read.voltage, None, None, count)
+
+    def _apply_disturb(self, idx, voltage: float, gate, duration: float, count: int) -> None:
+        """Move live devices ``idx`` (None: all) by ``count`` reads' worth of nominal pulses,
+        noise-free (the update model's own curve, each device's parameters)."""
+        live = self.formed & (self.stuck == 0)
+        sel = np.flatnonzero(live) if idx is None else idx[live[idx]]
+        if sel.size == 0:
+            return
+        g = self.g[sel]
+        d = SET if voltage > 0 else RESET
+        gate = self.model.read.gate if gate is None else gate
+        m = kinetics.read_disturb_pulses(self.model, g.astype(float), voltage, gate, duration) * count
+        dev = self.devices if sel.size == self.size else self.devices.index(sel)
+        self.g[sel] = dev.advance_by(g.astype(float), m, d).astype(self.dtype)
+        self._read_i_sum = None
 
     def read_conductance(self, idx, voltage: float | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """Conductance as a read at ``voltage`` would report it (I/V, noisy); ``idx`` None:
@@ -889,6 +967,7 @@ class Chip:
 
     # -- state, for checkpoints and equivalence tests ---------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
+        self._flush_disturb()
         return {"g": self.g.copy(), "formed": self.formed.copy(), "stuck": self.stuck.copy(),
                 "write_events": self.write_events.copy(), "read_events": self.read_events.copy(),
                 # drift is applied up to here; the last clock reading itself is no state
@@ -911,6 +990,7 @@ class Chip:
                 raise ValueError(f"checkpoint {k} has shape {state[k].shape}, chip has {getattr(self, k).shape}")
             getattr(self, k)[...] = state[k]
         self._live = self._events_bound = None
+        self._pending_reads = {}   # reads not yet applied belong to the state replaced
         # checkpoints from before drift and energy existed hold neither: time 0, nothing spent
         self._read_i_sum = None
         self._drift_time = float(state.get("drift_time", 0.0))

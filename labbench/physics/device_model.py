@@ -228,12 +228,32 @@ class Retention(_Strict):
 
 
 class ReadDisturb(_Strict):
-    """Each read at device voltage V moves G a fraction ``shift·exp((|V| − v_ref)/v0)`` of the
-    way to Gmax (V > 0, SET polarity) or to Gmin (V < 0)."""
+    """What a read does to the device it reads.
 
-    shift: float = Field(ge=0, le=0.1, description="fraction of the remaining way moved per read at v_ref")
-    v_ref: float = Field(0.1, gt=0, le=5, description="V, the read voltage at which shift is given")
-    v0: float = Field(0.1, gt=0, le=5, description="V per e-fold of the disturb with read voltage")
+    ``model: kinetics`` (the default from schema 3): a read is a weak, long pulse, and moves
+    the device by the same switching kinetics a SET (positive read) or RESET (negative)
+    pulse does, at the device voltage the 1T1R circuit leaves it and for the read's duration:
+    ``m = factor·ln(1 + (t/τ)·e^((V_dev − V_nom)/v0)) / ln(1 + t_nom/τ)`` nominal pulses
+    (:func:`labbench.physics.kinetics.read_disturb_pulses`), so disturb follows voltage and
+    time as SET does.  ``factor`` > 1 models a device whose read disturb exceeds its own SET
+    kinetics' sub-threshold tail.
+
+    ``model: fraction`` (schema 2 files): each read at V moves G a fraction
+    ``shift·exp((|V| − v_ref)/v0)`` of the way to Gmax (V > 0) or Gmin, whatever its duration."""
+
+    model: Literal["kinetics", "fraction"] = "kinetics"
+    factor: float = Field(1.0, ge=0, le=1e9, description="kinetics: the read's pulse equivalent times this")
+    shift: float | None = Field(None, ge=0, le=0.1, description="fraction: of the remaining way moved per "
+                                                                "read at v_ref")
+    v_ref: float = Field(0.1, gt=0, le=5, description="fraction: V, the read voltage at which shift is given")
+    v0: float = Field(0.1, gt=0, le=5, description="fraction: V per e-fold of the disturb with read voltage")
+
+    @model_validator(mode="after")
+    def _shift_for_fraction(self):
+        if self.model == "fraction" and self.shift is None:
+            raise ValueError("read_disturb.shift is missing: model 'fraction' needs the fraction moved per read "
+                             "(or use model: kinetics, the switching kinetics at the read's voltage and duration)")
+        return self
 
 
 class Endurance(_Strict):
@@ -282,10 +302,16 @@ def _migrate_2_to_3(data: dict) -> tuple[dict, list[str]]:
     # and the access transistor is in series where the nominal gates are declared.  A file
     # of version 2 declares none, so its cells keep no transistor in series: the same
     # electrical behaviour, said so.
+    rd = data.get("read_disturb")
+    extra = []
+    if isinstance(rd, dict) and "shift" in rd and "model" not in rd:
+        data = {**data, "read_disturb": {"model": "fraction", **rd}}
+        extra = ["read_disturb keeps its per-read fraction (model: fraction, duration-independent); "
+                 "model: kinetics derives it from the switching kinetics at the read's voltage and duration"]
     notes = ["the access transistor is now solved in series (linear and saturation regions) where "
              "switching.set_kinetics.gate / reset_kinetics.gate / read.gate are declared; this file declares "
              "none, so its reads and nominal pulses keep no transistor in series (add the gates your bench "
-             "uses to model it); switching.on_resistance now means lines and contacts only"]
+             "uses to model it); switching.on_resistance now means lines and contacts only"] + extra
     return data, notes
 
 

@@ -99,3 +99,25 @@ def form_progress(sw, voltage: float, width: float, v_form: np.ndarray) -> np.nd
     bias (``width`` s at ``voltage``) is worth at least one nominal pulse at ``v_form``."""
     kin = sw.set_kinetics
     return effective_pulses(kin, np.full(np.shape(v_form), abs(float(voltage))), v_form, width)
+
+
+def read_disturb_pulses(model, g: np.ndarray, voltage: float, gate, duration: float) -> np.ndarray:
+    """How many nominal pulses one read is worth, per device at ``g``: a read at ``voltage``
+    (> 0: SET polarity) for ``duration`` s through the transistor at ``gate``, by the same
+    switching kinetics as a pulse (:func:`effective_pulses`), times ``read_disturb.factor``.
+    No threshold: a read is far below V_set, and disturb is exactly the sub-threshold tail of
+    the kinetics (the V_set threshold of a pulse is where a *single* pulse stops counting).
+
+    The rate is referenced to the nominal pulse's device voltage at the device's start of
+    that direction (Gmin for SET, Gmax for RESET), where the most of the amplitude reaches
+    it: one rate law for every state.  (A pulse references each state's own nominal voltage
+    so that the update model stays exact at its nominal pulse; for a read that would make a
+    device at the LRS, where the transistor takes half the nominal amplitude, ~800 times
+    more easily disturbed than one at the HRS at the same device voltage.)"""
+    sw = model.switching
+    d = SET if voltage > 0 else -SET
+    kin = sw.set_kinetics if d == SET else sw.reset_kinetics
+    v_dev = device_voltage(sw, abs(float(voltage)), g, d, gate)
+    start = np.array([model.gmin if d == SET else model.gmax], float)
+    v_nom = device_voltage(sw, kin.amplitude, start, d, kin.gate)
+    return effective_pulses(kin, v_dev, v_nom, float(duration)) * model.read_disturb.factor

@@ -93,7 +93,9 @@ class Wiring:
         quiet = chip.quiet_voltage()
         for idx, vdev, vg, sign in self.driven(world, levels, drivers, terminal):
             if abs(vdev) < quiet or not bias:
-                i = float(chip.current(idx, vdev, compliance, gate=vg)[0])
+                # a reading below every threshold: its duration sets its read disturb
+                i = float(chip.current(idx, vdev, compliance, gate=vg,
+                                       duration=chip.model.switching.dc_time if duration is None else duration)[0])
             else:
                 i = float(chip.dc(idx, vdev, compliance, gate=vg, duration=duration)[0])
             total += sign * i
