@@ -273,6 +273,11 @@ def test_a_checkpoint_of_another_device_model_or_network_is_refused(data, tmp_pa
     other = DeviceModel.model_validate({**load_device_model().to_dict(), "name": "another_chip"})
     with pytest.raises(CheckpointError, match=r"--device-model \"another_chip\" here"):
         Trainer(cfg(epochs=2), other, out_dir=tmp_path / "run", progress=False).fit(*data)
+    # the same name, other physics (an edited file): refused too, named
+    edited = load_device_model().to_dict()
+    edited["update"] = {**edited["update"], "c2c_abs": 0.02}
+    with pytest.raises(CheckpointError, match=r"--device-model \(its content\)"):
+        Trainer(cfg(epochs=2), DeviceModel.model_validate(edited), out_dir=tmp_path / "run", progress=False).fit(*data)
     with pytest.raises(CheckpointError, match=r"--hidden 32 .*here vs 64"):
         Trainer(cfg(epochs=2, sizes=(20, 32, 4)), out_dir=tmp_path / "run", progress=False).fit(*data)
     with pytest.raises(CheckpointError,

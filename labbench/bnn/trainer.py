@@ -644,7 +644,16 @@ class Trainer:
         kinds = {type(a).__name__ for a in self.arrays}
         array = ("ideal" if not self.arrays else "bench" if "BenchArray" in kinds
                  else "sim" if kinds == {"SimArray"} else ",".join(sorted(kinds)))
-        return {"device_model": self.device_model.name, "array": array}
+        # the model's content, not only its name: a device model edited (or a labbench whose
+        # default physics changed) must not resume a run trained on the old one
+        return {"device_model": self.device_model.name, "device_model_content": self._model_fingerprint(),
+                "array": array}
+
+    def _model_fingerprint(self) -> str:
+        import hashlib
+
+        text = json.dumps(self.device_model.to_dict(), sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def check_checkpoint(self, path: Path) -> dict:
         """Read the checkpoint at ``path`` and check that this trainer can resume it;
@@ -722,7 +731,8 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def _option_name(key: str) -> str:
-    return {"sizes": "--hidden", "mode": "--array (mode)", "precision": "--mode"}.get(key, "--" + key.replace("_", "-"))
+    return {"sizes": "--hidden", "mode": "--array (mode)", "precision": "--mode",
+            "device_model_content": "--device-model (its content)"}.get(key, "--" + key.replace("_", "-"))
 
 
 def _show(key: str, value) -> str:
