@@ -47,6 +47,7 @@ from .refresh import make_policy
 from .update_rules import make_rule
 
 CHECKPOINT = "checkpoint.npz"
+DEVICE_MODEL = "device_model.yaml"
 METRICS = "metrics.csv"
 WEAR = "wear.json"          # pulses per device, as a histogram, over every array (for the report)
 HIST_BINS = 40
@@ -548,6 +549,8 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             if (self.out_dir / CHECKPOINT).exists():
                 self.load_checkpoint(self.out_dir / CHECKPOINT)
+            if self.arrays:   # the physics this run trained on, with its provenance (report)
+                self.device_model.to_yaml(self.out_dir / DEVICE_MODEL)
         with contextlib.ExitStack() as stack:
             # the store's context manager records the run finished, aborted (Ctrl-C,
             # SIGTERM) or failed (with the reason): exceptions must reach it

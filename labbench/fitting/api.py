@@ -19,7 +19,7 @@ from labbench.physics.device_model import D2D_SIGMA_MAX, DeviceModel, ReadModel
 from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
-from . import build, selection, trajectories, uncertainty, variation
+from . import build, provenance, selection, trajectories, uncertainty, variation
 from .io import DataError, Trains, load_pulse_trains, pack
 from .io import plain as _plain
 
@@ -260,7 +260,9 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     ``method``: ``trajectory`` (fit the curve G(P)), ``onestep`` (each read predicts the
     next) or ``auto`` (from the read/write-noise split, see :func:`choose_method`).
     ``variation_fits`` adds the split-half fits that the D2D correction needs.
-    ``base`` supplies the non-fitted sections (switching, faults) of the device model.
+    ``base`` supplies the sections not fitted (switching unless swept, level spreads but the
+    HRS one, retention, read disturb, endurance, energy, faults), each marked in the model's
+    ``provenance`` as inherited and not measured (:mod:`.provenance`).
     ``allow_negative`` accepts normalized (aihwkit weight-unit) data.
     """
     if model != "auto" and model not in KINDS:
@@ -408,9 +410,29 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
             fit_block["switching"] = sweep.summary()
             notes.extend(f"switching: {n}" for n in sweep.notes)
     read = {**(base.read if base is not None else ReadModel()).model_dump(), "noise_rel": round(read_noise, 6)}
+    # every block a replay needs: fitted here, or inherited from the base model and said so
+    fitted = {"update": f"{chosen} update curves ({method})", "d2d": "device-to-device spread of the curves",
+              "read.noise_rel": "read noise from the split of read and write noise"}
+    if sweep is not None:
+        fitted["switching"] = "gate, amplitude and width sweep (switching kinetics, transistor k)"
+    hrs = provenance.hrs_spread(df, read_noise)
+    if hrs is not None:
+        # observed, not fitted: a RESET never raises G, so a train that starts from the end of
+        # a RESET train shows less spread than a full RESET's own level (variability.hrs_c2c)
+        lo, hi = hrs["ci95"]
+        notes.append(f"HRS at the start of SET trains: σ(ln G) within devices {hrs['sigma']:.3g} (95 % {lo:.3g}-{hi:.3g}, "
+                     f"{hrs['devices']} devices); a lower bound of variability.hrs_c2c, which is kept from the base "
+                     "model (a full RESET after a SET train measures it)")
+        fit_block["hrs_start_of_set"] = hrs
+    src = str(source) if source is not None else "the data"
+    base_kw, prov = provenance.complete(base, dict(base_kw), src, fitted, None)
+    for block, how in prov.items():
+        if "not measured" in how and "." not in block:
+            notes.append(f"{block}: {how}")
     try:  # validated as a file would be (sub-models too), so what is written loads again
         dm = DeviceModel(name=name or f"fitted_{chosen}", description=f"{chosen} model fitted by labbench",
-                         update=nominal, d2d={"sigma": sigma}, read=read, fit=_plain(fit_block), **base_kw)
+                         update=nominal, d2d={"sigma": sigma}, read=read, fit=_plain(fit_block), provenance=prov,
+                         **base_kw)
     except ValidationError as e:  # e.g. NaN parameters from degenerate data: say which, no pydantic dump
         problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg'].removeprefix('Value error, ')}"
                              .lstrip(": ") for err in e.errors())

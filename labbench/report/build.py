@@ -356,8 +356,27 @@ def _training_runs(folder: Path) -> dict[str, Path]:
     return dict(sorted(runs.items(), key=lambda kv: "ideal" not in kv[0]))
 
 
-def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame]) -> None:
+def _inherited(runs: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Per run: the blocks of the device model it trained on that were not measured
+    (a fitted model's provenance: inherited from a base model), from its device_model.yaml."""
+    from labbench.fitting.provenance import inherited_blocks
+    from labbench.physics.device_model import DeviceModel
+
+    out = {}
+    for name, folder in runs.items():
+        f = folder / "device_model.yaml"
+        if f.exists():
+            try:
+                out[name] = inherited_blocks(DeviceModel.from_yaml(f))
+            except (OSError, ValueError):
+                continue   # a damaged copy: the figures stand, without the label
+    return out
+
+
+def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame],
+                   inherited: dict[str, dict[str, str]] | None = None) -> None:
     for name, h in hists.items():
+        not_measured = (inherited or {}).get(name, {})
         last = h.iloc[-1]
         summary.add(f"{name}.test_acc", f"{name}: final test accuracy", float(last["test_acc"]), "{:.2%}")
         summary.add(f"{name}.epochs", f"{name}: epochs", int(last["epoch"]), "{} epochs")
@@ -373,7 +392,9 @@ def _train_summary(summary: Summary, hists: dict[str, pd.DataFrame]) -> None:
             summary.rows.append({"key": f"{name}.program_energy_J", "label": f"{name}: programming energy",
                                  "shown": "not modelled (the device model has no energy block)", "value": ""})
         elif "program_energy_J" in h:
-            summary.add(f"{name}.program_energy_J", f"{name}: programming energy, all epochs",
+            # a fitted model's energy block inherited from its base model is no measurement: say so
+            tag = " (energy block inherited, not measured)" if "energy" in not_measured else ""
+            summary.add(f"{name}.program_energy_J", f"{name}: programming energy, all epochs{tag}",
                         float(h["program_energy_J"].sum()), "{:.3g} J")
             summary.add(f"{name}.read_energy_J", f"{name}: read energy, all epochs",
                         float(h["read_energy_J"].sum()), "{:.3g} J")
@@ -412,7 +433,7 @@ def build(path: str, db: str | None = None, model=None) -> dict:
         runs = _training_runs(p)
         s, hists = training_section(runs)
         sections += [c for c in [configuration_section(runs)] if c] + [s]
-        _train_summary(summary, hists)
+        _train_summary(summary, hists, _inherited(runs))
         title = f"Training run {p.name}"
     elif kind == "sweep":
         sections, summary = sweep_sections(p)
