@@ -464,7 +464,7 @@ class Chip:
     def _read_currents_sum(self, g) -> float:
         """Σ |I| of devices at ``g`` read at the model's read voltage and gate."""
         rd = self.model.read
-        return float(_energy.cell_current(self.model, g, rd.voltage, rd.gate).sum(dtype=np.float64))
+        return _energy.charged_current_sum(self.model, g, rd.voltage, rd.gate)
 
     def charge_array_read(self) -> None:
         """Charge one read of every device at the model's read voltage (a sense amplifier
@@ -900,14 +900,25 @@ class Chip:
     def count_array_read(self, count: int = 1) -> None:
         """``count`` sense reads of every device at the model's read (voltage, gate, time):
         their read disturb (the differential sign reads of training are reads too)."""
-        rd = self.model.read_disturb
-        if rd is None:
+        sense = self.__dict__.get("_sense")
+        if sense is None:   # once per chip: this runs per sense read, per tile
+            rd = self.model.read_disturb
+            if rd is None or not rd.factor or rd.model == "fraction":
+                sense = self._sense = (None if rd is None or not rd.factor else "fraction", 0.0)
+            else:
+                key = (float(self.model.read.voltage), self.model.read.gate, self._read_time(None))
+                sense = self._sense = (key, self._disturb_scale(key))
+        key, scale = sense
+        if key is None:
             return
-        if rd.model == "fraction":
+        if key == "fraction":
             for _ in range(count):
                 self._after_read(np.empty(0, np.int64), self.model.read.voltage, np.zeros(0))
             return
-        self._disturb(np.empty(0, np.int64), self.model.read.voltage, None, None, count)
+        pending = self.__dict__.setdefault("_pending_reads", {})
+        n = pending[key] = pending.get(key, 0) + count
+        if n * scale >= 1e-3:
+            self._flush_disturb()
 
     def _apply_disturb(self, idx, voltage: float, gate, duration: float, count: int) -> None:
         """Move live devices ``idx`` (None: all) by ``count`` reads' worth of nominal pulses,
