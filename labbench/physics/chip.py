@@ -464,7 +464,7 @@ class Chip:
     def _read_currents_sum(self, g) -> float:
         """Σ |I| of devices at ``g`` read at the model's read voltage and gate."""
         rd = self.model.read
-        return _energy.charged_current_sum(self.model, g, rd.voltage, rd.gate)
+        return float(_energy.cell_current(self.model, g, rd.voltage, rd.gate).sum(dtype=np.float64))
 
     def charge_array_read(self) -> None:
         """Charge one read of every device at the model's read voltage (a sense amplifier

@@ -14,12 +14,10 @@ those; a chip has them, a device model not).
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from . import circuit
-from .kernels import circuit_args, current_table, table_currents_sum
+from .kernels import circuit_args
 
 
 def iv_ratio(model, voltage: float) -> float:
@@ -39,31 +37,15 @@ def cell_current(model, g: np.ndarray, voltage: float, gate: float | None = None
 
 
 def bias(model, voltage: float, gate: float | None, reset: bool) -> np.ndarray:
-    """One bias of this model as the energy sums use it: the cell's current tabulated over G
-    (:func:`kernels.current_table`, within ~1e-6 of the circuit), the same table for the
-    compiled loops and the NumPy paths, so SimArray and the bench charge the same energy."""
-    return _table(model.switching, iv_ratio(model, voltage), abs(float(voltage)),
-                  None if gate is None else float(gate), bool(reset), 2.5 * float(np.max(model.update.gmax)))
-
-
-@functools.lru_cache(maxsize=64)
-def _table(sw, ratio: float, voltage: float, gate, reset: bool, g_top: float) -> np.ndarray:
-    t = current_table(circuit_args(sw, voltage, gate, reset, ratio), g_top)
-    t.flags.writeable = False
-    return t
-
-
-def charged_current_sum(model, g: np.ndarray, voltage: float, gate: float | None, reset: bool = False) -> float:
-    """Σ |I| of devices at ``g`` under one bias, from the table the compiled loops use."""
-    return float(table_currents_sum(np.ascontiguousarray(g, np.float64), bias(model, voltage, gate, reset)))
+    """The compiled loops' form of one bias of this model (:func:`kernels.circuit_args`)."""
+    return circuit_args(model.switching, voltage, gate, reset, iv_ratio(model, voltage))
 
 
 def pulse_energy(model, g_before: np.ndarray, g_after: np.ndarray, voltage: float, width: float,
                  gate: float | None = None, reset: bool = False) -> float:
     """J, summed over the devices, of one pulse each (see the module doc)."""
-    i = charged_current_sum(model, g_before, voltage, gate, reset) + charged_current_sum(model, g_after, voltage, gate,
-                                                                                         reset)
-    return float(0.5 * abs(voltage) * width * i)
+    i = cell_current(model, g_before, voltage, gate, reset) + cell_current(model, g_after, voltage, gate, reset)
+    return float(0.5 * abs(voltage) * width * i.sum(dtype=np.float64))
 
 
 def read_energy(model, current: np.ndarray, voltage: float) -> float:

@@ -224,52 +224,6 @@ def cell_current(g, c):
     return gp * y * c[C_IV]
 
 
-#: points of a tabulated bias (:func:`current_table`): linear interpolation between them is
-#: within ~1e-6 of the circuit's current (its curvature is small), and a lookup costs a
-#: multiply and two loads where the closed form costs a square root and two divisions
-TABLE_POINTS = 4096
-_T_HEAD = 8   # [points per siemens, the 7 bias values of circuit_args]
-
-
-@njit(**_JIT)
-def current_table(c, g_top):
-    """|I| of the bias ``c`` (:func:`circuit_args`) tabulated over G in [0, g_top]: what the
-    energy sums of the pulse loops look up per pulse (4 per pulse: the pulse's and the read's
-    current, before and after).  Beyond g_top the lookup computes the current exactly."""
-    n = TABLE_POINTS
-    t = np.empty(_T_HEAD + n + 1)
-    t[0] = n / g_top
-    for q in range(7):
-        t[1 + q] = c[q]
-    h = g_top / n
-    for k in range(n + 1):
-        t[_T_HEAD + k] = cell_current(k * h, c)
-    return t
-
-
-@njit(**_JIT)
-def table_current(g, t):
-    """|I| at device conductance ``g`` from a :func:`current_table` (float64)."""
-    x = g * t[0]
-    n = t.size - _T_HEAD - 1
-    if x >= n or x < 0.0:
-        return cell_current(g, t[1:_T_HEAD])
-    k = int(x)
-    f = x - k
-    a = t[_T_HEAD + k]
-    return a + f * (t[_T_HEAD + k + 1] - a)
-
-
-@njit(**_JIT)
-def table_currents_sum(g, t):
-    """Σ |I| over the devices at ``g`` from a :func:`current_table` (the Python paths'
-    energy, the same numbers as the loops')."""
-    total = 0.0
-    for j in range(g.size):
-        total += table_current(float(g[j]), t)
-    return total
-
-
 # -- NeuroSim nominal pulses ------------------------------------------------------------
 @njit(**_JIT)
 def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, xi, one):
@@ -347,7 +301,7 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
     normals (vectorized), the pulses, scatter; the scratch stays in L1.
 
     Energy (``pulse_bias`` not empty): ``energy[0] += Σ I(g0) + I(g1)`` per pulse with I the
-    1T1R cell's current at the nominal pulse's bias (a :func:`current_table`; the caller
+    1T1R cell's current at the nominal pulse's bias (:func:`cell_current`; the caller
     multiplies by V·t/2), ``energy[1] += Σ ΔI`` at the read bias (``read_bias`` not empty).
     Returns the pulses applied, or −1 (nothing changed) when a device would reach
     ``wear_floor`` write events (``_NO_FLOOR``: the caller knows none can): the caller then
@@ -423,7 +377,7 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
                 xi = g.dtype.type(first[j] if q == 0 else normal_at(base, i, np.uint64(e)))
                 gi = neurosim_pulse(gi, up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi, one)
                 if q < last and charge:   # an intermediate state ends one pulse, starts the next
-                    e_pulse += 2.0 * table_current(float(gi), pulse_bias)
+                    e_pulse += 2.0 * cell_current(float(gi), pulse_bias)
             gg[j] = gi
             ev[j] = e
             total += n[lo + j]
@@ -431,9 +385,9 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
             # every pulse costs (I(before) + I(after))·V·t/2: the ends here
             for j in range(c):
                 if live[j]:
-                    e_pulse += table_current(float(g0[j]), pulse_bias) + table_current(float(gg[j]), pulse_bias)
+                    e_pulse += cell_current(float(g0[j]), pulse_bias) + cell_current(float(gg[j]), pulse_bias)
                     if track:
-                        e_delta += table_current(float(gg[j]), read_bias) - table_current(float(g0[j]), read_bias)
+                        e_delta += cell_current(float(gg[j]), read_bias) - cell_current(float(g0[j]), read_bias)
         for j in range(c):
             if live[j]:
                 i = ids[j]
