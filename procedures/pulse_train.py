@@ -28,7 +28,10 @@ class PulseTrain(BenchProcedure):
     widths = Parameter("SET pulse widths to sweep, comma-separated (s)", default="")
 
     INDEX = {**CELL_INDEX, "condition": "", "cycle": "", "direction": "text", "pulse": ""}
-    VALUES = {"conductance": "S", "time": "s", "gate": "V", "amplitude": "V", "width": "s"}
+    # read_voltage/read_gate: how each conductance was read, so a fit can de-embed the read
+    # transistor (labbench.fitting.io.deembed_reads)
+    VALUES = {"conductance": "S", "time": "s", "gate": "V", "amplitude": "V", "width": "s",
+              "read_voltage": "V", "read_gate": "V"}
 
     def conditions(self) -> list[tuple[float | None, float | None, float | None]]:
         """(gate, amplitude, width) of each SET condition; None = the operating value."""
@@ -87,6 +90,7 @@ class PulseTrain(BenchProcedure):
                             self.emit("results", {**self.cell_fields(r, c, s), "condition": ci, "cycle": cycle,
                                                   "direction": direction, "pulse": p,
                                                   "conductance": b.read_cell(r, c, s), "time": b.now(),
+                                                  "read_voltage": op.read_voltage, "read_gate": op.read_gate,
                                                   **pulse})
                         if self.should_stop():
                             return

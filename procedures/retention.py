@@ -17,7 +17,7 @@ class Retention(BenchProcedure):
     levels = IntegerParameter("Programmed levels", default=1, minimum=1)
 
     INDEX = {**CELL_INDEX, "read": ""}
-    VALUES = {"time": "s", "conductance": "S"}
+    VALUES = {"time": "s", "conductance": "S", "read_voltage": "V", "read_gate": "V"}   # how it was read
 
     def check_parameters(self):
         require(self.duration > 1, f"duration={self.duration:g} s: reads are log-spaced from 1 s, "
@@ -42,7 +42,9 @@ class Retention(BenchProcedure):
                 b.sleep(wait)
             for (r, c, s) in cells:
                 self.emit("results", {**self.cell_fields(r, c, s), "read": k,
-                                      "time": b.now() - t0, "conductance": b.read_cell(r, c, s)})
+                                      "time": b.now() - t0, "conductance": b.read_cell(r, c, s),
+                                      "read_voltage": b.config.operating.read_voltage,
+                                      "read_gate": b.config.operating.read_gate})
             self.progress(k + 1, len(times))
             if self.should_stop():
                 return

@@ -20,7 +20,7 @@ from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
 from . import build, provenance, selection, trajectories, uncertainty, variation
-from .io import DataError, Trains, load_pulse_trains, pack
+from .io import DataError, Trains, deembed_reads, load_pulse_trains, pack
 from .io import plain as _plain
 
 KINDS = ("neurosim", "softbounds", "expstep", "powstep", "piecewise")
@@ -271,6 +271,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         raise ValueError(f"method must be auto, trajectory or onestep, got {method!r}")
     df = load_pulse_trains(data, allow_negative=allow_negative)
     load_warnings = list(df.attrs.get("warnings", []))
+    df = deembed_reads(df, base, load_warnings)   # what the device did, not what the read saw
     trains = {d: t for d in (SET, RESET) if (t := pack(df, d)) is not None}
     if len(trains) < 2:
         have = variation.direction_name(next(iter(trains)))

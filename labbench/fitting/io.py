@@ -365,3 +365,40 @@ def plain(o, nonfinite_as_none: bool = True):
     if isinstance(o, np.bool_):
         return bool(o)
     return o
+
+
+def deembed_reads(df: pd.DataFrame, model, notes: list[str] | None = None) -> pd.DataFrame:
+    """``df`` with its conductances de-embedded from the read circuit, where the data say how
+    they were read (columns ``read_gate`` and ``read_voltage``, written by the procedures): a
+    read reports I/V through the access transistor and the lines, the device model describes
+    the device itself (:func:`labbench.physics.circuit.from_read`, ``model``'s transistor and
+    lines).  Data without those columns (a CSV of device conductances, the synthetic sample)
+    are taken as they are.  Reads that no device explains (at or beyond what the transistor
+    passes) are dropped, and said so."""
+    if "read_gate" not in df.columns or model is None:
+        return df
+    from labbench.physics import circuit
+
+    out = df.copy()
+    g = out["conductance"].to_numpy(float)
+    v = pd.to_numeric(out.get("read_voltage", model.read.voltage), errors="coerce")
+    gate = pd.to_numeric(out["read_gate"], errors="coerce")
+    v = np.broadcast_to(np.asarray(v, float), g.shape)
+    gate = np.asarray(gate, float)
+    dev = np.full(g.shape, np.nan)
+    for vv, gg in {(a, b) for a, b in zip(v, gate) if np.isfinite(a) and np.isfinite(b)}:
+        rows = (v == vv) & (gate == gg)
+        dev[rows] = circuit.deembed(model.switching, g[rows], vv, gg)
+    bad = ~np.isfinite(dev)
+    if bad.any():
+        if notes is not None:
+            notes.append(f"dropped {int(bad.sum())} reads that no device explains through the read transistor "
+                         f"(k={model.switching.transistor_k:g} A/V^2, V_T={model.switching.v_gate_threshold:g} V): "
+                         "check the base model's transistor or the read gate")
+        out = out.loc[~bad]
+        dev = dev[~bad]
+    out["conductance"] = dev
+    if notes is not None:
+        notes.append(f"reads de-embedded from the read transistor and lines of {model.name} "
+                     f"(read gate {', '.join(f'{x:g}' for x in sorted(set(gate[np.isfinite(gate)])))} V)")
+    return out

@@ -23,12 +23,11 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from labbench.physics import circuit
 from labbench.physics import retention as physics_retention
 from labbench.physics.device_model import DeviceModel
 
 from . import uncertainty
-from .io import CELL_KEYS, DataError, plain, read_table
+from .io import CELL_KEYS, DataError, deembed_reads, plain, read_table
 
 NEEDS = ("cell (or row, col, side), time (s since programming) and conductance (S), one row per read; "
          "`labbench measure retention` writes them")
@@ -59,6 +58,9 @@ def load_retention(source) -> pd.DataFrame:
         raise DataError(f"no device column ('cell', or 'row', 'col', 'side'); the fitter needs {NEEDS}")
     out = pd.DataFrame({"time": pd.to_numeric(df["time"], errors="coerce"),
                         "conductance": pd.to_numeric(df["conductance"], errors="coerce")})
+    for name in ("read_voltage", "read_gate"):   # how it was read: de-embedded by the fit
+        if name in df.columns:
+            out[name] = pd.to_numeric(df[name], errors="coerce")
     for name in ("time", "conductance"):
         bad = np.flatnonzero(~np.isfinite(out[name].to_numpy(float)))
         if bad.size:
@@ -168,6 +170,8 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
     """Fit drift at rest to a retention run; ``base`` supplies the rest of the device model
     (its window for the level, its activation energy and reference temperature)."""
     df = load_retention(data)
+    # the device's own G, once for every fit below (the columns go: nothing de-embeds twice)
+    df = deembed_reads(df, base).drop(columns=["read_voltage", "read_gate"], errors="ignore")
     ret0 = base.retention or physics_retention_default()
     temp = float(ret0.temperature if temperature is None else temperature)
     groups = list(df.groupby("device", sort=True))
@@ -371,8 +375,10 @@ def fit_relaxation(df: pd.DataFrame, base: DeviceModel) -> RelaxationFit:
     last past t_sat, or t_sat is only bounded below (said in the notes)."""
     from labbench.physics.device_model import Relaxation
 
-    # ln of the device's own G: the reads are de-embedded from the read transistor and lines
-    groups = [(grp["time"].to_numpy(float), np.log(circuit.from_read(base, grp["conductance"].to_numpy(float))))
+    # ln of the device's own G: reads that say how they were read are de-embedded from the
+    # read transistor and lines (io.deembed_reads)
+    df = deembed_reads(df, base)
+    groups = [(grp["time"].to_numpy(float), np.log(grp["conductance"].to_numpy(float)))
               for _, grp in df.groupby("device", sort=True)]
     t_all = np.concatenate([t for t, _ in groups])
     t_pos = t_all[t_all > 0]

@@ -115,8 +115,14 @@ def set_trains(data: pd.DataFrame, model: DeviceModel) -> Trains:
     keys = ["_cell", "condition", "cycle"]
     wide = df.pivot_table(index=keys, columns="pulse", values="conductance", aggfunc="first")
     meta = df.groupby(keys)[["gate", "amplitude", "width"]].first().loc[wide.index]
-    g = wide.to_numpy(float)
-    g = circuit.from_read(model, g)   # the read includes the transistor and lines in series
+    g = np.array(wide.to_numpy(float))   # a copy: pandas may hand out a read-only view
+    if "read_gate" in df.columns:   # the read includes the transistor and lines in series
+        rg = df.groupby(keys)["read_gate"].first().loc[wide.index].to_numpy(float)[:, None]
+        rv = (df.groupby(keys)["read_voltage"].first().loc[wide.index].to_numpy(float)[:, None]
+              if "read_voltage" in df.columns else np.full_like(rg, model.read.voltage))
+        for vv, gg in {(float(a), float(b)) for a, b in zip(rv[:, 0], rg[:, 0])}:
+            rows = (rv[:, 0] == vv) & (rg[:, 0] == gg)
+            g[rows] = circuit.deembed(model.switching, g[rows], vv, gg)
     cells = wide.index.get_level_values("_cell")
     return Trains(g=g, gate=meta["gate"].to_numpy(float), amplitude=meta["amplitude"].to_numpy(float),
                   width=meta["width"].to_numpy(float),
