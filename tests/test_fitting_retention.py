@@ -212,3 +212,39 @@ def test_the_relaxation_of_the_default_chip_is_recovered_within_its_intervals(tm
     assert fitted.retention.tau == load_device_model().retention.tau          # long-term kept, and said
     assert any("long-term drift not fitted" in n for n in s["notes"])
     assert (tmp_path / "r.png").stat().st_size > 10_000
+
+
+def test_bakes_at_three_temperatures_give_back_the_state_factor_ea_and_tau():
+    """The default chip's long-term drift (state factor β, E_a, τ) from bakes at 200-250 °C,
+    read through the read transistor as the procedure records it (issue 19: fittable)."""
+    import warnings
+
+    from labbench.physics.chip import Chip
+    from labbench.physics.device_model import load_device_model
+
+    dm = load_device_model()
+    ret = dm.retention
+    rows = []
+    for k, temp in enumerate((473.0, 498.0, 523.0)):
+        c = Chip(dm, 4, 2, seed=10 + k)
+        idx = np.arange(c.size)
+        c.pulse(idx, np.repeat([12, 24, 40, 64], 4), "set")
+        tau = ret.tau * np.exp(-ret.activation_energy / 8.617333262e-5 * (1 / ret.t_ref_temperature - 1 / temp))
+        last = 0.0
+        for t in np.concatenate([[0.0], np.logspace(np.log10(tau / 30), np.log10(tau * 300), 15)]):
+            c.advance_time(t - last, temperature=temp)
+            last = t
+            g = c.read_conductance(idx)
+            rows += [{"cell": f"{temp}:{i}", "time": t, "conductance": float(g[i]), "temperature": temp,
+                      "read_voltage": dm.read.voltage, "read_gate": dm.read.gate} for i in idx]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fr.fit_retention(pd.DataFrame(rows), dm)
+    beta = fit.params["state_factor"]
+    assert beta["resolved"] and beta["ci95"][0] <= ret.state_factor <= beta["ci95"][1]
+    assert beta["ci95"][1] - beta["ci95"][0] < 0.5 * ret.state_factor
+    ea = fit.params["activation_energy"]
+    assert ea["ci95"][0] <= ret.activation_energy <= ea["ci95"][1] and ea["ci95"][1] - ea["ci95"][0] < 0.4
+    lo, hi = fit.params["tau"]["ci95"]
+    assert lo <= ret.tau <= hi
+    assert fit.device_model.retention.state_factor == pytest.approx(beta["value"])

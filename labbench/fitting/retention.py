@@ -123,6 +123,75 @@ def fit_device_retention(t: np.ndarray, g: np.ndarray) -> DeviceRetention:
                            rmse_rel=float(np.sqrt(np.mean(sol.fun ** 2))))
 
 
+def fit_device_state(t: np.ndarray, g: np.ndarray, beta: float, g_top: float) -> DeviceRetention:
+    """One device's long-term drift at a given state factor β (the default chip's model,
+    :func:`labbench.physics.retention.longterm`): ``G(t) = G_inf + u(t)·(g_top − G_inf)``
+    with ``ln u + β·u = ln u0 + β·u0 − t/τ``; G_0, G_inf and ln τ by least squares on relative
+    residuals, standard errors from the Jacobian."""
+    t, g = np.asarray(t, float), np.asarray(g, float)
+    order = np.argsort(t)
+    t, g = t[order], g[order]
+    t_pos = t[t > 0]
+    lo_tau, hi_tau = math.log(t_pos.min() / 10), math.log(t.max() * 1e4)
+
+    def model(p):
+        span = max(g_top - p[1], 1e-30)
+        u0 = (p[0] - p[1]) / span
+        return p[1] + physics_retention.longterm(np.full(t.shape, u0), t * np.exp(-p[2]), beta) * span
+
+    def resid(p):
+        return (model(p) - g) / g
+
+    gmax = float(g.max())
+    x0 = [float(g[0]), float(g[-1]) * 0.9, math.log(max(t.max() / 3, t_pos.min()))]
+    lower, upper = [0.0, 0.0, lo_tau], [4 * gmax, 0.999 * g_top, hi_tau]
+    x0 = np.clip(x0, np.array(lower) + 1e-30, np.array(upper) - 1e-9)
+    sol = least_squares(resid, x0, bounds=(lower, upper), x_scale=[gmax, gmax, 1.0], method="trf",
+                        xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
+    se, dof = uncertainty.jacobian_errors(sol.jac, sol.fun)
+    return DeviceRetention(g0=float(sol.x[0]), g_inf=float(sol.x[1]), log_tau=float(sol.x[2]), se=se, dof=dof,
+                           converged=bool(sol.success and sol.status > 0), message=str(sol.message),
+                           rmse_rel=float(np.sqrt(np.mean(sol.fun ** 2))))
+
+
+#: the state factors β profiled (then refined between the best one's neighbours)
+BETA_GRID = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 14.0, 20.0, 30.0, 50.0)
+
+
+def profile_state_factor(groups, g_top: float) -> tuple[float, list[float], list[DeviceRetention], list]:
+    """β shared by every device: the profile of the summed squared relative residuals over β
+    (each device's G_0, G_inf and τ refitted at each β), its minimum, and the 95 % interval
+    where the profile stays within χ²₁(0.95)·σ² of it (σ² the residual variance at the
+    minimum).  Returns (β, [lo, hi], the devices' fits at β, the profile)."""
+    def total(beta):
+        fits = [fit_device_state(tt, gg, beta, g_top) for tt, gg in groups]
+        return sum(f.rmse_rel ** 2 * len(tt) for f, (tt, _) in zip(fits, groups)), fits
+
+    prof = [(b, *total(b)) for b in BETA_GRID]
+    k = int(np.argmin([p[1] for p in prof]))
+    lo_b, hi_b = BETA_GRID[max(k - 1, 0)], BETA_GRID[min(k + 1, len(BETA_GRID) - 1)]
+    prof += [(b, *total(b)) for b in np.linspace(lo_b, hi_b, 9)[1:-1]]
+    prof.sort(key=lambda p: p[0])
+    best = min(prof, key=lambda p: p[1])
+    n_obs = sum(len(tt) for tt, _ in groups)
+    s2 = best[1] / max(n_obs - 3 * len(groups) - 1, 1)
+    # the interval from a parabola through the profile's five points nearest its minimum (a
+    # grid alone would resolve it no finer than its spacing)
+    near = sorted(prof, key=lambda p: abs(p[0] - best[0]))[:5]
+    a2, a1, a0 = np.polyfit([p[0] for p in near], [p[1] for p in near], 2)
+    span = [min(p[0] for p in near), max(p[0] for p in near)]
+    if a2 > 0 and span[0] <= -a1 / (2 * a2) <= span[1]:
+        b0 = -a1 / (2 * a2)   # the parabola's vertex, and every device refitted there
+        half = math.sqrt(3.841 * s2 / a2)
+        rss, fits = total(b0)
+        prof.append((b0, rss, fits))
+        best = (b0, rss, fits)
+        ci = [max(b0 - half, 0.0), b0 + half]
+    else:   # flat or concave: the data do not bound β
+        ci = [0.0, float("inf")]
+    return float(best[0]), [float(ci[0]), float(ci[1])], best[2], [(p[0], p[1]) for p in sorted(prof, key=lambda p: p[0])]
+
+
 @dataclass
 class RetentionFit:
     devices: list[DeviceRetention]
@@ -184,6 +253,24 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
     temps = (np.array([float(grp["temperature"].iloc[0]) for _, grp in groups]) if "temperature" in df.columns
              else np.full(n, temp))
     if np.unique(temps).size >= 2:
+        if ret0.state_factor:   # the model's state-dependent drift: β profiled over all devices first
+            g_top = float(base.gmax)
+            beta, beta_ci, fits, prof = profile_state_factor(
+                [(grp["time"].to_numpy(float), grp["conductance"].to_numpy(float)) for _, grp in groups], g_top)
+            fit = _fit_arrhenius(df, fits, temps, base, ret0.model_copy(update={"state_factor": beta}), name, source,
+                                 data)
+            resolved = beta_ci[1] < BETA_GRID[-1] and beta_ci[1] - beta_ci[0] < max(3 * beta, 3.0)
+            fit.params["state_factor"] = {"value": beta, "ci95": beta_ci, "resolved": bool(resolved),
+                                          "profile": [[b, r] for b, r in prof]}
+            fit.notes.insert(0, f"state factor beta = {beta:.3g} (95 % {beta_ci[0]:.3g} .. {beta_ci[1]:.3g}, profile "
+                                f"over {len(prof)} values, every device refitted at each)"
+                             + ("" if resolved else "; not resolved: the bakes do not decay far enough to "
+                                                    "separate states (bake longer or hotter)"))
+            if not resolved:
+                ret = fit.device_model.retention.model_copy(update={"state_factor": ret0.state_factor})
+                fit.device_model = DeviceModel.model_validate(
+                    fit.device_model.model_copy(update={"retention": ret}).to_dict())
+            return fit
         return _fit_arrhenius(df, fits, temps, base, ret0, name, source, data)
     if ret0.relaxation is not None:
         return _fit_relaxation_run(df, base, ret0, name, source, data, float(temps[0]))
