@@ -1,0 +1,132 @@
+"""The loop's closure test: does a replay of a fitted model behave like the chip it was fitted on?
+
+Measure pulse trains on a bench, fit them (``labbench fit``'s :func:`fit_device`, reads
+de-embedded, every block fitted or inherited), point a copy of the bench at the fitted model
+(a fresh simulated chip), measure the same trains again, and compare each observable of the
+two campaigns as distributions: a two-sample Kolmogorov-Smirnov test per observable at
+α = 0.01 with a Bonferroni correction over the observables, and the medians within 5 % and
+the σ ratio within 0.8-1.25 (issue 18's criteria).  Observables (per device and cycle):
+
+* ``hrs``: the read before the first SET pulse (the HRS a full RESET left);
+* ``first_set_step``: the first SET pulse's step;
+* ``mid_set``: the level half-way through the SET train;
+* ``saturated``: the last read of the SET train;
+* ``first_reset_step``: the first RESET pulse's step (from the saturated level);
+* ``end_reset``: the last read of the RESET train.
+
+Everything is measured through the instruments, as a lab would (reads through the transistor).
+"""
+from __future__ import annotations
+
+import copy
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+OBSERVABLES = ("hrs", "first_set_step", "mid_set", "saturated", "first_reset_step", "end_reset")
+
+
+def observables(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """One value per (device, cycle) for each observable, from tidy pulse-train data."""
+    key = ["cell", "side", "cycle"] if "cell" in df.columns else ["row", "col", "side", "cycle"]
+    out = {k: [] for k in OBSERVABLES}
+    for _, tr in df.groupby(key):
+        s = tr[tr.direction == "set"].sort_values("pulse")["conductance"].to_numpy()
+        r = tr[tr.direction == "reset"].sort_values("pulse")["conductance"].to_numpy()
+        if len(s) < 3 or len(r) < 2:
+            continue
+        out["hrs"].append(s[0])
+        out["first_set_step"].append(s[1] - s[0])
+        out["mid_set"].append(s[len(s) // 2])
+        out["saturated"].append(s[-1])
+        out["first_reset_step"].append(r[1] - r[0])
+        out["end_reset"].append(r[-1])
+    return {k: np.asarray(v, float) for k, v in out.items()}
+
+
+@dataclass
+class Closure:
+    table: pd.DataFrame                 # one row per observable
+    alpha: float
+    fitted_model: object = field(repr=False)
+    chip: pd.DataFrame = field(repr=False, default=None)
+    replay: pd.DataFrame = field(repr=False, default=None)
+
+    @property
+    def closes(self) -> bool:
+        return bool(self.table["ok"].all())
+
+    def text(self) -> str:
+        t = self.table.copy()
+        for c in ("chip_median", "replay_median", "chip_sd", "replay_sd"):
+            t[c] = t[c].map(lambda v: f"{v:.4g}")
+        t["p"] = t["p"].map(lambda v: f"{v:.3g}")
+        t["median_diff"] = t["median_diff"].map(lambda v: f"{v:+.1%}")
+        t["sd_ratio"] = t["sd_ratio"].map(lambda v: f"{v:.2f}")
+        head = (f"closure: two-sample KS per observable at alpha = {self.alpha:g} / {len(t)} (Bonferroni), "
+                f"medians within 5 %, sd ratio within 0.8-1.25; the loop "
+                f"{'CLOSES' if self.closes else 'does NOT close'}")
+        return head + "\n" + t.to_string(index=False)
+
+
+def compare(chip: dict[str, np.ndarray], replay: dict[str, np.ndarray], alpha: float = 0.01) -> pd.DataFrame:
+    from scipy import stats
+
+    rows = []
+    for k in OBSERVABLES:
+        a, b = chip[k], replay[k]
+        p = float(stats.ks_2samp(a, b).pvalue)
+        ma, mb = float(np.median(a)), float(np.median(b))
+        sa, sb = float(np.std(a, ddof=1)), float(np.std(b, ddof=1))
+        diff = (mb - ma) / abs(ma) if ma else float("nan")
+        ratio = sb / sa if sa else float("nan")
+        # a median near 0 (a step that is mostly noise) is judged on its spread: 5 % of the
+        # chip's own sd instead of 5 % of a vanishing median
+        med_ok = abs(mb - ma) <= 0.05 * max(abs(ma), sa)
+        ok = p >= alpha / len(OBSERVABLES) and med_ok and 0.8 <= ratio <= 1.25
+        rows.append({"observable": k, "n": len(a), "chip_median": ma, "replay_median": mb, "median_diff": diff,
+                     "chip_sd": sa, "replay_sd": sb, "sd_ratio": ratio, "p": p, "ok": bool(ok)})
+    return pd.DataFrame(rows)
+
+
+def run(bench_file, cells: str = "0:16, 0:2", cycles: int = 3, pulses: int = 32, seed: int = 0,
+        replay_seed: int = 1, alpha: float = 0.01, progress: bool = False) -> Closure:
+    """Measure, fit, replay on a fresh chip of the fitted model, measure again, compare."""
+    from labbench.fitting.api import fit_device
+    from labbench.instruments import Bench
+    from labbench.paths import resolve_bench
+    from labbench.physics.device_model import load_device_model
+    from labbench.procedures import PulseTrain
+    from labbench.runner import run_procedure
+
+    src = Path(resolve_bench(str(bench_file)))
+    raw = yaml.safe_load(src.read_text())
+
+    def measure(chip_block) -> pd.DataFrame:
+        cfg = copy.deepcopy(raw)
+        cfg["chip"] = {**cfg["chip"], **chip_block}
+        with tempfile.TemporaryDirectory() as d:
+            f = Path(d) / "bench.yaml"
+            f.write_text(yaml.safe_dump(cfg))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                with Bench.from_yaml(f) as b:
+                    proc = PulseTrain(cells=cells, sides="+-", cycles=cycles, pulses=pulses)
+                    return run_procedure(proc, b, None, progress=progress).data
+
+    chip_df = measure({"seed": seed})
+    base = load_device_model(raw["chip"].get("device_model"), src.parent)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = fit_device(chip_df, model="neurosim", base=base, source="closure campaign")
+    with tempfile.TemporaryDirectory() as d:
+        mf = Path(d) / "fitted.yaml"
+        fit.device_model.to_yaml(mf)
+        replay_df = measure({"seed": replay_seed, "device_model": str(mf)})
+    table = compare(observables(chip_df), observables(replay_df), alpha)
+    return Closure(table=table, alpha=alpha, fitted_model=fit.device_model, chip=chip_df, replay=replay_df)
