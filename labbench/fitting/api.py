@@ -271,6 +271,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         raise ValueError(f"method must be auto, trajectory or onestep, got {method!r}")
     df = load_pulse_trains(data, allow_negative=allow_negative)
     load_warnings = list(df.attrs.get("warnings", []))
+    raw_g = df["conductance"]
     df = deembed_reads(df, base, load_warnings)   # what the device did, not what the read saw
     trains = {d: t for d in (SET, RESET) if (t := pack(df, d)) is not None}
     if len(trains) < 2:
@@ -363,6 +364,14 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     c2c_abs = float(np.mean([v["c2c_abs"] for v in c2c.values()]))
     nominal = _nominal(chosen, nominal_params, c2c_rel=c2c_rel, c2c_abs=c2c_abs)
     read_noise = float(np.mean([v["read_noise_rel"] for v in c2c.values()]))
+    # the estimator divides an absolute read variance, averaged over the reads, by their mean
+    # G; read noise is relative to what the read saw, and de-embedding scales it by G/G_read
+    # at each read: correct by mean(G) / rms(G·G/G_read) (1 where nothing was de-embedded
+    # and G is constant), so the replay reads as noisily as the chip did
+    g_dev = df["conductance"].to_numpy(float)
+    ratio = g_dev / raw_g.loc[df.index].to_numpy(float)
+    if (g_dev > 0).all():   # conductances (weight units have no relative read noise to speak of)
+        read_noise *= float(np.mean(g_dev) / np.sqrt(np.mean((g_dev * ratio) ** 2)))
 
     report = selection.report_table(fits, kinds, direction_params)
     # a spread goes into the model only when the data resolve it (its χ² interval, less the
