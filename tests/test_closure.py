@@ -27,6 +27,8 @@ def test_the_replay_follows_the_chip_on_the_update_curve(result):
         assert t.loc[k, "ok"], t.loc[k].to_dict()
     u = result.fitted_model.update
     assert u.g_max == pytest.approx(40e-6, rel=0.05) and u.g_min == pytest.approx(2e-6, rel=0.05)
+    # the read noise of what the instrument saw (1 %), not its de-embedded amplification
+    assert result.fitted_model.read.noise_rel == pytest.approx(0.01, rel=0.3)
 
 
 def test_compare_flags_a_shifted_or_wider_replay():
