@@ -46,7 +46,7 @@ def test_the_provenance_survives_the_file(fitted, tmp_path):
 def test_without_a_base_absent_blocks_are_said_absent():
     from labbench.fitting.provenance import complete
 
-    kw, prov = complete(None, {}, "x.csv", {"update": "curves"}, None)
+    kw, prov = complete(None, {}, "x.csv", {"update": "curves"})
     assert "retention" not in kw and "absent" in prov["retention"] and "labbench measure retention" in prov["retention"]
 
 

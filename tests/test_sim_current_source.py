@@ -19,6 +19,7 @@ from labbench.sim import SimWorld
 from labbench.sim.current_source import K2450_CURRENT, K2450_VOLTAGE, K2636B_CURRENT, K2636B_VOLTAGE
 
 from test_sim_drivers import SMALL
+from test_sim_manual_behaviour import _query, _send
 
 G_CELL = 40e-6      # S, a formed cell in its LRS
 GATE = 1.8          # V on the word line
@@ -31,16 +32,6 @@ def _v_for(model, i):
     vov, k = GATE - sw.v_gate_threshold, sw.transistor_k
     g_line = G_CELL / (1 + G_CELL * sw.on_resistance)
     return i / g_line + (vov - np.sqrt(vov * vov - i / k))
-
-
-def _send(inst, *messages):
-    for m in messages:
-        inst.write(m.encode() + b"\n")
-
-
-def _query(inst, message):
-    inst.write(message.encode() + b"\n")
-    return inst.read().decode().strip()
 
 
 def _world(kind: str):

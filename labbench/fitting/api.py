@@ -435,7 +435,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
                      "model (a full RESET after a SET train measures it)")
         fit_block["hrs_start_of_set"] = hrs
     src = str(source) if source is not None else "the data"
-    base_kw, prov = provenance.complete(base, dict(base_kw), src, fitted, None)
+    base_kw, prov = provenance.complete(base, dict(base_kw), src, fitted)
     for block, how in prov.items():
         if "not measured" in how and "." not in block:
             notes.append(f"{block}: {how}")

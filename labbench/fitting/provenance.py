@@ -57,7 +57,7 @@ def hrs_spread(df: pd.DataFrame, read_noise_rel: float) -> dict | None:
             "devices": int(len(keep)), "reads": int(len(resid)), "read_noise_removed": float(read_noise_rel)}
 
 
-def complete(base, kw: dict, source: str, fitted: dict[str, str], hrs: dict | None) -> tuple[dict, dict[str, str]]:
+def complete(base, kw: dict, source: str, fitted: dict[str, str]) -> tuple[dict, dict[str, str]]:
     """The device model's blocks not fitted, taken from ``base`` (None: left out), and the
     provenance table: ``fitted`` maps fitted keys to how; every other block is named with
     where it came from and how to measure it."""
@@ -67,12 +67,6 @@ def complete(base, kw: dict, source: str, fitted: dict[str, str], hrs: dict | No
         if block in kw and block in fitted:
             continue
         value = getattr(base, block, None) if base is not None else None
-        if block == "variability" and hrs is not None:
-            value = (value.model_copy(update={"hrs_c2c": round(hrs["sigma"], 6)}) if value is not None
-                     else {"hrs_c2c": round(hrs["sigma"], 6)})
-            lo, hi = hrs["ci95"]
-            prov["variability.hrs_c2c"] = (f"fitted from {source}: first read of each SET train, "
-                                           f"{hrs['devices']} devices, {hrs['reads']} reads, 95 % {lo:.3g}-{hi:.3g}")
         if block in kw:                      # given by the caller (switching, faults from the base)
             if block not in fitted:
                 prov[block] = INHERITED.format(base=name, how=how) if name else f"default: not measured ({how})"
@@ -81,8 +75,7 @@ def complete(base, kw: dict, source: str, fitted: dict[str, str], hrs: dict | No
             prov[block] = f"absent (the base model has none): not measured (measure with: {how})"
             continue
         kw[block] = value
-        prov[block] = (INHERITED.format(base=name, how=how) if block != "variability" or hrs is None
-                       else f"HRS spread fitted (variability.hrs_c2c); the rest {INHERITED.format(base=name, how=how)}")
+        prov[block] = INHERITED.format(base=name, how=how)
     return kw, prov
 
 

@@ -97,23 +97,22 @@ class DeviceRetention:
     rmse_rel: float
 
 
-def fit_device_retention(t: np.ndarray, g: np.ndarray) -> DeviceRetention:
-    """One device's relaxation, with the Jacobian's standard errors."""
+def _fit_curve(t: np.ndarray, g: np.ndarray, curve, g_inf_max: float | None = None) -> DeviceRetention:
+    """G_0, G_inf and ln τ of one device's reads ``g`` at times ``t`` for the drift ``curve(p, t)``
+    (p = [G_0, G_inf, ln τ]), by least squares on relative residuals (read noise is
+    relative), with the Jacobian's standard errors; ``g_inf_max`` caps G_inf."""
     t, g = np.asarray(t, float), np.asarray(g, float)
     order = np.argsort(t)
     t, g = t[order], g[order]
     t_pos = t[t > 0]
     lo_tau, hi_tau = math.log(t_pos.min() / 10), math.log(t.max() * 1e4)
 
-    def model(p):
-        return p[1] + (p[0] - p[1]) * np.exp(-t * np.exp(-p[2]))
-
     def resid(p):
-        return (model(p) - g) / g
+        return (curve(p, t) - g) / g
 
     gmax = float(g.max())
     x0 = [float(g[0]), float(g[-1]) * 0.9, math.log(max(t.max() / 3, t_pos.min()))]
-    lower, upper = [0.0, 0.0, lo_tau], [4 * gmax, 4 * gmax, hi_tau]
+    lower, upper = [0.0, 0.0, lo_tau], [4 * gmax, 4 * gmax if g_inf_max is None else g_inf_max, hi_tau]
     x0 = np.clip(x0, np.array(lower) + 1e-30, np.array(upper) - 1e-9)
     sol = least_squares(resid, x0, bounds=(lower, upper), x_scale=[gmax, gmax, 1.0], method="trf",
                         xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
@@ -121,37 +120,23 @@ def fit_device_retention(t: np.ndarray, g: np.ndarray) -> DeviceRetention:
     return DeviceRetention(g0=float(sol.x[0]), g_inf=float(sol.x[1]), log_tau=float(sol.x[2]), se=se, dof=dof,
                            converged=bool(sol.success and sol.status > 0), message=str(sol.message),
                            rmse_rel=float(np.sqrt(np.mean(sol.fun ** 2))))
+
+
+def fit_device_retention(t: np.ndarray, g: np.ndarray) -> DeviceRetention:
+    """One device's exponential relaxation, ``G(t) = G_inf + (G_0 − G_inf)·exp(−t/τ)``."""
+    return _fit_curve(t, g, lambda p, tt: p[1] + (p[0] - p[1]) * np.exp(-tt * np.exp(-p[2])))
 
 
 def fit_device_state(t: np.ndarray, g: np.ndarray, beta: float, g_top: float) -> DeviceRetention:
     """One device's long-term drift at a given state factor β (the default chip's model,
     :func:`labbench.physics.retention.longterm`): ``G(t) = G_inf + u(t)·(g_top − G_inf)``
-    with ``ln u + β·u = ln u0 + β·u0 − t/τ``; G_0, G_inf and ln τ by least squares on relative
-    residuals, standard errors from the Jacobian."""
-    t, g = np.asarray(t, float), np.asarray(g, float)
-    order = np.argsort(t)
-    t, g = t[order], g[order]
-    t_pos = t[t > 0]
-    lo_tau, hi_tau = math.log(t_pos.min() / 10), math.log(t.max() * 1e4)
-
-    def model(p):
+    with ``ln u + β·u = ln u0 + β·u0 − t/τ``."""
+    def curve(p, tt):
         span = max(g_top - p[1], 1e-30)
         u0 = (p[0] - p[1]) / span
-        return p[1] + physics_retention.longterm(np.full(t.shape, u0), t * np.exp(-p[2]), beta) * span
+        return p[1] + physics_retention.longterm(np.full(tt.shape, u0), tt * np.exp(-p[2]), beta) * span
 
-    def resid(p):
-        return (model(p) - g) / g
-
-    gmax = float(g.max())
-    x0 = [float(g[0]), float(g[-1]) * 0.9, math.log(max(t.max() / 3, t_pos.min()))]
-    lower, upper = [0.0, 0.0, lo_tau], [4 * gmax, 0.999 * g_top, hi_tau]
-    x0 = np.clip(x0, np.array(lower) + 1e-30, np.array(upper) - 1e-9)
-    sol = least_squares(resid, x0, bounds=(lower, upper), x_scale=[gmax, gmax, 1.0], method="trf",
-                        xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000)
-    se, dof = uncertainty.jacobian_errors(sol.jac, sol.fun)
-    return DeviceRetention(g0=float(sol.x[0]), g_inf=float(sol.x[1]), log_tau=float(sol.x[2]), se=se, dof=dof,
-                           converged=bool(sol.success and sol.status > 0), message=str(sol.message),
-                           rmse_rel=float(np.sqrt(np.mean(sol.fun ** 2))))
+    return _fit_curve(t, g, curve, g_inf_max=0.999 * g_top)
 
 
 #: the state factors β profiled (then refined between the best one's neighbours)

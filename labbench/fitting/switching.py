@@ -9,7 +9,7 @@ the nominal pulse (Gmin, Gmax, A), each pulse worth ``m(V, t)`` nominal pulses
 
 Only ``k / v_compliance`` is seen by SET trains, so ``v_compliance`` and ``V_T`` are taken
 from the device model (an I-V plateau measures ``k`` itself); the reads are de-embedded
-through the model's read transistor and lines (:func:`labbench.physics.circuit.from_read`).
+through the model's read transistor and lines (:func:`labbench.fitting.io.deembed_reads`).
 
 The fit is a one-step regression (each read predicted from the one before, through the
 mean step: the chip's per-pulse noise is unbiased), which a trajectory fit is not: there each
@@ -33,7 +33,7 @@ from scipy.optimize import least_squares
 from labbench.physics import circuit
 from labbench.physics.device_model import DeviceModel, Kinetics
 
-from .io import DataError
+from .io import DataError, deembed_reads
 
 Z95 = 1.959963984540054
 
@@ -105,7 +105,8 @@ def set_trains(data: pd.DataFrame, model: DeviceModel) -> Trains:
     missing = need - set(data.columns)
     if missing:
         raise DataError(f"switching fit needs columns {sorted(missing)} (pulse-train with gate/amplitude/width)")
-    df = data[data["direction"].astype(str).str.lower() == "set"].copy()
+    # the read includes the transistor and lines in series: the device's own G (io.deembed_reads)
+    df = deembed_reads(data[data["direction"].astype(str).str.lower() == "set"].copy(), model)
     if df.empty:
         raise DataError("no SET trains in the data")
     cell = df["cell"] if "cell" in df else df["row"].astype(str) + ":" + df["col"].astype(str) + ":" + df["side"].astype(str)
@@ -115,14 +116,7 @@ def set_trains(data: pd.DataFrame, model: DeviceModel) -> Trains:
     keys = ["_cell", "condition", "cycle"]
     wide = df.pivot_table(index=keys, columns="pulse", values="conductance", aggfunc="first")
     meta = df.groupby(keys)[["gate", "amplitude", "width"]].first().loc[wide.index]
-    g = np.array(wide.to_numpy(float))   # a copy: pandas may hand out a read-only view
-    if "read_gate" in df.columns:   # the read includes the transistor and lines in series
-        rg = df.groupby(keys)["read_gate"].first().loc[wide.index].to_numpy(float)[:, None]
-        rv = (df.groupby(keys)["read_voltage"].first().loc[wide.index].to_numpy(float)[:, None]
-              if "read_voltage" in df.columns else np.full_like(rg, model.read.voltage))
-        for vv, gg in {(float(a), float(b)) for a, b in zip(rv[:, 0], rg[:, 0])}:
-            rows = (rv[:, 0] == vv) & (rg[:, 0] == gg)
-            g[rows] = circuit.deembed(model.switching, g[rows], vv, gg)
+    g = wide.to_numpy(float)
     cells = wide.index.get_level_values("_cell")
     return Trains(g=g, gate=meta["gate"].to_numpy(float), amplitude=meta["amplitude"].to_numpy(float),
                   width=meta["width"].to_numpy(float),

@@ -86,11 +86,6 @@ def deembed(sw, g_read, v_read: float, gate: float | None) -> np.ndarray:
     return np.where(np.isfinite(g) & (g >= 0), g, np.nan)
 
 
-def reachable_reset_voltage(sw, g, v_cell: float, gate: float | None) -> float:
-    """The most a RESET of ``v_cell`` at ``gate`` puts across a device of conductance ``g``."""
-    return float(device_voltage(sw, np.asarray([g], float), v_cell, gate, reset=True)[0])
-
-
 def as_read(model, g, voltage: float | None = None, gate: float | None = None) -> np.ndarray:
     """The conductance a read reports (I/V) for devices at ``g``: through the transistor at
     the model's read gate and the lines (``voltage``/``gate``: None, the model's read)."""

@@ -10,6 +10,7 @@ plus NPLC/line-frequency seconds of instrument time.  2400-emulation-only comman
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -162,13 +163,10 @@ class Keithley2450Sim(SimInstrument):
         return st["level_VOLT"] if self.src == "VOLT" else None
 
     # -- physics ------------------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def noise(self) -> ReadingNoise:
         """The reading noise floor (drawn once per instrument: *RST does not replay it)."""
-        n = self.__dict__.get("_noise")
-        if n is None:
-            n = self._noise = ReadingNoise({"i": K2450_CURRENT, "v": K2450_VOLTAGE}, self.world, self.name)
-        return n
+        return ReadingNoise({"i": K2450_CURRENT, "v": K2450_VOLTAGE}, self.world, self.name)
 
     def _measure_once(self) -> tuple[float, float]:
         """One reading of the sense function -> (reading, source value).

@@ -18,6 +18,7 @@ line pulses: a gate channel (on a word line) sets levels, it does not program.
 """
 from __future__ import annotations
 
+import functools
 import logging
 
 import math
@@ -800,13 +801,10 @@ class Keithley2600BSim(SimInstrument):
         if any(t == term and line[0] in ("BL", "BLB", "SL") for line, t in drivers.items()):
             world.wiring.pulse(world, term, level, width, 1)
 
-    @property
+    @functools.cached_property
     def noise(self) -> ReadingNoise:
         """The meters' noise floor (both channels; drawn once per instrument)."""
-        n = self.__dict__.get("_noise")
-        if n is None:
-            n = self._noise = ReadingNoise({"i": K2636B_CURRENT, "v": K2636B_VOLTAGE}, self.world, self.name)
-        return n
+        return ReadingNoise({"i": K2636B_CURRENT, "v": K2636B_VOLTAGE}, self.world, self.name)
 
     def current_source(self, ch: SMUChannel, level: float, limitv: float, bias: bool = True):
         """(V, I, in compliance) of channel ``ch`` sourcing ``level`` A, voltage limit ``limitv``."""
