@@ -66,3 +66,18 @@ def test_a_training_report_labels_inherited_energy(fitted, tmp_path):
     _train_summary(s, {"train-sim-s0": h}, _inherited({"train-sim-s0": run}))
     label = next(r["label"] for r in s.rows if r["key"].endswith("program_energy_J"))
     assert "inherited, not measured" in label
+
+
+def test_labbench_fit_takes_the_default_chip_as_base(tmp_path):
+    """From the command line too: without --device-model the default chip is the base, so
+    the written model is complete and its provenance says what was inherited."""
+    from click.testing import CliRunner
+
+    from labbench.fitting.cli import fit as fit_cmd
+
+    sample.generate(load_device_model(), rows=2, cols=2, cycles=3, seed=5).to_csv(tmp_path / "t.csv", index=False)
+    res = CliRunner().invoke(fit_cmd, [str(tmp_path / "t.csv"), "--model", "neurosim", "-o", str(tmp_path / "m.yaml")])
+    assert res.exit_code == 0, res.output
+    m = DeviceModel.from_yaml(tmp_path / "m.yaml")
+    assert m.energy is not None and m.retention is not None
+    assert "inherited from hfox_2t2r_default" in m.provenance["energy"]

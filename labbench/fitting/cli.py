@@ -27,7 +27,9 @@ MODELS = ["auto", "neurosim", "softbounds", "expstep", "powstep", "piecewise"]
 @click.option("--allow-unconverged", is_flag=True,
               help="write the model even when the solver did not converge for every fit unit")
 @click.option("--device-model", "base_model", default=None,
-              help="retention runs: the device model whose retention block is fitted (default: the default chip)")
+              help="the base device model: its read transistor de-embeds the reads, and it supplies the blocks "
+                   "the data do not measure (marked in the model's provenance); retention runs fit its retention "
+                   "block (default: the default chip)")
 @click.option("--temperature", type=float, default=None,
               help="retention runs: K at which the data were taken (default: the model's operating temperature)")
 def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit, allow_unconverged, base_model,
@@ -55,8 +57,13 @@ def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit, a
     if is_retention(data):
         _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, base_model, temperature)
         return
+    from labbench.physics.device_model import load_device_model
+
+    # the base model: how the reads were taken (its read transistor, to de-embed them) and the
+    # blocks pulse trains do not measure (inherited, and said so in the model's provenance)
+    base = load_device_model(base_model)
     try:
-        result = fit_device(data, model=model, method=method,
+        result = fit_device(data, model=model, method=method, base=base,
                             name=name or (output.stem if output else data.stem), source=str(data))
     except DataError as e:
         msg = str(e)
