@@ -26,7 +26,7 @@ from labbench.instruments.protocols import (
 
 
 def test_every_role_has_a_protocol_and_an_adapter():
-    assert set(PROTOCOLS) == {"source_meter", "pulse_generator", "switch_matrix"}
+    assert set(PROTOCOLS) == {"source_meter", "pulse_generator", "switch_matrix", "temperature_controller"}
     assert {info.role for info in DRIVERS.values()} == set(PROTOCOLS)
 
 

@@ -64,7 +64,7 @@ def test_signal_switches_outputs_off_and_records_abort(tmp_path, sig):
     assert p.returncode == (130 if sig == signal.SIGINT else 143), (out, err)
     assert "Traceback" not in err and "outputs switched off" in err
     s = json.loads(state.read_text())
-    assert s["outputs_on"] == {"smu": [], "pg": [], "matrix": []}, s
+    assert s["outputs_on"] == {"smu": [], "pg": [], "matrix": [], "chuck": []}, s   # the heater too
     assert s["relays"] == [], s
     runs = Store(db).runs()
     reason = "Ctrl-C" if sig == signal.SIGINT else signal.Signals(sig).name

@@ -70,8 +70,11 @@ def load_retention(source) -> pd.DataFrame:
         raise DataError("column 'time' must be >= 0 s (time since programming)")
     if (out["conductance"] <= 0).any():
         raise DataError("column 'conductance' must be > 0 S")
-    if "temperature" in df.columns:   # bakes at several temperatures: one device per (cell, T)
-        out["temperature"] = pd.to_numeric(df["temperature"], errors="coerce")
+    temp = pd.to_numeric(df["temperature"], errors="coerce") if "temperature" in df.columns else None
+    if temp is not None and temp.isna().all():
+        temp = None          # a run at the room's temperature (no bake): as if the column were absent
+    if temp is not None:   # bakes at several temperatures: one device per (cell, T)
+        out["temperature"] = temp
         bad = np.flatnonzero(~(out["temperature"].to_numpy(float) > 0))
         if bad.size:
             raise DataError(f"column 'temperature' must be a number > 0 (K) at row {bad[0]} (line {bad[0] + 2})")
@@ -237,6 +240,11 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
     notes: list[str] = []
     temps = (np.array([float(grp["temperature"].iloc[0]) for _, grp in groups]) if "temperature" in df.columns
              else np.full(n, temp))
+    if "temperature" in df.columns and np.unique(temps).size == 1:
+        if temperature is not None and abs(float(temperature) - temps[0]) > 0.5:
+            raise DataError(f"--temperature {temperature:g} K contradicts the data's temperature column "
+                            f"({temps[0]:g} K); leave --temperature out for a bake that records its temperature")
+        temp = float(temps[0])          # one bake: at the temperature it recorded
     if np.unique(temps).size >= 2:
         if ret0.state_factor:   # the model's state-dependent drift: β profiled over all devices first
             g_top = float(base.gmax)

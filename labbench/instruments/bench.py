@@ -20,7 +20,7 @@ from labbench.physics.models import parse_direction, SET
 
 from .config import BenchConfig
 from .drivers import DRIVERS
-from .roles import PulseGenerator, SafetyError, SourceMeter, SwitchMatrix
+from .roles import PulseGenerator, SafetyError, SourceMeter, SwitchMatrix, TemperatureController
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ class Bench:
         self.unconfirmed_off: list[str] = []   # instruments the last outputs_off() could not confirm
         self._t0 = time.monotonic()
         self.source_meter = self.pulse_generator = self.switch_matrix = None
+        self.temperature_controller = None   # a heated chuck, if the bench file has one
         try:
             self._open()
         except BaseException:
@@ -97,6 +98,8 @@ class Bench:
                 self.pulse_generator = PulseGenerator(name, adapter, cfg.limits, loads)
             elif inst.role == "switch_matrix" and name == cfg.wiring.matrix:
                 self.switch_matrix = SwitchMatrix(name, adapter)
+            elif inst.role == "temperature_controller" and self.temperature_controller is None:
+                self.temperature_controller = TemperatureController(name, adapter, cfg.limits)
         op = cfg.operating
         self._port = {term: port for port, term in sorted(cfg.wiring.inputs.items(), reverse=True)}
         self._pins = cfg.wiring_pins()
@@ -320,7 +323,7 @@ class Bench:
     def outputs_off(self) -> list[str]:
         """Switch every output off and open every relay; returns what failed (logged)."""
         failed = []
-        for role in (self.source_meter, self.pulse_generator, self.switch_matrix):
+        for role in (self.source_meter, self.pulse_generator, self.switch_matrix, self.temperature_controller):
             if role is None:
                 continue
             try:

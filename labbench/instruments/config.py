@@ -15,7 +15,8 @@ from labbench.addressing import canonical_address, parse_line
 
 from .drivers import DRIVERS
 
-ROLES = ("source_meter", "pulse_generator", "switch_matrix")
+ROLES = ("source_meter", "pulse_generator", "switch_matrix")   # every bench has one of each
+OPTIONAL_ROLES = ("temperature_controller",)                   # a heated chuck, for bakes
 
 
 class _Strict(BaseModel):
@@ -36,7 +37,7 @@ class SimFault(_Strict):
 
 
 class InstrumentConfig(_Strict):
-    role: Literal["source_meter", "pulse_generator", "switch_matrix"]
+    role: Literal["source_meter", "pulse_generator", "switch_matrix", "temperature_controller"]
     driver: str = Field(description=f"one of {sorted(DRIVERS)}")
     address: str = Field(description="VISA resource name, e.g. GPIB0::24::INSTR")
     simulated: bool = True
@@ -45,10 +46,18 @@ class InstrumentConfig(_Strict):
         None, description="pulse generators: each channel's load setting, 'high_z' or ohms; set and read back on "
                           "opening, and used to convert limits to the voltage at the cell")
 
+    chuck_rating: Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)] | None = Field(
+        None, description="temperature controllers: the heated chuck's rated maximum, K (its data sheet)")
+
     @model_validator(mode="after")
     def _fault_needs_simulation(self):
         if self.sim_fault is not None and not self.simulated:
             raise ValueError("sim_fault applies to a simulated instrument only (simulated: true)")
+        if self.role == "temperature_controller" and self.chuck_rating is None:
+            raise ValueError("a temperature controller needs chuck_rating, the heated chuck's rated maximum in K "
+                             "(e.g. chuck_rating: 573.15 for a 300 °C chuck): no set point may exceed it")
+        if self.role != "temperature_controller" and self.chuck_rating is not None:
+            raise ValueError("chuck_rating applies to a temperature controller only")
         if self.role == "pulse_generator":
             terms = DRIVERS[self.driver].terminals if self.driver in DRIVERS else ()
             if not self.output_load:
@@ -93,7 +102,11 @@ class WiringConfig(_Strict):
 
 
 class TerminalLimits(_Strict):
-    max_voltage: Limit = Field(description="V, largest |level| this terminal may drive")
+    # max_voltage on every terminal that drives the chip, max_temperature on a temperature
+    # controller's loop (BenchConfig checks which applies where)
+    max_voltage: Limit | None = Field(None, description="V, largest |level| this terminal may drive")
+    max_temperature: Limit | None = Field(None, description="K, highest set point (temperature controllers)")
+    max_ramp: Limit | None = Field(None, description="K/min, fastest set-point ramp (temperature controllers)")
     max_compliance: Limit | None = Field(None, description="A, largest current limit (SMU)")
     max_pulse_width: Limit | None = Field(None, description="s, longest pulse (pulse generator)")
 
@@ -208,12 +221,33 @@ class BenchConfig(_Strict):
                 raise ValueError(f"operating: terminal {key!r} is not wired to any matrix input")
         if "ground" not in w.inputs.values():
             raise ValueError("wiring.inputs: no input is wired to 'ground'")
-        for term in self.limits:
+        thermal = self.temperature_terminals()
+        for term, lim in self.limits.items():
+            if term in thermal:
+                if lim.max_temperature is None or lim.max_voltage is not None or lim.max_compliance is not None \
+                        or lim.max_pulse_width is not None:
+                    raise ValueError(f"limits.{term}: a temperature loop takes max_temperature (K) and optionally "
+                                     f"max_ramp (K/min), e.g. {{max_temperature: 523.15, max_ramp: 20}}")
+                continue
             if term not in w.inputs.values():
                 raise ValueError(f"limits.{term}: no such wired terminal")
+            if lim.max_voltage is None:
+                raise ValueError(f"limits.{term}: max_voltage is required (V, the largest |level| it may drive)")
+            if lim.max_temperature is not None or lim.max_ramp is not None:
+                raise ValueError(f"limits.{term}: max_temperature and max_ramp apply to a temperature controller's "
+                                 f"loop only")
+        for term in thermal:
+            if term not in self.limits:
+                raise ValueError(f"limits.{term}: the temperature loop needs limits (max_temperature in K, at or "
+                                 f"below the chuck's rating): nothing heats without them")
         self._check_ratings()
         self._check_operating_point()
         return self
+
+    def temperature_terminals(self) -> list[str]:
+        """'instrument.loop1' of every temperature controller (terminals not on the matrix)."""
+        return [f"{n}.{t}" for n, i in self.instruments.items() if i.role == "temperature_controller"
+                for t in DRIVERS[i.driver].terminals]
 
     def _terminal_driver(self, term: str):
         return DRIVERS[self.instruments[term.partition(".")[0]].driver]
@@ -223,7 +257,7 @@ class BenchConfig(_Strict):
         meant for 3.5 V is a typo the file must not hide)."""
         for term, lim in self.limits.items():
             rating = self._terminal_driver(term).rating
-            for key in ("max_voltage", "max_compliance", "max_pulse_width"):
+            for key in ("max_voltage", "max_compliance", "max_pulse_width", "max_temperature"):
                 value = getattr(lim, key)
                 if value is None:
                     continue
@@ -234,6 +268,10 @@ class BenchConfig(_Strict):
                 if value > top:
                     raise ValueError(f"limits.{term}.{key}: {value:g} is above the instrument's own rating "
                                      f"({top:g}); a safety limit must be at or below it")
+                chuck = self.instruments[term.partition(".")[0]].chuck_rating
+                if key == "max_temperature" and chuck is not None and value > chuck:
+                    raise ValueError(f"limits.{term}.max_temperature: {value:g} K is above the chuck's rating "
+                                     f"(chuck_rating {chuck:g} K); a safety limit must be at or below it")
             rated = self._terminal_driver(term).rating
             if lim.max_compliance is None and rated is not None and getattr(rated, "max_compliance", None):
                 raise ValueError(f"limits.{term}: a source-meter terminal needs max_compliance (A), the largest "
@@ -337,6 +375,8 @@ class BenchConfig(_Strict):
                     sim.schedule_fault(inst.sim_fault.kind, inst.sim_fault.after)
                 if hasattr(sim, "set_limits"):   # an instrument that runs scripts holds the limits itself
                     sim.set_limits(self.interlock_limits(name, sim.TERMINALS))
+                if inst.chuck_rating is not None:  # the chuck cannot get hotter than it is rated
+                    sim.set_rating(inst.chuck_rating)
         return world
 
     def interlock_limits(self, name: str, terminals) -> dict[str, tuple[float, float | None]]:

@@ -361,14 +361,66 @@ class QCoDeSKeysightB220X:
         self.drv.close()
 
 
+# -- temperature controllers ------------------------------------------------------------
+
+#: the 335's standard event status bits that mean an error (manual, "Status system")
+_ESR_ERRORS = {2: "query error", 4: "execution error", 5: "command error"}
+
+
+class PyMeasureLakeShore335:
+    """Loop 1 (output 1, input A) of a Lake Shore 335 on a heated chuck, over PyMeasure's
+    LakeShore3xx driver."""
+
+    def __init__(self, name: str, address: str, visa_library):
+        from pymeasure.instruments.lakeshore import LakeShore3xx
+
+        self.drv = LakeShore3xx(address, visa_library=visa_library)
+
+    def idn(self) -> str:
+        return self.drv.id
+
+    def resource(self):
+        return getattr(self.drv.adapter, "connection", None)
+
+    def set_setpoint(self, kelvin: float, ramp: float) -> None:
+        # PyMeasure's driver has no ramp: the 335's RAMP command (manual 6.6) directly
+        self.drv.write(f"RAMP 1,{1 if ramp > 0 else 0},{ramp if ramp > 0 else 0:.1f}")
+        self.drv.output_1.setpoint = float(kelvin)
+
+    def setpoint(self) -> float:
+        return float(self.drv.output_1.setpoint)
+
+    def heater(self, on: bool) -> None:
+        self.drv.output_1.range = "high" if on else "off"
+
+    def temperature(self) -> float:
+        return float(self.drv.input_A.kelvin)
+
+    def off(self) -> None:
+        self.drv.output_1.range = "off"
+
+    def settings(self) -> dict:
+        return {"setpoint_K": self.setpoint(), "heater_range": self.drv.output_1.range,
+                "heater_percent": float(self.drv.output_1.output)}
+
+    def errors(self) -> list:
+        # the 335 has no error queue: a bad command sets bits of its event status register
+        esr = int(float(self.drv.ask("*ESR?")))
+        return [f"*ESR? {esr}: {what}" for bit, what in _ESR_ERRORS.items() if esr & (1 << bit)]
+
+    def close(self) -> None:
+        self.drv.adapter.close()
+
+
 @dataclass(frozen=True)
 class Rating:
     """What the instrument itself can deliver on a terminal.  A bench file's limits must
     lie inside it: a limit above the rating is a typo (35 V for 3.5 V), not a choice."""
 
-    max_voltage: float
+    max_voltage: float | None = None
     max_compliance: float | None = None
     max_pulse_width: float | None = None
+    max_temperature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -386,6 +438,9 @@ class DriverInfo:
 #   1e6 s.  labbench caps a pulse at 1 s: anything longer is a DC level (use set_dc or the SMU).
 _K2450 = Rating(max_voltage=210.0, max_compliance=1.05)
 _K81160A = Rating(max_voltage=10.0, max_pulse_width=1.0)
+# - Lake Shore 335 with a platinum RTD (the sensor of a hot chuck): the PT-100 curve ends at
+#   800 K (335 manual, "Sensor input" specifications); the chuck's own rating is in the bench file.
+_LS335 = Rating(max_temperature=800.0)
 
 DRIVERS: dict[str, DriverInfo] = {
     "pymeasure.keithley2450": DriverInfo("source_meter", PyMeasureKeithley2450, ("hi",), "keithley2450", _K2450),
@@ -393,6 +448,8 @@ DRIVERS: dict[str, DriverInfo] = {
     "pymeasure.keysight81160a": DriverInfo("pulse_generator", PyMeasureKeysight81160A, ("ch1", "ch2"),
                                            "keysight81160a", _K81160A),
     "qcodes.keysight_b220x": DriverInfo("switch_matrix", QCoDeSKeysightB220X, (), "keysight_b220x"),
+    "pymeasure.lakeshore335": DriverInfo("temperature_controller", PyMeasureLakeShore335, ("loop1",),
+                                         "lakeshore335", _LS335),
 }
 
 

@@ -191,11 +191,53 @@ class SwitchMatrixAdapter(Protocol):
         ...
 
 
+@runtime_checkable
+class TemperatureControllerAdapter(Protocol):
+    """A temperature controller's control loop on a heated chuck (K throughout)."""
+
+    def idn(self) -> str:
+        """The instrument's identification string."""
+        ...
+
+    def set_setpoint(self, kelvin: float, ramp: float) -> None:
+        """Set the loop's set point; ``ramp`` K/min (0: no ramp, the set point applies at once)."""
+        ...
+
+    def setpoint(self) -> float:
+        """The loop's set point (K)."""
+        ...
+
+    def heater(self, on: bool) -> None:
+        """Heater on (its highest range) or off."""
+        ...
+
+    def temperature(self) -> float:
+        """One reading of the control sensor (K)."""
+        ...
+
+    def off(self) -> None:
+        """Heater off (the chuck cools passively).  Must not raise if already off."""
+        ...
+
+    def settings(self) -> dict:
+        """The loop's settings, for the run's metadata."""
+        ...
+
+    def errors(self) -> list:
+        """What the instrument reports as errors since the last call; ``[]`` if none."""
+        ...
+
+    def close(self) -> None:
+        """Release the VISA session.  The Bench calls ``off()`` before this."""
+        ...
+
+
 #: role (as in the bench file and ``DRIVERS``) -> the Protocol its adapters satisfy
 PROTOCOLS: dict[str, type] = {
     "source_meter": SourceMeterAdapter,
     "pulse_generator": PulseGeneratorAdapter,
     "switch_matrix": SwitchMatrixAdapter,
+    "temperature_controller": TemperatureControllerAdapter,
 }
 
 

@@ -226,3 +226,67 @@ class SwitchMatrix:
 
     def off(self) -> None:
         self.adapter.open_all()
+
+
+class TemperatureController:
+    """A heated chuck's control loop.  Set points are checked against ``max_temperature``
+    (at or below the chuck's rating, which the bench file checks) and ramps against
+    ``max_ramp`` before anything is sent; a reading that cannot be a chuck's temperature
+    stops the run.  ``off()`` switches the heater off: the chuck then cools passively."""
+
+    def __init__(self, name: str, adapter, limits: dict[str, TerminalLimits]):
+        self.name, self.adapter = name, adapter
+        self.terminal = f"{name}.loop1"
+        self.limits = limits.get(self.terminal)
+
+    def check(self, kelvin: float, ramp: float | None = None) -> None:
+        """Raise SafetyError if a set point (K) or ramp (K/min) breaks the loop's limits."""
+        _positive_within(self.terminal, "set point", kelvin, "K",
+                         self.limits.max_temperature if self.limits else None, "max_temperature")
+        if ramp:
+            _positive_within(self.terminal, "ramp", ramp, "K/min", self.limits.max_ramp, "max_ramp")
+
+    def set_temperature(self, kelvin: float, ramp: float | None = None) -> None:
+        """Heat (or let cool) towards ``kelvin``, ramping at ``ramp`` K/min if given."""
+        self.check(kelvin, ramp)
+        self.adapter.set_setpoint(float(kelvin), float(ramp or 0.0))
+        self.adapter.heater(True)
+
+    def temperature(self) -> float:
+        from labbench.errors import InstrumentFault
+
+        t = self.adapter.temperature()
+        if isinstance(t, bool) or not isinstance(t, Real) or not math.isfinite(t) or not 1.0 <= t <= 2000.0:
+            raise InstrumentFault(f"{self.name}: read {t!r} K, not a chuck temperature (a garbled reply or an "
+                                  f"open sensor?); the heater is switched off with the other outputs; check the "
+                                  f"sensor and its cable")
+        return float(t)
+
+    def settle(self, bench, kelvin: float, tolerance: float = 0.5, hold: float = 60.0, timeout: float = 7200.0,
+               poll: float = 5.0, should_stop=lambda: False) -> float:
+        """Wait until the chuck reads within ``tolerance`` K of ``kelvin`` for ``hold`` s
+        (read every ``poll`` s of the bench's clock); returns the seconds waited.  Not
+        PyMeasure's ``wait_for_temperature``: that sleeps in wall time, and a simulated
+        bench must wait in its virtual time (``bench.sleep``)."""
+        from labbench.errors import InstrumentFault
+
+        t0 = bench.now()
+        inside = None
+        while True:
+            now = bench.now()
+            if abs(self.temperature() - kelvin) <= tolerance:
+                inside = now if inside is None else inside
+                if now - inside >= hold:
+                    return now - t0
+            else:
+                inside = None
+            if now - t0 > timeout:
+                raise InstrumentFault(f"{self.name}: the chuck did not settle at {kelvin:g} K (±{tolerance:g} K for "
+                                      f"{hold:g} s) within {timeout:g} s; it reads {self.temperature():.2f} K: check "
+                                      f"the heater range, its fuse and the sensor")
+            if should_stop():
+                return now - t0
+            bench.sleep(poll)
+
+    def off(self) -> None:
+        self.adapter.off()

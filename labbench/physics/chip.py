@@ -81,6 +81,9 @@ class Chip:
         # virtual time (s) the chip has seen, and up to which drift has been applied
         self.time = 0.0
         self._drift_time = 0.0
+        # the chip's temperature, K (None: the model's operating temperature); a heated
+        # chuck sets it through set_temperature, which applies the drift pending at the old one
+        self.temperature: float | None = None
         # post-program relaxation state (_relax_register): allocated on the first drift
         self._age_clock = 0.0
         self._relax_code = self._relax_events = self._relax_epochs = None
@@ -498,7 +501,23 @@ class Chip:
         if ret is None or t - self._drift_time < ret.time_step:
             return
         dt, self._drift_time = t - self._drift_time, t
-        self._drift(dt, since=since)
+        self._drift(dt, self.temperature, since=since)
+
+    def set_temperature(self, temperature: float | None) -> None:
+        """The chip is at ``temperature`` K from its present time on (None: the model's
+        operating temperature).  Drift pending since it was last applied happened at the old
+        temperature, so it is applied first, however short (a chuck ramping through 200 K
+        must not age the chip at the end temperature for the whole ramp)."""
+        if temperature is not None:
+            temperature = float(temperature)
+            if not 0 < temperature <= 1000:
+                raise ValueError(f"temperature must be in (0, 1000] K, got {temperature}")
+        if temperature == self.temperature:
+            return
+        if self.model.retention is not None and self.time > self._drift_time:
+            pending, self._drift_time = self.time - self._drift_time, self.time
+            self._drift(pending, self.temperature, since=self.time)
+        self.temperature = temperature
 
     def _drift(self, dt: float, temperature: float | None = None, since: float | None = None) -> None:
         """Every live device drifts for ``dt`` s at ``temperature`` (None: the model's), the
@@ -609,9 +628,9 @@ class Chip:
         return g
 
     def advance_time(self, seconds: float, temperature: float | None = None) -> None:
-        """Let ``seconds`` pass at rest: idle time at the operating temperature
-        (``retention.temperature``), or a bake at ``temperature`` K (drift pending from
-        before the bake is applied first, at the operating temperature)."""
+        """Let ``seconds`` pass at rest: idle time at the chip's temperature
+        (:meth:`set_temperature`; by default the model's ``retention.temperature``), or a bake at ``temperature`` K (drift pending from
+        before the bake is applied first, at the chip's temperature)."""
         if not seconds >= 0:
             raise ValueError(f"time cannot run backwards (seconds={seconds})")
         if not math.isfinite(seconds):
@@ -622,7 +641,7 @@ class Chip:
         if not 0 < temperature <= 1000:
             raise ValueError(f"temperature must be in (0, 1000] K, got {temperature}")
         pending, self._drift_time = self.time - self._drift_time, self.time
-        self._drift(pending, since=self.time)
+        self._drift(pending, self.temperature, since=self.time)
         self.time += float(seconds)
         self._drift(float(seconds), float(temperature), since=self.time - float(seconds))
         self._drift_time = self.time

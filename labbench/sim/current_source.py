@@ -155,7 +155,7 @@ def source_current(world, terminal: str, level: float, vlimit: float, duration: 
         raise ValueError(f"current source: level {level!r} A / limit {vlimit!r} V must be finite")
     if world is None or world.wiring is None or world.chip is None:
         return (math.copysign(abs(vlimit), level), 0.0, True) if level else (0.0, 0.0, False)
-    world.chip.advance_to(world.clock.now())
+    world.chip_to_now()
     v, tripped = solve(world, terminal, level, vlimit)
     # the current source is the compliance of a SET while it sources (a cell cannot draw more)
     compliance = max(abs(level), 1e-12)

@@ -14,7 +14,7 @@ a pulse becomes :class:`~labbench.physics.chip.Chip` calls on the devices whose 
   RESET: ``Chip.pulse(idx, n, direction, amplitude, width, gate)``.
 
 A floating or mis-routed line gives no current and no update, never an exception.
-Before each, the chip is brought to the world's virtual clock (``Chip.advance_to``), so
+Before each, the chip is brought to the world's virtual clock (``SimWorld.chip_to_now``), so
 drift at rest reaches every instrument path (SCPI and the 2600B's TSP) in one place.
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ class Wiring:
         total = 0.0
         if chip is None:
             return 0.0
-        chip.advance_to(world.clock.now())   # drift at rest up to now (physics.retention)
+        world.chip_to_now()   # drift at rest up to now (physics.retention), at the chuck's temperature
         # below every switching threshold (spreads included) Chip.dc is Chip.current
         quiet = chip.quiet_voltage()
         for idx, vdev, vg, sign in self.driven(world, levels, drivers, terminal):
@@ -124,7 +124,7 @@ class Wiring:
         levels, drivers = self.levels(world, {terminal: high})
         chip = world.chip
         if chip is not None:
-            chip.advance_to(world.clock.now())
+            world.chip_to_now()
         for idx, vdev, vg, lines in self._devices(world, levels):
             touched = terminal in (drivers.get(lines[0]), drivers.get(lines[1]), drivers.get(("SL", 0)))
             if not touched or vdev == 0.0:

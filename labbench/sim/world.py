@@ -39,9 +39,10 @@ def instrument_models() -> dict[str, type[SimInstrument]]:
     from .keithley2600b import Keithley2600BSim
     from .keysight81160a import Keysight81160ASim
     from .keysight_b220x import KeysightB220xSim
+    from .lakeshore335 import LakeShore335Sim
 
     return {"keithley2450": Keithley2450Sim, "keithley2600b": Keithley2600BSim, "keysight81160a": Keysight81160ASim,
-            "keysight_b220x": KeysightB220xSim}
+            "keysight_b220x": KeysightB220xSim, "lakeshore335": LakeShore335Sim}
 
 
 class SimWorld:
@@ -54,6 +55,18 @@ class SimWorld:
         self.key: str | None = None
         self.transactions = 0          # VISA writes and reads served, all instruments
         self.transport_time = 0.0      # instrument time spent on them (s)
+        self.chuck = None              # a heated chuck under the chip (sim.lakeshore335), if any
+
+    def chip_to_now(self) -> None:
+        """Bring the chip to the virtual clock: drift at rest up to now, at the chuck's
+        temperature stretch by stretch when there is a chuck (physics.retention)."""
+        chip = self.chip
+        if chip is None:
+            return
+        now = self.clock.now()
+        if self.chuck is not None:
+            self.chuck.bring(chip, now)
+        chip.advance_to(now)
 
     def charge_transaction(self, inst: SimInstrument, nbytes: int) -> None:
         """One VISA write or read of ``nbytes`` to ``inst``: latency plus bytes on its bus
@@ -75,6 +88,10 @@ class SimWorld:
         inst = models[model](self, name, addr)
         inst.transport = t = transport_for(addr)
         inst.tx_latency, inst.tx_per_byte = t.latency, t.per_byte
+        if getattr(inst, "chuck", None) is not None:
+            if self.chuck is not None:
+                raise ValueError(f"{name}: the chip sits on one chuck, already under another controller")
+            self.chuck = inst.chuck
         self.instruments[name] = inst
         self.by_address[addr] = inst
         return inst
