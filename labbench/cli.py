@@ -20,6 +20,7 @@ from labbench.errors import LabbenchError, Terminated, install_signal_handlers
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
     "bench": "labbench.instruments.cli:bench",
+    "characterize": "labbench.characterize.cli:characterize",
     "demo": "labbench.demo:demo",
     "fit": "labbench.fitting.cli:fit",
     "measure": "labbench.measure_cli:measure",

@@ -311,7 +311,7 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
                  "duration_s": float(df["time"].max()), "params": params,
                  "converged": f"{n - len(bad)}/{n}", "notes": notes}
     dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
-                                 "fit": _plain_kept(fit_block)})
+                                 "fit": _plain_kept(fit_block), "provenance": _provenance(base, fit_block)})
     dm = DeviceModel.model_validate(dm.to_dict())   # validated as the file will be
     return RetentionFit(devices=fits, params=_plain_kept(params), d2d=_plain_kept(d2d), device_model=dm, notes=notes,
                         data=df, temperature=temp)
@@ -341,7 +341,7 @@ def _fit_relaxation_run(df, base, ret0, name, source, data, temp) -> RetentionFi
                  "duration_s": float(df["time"].max()), "params": params, "converged": f"{n}/{n}",
                  "notes": notes, "kept_from_base": sorted(kept)}
     dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
-                                 "fit": _plain_kept(fit_block)})
+                                 "fit": _plain_kept(fit_block), "provenance": _provenance(base, fit_block)})
     dm = DeviceModel.model_validate(dm.to_dict())
     res = RetentionFit(devices=[], params=_plain_kept(params), d2d={}, device_model=dm, notes=notes, data=df,
                        temperature=temp)
@@ -416,10 +416,26 @@ def _fit_arrhenius(df, fits, temps, base, ret0, name, source, data) -> Retention
                  "model": "retention", "n_devices": n, "n_reads": int(len(df)), "params": params,
                  "converged": f"{n - len(bad)}/{n}", "notes": notes}
     dm = base.model_copy(update={"name": name or f"{base.name}_retention", "retention": new_ret,
-                                 "fit": _plain_kept(fit_block)})
+                                 "fit": _plain_kept(fit_block), "provenance": _provenance(base, fit_block)})
     dm = DeviceModel.model_validate(dm.to_dict())
     return RetentionFit(devices=fits, params=_plain_kept(params), d2d=_plain_kept(d2d), device_model=dm, notes=notes,
                         data=df, temperature=float(t_ref))
+
+
+def _provenance(base: DeviceModel, fit_block: dict) -> dict[str, str]:
+    """The base model's provenance with the retention block now fitted (and from what)."""
+    prov = dict(base.provenance or {})
+    params = fit_block.get("params", {})
+    src = f"{fit_block['source']}: {fit_block['n_devices']} devices"
+    if params.get("tau", {}).get("fitted") is False:
+        prov["retention"] = (f"relaxation fitted from {src}; long-term drift (tau, E_a, state factor) inherited from "
+                             f"{base.name}: not measured (bake at two or more temperatures)")
+    elif "activation_energy" in params:
+        prov["retention"] = f"fitted from {src}, Arrhenius over bakes"
+    else:
+        prov["retention"] = (f"fitted from {src} at one temperature; E_a inherited from {base.name}: not measured "
+                             f"(bake at two or more temperatures)")
+    return prov
 
 
 def physics_retention_default():

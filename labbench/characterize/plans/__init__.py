@@ -1,0 +1,1 @@
+"""Shipped campaign plans (package data)."""
