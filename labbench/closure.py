@@ -29,6 +29,12 @@ import pandas as pd
 import yaml
 
 OBSERVABLES = ("hrs", "first_set_step", "mid_set", "saturated", "first_reset_step", "end_reset")
+#: what a whole campaign adds (labbench characterize): I-V plateaus, endurance levels, retention decay
+CAMPAIGN_OBSERVABLES = OBSERVABLES + ("iv_set_plateau", "iv_reset_peak", "endurance_lrs", "endurance_hrs",
+                                      "retention_kept")
+#: asked for by issue 18 but not measured by any procedure of the campaign (said in the table)
+NOT_OBSERVED = {"read_disturb_rate": "no read-disturb procedure yet (the block is inherited, so replay = base)",
+                "energy_per_pulse": "the bench does not measure the current during a pulse (energy is inherited)"}
 
 
 def observables(df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -74,11 +80,44 @@ class Closure:
         return head + "\n" + t.to_string(index=False)
 
 
+def campaign_observables(runs: dict[str, list[pd.DataFrame]]) -> dict[str, np.ndarray]:
+    """The observables of a whole campaign (``runs``: procedure name -> its runs' rows); one
+    value per device and cycle (pulse trains, endurance), per device, gate and cycle (I-V),
+    per device and bake (retention).  Pulse trains at the operating point only (condition 0)."""
+    out = {k: np.zeros(0) for k in CAMPAIGN_OBSERVABLES}
+    trains = [df[df["condition"] == 0] if "condition" in df.columns else df for df in runs.get("pulse-train", [])]
+    if trains:
+        out.update(observables(pd.concat(trains, ignore_index=True)))
+    ivs = runs.get("iv-sweep", [])
+    if ivs:
+        iv = pd.concat(ivs, ignore_index=True)
+        g = iv.groupby(["cell", "side", "gate", "cycle"])
+        out["iv_set_plateau"] = g.apply(lambda t: t.loc[t.voltage > 0, "current"].max(), include_groups=False
+                                        ).dropna().to_numpy(float)
+        out["iv_reset_peak"] = g.apply(lambda t: t.loc[t.voltage < 0, "current"].abs().max(), include_groups=False
+                                       ).dropna().to_numpy(float)
+    ends = runs.get("endurance", [])
+    if ends:
+        e = pd.concat(ends, ignore_index=True)
+        out["endurance_lrs"], out["endurance_hrs"] = e["g_lrs"].to_numpy(float), e["g_hrs"].to_numpy(float)
+    bakes = runs.get("retention", [])
+    if bakes:
+        r = pd.concat(bakes, ignore_index=True)
+        key = ["cell", "side"] + (["temperature"] if "temperature" in r.columns else [])
+        r = r.sort_values("time")
+        kept = r.groupby(key, dropna=False)["conductance"].agg(lambda g: g.iloc[-1] / g.iloc[0])
+        out["retention_kept"] = kept.to_numpy(float)
+    return {k: v for k, v in out.items() if len(v)}
+
+
 def compare(chip: dict[str, np.ndarray], replay: dict[str, np.ndarray], alpha: float = 0.01) -> pd.DataFrame:
+    """Each observable of ``chip`` against ``replay``: KS p (Bonferroni over the observables),
+    median difference, σ ratio, and whether all three criteria hold."""
     from scipy import stats
 
     rows = []
-    for k in OBSERVABLES:
+    names = [k for k in chip if k in replay]
+    for k in names:
         a, b = chip[k], replay[k]
         p = float(stats.ks_2samp(a, b).pvalue)
         ma, mb = float(np.median(a)), float(np.median(b))
@@ -88,7 +127,7 @@ def compare(chip: dict[str, np.ndarray], replay: dict[str, np.ndarray], alpha: f
         # a median near 0 (a step that is mostly noise) is judged on its spread: 5 % of the
         # chip's own sd instead of 5 % of a vanishing median
         med_ok = abs(mb - ma) <= 0.05 * max(abs(ma), sa)
-        ok = p >= alpha / len(OBSERVABLES) and med_ok and 0.8 <= ratio <= 1.25
+        ok = p >= alpha / len(names) and med_ok and 0.8 <= ratio <= 1.25
         rows.append({"observable": k, "n": len(a), "chip_median": ma, "replay_median": mb, "median_diff": diff,
                      "chip_sd": sa, "replay_sd": sb, "sd_ratio": ratio, "p": p, "ok": bool(ok)})
     return pd.DataFrame(rows)
@@ -130,3 +169,85 @@ def run(bench_file, cells: str = "0:16, 0:2", cycles: int = 3, pulses: int = 32,
         replay_df = measure({"seed": replay_seed, "device_model": str(mf)})
     table = compare(observables(chip_df), observables(replay_df), alpha)
     return Closure(table=table, alpha=alpha, fitted_model=fit.device_model, chip=chip_df, replay=replay_df)
+
+
+@dataclass
+class CampaignClosure:
+    """A whole campaign's closure: the fitted replay against the chip, and, as the test's own
+    yardstick, a replay of the *true* model on another chip (``null``): what the same criteria
+    say when the model is exactly right, at this campaign's sample sizes."""
+
+    fitted: Closure
+    null: Closure | None
+    fit: object = field(repr=False, default=None)       # characterize.fit.CampaignFit
+    seconds: dict = field(default_factory=dict)
+
+    def text(self) -> str:
+        out = ["== chip against the replay of the model fitted to it", self.fitted.text()]
+        if self.null is not None:
+            out += ["", "== chip against a replay of its TRUE model on another chip (the criteria's own false-alarm "
+                        "check: what 'closes' can mean at these sample sizes)", self.null.text()]
+        out += [""] + [f"not compared: {k}: {why}" for k, why in NOT_OBSERVED.items()]
+        return "\n".join(out)
+
+
+def run_campaign_closure(bench_file="sim", plan=None, seed: int = 0, replay_seed: int = 1, alpha: float = 0.01,
+                         null: bool = True, progress: bool = False) -> CampaignClosure:
+    """Run ``plan`` (default: the shipped one) on a simulated chip of the bench's model (the
+    hidden truth), fit it as ``labbench characterize`` does, replay the fitted model on a fresh
+    chip (``replay_seed``), run the same plan there, and compare every observable."""
+    import time
+
+    from labbench.characterize import fit_campaign, load_plan, run_campaign
+    from labbench.paths import resolve_bench
+    from labbench.physics.device_model import load_device_model
+    from labbench.store import Store
+
+    plan = load_plan(plan) if plan is None or isinstance(plan, (str, Path)) else plan
+    src = Path(resolve_bench(str(bench_file)))
+    raw = yaml.safe_load(src.read_text())
+    truth_path = str(load_device_model(raw["chip"]["device_model"], src.parent).name)
+    truth_file = src.parent / raw["chip"]["device_model"] if (src.parent / raw["chip"]["device_model"]).exists() \
+        else raw["chip"]["device_model"]
+    seconds = {}
+
+    def campaign(folder: Path, chip_block: dict):
+        cfg = copy.deepcopy(raw)
+        cfg["chip"] = {**cfg["chip"], **chip_block}
+        folder.mkdir(parents=True, exist_ok=True)
+        bf = folder / "bench.yaml"
+        bf.write_text(yaml.safe_dump(cfg))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = run_campaign(plan, bf, folder, folder / "labbench.db", progress=progress, echo=lambda *_: None)
+        store = Store(res.db)
+        runs: dict[str, list] = {}
+        for step in plan.steps:
+            runs.setdefault(step.procedure, []).append(store.load(res.state["steps"][step.name]["run_id"]))
+        return res, runs
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        t = time.monotonic()
+        res, chip_runs = campaign(d / "chip", {"seed": seed})
+        seconds["chip campaign"] = time.monotonic() - t
+        t = time.monotonic()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = fit_campaign(res, load_device_model(None), name=f"{truth_path}_fitted", model=plan.fit.model,
+                               method=plan.fit.method)
+        seconds["fit"] = time.monotonic() - t
+        fitted_file = d / "fitted.yaml"
+        fit.device_model.to_yaml(fitted_file)
+        t = time.monotonic()
+        _, replay_runs = campaign(d / "replay", {"seed": replay_seed, "device_model": str(fitted_file)})
+        seconds["replay campaign"] = time.monotonic() - t
+        chip_obs = campaign_observables(chip_runs)
+        fitted = Closure(compare(chip_obs, campaign_observables(replay_runs), alpha), alpha, fit.device_model)
+        null_closure = None
+        if null:
+            t = time.monotonic()
+            _, null_runs = campaign(d / "null", {"seed": replay_seed, "device_model": str(truth_file)})
+            seconds["true-model replay"] = time.monotonic() - t
+            null_closure = Closure(compare(chip_obs, campaign_observables(null_runs), alpha), alpha, None)
+    return CampaignClosure(fitted=fitted, null=null_closure, fit=fit, seconds=seconds)
