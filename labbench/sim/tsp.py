@@ -471,8 +471,7 @@ class TSPEngine:
         if not (0 <= t <= 1e5):
             raise TSPError(-222, f"delay({t:g}) outside 0..100000 s")
         if self._elapsed() + t > self.budget:
-            self._aborted = True
-            raise ScriptTimeout("script ran past the VISA timeout")
+            self.abort_now("script ran past the VISA timeout")   # the instrument waits until then
         self.advance(t)
 
     def _exit(self, *args):
