@@ -353,7 +353,8 @@ class TspPulseTrain:
         op = bench.config.operating
         lim = bench.config.limits.get(op.pulse_terminal)
         self.max_width = float(lim.max_pulse_width) if lim is not None and lim.max_pulse_width else 1.0
-        self._rehearsed: dict = {}
+        self._rehearsed: dict = {}          # setting -> instrument time of a 1-pulse rehearsal
+        self._timed: dict = {}              # setting -> (fixed, per pulse) instrument time
 
     def _check(self, n, amp, width, gate_p, v_read, gate_r, ilim, nplc) -> None:
         for what, v in (("n", n), ("amplitude", amp), ("width", width), ("gate", gate_p),
@@ -404,13 +405,15 @@ class TspPulseTrain:
         """The chunk for ``fn(first, *rest)``, rehearsed once per setting (with 1 and
         ``REHEARSED`` pulses), and refused if the rehearsal's instrument time for ``first``
         pulses would pass the VISA timeout."""
-        if (fn, rest) not in self._rehearsed:
-            name, k = self.bench.source_meter.name, self.REHEARSED
-            t1 = rehearse(self._chunk(fn, (1, *rest)), self.limits, name=name)
-            tk = rehearse(self._chunk(fn, (k, *rest)), self.limits, name=name, timeout=1e6)
-            per = (tk - t1) / (k - 1)
-            self._rehearsed[(fn, rest)] = (t1 - per, per)    # fixed, per pulse
-        fixed, per = self._rehearsed[(fn, rest)]
+        name = self.bench.source_meter.name
+        if (fn, rest) not in self._rehearsed:        # every setting: its levels and limits
+            self._rehearsed[(fn, rest)] = rehearse(self._chunk(fn, (1, *rest)), self.limits, name=name)
+        timing = self._timing_key(fn, rest)
+        if timing not in self._timed:                 # its duration (program's dg does not change it)
+            k, t1 = self.REHEARSED, self._rehearsed[(fn, rest)]
+            per = (rehearse(self._chunk(fn, (k, *rest)), self.limits, name=name, timeout=1e6) - t1) / (k - 1)
+            self._timed[timing] = (t1 - per, per)    # fixed, per pulse
+        fixed, per = self._timed[timing]
         timeout = self._timeout()
         # the duration the rehearsal measured, with a fifth of the timeout left for the reply
         if timeout is not None and fixed + first * per > 0.8 * timeout:
@@ -426,8 +429,13 @@ class TspPulseTrain:
         st = self._settings(amplitude, width, gate)
         self._check(n, *st)
         self._call(self.FN, int(n), st)
-        fixed, per = self._rehearsed[(self.FN, st)]
+        fixed, per = self._timed[self._timing_key(self.FN, st)]
         return fixed + n * per
+
+    @staticmethod
+    def _timing_key(fn: str, rest: tuple) -> tuple:
+        # on the rehearsal's twin no cell answers, so program() always runs its n_max pulses
+        return (fn, rest[1:] if fn == "program" else rest)
 
     def _settings(self, amplitude, width, gate):
         op = self.bench.config.operating
