@@ -138,3 +138,36 @@ def test_every_field_and_function_answers_wrong_values_in_the_instruments_words(
             assert not _python_words(line, message), (message, line)
     assert errors > len(messages) // 2       # most of them are refused, in words
     assert _replies_and_errors(inst, "print(localnode.model)") == ["2636B\n"]
+
+
+SCPI_BAD = ["abc", "1e999", "nan", "", "#H1G", "(@99999)", "'x", "\"x", "1,2,3,4,5,6,7,8", "-1e308", "ON,OFF",
+            "MAX,MIN", "#B102", "1 V", "9.9E37", "-0", "DEF,1"]
+
+
+def _concrete(pattern: str) -> str:
+    """A header of the table in its long form: optional parts dropped, suffixes 1."""
+    while "[" in pattern:
+        i = pattern.rindex("[")
+        pattern = pattern[:i] + pattern[pattern.index("]", i) + 1:]
+    return pattern.replace("#", "1")
+
+
+@pytest.mark.parametrize("model", ["keithley2450", "keysight81160a", "keysight_b220x"])
+def test_every_scpi_header_answers_wrong_values_in_the_instruments_words(model):
+    """Each header of the instrument's command table, set and queried with each kind of
+    wrong value: the instrument's error list in its own words, never Python."""
+    inst = SimWorld().add(model, "x", MODELS[model])
+    commands = inst._table.commands
+    assert len(commands) > 20
+    sent = refused = 0
+    for c in commands:
+        h = _concrete(c.pattern)
+        for bad in SCPI_BAD:
+            for message in ([f"{h} {bad}"] if c.setter else []) + ([f"{h}? {bad}"] if c.query else []):
+                sent += 1
+                lines = _replies_and_errors(inst, message)
+                refused += any(line.startswith("-") for line in lines)
+                for line in lines:
+                    assert not _python_words(line, message), (message, line)
+    assert refused > sent // 2
+    assert _replies_and_errors(inst, "*IDN?")[0].count(",") == 3
