@@ -62,7 +62,7 @@ PM_CHANNEL = {  # property -> (value set, value read back)
 }
 PM_READS = {"current", "voltage", "resistance"}
 # map_values=True on a [0.001, 25] range: the driver maps the reply through a list index
-PM_DRIVER_ISSUES = {"measure_nplc"}
+PM_DRIVER_ISSUES = {"measure_nplc"}  # sends list indices: 25 goes out as nplc=1 (docs/simulated-instruments.md)
 
 
 def test_pymeasure_2600_every_channel_property(world):
