@@ -214,8 +214,9 @@ for _, spec in ipairs({{"ConfigPulseVMeasureISweepLin", "lin", true}, {"ConfigPu
 end
 
 function InitiatePulseTest(tag)
+  if not finite(tag) then return false, "InitiatePulseTest: tag must be a number" end
   local c = pulses[tag]
-  if c == nil then return false, "InitiatePulseTest: no pulse train is configured with tag " .. tostring(tag) end
+  if c == nil then return false, "InitiatePulseTest: no pulse train is configured with tag " .. tag end
   local smu = c.smu
   if c.volts then smu.source.limiti = c.limit else smu.source.limitv = c.limit end
   local wait = 0
