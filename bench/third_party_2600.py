@@ -19,6 +19,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def labmcp_calls(smu) -> list:
+    """(name, call) for the 13 calls of labmcp-keithley-smu's driver that a session makes
+    (tests/test_third_party_2600.py runs the same list)."""
+    return [
+        ("identify", lambda: smu.identify()),
+        ("output_state", lambda: smu.output_state()),
+        ("configure voltage source, 1 mA compliance", lambda: smu.configure("voltage", 0.5, 1e-3)),
+        ("set_level", lambda: smu.set_level("voltage", 0.2)),
+        ("set_output on", lambda: smu.set_output(True)),
+        ("read (measure.iv, source.compliance)", lambda: smu.read("voltage")),
+        ("status", lambda: smu.status()),
+        ("error_list", lambda: smu.error_list()),
+        ("set_remote_sense", lambda: smu.set_remote_sense(True)),
+        ("configure current source, 2 V compliance", lambda: smu.configure("current", 1e-6, 2.0)),
+        ("read in current mode", lambda: smu.read("current")),
+        ("set_output off", lambda: smu.set_output(False)),
+        ("status, output off", lambda: smu.status()),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lib", default="/tmp/lm", help="the folder labmcp-keithley-smu was installed into (--target)")
@@ -35,21 +55,7 @@ def main() -> None:
     w.add("keithley2600b", "smu", "GPIB0::26::INSTR")
     key = w.register()
     smu = open_smu(VisaTransport("GPIB0::26::INSTR", backend=f"{key}@labbench"), channel="a")
-    calls = [
-        ("identify", lambda: smu.identify()),
-        ("output_state", lambda: smu.output_state()),
-        ("configure voltage source, 1 mA compliance", lambda: smu.configure("voltage", 0.5, 1e-3)),
-        ("set_level", lambda: smu.set_level("voltage", 0.2)),
-        ("set_output on", lambda: smu.set_output(True)),
-        ("read (measure.iv, source.compliance)", lambda: smu.read("voltage")),
-        ("status", lambda: smu.status()),
-        ("error_list", lambda: smu.error_list()),
-        ("set_remote_sense", lambda: smu.set_remote_sense(True)),
-        ("configure current source, 2 V compliance", lambda: smu.configure("current", 1e-6, 2.0)),
-        ("read in current mode", lambda: smu.read("current")),
-        ("set_output off", lambda: smu.set_output(False)),
-        ("status, output off", lambda: smu.status()),
-    ]
+    calls = labmcp_calls(smu)
     ok = 0
     for name, fn in calls:
         try:

@@ -12,10 +12,11 @@
    latency per transaction, integration, source delay, pulse widths) and wall time per
    pulse-and-read, for a 64-pulse train on one cell and for one closed-loop update step
    of a 16x4 tile, cell by cell over SCPI (benches/sim.yaml: 2450 + 81160A + B2200) and
-   on the instrument as TSP (benches/sim_2600.yaml: a 2636B running the loop), on chips
-   of the same seed; the two paths must leave identical chips.
+   on the instrument as TSP (benches/sim_2600.yaml: a 2636B running the loop), and the
+   train once more with each pulse timed by the 2600B's trigger model, on chips of the
+   same seed; the paths must leave identical chips.
 
-Run: ``.venv/bin/python bench/visa_bench.py [--seconds 1.0]``
+Run: ``.venv/bin/python bench/visa_bench.py [--seconds 1.0] [--only-instrument-time]``
 """
 from __future__ import annotations
 
@@ -63,7 +64,12 @@ def main() -> None:
     ap.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
                     help="cpu: per CPU-second of this process (default; fair on a shared machine), "
                          "wall: per wall-clock second")
+    ap.add_argument("--only-instrument-time", action="store_true", help="part 4 only (no wall-clock rates)")
     args = ap.parse_args()
+    if args.only_instrument_time:
+        warnings.simplefilter("ignore")
+        instrument_time()
+        return
     global clock
     clock = CLOCKS[args.clock]
     warnings.simplefilter("ignore")
@@ -171,20 +177,23 @@ def _measured(world, fn):
 
 def instrument_time() -> None:
     from labbench.instruments import Bench
-    from labbench.instruments.keithley2600 import TspPulseTrain
+    from labbench.instruments.keithley2600 import TspPulseTrain, TspTriggerPulseTrain
     from labbench.paths import BENCHES
 
     scpi = Bench.from_yaml(BENCHES / "sim.yaml")
     tsp_bench = Bench.from_yaml(BENCHES / "sim_2600.yaml")
-    # the two paths spend different instrument time (that is the point of TSP), so drift at
+    trig_bench = Bench.from_yaml(BENCHES / "sim_2600.yaml")
+    # the paths spend different instrument time (that is the point of TSP), so drift at
     # rest would make their chips differ by design: compare the physics without it
-    for b in (scpi, tsp_bench):
+    for b in (scpi, tsp_bench, trig_bench):
         chip = b.world.chip
         chip.model = chip.model.model_copy(update={"retention": None})
-    tsp = TspPulseTrain(tsp_bench)
-    tsp.run(0, 0, 0, 1)  # the upload, once per session, is not part of a train
+    tsp, trig = TspPulseTrain(tsp_bench), TspTriggerPulseTrain(trig_bench)
+    tsp.run(0, 0, 0, 1)  # the first route and the rehearsals, once per session, are not part of a train
+    trig.run(0, 0, 0, 1)
     scpi.read_cell(0, 0, 0)
     tsp_bench.world.chip.load_state_dict(scpi.world.chip.state_dict())
+    trig_bench.world.chip.load_state_dict(scpi.world.chip.state_dict())
 
     def scpi_train(cell, n):
         out = []
@@ -206,8 +215,11 @@ def instrument_time() -> None:
     cell = (5, 7, 0)
     g_s, n_s, t_s, w_s = _measured(scpi.world, lambda: scpi_train(cell, 64))
     g_t, n_t, t_t, w_t = _measured(tsp_bench.world, lambda: tsp.run(*cell, 64))
-    rows.append(("64-pulse train, one cell", 64, (n_s, t_s, w_s), (n_t, t_t, w_t)))
-    same_train = bool(np.allclose(g_s, g_t, rtol=1e-9))
+    g_g, n_g, t_g, w_g = _measured(trig_bench.world, lambda: trig.run(*cell, 64))
+    rows.append(("64-pulse train, one cell", 64, (n_s, t_s, w_s), (n_t, t_t, w_t), (n_g, t_g, w_g)))
+    same_train = bool(np.allclose(g_s, g_t, rtol=1e-9)) and bool(np.array_equal(g_t, g_g))
+    same_trig_chip = all(np.array_equal(a, trig_bench.world.chip.state_dict()[k])
+                         for k, a in tsp_bench.world.chip.state_dict().items())
 
     rng = np.random.default_rng(0)
     tile = [(r, c) for r in range(16) for c in range(4)]
@@ -224,21 +236,25 @@ def instrument_time() -> None:
                     for k, a in scpi.world.chip.state_dict().items())
 
     print("\nInstrument time: cell-by-cell SCPI (2450 + 81160A + B2200, GPIB) vs on-instrument "
-          "TSP (2636B + B2200, GPIB)")
-    print(f"  {'work':44s} {'path':5s} {'VISA transactions':>18s} {'instrument time':>16s} {'wall time':>10s}")
-    print(f"  {'':44s} {'':5s} {'per pulse+read':>18s} {'per pulse+read':>16s} {'per p+r':>10s}")
-    for name, n_ops, s_, t_ in rows:
-        for path, (n, t, w) in (("SCPI", s_), ("TSP", t_)):
-            print(f"  {name:44s} {path:5s} {n / n_ops:18.2f} {1e3 * t / n_ops:13.3f} ms {1e6 * w / n_ops:7.0f} us")
-        print(f"  {'':44s} ratio {s_[0] / t_[0]:17.1f}x {s_[1] / t_[1]:15.1f}x {s_[2] / t_[2]:9.1f}x"
-              f"   (target >= 5x transactions and instrument time)")
-    print(f"  same readings on both paths (64-pulse train): {'yes' if same_train else 'NO'}; "
-          f"identical chips after both workloads (drift off): "
+          "TSP (2636B + B2200, GPIB): the loop-based train (Lua delay) and the trigger-model train "
+          "(timer-timed pulses, timestamped readings)")
+    print(f"  {'work':44s} {'path':8s} {'VISA transactions':>18s} {'instrument time':>16s} {'wall time':>10s}")
+    print(f"  {'':44s} {'':8s} {'per pulse+read':>18s} {'per pulse+read':>16s} {'per p+r':>10s}")
+    for name, n_ops, s_, *paths in rows:
+        for path, (n, t, w) in zip(("SCPI", "TSP loop", "TSP trig"), (s_, *paths)):
+            print(f"  {name:44s} {path:8s} {n / n_ops:18.2f} {1e3 * t / n_ops:13.3f} ms {1e6 * w / n_ops:7.0f} us")
+        for path, t_ in zip(("loop", "trig"), paths):
+            print(f"  {'':44s} SCPI/{path} {s_[0] / t_[0]:15.1f}x {s_[1] / t_[1]:15.1f}x {s_[2] / t_[2]:9.1f}x"
+                  f"   (target >= 5x transactions and instrument time)")
+    print(f"  same readings on the three paths (64-pulse train): {'yes' if same_train else 'NO'}; "
+          f"identical chips, TSP loop and trigger-model trains: {'yes' if same_trig_chip else 'NO'}; "
+          f"identical chips, SCPI and TSP loop after both workloads (drift off): "
           f"{'yes' if same_chip and k_s == k_t else 'NO'}")
     print("  (instrument time = transport latency per transaction + NPLC integration + source delay + "
           "pulse widths + Lua execution; labbench/sim/transport.py has the per-interface figures)")
     scpi.close()
     tsp_bench.close()
+    trig_bench.close()
 
 
 if __name__ == "__main__":

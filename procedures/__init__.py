@@ -10,11 +10,11 @@ from .forming import Forming
 from .iv_sweep import IVSweep
 from .pulse_train import PulseTrain
 from .retention import Retention
-from .tsp_pulse_train import TspPulseTrain
+from .tsp_pulse_train import TspPulseTrain, TspTriggerPulseTrain
 
 #: CLI name -> procedure class; `labbench measure` offers exactly these
 REGISTRY = {cls.NAME: cls for cls in (PulseTrain, Forming, IVSweep, Retention, Endurance, ArrayMap,
-                                      TspPulseTrain)}
+                                      TspPulseTrain, TspTriggerPulseTrain)}
 
 __all__ = ["REGISTRY", "ArrayMap", "Endurance", "Forming", "IVSweep", "PulseTrain", "Retention",
-           "TspPulseTrain"]
+           "TspPulseTrain", "TspTriggerPulseTrain"]

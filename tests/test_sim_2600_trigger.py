@@ -191,3 +191,99 @@ def test_factory_sweeps_beyond_the_bench_limits_are_refused(bench):
     _, errors = _run(smu, "PulseVMeasureI(smua, 0, 9, 1e-3, 1e-3, 2)")
     assert errors and "outside the bench limit" in errors[0]
     assert all(level <= 3.5 for level, _ in seen) and smu.outputs_on() == []
+
+
+# -- KIPulse's configured trains -----------------------------------------------------------
+def _setup(smu):
+    _run(smu, "smub.source.limiti = 1e-3 smub.source.levelv = 1.2 smub.source.output = 1 "
+              "smua.source.limiti = 1e-4 smua.measure.nplc = 0.01 smua.nvbuffer1.clear() "
+              "smua.nvbuffer1.collecttimestamps = 1 smua.nvbuffer1.collectsourcevalues = 1")
+
+
+def test_config_pulse_v_measure_i_then_initiate_gives_the_configured_train(bench):
+    smu = bench.world.instruments["smu"]
+    chip = bench.world.chip
+    twin = Chip(chip.model, chip.rows, chip.cols, seed=chip.seed, formed=True)
+    twin.load_state_dict(chip.state_dict())
+    _setup(smu)
+    seen = _pulses(smu)
+    replies, errors = _run(smu, "f1, m1 = ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-3, 4e-3, 4, smua.nvbuffer1, 7) "
+                                "print(f1, m1) print(QueryPulseConfig(7).tostring()) "
+                                "f2, m2 = InitiatePulseTest(7) print(f2, m2) "
+                                "printbuffer(1, smua.nvbuffer1.n, smua.nvbuffer1.timestamps) "
+                                "printbuffer(1, smua.nvbuffer1.n, smua.nvbuffer1.sourcevalues) "
+                                "print(smua.source.output, smua.source.levelv, smua.source.limiti) "
+                                "smua.source.output = 0 smub.source.output = 0")
+    assert errors == []
+    assert replies[0].startswith("true\t")
+    assert "type = pulse" in replies[1] and "time on = 0.001" in replies[1] and "{ 1.5, 1.5, 1.5, 1.5 }" in replies[1]
+    assert replies[-4].startswith("true\t")
+    stamps = [float(x) for x in replies[-3].split(",")]
+    assert len(stamps) == 4 and np.allclose(np.diff(stamps), 5e-3)        # ton + toff apart, one reading per pulse
+    assert np.allclose([float(x) for x in replies[-2].split(",")], 1.5)   # each measured at its pulse's level
+    assert replies[-1].split("\t") == ["1.00000e+00", "0.00000e+00", "1.00000e-04"]   # on, at the bias, the limit
+    assert seen == [(1.5, 1e-3)] * 4                                      # exact widths on the chip
+    idx = chip.flat(0, 0, 0)
+    for _ in range(4):
+        twin.pulse(idx, 1, SET, amplitude=1.5, width=1e-3, gate=1.2)
+    assert chip.g[idx] == twin.g[idx]
+
+
+def test_configured_sweeps_step_their_levels_linearly_and_logarithmically(bench):
+    smu = bench.world.instruments["smu"]
+    _setup(smu)
+    replies, errors = _run(smu, "ConfigPulseVMeasureISweepLin(smua, 0, 0.02, 0.1, 1e-4, 1e-3, 1e-3, 5, smua.nvbuffer1, 1) "
+                                "InitiatePulseTest(1) printbuffer(1, 5, smua.nvbuffer1.sourcevalues) "
+                                "smua.nvbuffer1.clear() "
+                                "ConfigPulseVMeasureISweepLog(smua, 0, 0.01, 1, 1e-4, 1e-3, 1e-3, 3, smua.nvbuffer1, 2) "
+                                "InitiatePulseTest(2) printbuffer(1, 3, smua.nvbuffer1.sourcevalues) "
+                                "smua.source.output = 0 smub.source.output = 0")
+    assert errors == []
+    assert np.allclose([float(x) for x in replies[0].split(",")], [0.02, 0.04, 0.06, 0.08, 0.1])
+    assert np.allclose([float(x) for x in replies[1].split(",")], [0.01, 0.1, 1.0])
+
+
+@pytest.mark.parametrize("call, words", [
+    ("ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-3, 1e-3, 4, smua.nvbuffer1)", "tag is missing"),
+    ("ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-3, 1e-3, 0, smua.nvbuffer1, 1)", "points must be"),
+    ("ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-7, 1e-3, 4, nil, 1)", "ton must be"),
+    ("ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-5, 1e-3, 4, smua.nvbuffer1, 1)", "shorter than one measurement"),
+    ("ConfigPulseVMeasureI(smua, 0, 1.5, 5, 1e-3, 1e-3, 4, nil, 1)", "limit must be"),
+    ("ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-3, 1e-3, 4, {}, 1)", "reading buffer"),
+    ("ConfigPulseVMeasureI(smua, 0, 150, 1, 1e-3, 1e-3, 4, nil, 1)", "operating area"),
+    ("ConfigPulseIMeasureVSweepLog(smua, 0, -1e-3, 1e-3, 1, 1e-3, 1e-3, 4, nil, 1)", "one sign"),
+    ("ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-3, 1e-3, 4, nil, 1, 99)", "digital I/O line"),
+    ("InitiatePulseTest(42)", "no pulse train is configured with tag 42"),
+])
+def test_pulse_dimensions_that_cannot_be_achieved_are_refused_with_a_message(bench, call, words):
+    smu = bench.world.instruments["smu"]
+    seen = _pulses(smu)
+    replies, errors = _run(smu, f"smua.measure.nplc = 1 f, m = {call} print(f, m)")
+    assert errors == [] and replies[0].startswith("false\t") and words in replies[0], replies
+    assert seen == []
+
+
+def test_a_configured_train_beyond_the_bench_limits_is_refused_before_any_level_is_sourced(bench):
+    smu = bench.world.instruments["smu"]
+    _setup(smu)
+    seen = _pulses(smu)
+    replies, errors = _run(smu, "print(ConfigPulseVMeasureISweepLin(smua, 0, 1, 9, 1e-4, 1e-3, 1e-3, 3, nil, 1)) "
+                                "InitiatePulseTest(1)")
+    assert replies[0].startswith("true")           # within the instrument's ranges: configured
+    assert errors and "outside the bench limit" in errors[0]
+    assert seen == [] and smu.outputs_on() == []
+
+
+def test_a_train_waiting_on_a_sync_in_trigger_that_never_comes_stops_at_the_visa_timeout(bench):
+    smu = bench.world.instruments["smu"]
+    _setup(smu)
+    seen = _pulses(smu)
+    t0 = smu.now()
+    replies, errors = _run(smu, "ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-3, 1e-3, 4, smua.nvbuffer1, 1, 2, 0, 60) "
+                                "print(InitiatePulseTest(1))")
+    assert replies == [] and errors and errors[0].startswith("-286") and "VISA timeout" in errors[0]
+    assert smu.now() - t0 >= smu.visa_timeout * 0.99
+    assert seen == [] and smu.outputs_on() == []
+    replies, _ = _run(smu, "ConfigPulseVMeasureI(smua, 0, 1.5, 1e-4, 1e-3, 1e-3, 4, nil, 2, 2, 0, 0.1, true) "
+                           "print(InitiatePulseTest(2))")
+    assert replies[0].startswith("false\t") and "timer timeout" in replies[0]

@@ -62,7 +62,7 @@ PM_CHANNEL = {  # property -> (value set, value read back)
 }
 PM_READS = {"current", "voltage", "resistance"}
 # map_values=True on a [0.001, 25] range: the driver maps the reply through a list index
-PM_DRIVER_ISSUES = {"measure_nplc"}
+PM_DRIVER_ISSUES = {"measure_nplc"}  # sends list indices: 25 goes out as nplc=1 (docs/simulated-instruments.md)
 
 
 def test_pymeasure_2600_every_channel_property(world):
@@ -90,9 +90,13 @@ def test_pymeasure_2600_every_channel_property(world):
         ch.measure_current(nplc=0.1, auto_range=False, current=1e-4)
         ch.ramp_to_voltage(0.2, steps=3, pause=0)
         ch.ramp_to_current(0.0, steps=2, pause=0) if ch.source_mode == "current" else None
+        ch.auto_range_source()
         ch.source_output = "OFF"   # what shutdown() ends with (its ramp sleeps 3 s of wall time)
         assert ch.source_output == "OFF"
     assert k.check_errors() == []
+    assert k.next_error == (0, "Queue Is Empty")
+    k.write("smua.source.levelv = 500")
+    assert k.next_error[0] == -222 and k.next_error == (0, "Queue Is Empty")
     assert w.instruments["smu"].outputs_on() == []
 
 
@@ -148,7 +152,7 @@ QC_READS = {"curr", "res", "linefreq", "time_axis", "timetrace"}
 # read back by a measurement (measure.v()): the level within the offset of the fixed 20 V
 # measure range set above (2636B datasheet: 5 mV)
 QC_MEASURED = {"volt": 5e-3}
-QC_NOT_HERE = {"fastsweep"}  # needs setup_fastsweep with QCoDeS dataset sweep objects
+QC_SWEEPS = {"fastsweep"}  # set up with QCoDeS dataset sweep objects: its own test below
 
 
 def test_qcodes_2636b_every_channel_parameter(world):
@@ -159,7 +163,7 @@ def test_qcodes_2636b_every_channel_parameter(world):
     try:
         assert q.model == "2636B" and q.get_idn()["model"] == "2636B"
         for ch in q.channels:
-            assert set(ch.parameters) == {k.split("#")[0] for k in QC_CHANNEL} | QC_READS | QC_NOT_HERE
+            assert set(ch.parameters) == {k.split("#")[0] for k in QC_CHANNEL} | QC_READS | QC_SWEEPS
             for key, (value, expected) in QC_CHANNEL.items():
                 p = ch.parameters[key.split("#")[0]]
                 p(value)
@@ -179,6 +183,33 @@ def test_qcodes_2636b_every_channel_parameter(world):
         q.reset()
         assert q.smua.output() is False
         assert q.ask("errorqueue.count") == "0.00000e+00"
+    finally:
+        q.close()
+
+
+def test_qcodes_2636b_fastsweep_in_one_and_two_dimensions(world):
+    """QCoDeS's own Lua sweep scripts (1D IV, 2D over both channels, VI), REAL32 replies."""
+    from qcodes.dataset import LinSweep
+    from qcodes.instrument_drivers.Keithley import Keithley2636B
+
+    w, lib = world
+    q = Keithley2636B(f"q{next(_names)}", "GPIB0::26::INSTR", visalib=lib)
+    try:
+        for ch, other in ((q.smua, q.smub), (q.smub, q.smua)):
+            ch.setup_fastsweep(LinSweep(ch.volt, 0, 0.5, 11, 1e-3))
+            data = ch.fastsweep()
+            # nothing connected: the meter's floor at every point (lowest autorange 10 nA: offset 3 pA)
+            assert data.shape == (11,) and np.all(np.abs(data) <= 3e-12) and np.any(data != 0)
+            ch.setup_fastsweep(LinSweep(ch.volt, 0, 0.5, 5, 0), LinSweep(other.volt, 0, 1, 3, 0))
+            assert ch.fastsweep().shape == (3, 5)
+            ch.setup_fastsweep(LinSweep(ch.curr, 0, 1e-6, 4, 0), mode="VI")
+            v = ch.fastsweep()
+            # a current into an open circuit: the voltage sits at the 20 V limit (in compliance)
+            assert v.shape == (4,) and np.allclose(v[1:], 20.0, atol=5e-3)
+            ch.output(False)
+            other.output(False)
+        assert q.ask("errorqueue.count") == "0.00000e+00"
+        assert w.instruments["smu"].outputs_on() == []
     finally:
         q.close()
 

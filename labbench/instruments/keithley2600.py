@@ -253,7 +253,34 @@ local function program(nmax, dg, amp, w, gp, vr, gr, il, nplc)
 end
 """
 
-_BODIES = {"train": TRAIN_LUA, "program": PROGRAM_LUA}
+TRIGGER_TRAIN_LUA = """\
+local WMAX = {wmax!r}
+local function ttrain(n, amp, w, gp, vr, gr, il, nplc)
+  -- n x (a SET pulse timed by the trigger model, one reading at vr with its timestamp);
+  -- channel A on the bit line, B on the word line
+  if type(w) ~= "number" or w ~= w or w < 1e-6 or w > WMAX then
+    off() error("labbench: pulse width outside the bench limit", 0)
+  end
+  on(amp, gp, vr, gr, il, nplc)
+  local buf, T, tm = smua.nvbuffer1, smua.trigger, trigger.timer[1]
+  buf.clear() buf.appendmode = 1 buf.collecttimestamps = 1
+  -- one point per pulse: amp when the model starts, back to the idle level (0 V) when
+  -- timer 1, started by the source action, ends the width: the width is the timer's
+  tm.reset() tm.delay = w tm.count = 1 tm.passthrough = false tm.stimulus = T.SOURCE_COMPLETE_EVENT_ID
+  T.source.listv({{amp}}) T.source.limiti = il T.source.action = smua.ENABLE T.measure.action = smua.DISABLE
+  T.endpulse.action = smua.SOURCE_IDLE T.endpulse.stimulus = tm.EVENT_ID T.endsweep.action = smua.SOURCE_IDLE
+  T.arm.count = 1 T.arm.stimulus = 0 T.source.stimulus = 0 T.measure.stimulus = 0 T.count = 1
+  for k = 1, n do
+    B.levelv = gp A.levelv = 0
+    T.initiate() waitcomplete()
+    B.levelv = gr A.levelv = vr M.i(buf) A.levelv = 0
+  end
+  off() reply()
+  printbuffer(1, n, buf.readings, buf.timestamps)
+end
+"""
+
+_BODIES = {"train": TRAIN_LUA, "program": PROGRAM_LUA, "ttrain": TRIGGER_TRAIN_LUA}
 
 
 def _compact(lua: str) -> str:
@@ -262,26 +289,31 @@ def _compact(lua: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def call_chunk(fn: str, args: tuple, limits: dict[str, tuple[float | None, float | None]]) -> str:
+def call_chunk(fn: str, args: tuple, limits: dict[str, tuple[float | None, float | None]],
+               max_width: float = 1.0) -> str:
     """One self-contained TSP message that defines ``fn`` and its helpers as locals, with
-    ``limits`` ({'hi': (V, A), 'b': (V, A)}) written in, and calls it with ``args``."""
+    ``limits`` ({'hi': (V, A), 'b': (V, A)}) and the longest pulse ``max_width`` (s) written
+    in, and calls it with ``args``."""
     (va, ia), (vb, ib) = limits["hi"], limits["b"]
     head = PULSE_READ_LUA.format(va=float(va or 0.0), ia=float(ia or 0.0), vb=float(vb or 0.0),
                                  ib=float(ib if ib is not None else 1e-10))
+    body = _BODIES[fn].format(wmax=float(max_width)) if fn == "ttrain" else _BODIES[fn]
     call = f"{fn}(" + ", ".join("%.12g" % a for a in args) + ")"
-    return "loadandrunscript\n" + _compact(head + _BODIES[fn]) + "\n" + call + "\nendscript"
+    return "loadandrunscript\n" + _compact(head + body) + "\n" + call + "\nendscript"
 
 
 def rehearse(text: str, limits: dict[str, tuple[float | None, float | None]], timeout: float = 2.0,
-             name: str = "smu") -> None:
+             name: str = "smu") -> float:
     """Run ``text`` (TSP messages) on a simulated 2600B that refuses any level or limit
     outside ``limits`` ({'hi': (max |V|, max compliance), 'b': ...}).  Raises
-    SafetyError with the instrument's messages if anything was refused or failed."""
+    SafetyError with the instrument's messages if anything was refused or failed; else
+    returns the instrument time it took (s)."""
     from labbench.sim.keithley2600b import Keithley2600BSim
 
     twin = Keithley2600BSim(None, name, "GPIB0::1::INSTR")  # named as on the bench: smu.hi, smu.b
     twin.set_limits(limits)
     twin.visa_timeout = timeout
+    t0 = twin.now()
     twin.write(text.encode("ascii", "replace"))
     if len(twin.errors):
         msgs = []
@@ -289,6 +321,7 @@ def rehearse(text: str, limits: dict[str, tuple[float | None, float | None]], ti
             msgs.append(twin.errors.pop())
         raise _refuse("TSP refused before sending (rehearsal on a simulated 2600B): "
                           + "; ".join(msgs) + "; nothing was sent")
+    return twin.now() - t0
 
 
 class TspPulseTrain:
@@ -316,7 +349,12 @@ class TspPulseTrain:
             if t not in bench._port:
                 raise ValueError(f"TSP pulse trains need {t} wired to a matrix input")
         self.limits = bench.config.interlock_limits(smu, ("hi", "b"))
-        self._rehearsed: set = set()
+        # the longest pulse the bench allows: its pulse terminal's, as for the same pulse over SCPI
+        op = bench.config.operating
+        lim = bench.config.limits.get(op.pulse_terminal)
+        self.max_width = float(lim.max_pulse_width) if lim is not None and lim.max_pulse_width else 1.0
+        self._rehearsed: dict = {}          # setting -> instrument time of a 1-pulse rehearsal
+        self._timed: dict = {}              # setting -> (fixed, per pulse) instrument time
 
     def _check(self, n, amp, width, gate_p, v_read, gate_r, ilim, nplc) -> None:
         for what, v in (("n", n), ("amplitude", amp), ("width", width), ("gate", gate_p),
@@ -328,12 +366,6 @@ class TspPulseTrain:
         if not 0 < width <= 1.0 or not 0.001 <= nplc <= 25:
             raise _refuse(f"TSP pulse train: width {width} s must be in (0, 1], nplc {nplc} in 0.001..25; "
                               "nothing was sent")
-        timeout = self._timeout()
-        per_pulse = width + nplc / 50.0 + 1e-4   # pulse, reading (NPLC at 50 Hz, the slower line), Lua
-        if timeout is not None and n * per_pulse > 0.8 * timeout:
-            raise _refuse(f"TSP pulse train: {n} pulses of {width:g} s with readings of {nplc:g} NPLC take about "
-                          f"{n * per_pulse:.3g} s, longer than the VISA timeout ({timeout:g} s) allows; "
-                          "use fewer pulses per train or raise the timeout; nothing was sent")
         vmax_a, imax_a = self.limits["hi"]
         vmax_b, _ = self.limits["b"]
         for what, v, vmax, term in (("amplitude", amp, vmax_a, "hi"), ("read voltage", v_read, vmax_a, "hi"),
@@ -361,12 +393,49 @@ class TspPulseTrain:
             paths.append((card, b._port[term], out))
         b.switch_matrix.set_paths(paths)
 
+    FN = "train"            # the chunk's function (:data:`_BODIES`)
+    # pulses in the second rehearsal: Lua work is charged per 1000 instructions, so a
+    # per-pulse time needs a train long enough to resolve it (to ~5 us a pulse)
+    REHEARSED = 201
+
+    def _chunk(self, fn: str, args: tuple) -> str:
+        return call_chunk(fn, args, self.limits, self.max_width)
+
     def _call(self, fn: str, first, rest: tuple) -> str:
-        """The chunk for ``fn(first, *rest)``, rehearsed once per setting (with one pulse)."""
-        if (fn, rest) not in self._rehearsed:
-            rehearse(call_chunk(fn, (1, *rest), self.limits), self.limits, name=self.bench.source_meter.name)
-            self._rehearsed.add((fn, rest))
-        return call_chunk(fn, (first, *rest), self.limits)
+        """The chunk for ``fn(first, *rest)``, rehearsed once per setting (with 1 and
+        ``REHEARSED`` pulses), and refused if the rehearsal's instrument time for ``first``
+        pulses would pass the VISA timeout."""
+        name = self.bench.source_meter.name
+        if (fn, rest) not in self._rehearsed:        # every setting: its levels and limits
+            self._rehearsed[(fn, rest)] = rehearse(self._chunk(fn, (1, *rest)), self.limits, name=name)
+        timing = self._timing_key(fn, rest)
+        if timing not in self._timed:                 # its duration (program's dg does not change it)
+            k, t1 = self.REHEARSED, self._rehearsed[(fn, rest)]
+            per = (rehearse(self._chunk(fn, (k, *rest)), self.limits, name=name, timeout=1e6) - t1) / (k - 1)
+            self._timed[timing] = (t1 - per, per)    # fixed, per pulse
+        fixed, per = self._timed[timing]
+        timeout = self._timeout()
+        # the duration the rehearsal measured, with a fifth of the timeout left for the reply
+        if timeout is not None and fixed + first * per > 0.8 * timeout:
+            raise _refuse(f"TSP pulse train: {first} pulses take {fixed + first * per:.3g} s of instrument time "
+                          f"on the rehearsal, longer than the VISA timeout ({timeout:g} s) allows; use fewer "
+                          "pulses per call or raise the timeout; nothing was sent")
+        return self._chunk(fn, (first, *rest))
+
+    def plan(self, n: int, amplitude: float | None = None, width: float | None = None,
+             gate: float | None = None) -> float:
+        """Check and rehearse a train of ``n`` pulses without sending anything: the
+        instrument time it would take (s), or SafetyError."""
+        st = self._settings(amplitude, width, gate)
+        self._check(n, *st)
+        self._call(self.FN, int(n), st)
+        fixed, per = self._timed[self._timing_key(self.FN, st)]
+        return fixed + n * per
+
+    @staticmethod
+    def _timing_key(fn: str, rest: tuple) -> tuple:
+        # on the rehearsal's twin no cell answers, so program() always runs its n_max pulses
+        return (fn, rest[1:] if fn == "program" else rest)
 
     def _settings(self, amplitude, width, gate):
         op = self.bench.config.operating
@@ -394,15 +463,21 @@ class TspPulseTrain:
             width: float | None = None, gate: float | None = None) -> np.ndarray:
         """``n`` SET pulses, each followed by a reading: the conductances (S) read after
         each pulse, as ``bench.pulse_cell(..., n=1)`` then ``bench.read_cell`` would."""
-        op = self.bench.config.operating
         st = self._settings(amplitude, width, gate)
         self._check(n, *st)
-        chunk = self._call("train", int(n), st)
+        chunk = self._call(self.FN, int(n), st)
         self.route(row, col, side)
         self.adapter.tsp_write(chunk)
         reply = self.adapter.tsp_read()
         what = f"{self.bench.source_meter.name}: TSP pulse train"
-        currents = np.array([_reading(x, what) for x in _fields(reply, ",", n, what)])
+        values = np.array([_reading(x, what) for x in _fields(reply, ",", n * self.COLUMNS, what)])
+        self._last = values.reshape(n, self.COLUMNS)
+        return self._conductances(self._last[:, 0], st, what)
+
+    COLUMNS = 1             # values per pulse in the reply
+
+    def _conductances(self, currents: np.ndarray, st: tuple, what: str) -> np.ndarray:
+        op = self.bench.config.operating
         ilim = st[-2]
         if np.any(np.abs(currents) > 1.05 * ilim + 1e-12):
             from labbench.errors import InstrumentFault
@@ -411,6 +486,38 @@ class TspPulseTrain:
                                   f"compliance the chunk set: a truncated or garbled reply; nothing of it is recorded; "
                                   f"check the connection")
         return currents / op.read_voltage
+
+
+class TspTriggerPulseTrain(TspPulseTrain):
+    """The same SET pulse-and-read trains, with each pulse timed by the 2600B's trigger
+    model instead of a Lua ``delay``: one sweep point per pulse, the source action puts the
+    amplitude on channel A, timer 1 (started by it) ends the pulse back at the idle 0 V, so
+    the width is the instrument's timer, not the script's timing.  Each reading is taken at
+    the read bias as on the loop path and kept with its timestamp.
+
+    Limits as for :class:`TspPulseTrain`, plus the width: at most the bench's pulse-width
+    limit (that of its pulse terminal, as the same pulse over SCPI), written into the chunk
+    and checked there, and not below the timer's 1 us.  The train's duration is computed
+    by the rehearsal and refused before sending if the VISA timeout would cut it."""
+
+    FN = "ttrain"
+    COLUMNS = 2             # a reading and its timestamp per pulse
+
+    def _check(self, n, amp, width, gate_p, v_read, gate_r, ilim, nplc) -> None:
+        super()._check(n, amp, width, gate_p, v_read, gate_r, ilim, nplc)
+        if not 1e-6 <= width <= self.max_width:
+            raise _refuse(f"TSP trigger-model pulse train: width {width:g} s outside 1e-06..{self.max_width:g} s "
+                          "(the trigger timer's resolution, the bench's pulse-width limit); nothing was sent")
+
+    def program(self, *args, **kwargs):
+        raise NotImplementedError("the trigger-model path runs trains; closed-loop programming is TspPulseTrain's")
+
+    def run_timed(self, row: int, col: int, side: int, n: int, amplitude: float | None = None,
+                  width: float | None = None, gate: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(conductances (S), times of the readings (s) after the first) of ``n`` pulses."""
+        g = self.run(row, col, side, n, amplitude, width, gate)
+        stamps = self._last[:, 1]
+        return g, stamps - stamps[0]
 
 
 def _fields(reply: str, sep: str, n: int, what: str) -> list[str]:

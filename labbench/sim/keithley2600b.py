@@ -28,7 +28,7 @@ from .instrument import SimInstrument
 from .scpi import SCPIError, split_units
 from .keithley2600b_factory import FACTORY_SCRIPTS
 from .keithley2600b_trigger import SMUTrigger, TriggerModel
-from .tsp import TSPEngine, TSPError
+from .tsp import TSPEngine, TSPError, lua_repr
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ LIMITI = (100e-12, 1.5)
 
 def _num(v, what: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
-        raise TSPError(-222, f"{what} must be a finite number, got {v!r}")
+        raise TSPError(-222, f"{what} must be a finite number, got {lua_repr(v)}")
     return float(v)
 
 
@@ -56,7 +56,7 @@ def _in(v, lo, hi, what) -> float:
 
 def _choice(v, allowed: tuple, what: str) -> int:
     if v not in allowed:
-        raise TSPError(-222, f"{what} must be one of {', '.join(str(a) for a in allowed)}, got {v!r}")
+        raise TSPError(-222, f"{what} must be one of {', '.join(str(a) for a in allowed)}, got {lua_repr(v)}")
     return int(v)
 
 
@@ -724,7 +724,8 @@ class Keithley2600BSim(SimInstrument):
             self.smua = SMUChannel(self, "smua", "hi")
             self.smub = SMUChannel(self, "smub", "b")
         if self.engine is None:
-            self.engine = TSPEngine(self, self._globals(), self.now, self.advance, self._queue.append)
+            self.tsp_globals = self._globals()    # the instrument's own names, as a script sees them
+            self.engine = TSPEngine(self, self.tsp_globals, self.now, self.advance, self._queue.append)
             self.engine.lua.execute(FACTORY_SCRIPTS)   # KISweep/KIPulse, as loaded at power-up
 
     def _globals(self) -> dict:

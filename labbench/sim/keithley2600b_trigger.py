@@ -27,7 +27,7 @@ from __future__ import annotations
 import heapq
 import math
 
-from .tsp import ScriptTimeout, TSPError
+from .tsp import TSPError, lua_repr
 
 SOURCE_IDLE, SOURCE_HOLD = 0, 1
 TRIGGER_EVENT_ID, DISPLAY_TRIGGER_EVENT_ID = 1, 2
@@ -44,7 +44,7 @@ MAX_PENDING, EVENTS_PER_POINT = 100_000, 40
 
 def _num(v, what, lo=-math.inf, hi=math.inf) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not lo <= v <= hi:
-        raise TSPError(-222, f"{what} must be a finite number in [{lo:g}, {hi:g}], got {v!r}")
+        raise TSPError(-222, f"{what} must be a finite number in [{lo:g}, {hi:g}], got {lua_repr(v)}")
     return float(v)
 
 
@@ -298,19 +298,27 @@ class _Layer:
 
     # measure: what each point reads, into which buffers
     def i(self, buf=None):
-        self._bufs = ("i", buf, None)
+        self._bufs = ("i", _buffer(buf), None)
 
     def v(self, buf=None):
-        self._bufs = ("v", buf, None)
+        self._bufs = ("v", _buffer(buf), None)
 
     def r(self, buf=None):
-        self._bufs = ("r", buf, None)
+        self._bufs = ("r", _buffer(buf), None)
 
     def p(self, buf=None):
-        self._bufs = ("p", buf, None)
+        self._bufs = ("p", _buffer(buf), None)
 
     def iv(self, ibuf=None, vbuf=None):
-        self._bufs = ("iv", ibuf, vbuf)
+        self._bufs = ("iv", _buffer(ibuf), _buffer(vbuf))
+
+
+def _buffer(b):
+    """A reading buffer (``smua.nvbuffer1``), or nil for none: refused when configured,
+    not when the sweep runs."""
+    if b is None or getattr(b, "TSP_NAME", None) == "nvbuffer":
+        return b
+    raise TSPError(-222, f"a reading buffer is expected (smua.nvbuffer1 ...), got {lua_repr(b)}")
 
 
 _LAYER_API = {

@@ -46,6 +46,24 @@ class ScriptTimeout(Exception):
     """A chunk ran past its budget of instrument time."""
 
 
+def lua_repr(v) -> str:
+    """A value a script passed, named as Lua would name it in a message: never a Python
+    repr (``None``, ``True``, ``<...SMUChannel object at 0x...>``)."""
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return f"{v:g}"
+    if isinstance(v, str):
+        shown = "".join(c if " " <= c <= "~" else "?" for c in v[:40])
+        return f'"{shown}"'
+    name = getattr(v, "TSP_NAME", None)
+    if isinstance(name, str):
+        return name                      # an instrument object: its TSP name (smua, smua.source, ...)
+    return "a table"
+
+
 def tsp_number(x: float, digits: int = 6) -> str:
     """A number as TSP prints it (``format.asciiprecision`` significant digits)."""
     if isinstance(x, bool):
@@ -453,8 +471,7 @@ class TSPEngine:
         if not (0 <= t <= 1e5):
             raise TSPError(-222, f"delay({t:g}) outside 0..100000 s")
         if self._elapsed() + t > self.budget:
-            self._aborted = True
-            raise ScriptTimeout("script ran past the VISA timeout")
+            self.abort_now("script ran past the VISA timeout")   # the instrument waits until then
         self.advance(t)
 
     def _exit(self, *args):
