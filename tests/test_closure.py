@@ -47,3 +47,31 @@ def test_observables_come_one_per_device_and_cycle():
     obs = closure.observables(pd.DataFrame(rows))
     assert obs["hrs"].tolist() == [1, 1] and obs["first_set_step"].tolist() == [1, 1]
     assert obs["saturated"].tolist() == [4, 4] and obs["end_reset"].tolist() == [2, 2]
+
+
+def test_resolution_widens_the_criteria_to_what_a_small_sample_can_see_and_no_further():
+    rng = np.random.default_rng(1)
+    # two chips of the same population, 12 devices each, 20 % spread: their medians differ by
+    # several % by chance, which the fixed 5 % criterion calls a misfit
+    chips = [{"x": rng.normal(10, 2, 12)} for _ in range(200)]
+    same = [closure.compare(chips[i], chips[i + 1]).iloc[0] for i in range(0, 200, 2)]
+    assert np.mean([r.ok for r in same]) >= 0.95                     # its false alarms: <= alpha-ish
+    assert np.mean([r.ok_strict for r in same]) < 0.6                 # the fixed criteria fail the truth
+    # a replay 40 % off is still refused
+    far = closure.compare({"x": rng.normal(10, 2, 12)}, {"x": rng.normal(14, 2, 12)}).iloc[0]
+    assert not far.ok and far.median_tol < 0.4
+    # a large sample is held to 5 % / 0.8-1.25
+    big = closure.compare({"x": rng.normal(10, 1, 2000)}, {"x": rng.normal(10.8, 1, 2000)}).iloc[0]
+    assert big.median_tol == 0.05 and big.sd_band == 1.25 and not big.ok
+
+
+def test_campaign_observables_are_one_per_device():
+    rows = [{"cell": c, "side": 0, "condition": 0, "cycle": k, "direction": d, "pulse": p, "conductance": g + k}
+            for c in range(3) for k in range(3) for d, gs in (("set", [1, 2, 3, 4]), ("reset", [4, 3, 2]))
+            for p, g in enumerate(gs)]
+    ends = pd.DataFrame([{"cell": c, "side": 1, "cycle": k, "g_lrs": 10.0 + k, "g_hrs": 1.0} for c in range(2)
+                         for k in range(4)])
+    obs = closure.campaign_observables({"pulse-train": [pd.DataFrame(rows)], "endurance": [ends]})
+    assert obs["hrs"].tolist() == [2.0, 2.0, 2.0]                      # the mean of 1, 2, 3 over cycles
+    assert obs["endurance_lrs"].tolist() == [11.5, 11.5]
+    assert "retention_kept" not in obs                                 # not measured: not compared
