@@ -127,3 +127,29 @@ def test_strict_preset_is_what_the_docs_say():
     assert (c.optimizer, c.rule, c.refresh, c.binarize_input) == (STRICT["optimizer"], STRICT["rule"], "paper", True)
     assert not OPTIMIZERS[c.optimizer].per_synapse
     assert c.sense_offset == c.sense_noise == 0.01
+
+
+@pytest.mark.parametrize("preset", ["strict", "mixed-precision"])
+def test_train_cli_builds_exactly_the_preset(preset):
+    """`labbench train --mode X` with no other option is preset_config(X): every key of the
+    preset reaches the run (the strict preset's rule_threshold was once dropped)."""
+    from labbench.bnn import cli as train_cli
+
+    ctx = train_cli.train.make_context("train", ["--mode", preset])
+    p = ctx.params
+    options = {k: p[k] for k in ("epochs", "batch", "lr", "lr_end", "optimizer", "optimizer_threshold", "rule",
+                                 "rule_threshold", "refresh", "refresh_level", "refresh_every", "refresh_check_every",
+                                 "refresh_verify", "sense_offset", "sense_noise", "binarize_input",
+                                 "idle_between_epochs", "train_subset", "seed")}
+    options.update(refresh_cap=p["refresh_cap"] or None, refresh_patience=p["refresh_patience"] or None)
+    with ctx:
+        cfg = train_cli._config_from_options(ctx, preset, (784, 500, 10), "device", options)
+    from labbench.bnn.precision import PRESETS
+
+    # every key of the preset from the preset, every other one the CLI's default
+    want = preset_config(preset, sizes=(784, 500, 10), mode="device",
+                         **{k: v for k, v in options.items() if k not in PRESETS[preset]})
+    assert cfg == want, {k: (getattr(cfg, k), getattr(want, k)) for k in cfg.__dataclass_fields__
+                         if getattr(cfg, k) != getattr(want, k)}
+    if preset == "strict":
+        assert cfg.rule_threshold == STRICT["rule_threshold"] == 1.0

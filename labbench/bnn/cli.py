@@ -93,6 +93,9 @@ def _config_from_options(ctx, precision: str, sizes, mode: str, options: dict):
                                    "--refresh threshold with --mode mixed-precision")
     preset = PRESETS[precision]
     values = {k: (v if k not in preset or _given(ctx, k) else preset[k]) for k, v in options.items()}
+    # a preset key no option carries still applies (the CLI once dropped the strict preset's
+    # rule_threshold, so `--mode strict` ran at twice the preset's weight learning rate)
+    values.update({k: v for k, v in preset.items() if k not in values and k != "precision"})
     try:
         return TrainConfig(sizes=sizes, mode=mode, precision=precision, **values)
     except ValueError as e:
@@ -136,6 +139,9 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
               default="accumulate", show_default=True,
               help="ΔW → pulses: digital residual then whole pulses, stochastic/deterministic rounding, "
                    "or one pulse above a threshold")
+@click.option("--rule-threshold", default=0.5, show_default=True, type=BoundedFloat("rule_threshold"),
+              help="--rule threshold: write one pulse where |ΔW| exceeds this many nominal pulses "
+                   "(--mode strict: 1.0)")
 @click.option("--refresh", type=click.Choice(POLICIES), default="threshold", show_default=True,
               help="when to refresh saturated pairs; 'paper' = the threshold check with the paper's refresh "
                    "(RESET both, re-write the whole difference, no verify, no per-pair memory)")
@@ -173,7 +179,7 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
-          optimizer_threshold, rule, refresh, refresh_level,
+          optimizer_threshold, rule, rule_threshold, refresh, refresh_level,
           refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
           binarize_input, idle_between_epochs, data, train_subset, seed, out, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
@@ -198,7 +204,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
         raise click.UsageError("--db and --no-db contradict each other; give one")
     options = dict(
         epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, optimizer=optimizer,
-        optimizer_threshold=optimizer_threshold, rule=rule, refresh=refresh,
+        optimizer_threshold=optimizer_threshold, rule=rule, rule_threshold=rule_threshold, refresh=refresh,
         refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
         refresh_cap=refresh_cap or None, refresh_verify=refresh_verify,
         refresh_patience=refresh_patience or None, sense_offset=sense_offset,
