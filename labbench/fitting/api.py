@@ -213,6 +213,38 @@ def choose_method(trains: dict[int, Trains], norm) -> tuple[str, float]:
     return ("onestep" if ratio < 1.0 else "trajectory"), ratio
 
 
+def _residual_structure(fits, kinds, model, chosen, ranking, trains, norm, ctx, mode, method, one_device) -> dict:
+    """Is what the chosen model leaves over noise, or shape? (:mod:`.residuals`, runs test)
+
+    With one model asked for, the other candidates are fitted only when it is shape, to say
+    which fit better.  On one device fitted one-step, a wrong shape can hide: misfit makes
+    the step residuals of :func:`choose_method`'s probe look like write noise, and against
+    read noise the innovations show little of it.  There the candidates' curves are also
+    fitted to G(P) (cheap for one device): when the chosen shape leaves structure about its
+    curve that another shape does not, the shape is wrong (write noise would leave the same
+    structure about every curve), and that is the answer.
+    """
+    allowed = tuple(k for k in KINDS if not (norm.lo < 0 and k == "neurosim"))
+    out = residuals.structure(fits, kinds, mode, chosen, ranking, method)
+    if out["structured"] and model != "auto":
+        others = tuple(k for k in allowed if k not in kinds)
+        fits.update(_fit_kinds(others, trains, norm, mode, ctx, method))
+        out = residuals.structure(fits, kinds + others, mode, chosen, selection.rank(fits, kinds + others, mode), method)
+    if out["structured"] or method != "onestep" or not one_device:
+        return out
+    # the piecewise table is a step regression, never fitted to the curve: not a witness here
+    shapes = tuple(k for k in allowed if k != "piecewise")
+    if chosen not in shapes:
+        return out
+    curves = _fit_kinds(shapes, trains, norm, mode, ctx, "trajectory")
+    about = residuals.structure(curves, shapes, mode, chosen, selection.rank(curves, shapes, mode), "trajectory")
+    if about["structured"] and about["remove_structure"]:
+        about["why"] = ("about the fitted curves (G against P): the one-step innovations show little against read "
+                        "noise, and another shape leaves no structure")
+        return about
+    return out
+
+
 def _fit_kinds(kinds, trains, norm, mode, ctx, method) -> dict:
     """Fit each kind in ``kinds`` in one grouping ``mode``: {(kind, direction, mode): fit}."""
     out = {}
@@ -401,16 +433,8 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         if c["converged"] is not None:
             notes.append(f"solver ({d}): {c['solver']} converged for {c['converged']}/{c['units']} fit units "
                          f"in {c['iterations']} iterations")
-    # is what the chosen model leaves over noise, or shape? (runs test; with one model asked
-    # for, the other candidates are fitted only when it is shape, to say which fit better)
-    candidates = kinds
-    structure = residuals.structure(fits, kinds, rank_mode, chosen, ranking, method)
-    if structure["structured"] and model != "auto":
-        others = tuple(k for k in KINDS if k not in kinds and not (norm.lo < 0 and k == "neurosim"))
-        fits.update(_fit_kinds(others, trains, norm, rank_mode, ctx, method))
-        candidates = kinds + others
-        structure = residuals.structure(fits, candidates, rank_mode, chosen,
-                                        selection.rank(fits, candidates, rank_mode), method)
+    structure = _residual_structure(fits, kinds, model, chosen, ranking, trains, norm, ctx, rank_mode, method,
+                                    one_device=n_devices == 1)
     if (note := residuals.structure_note(structure)) is not None:
         notes.append(note)
     intervals = _parameter_intervals(chosen, params, nominal, multi, trains, norm, ctx, notes,

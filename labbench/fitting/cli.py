@@ -117,7 +117,7 @@ def _print_human(result, output, plot_path):
     rs = s.get("residual_structure") or {}
     if rs:
         runs = "; ".join(f"{d} {v['runs']} runs in {v['n']} (expected {v['expected']:.1f}, p = {v['p']:.2g})"
-                         for d, v in rs["directions"].items() if v.get("n"))
+                         for d, v in rs["directions"].items() if v.get("traces"))
         if rs["structured"]:
             fix = (f"no structure left by: {', '.join(rs['remove_structure'])}" if rs["remove_structure"]
                    else "no candidate model removes it")

@@ -202,7 +202,12 @@ def labels(trains: dict) -> dict:
             out[name] = {**neurosim_nonlinearity(*series[0], name).to_dict(), "n_traces": 1,
                          "procedure": PROCEDURE}
             continue
-        nl = np.array([neurosim_nonlinearity(p, g, name, interval=False).nl for p, g in series])
+        # each trace normalized alone; traces on one pulse grid (the usual case) fitted in one batch
+        groups: dict = {}
+        for p, g in series:
+            x, y = _normalize(p, g, "ltp" if d == SET else "ltd")[:2]
+            groups.setdefault(x.tobytes(), (x, []))[1].append(y)
+        nl = np.array([_label(float(c)) for x, ys in groups.values() for c in _best_c(x, np.array(ys))])
         lo, hi = np.quantile(nl, [0.025, 0.975])
         out[name] = {"nl": float(np.median(nl)), "spread95": [float(lo), float(hi)], "n_traces": len(series),
                      "procedure": PROCEDURE + "; the median over traces, each labelled alone"}
