@@ -109,9 +109,11 @@ def test_a_fit_with_the_wrong_model_says_so_and_names_the_models_that_fit():
     s = r.summary()["residual_structure"]
     assert s["structured"] and s["model"] == "neurosim"
     assert s["directions"]["set"]["runs"] < 0.7 * s["directions"]["set"]["expected"]
-    # the other candidates were fitted to say which fit better: the power law does, without structure
+    # read noise only, but the misfit made the fitter choose one-step fits, whose innovations show
+    # little: the candidates' curves were fitted too, and the power law's leaves no structure
+    assert r.method == "onestep" and "fitted curves" in s["why"]
     cands = {c["model"]: c for c in s["candidates"]}
-    assert set(cands) == {"neurosim", "softbounds", "expstep", "powstep", "piecewise"}
+    assert {"neurosim", "softbounds", "expstep", "powstep"} <= set(cands)
     assert "powstep" in s["remove_structure"] and cands["powstep"]["delta_bic"] < 0
     note = next(n for n in r.notes if n.startswith("residuals of the neurosim fit are structured"))
     assert "powstep" in note and "runs" in note
