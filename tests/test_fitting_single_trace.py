@@ -2,7 +2,8 @@
 
 Coverage is checked the way the fitter computes it (labbench.fitting.single_trace), on 100
 synthetic single traces at once (one fit unit each): NeuroSim's curves with read noise.
-Measured over 500 such traces: g_min 93 %, g_max 94 %, a_set 91 %, a_reset 95 %.
+Measured over 1000 such traces (10 batches of 100): g_min 94 %, g_max 94 %, a_set 94 %, a_reset 93 %;
+with AR(1) reads (ρ = 0.6), 85-95 %.
 """
 import json
 
