@@ -80,7 +80,7 @@ def test_the_earlier_plus_0_52_is_labbenchs_free_end_fit_not_neurosims_normaliza
     # pinning y(0) = 0 at the first read, which sits below the rest of the curve's start, bends it more
     ltp = ag["set"]
     dev_start = r.fits[("neurosim", 1, "pooled")].pred[0, 0, 0]
-    assert ltp.conductance.iloc[0] < 0.7 * dev_start
+    assert ltp.conductance.iloc[0] < 0.4 * dev_start   # 2.9 nS against 9.8 nS
 
 
 def test_the_label_interval_covers_the_true_label_on_synthetic_traces():

@@ -213,6 +213,12 @@ def choose_method(trains: dict[int, Trains], norm) -> tuple[str, float]:
     return ("onestep" if ratio < 1.0 else "trajectory"), ratio
 
 
+#: with one model asked for and structured residuals, the other candidates are fitted (to rank
+#: them) only up to this many reads and pulses per train (a 1000-pulse trace would take ~30 s)
+EXTRA_FITS_MAX_READS = 20000
+EXTRA_FITS_MAX_PULSES = 400
+
+
 def _residual_structure(fits, kinds, model, chosen, ranking, trains, norm, ctx, mode, method, one_device) -> dict:
     """Is what the chosen model leaves over noise, or shape? (:mod:`.residuals`, runs test)
 
@@ -226,11 +232,19 @@ def _residual_structure(fits, kinds, model, chosen, ranking, trains, norm, ctx, 
     """
     allowed = tuple(k for k in KINDS if not (norm.lo < 0 and k == "neurosim"))
     out = residuals.structure(fits, kinds, mode, chosen, ranking, method)
+    # the step models simulate every pulse of every train: above this the extra fits would
+    # cost more than the fit itself, and the note says how to rank the candidates instead
+    reads = sum(int(np.isfinite(t.g).sum()) for t in trains.values())
+    cheap = reads <= EXTRA_FITS_MAX_READS and max(t.g.shape[-1] for t in trains.values()) <= EXTRA_FITS_MAX_PULSES
     if out["structured"] and model != "auto":
         others = tuple(k for k in allowed if k not in kinds)
+        if not cheap:
+            out["candidates_not_fitted"] = ("the other models were not fitted to rank them (long or many trains): "
+                                            "fit with --model auto for that")
+            return out
         fits.update(_fit_kinds(others, trains, norm, mode, ctx, method))
         out = residuals.structure(fits, kinds + others, mode, chosen, selection.rank(fits, kinds + others, mode), method)
-    if out["structured"] or method != "onestep" or not one_device:
+    if out["structured"] or method != "onestep" or not one_device or not cheap:
         return out
     # the piecewise table is a step regression, never fitted to the curve: not a witness here
     shapes = tuple(k for k in allowed if k != "piecewise")
@@ -574,8 +588,15 @@ def _residual_intervals(kind, params, nominal, trains, norm, ctx, notes, main, m
     wanted = {k: np.asarray(v, float).ravel()[:1] for k, v in params.items()
               if k in vals and isinstance(vals[k], (int, float)) and np.size(v) == 1}
 
+    if not wanted:   # e.g. the piecewise table: no scalar parameter to give an interval
+        return {}
+
     def refit(tb):
-        return _fit_kind(kind, tb, norm, "device", ctx, method=method,
+        # each replicate starts from the fit it was drawn from: a few iterations, not a search
+        n = next(iter(tb.values())).g.shape[0]
+        init = {d: {k: np.repeat(np.asarray(v, float).ravel()[:1], n) for k, v in f.params.items()}
+                for d, f in main.items()}
+        return _fit_kind(kind, tb, norm, "device", ctx, init=init if kind != "neurosim" else None, method=method,
                          c2c=c2c if method == "onestep" else None, span=span)
 
     try:

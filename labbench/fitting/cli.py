@@ -119,7 +119,8 @@ def _print_human(result, output, plot_path):
         runs = "; ".join(f"{d} {v['runs']} runs in {v['n']} (expected {v['expected']:.1f}, p = {v['p']:.2g})"
                          for d, v in rs["directions"].items() if v.get("traces"))
         if rs["structured"]:
-            fix = (f"no structure left by: {', '.join(rs['remove_structure'])}" if rs["remove_structure"]
+            fix = (rs["candidates_not_fitted"] if rs.get("candidates_not_fitted")
+                   else f"no structure left by: {', '.join(rs['remove_structure'])}" if rs["remove_structure"]
                    else "no candidate model removes it")
             click.echo(f"residuals: STRUCTURED ({runs}); {fix} (see notes)")
         else:

@@ -39,6 +39,8 @@ from .trajectories import Norm, _u, fit_neurosim
 C_MAX = 200.0
 _GRID = np.concatenate([-np.geomspace(C_MAX, 1e-3, 300), [0.0], np.geomspace(1e-3, C_MAX, 300)])
 BOOTSTRAP = 2000
+#: ... fewer for long traces (each replicate costs a grid and a golden search over its reads)
+BOOTSTRAP_READS = 200000
 LEVEL = 0.95
 #: NeuroSim's table (Nonlinearity-NormA.htm, formula.cpp getParamA) stops at |label| = 9
 TABLE_MAX = 9.0
@@ -160,7 +162,7 @@ def neurosim_nonlinearity(pulse, conductance, direction: str, interval: bool = T
     if interval:
         r = (r - r.mean()) * math.sqrt(r.size / max(r.size - 3, 1))   # 3 fitted: undo the shrinkage
         rng = np.random.default_rng(seed)
-        G = curve[None, :] + resample(r, block, rng, bootstrap)
+        G = curve[None, :] + resample(r, block, rng, min(bootstrap, max(200, BOOTSTRAP_READS // r.size)))
         ymin, ymax = G.min(axis=1, keepdims=True), G.max(axis=1, keepdims=True)
         cb = _best_c(x, (G - ymin) / (ymax - ymin))
         # basic bootstrap: in the resampling world the truth is the device curve's own c, so

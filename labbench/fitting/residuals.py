@@ -222,7 +222,9 @@ def structure_note(s: dict) -> str | None:
     better = [c for c in s["candidates"] if c["model"] != s["model"]]
     ranked = ", ".join(f"{c['model']} (ΔBIC {c['delta_bic']:+.1f}, runs p = {c['runs_p']:.2g}"
                        + ("" if c["structured"] else ", no structure") + ")" for c in better)
-    if s["remove_structure"]:
+    if s.get("candidates_not_fitted"):
+        fix = s["candidates_not_fitted"]
+    elif s["remove_structure"]:
         fix = f"models whose residuals show no structure: {', '.join(s['remove_structure'])}"
     else:
         fix = ("no candidate model removes it: the misfit is not one of these curve shapes (or the noise is "
