@@ -166,3 +166,13 @@ def test_the_shipped_sample_shows_no_structure():
     assert not s["structured"]
     for v in s["directions"].values():
         assert v["traces"] == 64 and v["traces_flagged"] <= 3
+
+
+def test_noise_free_data_leave_nothing_to_call_structure():
+    """Residuals at the fit's arithmetic (~1e-8 of the range) carry no sign: not structure."""
+    df = _single_trace_csv("neurosim")
+    df.loc[df.direction == "set", "conductance"] = 1e-6 + 9e-6 * TRUTHS["neurosim"][SET]
+    df.loc[df.direction == "reset", "conductance"] = 1e-6 + 9e-6 * TRUTHS["neurosim"][RESET]
+    r = fit_device(df, model="neurosim")
+    assert not r.residual_structure["structured"]
+    assert len(r.residual_structure["candidates"]) == 1   # no other model fitted to explain anything

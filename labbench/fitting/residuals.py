@@ -28,6 +28,8 @@ from scipy.special import gammaln
 
 from .variation import direction_name
 
+#: residuals smaller than this fraction of the data's range carry no sign (no read is that precise)
+RESOLUTION = 1e-6
 #: the runs test's level for calling residuals structured (Bonferroni over the two directions)
 ALPHA = 0.01
 #: ... and the shortfall of runs below their expectation that counts as structure: about a
@@ -134,8 +136,10 @@ def resample(res: np.ndarray, block: int, rng, reps: int) -> np.ndarray:
 
 
 def trace_residuals(f, kind: str = "trajectory") -> list[np.ndarray]:
-    """The residuals of one fit (a :class:`.trajectories.DirectionFit`), one array per train:
-    ``G − curve`` (``kind="trajectory"``) or the one-step innovations (``"onestep"``).
+    """The residuals of one fit (a :class:`.trajectories.DirectionFit`), one array per train,
+    in units of the data's range: ``G − curve`` (``kind="trajectory"``) or the one-step
+    innovations (``"onestep"``).  Residuals below :data:`RESOLUTION` are set to 0 (no sign):
+    they are the fit's arithmetic, not the device (noise-free simulated data leave ~1e-8).
 
     Innovations are taken about the model's noise-free step.  A device that clips its noisy
     state at a bound would bias them there; the simulated chip's noise shrinks near its
@@ -150,7 +154,8 @@ def trace_residuals(f, kind: str = "trajectory") -> list[np.ndarray]:
             res = x[..., 1:] - f.one_step(np.nan_to_num(x[..., :-1]), dp)
         res = np.where(np.isfinite(x[..., :-1]) & (dp > 0), res, np.nan)
     else:
-        res = f.g - f.pred
+        res = (f.g - f.pred) / f.norm.span
+    res = np.where(np.abs(res) < RESOLUTION, 0.0, res)
     for u in range(res.shape[0]):
         for t in range(res.shape[1]):
             r = res[u, t]
