@@ -17,11 +17,13 @@ device's LTP or LTD curve this way:
 Here step 3 is least squares over A of all the normalized points (the reproducible part;
 the hand tuning against one noisy realization is not), and step 4 is
 :func:`labbench.physics.nonlinearity.nl_from_normalized_a`, which reproduces NeuroSim's
-table.  The interval is the 95 % range of the label the same procedure gives on traces
-re-drawn from this one: the device's curve (free end points, :mod:`.trajectories`) plus this
-trace's own residuals, resampled in blocks when they are autocorrelated.  It carries the
-noise of the two end points that step 2 pins the curve to, the procedure's largest source
-of spread.  This is the one place the label is computed; the NeuroSim export reuses it.
+table.  The 95 % interval is a bootstrap of the whole procedure: traces are re-drawn from
+the device's curve (free end points, :mod:`.trajectories`) plus this trace's own residuals,
+resampled in blocks when they are autocorrelated, and relabelled; the procedure's error in
+that world (its label less the device curve's own) gives a basic-bootstrap interval.  It
+carries the noise of the two end points that step 2 pins the curve to, the procedure's
+largest source of spread, and corrects the pull they give the label towards 0; the label
+itself stays NeuroSim's.  This is the one place the label is computed; the NeuroSim export reuses it.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from labbench.physics.nonlinearity import nl_from_normalized_a
 from .residuals import ALPHA, block_length, lag1, resample, runs_test
 from .trajectories import Norm, _u, fit_neurosim
 
-#: curvature c = 1/A searched; |c| = 200 is A = 0.005 (label ≈ 9.9, beyond NeuroSim's table's 9)
+#: curvature c = 1/A searched; |c| = 200 is A = 0.005 (label 9.78, beyond the 9 of NeuroSim's table)
 C_MAX = 200.0
 _GRID = np.concatenate([-np.geomspace(C_MAX, 1e-3, 300), [0.0], np.geomspace(1e-3, C_MAX, 300)])
 BOOTSTRAP = 2000

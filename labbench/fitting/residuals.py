@@ -12,7 +12,9 @@ normal approximation, and statsmodels is not a dependency), so it is computed he
 exactly, in logs.  The test is one-sided (too *few* runs): residuals that alternate more
 than chance (read noise seen through a one-step fit is negatively correlated) are not
 structure.  Traces are pooled by summing their runs, whose exact distribution is the
-convolution of the per-trace ones (each conditional on its own n₊, n₋).
+convolution of the per-trace ones (each conditional on its own n₊, n₋); past
+:data:`EXACT_MAX` signs, its normal approximation.  A fit's residuals are *structured* when
+a direction's runs are both significantly few and materially few (:func:`verdict`).
 
 Which residuals: those the data's noise makes independent under the right model, the same
 for every candidate so that their tests compare.  When read noise dominates (the fitter's
@@ -220,9 +222,12 @@ def structure_note(s: dict) -> str | None:
 
     dirs = "; ".join(one(d, v) for d, v in s["directions"].items() if v["traces"])
     if not s.get("structured"):
-        if s["p"] < s["alpha"]:
-            return (f"residuals of the {s['model']} fit: fewer sign runs than chance, but by less than "
-                    f"{100 * s['min_shortfall']:.0f} % ({dirs}): a small departure from independence, not called structure")
+        level = s["alpha"] / max(len(s["directions"]), 1)
+        small = [one(d, v) for d, v in s["directions"].items() if v["traces"] and v["p"] < level]
+        if small:   # significant, but too small to call structure (see MIN_SHORTFALL)
+            return (f"residuals of the {s['model']} fit: fewer sign runs than chance, by less than "
+                    f"{100 * s['min_shortfall']:.0f} % ({'; '.join(small)}): a small departure from independence, "
+                    "not called structure")
         return None
     better = [c for c in s["candidates"] if c["model"] != s["model"]]
     ranked = ", ".join(f"{c['model']} (ΔBIC {c['delta_bic']:+.1f}, runs p = {c['runs_p']:.2g}"

@@ -18,8 +18,10 @@ t interval.  Positively autocorrelated residuals (lag-1 ρ above its noise level
 less information than their count: the arms are stretched further by √((1+ρ)/(1−ρ)) =
 √(n/n_eff), the AR(1) variance inflation, and the notes say so.  (A moving-block
 bootstrap was tried first: on 60-read traces with AR(1) noise of ρ = 0.6 it covered
-0.77-0.88; the stretch covers 0.87-0.96.)  The resampling model is the fitted model: when
+0.72-0.88; the stretch covers 0.85-0.96.)  The resampling model is the fitted model: when
 its residuals are structured (a wrong shape), the interval is only as good as that shape.
+Parameters the replicates cannot move get no interval: Pmax (the pulse count), and Gmin
+of a one-step NeuroSim fit (pinned at the first read, which every chain starts from).
 
 Device-to-device and cycle-to-cycle variation are not identifiable from one trace: the
 fit says so, and leaves D2D out of the model.
