@@ -19,7 +19,7 @@ from labbench.physics.device_model import D2D_SIGMA_MAX, DeviceModel, ReadModel
 from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
-from . import build, provenance, selection, trajectories, uncertainty, variation
+from . import build, neurosim_nl, provenance, residuals, selection, single_trace, trajectories, uncertainty, variation
 from .io import DataError, Trains, deembed_reads, load_pulse_trains, pack
 from .io import plain as _plain
 
@@ -48,6 +48,8 @@ class FitResult:
     switching: object | None = None  # labbench.fitting.switching.SwitchingFit when the data hold a sweep
     uncertainty: dict = field(default_factory=dict)  # parameter -> {value, ci95, method}
     convergence: dict = field(default_factory=dict)  # the chosen model's solver report per direction
+    residual_structure: dict = field(default_factory=dict)  # runs test of the residuals (.residuals.structure)
+    neurosim_nl: dict = field(default_factory=dict)  # NeuroSim's label per direction (.neurosim_nl.labels)
 
     def unconverged(self) -> list[str]:
         """The chosen model's fits whose solver stopped before converging (for the CLI)."""
@@ -78,6 +80,8 @@ class FitResult:
         out["d2d"] = {k: {kk: v[kk] for kk in ("sigma", "ci95", "resolved", "n_devices", "fit_noise") if kk in v}
                       for k, v in self.d2d.items()}
         out["convergence"] = self.convergence
+        out["residual_structure"] = self.residual_structure
+        out["neurosim_nl"] = self.neurosim_nl
         out["metrics"] = self.ranking.set_index("model").loc[self.kind].to_dict()
         out["ranking"] = self.ranking[["model", "aic", "bic", "rmse", "r2"]].to_dict(orient="records")
         return _plain(out)
@@ -209,6 +213,70 @@ def choose_method(trains: dict[int, Trains], norm) -> tuple[str, float]:
     return ("onestep" if ratio < 1.0 else "trajectory"), ratio
 
 
+#: with one model asked for and structured residuals, the other candidates are fitted (to rank
+#: them) only up to this many reads and pulses per train (a 1000-pulse trace would take ~30 s)
+EXTRA_FITS_MAX_READS = 20000
+EXTRA_FITS_MAX_PULSES = 400
+
+
+def _residual_structure(fits, kinds, model, chosen, ranking, trains, norm, ctx, mode, method, one_device) -> dict:
+    """Is what the chosen model leaves over noise, or shape? (:mod:`.residuals`, runs test)
+
+    With one model asked for, the other candidates are fitted only when it is shape, to say
+    which fit better.  On one device fitted one-step, a wrong shape can hide: misfit makes
+    the step residuals of :func:`choose_method`'s probe look like write noise, and against
+    read noise the innovations show little of it.  There the candidates' curves are also
+    fitted to G(P) (cheap for one device): when the chosen shape leaves structure about its
+    curve that another shape does not, the shape is wrong (write noise would leave the same
+    structure about every curve), and that is the answer.
+    """
+    allowed = tuple(k for k in KINDS if not (norm.lo < 0 and k == "neurosim"))
+    out = residuals.structure(fits, kinds, mode, chosen, ranking, method)
+    # the step models simulate every pulse of every train: above this the extra fits would
+    # cost more than the fit itself, and the note says how to rank the candidates instead
+    reads = sum(int(np.isfinite(t.g).sum()) for t in trains.values())
+    cheap = reads <= EXTRA_FITS_MAX_READS and max(t.g.shape[-1] for t in trains.values()) <= EXTRA_FITS_MAX_PULSES
+    if out["structured"] and model != "auto":
+        others = tuple(k for k in allowed if k not in kinds)
+        if not cheap:
+            out["candidates_not_fitted"] = ("the other models were not fitted to rank them (long or many trains): "
+                                            "fit with --model auto for that")
+            return out
+        fits.update(_fit_kinds(others, trains, norm, mode, ctx, method))
+        out = residuals.structure(fits, kinds + others, mode, chosen, selection.rank(fits, kinds + others, mode), method)
+    if out["structured"] or method != "onestep" or not one_device or not cheap:
+        return out
+    # the piecewise table is a step regression, never fitted to the curve: not a witness here
+    shapes = tuple(k for k in allowed if k != "piecewise")
+    if chosen not in shapes:
+        return out
+    curves = _fit_kinds(shapes, trains, norm, mode, ctx, "trajectory")
+    about = residuals.structure(curves, shapes, mode, chosen, selection.rank(curves, shapes, mode), "trajectory")
+    if about["structured"] and about["remove_structure"]:
+        about["why"] = ("about the fitted curves (G against P): the one-step innovations show little against read "
+                        "noise, and another shape leaves no structure")
+        return about
+    return out
+
+
+def _fit_kinds(kinds, trains, norm, mode, ctx, method) -> dict:
+    """Fit each kind in ``kinds`` in one grouping ``mode``: {(kind, direction, mode): fit}."""
+    out = {}
+    sb = None
+    if any(k != "neurosim" for k in kinds):
+        sb = _fit_kind("softbounds", trains, norm, mode, ctx)
+    for kind in kinds:
+        if kind == "softbounds" and method == "trajectory":
+            res = sb
+        elif kind == "softbounds":
+            res = _fit_kind(kind, trains, norm, mode, ctx, method=method, prev=sb)
+        else:
+            res = _fit_kind(kind, trains, norm, mode, ctx, _inits(kind, sb, ctx), method=method)
+        for d, f in res.items():
+            out[(kind, d, mode)] = f
+    return out
+
+
 def _inits(kind, sb_fits, ctx):
     if kind in ("neurosim", "softbounds") or sb_fits is None:
         return None
@@ -305,18 +373,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         # with several devices the pooled fit is only reported (the nominal is the median device):
         # fit its curve, which is cheap, rather than a one-step chain over every train
         m_method = "trajectory" if (multi and mode == "pooled") else method
-        sb = None
-        if any(k != "neurosim" for k in kinds):
-            sb = _fit_kind("softbounds", trains, norm, mode, ctx)
-        for kind in kinds:
-            if kind == "softbounds" and m_method == "trajectory":
-                res = sb
-            elif kind == "softbounds":
-                res = _fit_kind(kind, trains, norm, mode, ctx, method=m_method, prev=sb)
-            else:
-                res = _fit_kind(kind, trains, norm, mode, ctx, _inits(kind, sb, ctx), method=m_method)
-            for d, f in res.items():
-                fits[(kind, d, mode)] = f
+        fits.update(_fit_kinds(kinds, trains, norm, mode, ctx, m_method))
     ranking = selection.rank(fits, kinds, rank_mode)
     chosen = model if model != "auto" else str(ranking.iloc[0]["model"])
     form = C2C_FORM.get(chosen, "rel")
@@ -390,7 +447,18 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         if c["converged"] is not None:
             notes.append(f"solver ({d}): {c['solver']} converged for {c['converged']}/{c['units']} fit units "
                          f"in {c['iterations']} iterations")
-    intervals = _parameter_intervals(chosen, params, nominal, multi, trains, norm, ctx, notes)
+    structure = _residual_structure(fits, kinds, model, chosen, ranking, trains, norm, ctx, rank_mode, method,
+                                    one_device=n_devices == 1)
+    if (note := residuals.structure_note(structure)) is not None:
+        notes.append(note)
+    intervals = _parameter_intervals(chosen, params, nominal, multi, trains, norm, ctx, notes,
+                                     main=main, method=method, c2c=c2c, span=span, n_cycles=int(n_cycles))
+    if not multi and n_devices == 1 and n_cycles == 1:
+        notes.append(single_trace.NOT_IDENTIFIABLE)
+        if structure["structured"] and intervals:
+            notes.append("the single-trace intervals resample residuals about the fitted shape; with structured "
+                         "residuals (above) they understate the uncertainty of that shape")
+    ns_labels = neurosim_nl.labels(trains)
     fit_block = {
         "tool": "labbench.fitting.fit_device",
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -404,6 +472,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         "metrics": {variation.direction_name(d): {"rmse_S": float(np.median(f.rmse)), "r2": float(np.nanmedian(f.r2))}
                     for d, f in main.items()},
         "c2c": c2c, "d2d": d2d, "uncertainty": intervals, "convergence": convergence,
+        "residual_structure": structure, "neurosim_nl": ns_labels,
         "ranking": ranking[["model", "aic", "bic"]].to_dict(orient="records"),
         "notes": notes,
     }
@@ -450,7 +519,8 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
                         "(outliers, units, enough pulses per train)") from None
     return FitResult(kind=chosen, device_model=dm, report=report, ranking=ranking, fits=fits, c2c=c2c, d2d=d2d,
                      notes=notes, data=df, method=method, warnings=load_warnings, switching=sweep,
-                     uncertainty=_plain(intervals), convergence=_plain(convergence))
+                     uncertainty=_plain(intervals), convergence=_plain(convergence),
+                     residual_structure=_plain(structure), neurosim_nl=_plain(ns_labels))
 
 
 def _convergence(main: dict) -> dict:
@@ -472,12 +542,16 @@ def _convergence(main: dict) -> dict:
 BOOTSTRAP = 400
 
 
-def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes) -> dict:
+def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes, main=None, method="trajectory",
+                         c2c=None, span=None, n_cycles=0) -> dict:
     """95 % intervals of the nominal parameters by bootstrap.  Trajectory residuals carry
     the write noise from pulse to pulse (a random walk), so the Jacobian's independent-
     residual errors would be far too small: resample what is independent instead, devices
     (the nominal is the median device) or, for one device, its cycles (per-cycle fits; the
-    interval of their median, centred on the pooled fit)."""
+    interval of their median, centred on the pooled fit).  One device with fewer than 3
+    cycles has only its residuals: a residual bootstrap of the whole fit (:mod:`.single_trace`)."""
+    if not multi and n_cycles < 3 and main is not None:
+        return _residual_intervals(kind, params, nominal, trains, norm, ctx, notes, main, method, c2c, span)
     unit_params, method = params, "bootstrap over devices"
     if not multi:
         try:
@@ -505,3 +579,32 @@ def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes)
             lo, hi = value - (m - lo), value + (hi - m)
         out[k] = {"value": value, "ci95": [float(lo), float(hi)], "method": method, "n": int(v.size)}
     return out
+
+
+def _residual_intervals(kind, params, nominal, trains, norm, ctx, notes, main, method, c2c, span) -> dict:
+    """:func:`.single_trace.residual_intervals` for one device's pooled fit, as the other
+    intervals are reported ({name: {value, ci95, method, n}})."""
+    vals = nominal.to_dict()
+    wanted = {k: np.asarray(v, float).ravel()[:1] for k, v in params.items()
+              if k in vals and isinstance(vals[k], (int, float)) and np.size(v) == 1}
+
+    if not wanted:   # e.g. the piecewise table: no scalar parameter to give an interval
+        return {}
+
+    def refit(tb):
+        # each replicate starts from the fit it was drawn from: a few iterations, not a search
+        n = next(iter(tb.values())).g.shape[0]
+        init = {d: {k: np.repeat(np.asarray(v, float).ravel()[:1], n) for k, v in f.params.items()}
+                for d, f in main.items()}
+        return _fit_kind(kind, tb, norm, "device", ctx, init=init if kind != "neurosim" else None, method=method,
+                         c2c=c2c if method == "onestep" else None, span=span)
+
+    try:
+        iv, more, _ = single_trace.residual_intervals(kind, main, method, refit, wanted)
+    except (ValueError, FloatingPointError) as e:   # a degenerate replicate set: say so, fit stands
+        notes.append(f"no parameter intervals: the residual bootstrap failed ({e})")
+        return {}
+    notes.extend(more)
+    n = int(sum(np.isfinite(f.g).sum() for f in main.values()))
+    return {k: {"value": float(vals[k]), "ci95": [float(v["ci95"][0, 0]), float(v["ci95"][0, 1])],
+                "method": v["method"], "n": n} for k, v in iv.items()}

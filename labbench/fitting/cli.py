@@ -114,6 +114,25 @@ def _print_human(result, output, plot_path):
         click.echo(f"{d}: {items}")
     for k, v in s.get("uncertainty", {}).items():
         click.echo(f"{k} = {v['value']:.4g}  (95 % {v['ci95'][0]:.4g} .. {v['ci95'][1]:.4g}; {v['method']})")
+    rs = s.get("residual_structure") or {}
+    if rs:
+        runs = "; ".join(f"{d} {v['runs']} runs in {v['n']} (expected {v['expected']:.1f}, p = {v['p']:.2g})"
+                         for d, v in rs["directions"].items() if v.get("traces"))
+        if rs["structured"]:
+            fix = (rs["candidates_not_fitted"] if rs.get("candidates_not_fitted")
+                   else f"no structure left by: {', '.join(rs['remove_structure'])}" if rs["remove_structure"]
+                   else "no candidate model removes it")
+            click.echo(f"residuals: STRUCTURED ({runs}); {fix} (see notes)")
+        else:
+            click.echo(f"residuals: no structure (runs test: {runs})")
+    for d, v in (s.get("neurosim_nl") or {}).items():
+        if v.get("ci95"):
+            rng = f"95 % {v['ci95'][0]:+.2f} .. {v['ci95'][1]:+.2f}"
+        elif v.get("spread95"):
+            rng = f"median of {v['n_traces']} traces, 95 % of traces {v['spread95'][0]:+.2f} .. {v['spread95'][1]:+.2f}"
+        else:
+            rng = "no interval"
+        click.echo(f"NeuroSim NL ({d}, NeuroSim's normalization) = {v['nl']:+.2f}  ({rng})")
     for k, v in s.get("d2d", {}).items():
         if v.get("resolved"):
             click.echo(f"d2d sigma {k} = {v['sigma']:.3g}  (95 % {v['ci95'][0]:.3g} .. {v['ci95'][1]:.3g})")
