@@ -24,6 +24,7 @@ from typing import Callable
 from lupa.lua54 import LuaError, LuaRuntime, LuaSyntaxError
 
 from .scpi import SCPIError
+from .tsp_errors import ScriptTimeout, TSPError, lua_message as _lua_message  # noqa: F401 - re-exported
 from .tsp_sandbox import Sandbox, _deny_attributes
 
 # A 2600B's Lua runs roughly a million simple VM instructions per second (order of
@@ -31,19 +32,6 @@ from .tsp_sandbox import Sandbox, _deny_attributes
 LUA_SECONDS_PER_INSTRUCTION = 1e-6
 HOOK_EVERY = 1000                  # instructions between budget checks
 MAX_MEMORY = 64 * 2 ** 20          # bytes of Lua heap (the 2600B has far less)
-
-
-class TSPError(Exception):
-    """An error the instrument reports in its queue (code, message).  ``interlock``: a
-    refusal of the bench's safety limits, queued even when a script's pcall catches it."""
-
-    def __init__(self, code: int, message: str, interlock: bool = False):
-        super().__init__(code, message)
-        self.code, self.message, self.interlock = code, message, interlock
-
-
-class ScriptTimeout(Exception):
-    """A chunk ran past its budget of instrument time."""
 
 
 def lua_repr(v) -> str:
@@ -613,10 +601,3 @@ def _finite_arg(v) -> float:
 
 class _Exit(Exception):
     """``exit()``: stop the running chunk without an error."""
-
-
-def _lua_message(e: Exception) -> str:
-    """The first line of a Lua error, without lupa's chunk name, in ASCII."""
-    msg = str(e).splitlines()[0] if str(e) else "Lua error"
-    msg = msg.replace('[string "<python>"]:', "line ").replace("error loading code: ", "")
-    return msg.encode("ascii", "replace").decode()

@@ -232,7 +232,7 @@ class Sandbox:
 
     def _failed(self, e: BaseException):
         """(False, message) for Lua; the instrument error code goes to the engine."""
-        from .tsp import ScriptTimeout, TSPError  # tsp imports this module
+        from .tsp_errors import ScriptTimeout, TSPError
 
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             self._interrupt(e)
@@ -248,7 +248,7 @@ class Sandbox:
             self._record(e.code, e.detail)
             return False, e.detail or "instrument error"
         if isinstance(e, LuaError):          # a script run from a script: its message as it is
-            from .tsp import _lua_message
+            from .tsp_errors import lua_message as _lua_message
 
             return False, _lua_message(e)
         if isinstance(e, MemoryError):
