@@ -1,0 +1,327 @@
+"""The plots of the live page, one panel per kind of run, on the static report's axes and
+units (:mod:`labbench.report.figures`): I-V as |current| (A) on a log axis per gate,
+conductance (µS) against pulse per cell and direction with the model's curve, the array
+map as a heat map that fills in, retention against log time, training per epoch.
+
+A panel is built from the feed's ``info`` and fed rows in order (:meth:`Panel.add`); its
+curves are :class:`~labbench.live.series.Series`, so memory and render time are bounded.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+
+import numpy as np
+from bokeh.layouts import column, gridplot, row
+from bokeh.models import ColorBar, ColumnDataSource, Div, HoverTool, LinearColorMapper
+from bokeh.palettes import Category10_10, Viridis256
+from bokeh.plotting import figure
+
+from .series import Series
+
+log = logging.getLogger(__name__)
+
+MAX_CURVES = 24          # per figure; rows of further cells stay in the dataset, not on the page
+W, H = 520, 320
+
+
+def _fig(title: str, x: str, y: str, **kw):
+    f = figure(title=title, x_axis_label=x, y_axis_label=y, width=W, height=H,
+               tools="pan,wheel_zoom,box_zoom,reset,save", **kw)
+    f.toolbar.logo = None
+    return f
+
+
+def _col(rows: list[dict], key: str, scale: float = 1.0) -> np.ndarray:
+    return np.array([float(r.get(key, np.nan)) * scale for r in rows], float)
+
+
+class Curves:
+    """Curves of one figure by key: each a line (recent) over dots (decimated history),
+    a colour each, at most ``MAX_CURVES``; a curve breaks (NaN) where a new sweep starts."""
+
+    def __init__(self, fig, line: bool = True, marker: bool = False):
+        self.fig, self.line, self.marker = fig, line, marker
+        self.curves: dict = {}
+        self.dropped: set = set()
+
+    def get(self, key, label: str) -> Series | None:
+        s = self.curves.get(key)
+        if s is not None:
+            return s
+        if len(self.curves) >= MAX_CURVES:
+            self.dropped.add(key)
+            return None
+        s = self.curves[key] = Series()
+        color = Category10_10[len(self.curves) % 10 - 1]
+        self.fig.scatter("x", "y", source=s.history, size=2, color=color, alpha=0.4)
+        if self.line:
+            self.fig.line("x", "y", source=s.recent, color=color, line_width=1.2, legend_label=label)
+        if self.marker or not self.line:
+            self.fig.scatter("x", "y", source=s.recent, size=4, color=color,
+                             **({} if self.line else {"legend_label": label}))
+        self.fig.legend.location = "top_left"
+        self.fig.legend.label_text_font_size = "8pt"
+        self.fig.legend.click_policy = "hide"
+        return s
+
+    def add(self, key, label: str, x, y, breaks=None) -> None:
+        """Add points to curve ``key``; ``breaks`` marks points that start a new sweep."""
+        s = self.get(key, label)
+        if s is None:
+            return
+        x, y = np.asarray(x, float), np.asarray(y, float)
+        if breaks is not None:
+            b = np.array(breaks, bool)
+            if not len(s) and len(b):
+                b[0] = False                  # nothing before it to break from
+            if b.any():   # a NaN before each new sweep: one curve per cell, no zigzag between sweeps
+                at = np.flatnonzero(b)
+                x = np.insert(x, at, np.nan)
+                y = np.insert(y, at, np.nan)
+        s.add(x, y)
+
+
+def _groups(rows: list[dict], keys: tuple[str, ...]):
+    out = defaultdict(list)
+    for r in rows:
+        out[tuple(r.get(k) for k in keys)].append(r)
+    return out.items()
+
+
+class Panel:
+    """A kind of run's figures; ``layout`` goes on the page."""
+
+    title = "measurement"
+
+    def __init__(self, info: dict):
+        self.info = info
+        self.layout = column()
+
+    def add(self, rows: list[dict]) -> None:
+        raise NotImplementedError
+
+    def refresh(self, feed) -> None:
+        """Pictures that are not rows (the sign map); called every tick."""
+
+    def note(self) -> str:
+        dropped = sum(len(c.dropped) for c in getattr(self, "_curves", []))
+        return f" · {dropped} more curves in the dataset only" if dropped else ""
+
+
+class IVPanel(Panel):
+    """|I| against V on a log axis, one colour per gate (a curve breaks at each new sweep)."""
+
+    def __init__(self, info, key: str = "gate", title: str = "I-V loops (log)"):
+        super().__init__(info)
+        self.key = key
+        self.fig = _fig(title, "voltage (V)", "|current| (A)", y_axis_type="log")
+        self.curves = Curves(self.fig)
+        self._curves = [self.curves]
+        self.layout = column(self.fig)
+
+    def add(self, rows):
+        for (k,), g in _groups(rows, (self.key,)):
+            label = f"gate {k:g} V" if self.key == "gate" else f"cell {k}"
+            start = [r.get("step", 1) == 0 for r in g]
+            self.curves.add(k, label, _col(g, "voltage"), np.abs(_col(g, "current")) + 1e-15, start)
+
+
+class FormingPanel(IVPanel):
+    def __init__(self, info):
+        super().__init__(info, key="cell", title="forming ramps (log)")
+
+
+class PulsePanel(Panel):
+    """Conductance against pulse, SET and RESET trains side by side, a curve per cell
+    (and condition), with the bench's device model's mean curve dashed."""
+
+    def __init__(self, info):
+        super().__init__(info)
+        self.figs = {d: _fig(f"{d.upper()} trains", "pulse", "conductance (µS)") for d in ("set", "reset")}
+        self.curves = {d: Curves(f, marker=True) for d, f in self.figs.items()}
+        self._curves = list(self.curves.values())
+        self.model = _model(info)
+        self.first: dict[str, list[float]] = {"set": [], "reset": []}
+        self.drawn: set[str] = set()
+        self.layout = row(*self.figs.values())
+
+    def add(self, rows):
+        for (d, cell, cond), g in _groups(rows, ("direction", "cell", "condition")):
+            if d not in self.curves:
+                continue
+            label = f"cell {cell}" + (f" c{cond}" if cond else "")
+            pulse = _col(g, "pulse")
+            self.curves[d].add((cell, cond), label, pulse, _col(g, "conductance", 1e6), pulse == 0)
+            if d not in self.drawn:
+                self.first[d] += [float(r["conductance"]) for r in g if r.get("pulse") == 0]
+                if (pulse > 0).any() and self.first[d]:
+                    self._draw_model(d, int(self.info.get("metadata", {}).get("parameters", {}).get("pulses", 64)))
+
+    def _draw_model(self, d: str, pulses: int) -> None:
+        self.drawn.add(d)
+        if self.model is None:
+            return
+        import pandas as pd
+
+        from labbench.report.figures import _model_curve
+
+        mean = pd.Series(float(np.mean(self.first[d])), index=np.arange(pulses + 1))
+        curve = _model_curve(self.model, d, mean)
+        if curve is not None:
+            self.figs[d].line(np.arange(pulses + 1), np.asarray(curve) * 1e6, color="black", line_dash="dashed",
+                              line_width=2, legend_label=f"model ({self.model.update.kind})")
+
+
+def _model(info: dict):
+    """The bench's device model from the run's bench snapshot (None if it cannot be read)."""
+    d = info.get("model") or (info.get("metadata", {}).get("bench", {}) or {}).get("chip", {}).get("model")
+    if d is None or not isinstance(d, dict):
+        return d
+    try:
+        from labbench.physics.device_model import DeviceModel
+
+        return DeviceModel.model_validate(d)
+    except Exception:  # noqa: BLE001 - no model curve, the data still shows
+        return None
+
+
+class MapPanel(Panel):
+    """The array read map: one square per (row, col), per side, coloured by conductance (µS)."""
+
+    def __init__(self, info):
+        super().__init__(info)
+        self.mapper = LinearColorMapper(palette=Viridis256)
+        self.sources, figs = {}, []
+        for side, name in ((0, "+ (BL)"), (1, "− (BLB)")):
+            f = _fig(f"conductance map, side {name}", "col", "row", match_aspect=True)
+            f.y_range.flipped = True
+            src = self.sources[side] = ColumnDataSource({"col": [], "row": [], "g": []})
+            f.rect("col", "row", 1, 1, source=src, fill_color={"field": "g", "transform": self.mapper},
+                   line_color=None)
+            f.add_tools(HoverTool(tooltips=[("row", "@row"), ("col", "@col"), ("G (µS)", "@g{0.00}")]))
+            figs.append(f)
+        figs[-1].add_layout(ColorBar(color_mapper=self.mapper, title="µS"), "right")
+        self.lo, self.hi = math.inf, -math.inf
+        self.layout = row(*figs)
+
+    def add(self, rows):
+        for (side,), g in _groups(rows, ("side",)):
+            src = self.sources.get(side)
+            if src is None:
+                continue
+            gs = _col(g, "conductance", 1e6)
+            src.stream({"col": _col(g, "col"), "row": _col(g, "row"), "g": gs})
+            finite = gs[np.isfinite(gs)]
+            if len(finite):
+                self.lo, self.hi = min(self.lo, finite.min()), max(self.hi, finite.max())
+                self.mapper.low, self.mapper.high = float(self.lo), float(max(self.hi, self.lo * 1.0001 + 1e-9))
+
+
+class RetentionPanel(Panel):
+    def __init__(self, info):
+        super().__init__(info)
+        self.fig = _fig("retention", "time since programming (s)", "conductance (µS)", x_axis_type="log")
+        self.curves = Curves(self.fig, marker=True)
+        self._curves = [self.curves]
+        self.layout = column(self.fig)
+
+    def add(self, rows):
+        for (cell,), g in _groups(rows, ("cell",)):
+            t = _col(g, "time")
+            t[t <= 0] = np.nan                # a log axis has no 0: the first read stays in the dataset
+            self.curves.add(cell, f"cell {cell}", t, _col(g, "conductance", 1e6))
+
+
+class EndurancePanel(Panel):
+    def __init__(self, info):
+        super().__init__(info)
+        self.fig = _fig("endurance", "cycle", "conductance (µS)", y_axis_type="log")
+        self.curves = Curves(self.fig, marker=True)
+        self._curves = [self.curves]
+        self.layout = column(self.fig)
+
+    def add(self, rows):
+        for (cell,), g in _groups(rows, ("cell",)):
+            for col, name in (("g_lrs", "LRS"), ("g_hrs", "HRS")):
+                self.curves.add((cell, col), f"cell {cell} {name}", _col(g, "cycle"), _col(g, col, 1e6))
+
+
+class GenericPanel(Panel):
+    """Any other run: each numeric value column against the row number."""
+
+    def __init__(self, info):
+        super().__init__(info)
+        units = info.get("values", {})
+        self.cols = [c for c, u in units.items() if u != "text"][:6]
+        self.figs = {c: _fig(c, "row", f"{c} ({units[c]})" if units[c] else c) for c in self.cols}
+        self.curves = {c: Curves(f, marker=True) for c, f in self.figs.items()}
+        self._curves = list(self.curves.values())
+        self.n = 0
+        self.layout = gridplot(list(self.figs.values()), ncols=2) if self.figs else column()
+
+    def add(self, rows):
+        x = np.arange(self.n, self.n + len(rows), dtype=float)
+        self.n += len(rows)
+        for c in self.cols:
+            self.curves[c].add(c, c, x, _col(rows, c))
+
+
+class TrainingPanel(Panel):
+    """Per epoch: accuracy, update and refresh pulses, energy, the fraction of pairs near
+    saturation; and layer 0's sign map (sign of G+ − G−), redrawn each epoch."""
+
+    METRICS = {
+        "accuracy (%)": [("test_acc", "test", 100), ("train_acc", "train", 100)],
+        "pulses per epoch": [("set_pulses", "update SET pulses", 1), ("refresh_set_pulses", "refresh SET pulses", 1)],
+        "energy per epoch (J)": [("program_energy_J", "program", 1), ("read_energy_J", "read", 1),
+                                 ("refresh_energy_J", "refresh", 1)],
+        "pairs near saturation (fraction)": [("saturated_frac", "saturated", 1)],
+    }
+
+    def __init__(self, info):
+        super().__init__(info)
+        self.curves, figs = {}, []
+        for title, series in self.METRICS.items():
+            f = _fig(title, "epoch", title.split(" (")[-1].rstrip(")") if "(" in title else "count")
+            f.width, f.height = 420, 260
+            self.curves[title] = Curves(f, marker=True)
+            figs.append(f)
+        self._curves = list(self.curves.values())
+        self.signs = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)], "dw": [1], "dh": [1]})
+        sf = figure(title="layer 0 sign map (+1 / −1, block means)", width=420, height=260,
+                    x_axis_label="output neuron", y_axis_label="input", tools="pan,wheel_zoom,reset,save")
+        sf.toolbar.logo = None
+        sf.image(image="image", x=0, y=0, dw="dw", dh="dh", source=self.signs,
+                 color_mapper=LinearColorMapper(palette="RdBu11", low=-1, high=1))
+        self._signs_version = 0
+        self.layout = gridplot([*figs, sf], ncols=3)
+
+    def add(self, rows):
+        x = _col(rows, "epoch")
+        for title, series in self.METRICS.items():
+            for key, label, scale in series:
+                y = _col(rows, key, scale)
+                if np.isfinite(y).any():
+                    self.curves[title].add(key, label, x, y)
+
+    def refresh(self, feed):
+        version, signs = feed.extras.get("signs", (0, None))
+        if signs is not None and version != self._signs_version:
+            self._signs_version = version
+            img = np.asarray(signs, np.float32)
+            self.signs.data = {"image": [img], "dw": [img.shape[1]], "dh": [img.shape[0]]}
+
+
+PANELS = {"IVSweep": IVPanel, "Forming": FormingPanel, "PulseTrain": PulsePanel, "TspPulseTrain": PulsePanel,
+          "ArrayMap": MapPanel, "Retention": RetentionPanel, "Endurance": EndurancePanel,
+          "bnn_training": TrainingPanel}
+
+
+def panel_for(info: dict) -> Panel:
+    return PANELS.get(str(info.get("name", "")), GenericPanel)(info)
+
+
+def placeholder(text: str) -> Div:
+    return Div(text=text)

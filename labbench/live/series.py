@@ -1,0 +1,66 @@
+"""One curve on the live page, bounded whatever the run's length.
+
+The newest points stream into ``recent`` (``ColumnDataSource.stream`` with rollover);
+the points that roll out are kept server-side and shown, decimated to an envelope
+(each bucket's lowest and highest point), in ``history``.  The page's memory and render
+time stay bounded; the dataset keeps every point.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from bokeh.models import ColumnDataSource
+
+RECENT = 2000       # points at full resolution per curve
+HISTORY = 1000      # decimated older points per curve
+
+
+def decimate(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``n`` points of (x, y): per bucket, the points with the lowest and the
+    highest y (in order), so peaks and dips survive; NaN breaks are dropped."""
+    keep = np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if len(x) <= n:
+        return x, y
+    buckets = max(1, n // 2)
+    size = math.ceil(len(x) / buckets)
+    pad = buckets * size - len(x)
+    yp = np.concatenate([y, np.full(pad, np.nan)]).reshape(buckets, size)
+    base = np.arange(buckets) * size
+    lo = base + np.nanargmin(yp, axis=1)
+    hi = base + np.nanargmax(yp, axis=1)
+    idx = np.unique(np.concatenate([lo, hi]))
+    return x[idx], y[idx]
+
+
+class Series:
+    def __init__(self, recent: int = RECENT, history: int = HISTORY, extra: tuple[str, ...] = ()):
+        self.keep, self.hist_points = recent, history
+        self.step = max(1, recent // 4)
+        cols = ("x", "y", *extra)
+        self.recent = ColumnDataSource({c: [] for c in cols})
+        self.history = ColumnDataSource({"x": [], "y": []})
+        self._x: list[float] = []
+        self._y: list[float] = []
+        self._hist_n = 0
+        self.extra = extra
+
+    def __len__(self) -> int:
+        return len(self._x)
+
+    def add(self, xs, ys, **extra) -> None:
+        if not len(xs):
+            return
+        self._x.extend(xs)
+        self._y.extend(ys)
+        # the recent window is one step longer than `keep`, so the history (rebuilt every
+        # `step` points) always reaches the window: no gap between them
+        self.recent.stream({"x": list(xs), "y": list(ys), **{k: list(v) for k, v in extra.items()}},
+                           rollover=self.keep + self.step)
+        old = len(self._x) - self.keep
+        if old - self._hist_n >= self.step:
+            hx, hy = decimate(np.asarray(self._x[:old], float), np.asarray(self._y[:old], float),
+                              self.hist_points)
+            self.history.data = {"x": hx, "y": hy}
+            self._hist_n = old
