@@ -40,8 +40,12 @@ class RunControl:
         self.on_resume: list[Callable[[], object]] = []
 
     # -- the run's side ------------------------------------------------------------------
-    def begin(self, on_pause=(), on_resume=()) -> None:
-        self.on_pause, self.on_resume = list(on_pause), list(on_resume)
+    def begin(self, on_pause=None, on_resume=None) -> None:
+        """The run starts; hooks given here replace those set before."""
+        if on_pause is not None:
+            self.on_pause = list(on_pause)
+        if on_resume is not None:
+            self.on_resume = list(on_resume)
         self.state = "running"
 
     def end(self) -> None:

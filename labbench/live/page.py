@@ -50,8 +50,10 @@ def make_document(feed, poll_ms: int = POLL_MS):
         message = Div(text="", name="lb-message", width=1000)
         plots = column(name="lb-plots")
         bench_src = ColumnDataSource({c: [] for c in bench_panel.COLUMNS})
-        table = DataTable(source=bench_src, columns=[TableColumn(field=c, title=c) for c in bench_panel.COLUMNS],
-                          width=1000, height=140, index_position=None, name="lb-bench")
+        widths = {"detail": 300, "level": 140}
+        table = DataTable(source=bench_src, columns=[TableColumn(field=c, title=c, width=widths.get(c, 110))
+                                                     for c in bench_panel.COLUMNS],
+                          width=1100, height=140, index_position=None, name="lb-bench")
         buttons = []
         if control is not None:
             pause = Button(label="Pause", button_type="warning", name="lb-pause")
@@ -68,8 +70,8 @@ def make_document(feed, poll_ms: int = POLL_MS):
             abort.on_click(press(control.abort))
             buttons = [pause, resume, abort]
         header = [Div(text="<h3 style='margin:4px 0'>labbench live</h3>"), status]
-        doc.add_root(column(*header, row(*buttons), message, plots, Div(text="<b>bench</b> (levels as last sent)"),
-                            table, sizing_mode="stretch_width"))
+        bench_title = Div(text="<b>bench</b>")
+        doc.add_root(column(*header, row(*buttons), message, plots, bench_title, table, sizing_mode="stretch_width"))
         state = {"panel": None, "cursor": 0, "tick": 0, "failed": False}
 
         def tick() -> None:
@@ -96,6 +98,10 @@ def make_document(feed, poll_ms: int = POLL_MS):
                     rows = feed.levels() if feed.levels is not None else \
                         bench_panel.instruments(feed.info.get("metadata", {}))
                     bench_src.data = {c: [r.get(c, "") for r in rows] for c in bench_panel.COLUMNS}
+                    table.visible = bool(rows)
+                    bench_title.text = ("<b>bench</b> (levels as last sent, never queried)" if feed.levels else
+                                        "<b>bench</b> (from the run's record)" if rows else
+                                        "<b>bench</b>: none (simulated arrays, no instruments)")
                 state["tick"] += 1
             except Exception as e:  # noqa: BLE001 - a broken page must not spam, nor touch the run
                 if not state["failed"]:

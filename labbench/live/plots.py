@@ -14,7 +14,7 @@ from collections import defaultdict
 
 import numpy as np
 from bokeh.layouts import column, gridplot, row
-from bokeh.models import ColorBar, ColumnDataSource, Div, HoverTool, LinearColorMapper
+from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, Div, HoverTool, LinearColorMapper
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
 
@@ -272,6 +272,7 @@ class TrainingPanel(Panel):
     """Per epoch: accuracy, update and refresh pulses, energy, the fraction of pairs near
     saturation; and layer 0's sign map (sign of G+ − G−), redrawn each epoch."""
 
+    LOG = ("pulses per epoch", "energy per epoch (J)")     # log axes, as the report's
     METRICS = {
         "accuracy (%)": [("test_acc", "test", 100), ("train_acc", "train", 100)],
         "pulses per epoch": [("set_pulses", "update SET pulses", 1), ("refresh_set_pulses", "refresh SET pulses", 1)],
@@ -284,7 +285,9 @@ class TrainingPanel(Panel):
         super().__init__(info)
         self.curves, figs = {}, []
         for title, series in self.METRICS.items():
-            f = _fig(title, "epoch", title.split(" (")[-1].rstrip(")") if "(" in title else "count")
+            f = _fig(title, "epoch", title.split(" (")[-1].rstrip(")") if "(" in title else "count",
+                     y_axis_type="log" if title in self.LOG else "linear")
+            f.xaxis.ticker = BasicTicker(min_interval=1)     # whole epochs
             f.width, f.height = 420, 260
             self.curves[title] = Curves(f, marker=True)
             figs.append(f)
@@ -293,8 +296,9 @@ class TrainingPanel(Panel):
         sf = figure(title="layer 0 sign map (+1 / −1, block means)", width=420, height=260,
                     x_axis_label="output neuron", y_axis_label="input", tools="pan,wheel_zoom,reset,save")
         sf.toolbar.logo = None
-        sf.image(image="image", x=0, y=0, dw="dw", dh="dh", source=self.signs,
-                 color_mapper=LinearColorMapper(palette="RdBu11", low=-1, high=1))
+        mapper = LinearColorMapper(palette="RdBu11", low=-1, high=1)
+        sf.image(image="image", x=0, y=0, dw="dw", dh="dh", source=self.signs, color_mapper=mapper)
+        sf.add_layout(ColorBar(color_mapper=mapper, width=8), "right")
         self._signs_version = 0
         self.layout = gridplot([*figs, sf], ncols=3)
 
@@ -303,6 +307,8 @@ class TrainingPanel(Panel):
         for title, series in self.METRICS.items():
             for key, label, scale in series:
                 y = _col(rows, key, scale)
+                if title in self.LOG:
+                    y[y <= 0] = np.nan          # a log axis has no 0 (no refresh yet)
                 if np.isfinite(y).any():
                     self.curves[title].add(key, label, x, y)
 
