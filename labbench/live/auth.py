@@ -63,3 +63,23 @@ class TokenAuth(AuthProvider):
     @property
     def login_handler(self):
         return _Refused
+
+
+def guard_websocket(tornado_app) -> None:
+    """Refuse the websocket *before* the upgrade when the token is missing or wrong.
+
+    Bokeh checks the user in its websocket's ``open()``, after the handshake, where a
+    refusal can only break the connection; here the handshake itself gets 403.  Done by
+    swapping the ``/ws`` route's handler for a subclass (tornado's router rules)."""
+    from bokeh.server.views.ws import WSHandler
+    from tornado.web import HTTPError
+
+    class TokenWSHandler(WSHandler):
+        def prepare(self):
+            if self.application.auth_provider.get_user(self) is None:
+                raise HTTPError(403)
+            return super().prepare()
+
+    for rule in tornado_app.wildcard_router.rules:
+        if isinstance(rule.target, type) and issubclass(rule.target, WSHandler):
+            rule.target = TokenWSHandler

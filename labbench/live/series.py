@@ -23,8 +23,8 @@ def decimate(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarr
     x, y = x[keep], y[keep]
     if len(x) <= n:
         return x, y
-    buckets = max(1, n // 2)
-    size = math.ceil(len(x) / buckets)
+    size = math.ceil(len(x) / max(1, n // 2))
+    buckets = math.ceil(len(x) / size)        # so the last bucket holds at least one point
     pad = buckets * size - len(x)
     yp = np.concatenate([y, np.full(pad, np.nan)]).reshape(buckets, size)
     base = np.arange(buckets) * size

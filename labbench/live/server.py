@@ -97,7 +97,7 @@ class LiveServer:
             from bokeh.server.server import Server
             from tornado.ioloop import IOLoop
 
-            from .auth import TokenAuth
+            from .auth import TokenAuth, guard_websocket
 
             for name in ("bokeh", "tornado.access", "tornado.application", "tornado.general"):
                 logging.getLogger(name).setLevel(logging.ERROR)   # no tracebacks at the lab user
@@ -108,6 +108,8 @@ class LiveServer:
                                   address=self.host, port=port, allow_websocket_origin=origins,
                                   check_unused_sessions_milliseconds=2000,
                                   unused_session_lifetime_milliseconds=5000, **kw)
+            if self.token:
+                guard_websocket(self._server._tornado)
             self._server.start()
         except BaseException as e:  # noqa: BLE001 - reported to start(), never to the run
             self._error = e
