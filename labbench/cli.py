@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "runs": "labbench.measure_cli:runs",
     "sweep": "labbench.sweep.cli:sweep",
     "train": "labbench.bnn.cli:train",
+    "view": "labbench.live.cli:view",
 }
 
 EXIT_SIGINT, EXIT_SIGTERM, EXIT_INTERNAL = 130, 143, 70

@@ -315,3 +315,49 @@ def test_measure_live_serves_and_records_the_run(tmp_path):
     assert r.exit_code == 0, r.output
     assert "live view: http://127.0.0.1:" in r.output and "?token=" in r.output
     assert Store(tmp_path / "labbench.db").runs().status.tolist() == ["finished"]
+
+
+# -- a recorded run: labbench view, and a run still being written -----------------------------
+def test_view_follows_a_run_still_being_written_then_shows_its_end(tmp_path):
+    from labbench.live.replay import load_into
+
+    store = Store(tmp_path / "d.db")
+    with store.run("ArrayMap", {"cell": "", "row": "", "col": "", "side": ""}, {"conductance": "S"}) as w:
+        w.add(cell=[0, 1], row=[0, 0], col=[0, 0], side=[0, 1], conductance=[1e-5, 2e-5])
+        w.flush()
+        feed = Feed()
+        assert load_into(feed, store, w.run_id) is True          # still running: keep following
+        assert feed.status == "running" and len(feed) == 2 and feed.name == "ArrayMap"
+        w.add(cell=[2], row=[0], col=[1], side=[0], conductance=[3e-5])
+        w.flush()
+        assert load_into(feed, store, w.run_id) is True and len(feed) == 3
+    assert load_into(feed, store, w.run_id) is False
+    assert feed.status == "finished" and [r["conductance"] for r in feed.since(0)[0]] == [1e-5, 2e-5, 3e-5]
+    doc = Document()
+    make_document(feed)(doc)                                     # the same page, in its final state
+    assert "finished" in doc.select_one({"name": "lb-status"}).text
+    assert doc.select_one({"name": "lb-pause"}) is None          # not this process's run: no controls
+
+
+def test_view_cli_serves_a_run_and_names_a_missing_one(tmp_path):
+    from click.testing import CliRunner
+
+    from labbench.cli import main
+
+    store = Store(tmp_path / "labbench.db")
+    with store.run("Retention", {"cell": "", "read": ""}, {"time": "s", "conductance": "S"}) as w:
+        w.add(cell=[0, 0], read=[0, 1], time=[0.0, 1.0], conductance=[1e-5, 0.9e-5])
+    r = CliRunner().invoke(main, ["view", str(w.run_id), "--out", str(tmp_path), "--port", "0", "--seconds", "0.2"])
+    assert r.exit_code == 0, r.output
+    assert "live view: http://127.0.0.1:" in r.output and "Retention, finished, 2 rows" in r.output
+    r = CliRunner().invoke(main, ["view", "9", "--out", str(tmp_path)])
+    assert r.exit_code == 2 and "no run 9" in r.output and "Traceback" not in r.output
+
+
+def test_notebook_run_goes_on_a_thread_with_controls(tmp_path, bench):
+    from labbench.live.notebook import run_live
+
+    run = run_live(_train(), bench, Store(tmp_path / "d.db"), display=False)
+    res = run.result(60)
+    assert res.status == "finished" and len(run.feed) == 36 and run.feed.status == "finished"
+    assert run.control.pause().startswith("cannot")          # over: the buttons change nothing
