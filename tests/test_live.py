@@ -71,10 +71,10 @@ def test_rollover_bounds_the_page_and_history_is_decimated_not_dropped():
     for i in range(0, len(x), 37):          # uneven batches, as a run delivers them
         s.add(x[i:i + 37], y[i:i + 37])
     assert len(s.recent.data["x"]) <= 125                 # rollover: the window, one step longer
-    assert len(s.history.data["x"]) <= 50
+    hx, _ = s.hist
+    assert len(hx) <= 50
     # history reaches back to the first point and up to the window: nothing in between is lost
-    assert s.history.data["x"][0] == 0
-    assert s.history.data["x"][-1] >= s.recent.data["x"][0] - 1
+    assert hx[0] == 0 and hx[-1] >= s.recent.data["x"][0] - 1
     # the envelope survives decimation: the extremes of the old points are kept
     hx, hy = decimate(x, y, 200)
     assert len(hx) <= 200 and hy.max() == pytest.approx(y.max()) and hy.min() == pytest.approx(y.min())
@@ -89,6 +89,7 @@ def test_a_pulse_train_page_draws_the_model_curve_and_caps_curves():
         panel.add(_rows(9, cell=cell))
     assert "set" in panel.drawn
     assert any("model" in (item.label.value or "") for item in panel.figs["set"].legend[0].items)
+    assert len(panel.model_src["set"].data["y"]) == 9 and np.isfinite(panel.model_src["set"].data["y"]).all()
     assert len(panel.curves["set"].curves) == 24 and "6 more curves" in panel.note()
 
 

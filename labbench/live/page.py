@@ -18,8 +18,10 @@ from .plots import panel_for
 
 log = logging.getLogger(__name__)
 
-POLL_MS = 200            # a point reaches the page within about this (plus the network)
-BENCH_EVERY = 3          # ticks between bench-panel refreshes
+POLL_MS = 500            # a point reaches the page within about this (plus the network and drawing);
+                         # each poll that brings rows redraws the plots in the browser, which costs
+                         # the machine's CPU: twice a second keeps a local browser from slowing the run
+BENCH_EVERY = 2          # ticks between bench-panel refreshes
 
 
 def _status_line(feed) -> str:
@@ -46,8 +48,9 @@ def make_document(feed, poll_ms: int = POLL_MS):
 
     def modify(doc) -> None:
         control = feed.control
-        status = Div(text=_status_line(feed), name="lb-status", width=1000)
-        message = Div(text="", name="lb-message", width=1000)
+        # fixed sizes: a new text then redraws the text alone, not the whole page's layout
+        status = Div(text=_status_line(feed), name="lb-status", width=1000, height=36)
+        message = Div(text="", name="lb-message", width=1000, height=20)
         plots = column(name="lb-plots")
         bench_src = ColumnDataSource({c: [] for c in bench_panel.COLUMNS})
         widths = {"detail": 300, "level": 140}
@@ -72,41 +75,47 @@ def make_document(feed, poll_ms: int = POLL_MS):
         header = [Div(text="<h3 style='margin:4px 0'>labbench live</h3>"), status]
         bench_title = Div(text="<b>bench</b>")
         doc.add_root(column(*header, row(*buttons), message, plots, bench_title, table, sizing_mode="stretch_width"))
-        state = {"panel": None, "cursor": 0, "tick": 0, "failed": False}
+        state = {"panel": None, "cursor": 0, "tick": 0, "failed": False, "bench": None}
 
         def tick() -> None:
             try:
-                panel = state["panel"]
-                if panel is None and feed.info.get("name"):
-                    panel = state["panel"] = panel_for(feed.info)
-                    plots.children = [panel.layout]
-                if panel is not None:
-                    rows, state["cursor"] = feed.since(state["cursor"])
-                    if rows:
-                        panel.add(rows)
-                    panel.refresh(feed)
-                status.text = _status_line(feed) + (panel.note() if panel is not None else "")
-                doc.title = f"labbench live · {feed.name} · {feed.status}"
-                if control is not None:
-                    s = control.state
-                    pause.disabled = s != "running"
-                    resume.disabled = s not in ("paused", "pausing")
-                    abort.disabled = s not in ("running", "pausing", "paused")
-                    if control.message and s in ("paused", "running"):
-                        message.text = html.escape(control.message)
-                if state["tick"] % BENCH_EVERY == 0:
-                    rows = feed.levels() if feed.levels is not None else \
-                        bench_panel.instruments(feed.info.get("metadata", {}))
-                    bench_src.data = {c: [r.get(c, "") for r in rows] for c in bench_panel.COLUMNS}
-                    table.visible = bool(rows)
-                    bench_title.text = ("<b>bench</b> (levels as last sent, never queried)" if feed.levels else
-                                        "<b>bench</b> (from the run's record)" if rows else
-                                        "<b>bench</b>: none (simulated arrays, no instruments)")
-                state["tick"] += 1
+                _tick()
             except Exception as e:  # noqa: BLE001 - a broken page must not spam, nor touch the run
                 if not state["failed"]:
                     state["failed"] = True
                     log.warning("live page: %s: %s (the run goes on)", type(e).__name__, e)
+
+        def _tick() -> None:
+            panel = state["panel"]
+            if panel is None and feed.info.get("name"):
+                panel = state["panel"] = panel_for(feed.info)
+                plots.children = [panel.layout]
+            if panel is not None:
+                rows, state["cursor"] = feed.since(state["cursor"])
+                if rows:
+                    panel.add(rows)
+                panel.refresh(feed)
+            # Bokeh sends a property only when its value changes
+            status.text = _status_line(feed) + (panel.note() if panel is not None else "")
+            doc.title = f"labbench live · {feed.name} · {feed.status}"
+            if control is not None:
+                s = control.state
+                pause.disabled = s != "running"
+                resume.disabled = s not in ("paused", "pausing")
+                abort.disabled = s not in ("running", "pausing", "paused")
+                if control.message and s in ("paused", "running"):
+                    message.text = html.escape(control.message)
+            if state["tick"] % BENCH_EVERY == 0:
+                rows = feed.levels() if feed.levels is not None else \
+                    bench_panel.instruments(feed.info.get("metadata", {}))
+                data = {c: [r.get(c, "") for r in rows] for c in bench_panel.COLUMNS}
+                if data != state["bench"]:
+                    bench_src.data = state["bench"] = data
+                table.visible = bool(rows)
+                bench_title.text = ("<b>bench</b> (levels as last sent, never queried)" if feed.levels else
+                                    "<b>bench</b> (from the run's record)" if rows else
+                                    "<b>bench</b>: none (simulated arrays, no instruments)")
+            state["tick"] += 1
 
         tick()           # the rows so far go out with the document itself, not as a stream
         doc.add_periodic_callback(tick, poll_ms)

@@ -8,13 +8,14 @@ curves are :class:`~labbench.live.series.Series`, so memory and render time are 
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections import defaultdict
 
 import numpy as np
 from bokeh.layouts import column, gridplot, row
-from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, Div, HoverTool, LinearColorMapper
+from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, Div, HoverTool, Legend, LegendItem, LinearColorMapper
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
 
@@ -38,13 +39,38 @@ def _col(rows: list[dict], key: str, scale: float = 1.0) -> np.ndarray:
 
 
 class Curves:
-    """Curves of one figure by key: each a line (recent) over dots (decimated history),
-    a colour each, at most ``MAX_CURVES``; a curve breaks (NaN) where a new sweep starts."""
+    """Curves of one figure by key: each a line of its recent points, a colour each, at
+    most ``MAX_CURVES``; the older points of all of them, decimated, as one layer of dots
+    below.  A curve breaks (NaN) where a new sweep starts.
 
-    def __init__(self, fig, line: bool = True, marker: bool = False):
+    Models are few and mostly made with the figure: a model added to a document already in
+    a browser costs the run's process a serialization per property set (about 0.1 s of
+    CPU per renderer), so the first ``POOL`` curves are made hidden up front and shown as
+    their keys arrive."""
+
+    POOL = 4
+
+    def __init__(self, fig, line: bool = True, marker: bool = False, pool: int | None = None):
         self.fig, self.line, self.marker = fig, line, marker
         self.curves: dict = {}
+        self.colors: dict = {}
         self.dropped: set = set()
+        self.legend = Legend(items=[], location="top_left", click_policy="hide", label_text_font_size="8pt")
+        fig.add_layout(self.legend)
+        self.history = ColumnDataSource({"x": [], "y": [], "color": []})
+        fig.scatter("x", "y", source=self.history, size=2, color="color", alpha=0.4)
+        self._hist_seen: dict = {}
+        self.pool = [self._make(i) for i in range(self.POOL if pool is None else pool)]
+
+    def _make(self, i: int):
+        s = Series()
+        color = Category10_10[i % 10]
+        rs = []
+        if self.line:
+            rs.append(self.fig.line("x", "y", source=s.recent, color=color, line_width=1.2, visible=False))
+        if self.marker or not self.line:
+            rs.append(self.fig.scatter("x", "y", source=s.recent, size=4, color=color, visible=False))
+        return s, rs, color
 
     def get(self, key, label: str) -> Series | None:
         s = self.curves.get(key)
@@ -53,18 +79,33 @@ class Curves:
         if len(self.curves) >= MAX_CURVES:
             self.dropped.add(key)
             return None
-        s = self.curves[key] = Series()
-        color = Category10_10[len(self.curves) % 10 - 1]
-        self.fig.scatter("x", "y", source=s.history, size=2, color=color, alpha=0.4)
-        if self.line:
-            self.fig.line("x", "y", source=s.recent, color=color, line_width=1.2, legend_label=label)
-        if self.marker or not self.line:
-            self.fig.scatter("x", "y", source=s.recent, size=4, color=color,
-                             **({} if self.line else {"legend_label": label}))
-        self.fig.legend.location = "top_left"
-        self.fig.legend.label_text_font_size = "8pt"
-        self.fig.legend.click_policy = "hide"
+        i = len(self.curves)
+        if i < len(self.pool):
+            s, rs, color = self.pool[i]
+        else:
+            doc = self.fig.document
+            with doc.models.freeze() if doc is not None else contextlib.nullcontext():
+                s, rs, color = self._make(i)
+        for r in rs:
+            r.visible = True
+        self.legend.items = [*self.legend.items, LegendItem(label=label, renderers=rs)]
+        self.curves[key], self.colors[key] = s, color
         return s
+
+    def _sync_history(self) -> None:
+        """The dots layer again, when a curve's decimated history changed."""
+        seen = {k: s.hist_version for k, s in self.curves.items()}
+        if seen == self._hist_seen:
+            return
+        self._hist_seen = seen
+        xs, ys, cs = [], [], []
+        for k, s in self.curves.items():
+            hx, hy = s.hist
+            xs.append(hx)
+            ys.append(hy)
+            cs += [self.colors[k]] * len(hx)
+        self.history.data = {"x": np.concatenate(xs) if xs else [], "y": np.concatenate(ys) if ys else [],
+                             "color": cs}
 
     def add(self, key, label: str, x, y, breaks=None) -> None:
         """Add points to curve ``key``; ``breaks`` marks points that start a new sweep."""
@@ -81,6 +122,7 @@ class Curves:
                 x = np.insert(x, at, np.nan)
                 y = np.insert(y, at, np.nan)
         s.add(x, y)
+        self._sync_history()
 
 
 def _groups(rows: list[dict], keys: tuple[str, ...]):
@@ -140,9 +182,14 @@ class PulsePanel(Panel):
     def __init__(self, info):
         super().__init__(info)
         self.figs = {d: _fig(f"{d.upper()} trains", "pulse", "conductance (µS)") for d in ("set", "reset")}
-        self.curves = {d: Curves(f, marker=True) for d, f in self.figs.items()}
+        self.curves = {d: Curves(f) for d, f in self.figs.items()}
         self._curves = list(self.curves.values())
         self.model = _model(info)
+        self.model_src = {d: ColumnDataSource({"x": [], "y": []}) for d in self.figs}
+        for d, f in self.figs.items():
+            r = f.line("x", "y", source=self.model_src[d], color="black", line_dash="dashed", line_width=2)
+            if self.model is not None:
+                self.curves[d].legend.items = [LegendItem(label=f"model ({self.model.update.kind})", renderers=[r])]
         self.first: dict[str, list[float]] = {"set": [], "reset": []}
         self.drawn: set[str] = set()
         self.layout = row(*self.figs.values())
@@ -170,8 +217,7 @@ class PulsePanel(Panel):
         mean = pd.Series(float(np.mean(self.first[d])), index=np.arange(pulses + 1))
         curve = _model_curve(self.model, d, mean)
         if curve is not None:
-            self.figs[d].line(np.arange(pulses + 1), np.asarray(curve) * 1e6, color="black", line_dash="dashed",
-                              line_width=2, legend_label=f"model ({self.model.update.kind})")
+            self.model_src[d].data = {"x": np.arange(pulses + 1, dtype=float), "y": np.asarray(curve, float) * 1e6}
 
 
 def _model(info: dict):
@@ -289,7 +335,7 @@ class TrainingPanel(Panel):
                      y_axis_type="log" if title in self.LOG else "linear")
             f.xaxis.ticker = BasicTicker(min_interval=1)     # whole epochs
             f.width, f.height = 420, 260
-            self.curves[title] = Curves(f, marker=True)
+            self.curves[title] = Curves(f, marker=True, pool=len(series))
             figs.append(f)
         self._curves = list(self.curves.values())
         self.signs = ColumnDataSource({"image": [np.zeros((1, 1), np.float32)], "dw": [1], "dh": [1]})

@@ -1,8 +1,8 @@
 """One curve on the live page, bounded whatever the run's length.
 
 The newest points stream into ``recent`` (``ColumnDataSource.stream`` with rollover);
-the points that roll out are kept server-side and shown, decimated to an envelope
-(each bucket's lowest and highest point), in ``history``.  The page's memory and render
+the points that roll out are kept server-side and decimated to an envelope (each
+bucket's lowest and highest point) in ``hist``, which the figure shows as dots.  The page's memory and render
 time stay bounded; the dataset keeps every point.
 """
 from __future__ import annotations
@@ -40,7 +40,8 @@ class Series:
         self.step = max(1, recent // 4)
         cols = ("x", "y", *extra)
         self.recent = ColumnDataSource({c: [] for c in cols})
-        self.history = ColumnDataSource({"x": [], "y": []})
+        self.hist: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
+        self.hist_version = 0
         self._x: list[float] = []
         self._y: list[float] = []
         self._hist_n = 0
@@ -60,7 +61,7 @@ class Series:
                            rollover=self.keep + self.step)
         old = len(self._x) - self.keep
         if old - self._hist_n >= self.step:
-            hx, hy = decimate(np.asarray(self._x[:old], float), np.asarray(self._y[:old], float),
-                              self.hist_points)
-            self.history.data = {"x": hx, "y": hy}
+            self.hist = decimate(np.asarray(self._x[:old], float), np.asarray(self._y[:old], float),
+                                 self.hist_points)
+            self.hist_version += 1
             self._hist_n = old
