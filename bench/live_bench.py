@@ -85,6 +85,14 @@ def open_page(browser, url):
         browser.call(lambda pg: (pg.goto(url), pg.wait_for_function(OPENED, timeout=60_000)))
 
 
+def close_page(browser, live):
+    """The browser back on a blank page (so it costs nothing in the next run without
+    --live), then the server stopped."""
+    if browser is not None:
+        browser.call(lambda pg: pg.goto("about:blank"))
+    live.close(linger=0)
+
+
 def pulse_read(repeats: int, pulses: int, browser) -> dict:
     from labbench.instruments import Bench
     from labbench.live import session
@@ -94,25 +102,27 @@ def pulse_read(repeats: int, pulses: int, browser) -> dict:
     from labbench.store import Store
     import tempfile
 
-    rates = {"off": [], "live": []}
+    rates = {"off": [], "live": [], "off_cpu": [], "live_cpu": []}
     with tempfile.TemporaryDirectory() as tmp, Bench.from_yaml(BENCHES / "sim.yaml") as bench:
         store = Store(Path(tmp) / "d.db")
         run_procedure(PulseTrain(cells="0, 0", sides="+", cycles=1, pulses=8), bench, store, progress=False)  # warm
         for i in range(repeats):
             for mode in ("off", "live") if i % 2 == 0 else ("live", "off"):
                 live = None
-                if mode == "live":
+                if mode == "live":             # as `measure --live`: the page opened before the run
                     live = session.start(port=0, say=lambda m: None)
                     live.follow_bench(bench)
+                    live.feed.expect({"name": "PulseTrain"})
                     open_page(browser, live.url)
                 proc = PulseTrain(cells="0, 0", sides="+", cycles=1, pulses=pulses)
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 res = run_procedure(proc, bench, store, progress=False,
                                     tap=live and live.feed, control=live and live.control)
-                dt = time.perf_counter() - t0
+                dt, dc = time.perf_counter() - t0, time.process_time() - c0
                 rates[mode].append(len(res.data) / dt)    # each row: one SET pulse, then one read
+                rates[mode + "_cpu"].append(len(res.data) / dc)   # the server's threads included
                 if live is not None:
-                    live.close(linger=0)
+                    close_page(browser, live)
     return rates
 
 
@@ -123,20 +133,23 @@ def training(repeats: int, browser) -> dict:
     from labbench.live import session
     from labbench.sweep.data import synthetic
 
-    x, y, xt, yt = synthetic(784, 10, n_train=3000, n_test=500)
-    rates = {"off": [], "live": []}
+    x, y, xt, yt = synthetic(784, 10, n_train=10000, n_test=500)
+    rates = {"off": [], "live": [], "off_cpu": [], "live_cpu": []}
     for i in range(repeats):
         for mode in ("off", "live") if i % 2 == 0 else ("live", "off"):
             live = None
             if mode == "live":
                 live = session.start(port=0, say=lambda m: None)
+                live.feed.expect({"name": "bnn_training"})
                 open_page(browser, live.url)
-            tr = Trainer(TrainConfig(sizes=(784, 100, 10), epochs=1, batch=100, seed=i), progress=False,
+            tr = Trainer(TrainConfig(sizes=(784, 100, 10), epochs=2, batch=100, seed=i), progress=False,
                          plots=False, tap=live and live.feed, control=live and live.control)
+            c0 = time.process_time()
             hist = tr.fit(x, y, xt, yt)
-            rates[mode].append(hist[-1]["samples_per_s"])
+            rates[mode].append(statistics.mean(h["samples_per_s"] for h in hist))
+            rates[mode + "_cpu"].append(len(x) * len(hist) / (time.process_time() - c0))   # test included
             if live is not None:
-                live.close(linger=0)
+                close_page(browser, live)
     return {k: [float(v) for v in r] for k, r in rates.items()}
 
 
@@ -198,8 +211,8 @@ def main() -> None:
     # whenever any other process (a browser) holds a core, and the figure measures that
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5, help="alternating repeats of each comparison")
-    ap.add_argument("--pulses", type=int, default=400, help="pulse-then-reads per repeat (one cell)")
+    ap.add_argument("--repeats", type=int, default=9, help="alternating repeats of each comparison")
+    ap.add_argument("--pulses", type=int, default=1000, help="pulse-then-reads per repeat (one cell)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     browser = Browser() if CHROMIUM else None
@@ -209,14 +222,25 @@ def main() -> None:
     res = {"browser": bool(browser)}
     r = pulse_read(args.repeats, args.pulses, browser)
     m = {k: statistics.median(v) for k, v in r.items()}
-    res["pulse_then_read"] = {"per_s": r, "median": m, "ratio": m["live"] / m["off"]}
-    print(f"pulse-then-read/s (recorded rows): without {m['off']:.0f}, with --live {m['live']:.0f}: "
+    res["pulse_then_read"] = {"per_s": r, "median": m, "ratio": m["live"] / m["off"],
+                              "ratio_cpu": m["live_cpu"] / m["off_cpu"]}
+    print(f"pulse-then-read/s (recorded rows), wall clock: without {m['off']:.0f}, with --live {m['live']:.0f}: "
           f"ratio {m['live'] / m['off']:.3f}")
-    t = training(max(2, args.repeats - 2), browser)
+    print(f"  per CPU-second of the run's process (its live-view threads included, the browser not): "
+          f"without {m['off_cpu']:.0f}, with {m['live_cpu']:.0f}: ratio {m['live_cpu'] / m['off_cpu']:.3f}")
+    t = training(args.repeats, browser)
     m = {k: statistics.median(v) for k, v in t.items()}
-    res["training"] = {"samples_per_s": t, "median": m, "ratio": m["live"] / m["off"]}
-    print(f"training samples/s (784-100-10, SimArray): without {m['off']:.0f}, with --live {m['live']:.0f}: "
-          f"ratio {m['live'] / m['off']:.3f}")
+    res["training"] = {"samples_per_s": t, "median": m, "ratio": m["live"] / m["off"],
+                       "ratio_cpu": m["live_cpu"] / m["off_cpu"]}
+    print(f"training samples/s (784-100-10, SimArray, 1 BLAS thread), wall clock: without {m['off']:.0f}, "
+          f"with --live {m['live']:.0f}: ratio {m['live'] / m['off']:.3f}")
+    print(f"  per CPU-second of the run's process (epoch and test): without {m['off_cpu']:.0f}, "
+          f"with {m['live_cpu']:.0f}: ratio {m['live_cpu'] / m['off_cpu']:.3f}")
+    import os
+
+    res["load_average"] = os.getloadavg()
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall-clock ratios on a shared "
+          f"machine are as noisy as its load; the per-repeat figures are in the JSON)")
     if browser is not None:
         lat = latency(browser)
         res["latency_s"] = {"median": statistics.median(lat), "max": max(lat), "n": len(lat)}

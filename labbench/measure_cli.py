@@ -70,6 +70,7 @@ def measure(procedure, bench_path, params, db, out, csv_path, list_params):
     with from_cli() as live, Bench.from_yaml(bench_path) as bench:
         if live is not None:
             live.follow_bench(bench)
+            live.feed.expect({"name": cls.__name__, "metadata": {"parameters": kwargs}})
         try:
             res = run_procedure(cls(**kwargs), bench, store, tap=live and live.feed, control=live and live.control)
         except (RunFailed, KeyboardInterrupt) as e:   # an abort writes its CSV too

@@ -272,6 +272,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
                 from labbench.live.feed import guarded
 
                 trainer.tap, trainer.control = guarded(live.feed), live.control
+                live.feed.expect({"name": "bnn_training"})
                 if bench is not None:          # a pause switches the bench's outputs off
                     from labbench.live.control import pause_outputs, recheck_limits
 

@@ -47,6 +47,11 @@ class Feed:
         self.levels: Callable[[], list[dict]] | None = None
         self.control = None                           # a RunControl, when the page may steer
 
+    def expect(self, info: dict) -> None:
+        """What the run will be, before it starts (the procedure's name), so a page opened
+        early is built before the run, not in the middle of it."""
+        self.info = {**self.info, **info}
+
     # -- the tap (the run's thread) ------------------------------------------------------
     def started(self, info: dict) -> None:
         self.info = {**self.info, **info}

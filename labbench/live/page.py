@@ -91,6 +91,7 @@ def make_document(feed, poll_ms: int = POLL_MS):
                 panel = state["panel"] = panel_for(feed.info)
                 plots.children = [panel.layout]
             if panel is not None:
+                panel.info = feed.info          # the run's record, once it has started
                 rows, state["cursor"] = feed.since(state["cursor"])
                 if rows:
                     panel.add(rows)

@@ -184,12 +184,9 @@ class PulsePanel(Panel):
         self.figs = {d: _fig(f"{d.upper()} trains", "pulse", "conductance (µS)") for d in ("set", "reset")}
         self.curves = {d: Curves(f) for d, f in self.figs.items()}
         self._curves = list(self.curves.values())
-        self.model = _model(info)
         self.model_src = {d: ColumnDataSource({"x": [], "y": []}) for d in self.figs}
-        for d, f in self.figs.items():
-            r = f.line("x", "y", source=self.model_src[d], color="black", line_dash="dashed", line_width=2)
-            if self.model is not None:
-                self.curves[d].legend.items = [LegendItem(label=f"model ({self.model.update.kind})", renderers=[r])]
+        self.model_line = {d: f.line("x", "y", source=self.model_src[d], color="black", line_dash="dashed",
+                                     line_width=2) for d, f in self.figs.items()}
         self.first: dict[str, list[float]] = {"set": [], "reset": []}
         self.drawn: set[str] = set()
         self.layout = row(*self.figs.values())
@@ -207,7 +204,11 @@ class PulsePanel(Panel):
                     self._draw_model(d, int(self.info.get("metadata", {}).get("parameters", {}).get("pulses", 64)))
 
     def _draw_model(self, d: str, pulses: int) -> None:
+        """The model's mean curve from the first trains' mean start (the bench snapshot's
+        model: the run has started by now, so the page knows it)."""
         self.drawn.add(d)
+        if not hasattr(self, "model"):
+            self.model = _model(self.info)
         if self.model is None:
             return
         import pandas as pd
@@ -218,6 +219,9 @@ class PulsePanel(Panel):
         curve = _model_curve(self.model, d, mean)
         if curve is not None:
             self.model_src[d].data = {"x": np.arange(pulses + 1, dtype=float), "y": np.asarray(curve, float) * 1e6}
+            legend = self.curves[d].legend
+            legend.items = [LegendItem(label=f"model ({self.model.update.kind})", renderers=[self.model_line[d]]),
+                            *legend.items]
 
 
 def _model(info: dict):

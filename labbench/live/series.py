@@ -12,8 +12,8 @@ import math
 import numpy as np
 from bokeh.models import ColumnDataSource
 
-RECENT = 2000       # points at full resolution per curve
-HISTORY = 1000      # decimated older points per curve
+RECENT = 1000       # points at full resolution per curve (what the browser redraws at each poll)
+HISTORY = 600       # decimated older points per curve
 
 
 def decimate(x: np.ndarray, y: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:

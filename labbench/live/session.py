@@ -65,7 +65,7 @@ def start(host: str = "127.0.0.1", port: int | None = None, token: str | None = 
     from .page import make_document
 
     token = check_host(host, token)
-    feed = feed or Feed()
+    feed = feed if feed is not None else Feed()     # an empty Feed is falsy (len 0)
     control = RunControl() if controls else None
     feed.control = control
     server = LiveServer(make_document(feed), host=host, port=port, token=token)
