@@ -31,7 +31,8 @@ SLICE_S = 0.2      # a paused run wakes this often, so a signal (Ctrl-C) is acte
 
 
 class RunControl:
-    def __init__(self) -> None:
+    def __init__(self, pausable: bool = True) -> None:
+        self.pausable = pausable          # a sweep cannot pause its workers; it can abort
         self._wake = threading.Event()
         self._abort = self._pause = self._resume = False
         self.state = "waiting"          # waiting, running, pausing, paused, aborting, ended
@@ -96,6 +97,8 @@ class RunControl:
 
     # -- the page's side (any thread) ----------------------------------------------------
     def pause(self) -> str:
+        if not self.pausable:
+            return "a sweep cannot pause: Abort keeps every finished point, and running it again resumes"
         if self.state != "running":
             return f"cannot pause: the run is {self.state}"
         self._pause = True
@@ -144,3 +147,29 @@ def recheck_limits(bench, procedure=None) -> None:
     op = bench.config.operating
     bench.source_meter.configure(op.compliance, op.nplc)
     bench.pulse_generator.apply_loads()
+
+
+class StopFile:
+    """A sweep point's control in its worker process: Abort on the sweep's page creates
+    ``path``; the point stops at its next batch (looked for at most every ``every`` s)."""
+
+    def __init__(self, path, every: float = 0.5):
+        from pathlib import Path
+
+        self.path, self.every = Path(path), every
+        self._next = 0.0
+
+    def begin(self, *args, **kw) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+    def checkpoint(self) -> None:
+        import time
+
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + self.every
+            if self.path.exists():
+                raise Aborted()

@@ -101,8 +101,8 @@ def make_document(feed, poll_ms: int = POLL_MS):
             doc.title = f"labbench live · {feed.name} · {feed.status}"
             if control is not None:
                 s = control.state
-                pause.disabled = s != "running"
-                resume.disabled = s not in ("paused", "pausing")
+                pause.disabled = s != "running" or not control.pausable
+                resume.disabled = s not in ("paused", "pausing") or not control.pausable
                 abort.disabled = s not in ("running", "pausing", "paused")
                 if control.message and s in ("paused", "running"):
                     message.text = html.escape(control.message)

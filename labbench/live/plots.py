@@ -61,6 +61,7 @@ class Curves:
         fig.scatter("x", "y", source=self.history, size=2, color="color", alpha=0.4)
         self._hist_seen: dict = {}
         self.pool = [self._make(i) for i in range(self.POOL if pool is None else pool)]
+        self.legend.items = [item for _, _, _, item in self.pool]
 
     def _make(self, i: int):
         s = Series()
@@ -70,7 +71,7 @@ class Curves:
             rs.append(self.fig.line("x", "y", source=s.recent, color=color, line_width=1.2, visible=False))
         if self.marker or not self.line:
             rs.append(self.fig.scatter("x", "y", source=s.recent, size=4, color=color, visible=False))
-        return s, rs, color
+        return s, rs, color, LegendItem(label="", renderers=rs, visible=False)
 
     def get(self, key, label: str) -> Series | None:
         s = self.curves.get(key)
@@ -81,14 +82,15 @@ class Curves:
             return None
         i = len(self.curves)
         if i < len(self.pool):
-            s, rs, color = self.pool[i]
+            s, rs, color, item = self.pool[i]
         else:
             doc = self.fig.document
             with doc.models.freeze() if doc is not None else contextlib.nullcontext():
-                s, rs, color = self._make(i)
+                s, rs, color, item = self._make(i)
+            self.legend.items = [*self.legend.items, item]
         for r in rs:
             r.visible = True
-        self.legend.items = [*self.legend.items, LegendItem(label=label, renderers=rs)]
+        item.label, item.visible = label, True
         self.curves[key], self.colors[key] = s, color
         return s
 
@@ -370,9 +372,42 @@ class TrainingPanel(Panel):
             self.signs.data = {"image": [img], "dw": [img.shape[1]], "dh": [img.shape[0]]}
 
 
+class SweepPanel(Panel):
+    """A sweep: test accuracy per epoch, a curve per point, and the points' table."""
+
+    COLUMNS = ("point", "values", "status", "epochs", "test_acc")
+
+    def __init__(self, info):
+        super().__init__(info)
+        self.fig = _fig("test accuracy per epoch, one curve per point", "epoch", "accuracy (%)")
+        self.fig.xaxis.ticker = BasicTicker(min_interval=1)
+        self.fig.width = 700
+        self.curves = Curves(self.fig, marker=True)
+        self._curves = [self.curves]
+        self.table_src = ColumnDataSource({c: [] for c in self.COLUMNS})
+        from bokeh.models import DataTable, NumberFormatter, TableColumn
+
+        fmt = {"test_acc": NumberFormatter(format="0.0000")}
+        table = DataTable(source=self.table_src, width=700, height=260, index_position=None, name="lb-points",
+                          columns=[TableColumn(field=c, title=c, width=300 if c == "values" else 80,
+                                               **({"formatter": fmt[c]} if c in fmt else {})) for c in self.COLUMNS])
+        self._version = 0
+        self.layout = row(self.fig, table)
+
+    def add(self, rows):
+        for (pid,), g in _groups(rows, ("point_id",)):
+            self.curves.add(pid, f"{g[0]['point']}: {g[0]['label']}", _col(g, "epoch"), _col(g, "test_acc", 100))
+
+    def refresh(self, feed):
+        version, table = feed.extras.get("points", (0, None))
+        if table is not None and version != self._version:
+            self._version = version
+            self.table_src.data = {c: [r.get(c) for r in table] for c in self.COLUMNS}
+
+
 PANELS = {"IVSweep": IVPanel, "Forming": FormingPanel, "PulseTrain": PulsePanel, "TspPulseTrain": PulsePanel,
           "ArrayMap": MapPanel, "Retention": RetentionPanel, "Endurance": EndurancePanel,
-          "bnn_training": TrainingPanel}
+          "bnn_training": TrainingPanel, "sweep": SweepPanel}
 
 
 def panel_for(info: dict) -> Panel:
