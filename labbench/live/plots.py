@@ -14,6 +14,7 @@ import math
 from collections import defaultdict
 
 import numpy as np
+from bokeh.core.properties import value
 from bokeh.layouts import column, gridplot, row
 from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, Div, HoverTool, Legend, LegendItem, LinearColorMapper
 from bokeh.palettes import Category10_10, Viridis256
@@ -90,7 +91,7 @@ class Curves:
             self.legend.items = [*self.legend.items, item]
         for r in rs:
             r.visible = True
-        item.label, item.visible = label, True
+        item.label, item.visible = value(label), True    # a bare string would name a column
         self.curves[key], self.colors[key] = s, color
         return s
 
