@@ -18,6 +18,8 @@ from .plots import panel_for
 
 log = logging.getLogger(__name__)
 
+SHOWN = {"bnn_training": "training"}     # a run's record name, as the page says it
+
 POLL_MS = 500            # a point reaches the page within about this (plus the network and drawing);
                          # each poll that brings rows redraws the plots in the browser, which costs
                          # the machine's CPU: twice a second keeps a local browser from slowing the run
@@ -31,7 +33,8 @@ def _status_line(feed) -> str:
     if control is not None and status == "running" and control.state in ("pausing", "paused", "aborting"):
         status = control.state
     parts = [f"run {info['run_id']}" if info.get("run_id") is not None else "run (no dataset)",
-             html.escape(feed.name or "waiting for the run to start"), f"<b>{status}</b>", f"{len(feed)} rows"]
+             html.escape(SHOWN.get(feed.name, feed.name) or "waiting for the run to start"), f"<b>{status}</b>",
+             f"{len(feed)} rows"]
     if feed.percent is not None and status not in ("finished",):
         parts.append(f"{feed.percent:.0f} %")
     if info.get("db"):
