@@ -250,7 +250,7 @@ class MapPanel(Panel):
         for side, name in ((0, "+ (BL)"), (1, "− (BLB)")):
             f = _fig(f"conductance map, side {name}", "col", "row", match_aspect=True)
             f.y_range.flipped = True
-            src = self.sources[side] = ColumnDataSource({"col": [], "row": [], "g": []})
+            src = self.sources[side] = ColumnDataSource({k: np.empty(0, float) for k in ("col", "row", "g")})
             f.rect("col", "row", 1, 1, source=src, fill_color={"field": "g", "transform": self.mapper},
                    line_color=None)
             f.add_tools(HoverTool(tooltips=[("row", "@row"), ("col", "@col"), ("G (µS)", "@g{0.00}")]))

@@ -39,29 +39,33 @@ class Series:
         self.keep, self.hist_points = recent, history
         self.step = max(1, recent // 4)
         cols = ("x", "y", *extra)
-        self.recent = ColumnDataSource({c: [] for c in cols})
+        # numpy columns: streamed as binary buffers, NaN (a curve's break) included
+        self.recent = ColumnDataSource({c: np.empty(0, float) for c in cols})
         self.hist: tuple[np.ndarray, np.ndarray] = (np.empty(0), np.empty(0))
         self.hist_version = 0
-        self._x: list[float] = []
-        self._y: list[float] = []
+        self._chunks: list[tuple[np.ndarray, np.ndarray]] = []   # every point, 16 B each
+        self._n = 0
         self._hist_n = 0
         self.extra = extra
 
     def __len__(self) -> int:
-        return len(self._x)
+        return self._n
 
     def add(self, xs, ys, **extra) -> None:
         if not len(xs):
             return
-        self._x.extend(xs)
-        self._y.extend(ys)
+        xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+        self._chunks.append((xs, ys))
+        self._n += len(xs)
         # the recent window is one step longer than `keep`, so the history (rebuilt every
         # `step` points) always reaches the window: no gap between them
-        self.recent.stream({"x": list(xs), "y": list(ys), **{k: list(v) for k, v in extra.items()}},
+        self.recent.stream({"x": xs, "y": ys, **{k: np.asarray(v, float) for k, v in extra.items()}},
                            rollover=self.keep + self.step)
-        old = len(self._x) - self.keep
+        old = self._n - self.keep
         if old - self._hist_n >= self.step:
-            self.hist = decimate(np.asarray(self._x[:old], float), np.asarray(self._y[:old], float),
-                                 self.hist_points)
+            x = np.concatenate([c[0] for c in self._chunks])
+            y = np.concatenate([c[1] for c in self._chunks])
+            self._chunks = [(x, y)]
+            self.hist = decimate(x[:old], y[:old], self.hist_points)
             self.hist_version += 1
             self._hist_n = old
