@@ -133,7 +133,7 @@ def training(repeats: int, browser) -> dict:
     from labbench.live import session
     from labbench.sweep.data import synthetic
 
-    x, y, xt, yt = synthetic(784, 10, n_train=10000, n_test=500)
+    x, y, xt, yt = synthetic(784, 10, n_train=30000, n_test=500)   # epochs of ~1 s, as a real run's are longer
     rates = {"off": [], "live": [], "off_cpu": [], "live_cpu": []}
     for i in range(repeats):
         for mode in ("off", "live") if i % 2 == 0 else ("live", "off"):

@@ -23,7 +23,7 @@ SHOWN = {"bnn_training": "training"}     # a run's record name, as the page says
 POLL_MS = 500            # a point reaches the page within about this (plus the network and drawing);
                          # each poll that brings rows redraws the plots in the browser, which costs
                          # the machine's CPU: twice a second keeps a local browser from slowing the run
-BENCH_EVERY = 2          # ticks between bench-panel refreshes
+BENCH_EVERY = 3          # ticks between bench-panel refreshes (levels change at every pulse: not every poll)
 
 
 def _status_line(feed) -> str:
