@@ -81,12 +81,15 @@ def make_document(feed, poll_ms: int = POLL_MS):
         state = {"panel": None, "cursor": 0, "tick": 0, "failed": False, "bench": None}
 
         def tick() -> None:
+            doc.hold("combine")        # the tick's changes go to the browser as one message
             try:
                 _tick()
             except Exception as e:  # noqa: BLE001 - a broken page must not spam, nor touch the run
                 if not state["failed"]:
                     state["failed"] = True
                     log.warning("live page: %s: %s (the run goes on)", type(e).__name__, e)
+            finally:
+                doc.unhold()
 
         def _tick() -> None:
             panel = state["panel"]
