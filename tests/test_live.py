@@ -362,3 +362,31 @@ def test_notebook_run_goes_on_a_thread_with_controls(tmp_path, bench):
     res = run.result(60)
     assert res.status == "finished" and len(run.feed) == 36 and run.feed.status == "finished"
     assert run.control.pause().startswith("cannot")          # over: the buttons change nothing
+
+
+def test_a_dying_server_leaves_the_run_and_its_records_whole(tmp_path, bench):
+    live = live_session.start(port=0, say=lambda m: None)
+    store = Store(tmp_path / "d.db")
+    res = run_procedure(_train(), bench, store, progress=False, tap=_At(live.feed, 5, live.server.stop),
+                        control=live.control)
+    assert res.status == "finished" and len(store.load(res.run_id)) == 36
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(live.url, timeout=5)          # the page is gone, the run was not
+
+
+def test_training_abort_from_the_page_records_the_epochs_so_far(tmp_path):
+    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.sweep.data import synthetic
+
+    x, y, xt, yt = synthetic(16, 4, n_train=200, n_test=50)
+    feed, control = Feed(), RunControl()
+    store = Store(tmp_path / "d.db")
+    tr = Trainer(TrainConfig(sizes=(16, 8, 4), epochs=5, batch=20), progress=False, plots=False, store=store,
+                 tap=_At(feed, 2, control.abort), control=control)
+    with pytest.raises(Aborted):
+        tr.fit(x, y, xt, yt)
+    runs = store.runs()
+    assert runs.status.tolist() == ["aborted"] and runs.reason[0] == "aborted from the live view"
+    assert runs.rows[0] == 2 and len(feed) == 2 and feed.status == "aborted"
+    version, signs = feed.extras["signs"]
+    assert version == 2 and signs.shape == (16, 8) and set(np.unique(signs)) <= {-1.0, 1.0}
