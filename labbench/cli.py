@@ -15,7 +15,7 @@ import sqlite3
 
 import click
 
-from labbench.errors import LabbenchError, Terminated, install_signal_handlers
+from labbench.errors import Aborted, LabbenchError, Terminated, install_signal_handlers
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "runs": "labbench.measure_cli:runs",
     "sweep": "labbench.sweep.cli:sweep",
     "train": "labbench.bnn.cli:train",
+    "view": "labbench.live.cli:view",
 }
 
 EXIT_SIGINT, EXIT_SIGTERM, EXIT_INTERNAL = 130, 143, 70
@@ -96,6 +97,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
+        except Aborted as e:
+            click.echo(f"{e}: {_outputs(e)}, measured data saved", err=True)
+            ctx.exit(EXIT_SIGINT)
         except Terminated as e:
             click.echo(f"stopped by {e}: {_outputs(e)}, measured data saved", err=True)
             ctx.exit(EXIT_SIGTERM)

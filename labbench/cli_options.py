@@ -1,7 +1,8 @@
 """Options shared by every ``labbench`` command: one name, one meaning, one place.
 
 ``--bench``, ``--device-model``, ``--db`` and ``--out`` are declared here once, so they
-read the same on ``measure``, ``train``, ``demo``, ``runs`` and ``bench``.  Names resolve
+read the same on ``measure``, ``train``, ``demo``, ``runs`` and ``bench``; the live view's
+``--live*`` options (:func:`live_options`) on every command that runs something.  Names resolve
 through :mod:`labbench.paths` (a shipped name or a path); a wrong one lists the names that
 exist.
 """
@@ -50,3 +51,38 @@ def resolve_db(db: str | None, out: str | None = None):
     from pathlib import Path
 
     return paths.ensure_writable_file(Path(db) if db else paths.default_db(out), "dataset")
+
+
+def live_options():
+    """``--live``, ``--live-port``, ``--live-host`` and ``--live-token``, the same on every
+    command that runs something.  They are kept in the click context; the command opens
+    the view with ``with labbench.live.session.from_cli() as live:`` (None without --live)."""
+
+    def keep(ctx, param, value):
+        store = ctx.meta.setdefault("labbench.live", {})
+        store[param.name] = value
+        from click.core import ParameterSource
+
+        store[param.name + "_given"] = ctx.get_parameter_source(param.name) not in (ParameterSource.DEFAULT, None)
+        return value
+
+    opts = [
+        click.option("--live", is_flag=True, expose_value=False, callback=keep,
+                     help="show the run live in a browser (a local Bokeh server; its address is printed), "
+                          "with Pause, Resume and Abort"),
+        click.option("--live-port", type=click.IntRange(0, 65535), default=None, expose_value=False,
+                     callback=keep, metavar="PORT",
+                     help="port of the live view (default: 5006, else the next free one; 0: any free port)"),
+        click.option("--live-host", default="127.0.0.1", show_default=True, expose_value=False, callback=keep,
+                     metavar="HOST", help="address the live view binds to; anything but loopback needs --live-token"),
+        click.option("--live-token", default=None, expose_value=False, callback=keep, metavar="TOKEN|auto",
+                     help="the token the page and its controls need (default: a random one, in the printed "
+                          "address); 'auto' makes a random one for --live-host"),
+    ]
+
+    def deco(fn):
+        for opt in reversed(opts):
+            fn = opt(fn)
+        return fn
+
+    return deco

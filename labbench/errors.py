@@ -42,6 +42,22 @@ class Terminated(KeyboardInterrupt):
         self.signum = signum
 
 
+class Aborted(KeyboardInterrupt):
+    """A run stopped with the live view's Abort button.  A KeyboardInterrupt, raised in the
+    run's own thread at its next step, so it takes exactly Ctrl-C's path: outputs off, the
+    run recorded as aborted, every row measured so far kept."""
+
+    def __init__(self, how: str = "aborted from the live view"):
+        super().__init__(how)
+
+
+def interrupt_reason(e: KeyboardInterrupt) -> str:
+    """The run record's reason for an interrupt: Ctrl-C, a signal's name, or the abort."""
+    if isinstance(e, Aborted):
+        return str(e)
+    return f"interrupted ({e})" if str(e) else "interrupted (Ctrl-C)"
+
+
 def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
     raise Terminated(signum)
 

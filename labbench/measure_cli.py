@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from labbench.cli_options import bench_option, db_option, out_option, resolve_db
+from labbench.cli_options import bench_option, db_option, live_options, out_option, resolve_db
 from labbench.errors import RunFailed
 from labbench.paths import default_db, ensure_writable_file
 
@@ -47,6 +47,7 @@ def _parse_params(cls, pairs: tuple[str, ...]) -> dict:
 @out_option()
 @click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False), help="also write the rows as CSV")
 @click.option("--list-params", is_flag=True, help="print the procedure's parameters and defaults, then exit")
+@live_options()
 def measure(procedure, bench_path, params, db, out, csv_path, list_params):
     """Run a characterization PROCEDURE on a bench (real or simulated) into the dataset."""
     cls = _procedure_class(procedure)
@@ -60,14 +61,18 @@ def measure(procedure, bench_path, params, db, out, csv_path, list_params):
     if csv_path:
         ensure_writable_file(csv_path, "CSV file")   # an OutputError: the CLI's boundary words it
     from labbench.instruments import Bench
+    from labbench.live.session import from_cli
     from labbench.runner import run_procedure
     from labbench.store import Store
 
     store = Store(db_path)
     failure = None
-    with Bench.from_yaml(bench_path) as bench:
+    with from_cli() as live, Bench.from_yaml(bench_path) as bench:
+        if live is not None:
+            live.follow_bench(bench)
+            live.feed.expect({"name": cls.__name__, "metadata": {"parameters": kwargs}})
         try:
-            res = run_procedure(cls(**kwargs), bench, store)
+            res = run_procedure(cls(**kwargs), bench, store, tap=live and live.feed, control=live and live.control)
         except (RunFailed, KeyboardInterrupt) as e:   # an abort writes its CSV too
             failure, res = e, getattr(e, "result", None)
     if csv_path and res is not None and len(res.data):

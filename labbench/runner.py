@@ -19,7 +19,7 @@ import pandas as pd
 from pymeasure.experiment import Procedure
 from tqdm.auto import tqdm
 
-from labbench.errors import RunFailed, signals_deferred
+from labbench.errors import RunFailed, interrupt_reason, signals_deferred
 from labbench.store import Store
 
 
@@ -44,7 +44,7 @@ class _Buffer:
         self.pending: list[dict] = []
         self.all: list[dict] = []
 
-    def add(self, record: dict | pd.DataFrame) -> None:
+    def add(self, record: dict | pd.DataFrame) -> list[dict]:
         rows = record.to_dict("records") if isinstance(record, pd.DataFrame) else [record]
         for r in rows:
             missing = set(self.columns) - set(r)
@@ -54,6 +54,7 @@ class _Buffer:
         self.all.extend(rows)
         if len(self.pending) >= self.block:
             self.flush()
+        return rows
 
     def flush(self) -> None:
         if self.writer is not None and self.pending:
@@ -82,7 +83,7 @@ class InstrumentError(RunFailed):
 
 
 def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
-                  progress: bool = True) -> ProcedureResult:
+                  progress: bool = True, tap=None, control=None) -> ProcedureResult:
     """Execute ``procedure`` on ``bench``; rows go to ``store`` (if given) and are returned.
 
     The procedure declares its dataset columns as ``INDEX`` and ``VALUES`` (name -> unit).
@@ -92,7 +93,15 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
     (instrument error, a limit hit mid-run, a write failure), recorded in the dataset with
     the reason; the rows measured before the end are kept.  A failure is raised as
     :class:`RunFailed` after outputs are off; an interrupt is re-raised.
+
+    ``tap`` (:class:`labbench.live.feed.Tap`) sees the run start, every row as it is
+    handed to the dataset, the progress and the end; a failing tap is dropped, never the
+    run.  ``control`` (:class:`labbench.live.control.RunControl`) acts on the live page's
+    Pause, Resume and Abort after each recorded row.
     """
+    from labbench.live.feed import guarded
+
+    tap = guarded(tap)
     procedure.bench = bench
     check = getattr(procedure, "check_plan", None)
     if check is not None:
@@ -106,9 +115,15 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
 
     def emit(topic: str, record: Any) -> None:
         if topic == "results":
-            buf.add(record)
+            rows = buf.add(record)
+            if tap is not None:
+                tap.rows(rows)
+            if control is not None:
+                control.checkpoint()           # a pause waits here; an abort raises here
         elif topic == "progress":
             bar.update(float(record) - bar.n)   # update() honours tqdm's refresh interval
+            if tap is not None:
+                tap.progress(float(record))
 
     procedure.emit = emit
     procedure.should_stop = lambda: stop["flag"]
@@ -126,6 +141,17 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
     buf = _Buffer(writer, columns)
     status, reason, failure = "failed", "", None
     unconfirmed = None
+    if tap is not None:
+        tap.started({"name": type(procedure).__name__, "index": index, "values": values,
+                     "run_id": writer.run_id if writer else None, "db": str(store.path) if store else None,
+                     "metadata": metadata})
+    waiter = getattr(bench, "waiter", None)
+    if control is not None:
+        from labbench.live.control import pause_outputs, recheck_limits
+
+        control.begin(on_pause=[lambda: pause_outputs(bench)],
+                      on_resume=[lambda: recheck_limits(bench, procedure)])
+        bench.waiter = control.wait      # a long wait on hardware ends at Abort
     try:
         try:
             procedure.status = Procedure.RUNNING
@@ -137,7 +163,7 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
                 bar.update(100 - bar.n)
         except KeyboardInterrupt as e:
             stop["flag"] = True
-            status, reason = "aborted", f"interrupted ({e})" if str(e) else "interrupted (Ctrl-C)"
+            status, reason = "aborted", interrupt_reason(e)
             failure = e
         except Exception as e:  # noqa: BLE001 - recorded, then raised as RunFailed
             status, reason, failure = "failed", f"{type(e).__name__}: {e}" if not str(e) else str(e), e
@@ -173,7 +199,7 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
             # a signal while the end was being recorded: the run was stopped before its
             # record said otherwise, so it is aborted (a second signal waits until it is)
             if not isinstance(failure, KeyboardInterrupt):
-                status, reason, failure = "aborted", f"interrupted ({e})" if str(e) else "interrupted (Ctrl-C)", e
+                status, reason, failure = "aborted", interrupt_reason(e), e
             if writer is not None:
                 with contextlib.suppress(Exception), signals_deferred():
                     writer.finish(status, reason)
@@ -185,6 +211,11 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
                 if failure is None:
                     status, reason, failure = "failed", f"writing the dataset: {e}", e
         bar.close()
+        if control is not None:
+            control.end()
+            bench.waiter = waiter
+        if tap is not None:
+            tap.ended(status, reason)
     procedure.status = Procedure.FINISHED if status == "finished" else Procedure.ABORTED
     data = pd.DataFrame(buf.all, columns=columns)
     saved = writer.saved_rows if writer is not None else 0

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from labbench.errors import signals_deferred
+from labbench.errors import interrupt_reason, signals_deferred
 from labbench.paths import default_db
 # QCoDeS keeps metadata as columns of its ``runs`` table, and silently drops keys that
 # collide with its own columns (``parameters``, ``name``, …): namespace ours.
@@ -327,7 +327,7 @@ class Store:
                 status = "aborted" if isinstance(e, KeyboardInterrupt) else "failed"
                 reason = str(e) or type(e).__name__
                 if isinstance(e, KeyboardInterrupt):
-                    reason = f"interrupted ({reason})" if str(e) else "interrupted (Ctrl-C)"
+                    reason = interrupt_reason(e)
                 with contextlib.suppress(Exception):
                     writer.flush()
                 with contextlib.suppress(Exception):  # the disk may be full: best effort

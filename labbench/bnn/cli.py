@@ -24,7 +24,7 @@ from labbench.bnn.trainer import FLOAT_RANGES, range_text
 from labbench.bnn.update_rules import RULES
 
 from labbench import paths
-from labbench.cli_options import bench_option, db_option, device_model_option, out_option, resolve_db
+from labbench.cli_options import bench_option, db_option, device_model_option, live_options, out_option, resolve_db
 
 MAX_SEED = 2**32 - 1
 
@@ -178,6 +178,7 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
 @click.option("--no-db", is_flag=True, help="do not write the dataset")
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
+@live_options()
 def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
           optimizer_threshold, rule, rule_threshold, refresh, refresh_level,
           refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
@@ -268,9 +269,22 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
         raise
 
     # -- the run ------------------------------------------------------------------------------
+    from labbench.live.session import from_cli
+
     try:
         # with --json, stdout carries only the JSON (QCoDeS and progress lines go to stderr)
-        with contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
+        with from_cli() as live, contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
+            if live is not None:
+                from labbench.live.feed import guarded
+
+                trainer.tap, trainer.control = guarded(live.feed), live.control
+                live.feed.expect({"name": "bnn_training"})
+                if bench is not None:          # a pause switches the bench's outputs off
+                    from labbench.live.control import pause_outputs, recheck_limits
+
+                    live.follow_bench(bench)
+                    live.control.on_pause.append(lambda: pause_outputs(bench))
+                    live.control.on_resume.append(lambda: recheck_limits(bench))
             history = trainer.fit(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)
     finally:
         if bench is not None:

@@ -306,7 +306,13 @@ class Trainer:
     def __init__(self, config: TrainConfig, device_model: DeviceModel | str | None = None,
                  out_dir: str | Path | None = None,
                  array_factory: Callable[[int, int, int], Any] | None = None,
-                 progress: bool = True, store=None, plots: bool = True):
+                 progress: bool = True, store=None, plots: bool = True, tap=None, control=None):
+        """``tap`` (:class:`labbench.live.feed.Tap`) sees each epoch's dataset row as it is
+        stored, the progress per batch and layer 0's sign map per epoch; ``control``
+        (:class:`labbench.live.control.RunControl`) acts on Pause/Abort after each batch."""
+        from labbench.live.feed import guarded
+
+        self.tap, self.control = guarded(tap), control
         self.plots = plots
         self.config = c = config
         check_memory(c.sizes, c.mode)
@@ -454,6 +460,10 @@ class Trainer:
                 bar.update(1)
                 if b % 50 == 0:
                     bar.set_postfix(loss=f"{loss:.3f}")
+            if self.tap is not None:
+                self.tap.progress(100.0 * (self.epoch + (b + 1) / n_batches) / c.epochs)
+            if self.control is not None:
+                self.control.checkpoint()    # a pause waits here; an abort raises (Ctrl-C's path)
         seconds = time.perf_counter() - t0
         if bar is not None:
             bar.close()
@@ -530,6 +540,7 @@ class Trainer:
             return {}
         arr = self.arrays[0]
         g = arr.conductances()
+        self._last_g = g if self.tap is not None else None     # the live view's sign map
         dm = self.device_model
         u = (np.asarray(g, np.float32) - np.float32(dm.gmin)) / np.float32(dm.gmax - dm.gmin)
         hist, _ = np.histogram(u, bins=HIST_BINS, range=(0.0, 1.05))
@@ -556,6 +567,8 @@ class Trainer:
             # SIGTERM) or failed (with the reason): exceptions must reach it
             writer = (stack.enter_context(self._open_store())
                       if self.store is not None and self.epoch < epochs else None)
+            if self.tap is not None or self.control is not None:
+                stack.enter_context(self._live(writer))
             while self.epoch < epochs:
                 row = {"epoch": self.epoch + 1, **self.train_epoch(x_train, y_train)}
                 if self.config.idle_between_epochs:
@@ -568,9 +581,13 @@ class Trainer:
                 self.history.append(row)
 
                 def record_row(row=row):
+                    stored = {k: row.get(k, np.nan) for k in ["epoch"] + _STORE_VALUES}
                     if writer is not None:
-                        writer.add(**{k: row.get(k, np.nan) for k in ["epoch"] + _STORE_VALUES})
+                        writer.add(**stored)
                         writer.flush()      # on disk now: a run killed later keeps this epoch
+                    if self.tap is not None:
+                        self.tap.rows([stored])
+                        self.tap.extra("signs", self._sign_map())
 
                 if self.out_dir is not None:
                     # the epoch's row is on disk before the checkpoint that includes the
@@ -591,6 +608,51 @@ class Trainer:
 
             plot_training(self.history, self.g_hist, self.out_dir)
         return self.history
+
+    # -- the live view (labbench.live) ----------------------------------------------------
+    @contextlib.contextmanager
+    def _live(self, writer):
+        """Tell the tap the run started and how it ended; arm the control meanwhile."""
+        from labbench.errors import interrupt_reason
+
+        if self.tap is not None:
+            self.tap.started({"name": "bnn_training", "index": {"epoch": ""},
+                              "values": {k: "" for k in _STORE_VALUES},
+                              "run_id": writer.run_id if writer is not None else None,
+                              "db": str(self.store.path) if self.store is not None else None,
+                              "metadata": {"config": self.config.to_dict(),
+                                           "device_model": self.device_model.name}})
+        if self.control is not None:
+            self.control.begin()
+        status, reason = "failed", ""
+        try:
+            yield
+            status = "finished"
+        except KeyboardInterrupt as e:
+            status, reason = "aborted", interrupt_reason(e)
+            raise
+        except Exception as e:
+            reason = f"{type(e).__name__}: {e}"
+            raise
+        finally:
+            if self.control is not None:
+                self.control.end()
+            if self.tap is not None:
+                self.tap.ended(status, reason)
+
+    def _sign_map(self, cells: int = 160) -> np.ndarray:
+        """Layer 0's binary weights as block means (at most ``cells`` a side), from the
+        conductances this epoch's statistics already read (no extra read of the array)."""
+        g = getattr(self, "_last_g", None)
+        w = (np.sign(g[..., 0] - g[..., 1]) if g is not None
+             else np.asarray(self.synapses[0].signs(), np.float32) if self.config.mode == "ideal" else None)
+        if w is None:
+            return np.zeros((1, 1), np.float32)
+        w = np.asarray(w, np.float32)
+        fr, fc = -(-w.shape[0] // cells), -(-w.shape[1] // cells)
+        pr, pc = (-w.shape[0]) % fr, (-w.shape[1]) % fc
+        w = np.pad(w, ((0, pr), (0, pc)), constant_values=np.nan)
+        return np.nanmean(w.reshape(w.shape[0] // fr, fr, w.shape[1] // fc, fc), axis=(1, 3)).astype(np.float32)
 
     # -- dataset (labbench.store) -------------------------------------------------------
     def _open_store(self):

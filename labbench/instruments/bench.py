@@ -134,13 +134,16 @@ class Bench:
         """Seconds since the bench opened: virtual in simulation, wall-clock on hardware."""
         return self.world.clock.now() if self.world is not None else time.monotonic() - self._t0
 
+    #: waits instead of time.sleep on hardware when set (the live view's Abort ends the wait)
+    waiter = None
+
     def sleep(self, seconds: float) -> None:
         if seconds < 0:
             raise ValueError(f"cannot sleep {seconds} s")
         if self.world is not None:
             self.world.clock.advance(seconds)
         else:
-            time.sleep(seconds)
+            (self.waiter or time.sleep)(seconds)
 
     # -- routing and cell helpers ---------------------------------------------------------
     def _pin(self, line: str) -> tuple[int, int]:

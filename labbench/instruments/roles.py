@@ -1,7 +1,9 @@
 """Roles: what a procedure asks of an instrument, with the bench's safety limits.
 
 Every value is checked against the limits of the terminal it reaches *before* the
-adapter is called, so an instrument never sees a value outside them.
+adapter is called, so an instrument never sees a value outside them.  Each role keeps the
+values it last sent (``last_sent``), so a bench display (the live view) shows the levels
+without a second VISA transaction in the middle of a run's own.
 """
 from __future__ import annotations
 
@@ -52,11 +54,13 @@ class SourceMeter:
         self.name, self.adapter = name, adapter
         self.terminal = f"{name}.hi"
         self.limits = limits.get(self.terminal)
+        self.last_sent = {"output": False, "level": 0.0, "compliance": None}
 
     def configure(self, compliance: float, nplc: float) -> None:
         _check(self.terminal, self.limits, compliance=compliance)
         self.adapter.configure(compliance, nplc)
         self.compliance = compliance
+        self.last_sent["compliance"] = compliance
 
     def check(self, v: float) -> None:
         """Raise SafetyError if ``v`` breaks this terminal's limits."""
@@ -65,9 +69,11 @@ class SourceMeter:
     def set_voltage(self, v: float) -> None:
         _check(self.terminal, self.limits, voltage=v)
         self.adapter.set_voltage(v)
+        self.last_sent["level"] = v
 
     def output(self, on: bool) -> None:
         self.adapter.output(on)
+        self.last_sent["output"] = bool(on)
 
     compliance: float | None = None
 
@@ -91,6 +97,8 @@ class SourceMeter:
 
     def off(self) -> None:
         self.adapter.off()
+        self.last_sent["heater"] = False
+        self.last_sent.update(output=False, level=0.0)
 
     # -- current source (optional: adapters that have source_current/measure_voltage) --------
     def source_current(self, level: float, voltage_limit: float, nplc: float = 1.0) -> None:
@@ -147,6 +155,7 @@ class PulseGenerator:
         self.name, self.adapter = name, adapter
         self.limits = limits
         self.loads = dict(loads or {})        # channel -> ohms (inf: high impedance)
+        self.last_sent: dict[int, dict] = {}  # channel -> level (V at the cell), width, output
 
     def delivered_factor(self, ch: int) -> float:
         load = self.loads.get(ch, float("inf"))
@@ -185,6 +194,10 @@ class PulseGenerator:
         _check(term, lim, voltage=low)
         k = self.delivered_factor(ch)
         self.adapter.configure_pulse(ch, high / k, width, period or 2.0 * width, low / k)
+        self._sent(ch).update(level=high, width=width, mode="pulse")
+
+    def _sent(self, ch: int) -> dict:
+        return self.last_sent.setdefault(ch, {"output": False, "level": 0.0, "width": None, "mode": "dc"})
 
     def set_count(self, ch: int, n: int) -> None:
         if int(n) < 1:
@@ -195,20 +208,26 @@ class PulseGenerator:
         term, lim = self._lim(ch)
         _check(term, lim, voltage=level)
         self.adapter.set_dc(ch, level / self.delivered_factor(ch))
+        self._sent(ch).update(level=level, width=None, mode="dc")
 
     def output(self, ch: int, on: bool) -> None:
         self.adapter.output(ch, on)
+        self._sent(ch)["output"] = bool(on)
 
     def trigger(self) -> None:
         self.adapter.trigger()
 
     def off(self) -> None:
         self.adapter.off()
+        self.last_sent["heater"] = False
+        for sent in self.last_sent.values():
+            sent["output"] = False
 
 
 class SwitchMatrix:
     def __init__(self, name: str, adapter):
         self.name, self.adapter = name, adapter
+        self.last_sent = {"closed": 0}       # relays closed by the last command
 
     def configure(self) -> None:
         self.adapter.configure()
@@ -219,13 +238,16 @@ class SwitchMatrix:
 
     def set_paths(self, paths) -> None:
         """Exactly these (card, input, output) paths closed; the others open."""
-        self.adapter.set_paths(list(paths))
+        paths = list(paths)
+        self.adapter.set_paths(paths)
+        self.last_sent["closed"] = len(paths)
 
     def connections(self) -> set[tuple[int, int, int]]:
         return self.adapter.connections()
 
     def off(self) -> None:
         self.adapter.open_all()
+        self.last_sent["closed"] = 0
 
 
 class TemperatureController:
@@ -238,6 +260,7 @@ class TemperatureController:
         self.name, self.adapter = name, adapter
         self.terminal = f"{name}.loop1"
         self.limits = limits.get(self.terminal)
+        self.last_sent = {"heater": False, "setpoint": None, "ramp": 0.0}   # for a bench display
 
     def check(self, kelvin: float, ramp: float | None = None) -> None:
         """Raise SafetyError if a set point (K) or ramp (K/min) breaks the loop's limits."""
@@ -251,6 +274,7 @@ class TemperatureController:
         self.check(kelvin, ramp)
         self.adapter.set_setpoint(float(kelvin), float(ramp or 0.0))
         self.adapter.heater(True)
+        self.last_sent.update(heater=True, setpoint=float(kelvin), ramp=float(ramp or 0.0))
 
     def temperature(self) -> float:
         from labbench.errors import InstrumentFault
@@ -290,3 +314,4 @@ class TemperatureController:
 
     def off(self) -> None:
         self.adapter.off()
+        self.last_sent["heater"] = False

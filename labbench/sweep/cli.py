@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from labbench.cli_options import db_option, out_option
+from labbench.cli_options import db_option, live_options, out_option
 
 
 @click.command("sweep")
@@ -39,6 +39,7 @@ from labbench.cli_options import db_option, out_option
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option("--threads", "in_process", is_flag=True, hidden=True,
               help="local workers as threads of this process (tests: no process start-up)")
+@live_options()
 def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet,
           in_process):
     """Run a sweep file: every point a full training run on SimArray, on Dask."""
@@ -101,13 +102,33 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
             paths.remove_if_empty(made)
             raise
 
+        from labbench.errors import Aborted, interrupt_reason
+        from labbench.live.session import from_cli
+
         from .runner import TABLE, make_plots, read_table, run_sweep
         from .spec import SweepError
 
         try:
-            table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler, connect_timeout=connect_timeout,
-                                    db=db_path, progress=not quiet, processes=not in_process, blas_threads=blas_threads,
-                                    say=lambda m: click.echo(m, err=True))
+            with from_cli() as live:
+                watch = None
+                if live is not None:
+                    from labbench.live.sweep_watch import SweepWatch
+
+                    live.control.pausable = False
+                    watch = SweepWatch(live, sw, folder)
+                status, reason = "failed", ""
+                try:
+                    table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler,
+                                            connect_timeout=connect_timeout, db=db_path, progress=not quiet,
+                                            processes=not in_process, blas_threads=blas_threads,
+                                            say=lambda m: click.echo(m, err=True), watch=watch)
+                    status = "finished"
+                except KeyboardInterrupt as e:
+                    status, reason = "aborted", interrupt_reason(e)
+                    raise
+                finally:
+                    if watch is not None:
+                        watch.close(status, reason)
         except SweepError:              # refused before any point ran (a scheduler that does not answer)
             lock.release()
             paths.remove_if_empty(made)
@@ -117,9 +138,9 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
             n = int((t["status"] == "finished").sum()) if not t.empty else 0
             rest = ("run the same command again to do the rest" if n < len(sw.points)
                     else "run the same command again to make the plots")
-            click.echo(f"interrupted ({str(e) or 'Ctrl-C'}): {n} of {len(sw.points)} points finished and saved in "
+            click.echo(f"{interrupt_reason(e)}: {n} of {len(sw.points)} points finished and saved in "
                        f"{folder / TABLE}; {rest}", err=True)
-            sys.exit(130 if not str(e) or str(e) == "SIGINT" else 143)
+            sys.exit(130 if isinstance(e, Aborted) or not str(e) or str(e) == "SIGINT" else 143)
         plots = make_plots(sw, table, folder)
         fin = int((table["status"] == "finished").sum()) if not table.empty else 0
         failed = int((table["status"] == "failed").sum()) if not table.empty else 0

@@ -52,11 +52,16 @@ def summarize(history: list[dict]) -> dict:
 _IN_PROCESS = threading.Lock()
 
 
-def run_point(point: dict, out_dir: str, db: str | None) -> dict:
-    """Train one point (a :class:`~labbench.sweep.spec.Point` as a dict); one table row back."""
+def run_point(point: dict, out_dir: str, db: str | None, stop_file: str | None = None) -> dict:
+    """Train one point (a :class:`~labbench.sweep.spec.Point` as a dict); one table row back.
+
+    ``stop_file``: the sweep's live view creates it at Abort; the point then stops at its
+    next batch, its epochs so far kept (checkpoint, dataset), status ``aborted``."""
     t0 = time.perf_counter()
     row = {"point_id": point["id"], "status": "failed", "error": "", "started": time.time(),
            "host": socket.gethostname(), "pid": os.getpid()}
+    if stop_file and Path(stop_file).exists():
+        return {**row, "status": "cancelled"}     # the sweep was aborted before this point started
     try:
         from labbench.bnn.trainer import CHECKPOINT, TrainConfig, Trainer, read_checkpoint
         from labbench.physics.device_model import DeviceModel
@@ -76,7 +81,12 @@ def run_point(point: dict, out_dir: str, db: str | None) -> dict:
         if (run_dir / CHECKPOINT).exists():        # a point cut short before: the trainer resumes it
             with contextlib.suppress(Exception):   # (an unreadable one is the trainer's to refuse)
                 resumed = int(read_checkpoint(run_dir / CHECKPOINT)["meta"]["epoch"])
-        trainer = Trainer(cfg, dm, out_dir=run_dir, progress=False, store=store, plots=False)
+        control = None
+        if stop_file:
+            from labbench.live.control import StopFile
+
+            control = StopFile(stop_file)
+        trainer = Trainer(cfg, dm, out_dir=run_dir, progress=False, store=store, plots=False, control=control)
         with contextlib.ExitStack() as stack:
             if store is not None:
                 stack.enter_context(_IN_PROCESS)
@@ -86,6 +96,12 @@ def run_point(point: dict, out_dir: str, db: str | None) -> dict:
         row["resumed_from_epoch"] = resumed
         row["status"] = "finished"
         row["config"] = json.dumps(cfg.to_dict(), sort_keys=True)
+    except KeyboardInterrupt as e:
+        from labbench.errors import Aborted
+
+        if not isinstance(e, Aborted):
+            raise                     # a signal in this process: the caller's to handle
+        row["status"], row["error"] = "aborted", str(e)
     except Exception as e:  # noqa: BLE001 - recorded in the table; the other points go on
         row["error"] = f"{type(e).__name__}: {e}"
         row["traceback"] = traceback.format_exc(limit=20)

@@ -206,11 +206,15 @@ def point_row(sweep: Sweep, p, result: dict, version: str, run_dir: Path) -> dic
 
 def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler: str | None = None,
               connect_timeout: float = 10.0, db: Path | None = None, progress: bool = True,
-              processes: bool = True, blas_threads: int | None = None, say=print) -> tuple[pd.DataFrame, RunInfo]:
+              processes: bool = True, blas_threads: int | None = None, say=print,
+              watch=None) -> tuple[pd.DataFrame, RunInfo]:
     """Run the points of ``sweep`` not yet finished in ``out``; the table and timings.
 
     KeyboardInterrupt (Ctrl-C, SIGTERM) propagates after the finished points are saved
-    and the cluster is closed; ``run.json`` then records ``interrupted``.
+    and the cluster is closed; ``run.json`` then records ``interrupted``.  ``watch``
+    (:class:`labbench.live.sweep_watch.SweepWatch`) shows the sweep live; its Abort
+    cancels pending points, stops running ones at their next batch, and ends the sweep
+    with :class:`~labbench.errors.Aborted` once they have returned.
     """
     from .point import run_point
 
@@ -227,6 +231,8 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
                    point_seconds=0.0, overhead_s=0.0)
     if info.skipped:
         say(f"{info.skipped} of {len(sweep.points)} points already finished in {out / TABLE}: skipped")
+    if watch is not None:
+        watch.skipped(done)
     if not todo:
         write_text(out / "sweep.yaml", _yaml(sweep.raw))
         return (old if not old.empty else write_table(out, rows, sweep.fields)), info
@@ -250,6 +256,7 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
             for p in todo:
                 run_dir = out / "points" / p.id
                 futures.append(client.submit(run_point, {**asdict(p)}, str(run_dir), str(db) if db else None,
+                                             str(watch.stop_file) if watch is not None else None,
                                              key=f"labbench-point-{sweep.name}-{p.id}", pure=False))
             if progress:
                 from tqdm.auto import tqdm
@@ -263,12 +270,18 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
                     result = fut.result()
                 except Exception as e:  # noqa: BLE001 - a worker that died, a task Dask lost
                     result = {"point_id": pid, "status": "failed", "error": f"{type(e).__name__}: {e}"}
+                if result.get("status") == "cancelled":      # the live view's Abort came first
+                    continue
                 rows.append(point_row(sweep, p, result, version, out / "points" / pid))
                 write_table(out, rows, sweep.fields)
+                if watch is not None:
+                    watch.finished_point(rows[-1])
                 info.ran += 1
                 info.point_seconds += float(result.get("seconds", 0.0) or 0.0)
                 if result.get("status") == "finished":
                     info.finished += 1
+                elif result.get("status") == "aborted":
+                    pass                                # stopped from the live view: resumes next time
                 else:
                     info.failed += 1
                     msg = f"point {p.index} ({_describe(p.values)}) failed: {result.get('error')}"
@@ -279,6 +292,10 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
             info.wall_s = time.perf_counter() - t0
             run_wall = time.perf_counter() - t_run
             info.overhead_s = max(0.0, run_wall - info.point_seconds / max(n, 1))
+            if watch is not None and watch.aborted:
+                from labbench.errors import Aborted
+
+                raise Aborted()
     except KeyboardInterrupt:
         info.interrupted = True
         info.wall_s = time.perf_counter() - t0

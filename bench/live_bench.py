@@ -1,0 +1,263 @@
+"""What the live view costs a run, and how fast the page follows it, side by side in one run.
+
+1. Pulse-then-read (visa_bench's figure: ``bench.pulse_cell`` SET then ``bench.read_cell``,
+   through the unchanged drivers on benches/sim.yaml), as rows of a pulse train recorded
+   into the dataset: without ``--live`` and with it (server, feed, control, and a headless
+   Chromium showing the page), alternating repeats, median rate of each; the ratio.
+2. Training samples/s (SimArray, 784-500-10, synthetic data) without and with the live view, the same way.
+3. Latency: the time from a row handed to the feed until the page shows it.
+4. A 10⁵-point pulse-train history: time from opening the page until it is rendered.
+
+Without Chromium (``apt-get install chromium``), 1 and 2 run with the server up but no
+page open, and 3 and 4 are skipped; the output says so.
+
+Run: ``.venv/bin/python bench/live_bench.py [--repeats 5]``; results go to
+``bench/results/live_bench.json``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import threading
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Browser:
+    """A headless Chromium showing one page, on its own thread (Playwright's sync API stays
+    on the thread that started it); ``call(fn)`` runs ``fn(page)`` there."""
+
+    def __init__(self):
+        import queue
+
+        self.q, self.ready = queue.Queue(), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+        self.ready.wait(60)
+
+    def _run(self):
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            self.page = b.new_page(viewport={"width": 1200, "height": 900})
+            self.ready.set()
+            while True:
+                fn, box, done = self.q.get()
+                if fn is None:
+                    break
+                try:
+                    box["v"] = fn(self.page)
+                except Exception as e:  # noqa: BLE001
+                    box["e"] = e
+                done.set()
+            b.close()
+
+    def call(self, fn, timeout=120):
+        box, done = {}, threading.Event()
+        self.q.put((fn, box, done))
+        done.wait(timeout)
+        if "e" in box:
+            raise box["e"]
+        return box.get("v")
+
+    def close(self):
+        self.q.put((None, None, None))
+        self.thread.join(30)
+
+
+OPENED = "() => window.Bokeh && Bokeh.documents.length > 0 && Bokeh.documents[0].is_idle"
+ROWS = """n => { const d = window.Bokeh && Bokeh.documents[0]; if (!d) return false;
+                 const m = d.get_model_by_name('lb-status'); const h = m && m.text.match(/(\\d+) rows/);
+                 return h && Number(h[1]) >= n; }"""
+
+
+def open_page(browser, url):
+    if browser is not None:
+        browser.call(lambda pg: (pg.goto(url), pg.wait_for_function(OPENED, timeout=60_000)))
+
+
+def close_page(browser, live):
+    """The browser back on a blank page (so it costs nothing in the next run without
+    --live), then the server stopped."""
+    if browser is not None:
+        browser.call(lambda pg: pg.goto("about:blank"))
+    live.close(linger=0)
+
+
+def pulse_read(repeats: int, pulses: int, browser) -> dict:
+    from labbench.instruments import Bench
+    from labbench.live import session
+    from labbench.paths import BENCHES
+    from labbench.procedures import PulseTrain
+    from labbench.runner import run_procedure
+    from labbench.store import Store
+    import tempfile
+
+    rates = {"off": [], "live": [], "off_cpu": [], "live_cpu": []}
+    with tempfile.TemporaryDirectory() as tmp, Bench.from_yaml(BENCHES / "sim.yaml") as bench:
+        store = Store(Path(tmp) / "d.db")
+        run_procedure(PulseTrain(cells="0, 0", sides="+", cycles=1, pulses=8), bench, store, progress=False)  # warm
+        for i in range(repeats):
+            for mode in ("off", "live") if i % 2 == 0 else ("live", "off"):
+                live = None
+                if mode == "live":             # as `measure --live`: the page opened before the run
+                    live = session.start(port=0, say=lambda m: None)
+                    live.follow_bench(bench)
+                    live.feed.expect({"name": "PulseTrain"})
+                    open_page(browser, live.url)
+                proc = PulseTrain(cells="0, 0", sides="+", cycles=1, pulses=pulses)
+                t0, c0 = time.perf_counter(), time.process_time()
+                res = run_procedure(proc, bench, store, progress=False,
+                                    tap=live and live.feed, control=live and live.control)
+                dt, dc = time.perf_counter() - t0, time.process_time() - c0
+                rates[mode].append(len(res.data) / dt)    # each row: one SET pulse, then one read
+                rates[mode + "_cpu"].append(len(res.data) / dc)   # the server's threads included
+                if live is not None:
+                    close_page(browser, live)
+    return rates
+
+
+def training(repeats: int, browser) -> dict:
+    import numpy as np
+
+    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.live import session
+    from labbench.sweep.data import synthetic
+
+    # 784-500-10 as the paper's network, epochs of a few seconds: the page's per-epoch and
+    # one-off costs (a few tens of ms) weigh on a run of that length as on a real one, not more
+    x, y, xt, yt = synthetic(784, 10, n_train=20000, n_test=500)
+    rates = {"off": [], "live": [], "off_cpu": [], "live_cpu": []}
+    for i in range(repeats):
+        for mode in ("off", "live") if i % 2 == 0 else ("live", "off"):
+            live = None
+            if mode == "live":
+                live = session.start(port=0, say=lambda m: None)
+                live.feed.expect({"name": "bnn_training"})
+                open_page(browser, live.url)
+            tr = Trainer(TrainConfig(sizes=(784, 500, 10), epochs=2, batch=100, seed=i), progress=False,
+                         plots=False, tap=live and live.feed, control=live and live.control)
+            c0 = time.process_time()
+            hist = tr.fit(x, y, xt, yt)
+            rates[mode].append(statistics.mean(h["samples_per_s"] for h in hist))
+            rates[mode + "_cpu"].append(len(x) * len(hist) / (time.process_time() - c0))   # test included
+            if live is not None:
+                close_page(browser, live)
+    return {k: [float(v) for v in r] for k, r in rates.items()}
+
+
+def latency(browser, points: int = 40) -> list[float]:
+    from labbench.live import session
+    from labbench.live.feed import Feed
+
+    feed = Feed()
+    feed.started({"name": "PulseTrain", "run_id": 1, "values": {"conductance": "S"}})
+    live = session.start(port=0, say=lambda m: None, feed=feed)
+    open_page(browser, live.url)
+    out = []
+    for k in range(1, points + 1):
+        time.sleep(0.05 + 0.013 * (k % 7))          # rows arrive at no fixed phase of the page's poll
+        t0 = time.perf_counter()
+        feed.rows([{"cell": 0, "direction": "set", "condition": 0, "pulse": k % 65, "conductance": 1e-5}])
+        browser.call(lambda pg, k=k: pg.wait_for_function(ROWS, arg=k, timeout=10_000, polling=5))
+        out.append(time.perf_counter() - t0)
+    live.close(linger=0)
+    return out
+
+
+def history_render(browser, n: int = 100_000) -> float:
+    from labbench.live import session
+    from labbench.live.feed import Feed
+
+    feed = Feed()
+    feed.started({"name": "PulseTrain", "run_id": 1, "values": {"conductance": "S"},
+                  "metadata": {"parameters": {"pulses": 64}}})
+    rows, rng = [], __import__("numpy").random.default_rng(0)
+    cells, per = 8, n // 16
+    for cell in range(cells):
+        for d in ("set", "reset"):
+            for i in range(per):
+                p = i % 65
+                g = 1e-6 + 3e-5 * (1 - 2.718 ** (-p / 20)) if d == "set" else 3e-5 * 2.718 ** (-p / 20) + 1e-6
+                rows.append({"cell": cell, "direction": d, "condition": 0, "pulse": p,
+                             "conductance": g * (1 + 0.05 * rng.standard_normal())})
+    feed.rows(rows)
+    feed.ended("finished")
+    live = session.start(port=0, say=lambda m: None, feed=feed)
+
+    def load(pg):
+        pg.goto("about:blank")
+        t0 = time.perf_counter()
+        pg.goto(live.url)
+        pg.wait_for_function(OPENED, timeout=60_000, polling=10)
+        return time.perf_counter() - t0
+
+    seconds = min(browser.call(load) for _ in range(3))
+    live.close(linger=0)
+    return seconds
+
+
+def main() -> None:
+    import os
+
+    # one BLAS thread in both arms: with two, OpenBLAS threads spin-wait on each other
+    # whenever any other process (a browser) holds a core, and the figure measures that
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=9, help="alternating repeats of each comparison")
+    ap.add_argument("--pulses", type=int, default=1000, help="pulse-then-reads per repeat (one cell)")
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    browser = Browser() if CHROMIUM else None
+    where = "a headless Chromium showing the page" if browser else "the server up, no page open (no chromium)"
+    print(f"labbench live_bench — live = feed + control + Bokeh server + {where}; "
+          f"{args.repeats} alternating repeats, medians, wall clock")
+    res = {"browser": bool(browser)}
+    r = pulse_read(args.repeats, args.pulses, browser)
+    m = {k: statistics.median(v) for k, v in r.items()}
+    res["pulse_then_read"] = {"per_s": r, "median": m, "ratio": m["live"] / m["off"],
+                              "ratio_cpu": m["live_cpu"] / m["off_cpu"]}
+    print(f"pulse-then-read/s (recorded rows), wall clock: without {m['off']:.0f}, with --live {m['live']:.0f}: "
+          f"ratio {m['live'] / m['off']:.3f}")
+    print(f"  per CPU-second of the run's process (its live-view threads included, the browser not): "
+          f"without {m['off_cpu']:.0f}, with {m['live_cpu']:.0f}: ratio {m['live_cpu'] / m['off_cpu']:.3f}")
+    t = training(args.repeats, browser)
+    m = {k: statistics.median(v) for k, v in t.items()}
+    res["training"] = {"samples_per_s": t, "median": m, "ratio": m["live"] / m["off"],
+                       "ratio_cpu": m["live_cpu"] / m["off_cpu"]}
+    print(f"training samples/s (784-500-10, SimArray, 1 BLAS thread), wall clock: without {m['off']:.0f}, "
+          f"with --live {m['live']:.0f}: ratio {m['live'] / m['off']:.3f}")
+    print(f"  per CPU-second of the run's process (epoch and test): without {m['off_cpu']:.0f}, "
+          f"with {m['live_cpu']:.0f}: ratio {m['live_cpu'] / m['off_cpu']:.3f}")
+    import os
+
+    res["load_average"] = os.getloadavg()
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall-clock ratios on a shared "
+          f"machine are as noisy as its load; the per-repeat figures are in the JSON)")
+    if browser is not None:
+        lat = latency(browser)
+        res["latency_s"] = {"median": statistics.median(lat), "max": max(lat), "n": len(lat)}
+        print(f"point -> page: median {1e3 * statistics.median(lat):.0f} ms, max {1e3 * max(lat):.0f} ms "
+              f"({len(lat)} points)")
+        s = history_render(browser)
+        res["history_render_s"] = s
+        print(f"10^5-point pulse-train history: page rendered in {s:.2f} s (best of 3)")
+        browser.close()
+    else:
+        print("latency and history render: skipped (no chromium)")
+    out = Path(__file__).resolve().parent / "results" / "live_bench.json"
+    out.write_text(json.dumps(res, indent=2))
+    print(f"-> {out}")
+
+
+if __name__ == "__main__":
+    main()
