@@ -97,7 +97,6 @@ class SourceMeter:
 
     def off(self) -> None:
         self.adapter.off()
-        self.last_sent["heater"] = False
         self.last_sent.update(output=False, level=0.0)
 
     # -- current source (optional: adapters that have source_current/measure_voltage) --------
@@ -219,7 +218,6 @@ class PulseGenerator:
 
     def off(self) -> None:
         self.adapter.off()
-        self.last_sent["heater"] = False
         for sent in self.last_sent.values():
             sent["output"] = False
 
