@@ -222,3 +222,46 @@ def test_sigterm_keeps_finished_steps_and_the_same_command_resumes(tmp_path):
     assert first.startswith("[2/2] long"), first
     state = json.loads((out / "campaign.json").read_text())
     assert state["steps"]["iv"]["run_id"] == 1                         # kept, not measured again
+
+
+def test_live_view_follows_each_step_and_its_abort_stops_the_campaign(tmp_path):
+    """--live on characterize: one page, rebuilt for each step (feed.next_run), and Abort on
+    it stops the campaign the way Ctrl-C does, keeping the finished steps."""
+    import threading
+
+    from labbench.live.session import start
+
+    live = start(port=0, say=lambda *_: None)
+    try:
+        plan = {**SMALL, "steps": SMALL["steps"][:2]}
+        res = run_campaign(load_plan(_plan_file(tmp_path, plan)), resolve_bench("sim"), tmp_path / "o",
+                           tmp_path / "o" / "labbench.db", progress=False, echo=lambda *_: None, live=live)
+        assert res.ran == ["iv", "trains"]
+        assert live.feed.generation == 2 and live.feed.info["name"] == "PulseTrain" and len(live.feed) > 0
+        assert live.feed.status == "finished"
+        # Abort pressed on the page during the second step of another campaign
+        long = {**SMALL, "steps": [SMALL["steps"][0], {"name": "long", "procedure": "pulse-train",
+                                                        "params": {"cells": "0:16, 0:8", "cycles": 5}}]}
+        outcome = {}
+
+        def campaign():
+            try:
+                run_campaign(load_plan(_plan_file(tmp_path, long, "long.yaml")), resolve_bench("sim"),
+                             tmp_path / "o2", tmp_path / "o2" / "labbench.db", progress=False,
+                             echo=lambda *_: None, live=live)
+            except BaseException as e:  # noqa: BLE001 - the test inspects it
+                outcome["error"] = e
+
+        t = threading.Thread(target=campaign)
+        t.start()
+        deadline = time.monotonic() + 60
+        while not (live.feed.generation == 4 and len(live.feed) > 100) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "aborting" in live.control.abort()
+        t.join(60)
+        assert isinstance(outcome.get("error"), KeyboardInterrupt)
+        state = json.loads((tmp_path / "o2" / "campaign.json").read_text())
+        assert state["status"] == "aborted" and state["steps"]["iv"]["status"] == "finished"
+        assert state["steps"]["long"]["status"] == "aborted"
+    finally:
+        live.close(linger=0)

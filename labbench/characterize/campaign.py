@@ -78,9 +78,11 @@ def check_steps(plan: Plan, bench) -> list:
 
 
 def run_campaign(plan: Plan, bench_path, out: Path, db: Path, *, fresh: bool = False,
-                 progress: bool = True, echo=print) -> CampaignResult:
+                 progress: bool = True, echo=print, live=None) -> CampaignResult:
     """Run ``plan``'s steps not yet finished on the bench; returns the state (every step's
-    run id).  Raises what stopped it (an interrupt, a failed run) after saving the state."""
+    run id).  Raises what stopped it (an interrupt, a failed run) after saving the state.
+    ``live``: a live view (:mod:`labbench.live`) that shows each step as it runs and can
+    pause or abort it."""
     from labbench.instruments import Bench
     from labbench.runner import run_procedure
     from labbench.store import Store
@@ -99,6 +101,8 @@ def run_campaign(plan: Plan, bench_path, out: Path, db: Path, *, fresh: bool = F
     store = Store(db)
     with Bench.from_yaml(bench_path) as bench:
         procs = check_steps(plan, bench)           # every step, before the first sends anything
+        if live is not None:
+            live.follow_bench(bench)
         state["status"] = "running"
         _save_state(path, state)
         for k, (step, proc) in enumerate(zip(plan.steps, procs)):
@@ -110,8 +114,12 @@ def run_campaign(plan: Plan, bench_path, out: Path, db: Path, *, fresh: bool = F
             t_wall, t_bench = time.monotonic(), bench.now()
             entry = {"procedure": step.procedure, "params": dict(step.params), "status": "running"}
             state["steps"][step.name] = entry
+            if live is not None:
+                live.feed.next_run({"name": type(proc).__name__, "metadata": {"parameters": dict(step.params)},
+                                    "step": f"{k + 1}/{len(plan.steps)} {step.name}"})
             try:
-                res = run_procedure(proc, bench, store, progress=progress)
+                res = run_procedure(proc, bench, store, progress=progress, tap=live and live.feed,
+                                    control=live and live.control)
             except BaseException as e:
                 res = getattr(e, "result", None)
                 entry.update(status="aborted" if isinstance(e, KeyboardInterrupt) else "failed",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from labbench.cli_options import db_option, device_model_option, out_option, resolve_db
+from labbench.cli_options import db_option, device_model_option, live_options, out_option, resolve_db
 
 
 @click.command("characterize")
@@ -19,6 +19,7 @@ from labbench.cli_options import db_option, device_model_option, out_option, res
 @click.option("--no-fit", is_flag=True, help="measure only; fit later by running the command again")
 @click.option("--show-plan", is_flag=True, help="print the plan's steps, then exit (nothing is sent)")
 @click.option("--quiet", is_flag=True, help="no progress bars")
+@live_options()
 def characterize(bench_path, plan_path, device_model, db, out, name, fresh, no_fit, show_plan, quiet):
     """Run a characterization campaign on BENCH (a shipped name or a bench file), then fit it.
 
@@ -46,9 +47,11 @@ def characterize(bench_path, plan_path, device_model, db, out, name, fresh, no_f
         return
     out_dir = paths.ensure_writable_dir(paths.output_dir(out))
     db_path = resolve_db(db, str(out_dir))
-    with FolderLock(out_dir, "characterization"):
+    from labbench.live.session import from_cli
+
+    with FolderLock(out_dir, "characterization"), from_cli() as live:
         result = run_campaign(plan, bench_file, Path(out_dir), Path(db_path), fresh=fresh, progress=not quiet,
-                              echo=click.echo)
+                              echo=click.echo, live=live)
         steps = result.state["steps"]
         click.echo(f"measured: {len(result.ran)} step(s) run, {len(result.skipped)} kept from before; "
                    f"{sum(s.get('rows', 0) for s in steps.values())} rows in {db_path}")

@@ -47,6 +47,17 @@ class Feed:
         self.levels: Callable[[], list[dict]] | None = None
         self.control = None                           # a RunControl, when the page may steer
 
+    generation = 0    # bumped by next_run: a page rebuilds its plots for the new run
+
+    def next_run(self, info: dict) -> None:
+        """A new run on the same page (``labbench characterize``'s next step): the rows and
+        state of the last one go, the page rebuilds for this one.  New objects, not cleared
+        ones: a page thread reading the old list sees it whole."""
+        self._rows, self.arrived, self.extras = [], [], {}
+        self.status, self.reason, self.percent = "starting", "", None
+        self.info = dict(info)
+        self.generation += 1
+
     def expect(self, info: dict) -> None:
         """What the run will be, before it starts (the procedure's name), so a page opened
         early is built before the run, not in the middle of it."""

@@ -92,6 +92,9 @@ def make_document(feed, poll_ms: int = POLL_MS):
                 doc.unhold()
 
         def _tick() -> None:
+            if state.get("gen", 0) != feed.generation:      # the next run of a campaign: start over
+                state.update(panel=None, cursor=0, gen=feed.generation)
+                plots.children = []
             panel = state["panel"]
             if panel is None and feed.info.get("name"):
                 panel = state["panel"] = panel_for(feed.info)
