@@ -185,7 +185,7 @@ def _run_point(job) -> dict:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     name, preset, overrides, nl, data_dir = job
     from labbench.bnn.mnist import load_mnist
-    from labbench.bnn.precision import preset_config
+    from labbench.bnn.trainer import preset_config
     from labbench.bnn.trainer import Trainer, tune_allocator
 
     tune_allocator()
@@ -259,7 +259,7 @@ def part_strict_ablation(args, data) -> dict:
 def part_energy(args, data) -> dict:
     """Energy per training sample, the refresh share, pulses per cell and wear-out after
     ``--energy-epochs`` epochs at the default endurance (issue 14), strict and mixed."""
-    from labbench.bnn.precision import preset_config
+    from labbench.bnn.trainer import preset_config
     from labbench.bnn.trainer import Trainer
     from labbench.physics import load_device_model
 

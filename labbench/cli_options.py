@@ -86,3 +86,24 @@ def live_options():
         return fn
 
     return deco
+
+
+def procedure_params(cls, pairs: tuple[str, ...]) -> dict:
+    """``key=value`` pairs checked against the procedure's declared parameters."""
+    known = {k: p for k, p in cls()._parameters.items()}
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep:
+            raise click.BadParameter(f"{pair!r}: write parameters as key=value", param_hint="-p")
+        if key not in known:
+            raise click.BadParameter(f"{cls.__name__} has no parameter {key!r}; it has "
+                                     f"{', '.join(sorted(known))}", param_hint="-p")
+        param = known[key]
+        try:
+            param.value = raw          # PyMeasure's parameter does the type and range check
+        except ValueError as e:
+            raise click.BadParameter(f"{key}={raw!r}: {e}", param_hint="-p") from None
+        out[key] = param.value
+    return out

@@ -34,6 +34,21 @@ class InstrumentFault(RunFailed):
     what it said.  Exit status 1."""
 
 
+class SafetyError(ValueError):
+    """A value outside the bench file's ``limits`` (nothing was sent).  Here, not with the
+    roles, so anything that checks a value (roles, the 2600B's TSP paths, procedures) can
+    raise it without importing the instruments package."""
+
+
+def outputs_state(unconfirmed: list[str]) -> str:
+    """What labbench can truthfully say about the outputs after switching them off."""
+    if not unconfirmed:
+        return "outputs are off"
+    return (f"the outputs of {', '.join(unconfirmed)} could NOT be confirmed off (no valid answer): switch "
+            f"{'them' if len(unconfirmed) > 1 else 'it'} off at the front panel (OUTPUT key) before touching "
+            f"the probes, then check the connection")
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM or SIGHUP: handled like Ctrl-C (outputs off, run recorded as aborted)."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from labbench.cli_options import bench_option, db_option, live_options, out_option, resolve_db
+from labbench.cli_options import bench_option, db_option, live_options, out_option, procedure_params, resolve_db
 from labbench.errors import RunFailed
 from labbench.paths import default_db, ensure_writable_file
 
@@ -15,27 +15,6 @@ from labbench.procedures import REGISTRY as PROCEDURES
 
 def _procedure_class(name: str):
     return PROCEDURES[name]
-
-
-def _parse_params(cls, pairs: tuple[str, ...]) -> dict:
-    """``key=value`` pairs checked against the procedure's declared parameters."""
-    known = {k: p for k, p in cls()._parameters.items()}
-    out = {}
-    for pair in pairs:
-        key, sep, raw = pair.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep:
-            raise click.BadParameter(f"{pair!r}: write parameters as key=value", param_hint="-p")
-        if key not in known:
-            raise click.BadParameter(f"{cls.__name__} has no parameter {key!r}; it has "
-                                     f"{', '.join(sorted(known))}", param_hint="-p")
-        param = known[key]
-        try:
-            param.value = raw          # PyMeasure's parameter does the type and range check
-        except ValueError as e:
-            raise click.BadParameter(f"{key}={raw!r}: {e}", param_hint="-p") from None
-        out[key] = param.value
-    return out
 
 
 @click.command("measure")
@@ -55,7 +34,7 @@ def measure(procedure, bench_path, params, db, out, csv_path, list_params):
         for k, p in sorted(cls()._parameters.items()):
             click.echo(f"{k:<20} {p.name} (default {p.default!r})")
         return
-    kwargs = _parse_params(cls, params)
+    kwargs = procedure_params(cls, params)
     # every output location is checked before the bench is opened
     db_path = resolve_db(db, out)
     if csv_path:

@@ -19,7 +19,7 @@ import pandas as pd
 from pymeasure.experiment import Procedure
 from tqdm.auto import tqdm
 
-from labbench.errors import RunFailed, interrupt_reason, signals_deferred
+from labbench.errors import RunFailed, interrupt_reason, outputs_state, signals_deferred  # noqa: F401 - outputs_state re-exported
 from labbench.store import Store
 
 
@@ -62,15 +62,6 @@ class _Buffer:
             self.writer.add(**{c: np.array([r[c] for r in rows]) for c in self.columns})
             self.writer.flush()
         self.pending.clear()
-
-
-def outputs_state(unconfirmed: list[str]) -> str:
-    """What labbench can truthfully say about the outputs after switching them off."""
-    if not unconfirmed:
-        return "outputs are off"
-    return (f"the outputs of {', '.join(unconfirmed)} could NOT be confirmed off (no valid answer): switch "
-            f"{'them' if len(unconfirmed) > 1 else 'it'} off at the front panel (OUTPUT key) before touching "
-            f"the probes, then check the connection")
 
 
 def _instrument_errors(bench) -> list[str]:

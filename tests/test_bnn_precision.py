@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from labbench.bnn.optimizers import OPTIMIZERS, ZERO_STATE, make_optimizer
-from labbench.bnn.precision import STRICT, preset_config
+from labbench.bnn.precision import STRICT
+from labbench.bnn.trainer import preset_config
 from labbench.bnn.trainer import Trainer
 
 from test_bnn_trainer import toy  # noqa: E402 - same toy problem as the trainer tests

@@ -101,12 +101,3 @@ def digital_state(trainer) -> dict:
                 per_syn += 2 * arr.rows * arr.cols
     return {"bytes_per_synapse": per_syn / synapses, "digital_bytes_other": other,
             "precision": trainer.config.precision}
-
-
-def preset_config(preset: str, **overrides):
-    """A TrainConfig for ``preset`` ("strict" or "mixed-precision"), ``overrides`` on top."""
-    from .trainer import TrainConfig
-
-    if preset not in PRESETS:
-        raise ValueError(f"unknown mode {preset!r}; choose one of {list(PRESETS)}")
-    return TrainConfig(**{**PRESETS[preset], **overrides})

@@ -828,3 +828,12 @@ _STORE_VALUES = ["test_acc", "train_acc", "train_loss", "lr", "seconds", "sample
                  "refresh_reads", "pairs_refreshed", "saturated_frac", "bytes_per_synapse",
                  "program_energy_J", "read_energy_J", "refresh_energy_J", "pulses_per_cell_mean",
                  "pulses_per_cell_max", "worn_fraction"]
+
+
+def preset_config(preset: str, **overrides) -> TrainConfig:
+    """A TrainConfig for ``preset`` ("strict" or "mixed-precision"), ``overrides`` on top."""
+    from .precision import PRESETS
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown mode {preset!r}; choose one of {list(PRESETS)}")
+    return TrainConfig(**{**PRESETS[preset], **overrides})

@@ -70,7 +70,8 @@ def rehearse(path, procedure, params, save, max_lines):
     Every value passes the same limit checks as on hardware before it is "sent", so a
     refused value is refused here too.  Nothing touches a real instrument.  Without a
     PROCEDURE, shows what opening and closing the bench sends."""
-    from labbench.measure_cli import PROCEDURES, _parse_params
+    from labbench.cli_options import procedure_params
+    from labbench.procedures import REGISTRY as PROCEDURES
     from labbench.runner import run_procedure
 
     from .bench import Bench
@@ -78,7 +79,7 @@ def rehearse(path, procedure, params, save, max_lines):
     if procedure is not None and procedure not in PROCEDURES:
         raise click.BadParameter(f"{procedure!r} is not a procedure; choose from {', '.join(sorted(PROCEDURES))}",
                                  param_hint="PROCEDURE")
-    kwargs = _parse_params(PROCEDURES[procedure], params) if procedure else {}
+    kwargs = procedure_params(PROCEDURES[procedure], params) if procedure else {}
     if save:
         paths.ensure_writable_file(save, "command-stream file")
     warnings.simplefilter("ignore", UserWarning)

@@ -21,21 +21,20 @@ import math
 
 import numpy as np
 
+from labbench.errors import SafetyError
+
+from .error_queue import drain_error_queue
+
 _ids = itertools.count(1)
 
 
 def _refuse(message: str):
-    """The roles' SafetyError (imported here: roles -> config -> drivers -> this module)."""
-    from .roles import SafetyError
-
     return SafetyError(message)
 
 
 def tsp_errors(ask) -> list[tuple[int, str]]:
     """The 2600B's error queue as (code, message), bounded and checked like the SCPI
     instruments' (:func:`labbench.instruments.drivers.drain_error_queue`)."""
-    from .drivers import drain_error_queue
-
     return [(int(float(e.split("\t")[0])), e.split("\t")[1] if "\t" in e else "")
             for e in drain_error_queue(lambda: ask("print(errorqueue.next())")) if not e.startswith("(more")]
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import math
 from numbers import Real
 
-from .config import TerminalLimits
+from typing import TYPE_CHECKING
 
+from labbench.errors import SafetyError  # noqa: F401 - re-exported: the roles raise it
 
-class SafetyError(ValueError):
-    """A value outside the bench file's ``limits`` (nothing was sent)."""
+if TYPE_CHECKING:
+    from .config import TerminalLimits
 
 
 def _check(terminal: str, limits: TerminalLimits | None, *, voltage=None, compliance=None, width=None):

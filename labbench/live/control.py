@@ -131,8 +131,7 @@ def pause_outputs(bench) -> None:
     """Every output off and every relay open, or the run fails saying which could not."""
     failed = bench.outputs_off()
     if failed:
-        from labbench.errors import InstrumentFault
-        from labbench.runner import outputs_state
+        from labbench.errors import InstrumentFault, outputs_state
 
         raise InstrumentFault(f"pause: {outputs_state(failed)}")
 

@@ -11,7 +11,7 @@ _LOCK = threading.Lock()
 
 
 def check_data_spec(spec: dict, where: str) -> None:
-    from .spec import SweepError
+    from .errors import SweepError
 
     allowed = {"mnist": {"kind", "path"}, "synthetic": {"kind", "train", "test", "noise"}}[spec["kind"]]
     extra = set(spec) - allowed

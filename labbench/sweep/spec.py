@@ -50,13 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labbench.errors import LabbenchError
+from labbench.errors import LabbenchError  # noqa: F401
+
+from .errors import SweepError  # noqa: F401 - re-exported
 
 MNIST_IN, MNIST_OUT = 784, 10
-
-
-class SweepError(LabbenchError, ValueError):
-    """A sweep file that cannot run; the message names the file and the field."""
 
 
 # -- the fields ---------------------------------------------------------------------------
