@@ -3,6 +3,7 @@ import os as _os
 import sys as _sys
 
 __version__ = "0.1.0"
+__all__ = ["__version__"]   # the API lives in the subpackages (docs/architecture.md)
 
 
 def _numba_cache_dir() -> str:

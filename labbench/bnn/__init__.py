@@ -5,3 +5,7 @@ straight-through estimator, the binary MLP), :mod:`.update_rules` (optimizer ΔW
 pulses), :mod:`.refresh` (when and how saturated pairs are refreshed), :mod:`.trainer`
 (the device-in-the-loop training loop, checkpoints, metrics, plots), :mod:`.cli`.
 """
+
+# submodules, not names: importing the package stays free of NumPy-heavy work until used
+__all__ = ["cli", "layers", "mnist", "optimizers", "plots", "precision", "refresh", "trainer",
+           "update_rules"]

@@ -11,3 +11,7 @@ Abort (the same path as Ctrl-C).
 Only :mod:`.feed` and :mod:`.control` are imported by the runner and the trainer; Bokeh
 loads only when a view is opened.
 """
+
+# submodules, not names: Bokeh loads only when a view is opened
+__all__ = ["auth", "bench_panel", "cli", "control", "feed", "notebook", "page", "plots", "replay", "series", "server",
+           "session", "sweep_watch"]
