@@ -1,0 +1,156 @@
+"""Program-verify: the algorithm (labbench.array.program_verify) and its SimArray face."""
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from labbench.array import SimArray
+from labbench.array import program_verify as pv
+from labbench.physics import RESET, SET, circuit, load_device_model
+
+
+@pytest.fixture(scope="module")
+def dm():
+    return load_device_model()
+
+
+def spread_targets(dm, shape, seed=0, lo_frac=0.1, hi_frac=0.9):
+    lo, hi = pv.reachable_range(dm)
+    u = np.random.default_rng(seed).uniform(lo_frac, hi_frac, shape)
+    return lo + u * (hi - lo)
+
+
+def test_converges_within_tolerance_and_budget(dm):
+    arr = SimArray(dm, 8, 8, seed=5)
+    targets = spread_targets(dm, (8, 8, 2))
+    s = pv.VerifySettings.for_model(dm, tolerance=0.05, max_pulses=50)
+    r = arr.program_verify(targets, s)
+    sm = r.summary()
+    assert sm["cells"] == 128
+    assert sm["converged_fraction"] >= 0.95
+    assert (r.pulses <= 50).all() and (r.pulses[r.converged] >= 0).all()
+    # converged means the last verify read is inside the tolerance
+    assert (np.abs(r.final[r.converged] - r.target[r.converged]) <= 0.05 * r.target[r.converged] + 1e-15).all()
+    # and the device is really there (a noiseless read), within tolerance plus read noise
+    g_read = circuit.as_read(dm, arr.conductances().reshape(-1))
+    ok = r.converged
+    assert np.median(np.abs(g_read[ok] / r.target[ok] - 1)) < 0.05
+    assert (r.energy[r.pulses > 0] > 0).all()
+
+
+def test_nan_targets_leave_devices_alone(dm):
+    arr = SimArray(dm, 4, 4, seed=1)
+    before = arr.conductances().copy()
+    t = np.full((4, 4, 2), np.nan)
+    t[1, 2, 0] = spread_targets(dm, (), seed=3)
+    r = arr.program_verify(t, pv.VerifySettings.for_model(dm, tolerance=0.05))
+    after = arr.conductances()
+    changed = np.flatnonzero((after != before).reshape(-1))
+    assert set(changed) <= {(1 * 4 + 2) * 2}
+    assert r.summary()["cells"] == 1 and r.pulses.sum() == r.pulses[(1 * 4 + 2) * 2]
+
+
+def test_every_pulse_and_read_is_recorded(dm):
+    arr = SimArray(dm, 3, 3, seed=2)
+    r = arr.program_verify(spread_targets(dm, (3, 3, 2), seed=1), pv.VerifySettings.for_model(dm, tolerance=0.02))
+    cols = r.trace_columns()
+    for cell in range(18):
+        rows = cols["cell"] == cell
+        assert rows.sum() == r.pulses[cell] + 1          # one read before, one after every pulse
+        assert list(cols["pulse"][rows]) == list(range(r.pulses[cell] + 1))
+        assert cols["kind"][rows][0] == "read"
+        assert cols["read"][rows][-1] == r.final[cell]
+        np.testing.assert_allclose(cols["energy"][rows].sum(), r.energy[cell])
+    assert set(cols["kind"]) <= {"read", "set", "reset"}
+
+
+def test_ramp_steps_and_backs_off_at_a_turn():
+    ramp = pv.Ramp(1.0, 1e-6, 1.2, amplitude_step=0.05, max_amplitude=1.2)
+    amp, width, gate = ramp.at(np.arange(6))
+    np.testing.assert_allclose(amp, [1.0, 1.05, 1.1, 1.15, 1.2, 1.2])
+    assert ramp.levels(50) == [(a, 1e-6, 1.2) for a in (1.0, 1.05, 1.1, 1.15, 1.2)]
+    w = pv.Ramp(1.5, 1e-7, None, width_factor=2.0, max_width=5e-7).at(np.arange(4))[1]
+    np.testing.assert_allclose(w, [1e-7, 2e-7, 4e-7, 5e-7])
+    # a fake cell: each SET pulse adds its amplitude, each RESET subtracts it; the target is
+    # crossed, so the cell turns and the RESET ramp starts, then SET resumes `backoff` lower
+    s = pv.VerifySettings(set=pv.Ramp(1.0, 1.0, None, amplitude_step=1.0),
+                          reset=pv.Ramp(0.5, 1.0, None, amplitude_step=0.0), tolerance=0.01, max_pulses=20,
+                          backoff=2)
+    state = np.array([0.0])
+    drives = []
+
+    def pulse(cells, d, amp, width, gate):
+        drives.append((d, amp))
+        state[cells] += amp if d == SET else -amp
+
+    pv.run(s, [7.4], lambda c: state[c].copy(), pulse, lambda c: None)
+    # SET 1, 2, 3 (6) -> 4 (10, over) -> RESET 0.5 x6 (7.0, under) -> SET from step 4-2=2: 3 ...
+    assert drives[:4] == [(SET, 1.0), (SET, 2.0), (SET, 3.0), (SET, 4.0)]
+    assert drives[4:10] == [(RESET, 0.5)] * 6
+    assert drives[10] == (SET, 3.0)
+
+
+def test_overshoot_modes(dm):
+    t = spread_targets(dm, (4, 4, 2), seed=7)
+    base = pv.VerifySettings.for_model(dm, tolerance=0.01, max_pulses=40)
+    stop = SimArray(dm, 4, 4, seed=4).program_verify(t, replace(base, overshoot="stop"))
+    kinds = set(stop.trace_columns()["kind"])
+    assert "reset" not in kinds
+    over = stop.overshoots > 0
+    assert over.any() and not stop.converged[over].any()    # an overshoot ends the cell, unconverged
+    restart = SimArray(dm, 4, 4, seed=4).program_verify(t, replace(base, overshoot="restart"))
+    kinds = set(restart.trace_columns()["kind"])
+    assert "full_reset" in kinds and "reset" not in kinds
+    corrected = SimArray(dm, 4, 4, seed=4).program_verify(t, base)
+    assert "reset" in set(corrected.trace_columns()["kind"])
+    assert corrected.summary()["converged_fraction"] > stop.summary()["converged_fraction"]
+
+
+def test_budget_and_initial_reset(dm):
+    t = spread_targets(dm, (4, 4, 2), seed=2, lo_frac=0.5)
+    r = SimArray(dm, 4, 4, seed=3).program_verify(t, pv.VerifySettings.for_model(dm, tolerance=0.01, max_pulses=1))
+    assert r.pulses.max() == 1 and r.pulses.min() == 1   # nobody starts inside 1 % of a mid-window target
+    r = SimArray(dm, 4, 4, seed=3).program_verify(
+        t, pv.VerifySettings.for_model(dm, tolerance=0.05, max_pulses=30, initial_reset=True))
+    cols = r.trace_columns()
+    assert (cols["kind"][cols["pulse"] == 0] == "full_reset").all()
+
+
+def test_width_and_gate_steps_converge(dm):
+    t = spread_targets(dm, (4, 4, 2), seed=9)
+    for kw in ({"step": "width"}, {"gate_step": 0.02}):
+        s = pv.VerifySettings.for_model(dm, tolerance=0.05, **kw)
+        r = SimArray(dm, 4, 4, seed=6).program_verify(t, s)
+        assert r.summary()["converged_fraction"] >= 0.9, kw
+        cols = r.trace_columns()
+        sets = cols["kind"] == "set"
+        if "step" in kw:
+            assert len(set(cols["width"][sets])) > 3 and len(set(cols["amplitude"][sets])) == 1
+        else:
+            assert len(set(cols["gate"][sets])) > 3
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"tolerance": 0.0}, r"tolerance must be a finite fraction > 0"),
+    ({"tolerance": -0.02}, r"tolerance must be a finite fraction > 0"),
+    ({"tolerance": float("nan")}, r"tolerance must be a finite fraction > 0"),
+    ({"tolerance": 2.0}, r"not a percentage"),
+    ({"max_pulses": 0}, r"pulse budget .* from 1"),
+    ({"overshoot": "maybe"}, r"overshoot must be one of"),
+])
+def test_bad_settings_are_refused(dm, change, message):
+    s = replace(pv.VerifySettings.for_model(dm), **change)
+    with pytest.raises(ValueError, match=message):
+        SimArray(dm, 2, 2).program_verify(spread_targets(dm, (2, 2, 2)), s)
+
+
+def test_target_outside_the_reachable_range_is_refused_with_the_range(dm):
+    lo, hi = pv.reachable_range(dm)
+    t = spread_targets(dm, (2, 2, 2))
+    t[0, 0, 0] = 2 * hi
+    with pytest.raises(ValueError, match=rf"outside the cell's reachable range {lo:.4g} S to {hi:.4g} S"):
+        SimArray(dm, 2, 2).program_verify(t)
+    # a SET gate that caps the current lowers the top of the range
+    s = pv.VerifySettings.for_model(dm, gate_step=0.02)
+    capped = replace(s, set=replace(s.set, max_gate=0.8))
+    assert pv.reachable_range(dm, capped)[1] < hi
