@@ -154,3 +154,62 @@ def test_target_outside_the_reachable_range_is_refused_with_the_range(dm):
     s = pv.VerifySettings.for_model(dm, gate_step=0.02)
     capped = replace(s, set=replace(s.set, max_gate=0.8))
     assert pv.reachable_range(dm, capped)[1] < hi
+
+
+def test_verified_refresh_keeps_signs_and_lands_on_its_targets(dm):
+    arr = SimArray(dm, 10, 10, seed=8, dtype=np.float64)
+    rng = np.random.default_rng(4)
+    arr.apply_set_pulses(rng.integers(0, 40, (10, 10)), rng.integers(0, 40, (10, 10)))
+    signs = arr.true_signs()
+    g = circuit.as_read(dm, arr.conductances())
+    diff = np.abs(g[..., 0] - g[..., 1])
+    mask = diff > 0.05 * (g.max() - g.min())   # pairs whose sign a noisy read gets right
+    s = pv.VerifySettings.for_model(dm, tolerance=0.02)
+    r = arr.refresh_verified(mask, s, margin=0.1)
+    assert arr.counters.refreshes == mask.sum()
+    assert (arr.true_signs()[mask] == signs[mask]).mean() >= 0.98
+    after = circuit.as_read(dm, arr.conductances())
+    new_diff = np.abs(after[..., 0] - after[..., 1])
+    lo, hi = pv.reachable_range(dm, s)
+    assert (new_diff[mask] >= 0.1 * (hi - lo) * 0.8).mean() >= 0.95   # the margin, within tolerance
+    assert r.summary()["cells"] == mask.sum() and r.summary()["converged_fraction"] >= 0.9
+    assert not r.trace                       # a whole array's refresh keeps no per-pulse record
+
+
+def test_refresh_policy_rewrites_with_program_verify(dm):
+    from labbench.bnn.refresh import make_policy
+
+    s = pv.VerifySettings.for_model(dm, tolerance=0.05)
+    policy = make_policy("periodic", dm, every=1, cap=0.5, program=s)
+    assert policy.describe()["program_verify"] == {"tolerance": 0.05, "max_pulses": 50}
+    arr = SimArray(dm, 4, 4, seed=1)
+    arr.apply_set_pulses(np.full((4, 4), 20), np.zeros((4, 4), int))
+    assert policy(arr, 1) == 16
+    assert arr.counters.refreshes == 16 and arr.counters.refresh_set_pulses > 0
+    assert (arr.true_signs() == 1).all()
+    with pytest.raises(ValueError, match="tolerance"):
+        make_policy("periodic", dm, program=replace(s, tolerance=0))
+
+
+def test_bench_array_runs_the_same_algorithm_cell_by_cell(dm):
+    from labbench.array.bench_array import BenchArray
+    from labbench.instruments import Bench
+    from labbench.paths import BENCHES
+
+    with Bench.from_yaml(BENCHES / "sim.yaml") as b:
+        arr = BenchArray(b, 2, 2, row0=3, col0=4)
+        t = np.full((2, 2, 2), np.nan)
+        t[0, 1, 0], t[1, 0, 1] = spread_targets(dm, (2,), seed=5)
+        r = arr.program_verify(t, pv.bench_settings(b, tolerance=0.05))
+        assert r.summary()["cells"] == 2 and r.converged[[2, 5]].all()
+        chip = b.world.chip
+        g = circuit.as_read(dm, chip.conductance()[[3, 4], [5, 4], [0, 1]])
+        np.testing.assert_allclose(g, t[[0, 1], [1, 0], [0, 1]], rtol=0.1)
+        assert (r.energy[[2, 5]] > 0).all()        # estimated from the reads
+        # a level beyond the bench's limits is refused before the first pulse
+        s = pv.bench_settings(b)
+        hot = replace(s, set=replace(s.set, max_amplitude=5.0, amplitude_step=0.5))
+        events = chip.write_events.copy()
+        with pytest.raises(ValueError, match="max_voltage"):
+            arr.program_verify(t, hot)
+        np.testing.assert_array_equal(chip.write_events, events)

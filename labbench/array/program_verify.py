@@ -389,7 +389,8 @@ ResetFn = Callable[[np.ndarray], "np.ndarray | None"]
 
 def run(settings: VerifySettings, targets, read: ReadFn, pulse: PulseFn, full_reset: ResetFn,
         on_round: Callable[[Round], None] | None = None, should_stop: Callable[[], bool] | None = None,
-        keep_trace: bool = True) -> ProgramVerifyResult:
+        keep_trace: bool = True, model=None, read_bias: tuple[float | None, float | None] = (None, None)
+        ) -> ProgramVerifyResult:
     """Program-verify ``targets`` (one per cell; NaN: skip) with the face's operations:
 
     * ``read(cells)`` -> conductances as read (S) of those cells;
@@ -399,7 +400,12 @@ def run(settings: VerifySettings, targets, read: ReadFn, pulse: PulseFn, full_re
 
     Cells that share a drive are pulsed in one call (a vectorized face does them at once,
     a bench one after another).  ``on_round`` sees every round as it happens (a procedure
-    emits its rows there); ``should_stop`` ends the run early, with what was done."""
+    emits its rows there); ``should_stop`` ends the run early, with what was done.
+
+    A face that cannot know a pulse's energy (hardware: no power monitor) returns None;
+    with a device ``model`` the energy is then estimated from the reads before and after
+    the pulse, de-embedded at ``read_bias`` (read voltage, read gate; None: the model's)
+    (:func:`estimated_energy`)."""
     pv = ProgramVerify(settings, targets)
     trace: list[Round] = []
 
@@ -426,12 +432,15 @@ def run(settings: VerifySettings, targets, read: ReadFn, pulse: PulseFn, full_re
         p = pv.plan()
         cells, kind = p["cells"], p["kind"]
         energy = np.zeros(cells.size)
+        unknown = np.zeros(cells.size, bool)   # cells whose face returned no energy
         # one call per distinct drive: cells at the same ramp step share an instrument setting
         full = kind == FULL_RESET
         if full.any():
             e = full_reset(cells[full])
             if e is not None:
                 energy[full] = e
+            else:
+                unknown[full] = True
         key = np.stack([np.where(kind == SET_PULSE, 1.0, -1.0), p["amplitude"], p["width"], p["gate"]], 1)
         groups = key[~full]
         if groups.size:
@@ -444,7 +453,14 @@ def run(settings: VerifySettings, targets, read: ReadFn, pulse: PulseFn, full_re
                           None if gate < 0 else float(gate))
                 if e is not None:
                     energy[sel] = e
+                else:
+                    unknown[sel] = True
         reads = np.asarray(read(cells), float)
+        if model is not None and unknown.any():
+            before = pv.read[cells]
+            energy[unknown] = estimated_energy(model, before[unknown], reads[unknown], kind[unknown],
+                                               p["amplitude"][unknown], p["width"][unknown],
+                                               p["gate"][unknown], *read_bias)
         pv.observe(reads, energy)
         record(Round(cells, kind, p["amplitude"], p["width"], p["gate"], reads, energy))
     return pv.result(trace)
@@ -459,3 +475,50 @@ def pulse_energy_each(model, g_before, g_after, amplitude: float, width: float, 
     i0 = _energy.cell_current(model, np.asarray(g_before, float), amplitude, gate, reset)
     i1 = _energy.cell_current(model, np.asarray(g_after, float), amplitude, gate, reset)
     return 0.5 * abs(amplitude) * width * (i0 + i1)
+
+
+def estimated_energy(model, read_before, read_after, kind, amplitude, width, gate,
+                     read_voltage: float | None = None, read_gate: float | None = None) -> np.ndarray:
+    """J of each operation, estimated from the reads around it: the device conductances
+    de-embedded from the reads (:func:`labbench.physics.circuit.from_read`) in
+    :func:`pulse_energy_each`.  A full RESET (a strong DC RESET on a bench) is charged as
+    one RESET pulse of the model's nominal amplitude and gate lasting ``switching.dc_time``."""
+    g0 = np.nan_to_num(circuit.from_read(model, read_before, read_voltage, read_gate), nan=float(model.gmax))
+    g1 = np.nan_to_num(circuit.from_read(model, read_after, read_voltage, read_gate), nan=float(model.gmax))
+    out = np.zeros(np.size(kind))
+    kin = model.switching.reset_kinetics
+    for j in range(out.size):
+        if kind[j] == FULL_RESET:
+            a, w, g, reset = kin.amplitude, model.switching.dc_time, kin.gate, True
+        else:
+            a, w, reset = float(amplitude[j]), float(width[j]), kind[j] == RESET_PULSE
+            g = None if np.isnan(gate[j]) else float(gate[j])
+            if g is None:   # the path's own gate: the nominal pulse's
+                g = (kin if reset else model.switching.set_kinetics).gate
+        out[j] = pulse_energy_each(model, g0[j:j + 1], g1[j:j + 1], a, w, g, reset)[0]
+    return out
+
+
+def bench_settings(bench, step: str = "amplitude", gate_step: float = 0.0, **kw) -> VerifySettings:
+    """:meth:`VerifySettings.for_pulses` around a bench's operating SET and RESET pulses."""
+    op = bench.config.operating
+    return VerifySettings.for_pulses((op.set.amplitude, op.set.width, op.set.gate),
+                                     (op.reset.amplitude, op.reset.width, op.reset.gate),
+                                     step=step, gate_step=gate_step, **kw)
+
+
+def check_on_bench(bench, settings: VerifySettings) -> None:
+    """Every level the settings can send, checked against the bench's limits before the
+    run: each ramp's (amplitude, width) on the pulse channel and its gates on the
+    word-line channel, up to the pulse budget (SafetyError, a ValueError, naming it)."""
+    op = bench.config.operating
+    pulse_ch = int(op.pulse_terminal.rpartition("ch")[2])
+    gate_ch = int(op.gate_terminal.rpartition("ch")[2])
+    pg = bench.pulse_generator
+    for ramp, nominal in ((settings.set, op.set), (settings.reset, op.reset)):
+        for amp, width, gate in ramp.levels(settings.max_pulses):
+            pg.check(pulse_ch, amp, width)
+            pg.check(gate_ch, nominal.gate if gate is None else gate)
+    if settings.initial_reset or settings.overshoot == "restart" or settings.overshoot == "stop":
+        bench.source_meter.check(op.strong_reset_voltage)
+        pg.check(gate_ch, op.strong_reset_gate)
