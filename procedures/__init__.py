@@ -8,13 +8,14 @@ from .array_map import ArrayMap
 from .endurance import Endurance
 from .forming import Forming
 from .iv_sweep import IVSweep
+from .program_verify import ProgramVerify
 from .pulse_train import PulseTrain
 from .retention import Retention
 from .tsp_pulse_train import TspPulseTrain, TspTriggerPulseTrain
 
 #: CLI name -> procedure class; `labbench measure` offers exactly these
 REGISTRY = {cls.NAME: cls for cls in (PulseTrain, Forming, IVSweep, Retention, Endurance, ArrayMap,
-                                      TspPulseTrain, TspTriggerPulseTrain)}
+                                      TspPulseTrain, TspTriggerPulseTrain, ProgramVerify)}
 
-__all__ = ["REGISTRY", "ArrayMap", "Endurance", "Forming", "IVSweep", "PulseTrain", "Retention",
+__all__ = ["REGISTRY", "ArrayMap", "Endurance", "Forming", "IVSweep", "ProgramVerify", "PulseTrain", "Retention",
            "TspPulseTrain", "TspTriggerPulseTrain"]

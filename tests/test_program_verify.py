@@ -213,3 +213,32 @@ def test_bench_array_runs_the_same_algorithm_cell_by_cell(dm):
         with pytest.raises(ValueError, match="max_voltage"):
             arr.program_verify(t, hot)
         np.testing.assert_array_equal(chip.write_events, events)
+
+
+@pytest.mark.parametrize("bench_name", ["sim", "sim_2600"])
+def test_procedure_programs_cell_by_cell_and_records_every_pulse(bench_name, tmp_path):
+    from labbench.instruments import Bench
+    from labbench.paths import BENCHES
+    from labbench.procedures import REGISTRY
+    from labbench.runner import run_procedure
+
+    proc_cls = REGISTRY["program-verify"]
+    with Bench.from_yaml(BENCHES / f"{bench_name}.yaml") as b:
+        proc = proc_cls(cells="2:4, 6", sides="+-", targets="6e-6, 1.2e-5, 2e-5", tolerance=0.03)
+        res = run_procedure(proc, b, None, progress=False)
+        g_true = b.world.chip.conductance()
+    assert res.status == "finished"
+    df = res.data
+    last = df.groupby("cell").tail(1)
+    assert len(last) == 4
+    assert list(last.target) == [6e-6, 1.2e-5, 2e-5, 6e-6]          # targets given in turn
+    assert (last.converged == 1).all() and (last.error.abs() <= 0.03).all()
+    assert (last.pulse <= 50).all()
+    for cell, rows in df.groupby("cell"):
+        assert list(rows.pulse) == list(range(len(rows)))          # every pulse and its read
+        assert rows.kind.iloc[0] == "read" and set(rows.kind.iloc[1:]) <= {"set", "reset"}
+        assert rows.energy.is_monotonic_increasing
+    dm = load_device_model()
+    for _, row in last.iterrows():
+        g = circuit.as_read(dm, g_true[int(row.row), int(row.col), int(row.side)])
+        assert abs(g / row.target - 1) < 0.06                      # the device is really there

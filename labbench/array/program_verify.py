@@ -136,25 +136,26 @@ class VerifySettings:
 
     @classmethod
     def for_pulses(cls, set_pulse: tuple[float, float, float | None], reset_pulse: tuple[float, float, float | None],
-                   step: str = "amplitude", gate_step: float = 0.0, **kw) -> "VerifySettings":
+                   step: str = "amplitude", gate_step: float = 0.0, amplitude_step: float = 0.05,
+                   width_factor: float = 1.25, **kw) -> "VerifySettings":
         """Ramps around the nominal (amplitude, width, gate) of SET and of RESET.
 
         ``step="amplitude"``: SET from 0.4 V below its nominal amplitude to 0.3 V above it,
-        RESET from 0.6 V below up to it, in 0.05 V steps at the nominal widths (on the default
+        RESET from 0.6 V below up to it, in ``amplitude_step`` (0.05 V) steps at the nominal widths (on the default
         model a pulse 0.4 V low moves a device ~2 % of a nominal one, 0.3 V high ~15× one: the
         ramp spans the fine and the fast end); ``step="width"``: nominal amplitudes, widths
-        from 1/16 of the nominal to 8× (SET) or 1× (RESET), ×1.25 per pulse.  ``gate_step`` > 0
+        from 1/16 of the nominal to 8× (SET) or 1× (RESET), ×``width_factor`` (1.25) per pulse.  ``gate_step`` > 0
         also steps the SET gate, from 0.3 V below the nominal gate up to it (the gate's
         saturation current is the SET compliance, so the steps stay small while it is low).
         Other keywords go to the settings.  (Tuned on ``hfox_2t2r_default``: targets across
         10-90 % of the window converge to 2 % in ~20 pulses, bench/program_verify_bench.py.)"""
         (sa, sw, sg), (ra, rw, rg) = set_pulse, reset_pulse
         if step == "amplitude":
-            set_ramp = Ramp(max(sa - 0.4, 0.05), sw, sg, amplitude_step=0.05, max_amplitude=sa + 0.3)
-            reset_ramp = Ramp(max(ra - 0.6, 0.05), rw, rg, amplitude_step=0.05, max_amplitude=ra)
+            set_ramp = Ramp(max(sa - 0.4, 0.05), sw, sg, amplitude_step=amplitude_step, max_amplitude=sa + 0.3)
+            reset_ramp = Ramp(max(ra - 0.6, 0.05), rw, rg, amplitude_step=amplitude_step, max_amplitude=ra)
         elif step == "width":
-            set_ramp = Ramp(sa, sw / 16, sg, width_factor=1.25, max_width=8 * sw)
-            reset_ramp = Ramp(ra, rw / 16, rg, width_factor=1.25, max_width=rw)
+            set_ramp = Ramp(sa, sw / 16, sg, width_factor=width_factor, max_width=8 * sw)
+            reset_ramp = Ramp(ra, rw / 16, rg, width_factor=width_factor, max_width=rw)
         else:
             raise ValueError(f"step must be 'amplitude' or 'width', got {step!r}")
         if gate_step:

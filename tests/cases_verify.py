@@ -1,0 +1,24 @@
+"""Bad inputs for program-verify, multilevel and evaluate (see badcases.py)."""
+from badcases import Case
+from cases_measure import M, bench
+
+CASES = [
+    M("pv-tolerance-zero", "program-verify", "tolerance=0", expect=r"tolerance must be a finite fraction > 0",
+      forbid=("{tmp}/d.db",)),
+    M("pv-tolerance-negative", "program-verify", "tolerance=-0.02", expect=r"tolerance must be a finite fraction > 0",
+      forbid=("{tmp}/d.db",)),
+    M("pv-budget-zero", "program-verify", "max_pulses=0", expect=r"pulse budget \(max_pulses\) must be .* from 1",
+      forbid=("{tmp}/d.db",)),
+    M("pv-target-above-range", "program-verify", "targets=1e-5, 1e-3",
+      expect=r"outside the cell's reachable range 1\.971e-06 S to 3\.096e-05 S", forbid=("{tmp}/d.db",)),
+    M("pv-target-below-range", "program-verify", "targets=1e-9",
+      expect=r"outside the cell's reachable range 1\.971e-06 S to 3\.096e-05 S", forbid=("{tmp}/d.db",)),
+    M("pv-target-words", "program-verify", "targets=high", expect=r"'high' is not a number", forbid=("{tmp}/d.db",)),
+    # the SET ramp climbs 0.3 V above the operating pulse: on a bench whose pulse channel stops
+    # at 1.6 V that level is refused before the run, not at the cell that reaches it
+    Case("pv-ramp-beyond-limit", ["measure", "program-verify", "--bench", "{tmp}/b.yaml", "--db", "{tmp}/d.db"],
+         r"ramp level is refused before the run: pg\.ch1: 1\.65 V exceeds limits\.pg\.ch1\.max_voltage",
+         exit_codes=(2,), forbid=("{tmp}/d.db",),
+         files={"b.yaml": bench(**{"pg.ch1: {max_voltage: 3.0": "pg.ch1: {max_voltage: 1.6",
+                                   "reset: {amplitude: 1.8": "reset: {amplitude: 1.6"})}),
+]
