@@ -8,6 +8,7 @@ from .array_map import ArrayMap
 from .endurance import Endurance
 from .forming import Forming
 from .iv_sweep import IVSweep
+from .multilevel import Multilevel
 from .program_verify import ProgramVerify
 from .pulse_train import PulseTrain
 from .retention import Retention
@@ -15,7 +16,7 @@ from .tsp_pulse_train import TspPulseTrain, TspTriggerPulseTrain
 
 #: CLI name -> procedure class; `labbench measure` offers exactly these
 REGISTRY = {cls.NAME: cls for cls in (PulseTrain, Forming, IVSweep, Retention, Endurance, ArrayMap,
-                                      TspPulseTrain, TspTriggerPulseTrain, ProgramVerify)}
+                                      TspPulseTrain, TspTriggerPulseTrain, ProgramVerify, Multilevel)}
 
-__all__ = ["REGISTRY", "ArrayMap", "Endurance", "Forming", "IVSweep", "ProgramVerify", "PulseTrain", "Retention",
+__all__ = ["REGISTRY", "ArrayMap", "Endurance", "Forming", "IVSweep", "Multilevel", "ProgramVerify", "PulseTrain", "Retention",
            "TspPulseTrain", "TspTriggerPulseTrain"]

@@ -87,7 +87,6 @@ class ProgramVerify(BenchProcedure):
         from labbench.physics import load_device_model
 
         b = self.bench
-        op = b.config.operating
         model = load_device_model(b.config.chip.device_model)
         settings = self.settings()
         targets = self.target_list()
@@ -95,16 +94,6 @@ class ProgramVerify(BenchProcedure):
         for k, (r, c, s) in enumerate(cells):
             target = targets[k % len(targets)]
             state = {"pulse": 0, "energy": 0.0}
-
-            def read(_, r=r, c=c, s=s):
-                return np.array([b.read_cell(r, c, s)])
-
-            def pulse(_, direction, amplitude, width, gate, r=r, c=c, s=s):
-                b.pulse_cell(r, c, s, "set" if direction > 0 else "reset", 1,
-                             amplitude=amplitude, width=width, gate=gate)
-
-            def full_reset(_, r=r, c=c, s=s):
-                b.reset_cell(r, c, s)
 
             def emit(rnd, r=r, c=c, s=s, target=target, state=state):
                 state["energy"] += float(rnd.energy[0])
@@ -118,8 +107,31 @@ class ProgramVerify(BenchProcedure):
                                       "energy": state["energy"], "time": b.now()})
                 state["pulse"] += 1
 
-            pv.run(settings, [target], read, pulse, full_reset, on_round=emit, should_stop=self.should_stop,
-                   keep_trace=False, model=model, read_bias=(op.read_voltage, op.read_gate))
+            program_cell(b, (r, c, s), target, settings, model, on_round=emit, should_stop=self.should_stop)
             self.progress(k + 1, len(cells))
             if self.should_stop():
                 return
+
+
+def program_cell(bench, cell: tuple[int, int, int], target: float, settings, model, on_round=None,
+                 should_stop=None):
+    """Program-verify one cell (row, col, side) of ``bench`` to ``target`` (S, as read):
+    :func:`labbench.array.program_verify.run` with the bench's read, pulse and full RESET
+    of that cell; the energy estimated from the reads and ``model``.  Returns the result."""
+    from labbench.array import program_verify as pv
+
+    r, c, s = cell
+    op = bench.config.operating
+
+    def read(_):
+        return np.array([bench.read_cell(r, c, s)])
+
+    def pulse(_, direction, amplitude, width, gate):
+        bench.pulse_cell(r, c, s, "set" if direction > 0 else "reset", 1, amplitude=amplitude, width=width,
+                         gate=gate)
+
+    def full_reset(_):
+        bench.reset_cell(r, c, s)
+
+    return pv.run(settings, [target], read, pulse, full_reset, on_round=on_round, should_stop=should_stop,
+                  keep_trace=False, model=model, read_bias=(op.read_voltage, op.read_gate))

@@ -22,3 +22,19 @@ CASES = [
          files={"b.yaml": bench(**{"pg.ch1: {max_voltage: 3.0": "pg.ch1: {max_voltage: 1.6",
                                    "reset: {amplitude: 1.8": "reset: {amplitude: 1.6"})}),
 ]
+
+CASES += [
+    M("ml-one-level", "multilevel", "levels=1, 4", expect=r"levels: 1 levels per cell; give 2 to 256",
+      forbid=("{tmp}/d.db",)),
+    M("ml-levels-words", "multilevel", "levels=many", expect=r"'many' is not a whole number", forbid=("{tmp}/d.db",)),
+    M("ml-too-few-cells", "multilevel", "cells=0, 0:4", "sides=+", "levels=2, 4",
+      expect=r"4 levels need at least 4 cells, one per level; the 4 cells selected give 2",
+      forbid=("{tmp}/d.db",)),
+    M("ml-negative-delay", "multilevel", "delays=0, -5", expect=r"delays: -5 s must be a finite time >= 0",
+      forbid=("{tmp}/d.db",)),
+    M("ml-tolerance-zero", "multilevel", "tolerance=0", expect=r"tolerance must be a finite fraction > 0",
+      forbid=("{tmp}/d.db",)),
+    Case("ml-bake-without-chuck", ["measure", "multilevel", "--bench", "sim_2600", "-p", "temperature=358",
+                                   "--db", "{tmp}/d.db"], r"needs a temperature_controller", exit_codes=(2,),
+         forbid=("{tmp}/d.db",)),
+]
