@@ -162,12 +162,14 @@ def plot_error_map(table, path, title: str = "") -> None:
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    piv = table.pivot_table(index="levels", columns="time", values="level_error_rate")
+    # by read (cells read one after another on a bench each have their own time)
+    piv = table.pivot_table(index="levels", columns="read", values="level_error_rate")
+    times = table.groupby("read")["time"].median()
     fig, ax = plt.subplots(figsize=(1.6 + 0.9 * piv.shape[1], 1.2 + 0.5 * piv.shape[0]))
     floor = 1.0 / max(int(table["cells"].max()), 1)
     im = ax.imshow(np.maximum(piv.to_numpy(), floor / 2), norm=LogNorm(vmin=floor / 2, vmax=1), cmap="magma_r",
                    aspect="auto")
-    ax.set_xticks(range(piv.shape[1]), [_duration(t) for t in piv.columns], fontsize=8)
+    ax.set_xticks(range(piv.shape[1]), [_duration(times[r]) for r in piv.columns], fontsize=8)
     ax.set_yticks(range(piv.shape[0]), [str(n) for n in piv.index])
     ax.set_xlabel("time after programming")
     ax.set_ylabel("levels N")
