@@ -38,3 +38,41 @@ CASES += [
                                    "--db", "{tmp}/d.db"], r"needs a temperature_controller", exit_codes=(2,),
          forbid=("{tmp}/d.db",)),
 ]
+
+
+def _checkpoint_junk(tmp):
+    (tmp / "run").mkdir()
+    (tmp / "run" / "checkpoint.npz").write_bytes(b"PK\x03\x04 not really a zip")
+
+
+def _empty(tmp):
+    (tmp / "empty").mkdir()
+
+
+CASES += [
+    Case("eval-no-such-folder", ["evaluate", "{tmp}/nope"], r"not a trained network: .*nope: no such folder",
+         exit_codes=(2,)),
+    Case("eval-empty-folder", ["evaluate", "{tmp}/empty"], r"empty\) and no checkpoint.*labbench train",
+         setup=_empty, exit_codes=(2,)),
+    Case("eval-a-file", ["evaluate", "{tmp}/m.csv"], r"is a file \(\.csv\), not a run folder",
+         files={"m.csv": "a,b\n1,2\n"}, exit_codes=(2,)),
+    Case("eval-sweep-folder", ["evaluate", "{tmp}/sw"], r"is a sweep folder",
+         files={"sw/results.parquet": b"PAR1"}, exit_codes=(2,)),
+    Case("eval-campaign-folder", ["evaluate", "{tmp}/c"], r"characterization campaign folder",
+         files={"c/campaign.json": "{}"}, exit_codes=(2,)),
+    Case("eval-training-without-checkpoint", ["evaluate", "{tmp}/t"], r"training run folder without a checkpoint",
+         files={"t/metrics.csv": "epoch,test_acc\n"}, exit_codes=(2,)),
+    Case("eval-corrupt-checkpoint", ["evaluate", "{tmp}/run"], r"not a trained network: checkpoint .* corrupt",
+         setup=_checkpoint_junk, exit_codes=(2,)),
+    Case("eval-bad-after", ["evaluate", "{tmp}/run", "--after", "1 fortnight"], r"--after: '1 fortnight' is not a "
+         r"duration", setup=_checkpoint_junk, exit_codes=(2,)),
+    Case("eval-bad-temperature", ["evaluate", "{tmp}/run", "--temperature", "hot"], r"'hot' is not a number of °C",
+         setup=_checkpoint_junk, exit_codes=(2,)),
+    Case("eval-tolerance-zero", ["evaluate", "{tmp}/run", "--tolerance", "0"], r"tolerance must be a finite "
+         r"fraction > 0", setup=_checkpoint_junk, exit_codes=(2,)),
+]
+
+CASES += [
+    Case("eval-margin-above-one", ["evaluate", "{tmp}/run", "--margin", "2"], r"--margin.*fraction of the window",
+         setup=_checkpoint_junk, exit_codes=(2,)),
+]

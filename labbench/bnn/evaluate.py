@@ -409,6 +409,9 @@ def evaluate(run, after, temperature, seeds, refresh, margin, tolerance, device_
     from labbench.array import program_verify as pv
 
     pv.VerifySettings.for_pulses((1.0, 1e-6, None), (1.0, 1e-6, None), tolerance=tolerance).check()
+    for name, v in (("--margin", margin), ("--program-level", program_level)):
+        if not (math.isfinite(v) and 0 < v < 1):
+            raise click.BadParameter(f"{v!r}: give a fraction of the window in (0, 1)", param_hint=f"'{name}'")
     celsius = _celsius_list(temperature) if temperature is not None else None
     tr = load_run(run, device_model)
     model = tr.trainer.device_model
