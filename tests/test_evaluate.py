@@ -134,3 +134,17 @@ def test_a_folder_that_is_not_a_trained_network_says_what_it_is(runs, tmp_path):
         ev.load_run(tmp_path / "lost")
     with pytest.raises(ValueError, match=r"--device-model chooses the devices of a software-trained"):
         ev.load_run(runs["sim"], device_model="hfox_2t2r_default")
+
+
+def test_training_report_shows_accuracy_against_time(runs, tmp_path):
+    import shutil
+
+    from labbench.report.build import build
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["sim"], run)
+    r = cli("evaluate", run, "--after", "1h", "--seeds", "1", "--no-refresh", "--data", runs["mnist"])
+    assert r.exit_code == 0, r.output
+    assert (run / "evaluation.csv").exists()                       # by default next to the checkpoint
+    captions = [f["caption"] for s in build(str(run))["sections"] for f in s.figures]
+    assert any("accuracy against time at rest" in c for c in captions)

@@ -93,3 +93,31 @@ def test_multilevel_procedure_on_the_simulated_bench(tmp_path):
     ml.plot_distributions(df, 4, tmp_path / "d.png")
     ml.plot_error_map(tab, tmp_path / "m.png")
     assert (tmp_path / "d.png").stat().st_size > 1000 and (tmp_path / "m.png").stat().st_size > 1000
+
+
+def test_reports_show_convergence_levels_and_bits(tmp_path):
+    from labbench.instruments import Bench
+    from labbench.paths import BENCHES
+    from labbench.procedures import REGISTRY
+    from labbench.report.build import build
+    from labbench.runner import run_procedure
+    from labbench.store import Store
+
+    db = tmp_path / "d.db"
+    store = Store(db)
+    with Bench.from_yaml(BENCHES / "sim.yaml") as b:
+        pv_run = run_procedure(REGISTRY["program-verify"](cells="0, 0:3", tolerance=0.05), b, store, progress=False)
+        ml_run = run_procedure(REGISTRY["multilevel"](cells="1:3, 0:4", levels="2, 4", delays="0, 60"), b, store,
+                               progress=False)
+    ctx = build(str(pv_run.run_id), str(db))
+    sec = {s.title: s for s in ctx["sections"]}
+    assert "Program-verify" in sec and len(sec["Program-verify"].figures) == 1
+    assert "Array map" not in sec                     # the generic map of every read is not this run's story
+    conv = [r for r in ctx["summary"] if r["key"] == "converged_fraction"][0]
+    assert float(conv["value"]) == pytest.approx((pv_run.data.groupby("cell").tail(1).converged > 0).mean())
+    ctx = build(str(ml_run.run_id), str(db))
+    sec = {s.title: s for s in ctx["sections"]}
+    assert len(sec["Multi-level states"].figures) == 2
+    bits = [r for r in ctx["summary"] if r["key"] == "bits_per_cell_0.01"][0]
+    tab = ml.error_table(ml_run.data)
+    assert float(bits["value"]) == ml.bits_per_cell(tab, 0.01, float(tab.time.max()))

@@ -119,13 +119,12 @@ def simulate(model, level_counts, delays, temperature: float | None = None, pair
     return pd.concat(frames, ignore_index=True)
 
 
-def plot_distributions(df, levels: int, path, spacing: str = "linear", title: str = "") -> None:
+def distributions_figure(df, levels: int, spacing: str = "linear", title: str = ""):
     """The figure people draw: the distribution of each level on a log-G axis, one panel
-    per read time (top: right after programming), targets dashed, thresholds dotted."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    per read time (top: right after programming), targets dashed, thresholds dotted.
+    A matplotlib ``Figure`` (no pyplot: no backend is chosen for the caller)."""
+    from matplotlib import cm
+    from matplotlib.figure import Figure
 
     d = df[df["levels"] == levels]
     reads = sorted(d["read"].unique())
@@ -133,8 +132,9 @@ def plot_distributions(df, levels: int, path, spacing: str = "linear", title: st
     g_all = d["conductance"].to_numpy()
     g_all = g_all[g_all > 0]
     bins = np.geomspace(g_all.min() * 0.9, g_all.max() * 1.1, 120)
-    fig, axes = plt.subplots(len(reads), 1, figsize=(7, 1.2 + 1.1 * len(reads)), sharex=True, squeeze=False)
-    colors = plt.cm.viridis(np.linspace(0, 0.95, targets.size))
+    fig = Figure(figsize=(7, 1.2 + 1.1 * len(reads)))
+    axes = fig.subplots(len(reads), 1, sharex=True, squeeze=False)
+    colors = cm.viridis(np.linspace(0, 0.95, targets.size))
     for ax, r in zip(axes[:, 0], reads):
         rows = d[d["read"] == r]
         for j, t in enumerate(targets):
@@ -150,22 +150,19 @@ def plot_distributions(df, levels: int, path, spacing: str = "linear", title: st
     axes[-1, 0].set_xlabel("conductance as read (S)")
     axes[0, 0].set_title(title or f"{levels} levels: distributions over time", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
 
 
-def plot_error_map(table, path, title: str = "") -> None:
-    """Level error rate against N (rows) and time (columns), log colour scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def error_map_figure(table, title: str = ""):
+    """Level error rate against N (rows) and time (columns), log colour scale (a Figure)."""
     from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
 
     # by read (cells read one after another on a bench each have their own time)
     piv = table.pivot_table(index="levels", columns="read", values="level_error_rate")
     times = table.groupby("read")["time"].median()
-    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * piv.shape[1], 1.2 + 0.5 * piv.shape[0]))
+    fig = Figure(figsize=(1.6 + 0.9 * piv.shape[1], 1.2 + 0.5 * piv.shape[0]))
+    ax = fig.subplots()
     floor = 1.0 / max(int(table["cells"].max()), 1)
     im = ax.imshow(np.maximum(piv.to_numpy(), floor / 2), norm=LogNorm(vmin=floor / 2, vmax=1), cmap="magma_r",
                    aspect="auto")
@@ -178,8 +175,17 @@ def plot_error_map(table, path, title: str = "") -> None:
     fig.colorbar(im, ax=ax, label="level error rate")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def plot_distributions(df, levels: int, path, spacing: str = "linear", title: str = "") -> None:
+    """:func:`distributions_figure` saved as a PNG at ``path``."""
+    distributions_figure(df, levels, spacing, title).savefig(path, dpi=110)
+
+
+def plot_error_map(table, path, title: str = "") -> None:
+    """:func:`error_map_figure` saved as a PNG at ``path``."""
+    error_map_figure(table, title).savefig(path, dpi=110)
 
 
 def _duration(seconds: float) -> str:

@@ -523,3 +523,28 @@ def check_on_bench(bench, settings: VerifySettings) -> None:
     if settings.initial_reset or settings.overshoot == "restart" or settings.overshoot == "stop":
         bench.source_meter.check(op.strong_reset_voltage)
         pg.check(gate_ch, op.strong_reset_gate)
+
+
+def convergence_figure(df, tolerance: float | None = None):
+    """From the ``program-verify`` procedure's rows (one per operation and its read): the
+    pulses each converged cell needed (histogram), and every cell's reads against pulse
+    number relative to its target, with the tolerance band.  A matplotlib Figure."""
+    from matplotlib.figure import Figure
+
+    last = df.groupby("cell").tail(1)
+    fig = Figure(figsize=(10, 3.4))
+    a, b = fig.subplots(1, 2)
+    conv = last[last["converged"] > 0]
+    top = int(df["pulse"].max()) + 1
+    a.hist(conv["pulse"], bins=np.arange(0, top + 2) - 0.5, color="C0")
+    a.set(xlabel="pulses to converge", ylabel="cells",
+          title=f"{len(conv)} of {len(last)} cells converged ({100 * len(conv) / max(len(last), 1):.0f} %)")
+    for _, g in df.groupby("cell"):
+        b.plot(g["pulse"], 100 * (g["conductance"] / g["target"] - 1), lw=0.7, alpha=0.6)
+    tol = tolerance if tolerance is not None else float(np.nanmax(np.abs(conv["error"]))) if len(conv) else None
+    if tol:
+        b.axhspan(-100 * tol, 100 * tol, color="k", alpha=0.1, lw=0)
+    b.set(xlabel="pulse", ylabel="read − target (% of target)", title="every cell's reads")
+    b.set_ylim(-100, 100)
+    fig.tight_layout()
+    return fig

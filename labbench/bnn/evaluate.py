@@ -313,17 +313,16 @@ def summarize(rows: list[dict]):
     return out
 
 
-def plot(summary, path, title: str = "") -> None:
+def accuracy_figure(summary, title: str = ""):
     """Accuracy against time (log axis, time 0 at the left edge), error bars over seeds,
-    drifted (solid) and after one verified refresh (dashed), one colour per temperature."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    drifted (solid) and after one verified refresh (dashed), one colour per temperature
+    (a matplotlib Figure)."""
+    from matplotlib.figure import Figure
 
     from labbench.array.multilevel import _duration
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig = Figure(figsize=(6.4, 3.8))
+    ax = fig.subplots()
     times = sorted(summary["time"].unique())
     first = min(t for t in times if t > 0) / 10 if len(times) > 1 else 1.0
     for k, (temp, d) in enumerate(summary.groupby("temperature_C")):
@@ -332,7 +331,7 @@ def plot(summary, path, title: str = "") -> None:
         ax.errorbar(x, 100 * d["accuracy_mean"], yerr=100 * d["accuracy_sd"].fillna(0), color=color, marker="o",
                     capsize=3, label=f"{temp:g} °C")
         if "refreshed_accuracy_mean" in d:
-            m = d["time"] > 0
+            m = (d["time"] > 0).to_numpy()
             ax.errorbar(x[m], 100 * d.loc[m, "refreshed_accuracy_mean"],
                         yerr=100 * d.loc[m, "refreshed_accuracy_sd"].fillna(0), color=color, marker="s", ls="--",
                         capsize=3, label=f"{temp:g} °C, after one verified refresh")
@@ -345,8 +344,12 @@ def plot(summary, path, title: str = "") -> None:
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    return fig
+
+
+def plot(summary, path, title: str = "") -> None:
+    """:func:`accuracy_figure` saved as a PNG at ``path``."""
+    accuracy_figure(summary, title).savefig(path, dpi=110)
 
 
 def _celsius_list(text) -> list[float]:
