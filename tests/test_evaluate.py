@@ -148,3 +148,17 @@ def test_training_report_shows_accuracy_against_time(runs, tmp_path):
     assert (run / "evaluation.csv").exists()                       # by default next to the checkpoint
     captions = [f["caption"] for s in build(str(run))["sections"] for f in s.figures]
     assert any("accuracy against time at rest" in c for c in captions)
+
+
+def test_a_refresh_before_storage_keeps_more_signs(runs):
+    from labbench.bnn.mnist import load_mnist
+
+    m = load_mnist(runs["mnist"])
+    flipped = {}
+    for first in (False, True):
+        e = ev.Evaluation(ev.load_run(runs["sim"]), m.x_test, m.y_test, refresh_first=first)
+        rows = e.run_through([86400.0], 298.15, seed=0, refresh=False)
+        flipped[first] = rows[-1]["flipped"]
+        if first:
+            assert e.stored["pairs"] > 0 and 0 <= e.stored["accuracy_before"] <= 1
+    assert flipped[True] < flipped[False]

@@ -9,8 +9,10 @@ also: the fraction of synapses whose sign (G+ − G−) flipped since training, 
 accuracy after one refresh-with-verify pass (every pair whose read difference has fallen
 below ``margin`` of the window is RESET and its larger side re-programmed with
 program-verify to that margin, keeping the sign it reads: what a refresh can restore and
-what it cannot, a sign already flipped).  The drift is repeated with ``seeds`` draws of
-its randomness (per-device time constants, relaxation): mean ± standard deviation.
+what it cannot, a sign already flipped).  ``--refresh-first`` does one such pass right
+after training, before the time at rest: what a refresh before storage buys.  The drift
+is repeated with ``seeds`` draws of its randomness (per-device time constants,
+relaxation): mean ± standard deviation.
 
 A run trained in software (``--array ideal``) is evaluated the offline way: its signs are
 written onto SimArrays of ``--device-model`` with program-verify (the "on" side of each
@@ -176,7 +178,7 @@ class Evaluation:
     """Drives one trained run through time (see the module doc)."""
 
     def __init__(self, run: TrainedRun, x_test, y_test, program_level: float = 0.5, margin: float = 0.1,
-                 tolerance: float = 0.05, max_pulses: int = 50, progress=None):
+                 tolerance: float = 0.05, max_pulses: int = 50, progress=None, refresh_first: bool = False):
         from labbench.array import program_verify as pv
 
         if not 0 < program_level < 1:
@@ -193,9 +195,14 @@ class Evaluation:
         if run.kind == "ideal":
             self._program(program_level)
         self.arrays = [s.array for s in run.trainer.synapses]
-        # the state right after training (or programming): every seed and temperature starts here
-        self.start = [a.state_dict() for a in self.arrays]
+        # flips count against the signs as trained (or programmed)
         self.signs0 = [a.true_signs() for a in self.arrays]
+        self.stored = None
+        if refresh_first:
+            # one verified refresh before the time at rest: weak pairs pulled out to the margin
+            self.stored = {"accuracy_before": self.accuracy(), **self.refresh()}
+        # the state at the start of the time at rest: every seed and temperature starts here
+        self.start = [a.state_dict() for a in self.arrays]
 
     def _program(self, level: float) -> None:
         """Write a software-trained network's signs onto SimArrays with program-verify."""
@@ -271,7 +278,7 @@ class Evaluation:
                 # drift seed 0 is the chip as trained; others draw the drift anew
                 chip.drift_seed = None if seed == 0 else int(np.random.SeedSequence(
                     [chip.seed, 0xD71F7, seed]).generate_state(1)[0])
-        rows = [{"time": 0.0, "seed": seed, "accuracy": self.accuracy(), "flipped": 0.0}]
+        rows = [{"time": 0.0, "seed": seed, "accuracy": self.accuracy(), "flipped": self.flips()}]
         now = 0.0
         for t in after:
             for a in self.arrays:
@@ -387,6 +394,9 @@ from labbench.cli_options import device_model_option, out_option  # noqa: E402
               help="drift seeds (error bars: mean ± standard deviation over them)")
 @click.option("--refresh/--no-refresh", default=True, show_default=True,
               help="after each interval also the accuracy after one refresh-with-verify pass")
+@click.option("--refresh-first", is_flag=True,
+              help="one refresh-with-verify pass right after training, before the time at rest (the pairs "
+                   "below --margin pulled out to it): what a refresh before storage buys")
 @click.option("--margin", default=0.1, show_default=True, type=float,
               help="refresh the pairs whose read difference is below this fraction of the window, to it")
 @click.option("--tolerance", default=0.05, show_default=True, type=float,
@@ -399,8 +409,8 @@ from labbench.cli_options import device_model_option, out_option  # noqa: E402
 @click.option("--test-subset", default=None, type=click.IntRange(1), help="evaluate on the first N test images")
 @out_option(help="where evaluation.csv, evaluation.json and evaluation.png go (default: the run folder)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
-def evaluate(run, after, temperature, seeds, refresh, margin, tolerance, device_model, program_level, data,
-             test_subset, out, as_json):
+def evaluate(run, after, temperature, seeds, refresh, refresh_first, margin, tolerance, device_model, program_level,
+             data, test_subset, out, as_json):
     """What a trained 2T2R network still knows after time at rest (and at temperature)."""
     import pandas as pd
 
@@ -434,7 +444,8 @@ def evaluate(run, after, temperature, seeds, refresh, margin, tolerance, device_
     if test_subset:
         x, y = x[:test_subset], y[:test_subset]
     t0 = time.perf_counter()
-    ev = Evaluation(tr, x, y, program_level=program_level, margin=margin, tolerance=tolerance)
+    ev = Evaluation(tr, x, y, program_level=program_level, margin=margin, tolerance=tolerance,
+                    refresh_first=refresh_first)
     rows = []
     for c in celsius:
         for seed in range(seeds):
@@ -450,7 +461,8 @@ def evaluate(run, after, temperature, seeds, refresh, margin, tolerance, device_
     info = {"run": str(run), "kind": tr.kind, "device_model": model.name, "after_s": times,
             "temperatures_C": celsius, "seeds": seeds, "margin": margin, "tolerance": tolerance,
             "test_images": int(len(y)), "seconds": time.perf_counter() - t0,
-            "programmed": ev.program_result, "summary": json.loads(summary.to_json(orient="records"))}
+            "programmed": ev.program_result, "refreshed_first": ev.stored,
+            "summary": json.loads(summary.to_json(orient="records"))}
     write_text(out_dir / "evaluation.json", json.dumps(info, indent=1))
     plot(summary, out_dir / "evaluation.png", title=f"{Path(run).name} ({tr.kind}), {model.name}")
     if as_json:
