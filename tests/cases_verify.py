@@ -76,3 +76,23 @@ CASES += [
     Case("eval-margin-above-one", ["evaluate", "{tmp}/run", "--margin", "2"], r"--margin.*fraction of the window",
          setup=_checkpoint_junk, exit_codes=(2,)),
 ]
+
+# a first-contact pulse channel (2 V, 10 µs, as benches/hardware_example.yaml) on the simulated bench
+FIRST_CONTACT = bench(**{"pg.ch1: {max_voltage: 3.0, max_pulse_width: 1.0e-3}":
+                         "pg.ch1: {max_voltage: 2.0, max_pulse_width: 1.0e-5}",
+                         "reset: {amplitude: 1.8": "reset: {amplitude: 1.6"})
+
+CASES += [
+    Case("ff-ramp-beyond-first-contact", ["measure", "feedback-forming", "--bench", "{tmp}/b.yaml", "-p", "v_stop=2",
+                                          "--db", "{tmp}/d.db"],
+         r"pulse ramp is refused before the run: pg\.ch1: .*max_pulse_width", files={"b.yaml": FIRST_CONTACT},
+         exit_codes=(2,), forbid=("{tmp}/d.db",)),
+    Case("ff-amplitude-beyond-first-contact", ["measure", "feedback-forming", "--bench", "{tmp}/b.yaml", "-p",
+                                               "pulse_width=1e-5", "--db", "{tmp}/d.db"],
+         r"pulse ramp is refused before the run: pg\.ch1: 3 V exceeds limits\.pg\.ch1\.max_voltage = 2",
+         files={"b.yaml": FIRST_CONTACT}, exit_codes=(2,), forbid=("{tmp}/d.db",)),
+    M("ff-step-zero", "feedback-forming", "v_step=0", expect=r"v_step=0 V: the ramp step must be > 0",
+      forbid=("{tmp}/d.db",)),
+    M("ff-current-above-compliance", "feedback-forming", "formed_current=1e-3",
+      expect=r"formed_current=0\.001 A is not below the read compliance", forbid=("{tmp}/d.db",)),
+]

@@ -242,3 +242,30 @@ def test_procedure_programs_cell_by_cell_and_records_every_pulse(bench_name, tmp
     for _, row in last.iterrows():
         g = circuit.as_read(dm, g_true[int(row.row), int(row.col), int(row.side)])
         assert abs(g / row.target - 1) < 0.06                      # the device is really there
+
+
+def test_feedback_forming_stops_each_cell_at_its_forming_pulse(tmp_path):
+    import yaml
+
+    from labbench.instruments import Bench
+    from labbench.paths import BENCHES
+    from labbench.procedures import REGISTRY
+    from labbench.runner import run_procedure
+
+    cfg = yaml.safe_load((BENCHES / "sim.yaml").read_text())
+    cfg["chip"]["formed"] = False
+    (tmp_path / "pristine.yaml").write_text(yaml.safe_dump(cfg))
+    with Bench.from_yaml(tmp_path / "pristine.yaml") as b:
+        proc = REGISTRY["feedback-forming"](cells="0:3, 0", sides="+", gate=0.8, gate_step=0.01)
+        df = run_procedure(proc, b, None, progress=False).data
+        chip = b.world.chip
+        assert chip.formed[[chip.flat(r, 0, 0) for r in range(3)]].all()
+        assert not chip.formed[chip.flat(3, 0, 0)] and not chip.formed[chip.flat(0, 0, 1)]   # others untouched
+        g_after = chip.conductance()[:3, 0, 0]
+    for cell, rows in df.groupby("cell"):
+        assert rows.step.tolist() == list(range(len(rows)))
+        assert (rows.formed.iloc[:-1] == 0).all() and rows.formed.iloc[-1] == 1   # no pulse after it formed
+        assert rows.current.iloc[-1] >= 1e-6 > rows.current.iloc[:-1].max()
+        assert rows.voltage.iloc[1:].is_monotonic_increasing and rows.gate.iloc[1:].is_monotonic_increasing
+    assert df["yield"].dropna().tolist() == [1.0, 1.0, 1.0]
+    assert (g_after < 1e-5).all()                                       # formed, then RESET
