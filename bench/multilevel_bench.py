@@ -22,8 +22,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-
 from labbench.array import multilevel as ml  # noqa: E402
 from labbench.physics import load_device_model  # noqa: E402
 

@@ -14,7 +14,9 @@ Each is then left at rest for 1 h, 1 day, 1 month and 10 years (cumulative) at 2
 at 85 °C (``labbench evaluate``'s :class:`~labbench.bnn.evaluate.Evaluation`), with
 ``--seeds`` draws of the drift: test accuracy (mean ± sd over seeds), the fraction of
 synapses whose sign flipped, and the accuracy after one refresh-with-verify pass (pairs
-whose read difference fell below 10 % of the window re-programmed to 10 %).
+whose read difference fell below 10 % of the window re-programmed to 10 %).  A third
+variant refreshes the online network once *before* the time at rest (``evaluate
+--refresh-first``): what a refresh before storage buys.
 
 Run: ``.venv/bin/python bench/network_retention_bench.py [--epochs 5] [--seeds 3]``
 (needs MNIST: ``--data`` or $LABBENCH_MNIST).  Writes
@@ -71,13 +73,14 @@ def main() -> None:
              f"(hfox_2t2r_default); drift seeds {args.seeds} (± = sd over them); refresh: pairs with read "
              f"|G+ - G-| < 10 % of the window re-programmed to 10 % with program-verify (5 %)", ""]
     all_rows = []
-    for name, array in (("online", "sim"), ("offline", "ideal")):
-        folder = runs / name
+    for name, array, first in (("online", "sim", False), ("offline", "ideal", False),
+                               ("online, refreshed before storage", "sim", True)):
+        folder = runs / name.split(",")[0]
         t0 = time.perf_counter()
         train(folder, array, args.epochs, args.data)
         trained = pd.read_csv(folder / "metrics.csv")["test_acc"].iloc[-1]
         run = ev.load_run(folder)
-        e = ev.Evaluation(run, mnist.x_test, mnist.y_test)
+        e = ev.Evaluation(run, mnist.x_test, mnist.y_test, refresh_first=first)
         rows = []
         for celsius in (25.0, 85.0):
             for seed in range(args.seeds):
@@ -87,6 +90,10 @@ def main() -> None:
         all_rows += rows
         head = f"{name} ({'trained on SimArrays' if array == 'sim' else 'trained in software, then programmed'}): " \
                f"test accuracy {100 * trained:.2f} % at the end of training"
+        if e.stored:
+            head += (f"; one verified refresh before storage: {e.stored['pairs']} pairs below the margin "
+                     f"re-programmed, accuracy {100 * e.stored['accuracy_before']:.2f} % -> "
+                     f"{100 * rows[0]['accuracy']:.2f} %, {100 * rows[0]['flipped']:.3f} % of signs flipped by it")
         if e.program_result:
             conv = np.mean([r["converged_fraction"] for r in e.program_result])
             pulses = np.mean([r["pulses_mean"] for r in e.program_result])
@@ -101,7 +108,8 @@ def main() -> None:
                     f"{100 * np.nan_to_num(r['accuracy_sd']):.2f} {100 * r['flipped_mean']:>10.3f} ± "
                     f"{100 * np.nan_to_num(r['flipped_sd']):.3f}")
             if t > 0:
-                line += (f" {100 * r['refreshed_accuracy_mean']:>9.2f} ± {100 * np.nan_to_num(r['refreshed_accuracy_sd']):.2f}"
+                sd = 100 * np.nan_to_num(r["refreshed_accuracy_sd"])
+                line += (f" {100 * r['refreshed_accuracy_mean']:>9.2f} ± {sd:.2f}"
                          f" {100 * r['refreshed_flipped_mean']:>15.3f} {r['refreshed_pairs_mean']:>16.0f}")
             lines.append(line)
         lines.append("")
@@ -126,7 +134,7 @@ def _plot(df, path) -> None:
 
     from labbench.bnn import evaluate as ev
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    fig, axes = plt.subplots(1, df["run"].nunique(), figsize=(5.5 * df["run"].nunique(), 3.8), sharey=True)
     for ax, (name, d) in zip(axes, df.groupby("run", sort=False)):
         s = ev.summarize(d.drop(columns="run").to_dict("records"))
         times = sorted(s["time"].unique())

@@ -269,7 +269,8 @@ class ProgramVerifyResult:
             count[r.cells] += 1
         cat = np.concatenate
         return {"cell": cat([r.cells for r in self.trace]), "pulse": cat(pulse),
-                "kind": np.asarray(KIND_NAMES)[cat([r.kind for r in self.trace])], "amplitude": cat([r.amplitude for r in self.trace]),
+                "kind": np.asarray(KIND_NAMES)[cat([r.kind for r in self.trace])],
+                "amplitude": cat([r.amplitude for r in self.trace]),
                 "width": cat([r.width for r in self.trace]), "gate": cat([r.gate for r in self.trace]),
                 "read": cat([r.read for r in self.trace]), "energy": cat([r.energy for r in self.trace])}
 
