@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "bench": "labbench.instruments.cli:bench",
     "characterize": "labbench.characterize.cli:characterize",
     "demo": "labbench.demo:demo",
+    "evaluate": "labbench.bnn.evaluate:evaluate",
     "fit": "labbench.fitting.cli:fit",
     "measure": "labbench.measure_cli:measure",
     "report": "labbench.report.cli:report",

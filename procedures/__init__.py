@@ -6,15 +6,19 @@ probe station and on the simulated bench.  Run one with
 """
 from .array_map import ArrayMap
 from .endurance import Endurance
+from .feedback_forming import FeedbackForming
 from .forming import Forming
 from .iv_sweep import IVSweep
+from .multilevel import Multilevel
+from .program_verify import ProgramVerify
 from .pulse_train import PulseTrain
 from .retention import Retention
 from .tsp_pulse_train import TspPulseTrain, TspTriggerPulseTrain
 
 #: CLI name -> procedure class; `labbench measure` offers exactly these
 REGISTRY = {cls.NAME: cls for cls in (PulseTrain, Forming, IVSweep, Retention, Endurance, ArrayMap,
-                                      TspPulseTrain, TspTriggerPulseTrain)}
+                                      TspPulseTrain, TspTriggerPulseTrain, ProgramVerify, Multilevel,
+                                      FeedbackForming)}
 
-__all__ = ["REGISTRY", "ArrayMap", "Endurance", "Forming", "IVSweep", "PulseTrain", "Retention",
-           "TspPulseTrain", "TspTriggerPulseTrain"]
+__all__ = ["REGISTRY", "ArrayMap", "Endurance", "FeedbackForming", "Forming", "IVSweep", "Multilevel",
+           "ProgramVerify", "PulseTrain", "Retention", "TspPulseTrain", "TspTriggerPulseTrain"]

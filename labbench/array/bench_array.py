@@ -141,6 +141,50 @@ class BenchArray(Array2T2R):
             if g - g0 >= target:
                 break
 
+    # -- program-verify (labbench.array.program_verify) --------------------------------------
+    def program_verify(self, targets, settings=None, keep_trace: bool = True):
+        """Program-verify on the bench, one pulse and one read at a time (the same algorithm
+        as SimArray's); the ramps default to the bench's operating pulses, and every level
+        they can reach is checked against the bench's limits before the first pulse.  The
+        energy is estimated from the reads and the bench's device model."""
+        from . import program_verify as pv
+
+        b = self.bench
+        op = b.config.operating
+        settings = settings or pv.bench_settings(b)
+        settings.check()
+        t = np.asarray(targets, float)
+        if t.shape != (self.rows, self.cols, 2):
+            raise ValueError(f"targets have shape {t.shape}, the array is ({self.rows}, {self.cols}, 2)")
+        t = pv.check_targets(t, self.model, settings, op.read_voltage, op.read_gate).reshape(-1)
+        pv.check_on_bench(b, settings)
+
+        def where(cell):
+            r, c, s = np.unravel_index(int(cell), (self.rows, self.cols, 2))
+            return int(r), int(c), int(s)
+
+        def read(cells):
+            self.counters.conductance_reads += int(cells.size)
+            return np.array([self._read(*where(k)) for k in cells])
+
+        def pulse(cells, direction, amplitude, width, gate):
+            for k in cells:
+                r, c, s = where(k)
+                b.pulse_cell(self.row0 + r, self.col0 + c, s, "set" if direction == SET else "reset", 1,
+                             amplitude=amplitude, width=width, gate=gate)
+            if direction == SET:
+                self.counters.refresh_set_pulses += int(cells.size)
+            else:
+                self.counters.reset_ops += int(cells.size)
+
+        def full_reset(cells):
+            for k in cells:
+                self._reset(*where(k))
+            self.counters.reset_ops += int(cells.size)
+
+        return pv.run(settings, t, read, pulse, full_reset, keep_trace=keep_trace, model=self.model,
+                      read_bias=(op.read_voltage, op.read_gate))
+
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """A real chip keeps its own non-volatile state; a simulated bench's chip is saved

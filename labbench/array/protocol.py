@@ -107,6 +107,46 @@ class Array2T2R(ABC):
         raise ValueError(f"{type(self).__name__} cannot idle in simulated time; "
                          "idle time between epochs needs --array sim")
 
+    def program_verify(self, targets, settings=None, keep_trace: bool = True):
+        """Program devices to ``targets`` (S as read, (rows, cols, 2), NaN: leave alone) with
+        ISPP and verify (:mod:`labbench.array.program_verify`); returns its result
+        (``keep_trace=False``: without the per-pulse record)."""
+        raise ValueError(f"{type(self).__name__} has no program-verify")
+
+    def refresh_verified(self, mask: np.ndarray, settings=None, cap: float | None = None,
+                         margin: float = 0.0):
+        """Refresh the masked pairs with program-verify instead of an open-loop pulse count:
+        read both devices, RESET both, then program the side that was larger to the other
+        side's read plus the difference (at most ``cap``, at least ``margin``, both fractions
+        of the read window), keeping the sign.  Returns the program-verify result (its
+        cells are the array's devices, flat (row, col, side)).  Needs the array's
+        ``model`` (its device model) for the read window."""
+        from . import program_verify as pv
+
+        mask = np.asarray(mask, bool)
+        if mask.shape != (self.rows, self.cols):
+            raise ValueError(f"mask has shape {mask.shape}, the array is {self.rows}×{self.cols}")
+        model = self.model
+        settings = settings or pv.VerifySettings.for_model(model)
+        lo, hi = pv.reachable_range(model, settings)
+        g = self.read_conductances()
+        diff = np.abs(g[..., 0] - g[..., 1])
+        side = np.where(g[..., 0] >= g[..., 1], 0, 1)
+        if cap is not None:
+            diff = np.minimum(diff, cap * (hi - lo))
+        diff = np.maximum(diff, margin * (hi - lo))
+        self.reset(mask)
+        after = self.read_conductances()
+        other = np.take_along_axis(after, (1 - side)[..., None], 2)[..., 0]
+        # inside the range with room for the tolerance (a target at the very top is reached
+        # by few devices of a spread)
+        target = np.clip(other + diff, lo * (1 + 2 * settings.tolerance), hi * (1 - 2 * settings.tolerance))
+        targets = np.full((self.rows, self.cols, 2), np.nan)
+        r, c = np.nonzero(mask)
+        targets[r, c, side[r, c]] = target[r, c]
+        self.counters.refreshes += int(mask.sum())
+        return self.program_verify(targets, settings, keep_trace=False)
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """What a checkpoint needs to resume this array exactly (by default: the counters;
         a device pair keeps its own non-volatile state)."""

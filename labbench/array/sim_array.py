@@ -291,6 +291,74 @@ class SimArray(Array2T2R):
             raise ValueError(f"mask has shape {mask.shape}, the array is {self.rows}×{self.cols}")
         return mask
 
+    # -- program-verify (labbench.array.program_verify) ------------------------------------
+    def program_verify(self, targets, settings=None, keep_trace: bool = True):
+        """Program devices to ``targets`` (S as read, shape (rows, cols, 2); NaN: leave a
+        device alone) with ISPP and verify (:mod:`labbench.array.program_verify`), the whole
+        array at once: the devices at one drive in one electrical ``Chip.pulse`` call per
+        tile.  Returns the :class:`~labbench.array.program_verify.ProgramVerifyResult`
+        (per device, flat in (row, col, side) order), its energy each device's own;
+        ``keep_trace=False`` keeps no per-pulse record (a whole network's refresh)."""
+        from . import program_verify as pv
+
+        settings = settings or pv.VerifySettings.for_model(self.model)
+        settings.check()
+        t = np.asarray(targets, float)
+        if t.shape != (self.rows, self.cols, 2):
+            raise ValueError(f"targets have shape {t.shape}, the array is ({self.rows}, {self.cols}, 2)")
+        t = pv.check_targets(t, self.model, settings).reshape(-1)
+        self._sign_cache = None
+        # array device index (flat (row, col, side)) -> (tile, the tile's own device index)
+        n = t.size
+        tile_of = np.empty(n, np.int64)
+        local = np.empty(n, np.int64)
+        r, c, side = np.unravel_index(np.arange(n), (self.rows, self.cols, 2))
+        for k, (rs, cs, chip) in enumerate(self.tiles):
+            m = (r >= rs.start) & (r < rs.stop) & (c >= cs.start) & (c < cs.stop)
+            tile_of[m] = k
+            local[m] = ((r[m] - rs.start) * chip.cols + (c[m] - cs.start)) * 2 + side[m]
+
+        def per_tile(cells):
+            for k, (_, _, chip) in enumerate(self.tiles):
+                m = tile_of[cells] == k
+                if m.any():
+                    yield m, chip, local[cells[m]]
+
+        def read(cells):
+            out = np.empty(cells.size)
+            for m, chip, idx in per_tile(cells):
+                out[m] = chip.read_conductance(idx)
+            self.counters.conductance_reads += int(cells.size)
+            return out
+
+        def pulse(cells, direction, amplitude, width, gate):
+            energy = np.zeros(cells.size)
+            for m, chip, idx in per_tile(cells):
+                g0 = chip.g[idx].astype(float)
+                chip.pulse(idx, 1, direction, amplitude=amplitude, width=width, gate=gate)
+                energy[m] = pv.pulse_energy_each(self.model, g0, chip.g[idx], amplitude, width, gate,
+                                                 reset=direction != SET)
+            if direction == SET:
+                self.counters.refresh_set_pulses += int(cells.size)
+            else:
+                self.counters.reset_ops += int(cells.size)
+            return energy
+
+        def full_reset(cells):
+            energy = np.zeros(cells.size)
+            kin = self.model.switching.reset_kinetics
+            for m, chip, idx in per_tile(cells):
+                g0 = chip.g[idx].astype(float)
+                chip.reset_full(idx)
+                # the strong RESET is one saturating RESET pulse (Chip.reset_full)
+                width = chip._full_train(-1) * kin.width
+                energy[m] = pv.pulse_energy_each(self.model, g0, chip.g[idx], kin.amplitude, width, kin.gate,
+                                                 reset=True)
+            self.counters.reset_ops += int(cells.size)
+            return energy
+
+        return pv.run(settings, t, read, pulse, full_reset, keep_trace=keep_trace)
+
     # -- state ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         out = {}

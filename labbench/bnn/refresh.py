@@ -3,7 +3,9 @@
 Both devices of a pair only grow (SET pulses on + for ΔW > 0, on − for ΔW < 0), so
 pairs drift to Gmax and stop learning.  A refresh RESETs both devices and re-programs
 |G+ − G−| onto the side that was larger, keeping the sign (the array does the
-re-programming: :meth:`Array2T2R.refresh`; SimArray takes ``cap`` and ``verify``).
+re-programming: :meth:`Array2T2R.refresh`; SimArray takes ``cap`` and ``verify``).  A policy
+given ``program`` (program-verify settings) re-writes with program-verify instead, to the
+target conductance within a tolerance (:meth:`Array2T2R.refresh_verified`).
 
 * ``none`` — never (the paper's baseline: training stalls once pairs saturate).
 * ``paper`` — the paper-like refresh (Zhou et al. 2018): the ``threshold`` check, and a
@@ -49,24 +51,32 @@ def _over_threshold(g, threshold, strikes, patience, mask):
     return n
 
 
-def _refresh(array, mask: np.ndarray, cap: float | None, verify: int) -> int:
-    """Refresh the masked pairs; an array without an option refuses it by name."""
+def _refresh(array, mask: np.ndarray, cap: float | None, verify: int, program=None) -> int:
+    """Refresh the masked pairs; an array without an option refuses it by name.  With
+    ``program`` (program-verify settings) the re-write is verified to its target conductance
+    (:meth:`Array2T2R.refresh_verified`) instead of an open-loop pulse count."""
     n = int(mask.sum())
     if n == 0:
         return 0
-    array.refresh(mask, cap=cap, verify=verify)
+    if program is not None:
+        array.refresh_verified(mask, program, cap=cap)
+    else:
+        array.refresh(mask, cap=cap, verify=verify)
     return n
 
 
 class RefreshPolicy:
     name = "abstract"
 
-    def __init__(self, cap: float | None = 0.5, verify: int = 1):
+    def __init__(self, cap: float | None = 0.5, verify: int = 1, program=None):
         if cap is not None and not 0 < cap <= 1:
             raise ValueError(f"refresh cap is a fraction of the range in (0, 1], got {cap}")
         if verify < 0:
             raise ValueError("verify is a number of read-back rounds, >= 0")
         self.cap, self.verify = cap, int(verify)
+        if program is not None:
+            program.check()
+        self.program = program   # VerifySettings: re-write with program-verify (None: open loop)
 
     def __call__(self, array, step: int) -> int:
         raise NotImplementedError
@@ -79,7 +89,10 @@ class RefreshPolicy:
         pass
 
     def describe(self) -> dict:
-        return {"policy": self.name, "cap": self.cap, "verify": self.verify}
+        out = {"policy": self.name, "cap": self.cap, "verify": self.verify}
+        if self.program is not None:
+            out["program_verify"] = {"tolerance": self.program.tolerance, "max_pulses": self.program.max_pulses}
+        return out
 
 
 class NoRefresh(RefreshPolicy):
@@ -104,7 +117,7 @@ class PeriodicRefresh(RefreshPolicy):
     def __call__(self, array, step):
         if step % self.every:
             return 0
-        return _refresh(array, np.ones((array.rows, array.cols), bool), self.cap, self.verify)
+        return _refresh(array, np.ones((array.rows, array.cols), bool), self.cap, self.verify, self.program)
 
     def describe(self):
         return {**super().describe(), "every": self.every}
@@ -141,7 +154,7 @@ class ThresholdRefresh(RefreshPolicy):
         # the threshold in the read's precision (as NumPy compares a float32 read with it)
         n = _over_threshold(g.reshape(-1), g.dtype.type(self.threshold), strikes.reshape(-1),
                             self.patience or 0, mask.reshape(-1))
-        return _refresh(array, mask, self.cap, self.verify) if n else 0
+        return _refresh(array, mask, self.cap, self.verify, self.program) if n else 0
 
     def state(self, array):
         return self._strikes.get(id(array))
@@ -173,14 +186,16 @@ POLICIES = ("none", "periodic", "threshold", "paper")
 
 def make_policy(name: str, model: DeviceModel, *, level: float = 0.9, check_every: int = 1,
                 every: int = 100, cap: float | None = 0.5, verify: int = 1,
-                patience: int | None = 3) -> RefreshPolicy:
+                patience: int | None = 3, program=None) -> RefreshPolicy:
+    """``program``: program-verify settings (:class:`labbench.array.program_verify.VerifySettings`)
+    for a verified re-write (periodic and threshold policies)."""
     if name == "none":
         return NoRefresh()
     if name == "periodic":
-        return PeriodicRefresh(every=every, cap=cap, verify=verify)
+        return PeriodicRefresh(every=every, cap=cap, verify=verify, program=program)
     if name == "threshold":
         return ThresholdRefresh(model, level=level, check_every=check_every, cap=cap, verify=verify,
-                                patience=patience)
+                                patience=patience, program=program)
     if name == "paper":
         return PaperRefresh(model, level=level, check_every=check_every)
     raise ValueError(f"unknown refresh policy {name!r}; choose one of {list(POLICIES)}")

@@ -78,6 +78,10 @@ class Chip:
         # device, beyond any RRAM endurance, at half the memory of uint64
         self.write_events = np.zeros(n, np.uint32)
         self.read_events = np.zeros(n, np.uint32)
+        # the key of the drift's randomness (per-device retention time constants, post-program
+        # relaxation); None: the chip's seed.  Another value replays the same chip drifting
+        # another way (labbench evaluate's error bars over drift seeds)
+        self.drift_seed: int | None = None
         # virtual time (s) the chip has seen, and up to which drift has been applied
         self.time = 0.0
         self._drift_time = 0.0
@@ -539,7 +543,7 @@ class Chip:
         g = self.g[sel]
         gmin, gmax = self._gmin[sel], self._gmax[sel]
         g_inf = gmin + self.dtype.type(ret.level) * (gmax - gmin)
-        taus = retention.device_taus(ret, self.seed, idx, temperature)
+        taus = retention.device_taus(ret, self._drift_key(), idx, temperature)
         if not ret.state_factor and (new is None or fresh == dt):
             g = retention.relax(g, g_inf, taus, dt)        # the exponential model, as before
         else:
@@ -619,13 +623,16 @@ class Chip:
         a0, a1 = self._relax_age
         born = self._relax_epochs[c]
         df = retention.relax_shape(rel, a1 - born) - retention.relax_shape(rel, a0 - born)
-        xi = np.clip(counter_normal(self.seed, dev, self.write_events[dev], retention.RELAXATION_STREAM),
+        xi = np.clip(counter_normal(self._drift_key(), dev, self.write_events[dev], retention.RELAXATION_STREAM),
                      -_TRUNCATE, _TRUNCATE)
         g[pos] = retention.relax_move(g[pos], rel, self.model.gmin, self.model.gmax, xi * df).astype(g.dtype)
         done = pos[a1 - born >= rel.t_sat]
         if done.size:
             self._relax_code[idx[done]] = 0      # settled: no more increments
         return g
+
+    def _drift_key(self) -> int:
+        return self.seed if self.drift_seed is None else int(self.drift_seed)
 
     def advance_time(self, seconds: float, temperature: float | None = None) -> None:
         """Let ``seconds`` pass at rest: idle time at the chip's temperature

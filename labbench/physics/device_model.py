@@ -208,6 +208,17 @@ class Retention(_Strict):
                                          "(transport and pulse times of a measurement never drift the chip)")
     relaxation: Relaxation | None = Field(None, description="fast post-programming relaxation (None: none)")
     volatile: bool = Field(False, description="a volatile device: its window may be lost within a day")
+    validated_temperature: tuple[float, float] | None = Field(
+        None, description="K, [low, high]: the temperatures the retention parameters were measured (bakes) or set "
+                          "for; beyond them the Arrhenius law is an extrapolation.  Say where it comes from in "
+                          "provenance['retention.validated_temperature'] (schema 4)")
+
+    @field_validator("validated_temperature")
+    @classmethod
+    def _validated_range(cls, v):
+        if v is not None and not 0 < v[0] < v[1] <= 1000:
+            raise ValueError(f"must be [low, high] in K with 0 < low < high <= 1000, got {list(v)}")
+        return v
 
     @model_validator(mode="after")
     def _not_volatile_unless_said(self):
@@ -289,7 +300,7 @@ class MigrationWarning(UserWarning):
 # The device-model file format.  A file without ``schema_version`` is version 1 (every
 # file written before versions were recorded).  Each migration turns version k into k + 1
 # and says what it changed or filled in; a file newer than this labbench is refused.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _migrate_1_to_2(data: dict) -> tuple[dict, list[str]]:
@@ -315,7 +326,13 @@ def _migrate_2_to_3(data: dict) -> tuple[dict, list[str]]:
     return data, notes
 
 
-MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+def _migrate_3_to_4(data: dict) -> tuple[dict, list[str]]:
+    # version 4 adds an optional key, retention.validated_temperature (the range the retention
+    # was measured or set for): a version-3 file means what it meant, so nothing is said
+    return data, []
+
+
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 
 def migrate(data: dict, where: str = "device model") -> tuple[dict, list[str]]:

@@ -133,6 +133,10 @@ def measurement_sections(df: pd.DataFrame, procedure: str, model=None) -> tuple[
     out: list[Section] = []
     nums: dict[str, Any] = {"rows": len(df)}
     cols = set(df.columns)
+    # the dataset names a procedure by its class, the CLI by its NAME
+    verify = {"ProgramVerify": "program-verify", "Multilevel": "multilevel"}.get(procedure, procedure)
+    if verify in ("program-verify", "multilevel"):
+        return _verify_sections(df, verify, nums)
     if {"voltage", "current"} <= cols and "formed" in cols:
         s = Section("Forming", "Current against the forming ramp, per cell; the dot marks where the cell formed.")
         s.figure(F.forming(df), "forming ramps")
@@ -174,6 +178,39 @@ def measurement_sections(df: pd.DataFrame, procedure: str, model=None) -> tuple[
     return out, nums
 
 
+def _verify_sections(df: pd.DataFrame, procedure: str, nums: dict) -> tuple[list[Section], dict]:
+    """Program-verify: convergence histogram and trajectories; multilevel: the level
+    distributions on a log-G axis over time and the level error map."""
+    if procedure == "program-verify":
+        from labbench.array.program_verify import convergence_figure
+
+        last = df.groupby("cell").tail(1)
+        s = Section("Program-verify", "Pulses each cell needed to read within tolerance of its target, and every "
+                                      "cell's reads against pulse number relative to its target (band: converged).")
+        s.figure(F.embed(convergence_figure(df)), "convergence")
+        nums["converged_fraction"] = float((last["converged"] > 0).mean())
+        nums["pulses_mean"] = float(last["pulse"].mean())
+        s.items += [("cells converged", f"{100 * nums['converged_fraction']:.1f} %"),
+                    ("pulses per cell", f"{nums['pulses_mean']:.1f}"),
+                    ("energy per cell", f"{last['energy'].mean() * 1e12:.3g} pJ (estimated from the reads)")]
+        return [s], nums
+    from labbench.array import multilevel as ml
+
+    table = ml.error_table(df)
+    s = Section("Multi-level states", "Each level's conductances on a log-G axis at every re-read (dashed: targets, "
+                                      "dotted: decision thresholds), and the fraction of reads decoded to another "
+                                      "level against the number of levels and time.")
+    top = int(df["levels"].max())
+    s.figure(F.embed(ml.distributions_figure(df, top)), f"{top} levels over time")
+    s.figure(F.embed(ml.error_map_figure(table)), "level error rate")
+    last_time = float(table["time"].max())
+    for rate in (1e-2, 1e-3):
+        bits = ml.bits_per_cell(table, rate, last_time)
+        nums[f"bits_per_cell_{rate:g}"] = bits
+        s.items.append((f"bits per cell at level error rate {rate:g}", f"{bits:g} (up to {ml._duration(last_time)})"))
+    return [s], nums
+
+
 def training_section(runs: dict[str, Path]) -> tuple[Section, dict[str, pd.DataFrame]]:
     hists = {name: pd.read_csv(d / "metrics.csv") for name, d in runs.items()}
     text = ("Test and train accuracy per epoch" + (", ideal software weights beside the device in the loop."
@@ -195,6 +232,15 @@ def training_section(runs: dict[str, Path]) -> tuple[Section, dict[str, pd.DataF
             try:
                 s.figure(F.wear_histogram(json.loads(wear.read_text())), f"{name}: pulses per device")
             except (ValueError, KeyError, TypeError):   # a wear file we cannot read: no histogram
+                pass
+        evaluated = runs[name] / "evaluation.csv"      # labbench evaluate: the network over time
+        if evaluated.exists():
+            try:
+                from labbench.bnn.evaluate import accuracy_figure, summarize
+
+                s.figure(F.embed(accuracy_figure(summarize(pd.read_csv(evaluated).to_dict("records")))),
+                         f"{name}: accuracy against time at rest (labbench evaluate)")
+            except (ValueError, KeyError, TypeError):   # an evaluation we cannot read: no figure
                 pass
         ck = runs[name] / "checkpoint.npz"
         if ck.exists():
