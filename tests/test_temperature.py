@@ -194,3 +194,20 @@ def test_lakeshore_answers_in_its_own_words():
     assert esr & (1 << 5)                             # command error, as the 335 reports it
     assert ask("SETP? 1").strip() != b""
     assert sim.chuck.heater == 0                      # nothing of the garbage switched it on
+
+
+def test_bakes_state_the_temperatures_the_law_was_measured_over(tmp_path):
+    import pandas as pd
+
+    from labbench.fitting.retention import fit_retention
+
+    frames = []
+    with Bench.from_yaml("sim") as b:
+        for k, kelvin in enumerate((473.15, 523.15)):
+            p = REGISTRY["retention"](cells=f"{k}, 0:4", temperature=kelvin, duration=1e4, points=10, levels=2)
+            frames.append(run_procedure(p, b, None, progress=False).data)
+    path = tmp_path / "bakes.csv"
+    pd.concat(frames).to_csv(path, index=False)
+    dm = fit_retention(path, load_device_model(None)).device_model
+    assert dm.retention.validated_temperature == pytest.approx((473.15, 523.15))
+    assert "473.15-523.15 K" in dm.provenance["retention.validated_temperature"]

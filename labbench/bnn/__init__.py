@@ -7,5 +7,5 @@ pulses), :mod:`.refresh` (when and how saturated pairs are refreshed), :mod:`.tr
 """
 
 # submodules, not names: importing the package stays free of NumPy-heavy work until used
-__all__ = ["cli", "layers", "mnist", "optimizers", "plots", "precision", "refresh", "trainer",
+__all__ = ["cli", "evaluate", "layers", "mnist", "optimizers", "plots", "precision", "refresh", "trainer",
            "update_rules"]

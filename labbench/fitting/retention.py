@@ -407,9 +407,13 @@ def _fit_arrhenius(df, fits, temps, base, ret0, name, source, data) -> Retention
                                       for r in rows],
               "tau_d2d": ({"value": d2d["sigma"], "ci95": d2d["ci95"], "resolved": True} if d2d["resolved"]
                           else {"resolved": False, "upper95": d2d["ci95"][1], "n_devices": n, "note": notes[1]})}
+    # the range the law was measured over: below the coolest bake it is an extrapolation
+    # (what retention qualification does; `labbench evaluate` says so beyond it)
+    measured = (float(min(r[0] for r in rows)), float(max(r[0] for r in rows)))
     new_ret = ret0.model_copy(update={"tau": float(tau_ref["value"]), "level": level["value"],
                                       "tau_d2d": float(tau_d2d),
-                                      "activation_energy": float(min(max(ea["value"], 0.0), 5.0))})
+                                      "activation_energy": float(min(max(ea["value"], 0.0), 5.0)),
+                                      "validated_temperature": measured})
     fit_block = {"tool": "labbench.fitting.fit_retention",
                  "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                  "source": str(source if source is not None else (data if not isinstance(data, pd.DataFrame) else "DataFrame")),
@@ -432,6 +436,10 @@ def _provenance(base: DeviceModel, fit_block: dict) -> dict[str, str]:
                              f"{base.name}: not measured (bake at two or more temperatures)")
     elif "activation_energy" in params:
         prov["retention"] = f"fitted from {src}, Arrhenius over bakes"
+        temps = [r["temperature"] for r in params.get("tau_per_temperature", [])]
+        if temps:
+            prov["retention.validated_temperature"] = (f"the bakes of {fit_block['source']} ({min(temps):g}-"
+                                                       f"{max(temps):g} K); below them tau is extrapolated")
     else:
         prov["retention"] = (f"fitted from {src} at one temperature; E_a inherited from {base.name}: not measured "
                              f"(bake at two or more temperatures)")
