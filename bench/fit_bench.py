@@ -23,14 +23,14 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from scipy.optimize import OptimizeWarning, curve_fit  # noqa: E402
+import numpy as np
+from scipy.optimize import OptimizeWarning, curve_fit
 
-from labbench.fitting import fit_device  # noqa: E402
-from labbench.fitting.io import pack, validate  # noqa: E402
-from labbench.fitting.sample import generate  # noqa: E402
-from labbench.fitting.trajectories import Norm, fit_neurosim  # noqa: E402
-from labbench.physics import RESET, SET  # noqa: E402
+from labbench.fitting import fit_device
+from labbench.fitting.io import pack, validate
+from labbench.fitting.sample import generate
+from labbench.fitting.trajectories import Norm, fit_neurosim
+from labbench.physics import RESET, SET
 
 
 def curve(p_norm, g0, g1, c):

@@ -127,7 +127,6 @@ def pulse_read(repeats: int, pulses: int, browser) -> dict:
 
 
 def training(repeats: int, browser) -> dict:
-    import numpy as np
 
     from labbench.bnn.trainer import TrainConfig, Trainer
     from labbench.live import session

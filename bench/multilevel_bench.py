@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labbench.array import multilevel as ml  # noqa: E402
-from labbench.physics import load_device_model  # noqa: E402
+from labbench.array import multilevel as ml
+from labbench.physics import load_device_model
 
 RESULTS = Path(__file__).parent / "results"
 YEAR = 365.25 * 86400

@@ -24,11 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from labbench.array import SimArray  # noqa: E402
-from labbench.array import program_verify as pv  # noqa: E402
-from labbench.physics import load_device_model  # noqa: E402
+from labbench.array import SimArray
+from labbench.array import program_verify as pv
+from labbench.physics import load_device_model
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = [("hfox_2t2r_default", "the default model (HfOx 1T1R, literature values)"),

@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pyvisa  # noqa: E402
+import numpy as np
+import pyvisa
 
 
 CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}

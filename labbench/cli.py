@@ -107,7 +107,7 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt as e:
             click.echo(f"interrupted (Ctrl-C): {_outputs(e)}, measured data saved", err=True)
             ctx.exit(EXIT_SIGINT)
-        except Exception as e:  # noqa: BLE001 - the error boundary: no traceback for the user
+        except Exception as e:
             if os.environ.get("LABBENCH_DEBUG"):
                 raise
             message, code = describe(e)

@@ -73,7 +73,7 @@ def interrupt_reason(e: KeyboardInterrupt) -> str:
     return f"interrupted ({e})" if str(e) else "interrupted (Ctrl-C)"
 
 
-def _raise_terminated(signum, frame):  # noqa: ARG001 - signal handler signature
+def _raise_terminated(signum, frame):
     raise Terminated(signum)
 
 

@@ -19,7 +19,7 @@ import pandas as pd
 from pymeasure.experiment import Procedure
 from tqdm.auto import tqdm
 
-from labbench.errors import RunFailed, interrupt_reason, outputs_state, signals_deferred  # noqa: F401 - outputs_state re-exported
+from labbench.errors import RunFailed, interrupt_reason, outputs_state, signals_deferred
 from labbench.store import Store
 
 
@@ -73,7 +73,7 @@ class InstrumentError(RunFailed):
     """An instrument reported an error during the run (its error queue was not empty)."""
 
 
-def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
+def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,  # noqa: C901 - every exit path in one place, so none escapes outputs-off and the record
                   progress: bool = True, tap=None, control=None) -> ProcedureResult:
     """Execute ``procedure`` on ``bench``; rows go to ``store`` (if given) and are returned.
 
@@ -123,7 +123,7 @@ def run_procedure(procedure: Procedure, bench, store: Store | None = None, *,
                 "parameters": {k: v for k, v in procedure.parameter_values().items()}}
     try:
         metadata["bench"] = bench.snapshot()
-    except Exception as e:  # a snapshot must never stop a measurement
+    except Exception as e:  # noqa: BLE001 - a snapshot must never stop a measurement
         metadata["bench"] = {"error": repr(e)}
     _instrument_errors(bench)  # start from empty error queues (the snapshot may query a lot)
 

@@ -87,8 +87,8 @@ class RunWriter:
     """Appends rows to one open QCoDeS run (obtained from :meth:`Store.run`).
 
     Rows are written to SQLite at each :meth:`flush`, and by :meth:`add` once
-    ``write_period`` seconds have passed since the last one; :attr:`saved_rows` counts the rows known to be on disk, which is what a
-    failed run reports.  :meth:`finish` records how the run ended.
+    ``write_period`` seconds have passed since the last one; :attr:`saved_rows` counts the rows
+    known to be on disk, which is what a failed run reports.  :meth:`finish` records how the run ended.
     """
 
     def __init__(self, datasaver, index: list[str], values: list[str], db: Path | None = None,
@@ -140,7 +140,7 @@ class RunWriter:
             if pending:
                 try:
                     ds.add_results(pending)
-                except Exception as e:
+                except Exception as e:  # noqa: BLE001 - any write failure: the run fails, saying what is kept
                     self.rows = self.saved_rows       # the rows not written are no longer queued
                     raise OSError(f"could not write to the dataset {self._db or ''}: {e}; "
                                   f"{self.saved_rows} rows of this run are saved") from None
@@ -338,7 +338,7 @@ class Store:
                 try:
                     with _writers_lock(self.path), _quiet_measurement_log(exc_info[0] is not None):
                         runner.__exit__(*exc_info)
-                except Exception:  # noqa: BLE001 - a second failure must not hide the first
+                except Exception:
                     if exc_info[0] is None:
                         raise
         finally:

@@ -26,7 +26,8 @@ def F(id, inst, kind, after, expect, procedure="pulse-train", bench=SIM, params=
 
 UNCONFIRMED = r"could NOT be confirmed off.*front panel"
 CASES = [
-    F("fault-smu-disconnect-mid-run", "smu", "disconnect", 40, rf"smu \(GPIB0::24::INSTR\): the connection was lost.*{UNCONFIRMED}"),
+    F("fault-smu-disconnect-mid-run", "smu", "disconnect", 40,
+      rf"smu \(GPIB0::24::INSTR\): the connection was lost.*{UNCONFIRMED}"),
     F("fault-smu-disconnect-at-open", "smu", "disconnect", 0, r"could not bring smu to a safe state on opening.*front panel"),
     F("fault-smu-timeout", "smu", "timeout", 40, r"smu .*did not answer within the VISA timeout.*outputs are off"),
     F("fault-smu-truncated-reply", "smu", "truncate", 40, r"smu: read .* A, beyond the .* compliance.*recorded as failed"),

@@ -32,8 +32,10 @@ CASES = [
     # fields that do not exist: named, with the nearest names
     _sweep_case("sweep-unknown-field", "grid: {nl_sett: [1, 2]}\n",
                 r"grid: unknown field 'nl_sett' \(did you mean nl_set.*\).*Sweepable"),
-    _sweep_case("sweep-unknown-train-option", "train: {sizes: [16, 4, 4], learning_rate: 0.1}\ngrid: {rule: [accumulate]}\nseeds: [0, 1]\n",
-                r"train: unknown field 'learning_rate'", base=BASE.replace("train: {sizes: [16, 4, 4], epochs: 1, batch: 50}\n", "")),
+    _sweep_case("sweep-unknown-train-option",
+                "train: {sizes: [16, 4, 4], learning_rate: 0.1}\ngrid: {rule: [accumulate]}\nseeds: [0, 1]\n",
+                r"train: unknown field 'learning_rate'",
+                base=BASE.replace("train: {sizes: [16, 4, 4], epochs: 1, batch: 50}\n", "")),
     _sweep_case("sweep-unknown-top-key", "gird: {nl_set: [1, 2]}\n", r"unknown key 'gird' \(did you mean grid\?\)"),
     _sweep_case("sweep-unknown-d2d-parameter", "grid: {d2d.g_maxx: [0.1, 0.2]}\n",
                 r"d2d.*g_maxx.*cannot vary.*allowed.*g_max"),

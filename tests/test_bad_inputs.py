@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).parent))
-from badcases import all_cases  # noqa: E402
+from badcases import all_cases
 
-from labbench.cli import main  # noqa: E402
+from labbench.cli import main
 
 CASES = all_cases()
 

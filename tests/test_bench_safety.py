@@ -118,7 +118,7 @@ def test_no_biased_source_is_switched_onto_a_line(bench):
     events = []
     for name in ("smu", "matrix"):
         inst = bench.world.instruments[name]
-        inst.execute = (lambda orig, name: lambda msg: (events.append((name, msg)), orig(msg)))(inst.execute, name)
+        inst.execute = (lambda orig, name: lambda msg: (events.append((name, msg)), orig(msg)))(inst.execute, name)  # noqa: B023 - bound by the outer lambda
 
     def zeroing(msg):
         return msg.startswith(":SOUR:VOLT:LEV") and float(msg.split()[1]) == 0.0

@@ -4,7 +4,7 @@ import pytest
 
 from labbench.bnn.trainer import Trainer
 
-from test_bnn_trainer import cfg, toy  # noqa: E402
+from test_bnn_trainer import cfg, toy
 
 
 @pytest.fixture(scope="module")

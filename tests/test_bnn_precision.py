@@ -8,7 +8,7 @@ from labbench.bnn.precision import STRICT
 from labbench.bnn.trainer import preset_config
 from labbench.bnn.trainer import Trainer
 
-from test_bnn_trainer import toy  # noqa: E402 - same toy problem as the trainer tests
+from test_bnn_trainer import toy
 
 SHAPES = [(30, 20), (20, 5)]
 

@@ -64,7 +64,7 @@ def test_online_run_drifts_flips_and_refreshes(runs, tmp_path):
     hot = rows[(rows.temperature_C == 125.0) & (rows.time > 0)]
     assert not np.array_equal(hot[hot.seed == 0].flipped.to_numpy(), hot[hot.seed == 1].flipped.to_numpy())
     assert {"evaluation.csv", "evaluation.json", "evaluation.png"} <= {p.name for p in out.iterdir()}
-    again = cli("evaluate", runs["sim"], "--after", "1h,10y", "--temperature", "25,125", "--seeds", "2",
+    cli("evaluate", runs["sim"], "--after", "1h,10y", "--temperature", "25,125", "--seeds", "2",
                 "--data", runs["mnist"], "--out", tmp_path / "f", "--json", "--no-refresh")
     rows2 = pd.read_csv(tmp_path / "f" / "evaluation.csv")
     np.testing.assert_array_equal(rows2.flipped, rows.flipped)       # reproducible; refresh leaves the drift alone

@@ -25,7 +25,7 @@ def _lines():
 
 
 CASES = {
-    "missing column": ("\n".join(l.rsplit(",", 1)[0] for l in _lines()), ["conductance"]),
+    "missing column": ("\n".join(line.rsplit(",", 1)[0] for line in _lines()), ["conductance"]),
     "misspelled column": (GOOD.replace("conductance", "conductence"), ["conductance", "conductence"]),
     "missing cell": (GOOD.replace("cell,", "sample,"), ["cell"]),
     "non-numeric": (GOOD.replace("2.0e-06", "2.0uS"), ["conductance", "row 1", "line 3"]),

@@ -126,7 +126,8 @@ def test_an_unresolved_spread_says_so_and_what_would_resolve_it():
 
 def test_a_retention_csv_without_time_stamps_is_refused_with_what_is_needed(tmp_path):
     p = tmp_path / "r.csv"
-    pd.DataFrame({"cell": [0, 0, 0, 0], "read": [0, 1, 2, 3], "conductance": [3e-5, 2.9e-5, 2.8e-5, 2.7e-5]}).to_csv(p, index=False)
+    pd.DataFrame({"cell": [0, 0, 0, 0], "read": [0, 1, 2, 3],
+                  "conductance": [3e-5, 2.9e-5, 2.8e-5, 2.7e-5]}).to_csv(p, index=False)
     assert fr.is_retention(p)
     with pytest.raises(DataError, match=r"time stamps.*'time'.*since programming"):
         fr.load_retention(p)

@@ -67,7 +67,7 @@ def test_autocorrelated_residuals_are_said_and_widen_the_interval():
     assert any("autocorrelated" in n and "effective sample size" in n for n in notes)
     assert np.median(diag["set"]["rho"]) > 0.4
     for k in TRUTH:   # same noise level, correlated: wider intervals, and still mostly covering
-        w = lambda iv: np.median(iv[k]["ci95"][:, 1] - iv[k]["ci95"][:, 0])   # noqa: E731
+        w = lambda iv, k=k: np.median(iv[k]["ci95"][:, 1] - iv[k]["ci95"][:, 0])   # noqa: E731
         assert w(ar) > 1.5 * w(iid), k
     assert np.mean(list(_coverage(ar).values())) >= 0.85
 

@@ -28,7 +28,7 @@ def _holder(folder):
     return p
 
 
-def test_a_second_training_into_a_folder_in_use_is_refused_with_the_holders_pid(tmp_path, mnist_dir):
+def test_a_second_training_into_a_folder_in_use_is_refused_with_the_holders_pid(tmp_path, mnist_dir):  # noqa: F811
     run = tmp_path / "run"
     run.mkdir()
     p = _holder(run)
@@ -62,7 +62,7 @@ def test_a_second_sweep_into_a_folder_in_use_is_refused(tmp_path):
         p.wait()
 
 
-def test_the_lock_is_released_when_the_run_ends(tmp_path, mnist_dir):
+def test_the_lock_is_released_when_the_run_ends(tmp_path, mnist_dir):  # noqa: F811
     run = tmp_path / "run"
     r = CliRunner().invoke(main, ["train", "--data", str(mnist_dir), "--hidden", "16", "--epochs", "1",
                                   "--out", str(run), "--no-db"])

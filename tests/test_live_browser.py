@@ -5,7 +5,6 @@ switches the outputs off, Abort ends the run aborted with its rows, no console e
 Skipped when no Chromium is installed (.ci/run installs it with apt-get)."""
 import shutil
 import threading
-import time
 
 import pytest
 

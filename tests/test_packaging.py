@@ -40,7 +40,7 @@ def test_compiled_loops_are_cached_in_the_users_cache_folder_not_in_the_package(
     from numba.core import config
 
     import labbench
-    import labbench.physics.kernels  # noqa: F401 - sets the cache folder
+    import labbench.physics.kernels
 
     cache = Path(config.CACHE_DIR).resolve()
     package = Path(labbench.__file__).resolve().parent

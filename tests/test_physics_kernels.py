@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labbench.array.sim_array import SimArray
 from labbench.physics import Chip, load_device_model, kernels
 from labbench.physics.models import RESET, SET
 from labbench.physics.noise import counter_normal, stream_base

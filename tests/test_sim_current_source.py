@@ -7,7 +7,6 @@ offset term per range (labbench.sim.current_source), never exactly 0.
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest

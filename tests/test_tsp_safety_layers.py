@@ -24,7 +24,7 @@ VMAX_A, VMAX_B, IMAX = 3.5, 3.0, 1e-3   # benches/sim_2600.yaml: smu.hi, smu.b
 
 
 @pytest.fixture
-def bench(bench2600):
+def bench(bench2600):  # noqa: F811 - the imported fixture
     return bench2600
 
 

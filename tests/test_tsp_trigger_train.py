@@ -139,7 +139,6 @@ def test_the_procedure_records_timed_rows(tmp_path):
     from click.testing import CliRunner
 
     from labbench.cli import main
-    from labbench.store import Store
 
     db = tmp_path / "d.db"
     r = CliRunner().invoke(main, ["measure", "tsp-trigger-pulse-train", "--bench", "sim_2600", "-p", "cells=0, 0:2",

@@ -282,7 +282,7 @@ class ProgramVerify:
 
     def __init__(self, settings: VerifySettings, targets):
         settings.check()
-        self.settings = s = settings
+        self.settings = settings
         self.target = np.asarray(targets, float).reshape(-1)
         n = self.target.size
         self.active = ~np.isnan(self.target)

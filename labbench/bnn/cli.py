@@ -37,7 +37,7 @@ class BoundedFloat(click.ParamType):
     def __init__(self, key: str):
         self.key = key
 
-    def get_metavar(self, param, ctx=None):  # noqa: ARG002 - click API
+    def get_metavar(self, param, ctx=None):
         return f"FLOAT {range_text(self.key)}"
 
     def convert(self, value, param, ctx):
@@ -185,7 +185,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
           binarize_input, idle_between_epochs, data, train_subset, seed, out, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
     from labbench.bnn.mnist import load_mnist
-    from labbench.bnn.trainer import CHECKPOINT, CheckpointError, TrainConfig, Trainer, check_memory
+    from labbench.bnn.trainer import CHECKPOINT, CheckpointError, Trainer, check_memory
     from labbench.bnn.trainer import config_differences, read_checkpoint
     from labbench.folderlock import FolderLock
     from labbench.physics import load_device_model

@@ -482,7 +482,8 @@ class Trainer:
                       "read_energy_J": e_after["read"] - e_before["read"],
                       "refresh_energy_J": refresh_energy}
             energy["energy_per_sample_J"] = (energy["program_energy_J"] + energy["read_energy_J"]) / max(n, 1)
-        return {"lr": lr, **self.digital_state(), **energy, "train_loss": loss_sum / max(n_batches, 1), "train_acc": correct / max(n, 1),
+        return {"lr": lr, **self.digital_state(), **energy, "train_loss": loss_sum / max(n_batches, 1),
+                "train_acc": correct / max(n, 1),
                 "seconds": seconds, "samples_per_s": n / seconds if seconds else float("nan"),
                 "pairs_refreshed": refreshed, **counts}
 
@@ -779,7 +780,7 @@ def read_checkpoint(path: str | Path) -> dict:
         if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
             raise ValueError("no configuration in its metadata")
         for key in ("epoch", "step", "opt_t", "rng", "history"):
-            meta[key]           # noqa: B018 - KeyError if missing
+            meta[key]
     except CheckpointError:
         raise
     except AttributeError:

@@ -38,7 +38,6 @@ def _with_fit_extras(result: FitResult, extras: dict) -> FitResult:
 
 
 def ag_asi() -> tuple[FitResult, pd.DataFrame]:
-    pub = datasets.ag_asi_published()
     r = fit_device(datasets.ag_asi(), model="neurosim", name="ag_asi_neurosim",
                    source="shared/data/devices/neurosim_ag_asi (Jo et al., Nano Lett. 2010; NeuroSim nonlinear_fit.m)")
     s = r.summary()["directions"]

@@ -475,11 +475,11 @@ def clipped_mean(mu, sigma, lo, hi):
     near = ((mu - lo) < 6.0 * sigma) | ((hi - mu) < 6.0 * sigma)
     if not near.any():
         return out
-    m, sg, l, h = mu[near], sigma[near], lo[near], hi[near]
-    a, b = (l - m) / sg, (h - m) / sg
+    m, sg, lo_n, hi_n = mu[near], sigma[near], lo[near], hi[near]
+    a, b = (lo_n - m) / sg, (hi_n - m) / sg
     pa, pb = ndtr(a), ndtr(b)
     phi_a, phi_b = np.exp(-0.5 * a * a) / np.sqrt(2 * np.pi), np.exp(-0.5 * b * b) / np.sqrt(2 * np.pi)
-    out[near] = l * pa + h * (1.0 - pb) + m * (pb - pa) + sg * (phi_a - phi_b)
+    out[near] = lo_n * pa + hi_n * (1.0 - pb) + m * (pb - pa) + sg * (phi_a - phi_b)
     return out
 
 
@@ -786,7 +786,7 @@ def fit_neurosim_joint(up: tuple, down: tuple, norm: Norm, pmax_up: float, pmax_
         rr = r_all[:, :n_up] if j == 0 else r_all[:, n_up:]
         rss = np.einsum("um,um->u", rr, rr) * norm.span ** 2
 
-        def one_step(xs, dp, x0=x0.copy(), x1=x1.copy(), c=c.copy(), pmax=pmax):
+        def one_step(xs, dp, x0=x0.copy(), x1=x1.copy(), c=c.copy(), pmax=pmax):  # noqa: B008 - copies bound now
             return neurosim_map(xs, dp, x0, x1, c, pmax)
 
         k = 1 if j == 0 else 2  # x_max is shared: count it once

@@ -8,7 +8,6 @@ or Ctrl-C included, switches every output off and opens every relay.
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from collections import deque

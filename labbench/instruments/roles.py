@@ -12,7 +12,7 @@ from numbers import Real
 
 from typing import TYPE_CHECKING
 
-from labbench.errors import SafetyError  # noqa: F401 - re-exported: the roles raise it
+from labbench.errors import SafetyError
 
 if TYPE_CHECKING:
     from .config import TerminalLimits

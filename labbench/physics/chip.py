@@ -636,8 +636,9 @@ class Chip:
 
     def advance_time(self, seconds: float, temperature: float | None = None) -> None:
         """Let ``seconds`` pass at rest: idle time at the chip's temperature
-        (:meth:`set_temperature`; by default the model's ``retention.temperature``), or a bake at ``temperature`` K (drift pending from
-        before the bake is applied first, at the chip's temperature)."""
+        (:meth:`set_temperature`; by default the model's ``retention.temperature``), or a bake
+        at ``temperature`` K (drift pending from before the bake is applied first, at the
+        chip's temperature)."""
         if not seconds >= 0:
             raise ValueError(f"time cannot run backwards (seconds={seconds})")
         if not math.isfinite(seconds):

@@ -610,7 +610,8 @@ def fit_section(model, path: Path) -> Section | None:
     return s if s.tables else None
 
 
-_PARAM_UNITS = {"gmin": "S", "gmax": "S", "g_min": "S", "g_max": "S", "a": "pulses", "a_set": "pulses", "a_reset": "pulses", "pmax": "pulses",
+_PARAM_UNITS = {"gmin": "S", "gmax": "S", "g_min": "S", "g_max": "S", "a": "pulses", "a_set": "pulses",
+                "a_reset": "pulses", "pmax": "pulses",
                 "a_normalized": "", "nl": "", "c2c_rel": "", "c2c_abs": "of the range"}
 
 

@@ -841,7 +841,7 @@ class Keithley2600BSim(SimInstrument):
                 self.push_error(SCPIError(e.code, e.message))
             except SCPIError as e:
                 self.push_error(e)
-            except Exception:  # noqa: BLE001 - firmware never crashes on input
+            except Exception:
                 log.debug("%s: internal error on %r", self.name, line, exc_info=True)
                 self.push_error(SCPIError(-286))
 

@@ -205,7 +205,7 @@ class KeysightB220xSim(SimInstrument):
                 raise SCPIError(-221, f"input {i} is the {mode} port while {mode} Mode is ON")
 
     # -- bias and ground enabled outputs ------------------------------------------------------
-    def _enable_cmds(name, attr):  # noqa: N805 - builds the handlers of one mode
+    def _enable_cmds(name, attr):
         def _outputs(self, tok):
             return {(c, o) for c, _, o in self._channel_list(tok)}
 

@@ -24,7 +24,7 @@ from typing import Callable
 from lupa.lua54 import LuaError, LuaRuntime, LuaSyntaxError
 
 from .scpi import SCPIError
-from .tsp_errors import ScriptTimeout, TSPError, lua_message as _lua_message  # noqa: F401 - re-exported
+from .tsp_errors import ScriptTimeout, TSPError, lua_message as _lua_message
 from .tsp_sandbox import Sandbox, _deny_attributes
 
 # A 2600B's Lua runs roughly a million simple VM instructions per second (order of

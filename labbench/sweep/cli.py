@@ -40,7 +40,7 @@ from labbench.cli_options import db_option, live_options, out_option
 @click.option("--threads", "in_process", is_flag=True, hidden=True,
               help="local workers as threads of this process (tests: no process start-up)")
 @live_options()
-def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet,
+def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet,  # noqa: C901 - option checks of one command
           in_process):
     """Run a sweep file: every point a full training run on SimArray, on Dask."""
     from labbench import paths

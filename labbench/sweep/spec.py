@@ -52,7 +52,7 @@ from typing import Any
 
 from labbench.errors import LabbenchError  # noqa: F401
 
-from .errors import SweepError  # noqa: F401 - re-exported
+from .errors import SweepError
 
 MNIST_IN, MNIST_OUT = 784, 10
 
@@ -303,7 +303,7 @@ def _mapping(raw, key, where) -> dict:
     return v
 
 
-def build_sweep(raw: dict, path: Path | None = None) -> Sweep:
+def build_sweep(raw: dict, path: Path | None = None) -> Sweep:  # noqa: C901 - to be split when sweep points become TrainSpecs (issue 25)
     """Expand and check a sweep (a parsed sweep file); SweepError on the first problem."""
     from labbench import paths
 
