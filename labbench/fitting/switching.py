@@ -34,6 +34,7 @@ from labbench.physics import circuit
 from labbench.physics.device_model import DeviceModel, Kinetics
 
 from .io import DataError, deembed_reads
+from .uncertainty import RESOLVED_FACTOR
 
 Z95 = 1.959963984540054
 
@@ -244,13 +245,18 @@ def fit_switching(data: pd.DataFrame, model: DeviceModel, pmax: float | None = N
         seen[:] = False
     params, interval, res_map, notes = {}, {}, {}, []
     for i, n in enumerate(("v0", "log10_tau", "transistor_k")):
-        ok_i = bool(seen[i] and np.isfinite(se_shared[i]) and se_shared[i] < 10 * scale[i])
+        lo_i, hi_i = float(est[i] - Z95 * se_shared[i]), float(est[i] + Z95 * se_shared[i])
+        # resolved: seen, and known to within a factor of RESOLVED_FACTOR (τ's interval is in
+        # log10: a width of log10(3)); a τ "resolved" to 4.5 decades was a number from nothing
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            factor = float(np.power(10.0, hi_i - lo_i)) if n == "log10_tau" else (hi_i / lo_i if lo_i > 0 else np.inf)
+        ok_i = bool(seen[i] and np.isfinite(se_shared[i]) and factor <= RESOLVED_FACTOR)
         res_map[n] = ok_i
         params[n] = float(est[i]) if ok_i else float(prior[i])
-        interval[n] = (float(est[i] - Z95 * se_shared[i]), float(est[i] + Z95 * se_shared[i])) if ok_i \
-            else (np.nan, np.nan)
+        interval[n] = (lo_i, hi_i) if ok_i else (np.nan, np.nan)
         if not ok_i:
-            notes.append(f"{n}: not resolved by these sweeps (kept at {params[n]:.4g}); "
+            span = "" if not (seen[i] and np.isfinite(factor)) else f", 95 % interval a factor {factor:.3g} wide"
+            notes.append(f"{n}: not resolved by these sweeps{span} (kept at {params[n]:.4g}); "
                          + {"transistor_k": "sweep gates low enough that the ceiling falls below Gmax",
                             "v0": "sweep the SET amplitude", "log10_tau": "sweep widths up to ~τ"}[n])
     for j, n in enumerate(("g_min", "g_max", "a_set", "b_set")):   # per device: median and its standard error
