@@ -332,8 +332,10 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     nominal = _nominal(chosen, nominal_params)
     span = float(nominal.gmax - nominal.gmin)
 
-    c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, span) for d, f in main.items()}
-    c2c = _guarded_c2c(main, c2c, span, form)
+    # each device's noise in its own range (variation.c2c_estimate)
+    unit_span = np.asarray(params["g_max"] - params["g_min"], float) if chosen == "neurosim" and multi else span
+    c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, unit_span) for d, f in main.items()}
+    c2c = _guarded_c2c(main, c2c, unit_span, form)
     if chosen == "neurosim":
         for d, f in main.items():
             c = float(np.median(f.params["c"]))
@@ -371,6 +373,10 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     scales = [pack(scale_df, d).units(rank_mode)[0] for d in (SET, RESET)]
     rn = variation.read_noise_estimate([main[SET], main[RESET]], scales)
     read_noise = rn["value"] if np.isfinite(rn["value"]) else 0.0
+    if "ci95" in rn and not rn["resolved"]:
+        notes.append(f"read noise: not resolved by these trains ({read_noise:.3g} relative, 95 % interval "
+                     f"{rn['ci95'][0]:.3g}-{rn['ci95'][1]:.3g}); the model keeps the estimate; more devices or "
+                     "cycles narrow it")
 
     report = selection.report_table(fits, kinds, direction_params)
     # a spread goes into the model only when the data resolve it (its χ² interval, less the
@@ -409,18 +415,18 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         "notes": notes,
     }
     base_kw = {"switching": base.switching, "faults": base.faults} if base is not None else {}
+    read = {**(base.read if base is not None else ReadModel()).model_dump(), "noise_rel": round(read_noise, 6)}
     sweep = None
     if nominal.kind == "neurosim":   # a gate/amplitude/width sweep in the data: fit how the step depends on them
         from .switching import fit_switching, sweep_table
 
         raw = sweep_table(data)
         if raw is not None:
-            here = DeviceModel(name="sweep", update=nominal, **base_kw)
+            here = DeviceModel(name="sweep", update=nominal, read=read, **base_kw)   # the reads' noise: its filter
             sweep = fit_switching(raw, here)
             base_kw = {**base_kw, "switching": sweep.apply_to(here).switching}
             fit_block["switching"] = sweep.summary()
             notes.extend(f"switching: {n}" for n in sweep.notes)
-    read = {**(base.read if base is not None else ReadModel()).model_dump(), "noise_rel": round(read_noise, 6)}
     # every block a replay needs: fitted here, or inherited from the base model and said so
     fitted = {"update": f"{chosen} update curves ({method})", "d2d": "device-to-device spread of the curves",
               "read.noise_rel": "read noise from the split of read and write noise"}
@@ -491,6 +497,8 @@ def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes)
     vals = nominal.to_dict()
     rng = np.random.default_rng(0)
     out = {}
+    if multi:
+        method = "median over devices ± t·se (lognormal across devices)"
     for k, v in unit_params.items():
         v = np.asarray(v, float)
         if v.ndim != 1 or v.size < 3 or k not in vals or not isinstance(vals[k], (int, float)):
@@ -498,9 +506,13 @@ def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes)
         v = v[np.isfinite(v)]
         if v.size < 3:
             continue
+        value = float(vals[k])
+        if multi and ((v > 0).all() or (v < 0).all()):   # a spread of log values: uncertainty.median_interval
+            _, lo, hi = uncertainty.median_interval(v)
+            out[k] = {"value": value, "ci95": [float(lo), float(hi)], "method": method, "n": int(v.size)}
+            continue
         med = np.median(v[rng.integers(0, v.size, (BOOTSTRAP, v.size))], axis=1)
         lo, hi = np.quantile(med, [0.025, 0.975])
-        value = float(vals[k])
         if not multi:   # shift the interval of the cycles' median onto the pooled value
             m = float(np.median(v))
             lo, hi = value - (m - lo), value + (hi - m)

@@ -182,7 +182,7 @@ def score_fit(fit, truth: dict[str, float]) -> list[dict]:
     rn = unc.get("read.noise_rel")
     if rn is not None:
         rows.append(Row("read_noise", truth["read_noise"], float(fit.device_model.read.noise_rel), *rn["ci95"],
-                        "interval"))
+                        "interval", bool(rn.get("resolved", True))))
     for k, v in fit.d2d.items():
         t = truth.get(f"d2d_{k}")
         if t is None:

@@ -77,6 +77,58 @@ def sigma_interval_from(s2: float, n: int, fit_var: float = 0.0, level: float = 
             "fit_noise": math.sqrt(fit_var), "sigma_raw": math.sqrt(s2)}
 
 
+_MEDIAN_FACTOR: dict[int, float] = {}
+
+
+def median_variance_factor(n: int) -> float:
+    """n·Var(median of n standard normals): 1 for n ≤ 2, → π/2 (computed once per n by
+    simulation with a fixed seed; 0.3 % precise)."""
+    if n <= 2:
+        return 1.0
+    if n not in _MEDIAN_FACTOR:
+        z = np.random.default_rng(12345).standard_normal((200_000 // max(1, n // 8), n))
+        _MEDIAN_FACTOR[n] = float(n * np.var(np.median(z, axis=1), ddof=1))
+    return _MEDIAN_FACTOR[n]
+
+
+def median_interval(values, level: float = LEVEL) -> tuple[float, float, float]:
+    """(median, lo, hi) of the median device: values lognormal across devices (D2D) with their
+    fits' noise, so in logs the median ± t(n−1)·se, se² = c_n·s²/n with c_n the sample
+    median's variance factor for normal data (:func:`median_variance_factor`).  A percentile
+    bootstrap of the median of 8 devices held the truth in 86-92 % (it takes few distinct
+    values and underestimates the spread of small samples).  Negative values (A_reset) by
+    their magnitude."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v) & (v != 0)]
+    sign = -1.0 if np.median(v) < 0 else 1.0
+    x = np.log(np.abs(v[np.sign(v) == sign]))
+    n = x.size
+    med = float(np.median(x))
+    se = math.sqrt(median_variance_factor(n) * float(np.var(x, ddof=1)) / n)
+    q = float(stats.t.ppf(0.5 + level / 2, max(n - 1, 1)))
+    lo, hi = sign * math.exp(med - q * se), sign * math.exp(med + q * se)
+    return sign * math.exp(med), min(lo, hi), max(lo, hi)
+
+
+def ratio_interval(num: np.ndarray, den: np.ndarray, level: float = LEVEL) -> tuple[float, float, float]:
+    """(R, lo, hi) of R = Σnum/Σden over independent clusters (trains or devices): the
+    jackknife variance (leave one cluster out) with a t(n−1) quantile.  A percentile
+    bootstrap over 16 trains held the truth in 80-85 % of seeds, the linearized
+    (delta-method) variance over 8 devices in 83-88 % (it runs ~15 % short at so few)."""
+    num, den = np.asarray(num, float), np.asarray(den, float)
+    n = num.size
+    tot_n, tot_d = float(num.sum()), float(den.sum())
+    if n < 3 or tot_d <= 0:
+        return float("nan"), float("nan"), float("nan")
+    r = tot_n / tot_d
+    with np.errstate(divide="ignore", invalid="ignore"):
+        loo = (tot_n - num) / (tot_d - den)
+    loo = loo[np.isfinite(loo)]
+    se = math.sqrt((n - 1) / n * float(np.sum((loo - loo.mean()) ** 2))) if loo.size >= 2 else float("inf")
+    q = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    return r, r - q * se, r + q * se
+
+
 def variance_difference_interval(s1: float, s2: float, df1: int, df2: int, level: float = LEVEL
                                  ) -> tuple[float, float]:
     """Modified large-sample (Graybill-Wang) interval of θ = σ₁² − σ₂² from independent

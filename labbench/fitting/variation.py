@@ -41,15 +41,20 @@ def c2c_estimate(fit: DirectionFit, form: str, span: float, guard_S: float = 0.0
     NOISE_ROOM·σ (3σ) of a bound, where the device's noise shrinks to a third of the distance
     (:func:`labbench.physics.models.toward`): with the old 1.5σ guard the shrunk steps at
     the top of SET trains and along the RESET tails pulled the estimate 3-5 % low.
+    ``span`` (S) may be one per fit unit: each device's noise is a fraction of its own range
+    (NeuroSim's σ = c2c·(Gmax − Gmin) per device), so each device's residuals are taken in
+    its own range; with one nominal span the D2D of the range sampled by a few devices
+    moved the estimate beyond its interval.
     """
     r, m, valid = step_residuals(fit)
+    shape = (-1,) + (1,) * (r.ndim - 1)
+    span_u = np.asarray(span, float).reshape(shape) if np.ndim(span) else float(span)
     inner = valid.copy()
-    if guard_S > 0 and fit.bounds is not None:
+    if np.any(np.asarray(guard_S) > 0) and fit.bounds is not None:
         lo, hi = fit.bounds()
-        shape = (-1,) + (1,) * (r.ndim - 1)
         x = fit.norm.x(fit.g)[..., :-1]
         pred_x = np.nan_to_num(x) + m / fit.norm.span
-        gx = NOISE_ROOM * guard_S / fit.norm.span
+        gx = NOISE_ROOM * (np.asarray(guard_S, float).reshape(shape) if np.ndim(guard_S) else guard_S) / fit.norm.span
         inner &= (pred_x > lo.reshape(shape) + gx) & (pred_x < hi.reshape(shape) - gx)
     inner[..., 1:] &= valid[..., :-1]
     inner[..., :-1] &= valid[..., 1:]
@@ -59,8 +64,8 @@ def c2c_estimate(fit: DirectionFit, form: str, span: float, guard_S: float = 0.0
     lag_f[..., :-1] = r[..., :-1] * r[..., 1:]
     lag_b = np.zeros_like(r)
     lag_b[..., 1:] = r[..., 1:] * r[..., :-1]
-    v = (r * r + lag_f + lag_b)[inner]
-    mm = m[inner]
+    v = ((r * r + lag_f + lag_b) / (span_u * span_u))[inner]   # in units of each device's range
+    mm = (m / span_u * np.ones_like(m))[inner]
     pair = valid[..., :-1] & valid[..., 1:]
     read_var = -float(np.mean((r[..., :-1] * r[..., 1:])[pair])) if pair.any() else 0.0
     g_mean = float(np.nanmean(fit.g))
@@ -68,51 +73,57 @@ def c2c_estimate(fit: DirectionFit, form: str, span: float, guard_S: float = 0.0
     if v.size == 0:
         out.update(c2c_abs=0.0, c2c_rel=0.0)
         return out
+    # the fit took ~2 parameters per unit and direction from these residuals: their sum of
+    # squares is short of n·σ² by about that many σ² (0.8 % in σ at 8 devices × 2 cycles)
+    dof = v.size / max(v.size - 2 * r.shape[0], 1)
     if form == "abs":
-        out["c2c_abs"] = float(np.sqrt(max(v.mean(), 0.0)) / span)
+        out["c2c_abs"] = float(np.sqrt(max(v.mean() * dof, 0.0)))
         out["c2c_rel"] = 0.0
     else:
         w = mm * mm
-        out["c2c_rel"] = float(np.sqrt(max((v * w).sum() / max((w * w).sum(), 1e-300), 0.0)))
+        out["c2c_rel"] = float(np.sqrt(max(dof * (v * w).sum() / max((w * w).sum(), 1e-300), 0.0)))
         out["c2c_abs"] = 0.0
     out["residual_sigma_S"] = float(np.sqrt(np.mean(r[valid] ** 2)))
-    out.update(_c2c_intervals(r, m, inner, valid, form, span, g_mean))
+    out.update(_c2c_intervals(r, m, inner, valid, form, span_u, g_mean, dof))
     return out
 
 
-def _c2c_intervals(r, m, inner, valid, form: str, span: float, g_mean: float, n_boot: int = 400) -> dict:
-    """95 % intervals of the write and read noise by bootstrap over trains (each starts from
-    a full RESET, so trains are independent; steps within a train are not)."""
+def _c2c_intervals(r, m, inner, valid, form: str, span: float, g_mean: float, dof: float = 1.0) -> dict:
+    """95 % intervals of the write and read noise over devices (a device's trains share its
+    fit, whose errors leave a little of the curve in every residual), or over trains for
+    one device (each starts from a full RESET; steps within a train are not independent)."""
     lag_f = np.zeros_like(r)
     lag_f[..., :-1] = r[..., :-1] * r[..., 1:]
     lag_b = np.zeros_like(r)
     lag_b[..., 1:] = r[..., 1:] * r[..., :-1]
-    v = np.where(inner, r * r + lag_f + lag_b, 0.0).reshape(-1, r.shape[-1])
-    w = np.where(inner, m * m, 0.0).reshape(-1, r.shape[-1])
+    # write noise in units of each device's range (``span``: scalar or per unit, see c2c_estimate)
+    v = np.where(inner, (r * r + lag_f + lag_b) / (span * span), 0.0).reshape(-1, r.shape[-1])
+    w = np.where(inner, (m / span) ** 2, 0.0).reshape(-1, r.shape[-1])
     pair = (valid[..., :-1] & valid[..., 1:]).reshape(-1, r.shape[-1] - 1)
     rr = np.where(pair, (r[..., :-1] * r[..., 1:]).reshape(pair.shape), 0.0)
     per = {"n": inner.reshape(v.shape).sum(1), "v": v.sum(1), "vw": (v * w).sum(1), "ww": (w * w).sum(1),
            "rr": rr.sum(1), "np": pair.sum(1)}
+    if r.ndim == 3 and r.shape[0] >= 3:   # (devices, trains, steps): one cluster per device
+        per = {k: x.reshape(r.shape[0], -1).sum(1) for k, x in per.items()}
     keep = per["n"] > 0
     if keep.sum() < 3:
         return {}
     per = {k: x[keep] for k, x in per.items()}
-    rng = np.random.default_rng(0)
-    idx = rng.integers(0, keep.sum(), (n_boot, int(keep.sum())))
-    tot = {k: x[idx].sum(1) for k, x in per.items()}
+    # σ² is a ratio of sums over trains (independent: each starts from a full RESET); its
+    # interval is the linearized one with a t quantile, then the square root
     if form == "abs":
-        c2c = np.sqrt(np.maximum(tot["v"] / np.maximum(tot["n"], 1), 0.0)) / span
-        key = "c2c_abs"
+        _, lo, hi = uncertainty.ratio_interval(per["v"], per["n"])
+        key, unit = "c2c_abs", 1.0
     else:
-        c2c = np.sqrt(np.maximum(tot["vw"] / np.maximum(tot["ww"], 1e-300), 0.0))
-        key = "c2c_rel"
-    read = np.sqrt(np.maximum(-tot["rr"] / np.maximum(tot["np"], 1), 0.0)) / g_mean
-    q = lambda x: [float(np.quantile(x, 0.025)), float(np.quantile(x, 0.975))]   # noqa: E731
-    return {f"{key}_ci95": q(c2c), "read_noise_rel_ci95": q(read), "n_trains": int(keep.sum())}
+        _, lo, hi = uncertainty.ratio_interval(per["vw"], per["ww"])
+        key, unit = "c2c_rel", 1.0
+    _, rlo, rhi = uncertainty.ratio_interval(-per["rr"], per["np"])
+    root = lambda a, u: [float(np.sqrt(max(a[0], 0.0)) / u), float(np.sqrt(max(a[1], 0.0)) / u)]   # noqa: E731
+    return {f"{key}_ci95": root((lo * dof, hi * dof), unit), "read_noise_rel_ci95": root((rlo, rhi), g_mean),
+            "n_trains": int(keep.sum())}
 
 
-def read_noise_estimate(fits: list[DirectionFit], scales: list[np.ndarray | None], n_boot: int = 400,
-                        level: float = 0.95) -> dict:
+def read_noise_estimate(fits: list[DirectionFit], scales: list[np.ndarray | None], level: float = 0.95) -> dict:
     """Relative read noise from the step residuals of both directions, with a 95 % interval.
 
     A read's noise enters the residual before it (+e) and after it (−f'·e, f' the slope of
@@ -123,8 +134,12 @@ def read_noise_estimate(fits: list[DirectionFit], scales: list[np.ndarray | None
     de-embedded from a series transistor have ``s ≈ G²/G_read``), so
     ``ρ² = Σ −r_k·r_{k+1} / Σ f'·s²`` over all pairs.  Dividing instead by the mean G of all
     reads (the earlier estimator) mixed reads of different noise and left out f' (0 where a
-    SET train sits at its clip, 0.92-0.97 elsewhere).  Interval: bootstrap over devices (a
-    device's trains share its fit), or over trains for one device.
+    SET train sits at its clip, 0.92-0.97 elsewhere).  The pairs are not weighted: weighting
+    by 1/Var(r_k·r_k+1) favours the tails near a bound, where a curve that does not end
+    exactly at the device's bound leaves correlated residuals, and drove the estimate to 0.
+    Interval: bootstrap over devices (a device's trains share its fit), or over trains for
+    one device, with a t quantile (:func:`uncertainty.ratio_interval`).  ``resolved``: the
+    interval excludes 0 and spans at most a factor of 3.
     """
     num, den = [], []
     for f, sc in zip(fits, scales):
@@ -148,14 +163,12 @@ def read_noise_estimate(fits: list[DirectionFit], scales: list[np.ndarray | None
         cn, cd, what = sum(a.sum(1) for a in num), sum(a.sum(1) for a in den), "devices"
     else:
         cn, cd, what = np.concatenate([a.ravel() for a in num]), np.concatenate([a.ravel() for a in den]), "trains"
-    out = {"value": value, "method": f"MA(1) residual covariance, bootstrap over {what}", "n": int(cn.size)}
+    out = {"value": value, "method": f"MA(1) residual covariance, t interval over {what}", "n": int(cn.size)}
     if cn.size >= 3:
-        rng = np.random.default_rng(0)
-        idx = rng.integers(0, cn.size, (n_boot, cn.size))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            boot = np.sqrt(np.maximum(cn[idx].sum(1), 0.0) / cd[idx].sum(1))
-        a = (1 - level) / 2
-        out["ci95"] = [float(np.nanquantile(boot, a)), float(np.nanquantile(boot, 1 - a))]
+        _, lo, hi = uncertainty.ratio_interval(cn, cd, level)
+        lo_s, hi_s = float(np.sqrt(max(lo, 0.0))), float(np.sqrt(max(hi, 0.0)))
+        out["ci95"] = [lo_s, hi_s]
+        out["resolved"] = bool(lo_s > 0 and hi_s <= uncertainty.RESOLVED_FACTOR * lo_s)
     return out
 
 
