@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from labbench.physics.device_model import D2D_SIGMA_MAX, DeviceModel, ReadModel
+from labbench.physics.device_model import D2D_SIGMA_MAX, READ_NOISE_MAX, DeviceModel, ReadModel
 from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
@@ -334,6 +334,10 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
 
     # each device's noise in its own range (variation.c2c_estimate)
     unit_span = np.asarray(params["g_max"] - params["g_min"], float) if chosen == "neurosim" and multi else span
+    if method == "onestep":   # once more from the first solution: hard data (spikes) need the iterations
+        main = _fit_kind(chosen, trains, norm, rank_mode, ctx, method="onestep", prev=main)
+        for d, f in main.items():
+            fits[(chosen, d, rank_mode)] = f
     c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, unit_span) for d, f in main.items()}
     c2c = _guarded_c2c(main, c2c, unit_span, form)
     if chosen == "neurosim":
@@ -373,6 +377,10 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     scales = [pack(scale_df, d).units(rank_mode)[0] for d in (SET, RESET)]
     rn = variation.read_noise_estimate([main[SET], main[RESET]], scales)
     read_noise = rn["value"] if np.isfinite(rn["value"]) else 0.0
+    if read_noise > READ_NOISE_MAX:   # residuals that are not read noise (spikes, a wrong model)
+        notes.append(f"read noise: estimate {read_noise:.3g} is above the model's bound {READ_NOISE_MAX:g}; "
+                     "capped (look for outliers in the reads)")
+        read_noise = READ_NOISE_MAX
     if "ci95" in rn and not rn["resolved"]:
         notes.append(f"read noise: not resolved by these trains ({read_noise:.3g} relative, 95 % interval "
                      f"{rn['ci95'][0]:.3g}-{rn['ci95'][1]:.3g}); the model keeps the estimate; more devices or "
@@ -509,7 +517,13 @@ def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes)
         value = float(vals[k])
         if multi and ((v > 0).all() or (v < 0).all()):   # a spread of log values: uncertainty.median_interval
             _, lo, hi = uncertainty.median_interval(v)
-            out[k] = {"value": value, "ci95": [float(lo), float(hi)], "method": method, "n": int(v.size)}
+            # resolved: known to within a factor of 3 (A of 8 devices × 2 cycles sometimes is not)
+            ok = bool(lo * hi > 0 and max(abs(lo), abs(hi)) <= uncertainty.RESOLVED_FACTOR * min(abs(lo), abs(hi)))
+            out[k] = {"value": value, "ci95": [float(lo), float(hi)], "method": method, "n": int(v.size),
+                      "resolved": ok}
+            if not ok:
+                notes.append(f"{k}: not resolved by these devices (95 % interval {lo:.3g} to {hi:.3g}, wider than "
+                             f"a factor of {uncertainty.RESOLVED_FACTOR:g}); the model keeps the median device's value")
             continue
         med = np.median(v[rng.integers(0, v.size, (BOOTSTRAP, v.size))], axis=1)
         lo, hi = np.quantile(med, [0.025, 0.975])

@@ -174,7 +174,7 @@ def score_fit(fit, truth: dict[str, float]) -> list[dict]:
             t = truth[k]
             sgn = -1.0 if t < 0 else 1.0   # a_reset < 0: scored as |A|
             lo, hi = sorted((sgn * lo, sgn * hi))
-            rows.append(Row(k, abs(t), sgn * unc[k]["value"], lo, hi, "interval"))
+            rows.append(Row(k, abs(t), sgn * unc[k]["value"], lo, hi, "interval", bool(unc[k].get("resolved", True))))
     for d in ("set", "reset"):
         e = fit.c2c.get(d, {})
         if "c2c_abs_ci95" in e:
