@@ -130,7 +130,9 @@ def test_two_overflow_markers_are_counted(tmp_path):
 def test_allow_poor_fit_writes_the_model_with_a_warning(tmp_path):
     res, out = _fit(tmp_path, cases_fit._spiky(), "--model", "neurosim")
     assert res.exit_code == 2 and not out.exists()
-    res, out = _fit(tmp_path, cases_fit._spiky(), "--model", "neurosim", "--allow-poor-fit")
+    # flat trains with a spike leave the one-step curvature free (its solver runs out of
+    # iterations): that is reported too, and allowed separately
+    res, out = _fit(tmp_path, cases_fit._spiky(), "--model", "neurosim", "--allow-poor-fit", "--allow-unconverged")
     assert res.exit_code == 0, res.output
     assert "warning: poor fit written" in res.output
     DeviceModel.from_yaml(out)

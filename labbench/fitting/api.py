@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from labbench.physics.device_model import D2D_SIGMA_MAX, DeviceModel, ReadModel
+from labbench.physics.device_model import D2D_SIGMA_MAX, READ_NOISE_MAX, DeviceModel, ReadModel
 from labbench.physics.models import RESET, SET
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
 from . import build, neurosim_nl, provenance, residuals, selection, single_trace, trajectories, uncertainty, variation
-from .io import DataError, Trains, deembed_reads, load_pulse_trains, pack
+from .io import DataError, Trains, deembed_reads, load_pulse_trains, pack, read_noise_scale
 from .io import plain as _plain
 
 KINDS = ("neurosim", "softbounds", "expstep", "powstep", "piecewise")
@@ -297,15 +297,20 @@ def _median_params(params: dict) -> dict:
     return out
 
 
-def _refine_onestep(kind, fits, trains, norm, mode, ctx, c2c, span, form):
-    """Refit one-step with the noise model (clipped at the bounds) and re-estimate C2C."""
-    out = _fit_kind(kind, trains, norm, mode, ctx, method="onestep", c2c=c2c, span=span, prev=fits)
+def _guarded_c2c(fits, c2c, span, form):
+    """C2C again, without the steps within 3σ of a bound (where the device's noise shrinks,
+    :func:`variation.c2c_estimate`), σ from the first estimate ``c2c``.
+
+    The one-step fit itself is not refitted with a clipped-noise mean: the chip's noise
+    shrinks near a bound instead of being clipped (physics.models.toward), so its mean
+    step is the noise-free map; modelling clipping biased A_set +4 % and G_max +1.5 %
+    (128 devices × 3 cycles)."""
     est = {}
-    for d, f in out.items():
+    for d, f in fits.items():
         name = variation.direction_name(d)
         guard = c2c[name]["c2c_abs"] * span if form == "abs" else 0.0
         est[name] = variation.c2c_estimate(f, form, span, guard_S=guard)
-    return out, est
+    return est
 
 
 def _nominal(kind, params, **kw):
@@ -319,7 +324,7 @@ def _nominal(kind, params, **kw):
                         "look for outliers") from None
 
 
-def fit_device(data, model: str = "auto", name: str | None = None, source: str | None = None,
+def fit_device(data, model: str = "auto", name: str | None = None, source: str | None = None,  # noqa: C901 - one fit's steps in order, each a few lines
                method: str = "auto", variation_fits: bool = True, base: DeviceModel | None = None,
                allow_negative: bool = False) -> FitResult:
     """Fit an update model (or all, ``model="auto"``) to tidy pulse-train data.
@@ -339,7 +344,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         raise ValueError(f"method must be auto, trajectory or onestep, got {method!r}")
     df = load_pulse_trains(data, allow_negative=allow_negative)
     load_warnings = list(df.attrs.get("warnings", []))
-    raw_g = df["conductance"]
+    raw_df = df
     df = deembed_reads(df, base, load_warnings)   # what the device did, not what the read saw
     trains = {d: t for d in (SET, RESET) if (t := pack(df, d)) is not None}
     if len(trains) < 2:
@@ -384,16 +389,14 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     nominal = _nominal(chosen, nominal_params)
     span = float(nominal.gmax - nominal.gmin)
 
-    c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, span) for d, f in main.items()}
-    if method == "onestep":
-        for _ in range(1):  # one refinement: the C2C estimate is stable after it
-            main, c2c = _refine_onestep(chosen, main, trains, norm, rank_mode, ctx, c2c, span, form)
+    # each device's noise in its own range (variation.c2c_estimate)
+    unit_span = np.asarray(params["g_max"] - params["g_min"], float) if chosen == "neurosim" and multi else span
+    if method == "onestep":   # once more from the first solution: hard data (spikes) need the iterations
+        main = _fit_kind(chosen, trains, norm, rank_mode, ctx, method="onestep", prev=main)
         for d, f in main.items():
             fits[(chosen, d, rank_mode)] = f
-        params = build.combine(chosen, main[SET], main[RESET])
-        nominal_params = _median_params(params) if multi else params
-        nominal = _nominal(chosen, nominal_params)
-        span = float(nominal.gmax - nominal.gmin)
+    c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, unit_span) for d, f in main.items()}
+    c2c = _guarded_c2c(main, c2c, unit_span, form)
     if chosen == "neurosim":
         for d, f in main.items():
             c = float(np.median(f.params["c"]))
@@ -412,23 +415,33 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
             for sl in (slice(0, None, 2), slice(1, None, 2)):
                 sub = {d: Trains(d, t.g[:, sl], t.p[:, sl], t.devices, t.cycles[:, sl]) for d, t in trains.items()}
                 hf = _fit_kind(chosen, sub, norm, "device", ctx, method=method,
-                               c2c=c2c if method == "onestep" else None, span=span,
                                prev=main if method == "onestep" else None)
-                halves.append(build.per_device_values(chosen, build.combine(chosen, hf[SET], hf[RESET]), nominal))
+                vals = build.per_device_values(chosen, build.combine(chosen, hf[SET], hf[RESET]), nominal)
+                # a device with no train in this half (one cycle: mixed with fully cycled devices
+                # in a campaign) keeps its starting values, which are not a fit: none
+                seen = np.logical_and.reduce([np.isfinite(t.g).any(axis=(1, 2)) for t in sub.values()])
+                halves.append({k: np.where(seen, v, np.nan) if np.ndim(v) == 1 and np.size(v) == seen.size else v
+                               for k, v in vals.items()})
         d2d = variation.d2d_estimate(dev_vals, halves)
 
     c2c_rel = float(np.mean([v["c2c_rel"] for v in c2c.values()]))
     c2c_abs = float(np.mean([v["c2c_abs"] for v in c2c.values()]))
     nominal = _nominal(chosen, nominal_params, c2c_rel=c2c_rel, c2c_abs=c2c_abs)
-    read_noise = float(np.mean([v["read_noise_rel"] for v in c2c.values()]))
-    # the estimator divides an absolute read variance, averaged over the reads, by their mean
-    # G; read noise is relative to what the read saw, and de-embedding scales it by G/G_read
-    # at each read: correct by mean(G) / rms(G·G/G_read) (1 where nothing was de-embedded
-    # and G is constant), so the replay reads as noisily as the chip did
-    g_dev = df["conductance"].to_numpy(float)
-    ratio = g_dev / raw_g.loc[df.index].to_numpy(float)
-    if (g_dev > 0).all():   # conductances (weight units have no relative read noise to speak of)
-        read_noise *= float(np.mean(g_dev) / np.sqrt(np.mean((g_dev * ratio) ** 2)))
+    # read noise is relative to what the read saw: each read's σ in the device's conductance
+    # is noise_rel times its de-embedding slope (io.read_noise_scale), so the replay reads as
+    # noisily as the chip did (variation.read_noise_estimate)
+    scale_df = df.assign(conductance=read_noise_scale(raw_df, df, base))
+    scales = [pack(scale_df, d).units(rank_mode)[0] for d in (SET, RESET)]
+    rn = variation.read_noise_estimate([main[SET], main[RESET]], scales)
+    read_noise = rn["value"] if np.isfinite(rn["value"]) else 0.0
+    if read_noise > READ_NOISE_MAX:   # residuals that are not read noise (spikes, a wrong model)
+        notes.append(f"read noise: estimate {read_noise:.3g} is above the model's bound {READ_NOISE_MAX:g}; "
+                     "capped (look for outliers in the reads)")
+        read_noise = READ_NOISE_MAX
+    if "ci95" in rn and not rn["resolved"]:
+        notes.append(f"read noise: not resolved by these trains ({read_noise:.3g} relative, 95 % interval "
+                     f"{rn['ci95'][0]:.3g}-{rn['ci95'][1]:.3g}); the model keeps the estimate; more devices or "
+                     "cycles narrow it")
 
     report = selection.report_table(fits, kinds, direction_params)
     # a spread goes into the model only when the data resolve it (its χ² interval, less the
@@ -453,6 +466,8 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         notes.append(note)
     intervals = _parameter_intervals(chosen, params, nominal, multi, trains, norm, ctx, notes,
                                      main=main, method=method, c2c=c2c, span=span, n_cycles=int(n_cycles))
+    if "ci95" in rn:
+        intervals["read.noise_rel"] = {**rn, "value": read_noise}
     if not multi and n_devices == 1 and n_cycles == 1:
         notes.append(single_trace.NOT_IDENTIFIABLE)
         if structure["structured"] and intervals:
@@ -477,18 +492,18 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         "notes": notes,
     }
     base_kw = {"switching": base.switching, "faults": base.faults} if base is not None else {}
+    read = {**(base.read if base is not None else ReadModel()).model_dump(), "noise_rel": round(read_noise, 6)}
     sweep = None
     if nominal.kind == "neurosim":   # a gate/amplitude/width sweep in the data: fit how the step depends on them
         from .switching import fit_switching, sweep_table
 
         raw = sweep_table(data)
         if raw is not None:
-            here = DeviceModel(name="sweep", update=nominal, **base_kw)
+            here = DeviceModel(name="sweep", update=nominal, read=read, **base_kw)   # the reads' noise: its filter
             sweep = fit_switching(raw, here)
             base_kw = {**base_kw, "switching": sweep.apply_to(here).switching}
             fit_block["switching"] = sweep.summary()
             notes.extend(f"switching: {n}" for n in sweep.notes)
-    read = {**(base.read if base is not None else ReadModel()).model_dump(), "noise_rel": round(read_noise, 6)}
     # every block a replay needs: fitted here, or inherited from the base model and said so
     fitted = {"update": f"{chosen} update curves ({method})", "d2d": "device-to-device spread of the curves",
               "read.noise_rel": "read noise from the split of read and write noise"}
@@ -564,6 +579,8 @@ def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes,
     vals = nominal.to_dict()
     rng = np.random.default_rng(0)
     out = {}
+    if multi:
+        method = "median over devices ± t·se (lognormal across devices)"
     for k, v in unit_params.items():
         v = np.asarray(v, float)
         if v.ndim != 1 or v.size < 3 or k not in vals or not isinstance(vals[k], (int, float)):
@@ -571,9 +588,19 @@ def _parameter_intervals(kind, params, nominal, multi, trains, norm, ctx, notes,
         v = v[np.isfinite(v)]
         if v.size < 3:
             continue
+        value = float(vals[k])
+        if multi and ((v > 0).all() or (v < 0).all()):   # a spread of log values: uncertainty.median_interval
+            _, lo, hi = uncertainty.median_interval(v)
+            # resolved: known to within a factor of 3 (A of 8 devices × 2 cycles sometimes is not)
+            ok = bool(lo * hi > 0 and max(abs(lo), abs(hi)) <= uncertainty.RESOLVED_FACTOR * min(abs(lo), abs(hi)))
+            out[k] = {"value": value, "ci95": [float(lo), float(hi)], "method": method, "n": int(v.size),
+                      "resolved": ok}
+            if not ok:
+                notes.append(f"{k}: not resolved by these devices (95 % interval {lo:.3g} to {hi:.3g}, wider than "
+                             f"a factor of {uncertainty.RESOLVED_FACTOR:g}); the model keeps the median device's value")
+            continue
         med = np.median(v[rng.integers(0, v.size, (BOOTSTRAP, v.size))], axis=1)
         lo, hi = np.quantile(med, [0.025, 0.975])
-        value = float(vals[k])
         if not multi:   # shift the interval of the cycles' median onto the pooled value
             m = float(np.median(v))
             lo, hi = value - (m - lo), value + (hi - m)

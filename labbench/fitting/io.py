@@ -101,7 +101,7 @@ def _missing_column(name: str, columns) -> DataError:
     return DataError(f"missing column {name!r}{hint} (found columns: {list(columns)})")
 
 
-def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool = False) -> pd.DataFrame:
+def validate(df: pd.DataFrame, source_is_csv: bool = False, allow_negative: bool = False) -> pd.DataFrame:  # noqa: C901 - one data check per branch, each naming its row
     """Check and normalize a tidy pulse-train table; returns a clean copy.
 
     The result has integer ``device`` ids (one per physical device), a ``device_label``,
@@ -401,4 +401,30 @@ def deembed_reads(df: pd.DataFrame, model, notes: list[str] | None = None) -> pd
     if notes is not None:
         notes.append(f"reads de-embedded from the read transistor and lines of {model.name} "
                      f"(read gate {', '.join(f'{x:g}' for x in sorted(set(gate[np.isfinite(gate)])))} V)")
+    return out
+
+
+def read_noise_scale(raw: pd.DataFrame, dev: pd.DataFrame, model) -> np.ndarray:
+    """Per read of ``dev`` (de-embedded rows of ``raw``, :func:`deembed_reads`): the change of
+    the device conductance per unit relative change of what the instrument read, S; a read
+    noise that is relative to the read current then has σ = noise_rel · this in the device's
+    conductance.  Without de-embedding it is the conductance itself."""
+    g = dev["conductance"].to_numpy(float)
+    if "read_gate" not in raw.columns or model is None:
+        return g
+    from labbench.physics import circuit
+
+    rows = raw.loc[dev.index]
+    g_read = rows["conductance"].to_numpy(float)
+    v = np.broadcast_to(np.asarray(pd.to_numeric(rows.get("read_voltage", model.read.voltage), errors="coerce"),
+                                   float), g.shape)
+    gate = np.asarray(pd.to_numeric(rows["read_gate"], errors="coerce"), float)
+    out = g.copy()
+    eps = 1e-4
+    for vv, gg in {(a, b) for a, b in zip(v, gate) if np.isfinite(a) and np.isfinite(b)}:
+        sel = (v == vv) & (gate == gg)
+        hi = circuit.deembed(model.switching, g_read[sel] * (1 + eps), vv, gg)
+        lo = circuit.deembed(model.switching, g_read[sel] * (1 - eps), vv, gg)
+        d = (hi - lo) / (2 * eps)
+        out[sel] = np.where(np.isfinite(d), d, g[sel] ** 2 / g_read[sel])
     return out
