@@ -113,7 +113,8 @@ def _print_human(result, output, plot_path):
         items = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in entry.items())
         click.echo(f"{d}: {items}")
     for k, v in s.get("uncertainty", {}).items():
-        click.echo(f"{k} = {v['value']:.4g}  (95 % {v['ci95'][0]:.4g} .. {v['ci95'][1]:.4g}; {v['method']})")
+        nr = "; not resolved: wider than a factor of 3" if v.get("resolved") is False else ""
+        click.echo(f"{k} = {v['value']:.4g}  (95 % {v['ci95'][0]:.4g} .. {v['ci95'][1]:.4g}; {v['method']}{nr})")
     rs = s.get("residual_structure") or {}
     if rs:
         runs = "; ".join(f"{d} {v['runs']} runs in {v['n']} (expected {v['expected']:.1f}, p = {v['p']:.2g})"

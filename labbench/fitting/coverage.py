@@ -228,7 +228,8 @@ def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
         lo, hi = clopper_pearson(k, n)
         nr = g[~g["resolved"].astype(bool)] if kind == "spread" else g.iloc[:0]
         nr_ok = int((nr["hi"] >= nr["truth"]).sum())
-        wide = int((res["width_factor"] > 3).sum())
+        has = res["lo"].notna() & res["hi"].notna()   # an estimate without an interval is not "wide"
+        wide = int((res["width_factor"][has] > 3).sum())
         out.append({"param": p, "seeds": len(g), "truth": g["truth"].iloc[0],
                     "median_ratio": float(np.median(g["ratio"])),
                     "coverage": k / n if n else math.nan, "cov_lo": lo, "cov_hi": hi,
