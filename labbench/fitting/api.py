@@ -298,7 +298,7 @@ def _median_params(params: dict) -> dict:
 
 
 def _guarded_c2c(fits, c2c, span, form):
-    """C2C again, without the steps within 3σ of a bound (where the device's noise shrinks,
+    """C2C again, without the steps within 4σ of a bound (within 3σ the device's noise shrinks,
     :func:`variation.c2c_estimate`), σ from the first estimate ``c2c``.
 
     The one-step fit itself is not refitted with a clipped-noise mean: the chip's noise
@@ -389,12 +389,16 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     nominal = _nominal(chosen, nominal_params)
     span = float(nominal.gmax - nominal.gmin)
 
-    # each device's noise in its own range (variation.c2c_estimate)
-    unit_span = np.asarray(params["g_max"] - params["g_min"], float) if chosen == "neurosim" and multi else span
     if method == "onestep":   # once more from the first solution: hard data (spikes) need the iterations
         main = _fit_kind(chosen, trains, norm, rank_mode, ctx, method="onestep", prev=main)
         for d, f in main.items():
             fits[(chosen, d, rank_mode)] = f
+        params = build.combine(chosen, main[SET], main[RESET])
+        nominal_params = _median_params(params) if multi else params
+        nominal = _nominal(chosen, nominal_params)
+        span = float(nominal.gmax - nominal.gmin)
+    # each device's noise in its own range (variation.c2c_estimate)
+    unit_span = np.asarray(params["g_max"] - params["g_min"], float) if chosen == "neurosim" and multi else span
     c2c = {variation.direction_name(d): variation.c2c_estimate(f, form, unit_span) for d, f in main.items()}
     c2c = _guarded_c2c(main, c2c, unit_span, form)
     if chosen == "neurosim":
