@@ -29,12 +29,12 @@ import pandas as pd
 import yaml
 
 OBSERVABLES = ("hrs", "first_set_step", "mid_set", "saturated", "first_reset_step", "end_reset")
-#: what a whole campaign adds (labbench characterize): I-V plateaus, endurance levels, retention decay
+#: what a whole campaign adds (labbench characterize): I-V plateaus, endurance levels, retention
+#: decay, and the read-disturb climb (G after the stress reads over G before)
 CAMPAIGN_OBSERVABLES = OBSERVABLES + ("iv_set_plateau", "iv_reset_peak", "endurance_lrs", "endurance_hrs",
-                                      "retention_kept")
+                                      "retention_kept", "read_disturb_climb")
 #: asked for by issue 18 but not measured by any procedure of the campaign (said in the table)
-NOT_OBSERVED = {"read_disturb_rate": "no read-disturb procedure yet (the block is inherited, so replay = base)",
-                "energy_per_pulse": "the bench does not measure the current during a pulse (energy is inherited)"}
+NOT_OBSERVED = {"energy_per_pulse": "the bench does not measure the current during a pulse (energy is inherited)"}
 
 
 def observables(df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -126,6 +126,11 @@ def campaign_observables(runs: dict[str, list[pd.DataFrame]]) -> dict[str, np.nd
         r = r.sort_values("time")
         kept = r.groupby(key, dropna=False)["conductance"].agg(lambda g: g.iloc[-1] / g.iloc[0])
         out["retention_kept"] = kept.to_numpy(float)
+    stress = runs.get("read-disturb", [])
+    if stress:
+        r = pd.concat(stress, ignore_index=True).sort_values("stress_reads")
+        climb = r.groupby(["cell", "side"])["conductance"].agg(lambda g: g.iloc[-1] / g.iloc[0])
+        out["read_disturb_climb"] = climb.to_numpy(float)
     return {k: v for k, v in out.items() if len(v)}
 
 

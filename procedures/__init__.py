@@ -12,13 +12,14 @@ from .iv_sweep import IVSweep
 from .multilevel import Multilevel
 from .program_verify import ProgramVerify
 from .pulse_train import PulseTrain
+from .read_disturb import ReadDisturb
 from .retention import Retention
 from .tsp_pulse_train import TspPulseTrain, TspTriggerPulseTrain
 
 #: CLI name -> procedure class; `labbench measure` offers exactly these
 REGISTRY = {cls.NAME: cls for cls in (PulseTrain, Forming, IVSweep, Retention, Endurance, ArrayMap,
                                       TspPulseTrain, TspTriggerPulseTrain, ProgramVerify, Multilevel,
-                                      FeedbackForming)}
+                                      FeedbackForming, ReadDisturb)}
 
 __all__ = ["REGISTRY", "ArrayMap", "Endurance", "FeedbackForming", "Forming", "IVSweep", "Multilevel",
-           "ProgramVerify", "PulseTrain", "Retention", "TspPulseTrain", "TspTriggerPulseTrain"]
+           "ProgramVerify", "PulseTrain", "ReadDisturb", "Retention", "TspPulseTrain", "TspTriggerPulseTrain"]

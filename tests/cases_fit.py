@@ -159,3 +159,16 @@ CASES = [
     _model("model-d2d-nan", "", "d2d: {sigma: {a_set: .nan}}\n", r"d2d\.sigma\.a_set: .*finite"),
     _model("model-d2d-list", "", "d2d: {sigma: {g_max: [0.1, 0.2]}}\n", r"d2d\.sigma\.g_max: .*valid number"),
 ]
+
+# read-disturb runs (reads against stress reads): what is missing or cannot be fitted is said
+_RD_HEAD = "cell,stress_reads,conductance,stress_voltage\n"
+CASES += [
+    Case("fit-read-disturb-nan-voltage", ["fit", "{tmp}/d.csv", "-o", OUT], expect=r"'stress_voltage' is not a finite",
+         exit_codes=(2,), forbid=(OUT,),
+         files={"d.csv": _RD_HEAD + "".join(f"a,{n},2e-6,{'nan' if n == 3 else 0.25}\n" for n in (0, 1, 3))}),
+    Case("fit-read-disturb-no-climb", ["fit", "{tmp}/d.csv", "-o", OUT], expect=r"climbed measurably.*stress longer",
+         exit_codes=(2,), forbid=(OUT,),
+         files={"d.csv": _RD_HEAD + "".join(f"{c},{n},2e-6,0.25\n" for c in "abcd" for n in (0, 10, 100))}),
+    Case("fit-read-disturb-one-checkpoint", ["fit", "{tmp}/d.csv", "-o", OUT], expect=r">= 2 stress counts",
+         exit_codes=(2,), forbid=(OUT,), files={"d.csv": _RD_HEAD + "a,0,2e-6,0.25\nb,0,2e-6,0.25\n"}),
+]

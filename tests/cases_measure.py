@@ -118,3 +118,16 @@ CASES += [
     Case("hardware-bench-without-a-visa-library", ["bench", "check", "hardware_example"],
          r"no VISA library on this machine.*labbench\[hardware\]", exit_codes=(1,), setup=_needs_no_visa_library),
 ]
+
+# read disturb: a stress is a positive voltage at or above the read voltage, inside the limits
+CASES += [
+    M("read-disturb-negative-stress", "read-disturb", "stress_voltage=-0.3", expect=r"stress_voltage=-0\.3 V",
+      forbid=("{tmp}/d.db",)),
+    M("read-disturb-below-read", "read-disturb", "stress_voltage=0.01", expect=r"below the bench's read voltage",
+      forbid=("{tmp}/d.db",)),
+    M("read-disturb-stress-nan", "read-disturb", "stress_voltage=nan", expect=r"stress_voltage=nan is not a finite",
+      forbid=("{tmp}/d.db",)),
+    M("read-disturb-beyond-limit", "read-disturb", "stress_voltage=40", expect=r"sources up to 40 V",
+      forbid=("{tmp}/d.db",)),
+    M("read-disturb-zero-reads", "read-disturb", "stress_reads=0", expect=r"stress_reads", forbid=("{tmp}/d.db",)),
+]

@@ -4,6 +4,8 @@
   spread, read noise and, with a sweep, the switching kinetics (:func:`fit_device`);
 * retention runs -> the retention block, Arrhenius over bakes at two or more temperatures
   (:func:`fit_retention`, on the model above as its base);
+* read-disturb runs -> ``read_disturb.factor`` on the fitted switching kinetics
+  (:func:`fit_read_disturb`, on the model above as its base);
 * every other block is inherited from the base model, and the provenance says so with the
   procedure that would measure it.  A measured run no fitter uses yet (endurance, I-V) is
   named in the provenance beside the inherited block, so nothing reads as fitted that is not.
@@ -32,6 +34,7 @@ class CampaignFit:
     device_model: object
     pulse: object                       # FitResult
     retention: object | None = None     # RetentionFit
+    read_disturb: object | None = None  # ReadDisturbFit
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -39,6 +42,8 @@ class CampaignFit:
                "provenance": dict(self.device_model.provenance or {}), "notes": current_notes(self)}
         if self.retention is not None:
             out["retention"] = self.retention.summary()
+        if self.read_disturb is not None:
+            out["read_disturb"] = self.read_disturb.summary()
         return out
 
 
@@ -87,6 +92,19 @@ def fit_campaign(result, base, *, name: str, model: str = "auto", method: str = 
         dm = dm.model_copy(update={"retention": ret.device_model.retention,
                                    "provenance": ret.device_model.provenance,
                                    "fit": {**(dm.fit or {}), "retention": ret.device_model.fit}})
+    rd = None
+    stress, stress_ids = _runs(store, result, "read-disturb")
+    if stress is not None:
+        from labbench.fitting.read_disturb import fit_read_disturb
+
+        rsrc = f"campaign {result.state['plan_name']!r} runs {', '.join(map(str, stress_ids))} in {result.db.name}"
+        try:
+            rd = fit_read_disturb(stress, dm, source=rsrc)
+        except DataError as e:
+            raise CampaignFitError(f"fitting the read-disturb runs ({stress_ids}): {e}") from None
+        notes += rd.notes
+        dm = dm.model_copy(update={"read_disturb": rd.device_model.read_disturb,
+                                   "provenance": rd.device_model.provenance, "fit": rd.device_model.fit})
     prov = dict(dm.provenance or {})
     for proc, block in MEASURED_NOT_FITTED.items():
         ids = result.run_ids(proc)
@@ -95,7 +113,7 @@ def fit_campaign(result, base, *, name: str, model: str = "auto", method: str = 
     from labbench.physics.device_model import DeviceModel
 
     dm = DeviceModel.model_validate({**dm.to_dict(), "provenance": prov})
-    return CampaignFit(device_model=dm, pulse=pulse, retention=ret, notes=notes)
+    return CampaignFit(device_model=dm, pulse=pulse, retention=ret, read_disturb=rd, notes=notes)
 
 
 def current_notes(fit: CampaignFit) -> list[str]:
@@ -120,6 +138,8 @@ def write_report(fit: CampaignFit, result, out: Path) -> list[Path]:
     written.append(fit.pulse.plot(out / "fit_pulse_trains.png"))
     if fit.retention is not None:
         written.append(fit.retention.plot(out / "fit_retention.png"))
+    if fit.read_disturb is not None:
+        written.append(fit.read_disturb.plot(out / "fit_read_disturb.png"))
     written.append(write_text(out / "report.md", report_markdown(fit, result)))
     return written
 
@@ -159,6 +179,11 @@ def report_markdown(fit: CampaignFit, result) -> str:
         for k in ("activation_energy", "tau", "level", "state_factor"):
             if k in p and isinstance(p[k], dict) and "value" in p[k]:
                 lines.append(f"- {k}: {_ci(p[k])}")
+    if fit.read_disturb is not None:
+        f = fit.read_disturb.factor
+        lines += ["", "## Read disturb", "", "![read disturb](fit_read_disturb.png)", "",
+                  f"- factor on the switching kinetics: {_ci(f)}" + ("" if f["resolved"] else " (not resolved: inherited)"),
+                  f"- {f['n_devices']} devices stressed at {f['stress_voltage']} V, reads taken as {f['read_time']:g} s"]
     lines += ["", "## Provenance of every block", "", "| block | where it comes from |", "|---|---|"]
     for k, v in sorted((fit.device_model.provenance or {}).items()):
         lines.append(f"| {k} | {v} |")

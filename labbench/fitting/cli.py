@@ -57,6 +57,11 @@ def fit(data, model, method, output, name, plot_path, as_json, allow_poor_fit, a
     if is_retention(data):
         _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, base_model, temperature)
         return
+    from .read_disturb import is_read_disturb
+
+    if is_read_disturb(data):
+        _fit_read_disturb(data, output, name, plot_path, as_json, base_model)
+        return
     from labbench.physics.device_model import load_device_model
 
     # the base model: how the reads were taken (its read transistor, to de-embed them) and the
@@ -177,6 +182,35 @@ def _check_converged(data, result, allow_unconverged: bool) -> None:
         sys.exit(2)
     for b in bad:
         click.echo(f"warning: unconverged fit written (--allow-unconverged): {b}", err=True)
+
+
+def _fit_read_disturb(data, output, name, plot_path, as_json, base_model):
+    """A read-disturb run (reads against stress reads): the base model's read_disturb.factor."""
+    from labbench.physics.device_model import load_device_model
+
+    from .io import DataError
+    from .read_disturb import fit_read_disturb
+
+    try:
+        base = load_device_model(base_model)
+        result = fit_read_disturb(data, base, name=name or (output.stem if output else None), source=str(data))
+    except DataError as e:
+        msg = str(e)
+        click.echo(f"error: {msg if msg.startswith(str(data)) else f'{data}: {msg}'}", err=True)
+        sys.exit(2)
+    if _write_outputs(data, result, False, output, plot_path, as_json):
+        return
+    f = result.factor
+    state = "" if f["resolved"] else "  (not resolved: the base model's block kept)"
+    click.echo(f"model: read disturb  ({f['n_devices']} devices, stress {f['stress_voltage']} V, "
+               f"reads of {f['read_time']:g} s)")
+    click.echo(f"factor = {f['value']:.4g}  (95 % {f['ci95'][0]:.4g} .. {f['ci95'][1]:.4g}){state}")
+    for n in result.notes:
+        click.echo(f"note: {n}")
+    click.echo("")
+    click.echo(f"wrote {output}" if output is not None else result.device_model.to_yaml().rstrip())
+    if plot_path is not None:
+        click.echo(f"wrote {plot_path}")
 
 
 def _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, base_model, temperature):
