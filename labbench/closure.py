@@ -34,7 +34,8 @@ OBSERVABLES = ("hrs", "first_set_step", "mid_set", "saturated", "first_reset_ste
 CAMPAIGN_OBSERVABLES = OBSERVABLES + ("iv_set_plateau", "iv_reset_peak", "endurance_lrs", "endurance_hrs",
                                       "retention_kept", "read_disturb_climb")
 #: asked for by issue 18 but not measured by any procedure of the campaign (said in the table)
-NOT_OBSERVED = {"energy_per_pulse": "the bench does not measure the current during a pulse (energy is inherited)"}
+NOT_OBSERVED = {"energy_per_pulse": "the bench does not measure the current during a pulse (the energy block's I-V "
+                                    "shape is fitted from the I-V sweeps, its read time inherited)"}
 
 
 def observables(df: pd.DataFrame) -> dict[str, np.ndarray]:

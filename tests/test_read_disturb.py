@@ -110,3 +110,36 @@ def test_a_campaign_fits_read_disturb_from_its_own_run(tmp_path):
     text = (res.out / "report.md").read_text()
     assert "## Read disturb" in text and (res.out / "fit_read_disturb.png").exists()
     assert "read_disturb: inherited" not in text
+
+
+# -- the I-V shape (read and energy) from the sub-threshold ramps of an I-V sweep ----------
+def _iv(bench_file):
+    proc = REGISTRY["iv-sweep"](cells="20, 0:4", sides="+-", gates="1.0, 1.5", points=30, cycles=1)
+    with Bench.from_yaml(bench_file) as b:
+        return run_procedure(proc, b, None, progress=False).data
+
+
+@pytest.mark.parametrize("truth", ["linear", 0.25])
+def test_the_iv_shape_fit_tells_linear_from_sinh(tmp_path, truth):
+    from labbench.fitting.iv_shape import fit_iv_shape
+
+    bench_file = resolve_bench("sim")
+    if truth != "linear":
+        model = load_device_model(None)
+        model = model.model_copy(update={"read": model.read.model_copy(update={"iv": "sinh", "v0": truth})})
+        mf = tmp_path / "sinh.yaml"
+        model.to_yaml(mf)
+        raw = yaml.safe_load(resolve_bench("sim").read_text())
+        raw["chip"] = {**raw["chip"], "device_model": str(mf)}
+        bench_file = tmp_path / "b.yaml"
+        bench_file.write_text(yaml.safe_dump(raw))
+    fit = fit_iv_shape(_iv(bench_file), load_device_model(None), source="t")
+    dm = fit.device_model
+    if truth == "linear":
+        assert fit.iv == "linear" and dm.read.iv == "linear" and dm.energy.iv == "linear"
+        assert "is ruled out" in dm.provenance["energy"]
+    else:
+        assert fit.iv == "sinh" and dm.read.iv == "sinh" and dm.energy.iv == "sinh"
+        # within 5 %: the ramp's own read disturb (~1 % over the ramp) reads as a little curvature
+        assert fit.v0 == pytest.approx(truth, rel=0.05)
+        assert dm.energy.v0 == dm.read.v0 == fit.v0

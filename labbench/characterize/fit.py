@@ -4,6 +4,8 @@
   spread, read noise and, with a sweep, the switching kinetics (:func:`fit_device`);
 * retention runs -> the retention block, Arrhenius over bakes at two or more temperatures
   (:func:`fit_retention`, on the model above as its base);
+* I-V sweeps -> the device's I-V shape (linear or sinh, below the thresholds), which the
+  read and the energy block use (:func:`fit_iv_shape`);
 * read-disturb runs -> ``read_disturb.factor`` on the fitted switching kinetics
   (:func:`fit_read_disturb`, on the model above as its base);
 * every other block is inherited from the base model, and the provenance says so with the
@@ -22,7 +24,7 @@ import pandas as pd
 from labbench.errors import LabbenchError
 
 #: the blocks a procedure measures that no fitter reads yet (said in the provenance)
-MEASURED_NOT_FITTED = {"endurance": "endurance", "iv-sweep": "energy"}
+MEASURED_NOT_FITTED = {"endurance": "endurance"}
 
 
 class CampaignFitError(LabbenchError):
@@ -35,6 +37,7 @@ class CampaignFit:
     pulse: object                       # FitResult
     retention: object | None = None     # RetentionFit
     read_disturb: object | None = None  # ReadDisturbFit
+    iv_shape: object | None = None      # IVShapeFit
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -44,6 +47,8 @@ class CampaignFit:
             out["retention"] = self.retention.summary()
         if self.read_disturb is not None:
             out["read_disturb"] = self.read_disturb.summary()
+        if self.iv_shape is not None:
+            out["iv_shape"] = self.iv_shape.summary()
         return out
 
 
@@ -92,6 +97,23 @@ def fit_campaign(result, base, *, name: str, model: str = "auto", method: str = 
         dm = dm.model_copy(update={"retention": ret.device_model.retention,
                                    "provenance": ret.device_model.provenance,
                                    "fit": {**(dm.fit or {}), "retention": ret.device_model.fit}})
+    sweeps, sweep_ids = _runs(store, result, "iv-sweep")
+    shape = None
+    if sweeps is not None:
+        from labbench.fitting.iv_shape import fit_iv_shape
+
+        isrc = f"campaign {result.state['plan_name']!r} runs {', '.join(map(str, sweep_ids))} in {result.db.name}"
+        try:
+            shape = fit_iv_shape(sweeps, dm, source=isrc)
+        except DataError as e:   # a coarse sweep still measured the plateaus: keep the block inherited, say why
+            prov = dict(dm.provenance or {})
+            prov["energy"] = (f"{prov.get('energy', 'inherited')}; the I-V of run(s) {', '.join(map(str, sweep_ids))} "
+                              f"(iv-sweep) does not measure its shape: {e}")
+            dm = dm.model_copy(update={"provenance": prov})
+            notes.append(f"energy: I-V shape not fitted: {e}")
+        else:
+            notes += shape.notes
+            dm = shape.device_model
     rd = None
     stress, stress_ids = _runs(store, result, "read-disturb")
     if stress is not None:
@@ -113,7 +135,8 @@ def fit_campaign(result, base, *, name: str, model: str = "auto", method: str = 
     from labbench.physics.device_model import DeviceModel
 
     dm = DeviceModel.model_validate({**dm.to_dict(), "provenance": prov})
-    return CampaignFit(device_model=dm, pulse=pulse, retention=ret, read_disturb=rd, notes=notes)
+    return CampaignFit(device_model=dm, pulse=pulse, retention=ret, read_disturb=rd, iv_shape=shape,
+                       notes=notes)
 
 
 def current_notes(fit: CampaignFit) -> list[str]:
@@ -184,6 +207,11 @@ def report_markdown(fit: CampaignFit, result) -> str:
         lines += ["", "## Read disturb", "", "![read disturb](fit_read_disturb.png)", "",
                   f"- factor on the switching kinetics: {_ci(f)}" + ("" if f["resolved"] else " (not resolved: inherited)"),
                   f"- {f['n_devices']} devices stressed at {f['stress_voltage']} V, reads taken as {f['read_time']:g} s"]
+    if fit.iv_shape is not None:
+        c = fit.iv_shape.c
+        lines += ["", "## I-V shape (read and energy)", "",
+                  f"- {fit.iv_shape.iv}" + (f", v0 {fit.iv_shape.v0:.3g} V" if fit.iv_shape.v0 else "")
+                  + f"; curvature 1/v0² {_ci(c)} V⁻² over {c['n_ramps']} ramps below {c['v_max']:.3g} V"]
     lines += ["", "## Provenance of every block", "", "| block | where it comes from |", "|---|---|"]
     for k, v in sorted((fit.device_model.provenance or {}).items()):
         lines.append(f"| {k} | {v} |")
