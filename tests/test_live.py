@@ -390,3 +390,27 @@ def test_training_abort_from_the_page_records_the_epochs_so_far(tmp_path):
     assert runs.rows[0] == 2 and len(feed) == 2 and feed.status == "aborted"
     version, signs = feed.extras["signs"]
     assert version == 2 and signs.shape == (16, 8) and set(np.unique(signs)) <= {-1.0, 1.0}
+
+
+def test_a_finished_training_stays_on_the_page_beside_the_next_one():
+    """The demo trains on the device, then the same network ideal: the page shows the first
+    run's test accuracy, dashed, beside the second's."""
+    feed = Feed()
+    doc = Document()
+    make_document(feed)(doc)
+    feed.started({"name": "bnn_training", "run_id": 3, "metadata": {"config": {"mode": "device"}}})
+    feed.rows([{"epoch": e, "test_acc": a, "train_acc": a} for e, a in ((1, 0.90), (2, 0.93))])
+    _tick(doc)
+    feed.ended("finished")
+    feed.next_run({"name": "bnn_training", "metadata": {"config": {"mode": "ideal"}}})
+    feed.started({"run_id": 4})
+    feed.rows([{"epoch": 1, "test_acc": 0.94, "train_acc": 0.95}])
+    _tick(doc)
+    from bokeh.models import ColumnDataSource
+
+    refs = next(s for s in doc.select({"type": ColumnDataSource}) if "xs" in s.data)
+    assert refs.data["label"] == ["device (run 3): test"]
+    assert refs.data["xs"] == [[1, 2]] and np.allclose(refs.data["ys"][0], [90.0, 93.0])
+    assert len(feed) == 1                                   # the new run's rows only
+    feed.next_run({"name": "PulseTrain"})                   # a measurement is never a reference
+    assert [r["label"] for r in feed.references] == ["device (run 3)", "ideal (run 4)"]

@@ -46,17 +46,36 @@ class Feed:
         self.extras: dict[str, tuple[int, Any]] = {}   # name -> (version, value)
         self.levels: Callable[[], list[dict]] | None = None
         self.control = None                           # a RunControl, when the page may steer
+        # earlier training runs on this page (device beside ideal): label, epochs, test accuracy
+        self.references: list[dict] = []
 
     generation = 0    # bumped by next_run: a page rebuilds its plots for the new run
 
     def next_run(self, info: dict) -> None:
         """A new run on the same page (``labbench characterize``'s next step): the rows and
         state of the last one go, the page rebuilds for this one.  New objects, not cleared
-        ones: a page thread reading the old list sees it whole."""
+        ones: a page thread reading the old list sees it whole.  A finished training run's
+        accuracy stays on the page as a reference beside the next (:meth:`keep_reference`)."""
+        self.keep_reference()
         self._rows, self.arrived, self.extras = [], [], {}
         self.status, self.reason, self.percent = "starting", "", None
         self.info = dict(info)
         self.generation += 1
+
+    def keep_reference(self) -> None:
+        """Keep this run's test accuracy per epoch, when it is a training run (the demo's
+        device run, then its ideal twin: the page draws them side by side)."""
+        if self.name != "bnn_training":
+            return
+        rows = [r for r in self._rows if "epoch" in r and r.get("test_acc") is not None]
+        if not rows:
+            return
+        cfg = (self.info.get("metadata") or {}).get("config") or {}
+        label = str(cfg.get("mode", "run"))
+        if self.info.get("run_id") is not None:
+            label += f" (run {self.info['run_id']})"
+        self.references = [*self.references, {"label": label, "epoch": [r["epoch"] for r in rows],
+                                              "test_acc": [r["test_acc"] for r in rows]}]
 
     def expect(self, info: dict) -> None:
         """What the run will be, before it starts (the procedure's name), so a page opened

@@ -321,6 +321,9 @@ class GenericPanel(Panel):
             self.curves[c].add(c, c, x, _col(rows, c))
 
 
+REFERENCE_COLORS = ("#7f7f7f", "#bcbd22", "#17becf", "#8c564b")
+
+
 class TrainingPanel(Panel):
     """Per epoch: accuracy, update and refresh pulses, energy, the fraction of pairs near
     saturation; and layer 0's sign map (sign of G+ − G−), redrawn each epoch."""
@@ -353,6 +356,12 @@ class TrainingPanel(Panel):
         sf.image(image="image", x=0, y=0, dw="dw", dh="dh", source=self.signs, color_mapper=mapper)
         sf.add_layout(ColorBar(color_mapper=mapper, width=8), "right")
         self._signs_version = 0
+        # earlier runs on this page (the demo's device run beside its ideal twin), dashed
+        self.references = ColumnDataSource({"xs": [], "ys": [], "label": [], "color": []})
+        acc = figs[0]
+        acc.multi_line(xs="xs", ys="ys", source=self.references, line_dash="dashed", line_width=2,
+                       color="color", legend_field="label")
+        self._refs_seen = 0
         self.layout = gridplot([*figs, sf], ncols=3)
 
     def add(self, rows):
@@ -366,6 +375,13 @@ class TrainingPanel(Panel):
                     self.curves[title].add(key, label, x, y)
 
     def refresh(self, feed):
+        refs = getattr(feed, "references", [])
+        if len(refs) != self._refs_seen:
+            self._refs_seen = len(refs)
+            self.references.data = {"xs": [list(r["epoch"]) for r in refs],
+                                    "ys": [[100 * a for a in r["test_acc"]] for r in refs],
+                                    "label": [f"{r['label']}: test" for r in refs],
+                                    "color": [REFERENCE_COLORS[i % len(REFERENCE_COLORS)] for i in range(len(refs))]}
         version, signs = feed.extras.get("signs", (0, None))
         if signs is not None and version != self._signs_version:
             self._signs_version = version
