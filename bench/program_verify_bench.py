@@ -32,7 +32,8 @@ from labbench.physics import load_device_model
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = [("hfox_2t2r_default", "the default model (HfOx 1T1R, literature values)"),
-          ("ag_asi_neurosim", "fitted by labbench to NeuroSim's Ag:a-Si example (no access-transistor SET limit)")]
+          ("ag_asi_neurosim", "fitted by labbench to NeuroSim's Ag:a-Si example (no access-transistor SET limit)"),
+          ("crosssim_rram", "fitted by labbench to CrossSim's RRAM ramps (400-600 Ohm, lines lowered to 329 Ohm)")]
 TOLERANCES = (0.01, 0.02, 0.05)
 
 

@@ -65,3 +65,14 @@ CASES = [
     _measure("pulse-train-gate-over-limit", "pulse-train", "gates=9", r"gate 9 V refused before the run"),
     _measure("iv-sweep-gates-nan", "iv-sweep", "gates=nan", r"gates: nan must be a finite number > 0"),
 ]
+
+# a low-resistance device behind lines that take most of every pulse: no pulse could switch it
+_LOW_R = ("name: t\nupdate: {kind: neurosim, g_min: 1.6e-3, g_max: 2.5e-3, pmax_set: 64, a_set: 30, "
+          "pmax_reset: 64, a_reset: -10}\n%s")
+CASES += [
+    Case("model-lines-keep-threshold-out-of-reach",
+         ["train", "--device-model", "{tmp}/bad.yaml", "--epochs", "1", "--train-subset", "100", "--out", RUN,
+          "--no-db"], expect=r"never reached by the nominal pulse.*on_resistance \(1000 Ohm\) takes the rest",
+         files={"bad.yaml": _LOW_R % "switching: {on_resistance: 1000}\n"}, exit_codes=(2,),
+         forbid=(RUN, "{tmp}/labbench.db")),
+]

@@ -269,3 +269,21 @@ def test_feedback_forming_stops_each_cell_at_its_forming_pulse(tmp_path):
         assert rows.voltage.iloc[1:].is_monotonic_increasing and rows.gate.iloc[1:].is_monotonic_increasing
     assert df["yield"].dropna().tolist() == [1.0, 1.0, 1.0]
     assert (g_after < 1e-5).all()                                       # formed, then RESET
+
+
+def test_a_low_resistance_device_fitted_without_a_base_can_be_programmed():
+    """CrossSim's 400-600 Ohm ramps fitted without a base model: the schema's 1 kOhm lines would
+    have left 38 % of each pulse on the device, below its thresholds (program-verify converged 3 %
+    of cells); the fit lowers them, says so, and the model programs."""
+    from labbench.fitting.reference_fits import crosssim
+
+    r, _ = crosssim()
+    dm = r.device_model
+    assert dm.switching.on_resistance < 1000 and "on_resistance lowered" in dm.provenance["switching"]
+    assert any("on_resistance lowered" in n for n in r.notes)
+    settings = pv.VerifySettings.for_model(dm, tolerance=0.02)
+    lo, hi = pv.reachable_range(dm, settings)
+    arr = SimArray(dm, 8, 8, seed=3, dtype=np.float64)
+    u = np.random.default_rng(1).uniform(0.1, 0.9, (8, 8, 2))
+    res = arr.program_verify(lo + u * (hi - lo), settings, keep_trace=False)
+    assert res.converged.mean() >= 0.95

@@ -524,6 +524,8 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         fit_block["hrs_start_of_set"] = hrs
     src = str(source) if source is not None else "the data"
     base_kw, prov = provenance.complete(base, dict(base_kw), src, fitted)
+    if sweep is None:
+        base_kw, prov = _lines_for_window(base_kw, prov, nominal, notes)
     for block, how in prov.items():
         if "not measured" in how and "." not in block:
             notes.append(f"{block}: {how}")
@@ -540,6 +542,38 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
                      notes=notes, data=df, method=method, warnings=load_warnings, switching=sweep,
                      uncertainty=_plain(intervals), convergence=_plain(convergence),
                      residual_structure=_plain(structure), neurosim_nl=_plain(ns_labels))
+
+
+def _lines_for_window(base_kw: dict, prov: dict, nominal, notes: list) -> tuple[dict, dict]:
+    """An inherited switching block without a transistor whose lines (``on_resistance``)
+    would keep the fitted device's thresholds out of the nominal pulses' reach: a 400-600 Ohm
+    device (CrossSim's ramps) behind the schema's 1 kOhm got 38 % of each pulse, so no
+    pulse at a given amplitude could switch it (program-verify converged 3 %).  The lines
+    are lowered until both nominal pulses reach their threshold with 10 % to spare, and the
+    provenance says so; a block the sweep fitted is never touched."""
+    from labbench.physics import circuit
+    from labbench.physics.device_model import Switching
+
+    sw = base_kw.get("switching") or Switching()     # no base: the schema's default block
+    if sw.set_kinetics.gate is not None or sw.reset_kinetics.gate is not None:
+        return base_kw, prov
+    try:
+        g_lo, g_hi = float(np.min(nominal.gmin)), float(np.max(nominal.gmax))
+    except (TypeError, ValueError, NotImplementedError):
+        return base_kw, prov
+    if not 0 < g_lo < g_hi < 1:       # weights in arbitrary units: no circuit
+        return base_kw, prov
+    cap = sw.on_resistance
+    for kin, g, v_th, reset in ((sw.set_kinetics, g_lo, sw.v_set, False), (sw.reset_kinetics, g_hi, sw.v_reset, True)):
+        if float(circuit.device_voltage(sw, np.array([g]), kin.amplitude, None, reset)[0]) < v_th:
+            cap = min(cap, (1.0 / g) * (kin.amplitude / (1.1 * v_th) - 1.0))
+    if cap >= sw.on_resistance or cap <= 0:
+        return base_kw, prov
+    why = (f"on_resistance lowered from {sw.on_resistance:g} to {cap:.3g} Ohm: the inherited lines left the fitted "
+           f"device ({1 / g_hi:.4g}-{1 / g_lo:.4g} Ohm) below its thresholds at the nominal pulses")
+    notes.append(f"switching: {why}")
+    prov = {**prov, "switching": f"{prov.get('switching', 'inherited')}; {why}"}
+    return {**base_kw, "switching": sw.model_copy(update={"on_resistance": float(cap)})}, prov
 
 
 def _convergence(main: dict) -> dict:

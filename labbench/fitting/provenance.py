@@ -17,7 +17,7 @@ MEASURED_BY = {
     "switching": "labbench measure pulse-train with gates, amplitudes and widths swept",
     "variability": "pulse trains of two or more cycles (HRS); forming and I-V sweeps (LRS, thresholds)",
     "retention": "labbench measure retention (bakes at two or more temperatures for E_a)",
-    "read_disturb": "many reads at a raised read voltage (no procedure yet)",
+    "read_disturb": "labbench measure read-disturb",
     "endurance": "labbench measure endurance",
     "energy": "labbench measure iv-sweep (the cell's I-V)",
     "faults": "labbench measure array-map",

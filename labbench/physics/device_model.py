@@ -434,19 +434,27 @@ class DeviceModel(_Strict):
         for name, kin, g, reset, where in (("v_reset", sw.reset_kinetics, g_hi, True, "a device at Gmax"),
                                            ("v_set", sw.set_kinetics, g_lo, False, "a device at Gmin")):
             kin_key = "reset_kinetics" if reset else "set_kinetics"
-            if kin.gate is None:
+            if not 0 < g_lo < g_hi < 1:   # weights in arbitrary units (a normalized model): no circuit to solve
                 continue
-            if kin.gate <= sw.v_gate_threshold:
+            if kin.gate is not None and kin.gate <= sw.v_gate_threshold:
                 raise ValueError(f"switching.{kin_key}.gate ({kin.gate:g} V) is at or below "
                                  f"switching.v_gate_threshold ({sw.v_gate_threshold:g} V): the nominal pulse "
                                  f"would pass no current; raise the gate or lower the threshold")
             v_dev = float(circuit.device_voltage(sw, np.array([g]), kin.amplitude, kin.gate, reset)[0])
             if v_dev < getattr(sw, name):
+                if kin.gate is not None:
+                    raise ValueError(
+                        f"switching.{name} ({getattr(sw, name):g} V) is never reached by the nominal pulse "
+                        f"switching.{kin_key} ({kin.amplitude:g} V at gate {kin.gate:g} V puts {v_dev:.3g} V across "
+                        f"{where}, the transistor in series): lower switching.{name}, or raise "
+                        f"switching.{kin_key}.amplitude or .gate")
+                # no transistor: the lines' on_resistance divides the pulse (a low-resistance device
+                # with the default 1 kOhm took 38 % of it: no pulse could switch it)
                 raise ValueError(
                     f"switching.{name} ({getattr(sw, name):g} V) is never reached by the nominal pulse "
-                    f"switching.{kin_key} ({kin.amplitude:g} V at gate {kin.gate:g} V puts {v_dev:.3g} V across "
-                    f"{where}, the transistor in series): lower switching.{name}, or raise "
-                    f"switching.{kin_key}.amplitude or .gate")
+                    f"switching.{kin_key} ({kin.amplitude:g} V puts {v_dev:.3g} V across {where} "
+                    f"({1 / g:.4g} Ohm); switching.on_resistance ({sw.on_resistance:g} Ohm) takes the rest): lower "
+                    f"switching.on_resistance or switching.{name}, or raise switching.{kin_key}.amplitude")
         return self
 
     @property
