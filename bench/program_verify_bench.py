@@ -68,8 +68,11 @@ def measure(model, size: int, seeds: int, settings) -> tuple[dict, np.ndarray, f
              "abs_err_median": np.median(err)}, pc, seconds)
 
 
-def bench_face(cells: str = "0:4, 0:4") -> dict:
-    """The procedure on the simulated SCPI bench at 2 % (cell by cell through the drivers)."""
+def bench_face(cells: str = "0:4, 0:4", bench: str = "sim.yaml", procedure: str = "program-verify") -> dict:
+    """The procedure on a simulated bench at 2 % (cell by cell through the drivers, or one TSP
+    script per cell with ``tsp-program-verify`` on the 2600B bench)."""
+    import warnings
+
     from labbench.instruments import Bench
     from labbench.paths import BENCHES
     from labbench.procedures import REGISTRY
@@ -79,8 +82,11 @@ def bench_face(cells: str = "0:4, 0:4") -> dict:
     lo, hi = pv.reachable_range(model)
     targets = ", ".join(f"{lo + u * (hi - lo):.4g}" for u in np.linspace(0.1, 0.9, 7))
     t0 = time.perf_counter()
-    with Bench.from_yaml(BENCHES / "sim.yaml") as b:
-        proc = REGISTRY["program-verify"](cells=cells, sides="+-", targets=targets, tolerance=0.02)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bench_ = Bench.from_yaml(BENCHES / bench)
+    with bench_ as b:
+        proc = REGISTRY[procedure](cells=cells, sides="+-", targets=targets, tolerance=0.02)
         res = run_procedure(proc, b, None, progress=False)
         virtual = b.now()
     last = res.data.groupby("cell").tail(1)
@@ -127,6 +133,11 @@ def main() -> None:
                  f"{100 * bf['converged']:.0f} % converged, {bf['pulses_mean']:.1f} pulses/cell, "
                  f"{bf['energy_pJ']:.3g} pJ/cell (estimated from the reads), {bf['seconds']:.1f} s wall, "
                  f"{bf['instrument_s']:.2f} s instrument time")
+    for procedure in ("program-verify", "tsp-program-verify"):
+        f = bench_face(bench="sim_2600.yaml", procedure=procedure)
+        lines.append(f"2600B bench (benches/sim_2600.yaml), {procedure:<19}: {f['cells']} cells, "
+                     f"{100 * f['converged']:.0f} % converged, {f['pulses_mean']:.1f} pulses/cell, "
+                     f"{f['seconds']:.1f} s wall, {f['instrument_s']:.2f} s instrument time")
     lines.append("")
     lines.append("energy: programming pulses only (SimArray: each device's own conductance before and after each "
                  "pulse; the bench: de-embedded reads); verify reads are not counted. "

@@ -10,7 +10,7 @@ from .feedback_forming import FeedbackForming
 from .forming import Forming
 from .iv_sweep import IVSweep
 from .multilevel import Multilevel
-from .program_verify import ProgramVerify
+from .program_verify import ProgramVerify, TspProgramVerify
 from .pulse_train import PulseTrain
 from .read_disturb import ReadDisturb
 from .retention import Retention
@@ -19,7 +19,7 @@ from .tsp_pulse_train import TspPulseTrain, TspTriggerPulseTrain
 #: CLI name -> procedure class; `labbench measure` offers exactly these
 REGISTRY = {cls.NAME: cls for cls in (PulseTrain, Forming, IVSweep, Retention, Endurance, ArrayMap,
                                       TspPulseTrain, TspTriggerPulseTrain, ProgramVerify, Multilevel,
-                                      FeedbackForming, ReadDisturb)}
+                                      FeedbackForming, ReadDisturb, TspProgramVerify)}
 
 __all__ = ["REGISTRY", "ArrayMap", "Endurance", "FeedbackForming", "Forming", "IVSweep", "Multilevel",
-           "ProgramVerify", "PulseTrain", "ReadDisturb", "Retention", "TspPulseTrain", "TspTriggerPulseTrain"]
+           "ProgramVerify", "PulseTrain", "ReadDisturb", "Retention", "TspProgramVerify", "TspPulseTrain", "TspTriggerPulseTrain"]

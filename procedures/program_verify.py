@@ -135,3 +135,63 @@ def program_cell(bench, cell: tuple[int, int, int], target: float, settings, mod
 
     return pv.run(settings, [target], read, pulse, full_reset, on_round=on_round, should_stop=should_stop,
                   keep_trace=False, model=model, read_bias=(op.read_voltage, op.read_gate))
+
+
+class TspProgramVerify(ProgramVerify):
+    """The same program-verify with the loop on a Keithley 2600B: one generated TSP script per
+    cell (:mod:`labbench.instruments.tsp_program_verify`), one message and one reply per cell.
+    Channel A drives the bit line (RESET pulses negative on it, the source line grounded),
+    channel B the word line; needs a bench like ``benches/sim_2600.yaml``.  Overshoot ``reset``
+    or ``stop``; ``restart`` and ``initial_reset`` need the SMU's full RESET (cell by cell)."""
+
+    NAME = "tsp-program-verify"
+
+    def check_plan(self, bench) -> None:
+        BenchProcedure.check_plan(self, bench)
+        from labbench.instruments.roles import SafetyError
+        from labbench.instruments.tsp_program_verify import TspProgramVerify as Runner
+
+        try:
+            runner = Runner(bench)
+            for target in self.target_list():
+                runner.plan_verify(self.settings(), target)   # the limits, then the rehearsal
+        except (ValueError, SafetyError) as e:
+            text = str(e) if "nothing was sent" in str(e) else f"{e}; nothing was sent"
+            raise PlanError(f"TspProgramVerify: {text}") from None
+        self._runner = runner
+
+    def execute(self):
+        from labbench.array import program_verify as pv
+        from labbench.instruments.tsp_program_verify import TspProgramVerify as Runner
+        from labbench.physics import load_device_model
+
+        b = self.bench
+        op = b.config.operating
+        model = load_device_model(b.config.chip.device_model)
+        settings = self.settings()
+        runner = getattr(self, "_runner", None) or Runner(b)
+        targets = self.target_list()
+        cells = self.selected_cells()
+        kinds = {0: pv.READ, 1: pv.SET_PULSE, 2: pv.RESET_PULSE}
+        for k, (r, c, s) in enumerate(cells):
+            target = targets[k % len(targets)]
+            res = runner.verify(r, c, s, target, settings)
+            t = b.now()
+            energy, before = 0.0, None
+            for p, (kind, amp, width, gate, g) in enumerate(res["ops"]):
+                kind = kinds[int(kind)]
+                if kind != pv.READ:
+                    energy += float(pv.estimated_energy(model, np.array([before]), np.array([g]), np.array([kind]),
+                                                        np.array([amp]), np.array([width]), np.array([gate]),
+                                                        op.read_voltage, op.read_gate)[0])
+                self.emit("results", {**self.cell_fields(r, c, s), "pulse": p, "kind": pv.KIND_NAMES[kind],
+                                      "amplitude": amp if kind != pv.READ else float("nan"),
+                                      "width": width if kind != pv.READ else float("nan"),
+                                      "gate": gate if kind != pv.READ else float("nan"),
+                                      "conductance": g, "target": target, "error": (g - target) / target,
+                                      "converged": int(abs(g - target) <= settings.tolerance * target),
+                                      "energy": energy, "time": t})
+                before = g
+            self.progress(k + 1, len(cells))
+            if self.should_stop():
+                return

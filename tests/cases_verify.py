@@ -96,3 +96,17 @@ CASES += [
     M("ff-current-above-compliance", "feedback-forming", "formed_current=1e-3",
       expect=r"formed_current=0\.001 A is not below the read compliance", forbid=("{tmp}/d.db",)),
 ]
+
+# program-verify as one TSP script per cell: what needs the SMU's full RESET, a bench without
+# a 2600B, and a SET ramp beyond channel A's limit (refused before the rehearsal sends nothing)
+_TSP = ["measure", "tsp-program-verify", "--bench", "sim_2600", "--db", "{tmp}/d.db", "-p", "cells=0, 0"]
+CASES += [
+    Case("tsp-pv-restart", _TSP + ["-p", "overshoot=restart"], r"overshoot 'restart' needs the SMU's full RESET",
+         exit_codes=(2,), forbid=("{tmp}/d.db",)),
+    Case("tsp-pv-initial-reset", _TSP + ["-p", "initial_reset=1"], r"initial_reset needs the SMU's full RESET",
+         exit_codes=(2,), forbid=("{tmp}/d.db",)),
+    Case("tsp-pv-no-2600b", ["measure", "tsp-program-verify", "--db", "{tmp}/d.db", "-p", "cells=0, 0"],
+         r"does not run TSP scripts", exit_codes=(2,), forbid=("{tmp}/d.db",)),
+    Case("tsp-pv-tolerance-nan", _TSP + ["-p", "tolerance=nan"], r"tolerance=nan is not a finite", exit_codes=(2,),
+         forbid=("{tmp}/d.db",)),
+]

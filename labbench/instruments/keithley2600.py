@@ -289,14 +289,16 @@ def _compact(lua: str) -> str:
 
 
 def call_chunk(fn: str, args: tuple, limits: dict[str, tuple[float | None, float | None]],
-               max_width: float = 1.0) -> str:
+               max_width: float = 1.0, body: str | None = None) -> str:
     """One self-contained TSP message that defines ``fn`` and its helpers as locals, with
     ``limits`` ({'hi': (V, A), 'b': (V, A)}) and the longest pulse ``max_width`` (s) written
-    in, and calls it with ``args``."""
+    in, and calls it with ``args``.  ``body``: the Lua defining ``fn`` (default: labbench's
+    own for ``fn``), with ``{wmax}`` where the longest pulse goes."""
     (va, ia), (vb, ib) = limits["hi"], limits["b"]
     head = PULSE_READ_LUA.format(va=float(va or 0.0), ia=float(ia or 0.0), vb=float(vb or 0.0),
                                  ib=float(ib if ib is not None else 1e-10))
-    body = _BODIES[fn].format(wmax=float(max_width)) if fn == "ttrain" else _BODIES[fn]
+    body = body if body is not None else _BODIES[fn]
+    body = body.format(wmax=float(max_width)) if "{wmax" in body else body
     call = f"{fn}(" + ", ".join("%.12g" % a for a in args) + ")"
     return "loadandrunscript\n" + _compact(head + body) + "\n" + call + "\nendscript"
 
