@@ -145,7 +145,7 @@ def current_notes(fit: CampaignFit) -> list[str]:
     out = []
     for n in list(fit.pulse.notes) + (list(fit.retention.notes) if fit.retention is not None else []) + fit.notes:
         block, _, rest = n.partition(": ")
-        if rest.startswith("inherited") and "not measured" not in prov.get(block, "not measured"):
+        if rest.startswith("inherited") and prov.get(block, "").startswith("fitted"):
             continue
         out.append(n)
     return out

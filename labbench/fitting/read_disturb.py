@@ -192,10 +192,14 @@ def fit_read_disturb(data, base: DeviceModel, name: str | None = None, source: s
               "method": "median device, lognormal t interval over devices",
               "stress_voltage": sorted(per["stress_voltage"].unique().tolist()), "read_time": t_read}
     src = f"{source or 'a read-disturb run'}: {int(ok.sum())} devices"
+    # the stress is positive: negative (RESET-polarity) reads keep the base model's factor
+    old = base.read_disturb or ReadDisturb(model="kinetics", factor=1.0)
+    reset_factor = old.factor_for(-1.0) if old.model == "kinetics" else 1.0
     if resolved:
-        block = ReadDisturb(model="kinetics", factor=value)
+        block = ReadDisturb(model="kinetics", factor=value, reset_factor=reset_factor)
         what = (f"fitted from {src}: factor {value:.3g} (95 % {lo:.3g}..{hi:.3g}) on the switching kinetics, "
-                f"stress reads taken as {t_read:g} s (switching.dc_time)")
+                f"stress reads taken as {t_read:g} s (switching.dc_time); negative (RESET-polarity) reads: "
+                f"reset_factor {reset_factor:.3g} kept from the model it was fitted on, not measured (the stress is positive)")
     else:
         block = base.read_disturb or ReadDisturb(model="kinetics", factor=1.0)
         what = (f"inherited from {base.name}: the read-disturb run ({src}) does not resolve the factor "

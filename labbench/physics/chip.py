@@ -897,7 +897,7 @@ class Chip:
         sense read for a change of 10⁻¹³ S would cost training its speed for nothing, and the
         deferred reads are applied exactly (a closed form in the pulse count)."""
         rd = self.model.read_disturb
-        if rd is None or voltage == 0 or not rd.factor:
+        if rd is None or voltage == 0 or not rd.factor_for(voltage):
             return
         key = (float(voltage), self.model.read.gate if gate is None else gate, self._read_time(duration))
         if np.size(idx):
@@ -930,8 +930,9 @@ class Chip:
         sense = self.__dict__.get("_sense")
         if sense is None:   # once per chip: this runs per sense read, per tile
             rd = self.model.read_disturb
-            if rd is None or not rd.factor or rd.model == "fraction":
-                sense = self._sense = (None if rd is None or not rd.factor else "fraction", 0.0)
+            v_sense = float(self.model.read.voltage)
+            if rd is None or not rd.factor_for(v_sense) or rd.model == "fraction":
+                sense = self._sense = (None if rd is None or not rd.factor_for(v_sense) else "fraction", 0.0)
             else:
                 key = (float(self.model.read.voltage), self.model.read.gate, self._read_time(None))
                 sense = self._sense = (key, self._disturb_scale(key))

@@ -247,17 +247,27 @@ class ReadDisturb(_Strict):
     ``m = factor·ln(1 + (t/τ)·e^((V_dev − V_nom)/v0)) / ln(1 + t_nom/τ)`` nominal pulses
     (:func:`labbench.physics.kinetics.read_disturb_pulses`), so disturb follows voltage and
     time as SET does.  ``factor`` > 1 models a device whose read disturb exceeds its own SET
-    kinetics' sub-threshold tail.
+    kinetics' sub-threshold tail; ``reset_factor`` (None: ``factor``) is that of negative,
+    RESET-polarity reads, which a positive read-disturb stress does not measure.
 
     ``model: fraction`` (schema 2 files): each read at V moves G a fraction
     ``shift·exp((|V| − v_ref)/v0)`` of the way to Gmax (V > 0) or Gmin, whatever its duration."""
 
     model: Literal["kinetics", "fraction"] = "kinetics"
     factor: float = Field(1.0, ge=0, le=1e9, description="kinetics: the read's pulse equivalent times this")
+    # a read-disturb stress measures one polarity; the other keeps its own factor, because a
+    # factor fitted on top of the SET kinetics' v0 (which it corrects at the stress voltage)
+    # says nothing of the RESET kinetics (one factor for both moved the I-V's RESET peak 30 %)
+    reset_factor: float | None = Field(None, ge=0, le=1e9, description="kinetics: the factor of negative "
+                                                                       "(RESET-polarity) reads; None: factor")
     shift: float | None = Field(None, ge=0, le=0.1, description="fraction: of the remaining way moved per "
                                                                 "read at v_ref")
     v_ref: float = Field(0.1, gt=0, le=5, description="fraction: V, the read voltage at which shift is given")
     v0: float = Field(0.1, gt=0, le=5, description="fraction: V per e-fold of the disturb with read voltage")
+
+    def factor_for(self, voltage: float) -> float:
+        """The kinetics factor of a read at ``voltage`` (its polarity's)."""
+        return self.factor if voltage >= 0 or self.reset_factor is None else self.reset_factor
 
     @model_validator(mode="after")
     def _shift_for_fraction(self):

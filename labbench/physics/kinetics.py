@@ -104,7 +104,8 @@ def form_progress(sw, voltage: float, width: float, v_form: np.ndarray) -> np.nd
 def read_disturb_pulses(model, g: np.ndarray, voltage: float, gate, duration: float) -> np.ndarray:
     """How many nominal pulses one read is worth, per device at ``g``: a read at ``voltage``
     (> 0: SET polarity) for ``duration`` s through the transistor at ``gate``, by the same
-    switching kinetics as a pulse (:func:`effective_pulses`), times ``read_disturb.factor``.
+    switching kinetics as a pulse (:func:`effective_pulses`), times the read's polarity's
+    ``read_disturb`` factor (``factor``, or ``reset_factor`` for a negative read).
     No threshold: a read is far below V_set, and disturb is exactly the sub-threshold tail of
     the kinetics (the V_set threshold of a pulse is where a *single* pulse stops counting).
 
@@ -120,4 +121,4 @@ def read_disturb_pulses(model, g: np.ndarray, voltage: float, gate, duration: fl
     v_dev = device_voltage(sw, abs(float(voltage)), g, d, gate)
     start = np.array([model.gmin if d == SET else model.gmax], float)
     v_nom = device_voltage(sw, kin.amplitude, start, d, kin.gate)
-    return effective_pulses(kin, v_dev, v_nom, float(duration)) * model.read_disturb.factor
+    return effective_pulses(kin, v_dev, v_nom, float(duration)) * model.read_disturb.factor_for(voltage)
