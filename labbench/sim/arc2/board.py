@@ -95,12 +95,22 @@ class Arc2Board:
         self.selectors: set[int] = set()        # selectors toggled high
         self.aux = {"SELL": 0.0, "SELH": 0.0}
         self.control = "Internal"
-        self.fifo: list[QueuedCall] = []        # queued, not executed
         self.output: deque = deque()            # result slabs: (kind, 64 float32)
         self.history: list[QueuedCall] = []     # executed calls, in order (a rehearsal's record)
+        self.programs: list[list[QueuedCall]] = []   # the same, one list per execute()
         self.instructions = 0                   # instructions executed (a benchmark's count)
         self.transfers = 0                      # USB transfers (execute() and result fetches)
         self.opened = False
+
+    def power_on(self) -> None:
+        """What ``Instrument(..., init=True)`` brings the board to: DACs at 0 V, channels
+        open, no grounds, selectors low at 0 V."""
+        self.dac[:] = 0.0
+        self.mode = ["open"] * 64
+        self.gnd.clear()
+        self.ac_gnd.clear()
+        self.selectors.clear()
+        self.aux.update(SELL=0.0, SELH=0.0)
 
     # -- levels -------------------------------------------------------------------------
     def channel_level(self, ch: int) -> float | None:
@@ -131,9 +141,9 @@ class Arc2Board:
         if seconds > 0:
             self.world.clock.advance(seconds)
 
-    def execute(self) -> None:
-        """Run every queued call, in order, in virtual time."""
-        calls, self.fifo = self.fifo, []
+    def execute(self, calls: list[QueuedCall]) -> None:
+        """Run ``calls`` (an Instrument's queue), in order, in virtual time."""
+        self.programs.append(list(calls))
         self.transfers += 1
         self.wait(USB_LATENCY)
         for call in calls:
@@ -245,17 +255,18 @@ class Arc2Board:
 
     def read(self, low: int | None, highs, vread: float, reset: bool, ground_after: bool, sink=None) -> np.ndarray:
         """A current read of ``highs`` (0 V) against ``low`` (-vread; None: an open read at
-        the levels as they are).  Returns the 64-channel slab (NaN where not read)."""
+        the levels as they are, no channel set up).  Returns the 64-channel slab (NaN where
+        not read)."""
         if reset:
             self.dac[:] = 0.0
-        self.wait(AMP_PREP)
         if low is not None:
+            self.wait(AMP_PREP)
             self.dac[low] = -float(vread)
-        for ch in highs:
-            self.dac[ch] = 0.0
-        for ch in range(64):               # UP CH: every channel to arbitrary voltage
-            self._drive(ch, "arb")
-        self.wait(DAC_SETTLE)
+            for ch in highs:
+                self.dac[ch] = 0.0
+            for ch in range(64):               # UP CH: every channel to arbitrary voltage
+                self._drive(ch, "arb")
+            self.wait(DAC_SETTLE)
         slab = np.full(64, np.nan, dtype=np.float32)
         sums = dict.fromkeys(highs, 0.0)
         chip = self.world.chip

@@ -89,33 +89,35 @@ class Instrument:
         if board is None:
             raise ArC2Error(f"Invalid ArC2 device id: {port}")
         self._board = board
+        self._fifo: list[QueuedCall] = []      # this connection's command buffer (libarc2 keeps one per handle)
         self.firmware = firmware
         if init is None or init:
-            board.dac[:] = 0.0
+            board.power_on()
         board.opened = True
 
     # -- the queue ------------------------------------------------------------------------
     def _queue(self, name: str, args: tuple, *ops) -> "Instrument":
-        self._board.fifo.append(QueuedCall(name, args, list(ops)))
+        self._fifo.append(QueuedCall(name, args, list(ops)))
         return self
 
     def _now(self, name: str, args: tuple, *ops) -> list:
         """An immediate call: queue it, execute everything queued, fetch its results."""
         out: list = []
-        self._board.fifo.append(QueuedCall(name, args, [(_collect(op, out), a) for op, a in ops]))
-        self._board.execute()
+        self._fifo.append(QueuedCall(name, args, [(_collect(op, out), a) for op, a in ops]))
+        self.execute()
         self._board.transfers += 1          # the result comes back over USB
         self._board.wait(USB_LATENCY)
         return out
 
     def execute(self) -> "Instrument":
         """Write everything in the command buffer to the instrument."""
-        self._board.execute()
+        calls, self._fifo = self._fifo, []
+        self._board.execute(calls)
         return self
 
     def busy(self) -> bool:
         """Returns `True` if the command buffer has not been consumed."""
-        return bool(self._board.fifo)
+        return False     # execute() runs the program to its end in virtual time
 
     def wait(self) -> None:
         """Block until the instrument has executed its command buffer."""
@@ -427,7 +429,7 @@ class Instrument:
             ops.append((Arc2Board.read, (lo, (hi,), v, False, pre is None, True)))
             ops.append((Arc2Board.delay, (inter,)))
         self._queue("read_train", (lo, hi, v, inter, pre, cond), *ops)
-        self._board.execute()
+        self.execute()
         return None
 
     def pick_one(self, mode, rtype) -> Optional[np.ndarray]:
