@@ -170,7 +170,12 @@ class Arc2Adapter:
         self._check_level("pulse level", low, -half)
         nanos = max(1, round(width * 1e9))
         program = [*self._RELEASE, *self._gate_program(row, gate, -half)]
-        program += [("pulse_one", (low, high, amplitude, nanos))] * int(n)
+        if n == 1:
+            program.append(("pulse_one", (low, high, amplitude, nanos)))
+        else:   # a train is one ramp of a single step: n pulses at the amplitude, no reads
+            step = 0.1    # vstop = vstart + step/2: exactly one step, at vstart
+            program.append(("generate_ramp", (low, high, amplitude, step, amplitude + step / 2, nanos, 0, int(n),
+                                              self.lib.ReadAt.Never, self.lib.ReadAfter.Never)))
         self._run(program)
 
     # -- bench plumbing ---------------------------------------------------------------------

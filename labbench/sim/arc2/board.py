@@ -67,7 +67,11 @@ class QueuedCall:
 
 def _show(a) -> str:
     if isinstance(a, np.ndarray):
-        return f"[{', '.join(str(int(x)) for x in a)}]" if a.dtype.kind in "iu" else repr(a.tolist())
+        if a.dtype.kind not in "iu":
+            return repr(a.tolist())
+        if a.size > 4 and (np.diff(a.astype(np.int64)) == 1).all():   # a run of channels, as one would type it
+            return f"np.arange({int(a[0])}, {int(a[-1]) + 1}, dtype=np.uint64)"
+        return f"[{', '.join(str(int(x)) for x in a)}]"
     if isinstance(a, (np.floating, float)):
         return f"{float(a):.6g}"
     if isinstance(a, list):
@@ -135,6 +139,15 @@ class Arc2Board:
     def idle_state(self) -> dict[int, float | None]:
         """Every channel's level now (None: floating), for checks and snapshots."""
         return {ch: self.channel_level(ch) for ch in range(64)}
+
+    def program_lines(self) -> list[str]:
+        """Every executed program, step by step: a header per execute() (or immediate read,
+        which executes the queue before it), then each pyarc2 call with its arguments."""
+        out = []
+        for k, calls in enumerate(self.programs, 1):
+            out.append(f"step {k}: execute() runs {len(calls)} call{'s' if len(calls) != 1 else ''}")
+            out += [f"  {call}" for call in calls]
+        return out
 
     # -- time -----------------------------------------------------------------------------
     def wait(self, seconds: float) -> None:
