@@ -78,7 +78,7 @@ def _show(a) -> str:
         return "[" + ", ".join(_show(x) for x in a) + "]"
     if isinstance(a, tuple):
         return "(" + ", ".join(_show(x) for x in a) + ")"
-    v = getattr(a, "variant", None)
+    v = getattr(a, "_name", None)
     if v is not None:
         return f"{type(a).__name__}.{v}" + (f"({a.voltage():.6g})" if v == "Arb" else "")
     return repr(a)

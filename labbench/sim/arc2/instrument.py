@@ -185,7 +185,7 @@ class Instrument:
     def config_aux_channels(self, voltages) -> "Instrument":
         """Configure the auxiliary DACs: ``[(AuxDACFn, voltage), ...]`` (SELL/SELH: selector levels)."""
         conf = cv.pairs(voltages, "voltages", lambda f: cv.enum(f, AuxDACFn, "voltages"), lambda v: _v(v, "voltages"))
-        named = [(f.variant, v) for f, v in conf]
+        named = [(f._name, v) for f, v in conf]
         return self._queue("config_aux_channels", (conf,), (Arc2Board.set_aux, (named,)))
 
     def config_selectors(self, selectors) -> "Instrument":
@@ -201,11 +201,11 @@ class Instrument:
         arr = cv.ndarray_check(chans)
         c = _chans(arr, "chans")
         r = cv.enum(rng, OutputRange, "rng")
-        return self._queue("set_channel_range", (arr, r), (Arc2Board.set_range, (c, r.variant)))
+        return self._queue("set_channel_range", (arr, r), (Arc2Board.set_range, (c, r._name)))
 
     def set_control_mode(self, mode) -> "Instrument":
         m = cv.enum(mode, ControlMode, "mode")
-        return self._queue("set_control_mode", (m,), (Arc2Board.set_control, (m.variant,)))
+        return self._queue("set_control_mode", (m,), (Arc2Board.set_control, (m._name,)))
 
     def set_logic(self, mask: int, cl0: Optional[IODir] = None, cl1: Optional[IODir] = None,
                   cl2: Optional[IODir] = None, cl3: Optional[IODir] = None) -> "Instrument":
@@ -240,7 +240,7 @@ class Instrument:
         """Pulse every crosspoint, slice by slice (Rows: the word channels low, Cols: the bit ones)."""
         v, n = _v(voltage, "voltage"), cv.uint(nanos, "nanos", 128)
         o = cv.enum(order, BiasOrder, "order")
-        lows = ALL_WORDS if o is BiasOrder.Rows else ALL_BITS
+        lows = ALL_WORDS if o._name == "Rows" else ALL_BITS
         return self._queue("pulse_all", (v, n, o), *[(Arc2Board.pulse, (c, orthogonal(c), v, n)) for c in lows])
 
     def pulse_slice_fast_open(self, chans, cl_nanos, preset_state) -> "Instrument":
@@ -297,7 +297,7 @@ class Instrument:
         """Every crosspoint, slice by slice: a 32×32 float32 array."""
         v = _v(vread, "vread")
         o = cv.enum(order, BiasOrder, "order")
-        lows = ALL_WORDS if o is BiasOrder.Rows else ALL_BITS
+        lows = ALL_WORDS if o._name == "Rows" else ALL_BITS
         slabs = self._now("read_all", (v, o), *[(Arc2Board.read, (c, orthogonal(c), v, True, True)) for c in lows])
         return np.stack([s[list(orthogonal(c))] for s, c in zip(slabs, lows)]).astype(np.float32)
 
@@ -362,7 +362,7 @@ class Instrument:
     def pulseread_all(self, vpulse, nanos, vread, order) -> np.ndarray:
         vp, n, vr = _v(vpulse, "vpulse"), cv.uint(nanos, "nanos", 128), _v(vread, "vread")
         o = cv.enum(order, BiasOrder, "order")
-        lows = ALL_WORDS if o is BiasOrder.Rows else ALL_BITS
+        lows = ALL_WORDS if o._name == "Rows" else ALL_BITS
         rows = [self._pulseread("pulseread_all", (vp, n, vr, o), c, orthogonal(c), vp, n, vr)[list(orthogonal(c))]
                 for c in lows]
         return np.stack(rows).astype(np.float32)
@@ -417,10 +417,10 @@ class Instrument:
         inter = cv.uint(interpulse, "interpulse", 128)
         pre = cv.opt(preload, _v, "preload")
         cond = cv.enum(condition, WaitFor, "condition")
-        if cond.variant == "Iterations":
+        if cond._name == "Iterations":
             n = cond._n
         else:   # a duration: as many reads as fit, each read plus its wait
-            span = cond._n * (1e-9 if cond.variant == "Nanos" else 1e-3)
+            span = cond._n * (1e-9 if cond._name == "Nanos" else 1e-3)
             n = int(span / max(inter * 1e-9, 2e-4)) + 1
         if n > 10**6:
             raise ArC2Error(f"Cannot store address {n} to output buffer")
@@ -443,9 +443,9 @@ class Instrument:
         slab = board.output.popleft()
         board.transfers += 1
         board.wait(USB_LATENCY)
-        if m is DataMode.All:
+        if m._name == "All":
             return slab.astype(np.float32)
-        return slab[list(ALL_WORDS if m is DataMode.Words else ALL_BITS)].astype(np.float32)
+        return slab[list(ALL_WORDS if m._name == "Words" else ALL_BITS)].astype(np.float32)
 
     def _array_iter_inner(self, mode: DataMode, rtype: ReadType):
         data = self.pick_one(mode, rtype)
@@ -547,11 +547,11 @@ def _ramp_ops(lo, hi, v0, dv, v1, pw, inter, npulse, at, after) -> list:
     if (v1 < v0 and dv >= 0) or (v1 > v0 and dv <= 0) or not all(map(math.isfinite, (v0, dv, v1))):
         raise ArC2Error(f"Ramp operation error: Vstart {v0}, Vstop {v1}, Vstep {dv}")
     steps = math.ceil(float(np.float32(v1 - v0) / np.float32(dv))) if dv else 0
-    reads = not (at is ReadAt.Never or after is ReadAfter.Never)
+    reads = not (at._name == "Never" or after._name == "Never")
     ops = []
 
     def read(v):
-        rv = at.voltage() if at.variant == "Arb" else v
+        rv = at.voltage() if at._name == "Arb" else v
         ops.append((Arc2Board.read, (lo, (hi,), rv, False, False, True)))
 
     def inter_wait():
@@ -562,18 +562,18 @@ def _ramp_ops(lo, hi, v0, dv, v1, pw, inter, npulse, at, after) -> list:
     for k in range(steps):
         v = float(np.float32(v0 + np.float32(dv) * np.float32(k)))
         if npulse == 0:
-            if after is ReadAfter.Pulse:
+            if after._name == "Pulse":
                 read(v)
             continue
         for p in range(npulse):
             ops.append((Arc2Board.pulse, (lo, (hi,), v, pw)))
             if inter:
                 ops.append((_ground_some, ((lo, hi),)))
-            if not reads or after is ReadAfter.Ramp or (after is ReadAfter.Block and p < npulse - 1):
+            if not reads or after._name == "Ramp" or (after._name == "Block" and p < npulse - 1):
                 inter_wait()
                 continue
             read(v)
             inter_wait()
-    if reads and after is ReadAfter.Ramp and steps:
+    if reads and after._name == "Ramp" and steps:
         read(v)
     return ops

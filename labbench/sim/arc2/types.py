@@ -51,11 +51,6 @@ class _Variant:
     def __repr__(self) -> str:
         return f"<pyarc2.{type(self).__name__} object at {id(self):#x}>"
 
-    @property
-    def variant(self) -> str:
-        """The variant's name (labbench's, for rehearsal printouts; not in pyarc2)."""
-        return self._name
-
 
 def _variants(cls, names, str_form: bool = False):
     for n in names:
@@ -124,9 +119,9 @@ class ReadAfter(_Variant):
     def from_str(r):
         if not isinstance(r, str):
             raise TypeError(f"argument 'r': '{type(r).__name__}' object cannot be converted to 'PyString'")
-        for v in (ReadAfter.Pulse, ReadAfter.Ramp, ReadAfter.Block, ReadAfter.Never):
-            if str(v) == r:
-                return v
+        for name in ("Pulse", "Ramp", "Block", "Never"):
+            if name.lower() == r:
+                return ReadAfter._make(name)   # a new object, as pyarc2's: equal only to itself
         raise ValueError("Unknown ReadAfter")
 
 
@@ -150,13 +145,6 @@ class ReadAt(_Variant):
         if self._name != "Arb":
             raise Exception("No voltage associated")   # pyarc2 raises a bare Exception
         return float(self._v)
-
-    def __eq__(self, other):
-        return isinstance(other, ReadAt) and self._name == other._name and \
-            (self._name != "Arb" or self._v == other._v)
-
-    def __hash__(self):
-        return hash((self._name, getattr(self, "_v", None)))
 
 
 _variants(ReadAt, ("Bias", "Never"))
