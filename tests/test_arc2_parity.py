@@ -166,10 +166,8 @@ def test_names_only_the_docstrings_mention_fail_alike():
     neither exists (finalise_operation returns None), in pyarc2 as in the twin."""
     for lib in (twin, pyarc2):
         with pytest.raises(AttributeError, match="Gnd"):
-            lib.IdleMode.Gnd
+            getattr(lib.IdleMode, "Gnd")
         assert "IdleMode.Gnd" in lib.Instrument.get_iter.__doc__ or lib is twin
-    assert inspect.signature(twin.Instrument.finalise_operation).return_annotation is inspect.Signature.empty
-    assert pyarc2.Instrument.finalise_operation.__code__.co_code.count(b"S") >= 0   # plain function in both
     src = inspect.getsource(pyarc2.Instrument.finalise_operation)
     assert "return" not in src.split('"""')[-1]        # pyarc2's returns None: nothing to chain
     assert "return" not in inspect.getsource(twin.Instrument.finalise_operation).split('"""')[-1]

@@ -295,7 +295,7 @@ class BenchConfig(_Strict):
         """The name of the bench's array tester (an ArC TWO), if it has one."""
         return next((n for n, i in self.instruments.items() if i.role == ARRAY_TESTER), None)
 
-    def _check_array_tester(self) -> None:  # noqa: C901 - one rule of an ArC TWO bench per branch
+    def _check_array_tester(self) -> None:
         """An ArC TWO bench: the one instrument drives the chip in the three roles (terminals
         ``hi``: reads and DC, ``ch1``: programming pulses, ``ch2``: the word-line gate
         level), its map is its mapper file, and every limit fits its declared output range."""
