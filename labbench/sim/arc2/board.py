@@ -289,7 +289,10 @@ class Arc2Board:
             self.world.chip_to_now()
             chan_of = {line: n for line, (kind, n) in self.lines.items() if kind == "channel"}
             sl_ch = chan_of.get(("SL", 0))
+            vth = chip.model.switching.v_gate_threshold
             for idx, vdev, vg, (_, bit) in _devices(self):
+                if vg < vth:          # the access transistor is off: nothing flows, as on the SCPI path
+                    continue
                 i = bias_current(chip, idx, vdev, vg, None, READ_BIAS)
                 # current out of a channel into the array: + on the bit line, - on SL
                 if chan_of.get(bit) in sums:
