@@ -59,7 +59,7 @@ def test_adapter_is_built_the_way_the_bench_builds_it(driver):
     address: Arc2Bench builds it from its bench-file entry and channel map)."""
     if DRIVERS[driver].role == "array_tester":
         got = [p.name for p in inspect.signature(DRIVERS[driver].factory).parameters.values()]
-        assert got == ["name", "inst", "lines", "lib", "range_volts"]
+        assert got == ["name", "inst", "lines", "lib", "range_volts", "attach"]
         return
     want = [p.name for p in list(inspect.signature(AdapterFactory.__call__).parameters.values())[1:]]
     got = [p.name for p in inspect.signature(DRIVERS[driver].factory).parameters.values()]

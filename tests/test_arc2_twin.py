@@ -176,7 +176,11 @@ def test_mixed_transitions_in_one_cluster_are_fine_across_clusters(arc):
     arc.pulse_slice_fast_open([(0, 1.0, 0.0), (8, 0.0, 1.0)], [100, 100] + [None] * 6, True).execute()
 
 
-def test_a_board_id_is_one_bench_s(arc):
+def test_the_board_plugged_last_under_an_id_is_the_one_opened(arc):
     other = pa.Arc2Board(arc._board.world, {}, board_id=3)
-    with pytest.raises(ValueError, match="already attached"):
-        pa.plug(other)
+    pa.plug(other)
+    try:
+        assert pa.Instrument(3, "fw.bin")._board is other and pa.find_ids().count(3) == 1
+    finally:
+        pa.unplug(other)
+    assert pa.Instrument(3, "fw.bin")._board is arc._board

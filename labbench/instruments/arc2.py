@@ -47,8 +47,9 @@ def import_pyarc2():
 class Arc2Adapter:
     """One ArC TWO: ``lines`` maps chip lines to channels/selectors (the mapper file)."""
 
-    def __init__(self, name: str, inst, lines: dict, lib, range_volts: float):
+    def __init__(self, name: str, inst, lines: dict, lib, range_volts: float, attach=None):
         self.name, self.lib = name, lib
+        self._attach = attach        # the twin: plug this bench's board before each open
         self.board = int(inst.board or 0)
         self.firmware = inst.firmware or ""
         self.idle = inst.idle
@@ -64,6 +65,8 @@ class Arc2Adapter:
         self._run([("set_channel_range", (np.arange(64, dtype=np.uint64), rng))])
 
     def _open(self):
+        if self._attach is not None:
+            self._attach()
         try:
             return self.lib.Instrument(self.board, self.firmware)
         except self.lib.ArC2Error as e:

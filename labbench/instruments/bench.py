@@ -11,6 +11,7 @@ import logging
 import sys
 import time
 from collections import deque
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -459,10 +460,11 @@ class Arc2Bench(Bench):
             self.world = cfg.build_world()
             lib.plug(self.world.arc2)
             lines = self.world.arc2.lines
+            attach = partial(lib.plug, self.world.arc2)
         else:
             lib = import_pyarc2()
-            lines = cfg.arc2_lines()
-        adapter = Arc2Adapter(name, inst, lines, lib, OUTPUT_RANGES[inst.output_range])
+            lines, attach = cfg.arc2_lines(), None
+        adapter = Arc2Adapter(name, inst, lines, lib, OUTPUT_RANGES[inst.output_range], attach)
         self.arc2 = self.adapters[name] = adapter
         self.sent[name] = deque(maxlen=32)
         self.source_meter = SourceMeter(name, Arc2SourceMeterView(adapter), cfg.limits)

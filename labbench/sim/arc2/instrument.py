@@ -29,21 +29,25 @@ __all__ = ["Instrument", "find_ids", "plug", "unplug"]
 
 HS_MAX_NANOS = 500_000_000      # libarc2: the high-speed drivers' longest pulse (500 ms)
 
-_boards: dict[int, Arc2Board] = {}
+_boards: dict[int, list[Arc2Board]] = {}
 
 
 def plug(board: Arc2Board) -> None:
-    """Attach a simulated board: ``find_ids()`` lists it and ``Instrument(id, fw)`` opens it."""
-    other = _boards.get(board.id)
-    if other is not None and other is not board:
-        raise ValueError(f"simulated ArC TWO id {board.id} is already attached (another open bench); "
-                         f"give this one another board id")
-    _boards[board.id] = board
+    """Attach a simulated board: ``find_ids()`` lists its id and ``Instrument(id, fw)``
+    opens it.  Several simulated benches may use the same id: the board plugged last is
+    the one opened (a bench plugs its own again before each open)."""
+    stack = _boards.setdefault(board.id, [])
+    if board in stack:
+        stack.remove(board)
+    stack.append(board)
 
 
 def unplug(board: Arc2Board) -> None:
-    if _boards.get(board.id) is board:
-        del _boards[board.id]
+    stack = _boards.get(board.id, [])
+    if board in stack:
+        stack.remove(board)
+    if not stack:
+        _boards.pop(board.id, None)
 
 
 def find_ids() -> list[int]:
@@ -85,7 +89,7 @@ class Instrument:
         if not isinstance(firmware, str):
             raise TypeError(f"argument 'fw': '{type(firmware).__name__}' object cannot be converted to 'PyString'")
         init = cv.opt(init, cv.boolean, "init")
-        board = _boards.get(port)
+        board = (_boards.get(port) or [None])[-1]
         if board is None:
             raise ArC2Error(f"Invalid ArC2 device id: {port}")
         self._board = board
