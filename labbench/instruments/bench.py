@@ -472,10 +472,30 @@ class Arc2Bench(Bench):
                                               {1: float("inf"), 2: float("inf")})
         self._pulse_ch, self._gate_ch = 1, 2
         self._gate = None
+        self._open_chuck()
         failed = self.outputs_off()
         if failed:
             raise InstrumentFault(f"could not bring {name} to its idle state on opening; check the USB cable "
                                   f"and power, then run again")
+
+    def _open_chuck(self) -> None:
+        """A heated chuck beside the ArC TWO (a VISA temperature controller), as Bench opens one."""
+        cfg = self.config
+        for name, inst in cfg.instruments.items():
+            if inst.role != "temperature_controller":
+                continue
+            lib = cfg.visa_library
+            if inst.simulated:
+                from labbench.sim.highlevel import LabbenchVisaLibrary
+
+                lib = LabbenchVisaLibrary.for_world(self.world)
+            try:
+                adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
+            except (ConnectionError, OSError, ValueError, pyvisa.errors.Error) as e:
+                raise instrument_fault(name, inst.address, e, "opening it") from None
+            self._record_commands(name, adapter)
+            self.adapters[name] = NamedAdapter(name, inst.address, adapter)
+            self.temperature_controller = TemperatureController(name, self.adapters[name], cfg.limits)
 
     def route(self, row: int, col: int, side: int, mode: str) -> None:
         raise NotImplementedError("an ArC TWO has no switch matrix: each operation addresses its cell itself")
@@ -562,8 +582,10 @@ class Arc2Bench(Bench):
                 log.warning("closing %s: %s", name, e)
         if self.world is not None and getattr(self.world, "arc2", None) is not None:
             from labbench.sim import arc2 as lib
+            from labbench.sim.highlevel import LabbenchVisaLibrary
 
             lib.unplug(self.world.arc2)
+            LabbenchVisaLibrary.release(self.world)
 
 
 def _finite_current(name: str, i: float) -> float:

@@ -305,18 +305,30 @@ class BenchConfig(_Strict):
         if len(testers) > 1:
             raise ValueError(f"instruments: {', '.join(testers)} are array testers; a bench drives one chip "
                              f"through one")
-        others = [n for n, i in self.instruments.items() if i.role != ARRAY_TESTER]
+        others = [n for n, i in self.instruments.items() if i.role not in (ARRAY_TESTER, "temperature_controller")]
         if others:
             raise ValueError(f"instruments.{others[0]}: an ArC TWO bench drives the chip itself (reads, pulses, "
-                             f"gates); remove the {self.instruments[others[0]].role} (a heated chuck is not yet "
-                             f"supported beside it)")
+                             f"gates); remove the {self.instruments[others[0]].role} (a heated chuck may stay)")
         if self.wiring is not None:
             raise ValueError("wiring: an ArC TWO bench has no switch matrix; its channel map is the mapper file "
                              f"(instruments.{name}.mapper); remove wiring")
         terms = [f"{name}.{t}" for t in DRIVERS[inst.driver].terminals]
         top = OUTPUT_RANGES[inst.output_range]
         rating = DRIVERS[inst.driver].rating
+        thermal = self.temperature_terminals()
+        for term in thermal:
+            lim = self.limits.get(term)
+            if lim is None or lim.max_temperature is None:
+                raise ValueError(f"limits.{term}: the temperature loop needs limits (max_temperature in K, at or "
+                                 f"below the chuck's rating): nothing heats without them")
+            chuck = self.instruments[term.partition(".")[0]]
+            top_t = min(chuck.chuck_rating, DRIVERS[chuck.driver].rating.max_temperature)
+            if lim.max_temperature > top_t:
+                raise ValueError(f"limits.{term}.max_temperature: {lim.max_temperature:g} K is above the chuck's "
+                                 f"or its sensor's rating ({top_t:g} K)")
         for term, lim in self.limits.items():
+            if term in thermal:
+                continue
             if term not in terms:
                 raise ValueError(f"limits.{term}: no such terminal; an ArC TWO bench has {', '.join(terms)} "
                                  f"(reads, programming pulses, word-line gate)")
@@ -498,6 +510,9 @@ class BenchConfig(_Strict):
 
             world = SimWorld(chip, None)
             world.arc2 = Arc2Board(world, self.arc2_lines(), self.instruments[tester].board or 0)
+            for name, inst in self.instruments.items():   # a heated chuck beside it, behind VISA
+                if inst.role == "temperature_controller" and inst.simulated:
+                    world.add(DRIVERS[inst.driver].sim_model, name, inst.address).set_rating(inst.chuck_rating)
             return world
         wiring = Wiring(self.wiring.matrix, dict(self.wiring.inputs), self.wiring_pins())
         world = SimWorld(chip, wiring)
