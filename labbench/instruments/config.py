@@ -313,6 +313,36 @@ class BenchConfig(_Strict):
             raise ValueError("wiring: an ArC TWO bench has no switch matrix; its channel map is the mapper file "
                              f"(instruments.{name}.mapper); remove wiring")
         terms = [f"{name}.{t}" for t in DRIVERS[inst.driver].terminals]
+        self._check_array_tester_limits(name, inst, terms)
+        op = self.operating
+        for key, t in (("read_terminal", "hi"), ("pulse_terminal", "ch1"), ("gate_terminal", "ch2")):
+            want = f"{name}.{t}"
+            if getattr(op, key) != want:
+                raise ValueError(f"operating.{key}: on an ArC TWO bench it is {want!r}, not {getattr(op, key)!r}")
+            if want not in self.limits:
+                raise ValueError(f"operating.{key}: terminal {want!r} has no limits; add limits.{want} (max_voltage)")
+
+        def within(what: str, value: float, term: str, key: str) -> None:
+            lim = getattr(self.limits[term], key)
+            if lim is None:
+                raise ValueError(f"operating.{what}: limits.{term} has no {key}; add it")
+            if abs(value) > lim:
+                raise ValueError(f"operating.{what} = {value:g} exceeds limits.{term}.{key} = {lim:g}; "
+                                 f"lower the operating point or raise the limit")
+
+        within("read_voltage", op.read_voltage, op.read_terminal, "max_voltage")
+        within("strong_reset_voltage", op.strong_reset_voltage, op.pulse_terminal, "max_voltage")
+        within("read_gate", op.read_gate, op.gate_terminal, "max_voltage")
+        within("strong_reset_gate", op.strong_reset_gate, op.gate_terminal, "max_voltage")
+        for spec_name in ("set", "reset"):
+            spec = getattr(op, spec_name)
+            within(f"{spec_name}.amplitude", spec.amplitude, op.pulse_terminal, "max_voltage")
+            within(f"{spec_name}.width", spec.width, op.pulse_terminal, "max_pulse_width")
+            within(f"{spec_name}.gate", spec.gate, op.gate_terminal, "max_voltage")
+
+    def _check_array_tester_limits(self, name: str, inst, terms: list[str]) -> None:
+        """Every limit of an ArC TWO bench inside the declared output range and pyarc2's
+        pulse cap; a heated chuck's loop inside its ratings."""
         top = OUTPUT_RANGES[inst.output_range]
         rating = DRIVERS[inst.driver].rating
         thermal = self.temperature_terminals()
@@ -348,31 +378,6 @@ class BenchConfig(_Strict):
             if v > top:
                 raise ValueError(f"instruments.{name}.channel_limits.{ch}: {v:g} V is above the declared output "
                                  f"range ({inst.output_range}: ±{top:g} V)")
-        op = self.operating
-        for key, t in (("read_terminal", "hi"), ("pulse_terminal", "ch1"), ("gate_terminal", "ch2")):
-            want = f"{name}.{t}"
-            if getattr(op, key) != want:
-                raise ValueError(f"operating.{key}: on an ArC TWO bench it is {want!r}, not {getattr(op, key)!r}")
-            if want not in self.limits:
-                raise ValueError(f"operating.{key}: terminal {want!r} has no limits; add limits.{want} (max_voltage)")
-
-        def within(what: str, value: float, term: str, key: str) -> None:
-            lim = getattr(self.limits[term], key)
-            if lim is None:
-                raise ValueError(f"operating.{what}: limits.{term} has no {key}; add it")
-            if abs(value) > lim:
-                raise ValueError(f"operating.{what} = {value:g} exceeds limits.{term}.{key} = {lim:g}; "
-                                 f"lower the operating point or raise the limit")
-
-        within("read_voltage", op.read_voltage, op.read_terminal, "max_voltage")
-        within("strong_reset_voltage", op.strong_reset_voltage, op.pulse_terminal, "max_voltage")
-        within("read_gate", op.read_gate, op.gate_terminal, "max_voltage")
-        within("strong_reset_gate", op.strong_reset_gate, op.gate_terminal, "max_voltage")
-        for spec_name in ("set", "reset"):
-            spec = getattr(op, spec_name)
-            within(f"{spec_name}.amplitude", spec.amplitude, op.pulse_terminal, "max_voltage")
-            within(f"{spec_name}.width", spec.width, op.pulse_terminal, "max_pulse_width")
-            within(f"{spec_name}.gate", spec.gate, op.gate_terminal, "max_voltage")
 
     def arc2_lines(self) -> dict[tuple[str, int], tuple[str, int]]:
         """The array tester's channel map, {(kind, index): ("channel"|"selector", n)}."""
