@@ -42,27 +42,28 @@ def rate(fn, seconds: float, rounds: int = 3) -> float:
     return best
 
 
-def counters(bench) -> tuple[int, float]:
-    """(commands issued, instrument time so far): pyarc2 calls on the ArC TWO, VISA
-    transactions on the SCPI bench; the virtual clock for both."""
+def counters(bench) -> tuple[int, float, int]:
+    """(commands issued, instrument time so far, host-instrument transfers): pyarc2 calls
+    and USB transfers (execute() or a fetched result) on the ArC TWO, VISA transactions
+    (both) on the SCPI bench; the virtual clock for both."""
     if getattr(bench, "arc2", None) is not None:
-        return bench.arc2.calls, bench.now()
-    return bench.world.transactions, bench.now()
+        return bench.arc2.calls, bench.now(), bench.world.arc2.transfers
+    return bench.world.transactions, bench.now(), bench.world.transactions
 
 
-def cycle_cost(bench, cell, n: int = 50) -> tuple[float, float]:
-    """(commands, instrument seconds) per pulse-then-read, over ``n`` cycles."""
-    c0, t0 = counters(bench)
+def cycle_cost(bench, cell, n: int = 50) -> tuple[float, float, float]:
+    """(commands, instrument seconds, transfers) per pulse-then-read, over ``n`` cycles."""
+    c0, t0, x0 = counters(bench)
     for _ in range(n):
         bench.pulse_cell(*cell, "set", 1)
         bench.read_cell(*cell)
-    c1, t1 = counters(bench)
-    return (c1 - c0) / n, (t1 - t0) / n
+    c1, t1, x1 = counters(bench)
+    return (c1 - c0) / n, (t1 - t0) / n, (x1 - x0) / n
 
 
-def read_map(bench, rows: int, cols: int, by_row: bool) -> tuple[int, float, float]:
-    """(commands, instrument s, wall s) of reading every device of rows × cols."""
-    c0, t0 = counters(bench)
+def read_map(bench, rows: int, cols: int, by_row: bool) -> tuple[int, float, float, int]:
+    """(commands, instrument s, wall s, transfers) of reading every device of rows × cols."""
+    c0, t0, x0 = counters(bench)
     w0 = time.perf_counter()
     if by_row:
         for r in range(rows):
@@ -72,8 +73,8 @@ def read_map(bench, rows: int, cols: int, by_row: bool) -> tuple[int, float, flo
             for c in range(cols):
                 bench.read_cell(r, c, 0)
                 bench.read_cell(r, c, 1)
-    c1, t1 = counters(bench)
-    return c1 - c0, t1 - t0, time.perf_counter() - w0
+    c1, t1, x1 = counters(bench)
+    return c1 - c0, t1 - t0, time.perf_counter() - w0, x1 - x0
 
 
 def main() -> None:
@@ -113,25 +114,27 @@ def run(seconds: float) -> None:
         for _ in range(2):              # interleaved, best of each
             r_arc = max(r_arc, rate(cycle(arc), seconds))
             r_scpi = max(r_scpi, rate(cycle(scpi), seconds))
-        c_arc, t_arc = cycle_cost(arc, cell)
-        c_scpi, t_scpi = cycle_cost(scpi, cell)
+        c_arc, t_arc, x_arc = cycle_cost(arc, cell)
+        c_scpi, t_scpi, x_scpi = cycle_cost(scpi, cell)
         print("\n1. Pulse-then-read on cell", cell)
         print(f"   {'':34s}{'ArC TWO twin':>14s}{'SCPI bench':>14s}{'ratio':>9s}")
         print(f"   {'cycles per CPU-second':34s}{r_arc:14.0f}{r_scpi:14.0f}{r_arc / r_scpi:9.2f}")
         print(f"   {'commands per cycle':34s}{c_arc:14.1f}{c_scpi:14.1f}{c_arc / c_scpi:9.2f}"
               f"   (pyarc2 calls / VISA transactions)")
+        print(f"   {'transfers per cycle':34s}{x_arc:14.1f}{x_scpi:14.1f}{x_arc / x_scpi:9.2f}"
+              f"   (USB transfers / VISA transactions)")
         print(f"   {'instrument time per cycle (ms)':34s}{t_arc * 1e3:14.3f}{t_scpi * 1e3:14.3f}{t_arc / t_scpi:9.2f}")
 
         rows, cols = 32, 16
         print(f"\n2. Full read map: {rows} rows x {cols} 2T2R columns = {rows * cols * 2} devices")
-        print(f"   {'':44s}{'commands':>10s}{'instrument s':>14s}{'wall s':>9s}")
+        print(f"   {'':44s}{'commands':>10s}{'transfers':>11s}{'instrument s':>14s}{'wall s':>9s}")
         results = {}
         for name, bench, by_row in (("ArC TWO, a row per call (read_row)", arc, True),
                                     ("ArC TWO, cell by cell (read_cell)", arc, False),
                                     ("SCPI + switch matrix, cell by cell", scpi, False)):
-            n, t, w = read_map(bench, rows, cols, by_row)
+            n, t, w, x = read_map(bench, rows, cols, by_row)
             results[name] = (n, t)
-            print(f"   {name:44s}{n:10d}{t:14.3f}{w:9.2f}")
+            print(f"   {name:44s}{n:10d}{x:11d}{t:14.3f}{w:9.2f}")
         (n_row, t_row), _, (n_s, t_s) = results.values()
         print(f"   ArC TWO by row vs SCPI: {n_s / n_row:.0f}x fewer commands, {t_s / t_row:.0f}x less instrument time")
     finally:

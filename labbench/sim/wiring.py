@@ -118,16 +118,17 @@ def gated_devices(chip, levels):
     sl = levels.get(("SL", 0))
     if chip is None or sl is None:
         return []
+    # word lines and bit lines apart first (in the levels' order): a pass over each, not
+    # over every pair of lines
+    words = [(r, vg) for (kind, r), vg in levels.items() if kind == "WL" and r < chip.rows]
+    bits = [(bk, c, vb) for (bk, c), vb in levels.items() if bk in ("BL", "BLB") and c < chip.cols]
     out = []
-    for (kind, r), vg in levels.items():
-        if kind != "WL" or r >= chip.rows:
-            continue
-        for (bk, c), vb in levels.items():
-            if bk in ("BL", "BLB") and c < chip.cols:
-                side = 0 if bk == "BL" else 1
-                # the gate counts from the lower of the two lines (the transistor's source
-                # side when nothing flows): physics.circuit solves the rest
-                out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg - min(vb, sl), (("WL", r), (bk, c))))
+    for r, vg in words:
+        for bk, c, vb in bits:
+            side = 0 if bk == "BL" else 1
+            # the gate counts from the lower of the two lines (the transistor's source
+            # side when nothing flows): physics.circuit solves the rest
+            out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg - min(vb, sl), (("WL", r), (bk, c))))
     return out
 
 

@@ -237,8 +237,9 @@ class Arc2Board:
         if chip is not None:
             self.world.chip_to_now()
             quiet = chip.quiet_voltage()
+            vth = chip.model.switching.v_gate_threshold
             for idx, vdev, vg, _ in _devices(self):
-                if abs(vdev) >= quiet:
+                if abs(vdev) >= quiet and vg >= vth:
                     chip.pulse(idx, 1, SET if vdev > 0 else RESET, amplitude=abs(vdev), width=seconds, gate=vg)
         self.wait(seconds)
 
@@ -261,8 +262,10 @@ class Arc2Board:
         chip = self.world.chip
         if chip is not None and width > 0:
             self.world.chip_to_now()
+            vth = chip.model.switching.v_gate_threshold
             for idx, vdev, vg, _ in _devices(self):
-                if vdev != 0.0:
+                # Chip.pulse does nothing with the transistor off: skipped here, not called
+                if vdev != 0.0 and vg >= vth:
                     chip.pulse(idx, 1, SET if vdev > 0 else RESET, amplitude=abs(vdev), width=width, gate=vg)
         self.wait(width)
 
