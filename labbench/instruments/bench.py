@@ -11,7 +11,10 @@ import logging
 import sys
 import time
 from collections import deque
+from functools import partial
 from pathlib import Path
+
+import numpy as np
 
 import pyvisa
 
@@ -27,6 +30,12 @@ __all__ = ["Bench", "SafetyError"]
 
 
 class Bench:
+    def __new__(cls, config: BenchConfig, *args, **kw):
+        # a bench file with an array tester (an ArC TWO) opens as an Arc2Bench
+        if cls is Bench and config.array_tester() is not None:
+            cls = Arc2Bench
+        return super().__new__(cls)
+
     def __init__(self, config: BenchConfig, path: str | Path | None = None, *, record: bool = False):
         """``record``: keep every message each simulated instrument receives
         (``world.instruments[name].log``), from the first byte of opening on."""
@@ -278,7 +287,7 @@ class Bench:
             "simulated": self.simulated,
             "time": self.now(),
             "instruments": inst,
-            "wiring": cfg.wiring.model_dump(),
+            "wiring": cfg.wiring.model_dump() if cfg.wiring is not None else None,
             "limits": {k: v.model_dump() for k, v in cfg.limits.items()},
             "operating": cfg.operating.model_dump(),
             "chip": {**cfg.chip.model_dump(),
@@ -427,3 +436,164 @@ class NamedAdapter:
 
         call.__name__ = attr
         return call
+
+
+class Arc2Bench(Bench):
+    """A bench whose chip hangs on an ArC TWO (:mod:`labbench.instruments.arc2`): the same
+    cell operations and roles as a :class:`Bench` (procedures, BenchArray and the live view
+    run unchanged), each one a short pyarc2 program instead of routes and SCPI."""
+
+    arc2 = None
+
+    def _open(self) -> None:
+        from labbench.errors import InstrumentFault
+
+        from .arc2 import Arc2Adapter, Arc2PulseView, Arc2SourceMeterView, import_pyarc2
+        from .config import OUTPUT_RANGES
+
+        cfg = self.config
+        name = cfg.array_tester()
+        inst = cfg.instruments[name]
+        if inst.simulated:
+            from labbench.sim import arc2 as lib
+
+            self.world = cfg.build_world()
+            lib.plug(self.world.arc2)
+            lines = self.world.arc2.lines
+            attach = partial(lib.plug, self.world.arc2)
+        else:
+            lib = import_pyarc2()
+            lines, attach = cfg.arc2_lines(), None
+        adapter = Arc2Adapter(name, inst, lines, lib, OUTPUT_RANGES[inst.output_range], attach)
+        self.arc2 = self.adapters[name] = adapter
+        self.sent[name] = deque(maxlen=32)
+        self.source_meter = SourceMeter(name, Arc2SourceMeterView(adapter), cfg.limits)
+        self.pulse_generator = PulseGenerator(name, Arc2PulseView(adapter), cfg.limits,
+                                              {1: float("inf"), 2: float("inf")})
+        self._pulse_ch, self._gate_ch = 1, 2
+        self._gate = None
+        self._open_chuck()
+        failed = self.outputs_off()
+        if failed:
+            raise InstrumentFault(f"could not bring {name} to its idle state on opening; check the USB cable "
+                                  f"and power, then run again")
+
+    def _open_chuck(self) -> None:
+        """A heated chuck beside the ArC TWO (a VISA temperature controller), as Bench opens one."""
+        cfg = self.config
+        for name, inst in cfg.instruments.items():
+            if inst.role != "temperature_controller":
+                continue
+            lib = cfg.visa_library
+            if inst.simulated:
+                from labbench.sim.highlevel import LabbenchVisaLibrary
+
+                lib = LabbenchVisaLibrary.for_world(self.world)
+            try:
+                adapter = DRIVERS[inst.driver].factory(name, inst.address, lib)
+            except (ConnectionError, OSError, ValueError, pyvisa.errors.Error) as e:
+                raise instrument_fault(name, inst.address, e, "opening it") from None
+            self._record_commands(name, adapter)
+            self.adapters[name] = NamedAdapter(name, inst.address, adapter)
+            self.temperature_controller = TemperatureController(name, self.adapters[name], cfg.limits)
+
+    def route(self, row: int, col: int, side: int, mode: str) -> None:
+        raise NotImplementedError("an ArC TWO has no switch matrix: each operation addresses its cell itself")
+
+    def _cell(self, row: int, col: int, side: int) -> None:
+        chip = self.config.chip
+        if not (0 <= row < chip.rows and 0 <= col < chip.cols and side in (0, 1)):
+            raise IndexError(f"cell ({row}, {col}, side {side}) outside the {chip.rows}×{chip.cols} chip")
+
+    def read_current(self, row: int, col: int, side: int, voltage: float | None = None,
+                     gate: float | None = None) -> float:
+        op = self.config.operating
+        v = op.read_voltage if voltage is None else voltage
+        gate = op.read_gate if gate is None else gate
+        self.source_meter.check(v)  # every limit before anything is queued
+        self.pulse_generator.check(self._gate_ch, gate)
+        self._cell(row, col, side)
+        i = self.arc2.read(row, col, side, float(v), float(gate))
+        self.source_meter.last_sent.update(level=v, output=False)
+        return _finite_current(self.arc2.name, i)
+
+    def read_row(self, row: int, cols=None, voltage: float | None = None, gate: float | None = None) -> np.ndarray:
+        """Conductances (S) of every device of ``row`` (columns ``cols``), (n, 2), in one read."""
+        op = self.config.operating
+        v = op.read_voltage if voltage is None else voltage
+        gate = op.read_gate if gate is None else gate
+        cols = range(self.config.chip.cols) if cols is None else cols
+        self.source_meter.check(v)
+        self.pulse_generator.check(self._gate_ch, gate)
+        for c in cols:
+            self._cell(row, c, 0)
+        i = self.arc2.read_row(row, list(cols), float(v), float(gate))
+        for x in i.ravel():
+            _finite_current(self.arc2.name, float(x))
+        return i / v
+
+    def pulse_cell(self, row: int, col: int, side: int, direction="set", n: int = 1,
+                   amplitude: float | None = None, width: float | None = None,
+                   gate: float | None = None) -> None:
+        d = parse_direction(direction)
+        spec = self.config.operating.set if d == SET else self.config.operating.reset
+        amplitude = spec.amplitude if amplitude is None else amplitude
+        width = spec.width if width is None else width
+        gate = spec.gate if gate is None else gate
+        if int(n) != n or n < 1:
+            raise ValueError(f"pulse count must be a positive integer, got {n!r}")
+        if amplitude <= 0:
+            raise ValueError(f"pulse amplitude is the level at the cell, > 0 V; got {amplitude} "
+                             f"(the direction, 'set' or 'reset', picks the line)")
+        pg = self.pulse_generator
+        pg.check(self._pulse_ch, amplitude, width)  # every limit before anything is queued
+        pg.check(self._gate_ch, gate)
+        self._cell(row, col, side)
+        self.arc2.pulse(row, col, side, d == SET, float(amplitude), float(width), float(gate), int(n))
+        pg._sent(self._pulse_ch).update(level=amplitude, width=width, mode="pulse")
+
+    def reset_cell(self, row: int, col: int, side: int, voltage: float | None = None,
+                   gate: float | None = None) -> float:
+        """Full RESET: one RESET pulse at ``strong_reset_voltage`` as long as one SMU reading
+        of the SCPI bench (the device model's ``switching.dc_time``: the same bias through
+        the same switching model).  Returns 0.0 (no current is read during it)."""
+        op = self.config.operating
+        v = op.strong_reset_voltage if voltage is None else voltage
+        gate = op.strong_reset_gate if gate is None else gate
+        self.pulse_cell(row, col, side, "reset", 1, amplitude=v, width=self.full_reset_width(), gate=gate)
+        return 0.0
+
+    def full_reset_width(self) -> float:
+        from labbench.physics.device_model import load_device_model
+
+        if "_reset_width" not in self.__dict__:
+            self._reset_width = float(load_device_model(self.config.device_model_path()).switching.dc_time)
+        return self._reset_width
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.outputs_off()
+        for name, a in self.adapters.items():
+            try:
+                a.close()
+            except Exception as e:  # noqa: BLE001
+                log.warning("closing %s: %s", name, e)
+        if self.world is not None and getattr(self.world, "arc2", None) is not None:
+            from labbench.sim import arc2 as lib
+            from labbench.sim.highlevel import LabbenchVisaLibrary
+
+            lib.unplug(self.world.arc2)
+            LabbenchVisaLibrary.release(self.world)
+
+
+def _finite_current(name: str, i: float) -> float:
+    import math
+
+    from labbench.errors import InstrumentFault
+
+    if not math.isfinite(i):
+        raise InstrumentFault(f"{name}: read {i!r} A, not a finite number; the run stops here; check the "
+                              f"daughterboard's mapping and the USB connection")
+    return float(i)

@@ -95,6 +95,10 @@ def rehearse(path, procedure, params, save, max_lines):
                       "driver": b.config.instruments[name].driver,
                       "commands": list(inst.log or [])}
                for name, inst in b.world.instruments.items()}
+    board = getattr(b.world, "arc2", None)
+    if board is not None:   # an ArC TWO: the pyarc2 calls each execute() ran, step by step
+        name = b.config.array_tester()
+        streams[name] = {"address": f"board {board.id}", "driver": "pyarc2", "commands": board.program_lines()}
     click.echo(f"rehearsal of {b.config.name} ({path}): {status}; every value checked against the limits")
     for name, s in streams.items():
         cmds = s["commands"]

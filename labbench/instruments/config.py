@@ -17,6 +17,10 @@ from .drivers import DRIVERS
 
 ROLES = ("source_meter", "pulse_generator", "switch_matrix")   # every bench has one of each
 OPTIONAL_ROLES = ("temperature_controller",)                   # a heated chuck, for bakes
+#: or one array tester (an ArC TWO) that drives the chip itself, in all three roles
+ARRAY_TESTER = "array_tester"
+#: an ArC TWO's output ranges (pyarc2's OutputRange): the largest |V| a channel reaches
+OUTPUT_RANGES = {"std": 10.0, "ext": 20.0}
 
 
 class _Strict(BaseModel):
@@ -37,9 +41,9 @@ class SimFault(_Strict):
 
 
 class InstrumentConfig(_Strict):
-    role: Literal["source_meter", "pulse_generator", "switch_matrix", "temperature_controller"]
+    role: Literal["source_meter", "pulse_generator", "switch_matrix", "temperature_controller", "array_tester"]
     driver: str = Field(description=f"one of {sorted(DRIVERS)}")
-    address: str = Field(description="VISA resource name, e.g. GPIB0::24::INSTR")
+    address: str = Field("", description="VISA resource name, e.g. GPIB0::24::INSTR (not for an array tester)")
     simulated: bool = True
     sim_fault: SimFault | None = Field(None, description="simulated instruments only: a fault after N transactions")
     output_load: dict[str, Literal["high_z"] | Annotated[float, Field(ge=0.3, le=1e6, strict=True)]] | None = Field(
@@ -48,6 +52,41 @@ class InstrumentConfig(_Strict):
 
     chuck_rating: Annotated[float, Field(gt=0, strict=True, allow_inf_nan=False)] | None = Field(
         None, description="temperature controllers: the heated chuck's rated maximum, K (its data sheet)")
+
+    # -- an array tester (ArC TWO): labbench.instruments.arc2 ------------------------------
+    board: int | None = Field(None, ge=0, description="array tester: the board id (pyarc2.find_ids())")
+    firmware: str | None = Field(None, description="array tester: the firmware file pyarc2 loads (hardware)")
+    mapper: str | None = Field(None, description="array tester: channel map (TOML), relative to the bench file "
+                                                 "or a shipped name")
+    output_range: Literal["std", "ext"] | None = Field(
+        None, description="array tester: std (±10 V) or ext (±20 V); no limit may exceed it")
+    idle: Literal["float", "ground"] | None = Field(
+        None, description="array tester: every channel's state whenever outputs are off (closing included)")
+    channel_limits: dict[Annotated[int, Field(ge=0, le=63)], Limit] | None = Field(
+        None, description="array tester: max |V| on particular channels (e.g. {0: 2.0}), below the terminals'")
+
+    @model_validator(mode="after")
+    def _array_tester_fields(self):
+        keys = ("board", "firmware", "mapper", "output_range", "idle", "channel_limits")
+        if self.role != ARRAY_TESTER:
+            given = [k for k in keys if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{', '.join(given)} apply to an array tester (an ArC TWO) only")
+            if not self.address:
+                raise ValueError("address is required (a VISA resource name, e.g. GPIB0::24::INSTR)")
+            return self
+        if self.address:
+            raise ValueError("an array tester has no VISA address: give its board id (board: 0)")
+        for k, example in (("mapper", "arc2_1t1r_32x32"), ("output_range", "std"), ("idle", "ground")):
+            if getattr(self, k) is None:
+                raise ValueError(f"an ArC TWO needs {k} (e.g. {k}: {example}): "
+                                 + {"mapper": "which channel or selector each chip line is on",
+                                    "output_range": "std (±10 V) or ext (±20 V), the range every limit must fit",
+                                    "idle": "float or ground, every channel's state when outputs are off"}[k])
+        if not self.simulated and not self.firmware:
+            raise ValueError("a hardware ArC TWO needs firmware: the path of the .bin file pyarc2 loads "
+                             "(it ships with arc2control)")
+        return self
 
     @model_validator(mode="after")
     def _fault_needs_simulation(self):
@@ -145,7 +184,7 @@ class BenchConfig(_Strict):
     visa_library: str = Field("", description="PyVISA library for real instruments ('' = default, '@py')")
     chip: ChipConfig
     instruments: dict[str, InstrumentConfig]
-    wiring: WiringConfig
+    wiring: WiringConfig | None = None
     limits: dict[str, TerminalLimits] = Field(default_factory=dict)
     operating: OperatingConfig = OperatingConfig()
 
@@ -162,6 +201,8 @@ class BenchConfig(_Strict):
             if DRIVERS[inst.driver].role != inst.role:
                 raise ValueError(f"instruments.{name}.driver: {inst.driver} is a "
                                  f"{DRIVERS[inst.driver].role}, not a {inst.role}")
+            if inst.role == ARRAY_TESTER:
+                continue
             try:
                 addr = canonical_address(inst.address)
             except ValueError as e:
@@ -170,12 +211,18 @@ class BenchConfig(_Strict):
                 raise ValueError(f"instruments.{name}.address: duplicate address {inst.address} "
                                  f"(also used by instruments.{seen[addr]}); give each instrument its own")
             seen[addr] = name
+        if self.array_tester() is not None:
+            self._check_array_tester()
+            return self
         for role in ROLES:
             if not any(i.role == role for i in self.instruments.values()):
                 raise ValueError(f"instruments: missing instrument with role {role!r}; "
                                  f"add one (see benches/sim.yaml)")
         # wiring: every name must exist; no loops, no shorts
         w = self.wiring
+        if w is None:
+            raise ValueError("wiring: missing; say which instrument terminal feeds which matrix input and which "
+                             "matrix output is which chip line (see benches/sim.yaml)")
         mx = self.instruments.get(w.matrix)
         if mx is None or mx.role != "switch_matrix":
             raise ValueError(f"wiring.matrix: {w.matrix!r} is not a switch_matrix in instruments")
@@ -243,6 +290,102 @@ class BenchConfig(_Strict):
         self._check_ratings()
         self._check_operating_point()
         return self
+
+    def array_tester(self) -> str | None:
+        """The name of the bench's array tester (an ArC TWO), if it has one."""
+        return next((n for n, i in self.instruments.items() if i.role == ARRAY_TESTER), None)
+
+    def _check_array_tester(self) -> None:
+        """An ArC TWO bench: the one instrument drives the chip in the three roles (terminals
+        ``hi``: reads and DC, ``ch1``: programming pulses, ``ch2``: the word-line gate
+        level), its map is its mapper file, and every limit fits its declared output range."""
+        name = self.array_tester()
+        inst = self.instruments[name]
+        testers = [n for n, i in self.instruments.items() if i.role == ARRAY_TESTER]
+        if len(testers) > 1:
+            raise ValueError(f"instruments: {', '.join(testers)} are array testers; a bench drives one chip "
+                             f"through one")
+        others = [n for n, i in self.instruments.items() if i.role not in (ARRAY_TESTER, "temperature_controller")]
+        if others:
+            raise ValueError(f"instruments.{others[0]}: an ArC TWO bench drives the chip itself (reads, pulses, "
+                             f"gates); remove the {self.instruments[others[0]].role} (a heated chuck may stay)")
+        if self.wiring is not None:
+            raise ValueError("wiring: an ArC TWO bench has no switch matrix; its channel map is the mapper file "
+                             f"(instruments.{name}.mapper); remove wiring")
+        terms = [f"{name}.{t}" for t in DRIVERS[inst.driver].terminals]
+        self._check_array_tester_limits(name, inst, terms)
+        op = self.operating
+        for key, t in (("read_terminal", "hi"), ("pulse_terminal", "ch1"), ("gate_terminal", "ch2")):
+            want = f"{name}.{t}"
+            if getattr(op, key) != want:
+                raise ValueError(f"operating.{key}: on an ArC TWO bench it is {want!r}, not {getattr(op, key)!r}")
+            if want not in self.limits:
+                raise ValueError(f"operating.{key}: terminal {want!r} has no limits; add limits.{want} (max_voltage)")
+
+        def within(what: str, value: float, term: str, key: str) -> None:
+            lim = getattr(self.limits[term], key)
+            if lim is None:
+                raise ValueError(f"operating.{what}: limits.{term} has no {key}; add it")
+            if abs(value) > lim:
+                raise ValueError(f"operating.{what} = {value:g} exceeds limits.{term}.{key} = {lim:g}; "
+                                 f"lower the operating point or raise the limit")
+
+        within("read_voltage", op.read_voltage, op.read_terminal, "max_voltage")
+        within("strong_reset_voltage", op.strong_reset_voltage, op.pulse_terminal, "max_voltage")
+        within("read_gate", op.read_gate, op.gate_terminal, "max_voltage")
+        within("strong_reset_gate", op.strong_reset_gate, op.gate_terminal, "max_voltage")
+        for spec_name in ("set", "reset"):
+            spec = getattr(op, spec_name)
+            within(f"{spec_name}.amplitude", spec.amplitude, op.pulse_terminal, "max_voltage")
+            within(f"{spec_name}.width", spec.width, op.pulse_terminal, "max_pulse_width")
+            within(f"{spec_name}.gate", spec.gate, op.gate_terminal, "max_voltage")
+
+    def _check_array_tester_limits(self, name: str, inst, terms: list[str]) -> None:
+        """Every limit of an ArC TWO bench inside the declared output range and pyarc2's
+        pulse cap; a heated chuck's loop inside its ratings."""
+        top = OUTPUT_RANGES[inst.output_range]
+        rating = DRIVERS[inst.driver].rating
+        thermal = self.temperature_terminals()
+        for term in thermal:
+            lim = self.limits.get(term)
+            if lim is None or lim.max_temperature is None:
+                raise ValueError(f"limits.{term}: the temperature loop needs limits (max_temperature in K, at or "
+                                 f"below the chuck's rating): nothing heats without them")
+            chuck = self.instruments[term.partition(".")[0]]
+            top_t = min(chuck.chuck_rating, DRIVERS[chuck.driver].rating.max_temperature)
+            if lim.max_temperature > top_t:
+                raise ValueError(f"limits.{term}.max_temperature: {lim.max_temperature:g} K is above the chuck's "
+                                 f"or its sensor's rating ({top_t:g} K)")
+        for term, lim in self.limits.items():
+            if term in thermal:
+                continue
+            if term not in terms:
+                raise ValueError(f"limits.{term}: no such terminal; an ArC TWO bench has {', '.join(terms)} "
+                                 f"(reads, programming pulses, word-line gate)")
+            if lim.max_voltage is None:
+                raise ValueError(f"limits.{term}: max_voltage is required (V, the largest |level| it may drive)")
+            if lim.max_voltage > top:
+                raise ValueError(f"limits.{term}.max_voltage: {lim.max_voltage:g} V is above the declared output "
+                                 f"range ({inst.output_range}: ±{top:g} V); a limit must fit the range the "
+                                 f"board is set to (output_range: ext is ±20 V)")
+            if lim.max_pulse_width is not None and lim.max_pulse_width > rating.max_pulse_width:
+                raise ValueError(f"limits.{term}.max_pulse_width: {lim.max_pulse_width:g} s is above pyarc2's "
+                                 f"high-speed pulse cap ({rating.max_pulse_width:g} s); longer biases are DC levels")
+            if lim.max_compliance is not None or lim.max_temperature is not None or lim.max_ramp is not None:
+                raise ValueError(f"limits.{term}: an ArC TWO terminal takes max_voltage and max_pulse_width only "
+                                 f"(it has no compliance: on a 1T1R array the access transistor limits the current)")
+        for ch, v in (inst.channel_limits or {}).items():
+            if v > top:
+                raise ValueError(f"instruments.{name}.channel_limits.{ch}: {v:g} V is above the declared output "
+                                 f"range ({inst.output_range}: ±{top:g} V)")
+
+    def arc2_lines(self) -> dict[tuple[str, int], tuple[str, int]]:
+        """The array tester's channel map, {(kind, index): ("channel"|"selector", n)}."""
+        from .arc2_mapper import load_mapper
+
+        inst = self.instruments[self.array_tester()]
+        return load_mapper(inst.mapper, self._source.parent if self._source else None, self.chip.rows,
+                           self.chip.cols)
 
     def temperature_terminals(self) -> list[str]:
         """'instrument.loop1' of every temperature controller (terminals not on the matrix)."""
@@ -366,6 +509,16 @@ class BenchConfig(_Strict):
         model = load_device_model(self.device_model_path())
         chip = Chip(model, self.chip.rows, self.chip.cols, seed=self.chip.seed, formed=self.chip.formed)
         compile_loops(model, chip.dtype)   # before any run: compilation must not swallow a signal
+        tester = self.array_tester()
+        if tester is not None:   # an ArC TWO: a simulated board on the world, no VISA instruments
+            from labbench.sim.arc2 import Arc2Board
+
+            world = SimWorld(chip, None)
+            world.arc2 = Arc2Board(world, self.arc2_lines(), self.instruments[tester].board or 0)
+            for name, inst in self.instruments.items():   # a heated chuck beside it, behind VISA
+                if inst.role == "temperature_controller" and inst.simulated:
+                    world.add(DRIVERS[inst.driver].sim_model, name, inst.address).set_rating(inst.chuck_rating)
+            return world
         wiring = Wiring(self.wiring.matrix, dict(self.wiring.inputs), self.wiring_pins())
         world = SimWorld(chip, wiring)
         for name, inst in self.instruments.items():

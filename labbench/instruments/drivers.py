@@ -444,3 +444,17 @@ def _register_keithley2600() -> None:
 
 
 _register_keithley2600()
+
+
+def _register_arc2() -> None:
+    # ArC TWO (pyarc2): terminals hi (reads), ch1 (programming pulses) and ch2 (the word-line
+    # gate, through the selectors); a channel reaches ±10 V in the standard range, ±20 V in the
+    # extended one (pyarc2's OutputRange; the bench file declares which, and every limit must fit
+    # it); pyarc2's high-speed drivers pulse up to 500 ms (libarc2's cap).
+    from .arc2 import Arc2Adapter
+
+    DRIVERS["pyarc2"] = DriverInfo("array_tester", Arc2Adapter, ("hi", "ch1", "ch2"), "arc2",
+                                   Rating(max_voltage=20.0, max_pulse_width=0.5))
+
+
+_register_arc2()

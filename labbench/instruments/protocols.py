@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 from typing import Protocol, runtime_checkable
 
-__all__ = ["AdapterFactory", "PROTOCOLS", "PulseGeneratorAdapter", "SourceMeterAdapter",
+__all__ = ["AdapterFactory", "ArrayTesterAdapter", "PROTOCOLS", "PulseGeneratorAdapter", "SourceMeterAdapter",
            "SwitchMatrixAdapter", "adapter_mismatches"]
 
 
@@ -232,12 +232,53 @@ class TemperatureControllerAdapter(Protocol):
         ...
 
 
+@runtime_checkable
+class ArrayTesterAdapter(Protocol):
+    """An array tester (an ArC TWO) that addresses each cell itself: no routing, the levels
+    relative to the lines as the bench file's operating point gives them.  Built by
+    ``Arc2Bench`` as ``factory(name, instrument_config, lines, library, range_volts)``."""
+
+    def idn(self) -> str:
+        """The board's identification, as one string."""
+        ...
+
+    def read(self, row: int, col: int, side: int, v: float, gate: float) -> float:
+        """Current (A) of one device read at ``v`` with its word line at ``gate``."""
+        ...
+
+    def read_row(self, row: int, cols, v: float, gate: float):
+        """Currents (A) of a row's devices in columns ``cols``, (len(cols), 2), in one read."""
+        ...
+
+    def pulse(self, row: int, col: int, side: int, set_: bool, amplitude: float, width: float, gate: float,
+              n: int) -> None:
+        """``n`` pulses of ``amplitude`` V and ``width`` s: SET (bit line high) or RESET."""
+        ...
+
+    def off(self) -> None:
+        """Every channel idle (floating or grounded, as the bench file says), whatever was queued."""
+        ...
+
+    def settings(self) -> dict:
+        """The board's settings and channel map, for the snapshot."""
+        ...
+
+    def errors(self) -> list:
+        """Errors the instrument holds; ``[]`` if none."""
+        ...
+
+    def close(self) -> None:
+        """Release the board.  The Bench calls ``off()`` before this."""
+        ...
+
+
 #: role (as in the bench file and ``DRIVERS``) -> the Protocol its adapters satisfy
 PROTOCOLS: dict[str, type] = {
     "source_meter": SourceMeterAdapter,
     "pulse_generator": PulseGeneratorAdapter,
     "switch_matrix": SwitchMatrixAdapter,
     "temperature_controller": TemperatureControllerAdapter,
+    "array_tester": ArrayTesterAdapter,
 }
 
 

@@ -60,21 +60,7 @@ class Wiring:
 
     def _devices(self, world, levels):
         """(idx, v_device, gate) of every device with gate, bit line and source line driven."""
-        chip = world.chip
-        sl = levels.get(("SL", 0))
-        if chip is None or sl is None:
-            return []
-        out = []
-        for (kind, r), vg in levels.items():
-            if kind != "WL" or r >= chip.rows:
-                continue
-            for (bk, c), vb in levels.items():
-                if bk in ("BL", "BLB") and c < chip.cols:
-                    side = 0 if bk == "BL" else 1
-                    # the gate counts from the lower of the two lines (the transistor's source
-                    # side when nothing flows): physics.circuit solves the rest
-                    out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg - min(vb, sl), (("WL", r), (bk, c))))
-        return out
+        return gated_devices(world.chip, levels)
 
     def measure(self, world, terminal: str, v: float, compliance: float, duration: float | None = None,
                 bias: bool = True) -> float:
@@ -90,15 +76,8 @@ class Wiring:
             return 0.0
         world.chip_to_now()   # drift at rest up to now (physics.retention), at the chuck's temperature
         # below every switching threshold (spreads included) Chip.dc is Chip.current
-        quiet = chip.quiet_voltage()
         for idx, vdev, vg, sign in self.driven(world, levels, drivers, terminal):
-            if abs(vdev) < quiet or not bias:
-                # a reading below every threshold: its duration sets its read disturb
-                i = float(chip.current(idx, vdev, compliance, gate=vg,
-                                       duration=chip.model.switching.dc_time if duration is None else duration)[0])
-            else:
-                i = float(chip.dc(idx, vdev, compliance, gate=vg, duration=duration)[0])
-            total += sign * i
+            total += sign * bias_current(chip, idx, vdev, vg, compliance, duration, bias)
         c = abs(compliance)
         return max(-c, min(c, total))
 
@@ -130,3 +109,34 @@ class Wiring:
             if not touched or vdev == 0.0:
                 continue
             chip.pulse(idx, n, SET if vdev > 0 else RESET, amplitude=abs(vdev), width=width, gate=vg)
+
+
+def gated_devices(chip, levels):
+    """(idx, v_device, gate, (word line, bit line)) of every device whose word line, bit
+    line and source line are driven (``levels``: {(kind, index): volts}).  The one rule
+    every simulated instrument path uses, the switch matrix's and the ArC TWO's alike."""
+    sl = levels.get(("SL", 0))
+    if chip is None or sl is None:
+        return []
+    # word lines and bit lines apart first (in the levels' order): a pass over each, not
+    # over every pair of lines
+    words = [(r, vg) for (kind, r), vg in levels.items() if kind == "WL" and r < chip.rows]
+    bits = [(bk, c, vb) for (bk, c), vb in levels.items() if bk in ("BL", "BLB") and c < chip.cols]
+    out = []
+    for r, vg in words:
+        for bk, c, vb in bits:
+            side = 0 if bk == "BL" else 1
+            # the gate counts from the lower of the two lines (the transistor's source
+            # side when nothing flows): physics.circuit solves the rest
+            out.append(((r * chip.cols + c) * 2 + side, vb - sl, vg - min(vb, sl), (("WL", r), (bk, c))))
+    return out
+
+
+def bias_current(chip, idx, vdev: float, gate: float, compliance, duration, bias: bool = True) -> float:
+    """Current (A) of device ``idx`` biased at ``vdev`` for ``duration`` s (None: the model's
+    ``switching.dc_time``): below every switching threshold a read (its duration sets its
+    read disturb), above it a DC bias through the one switching model (``Chip.dc``)."""
+    if abs(vdev) < chip.quiet_voltage() or not bias:
+        return float(chip.current(idx, vdev, compliance, gate=gate,
+                                  duration=chip.model.switching.dc_time if duration is None else duration)[0])
+    return float(chip.dc(idx, vdev, compliance, gate=gate, duration=duration)[0])
