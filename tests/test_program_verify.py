@@ -287,3 +287,18 @@ def test_a_low_resistance_device_fitted_without_a_base_can_be_programmed():
     u = np.random.default_rng(1).uniform(0.1, 0.9, (8, 8, 2))
     res = arr.program_verify(lo + u * (hi - lo), settings, keep_trace=False)
     assert res.converged.mean() >= 0.95
+
+
+def test_program_verify_runs_unchanged_on_the_arc_two_twin():
+    """The third face (issue 24 after issue 22): the same procedure through the ArC TWO's roles."""
+    from labbench.instruments import Bench
+    from labbench.procedures import REGISTRY
+    from labbench.runner import run_procedure
+
+    with Bench.from_yaml("sim_arc2") as b:
+        proc = REGISTRY["program-verify"](cells="0:2, 0:2", sides="+-", targets="5e-6, 1e-5, 2e-5")
+        df = run_procedure(proc, b, None, progress=False).data
+    last = df.groupby("cell").tail(1)
+    assert len(last) == 8 and last.converged.mean() >= 0.85
+    conv = last[last.converged == 1]
+    assert (abs(conv.conductance - conv.target) <= 0.02 * conv.target + 1e-15).all()
