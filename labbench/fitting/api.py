@@ -452,9 +452,23 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
     # per-device fit noise, excludes 0): an unresolved one is reported as such, never as a number
     sigma = {k: round(v["sigma"], 6) for k, v in d2d.items()
              if v.get("resolved") and D2D_MIN <= v["sigma"] <= D2D_SIGMA_MAX}
+    # an unresolved spread is not silently zero in a replay (principle 10): the base model's
+    # value for it, capped at what the data allow (the upper bound), marked in the provenance;
+    # dropping it made a replay of a chip with a 10 % spread of A_set have none
+    d2d_kept: dict[str, str] = {}
+    base_sigma = dict(base.d2d.sigma) if base is not None and base.update.kind == chosen else {}
     for k, v in d2d.items():
         if not v.get("resolved"):
             why = "" if halves is not None else " (one cycle per device: the fits' own noise is unknown)"
+            upper = v.get("ci95", [0.0, float("nan")])[1]
+            kept = base_sigma.get(k)
+            if kept and np.isfinite(upper):
+                sigma[k] = round(min(float(kept), float(upper)), 6)
+                d2d_kept[k] = (f"not resolved (95 % upper bound {upper:.3g}): {sigma[k]:g} from {base.name}"
+                               + (", capped at the bound" if kept > upper else "") + ", not measured")
+                notes.append(uncertainty.not_resolved_note(k, v, int(n_cycles)) + why + f"; {sigma[k]:g} kept from "
+                             f"the base model {base.name}" + (" (capped at the bound)" if kept > upper else ""))
+                continue
             notes.append(uncertainty.not_resolved_note(k, v, int(n_cycles)) + why + "; left out of the device model")
         elif not v["sigma"] <= D2D_SIGMA_MAX:   # NaN too: beyond any physical spread
             notes.append(f"d2d {k}: estimate {v['sigma']:.3g} is above the model's bound {D2D_SIGMA_MAX:g}; "
@@ -524,6 +538,7 @@ def fit_device(data, model: str = "auto", name: str | None = None, source: str |
         fit_block["hrs_start_of_set"] = hrs
     src = str(source) if source is not None else "the data"
     base_kw, prov = provenance.complete(base, dict(base_kw), src, fitted)
+    prov.update({f"d2d.{k}": how for k, how in d2d_kept.items()})
     if sweep is None:
         base_kw, prov = _lines_for_window(base_kw, prov, nominal, notes)
     for block, how in prov.items():
