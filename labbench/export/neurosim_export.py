@@ -143,7 +143,8 @@ def _noise(model: DeviceModel, summary: Summary) -> float:
 
 def _dropped(model: DeviceModel, summary: Summary) -> None:
     summary.add_dropped("switching", "NeuroSim pulses are identical (write voltage and width are its only "
-                        "pulse parameters): no thresholds, kinetics, forming or compliance", block=True)
+                        "pulse parameters): no thresholds, kinetics, forming or compliance",
+                        "pulses other than the nominal one (the one the update model describes) cannot be expressed")
     var = model.variability
     if var.hrs_c2c or var.lrs_c2c or any(getattr(var, k).d2d or getattr(var, k).c2c for k in ("v_form", "v_set", "v_reset")):
         summary.add_dropped("variability", "no HRS/LRS level spread or thresholds in NeuroSim", block=True)
