@@ -30,9 +30,9 @@ def _module(path: str):
 
 def _device_spec(mod, noise: str) -> dict:
     spec = dict(mod.CONFIG["device"])
-    if noise == "c2c":   # device-to-device spread off
+    if noise in ("c2c", "none"):   # device-to-device spread off
         spec.update({k: 0.0 for k in spec if k.endswith("_dtod")})
-    elif noise == "d2d":  # cycle-to-cycle noise off
+    if noise in ("d2d", "none"):   # cycle-to-cycle noise off
         spec["dw_min_std"] = 0.0
     return spec
 
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     ap.add_argument("--pre", type=int, default=0)
     ap.add_argument("--set", type=int, default=64)
     ap.add_argument("--reset", type=int, default=64)
-    ap.add_argument("--noise", choices=("full", "c2c", "d2d"), default="full")
+    ap.add_argument("--noise", choices=("full", "c2c", "d2d", "none"), default="full")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out")
     ap.add_argument("--smoke", action="store_true")

@@ -25,14 +25,16 @@ BOOTSTRAP = 400
 
 
 def variant(model: DeviceModel, noise: str) -> DeviceModel:
-    """``model`` with only the named noise: ``full``, ``c2c`` (no D2D) or ``d2d`` (no C2C)."""
+    """``model`` with only the named noise: ``full``, ``c2c`` (no D2D), ``d2d`` (no C2C) or ``none``."""
     if noise == "full":
         return model
+    if noise == "none":
+        return variant(variant(model, "c2c"), "d2d")
     if noise == "c2c":
         return model.model_copy(update={"d2d": model.d2d.model_copy(update={"sigma": {}})})
     if noise == "d2d":
         return model.model_copy(update={"update": dataclasses.replace(model.update, c2c_rel=0.0, c2c_abs=0.0)})
-    raise ValueError(f"noise must be full, c2c or d2d, got {noise!r}")
+    raise ValueError(f"noise must be full, c2c, d2d or none, got {noise!r}")
 
 
 def labbench_trains(model: DeviceModel, n_devices: int, n_set: int, n_reset: int, seed: int = 0,

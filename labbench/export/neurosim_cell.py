@@ -29,7 +29,8 @@ import numpy as np
 
 from labbench.physics.nonlinearity import normalized_a_from_nl
 
-__all__ = ["get_param_a", "table_index", "NeuroSimParams", "NeuroSimArray", "TABLE_SIZE"]
+__all__ = ["get_param_a", "table_index", "NeuroSimParams", "NeuroSimArray", "TABLE_SIZE", "params_variant",
+           "params_from_export"]
 
 #: getParamA's table: labels 0.01 … 9.00
 TABLE_SIZE = 900
@@ -123,3 +124,23 @@ class NeuroSimArray:
             self.write(1 if k < n_set else -1)
             out.append(self.g.copy())
         return np.array(out)
+
+
+def params_variant(p: NeuroSimParams, noise: str) -> NeuroSimParams:
+    """``p`` with only the named noise: ``full``, ``c2c`` (no D2D), ``d2d`` (no C2C) or ``none``."""
+    import dataclasses
+
+    if noise not in ("full", "c2c", "d2d", "none"):
+        raise ValueError(f"noise must be full, c2c, d2d or none, got {noise!r}")
+    if noise in ("d2d", "none"):
+        p = dataclasses.replace(p, sigmaCtoC=0.0)
+    if noise in ("c2c", "none"):
+        p = dataclasses.replace(p, sigmaDtoD=0.0, maxConductanceVar=0.0, minConductanceVar=0.0)
+    return p
+
+
+def params_from_export(cell: dict) -> NeuroSimParams:
+    """The :class:`NeuroSimParams` of an export's ``mlp_v3_cell`` block."""
+    import dataclasses
+
+    return NeuroSimParams(**{f.name: cell[f.name] for f in dataclasses.fields(NeuroSimParams)})

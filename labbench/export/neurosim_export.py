@@ -21,7 +21,8 @@ from labbench.physics.nonlinearity import nl_from_normalized_a
 from .neurosim_cell import TABLE_SIZE, NeuroSimArray, NeuroSimParams, table_index
 from .summary import Summary
 
-__all__ = ["NEUROSIM_VERSIONS", "export_neurosim", "emitted_label", "mean_trains", "render_cell_cpp"]
+__all__ = ["NEUROSIM_VERSIONS", "export_neurosim", "emitted_label", "mean_trains", "render_cell_cpp", "pulses_to_top",
+           "pulses_to_bottom", "reproduce"]
 
 NEUROSIM_VERSIONS = "MLP+NeuroSim V3.0 (Cell.cpp RealDevice) / DNN+NeuroSim V2.1 (train.py arguments)"
 #: a curve that never reaches its top (soft bounds): the train stops at this fraction of the range
@@ -40,27 +41,31 @@ def emitted_label(nl: float) -> float:
     raise AssertionError(f"no decimal form of the label {nl} reaches its table entry")   # pragma: no cover
 
 
-def _pulses_to_top(model: DeviceModel) -> int:
+def pulses_to_top(model: DeviceModel, limit: int | None = None) -> int:
     up = model.update
     if isinstance(up, NeuroSimModel):
         return max(1, math.floor(up.pmax_set))
     g, lo, hi = np.array([up.gmin], float), float(up.gmin), float(up.gmax)
-    for n in range(1, _MAX_PULSES + 1):
+    for n in range(1, (limit or _MAX_PULSES) + 1):
         g = up.advance(g, np.ones(1, np.int64), SET)
         if g[0] >= lo + _REACH * (hi - lo):
             return n
+    if limit:
+        return limit
     raise ValueError(f"the {up.kind} model's SET train does not reach {_REACH:.0%} of its range in {_MAX_PULSES} pulses")
 
 
-def _pulses_to_bottom(model: DeviceModel) -> int:
+def pulses_to_bottom(model: DeviceModel, limit: int | None = None) -> int:
     up = model.update
     if isinstance(up, NeuroSimModel):
         return max(1, math.floor(up.pmax_reset))
     g, lo, hi = np.array([up.gmax], float), float(up.gmin), float(up.gmax)
-    for n in range(1, _MAX_PULSES + 1):
+    for n in range(1, (limit or _MAX_PULSES) + 1):
         g = up.advance(g, np.ones(1, np.int64), RESET)
         if g[0] <= hi - _REACH * (hi - lo):
             return n
+    if limit:
+        return limit
     raise ValueError(f"the {up.kind} model's RESET train does not reach {_REACH:.0%} of its range in "
                      f"{_MAX_PULSES} pulses")
 
@@ -175,7 +180,7 @@ def export_neurosim(model: DeviceModel) -> tuple[dict, Summary]:
     if float(up.gmin) < 0:
         raise ValueError(f"device model {model.name!r} is in normalized (aihwkit weight) units "
                          f"(g_min {float(up.gmin):g} < 0): NeuroSim needs conductances in S; refit in siemens")
-    n_set, n_reset = _pulses_to_top(model), _pulses_to_bottom(model)
+    n_set, n_reset = pulses_to_top(model), pulses_to_bottom(model)
     labels = _labels(model, n_set, n_reset)
     nl_ltp, nl_ltd = emitted_label(labels["ltp"].nl), emitted_label(labels["ltd"].nl)
     var = _variation(model, summary, n_set, n_reset)
