@@ -176,7 +176,8 @@ def _linear_step_d2d(model: DeviceModel, units: WeightUnits, cfg: dict, summary:
     summary.add_approx(f"d2d.sigma ({names})",
                        "dw_min_dtod, up_down_dtod, gamma_up_dtod, gamma_down_dtod, w_min_dtod, w_max_dtod",
                        "the σ's of the exact per-device LinearStep parameters over sampled labbench devices, "
-                       f"scaled (×{factors['dw_min_dtod']:.3f}; γ_down, w_min and up_down ×{factors['w_min_dtod']:.3f}) so that the D2D spread of G over a SET + RESET train matches "
+                       f"scaled (×{factors['dw_min_dtod']:.3f}; γ_down, w_min and up_down ×{factors['w_min_dtod']:.3f}) "
+                       "so that the D2D spread of G over a SET + RESET train matches "
                        "labbench's (aihwkit draws the parameters independently and Gaussian; labbench's lognormal "
                        f"draws move the asymptote and the bound together: corr(γ_up, w_max) = {corr:+.2f})",
                        f"D2D spread after the scaling, SET ×{spread['set']:.3f}, RESET ×{spread['reset']:.3f} "
@@ -247,8 +248,8 @@ def _calibrate_d2d(model: DeviceModel, units: WeightUnits, cfg: dict, moments: d
 
     c_all, c_down = 1.0, 1.0
     for _ in range(4):   # SET feels mostly the common factor, RESET the other: alternate
-        c_all = solve(lambda c: rms(theirs(c, c_down), sets), rms(ours, sets))
-        c_down = solve(lambda c: rms(theirs(c_all, c), resets), rms(ours, resets))
+        c_all = solve(lambda c, d=c_down: rms(theirs(c, d), sets), rms(ours, sets))
+        c_down = solve(lambda c, a=c_all: rms(theirs(a, c), resets), rms(ours, resets))
     t = theirs(c_all, c_down)
     factors = {k: c_all * (c_down if k in _DOWN_ONLY else 1.0) for k in moments}
     return factors, {"set": rms(t, sets) / rms(ours, sets), "reset": rms(t, resets) / rms(ours, resets)}

@@ -114,7 +114,8 @@ def _dropped_blocks(model: DeviceModel, summary: Summary) -> None:
     summary.add_exact("switching.set_kinetics.amplitude/width (the nominal pulse)", "one aihwkit pulse",
                       f"aihwkit pulses are all nominal: {sw.set_kinetics.amplitude:g} V, {sw.set_kinetics.width:g} s")
     summary.add_dropped("switching", "aihwkit pulses are identical: no amplitude, width, gate, thresholds, "
-                        "forming or 1T1R circuit", "pulses other than the nominal one (the one the update model describes) cannot be expressed")
+                        "forming or 1T1R circuit",
+                        "pulses other than the nominal one (the one the update model describes) cannot be expressed")
     var = model.variability
     if any(getattr(var, k).d2d or getattr(var, k).c2c for k in ("v_form", "v_set", "v_reset")):
         summary.add_dropped("variability", "no switching thresholds in aihwkit (v_form, v_set, v_reset spreads)", block=True)

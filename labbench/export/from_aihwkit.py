@@ -227,7 +227,10 @@ def _noise(p: dict, up: UpdateModel, m: _Map, s: Summary) -> UpdateModel:
     frac = std * su * m.scale / (m.g_max - m.g_min)
     s.add_approx("dw_min_std (additive)", "update.c2c_abs", "σ = dw_min_std·scale_up per pulse, as a fraction of the range",
                  f"exact for SET; RESET's σ in aihwkit is ×{sd / su:.3g} of it" if abs(sd - su) > 1e-12 * su else "exact")
-    return dataclasses.replace(up, c2c_abs=min(frac, 1.0))
+    if frac > 1.0:
+        raise ValueError(f"dw_min_std {std:g} (additive) is a per-pulse σ of {frac:.3g} of the range, beyond a gradual "
+                         f"device (labbench's c2c_abs is at most 1)")
+    return dataclasses.replace(up, c2c_abs=frac)
 
 
 def _d2d(p: dict, up: UpdateModel, s: Summary) -> dict:

@@ -201,6 +201,10 @@ def export_neurosim(model: DeviceModel) -> tuple[dict, Summary]:
         summary.add_approx(f"update ({up.kind})", "maxConductance, minConductance, maxNumLevelLTP/LTD, NL_LTP/LTD",
                            curve_note + f"; Pmax = pulses to {_REACH:.0%} of the range",
                            f"mean-train RMSE {rmse:.3%} of the range (NeuroSim's exponential vs the {up.kind} curve)")
+    for direction, lab in labels.items():
+        for note in lab.notes:
+            summary.add_approx(f"update ({direction.upper()} label)", f"NL_{direction.upper()}", note,
+                               f"label {lab.nl:+.3f}, normalized-curve RMSE {lab.rmse:.2%}")
     summary.add_exact("read.noise_rel", "readNoise = true, sigmaReadNoise" if model.read.noise_rel else "readNoise = false",
                       "relative σ of each read: I = V·G·(1 + N(0, σ))")
     summary.add_exact("read.voltage", "readVoltage", f"{model.read.voltage:g} V")
