@@ -235,3 +235,24 @@ def test_against_aihwkit_when_importable(tmp_path):
     ours = labbench_trains(model, 2, 64, 64, noise="none")
     assert rmse_of_range(theirs, ours, model.gmax - model.gmin) < 1e-5
     assert mod.noise_model() is not None and mod.two_t2r_rpu_config() is not None
+
+
+def test_symmetric_soft_bounds_is_soft_bounds_pmax_and_imports_back(tmp_path):
+    """The soft-bounds case SoftBoundsPmaxDevice can hold (up_down = 1 + 2·w_min/(w_max − w_min))
+    is exported as one, and aihwkit's own as_bindings conversion brings back the same device."""
+    from labbench.physics.aihwkit_models import SoftBoundsModel
+
+    base = load_device_model("gong2018_hfo2_softbounds")
+    w_min, w_max = -1.0, 3.0
+    up = SoftBoundsModel(dw_min=0.01, up_down=1 + 2 * w_min / (w_max - w_min), w_min=w_min, w_max=w_max, w_ref=0.0)
+    model = base.model_copy(update={"update": up})
+    cfg, summary = export_aihwkit(model)
+    dev = cfg["device"]
+    assert dev["class"] == "SoftBoundsPmaxDevice"
+    assert dev["range_min"] == w_min and dev["alpha"] == pytest.approx(0.01 / (w_max - w_min))
+    back, _ = import_aihwkit(_spec_file(tmp_path, dev), g_min=2e-6, g_max=4e-5)
+    g = np.linspace(back.update.gmin, back.update.gmax, 7)
+    w = (g - back.update.reference) / (4e-5 - 2e-6) * (w_max - w_min)
+    for d in (SET, RESET):
+        theirs = back.update.mean_step(g, d) / (4e-5 - 2e-6) * (w_max - w_min)
+        assert np.allclose(theirs, up.mean_step(w, d), rtol=1e-9, atol=1e-15)
