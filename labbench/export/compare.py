@@ -1,0 +1,88 @@
+"""Pulse responses to compare an export with its target: labbench's side, and the figures.
+
+The protocol is the one a device engineer runs: every device starts at its own Gmin, takes
+a SET train, then a RESET train, and is read (noise-free) after each pulse.  Three runs
+separate what is compared: ``full`` (everything), ``c2c`` (device-to-device spread off:
+the spread across devices is cycle-to-cycle noise alone) and ``d2d`` (cycle-to-cycle noise
+off: the spread is device-to-device alone).
+
+Figures: the RMSE of the mean response as a fraction of the range, and for a spread the
+ratio (target / labbench) of its RMS over the train, with a 95 % bootstrap interval over
+devices (both sides resampled).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from labbench.physics.device_model import DeviceModel
+from labbench.physics.models import RESET, SET
+
+__all__ = ["variant", "labbench_trains", "rmse_of_range", "spread_ratio", "BOOTSTRAP"]
+
+BOOTSTRAP = 400
+
+
+def variant(model: DeviceModel, noise: str) -> DeviceModel:
+    """``model`` with only the named noise: ``full``, ``c2c`` (no D2D), ``d2d`` (no C2C) or ``none``."""
+    if noise == "full":
+        return model
+    if noise == "none":
+        return variant(variant(model, "c2c"), "d2d")
+    if noise == "c2c":
+        return model.model_copy(update={"d2d": model.d2d.model_copy(update={"sigma": {}})})
+    if noise == "d2d":
+        return model.model_copy(update={"update": dataclasses.replace(model.update, c2c_rel=0.0, c2c_abs=0.0)})
+    raise ValueError(f"noise must be full, c2c, d2d or none, got {noise!r}")
+
+
+def labbench_trains(model: DeviceModel, n_devices: int, n_set: int, n_reset: int, seed: int = 0,
+                    noise: str = "full") -> np.ndarray:
+    """G (reads × devices): labbench's Chip (the update model alone for a model in weight units,
+    which a chip refuses), each device from its own Gmin, SET then RESET, one pulse at a time."""
+    m = variant(model, noise)
+    if m.gmin >= 0:
+        from labbench.physics.chip import Chip
+
+        chip = Chip(m, rows=(n_devices + 1) // 2, cols=1, seed=seed)
+        idx = np.arange(n_devices)
+        out = [chip.g[idx].copy()]
+        for k in range(n_set + n_reset):
+            chip.pulse(idx, 1, SET if k < n_set else RESET)
+            out.append(chip.g[idx].copy())
+        return np.array(out)
+    rng = np.random.default_rng(seed)
+    dev = m.update.sample_devices((n_devices,), m.d2d.sigma, rng, truncate=m.d2d.truncate)
+    g = np.broadcast_to(np.asarray(dev.gmin, float), (n_devices,)).copy()
+    out = [g.copy()]
+    for k in range(n_set + n_reset):
+        g = dev.step(g, 1, SET if k < n_set else RESET, rng=rng)
+        out.append(g.copy())
+    return np.array(out)
+
+
+def rmse_of_range(a: np.ndarray, b: np.ndarray, g_range: float) -> float:
+    """RMSE between two mean responses (reads × devices arrays, or means) over the range."""
+    ma = a.mean(axis=1) if a.ndim == 2 else a
+    mb = b.mean(axis=1) if b.ndim == 2 else b
+    return float(np.sqrt(np.mean((ma - mb) ** 2)) / g_range)
+
+
+def _rms_spread(g: np.ndarray, rows: slice) -> float:
+    return float(np.sqrt(np.mean(np.var(g[rows], axis=1, ddof=1))))
+
+
+def spread_ratio(target: np.ndarray, ours: np.ndarray, rows: slice = slice(None), seed: int = 0,
+                 n_boot: int = BOOTSTRAP) -> dict:
+    """RMS over reads ``rows`` of the spread across devices, target / ours, with a 95 % interval."""
+    rng = np.random.default_rng(seed)
+    t, o = target[rows], ours[rows]
+    point = _rms_spread(t, slice(None)) / _rms_spread(o, slice(None))
+    boots = np.empty(n_boot)
+    for i in range(n_boot):
+        it = rng.integers(0, t.shape[1], t.shape[1])
+        io = rng.integers(0, o.shape[1], o.shape[1])
+        boots[i] = _rms_spread(t[:, it], slice(None)) / _rms_spread(o[:, io], slice(None))
+    lo, hi = np.quantile(boots, [0.025, 0.975])
+    return {"ratio": point, "ci95": [float(lo), float(hi)], "devices": [int(t.shape[1]), int(o.shape[1])]}
