@@ -23,12 +23,13 @@ def _float_case(id, option, value, range_text):
 def real_checkpoint(tmp: Path, hidden: int = 8, **cfg) -> Path:
     """A real checkpoint in {tmp}/run, written by the trainer on fake data: one epoch of a
     784-<hidden>-10 network with the command's defaults (what ``--hidden <hidden>`` makes)."""
-    from labbench.bnn.trainer import CHECKPOINT, TrainConfig, Trainer
+    from labbench.bnn.spec import TrainSpec
+    from labbench.bnn.trainer import CHECKPOINT, Trainer
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (200, 784), dtype=np.uint8)
     y = rng.integers(0, 10, 200)
-    t = Trainer(TrainConfig(sizes=(784, hidden, 10), epochs=1, **cfg), out_dir=tmp / "run",
+    t = Trainer(TrainSpec(sizes=(784, hidden, 10), epochs=1, **cfg), out_dir=tmp / "run",
                 progress=False, plots=False)
     t.fit(x, y, x[:50], y[:50])
     return tmp / "run" / CHECKPOINT

@@ -33,26 +33,35 @@ def run(sw, out, **kw):
 
 
 # -- the sweep file ------------------------------------------------------------------------
-def test_every_trainconfig_field_is_sweepable_without_a_list_here():
-    from labbench.bnn.trainer import TrainConfig
+def test_every_trainspec_setting_is_sweepable_by_its_flat_name():
+    from labbench.bnn.spec import FLAT_KEYS
 
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert names == set(train_fields())
-    assert all(classify(n) == "train" for n in names)
+    assert set(FLAT_KEYS) == set(train_fields())
+    assert all(classify(n) == "train" for n in FLAT_KEYS)
 
 
-def test_a_field_added_to_trainconfig_is_sweepable(monkeypatch):
-    """A TrainConfig field the sweep code has never heard of (what `optimizer` will be)."""
-    import labbench.bnn.trainer as T
+def test_a_setting_added_to_the_flat_keys_is_sweepable(monkeypatch):
+    """A TrainSpec setting the sweep code has never heard of: named in FLAT_KEYS, it is a
+    sweep field at once (here the refresh section's ``every``, under a new flat name)."""
+    import labbench.bnn.spec as S
 
-    @dataclasses.dataclass
-    class Extended(T.TrainConfig):
-        brand_new_option: str = "a"
+    monkeypatch.setitem(S.FLAT_KEYS, "refresh_period", ("refresh", "every"))
+    monkeypatch.delitem(S.FLAT_KEYS, "refresh_every")
+    monkeypatch.setattr(S, "_NESTED_NAME", {v: k for k, v in S.FLAT_KEYS.items() if v[0] is not None})
+    sw = build_sweep(tiny(grid={"refresh_period": [3, 7]}, train={**TINY["train"], "refresh": "periodic"}))
+    assert [p.values["refresh_period"] for p in sw.points] == [3, 7]
+    assert sw.points[1].spec().refresh.every == 7
 
-    monkeypatch.setattr(T, "TrainConfig", Extended)
-    sw = build_sweep(tiny(grid={"brand_new_option": ["a", "b"]}))
-    assert [p.values["brand_new_option"] for p in sw.points] == ["a", "b"]
-    assert sw.points[1].config().brand_new_option == "b"
+
+def test_a_sweep_file_may_write_the_spec_sections_out():
+    """``train:`` with TrainSpec sections is the same sweep as with flat keys: same points, same ids."""
+    flat = tiny(grid={"nl_set": [2.4]}, train={**TINY["train"], "refresh": "threshold", "refresh_level": 0.8,
+                                               "lr": 0.01})
+    nested = tiny(grid={"nl_set": [2.4]}, train={**TINY["train"], "refresh": {"policy": "threshold", "level": 0.8},
+                                                 "optimizer": {"lr": 0.01}})
+    a, b = build_sweep(flat).points[0], build_sweep(nested).points[0]
+    assert a.id == b.id and a.spec().flat() == b.spec().flat()
+    assert a.spec().refresh.level == 0.8 and a.spec().optimizer.lr == 0.01
 
 
 def test_device_shortcuts_change_the_model_as_meant():
@@ -69,7 +78,7 @@ def test_device_shortcuts_change_the_model_as_meant():
     assert dm.update.c2c_abs == 0.01 and dm.read.noise_rel == 0.02
     assert dm.faults.stuck_at_gmin == dm.faults.stuck_at_gmax == 0.05
     assert [p.values["seed"] for p in sw.points] == [0, 1]
-    assert sw.points[0].config().seed == 0 and sw.points[1].config().seed == 1
+    assert sw.points[0].spec().seed == 0 and sw.points[1].spec().seed == 1
 
 
 def test_grid_times_points_times_seeds_and_stable_ids():
@@ -131,7 +140,7 @@ def test_a_failed_point_is_recorded_and_the_others_finish(tmp_path, monkeypatch)
     real_fit = T.Trainer.fit
 
     def fit(self, *a, **k):
-        if self.config.seed == 1:
+        if self.spec.seed == 1:
             raise RuntimeError("simulated failure of seed 1")
         return real_fit(self, *a, **k)
 
@@ -253,14 +262,11 @@ def test_a_separately_started_scheduler_and_worker_run_a_sweep(tmp_path):
 
 def test_a_point_cut_short_resumes_from_its_checkpoint(tmp_path):
     """A point whose run folder holds a checkpoint (killed mid-point) goes on from there."""
-    from labbench.bnn.trainer import Trainer
-    from labbench.sweep.data import load
+    from labbench.bnn.run import TrainRun
 
     sw = build_sweep({**tiny(), "train": {**TINY["train"], "epochs": 2}, "grid": {"nl_set": [2.4]}})
     p = sw.points[0]
-    cfg = dataclasses.replace(p.config(), epochs=1)
-    x, y, xt, yt = load(p.data, cfg.sizes)
-    Trainer(cfg, p.model(), out_dir=tmp_path / "points" / p.id, progress=False, plots=False).fit(x, y, xt, yt)
+    TrainRun(p.spec(out_dir=str(tmp_path / "points" / p.id)).replace(epochs=1), progress=False).run()
     table, info = run(sw, tmp_path)
     row = table.iloc[0]
     assert row["status"] == "finished" and row["resumed_from_epoch"] == 1 and row["epochs_done"] == 2

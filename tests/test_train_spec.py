@@ -11,7 +11,7 @@ import pytest
 
 from labbench.bnn.data import synthetic
 from labbench.bnn.run import TrainRun
-from labbench.bnn.spec import FLAT_KEYS, SECTIONS, TrainSpec, TrainSpecError, flatten, preset_spec
+from labbench.bnn.spec import TrainSpec
 
 PIN = json.loads((Path(__file__).parent / "data" / "train_pin.json").read_text())
 SKIP = {"seconds", "samples_per_s"}

@@ -129,7 +129,8 @@ class TrainRun:
         subset = self.spec.data.subset
         n_train = min(n, subset or n)
         if self.spec.batch > n_train:
-            raise TrainSpecError(f"batch {self.spec.batch} is larger than the training set ({n_train} samples"
+            what = "images" if self.spec.data.kind == "mnist" else "samples"
+            raise TrainSpecError(f"batch {self.spec.batch} is larger than the training set ({n_train} {what}"
                                  f"{', --train-subset' if subset else ''}); not one batch would run", "batch")
 
     def _open_bench(self):
