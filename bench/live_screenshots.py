@@ -66,8 +66,8 @@ def pulse_train() -> None:
 
 
 def training() -> None:
+    from labbench.bnn.run import TrainRun
     from labbench.bnn.spec import TrainSpec
-    from labbench.bnn.trainer import Trainer
     from labbench.live import session
 
     try:
@@ -81,12 +81,12 @@ def training() -> None:
         data = synthetic(784, 10, n_train=12000, n_test=2000)
     live = session.start(port=0, say=lambda m: None)
     live.feed.expect({"name": "bnn_training"})
-    tr = Trainer(TrainSpec(sizes=(784, 200, 10), epochs=8, batch=100), progress=False, plots=False,
-                 tap=live.feed, control=live.control)
+    train = TrainRun(TrainSpec(sizes=(784, 200, 10), epochs=8, batch=100, output={"plots": False}),
+                     progress=False, tap=live.feed, control=live.control)
 
     def run():
         try:
-            return tr.fit(*data)
+            return train.run(data)
         except KeyboardInterrupt:
             return None
 

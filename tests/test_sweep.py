@@ -4,7 +4,6 @@ point is recorded and does not stop the others, Ctrl-C keeps what finished, an e
 `dask scheduler` + worker runs a sweep too.  Tiny synthetic data: no MNIST, no network."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
