@@ -306,9 +306,9 @@ SECTIONS = ("network", "optimizer", "rule", "refresh", "sense", "array", "data",
 
 def flat_name(loc: tuple) -> str | None:
     """The flat key of a location in the spec (``("refresh", "level")`` -> ``refresh_level``)."""
-    if len(loc) >= 2 and (str(loc[0]), str(loc[1])) in _NESTED_NAME:
-        return _NESTED_NAME[(str(loc[0]), str(loc[1]))]
-    if loc and loc[0] in FLAT_KEYS:
+    if len(loc) >= 2 and loc[0] in SECTIONS:
+        return _NESTED_NAME.get((str(loc[0]), str(loc[1])))
+    if len(loc) == 1 and loc[0] in FLAT_KEYS and loc[0] not in SECTIONS:
         return str(loc[0])
     return None
 
@@ -450,17 +450,22 @@ class TrainSpec(_Section):
         return out
 
     def replace(self, **changes) -> "TrainSpec":
-        """A copy with ``changes`` (flat keys or whole sections), validated again."""
+        """A copy with ``changes``, validated again: flat keys change one setting (``refresh``
+        the policy, keeping the section's other settings), a mapping or a section object
+        replaces its whole section."""
         data = self.model_dump(exclude={"device_model"})
         data["device_model"] = self.device_model
-        for key in changes:
-            section = FLAT_KEYS.get(key, (None, None))[0]
-            if section is not None and key not in SECTIONS:
-                data[section].pop(FLAT_KEYS[key][1], None)
-                if key == "mode":
-                    data["array"].pop("kind", None)
-                    data["array"].pop("bench", None)
-        return TrainSpec(**{**data, **changes})
+        for key, value in changes.items():
+            section, name = FLAT_KEYS.get(key, (None, key))
+            if key in SECTIONS and isinstance(value, (dict, BaseModel)):
+                data[key] = value
+            elif key == "mode":
+                data["array"] = {**data["array"], "kind": _mode_to_kind(value, {}), "bench": None}
+            elif section is None:
+                data[key] = value
+            else:
+                data[section][name] = value
+        return TrainSpec(**data)
 
     def device_model_name(self) -> str:
         dm = self.device_model
