@@ -269,3 +269,48 @@ def test_a_point_cut_short_resumes_from_its_checkpoint(tmp_path):
     table, info = run(sw, tmp_path)
     row = table.iloc[0]
     assert row["status"] == "finished" and row["resumed_from_epoch"] == 1 and row["epochs_done"] == 2
+
+
+def _rewrite_table(folder, change):
+    """Apply ``change(row)`` to every row of the sweep table (what another labbench wrote)."""
+    t = pd.read_parquet(folder / R.TABLE)
+    rows = t.to_dict("records")
+    for r in rows:
+        change(r)
+    pd.DataFrame(rows).to_parquet(folder / R.TABLE, index=False)
+
+
+def test_a_resumed_sweep_never_mixes_two_configurations(tmp_path):
+    """Finished rows are skipped only if they ran what this labbench makes of their point:
+    a table written before a setting existed still resumes (the setting counts as its
+    default), one whose rows ran other settings or another device model is refused."""
+    sw = build_sweep(tiny(grid={"rule": ["accumulate", "stochastic"]}))
+    run(sw, tmp_path, db=None)
+
+    def older_table(row):            # a table from before init_pulses was recorded
+        cfg = json.loads(row["config"])
+        cfg.pop("init_pulses")
+        row["config"] = json.dumps(cfg, sort_keys=True)
+    _rewrite_table(tmp_path, older_table)
+    table, info = run(sw, tmp_path, db=None)
+    assert info.skipped == 2 and info.ran == 0
+
+    def other_default(row):          # a labbench whose refresh level default was 0.8
+        row["config"] = json.dumps({**json.loads(row["config"]), "refresh_level": 0.8}, sort_keys=True)
+    _rewrite_table(tmp_path, other_default)
+    with pytest.raises(R.SweepError, match=r"point 0 \(rule=accumulate, seed=0\) finished with other settings.*"
+                                           r"refresh_level \(0\.8 there, 0\.9 now\).*mix two configurations"):
+        run(sw, tmp_path, db=None)
+
+
+def test_a_resumed_sweep_refuses_rows_of_an_edited_device_model(tmp_path):
+    sw = build_sweep(tiny(grid={"rule": ["accumulate"]}, seeds=[0, 1]))
+    run(sw, tmp_path, db=None)
+
+    def edited(row):
+        dev = json.loads(row["device"])
+        dev["update"]["c2c_abs"] = 0.5
+        row["device"] = json.dumps(dev, sort_keys=True)
+    _rewrite_table(tmp_path, edited)
+    with pytest.raises(R.SweepError, match=r"the device model \(update differ\).*another --out"):
+        run(sw, tmp_path, db=None)

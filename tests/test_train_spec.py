@@ -215,3 +215,32 @@ def test_a_run_refused_in_prepare_leaves_no_folder_and_no_lock(tmp_path):
         TrainRun(spec, progress=False).prepare(data)
     assert e.value.field == "batch" and not (tmp_path / "a").exists()
     TrainRun(spec.replace(batch=10), progress=False).run(data)       # the folder is free again
+
+
+# -- labbench train --spec -------------------------------------------------------------------
+def test_train_cli_runs_a_spec_file_and_its_run_folder_spec_reproduces_it(tmp_path):
+    """`labbench train --spec FILE` runs the file's spec; the run folder's spec.yaml is that
+    spec (with its folder), so `--spec RUN/spec.yaml` resumes the same run; an option typed
+    beside it changes that setting (and a changed setting is a different configuration)."""
+    from click.testing import CliRunner
+
+    from labbench.cli import main
+
+    (tmp_path / "s.yaml").write_text(
+        "network: {sizes: [784, 8, 10]}\nepochs: 1\nbatch: 50\nrefresh: {policy: periodic, every: 3}\n"
+        "data: {kind: synthetic, train: 200, test: 50}\n")
+    out = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "--spec", str(tmp_path / "s.yaml"), "--out", str(out), "--no-db",
+                                  "--quiet", "--json"])
+    assert r.exit_code == 0, r.output
+    final = json.loads(r.stdout[r.stdout.index("{"):])
+    assert final["config"]["refresh"] == "periodic" and final["config"]["refresh_every"] == 3
+    recorded = TrainSpec.from_yaml(out / "spec.yaml")
+    assert recorded.refresh.every == 3 and recorded.output.dir == str(out)
+    r = CliRunner().invoke(main, ["train", "--spec", str(out / "spec.yaml"), "--epochs", "2", "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "after 2 epochs" in r.output
+    r = CliRunner().invoke(main, ["train", "--spec", str(out / "spec.yaml"), "--refresh-every", "5", "--quiet"])
+    assert r.exit_code == 2 and "--refresh-every 5 here vs 3" in r.output
+    r = CliRunner().invoke(main, ["train", "--spec", str(out / "spec.yaml"), "--mode", "strict"])
+    assert r.exit_code == 2 and "--mode and --spec" in r.output

@@ -15,7 +15,6 @@ import contextlib
 import json
 import math
 import sys
-from pathlib import Path
 
 import click
 
@@ -101,6 +100,34 @@ def _spec_from_options(ctx, precision: str, options: dict, **rest):
     return TrainSpec(precision=precision, **values, **rest)
 
 
+def _spec_from_file(ctx, path: str, options: dict, rest: dict):
+    """The spec in ``path``, with the options typed beside it on top."""
+    from labbench.bnn.spec import TrainSpec
+
+    if _given(ctx, "precision"):
+        raise click.UsageError("--mode and --spec: the spec file holds its precision mode and its settings "
+                               "(precision: strict); change it there, or drop --spec")
+    base = TrainSpec.from_yaml(path)
+    changes = {k: v for k, v in options.items() if _given(ctx, k)}
+    given = {"sizes": "hidden", "device_model": "device_model", "data": "data"}
+    changes.update({k: rest[k] for k, option in given.items() if _given(ctx, option)})
+    array = base.array.model_dump()
+    if _given(ctx, "array_kind"):                 # another array: its own --bench (or none)
+        changes["array"] = {**array, **rest["array"]}
+    elif _given(ctx, "bench_path"):
+        changes["array"] = {**array, "bench": rest["array"]["bench"]}
+    if "data" in changes:
+        changes["data"] = {**base.data.model_dump(), **rest["data"]}
+    return base.replace(**changes)
+
+
+def _outputs(spec, out, db, no_db) -> dict:
+    """The run folder and dataset: the options, else the spec's, else the defaults."""
+    folder = out or spec.output.dir or paths.output_dir() / "runs" / f"train-{spec.array.kind}-s{spec.seed}"
+    dataset = None if no_db else db or spec.output.db or paths.default_db()
+    return {**spec.output.model_dump(), "dir": str(folder), "db": str(dataset) if dataset else None}
+
+
 def _click_error(e) -> click.ClickException:
     """A TrainSpecError as the option it is about (exit status 2)."""
     from labbench.bnn.trainer import _option_name
@@ -111,6 +138,9 @@ def _click_error(e) -> click.ClickException:
 
 
 @click.command("train")
+@click.option("--spec", "spec_file", default=None, type=click.Path(dir_okay=False),
+              help="a training spec (YAML, see docs/training.md; a run folder's spec.yaml): the run it describes; "
+                   "options typed beside it change those settings")
 @click.option("--array", "array_kind", type=click.Choice(["sim", "bench", "ideal"]), default="sim", show_default=True,
               help="where the synapses live: SimArray, a Bench (instruments, cell by cell), or ideal software weights")
 @device_model_option()
@@ -177,7 +207,7 @@ def _click_error(e) -> click.ClickException:
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @live_options()
-def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
+def train(spec_file, array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
           optimizer_threshold, rule, rule_threshold, refresh, refresh_level,
           refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
           binarize_input, idle_between_epochs, data, train_subset, seed, out, db, no_db, as_json, quiet):
@@ -187,8 +217,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
 
     if no_db and db:
         raise click.UsageError("--db and --no-db contradict each other; give one")
-    run_dir = Path(out) if out else paths.output_dir() / "runs" / f"train-{array_kind}-s{seed}"
-    db_path = None if no_db else Path(db) if db else paths.default_db()
+    ctx = click.get_current_context()
     options = dict(
         epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, optimizer=optimizer,
         optimizer_threshold=optimizer_threshold, rule=rule, rule_threshold=rule_threshold, refresh=refresh,
@@ -197,15 +226,15 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
         refresh_patience=refresh_patience or None, sense_offset=sense_offset,
         sense_noise=sense_noise, binarize_input=binarize_input, idle_between_epochs=idle_between_epochs,
         train_subset=train_subset, seed=seed)
+    rest = {"sizes": (784, *hidden, 10), "device_model": str(device_model or "hfox_2t2r_default"),
+            "array": {"kind": array_kind, "bench": str(bench_path) if bench_path else None}, "data": {"path": data}}
     try:
-        spec = _spec_from_options(
-            click.get_current_context(), precision, options, sizes=(784, *hidden, 10),
-            device_model=str(device_model or "hfox_2t2r_default"),
-            array={"kind": array_kind, "bench": str(bench_path) if bench_path else None},
-            data={"path": data}, output={"dir": str(run_dir), "db": str(db_path) if db_path else None})
+        spec = (_spec_from_file(ctx, spec_file, options, rest) if spec_file
+                else _spec_from_options(ctx, precision, options, **rest))
+        spec = spec.replace(output=_outputs(spec, out, db, no_db))
         run = TrainRun(spec, progress=not quiet).check()
-        if db_path is not None:
-            resolve_db(str(db_path))            # writable, before anything is made
+        if spec.output.db is not None:
+            resolve_db(spec.output.db)            # writable, before anything is made
         run.prepare()
     except TrainSpecError as e:
         raise _click_error(e) from None
@@ -226,7 +255,7 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
     else:
         click.echo(f"test accuracy {100 * final['test_acc']:.2f} % after {final['epoch']} epochs "
                    f"({spec.precision}: {final['bytes_per_synapse']:g} B of digital state per synapse); "
-                   f"metrics, checkpoint and plots in {run_dir}")
+                   f"metrics, checkpoint and plots in {spec.output.dir}")
 
 
 if __name__ == "__main__":

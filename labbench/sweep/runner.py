@@ -142,11 +142,10 @@ def check_resume(sweep: Sweep, table: pd.DataFrame, out: Path) -> None:
             continue
         now, then = p.spec().flat(), json.loads(row["config"])
         changed = [f"{k} ({then.get(k, 'its default')!r} there, {now.get(k)!r} now)" for k in differences(now, then)]
-        if isinstance(row.get("device"), str) and json.loads(row["device"]) != json.loads(json.dumps(p.device)):
-            old = json.loads(row["device"])
-            changed.append("the device model ("
-                           + ", ".join(sorted(k for k in set(old) | set(p.device) if old.get(k) != p.device.get(k)))
-                           + " differ)")
+        dev = json.loads(json.dumps(p.device))          # as the table holds it (tuples as lists)
+        if isinstance(row.get("device"), str) and (old := json.loads(row["device"])) != dev:
+            keys = sorted(k for k in set(old) | set(dev) if old.get(k) != dev.get(k))
+            changed.append(f"the device model ({', '.join(keys)} differ)")
         if changed:
             raise SweepError(
                 f"{Path(out) / TABLE}: point {p.index} ({_describe(p.values)}) finished with other settings than "
