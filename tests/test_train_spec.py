@@ -244,3 +244,22 @@ def test_train_cli_runs_a_spec_file_and_its_run_folder_spec_reproduces_it(tmp_pa
     assert r.exit_code == 2 and "--refresh-every 5 here vs 3" in r.output
     r = CliRunner().invoke(main, ["train", "--spec", str(out / "spec.yaml"), "--mode", "strict"])
     assert r.exit_code == 2 and "--mode and --spec" in r.output
+
+
+def test_the_docs_examples_are_a_valid_spec_and_sweep_file():
+    """docs/training.md's spec file and sweep file, as printed, load and check."""
+    import re
+
+    import yaml
+
+    from labbench.sweep import build_sweep
+
+    text = (Path(__file__).parents[1] / "docs" / "training.md").read_text()
+    spec_yaml, sweep_yaml = re.findall(r"```yaml\n(.*?)```", text, flags=re.S)[:2]
+    spec = TrainSpec(**yaml.safe_load(spec_yaml))
+    assert spec.flat() == TrainSpec(output=spec.output).flat()      # "the defaults"
+    assert spec.check().name == "hfox_2t2r_default"
+    sw = build_sweep(yaml.safe_load(sweep_yaml))
+    assert len(sw.points) == 3 * 2 * 2
+    assert {p.spec().refresh.check_every for p in sw.points} == {20}
+    assert sorted({p.spec().refresh.level for p in sw.points}) == [0.7, 0.8, 0.9]
