@@ -263,3 +263,13 @@ def test_the_docs_examples_are_a_valid_spec_and_sweep_file():
     assert len(sw.points) == 3 * 2 * 2
     assert {p.spec().refresh.check_every for p in sw.points} == {20}
     assert sorted({p.spec().refresh.level for p in sw.points}) == [0.7, 0.8, 0.9]
+
+
+def test_an_inline_device_model_that_does_not_validate_is_named_by_its_key():
+    from labbench.physics import load_device_model
+
+    d = load_device_model().to_dict()
+    d["update"]["c2c_abs"] = 5
+    with pytest.raises(TrainSpecError, match=r"^device_model: update\.c2c_abs: must be between 0 and 1"):
+        TrainSpec(device_model=d)
+    assert TrainSpec(lr=0.01, optimizer={"lr": 0.01}).optimizer.lr == 0.01     # the same value twice is one

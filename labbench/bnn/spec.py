@@ -369,7 +369,7 @@ def nest(data: dict) -> dict:
             continue                                       # the section's own validation says what is wrong
         if key == "mode":
             value = _mode_to_kind(value, sec)
-        elif name in sec:
+        elif name in sec and sec[name] != value:
             raise ValueError(f"{key} is given twice, flat and as {section}.{name}; give it once")
         sec[name] = value
     return out
@@ -567,7 +567,15 @@ class TrainSpec(_Section):
 def explain(e: ValidationError) -> TrainSpecError:
     """One message for a spec's validation errors, each naming its setting by flat key."""
     parts, first = [], None
-    for err in e.errors():
+    errors = e.errors()
+    inline = [err for err in errors if len(err["loc"]) > 1 and err["loc"][0] == "device_model"
+              and err["loc"][1] != "str"]
+    if inline:
+        # an inline model that does not validate: its own errors (the union's branch label
+        # dropped), not also "or give a name"
+        errors = [err for err in errors if err["loc"][:1] != ("device_model",)]
+        errors += [{**err, "loc": ("device_model", *err["loc"][2:])} for err in inline]
+    for err in errors:
         loc = tuple(err["loc"])
         name = flat_name(loc) or ".".join(str(x) for x in loc)
         first = first or flat_name(loc)
