@@ -273,3 +273,18 @@ def test_an_inline_device_model_that_does_not_validate_is_named_by_its_key():
     with pytest.raises(TrainSpecError, match=r"^device_model: update\.c2c_abs: must be between 0 and 1"):
         TrainSpec(device_model=d)
     assert TrainSpec(lr=0.01, optimizer={"lr": 0.01}).optimizer.lr == 0.01     # the same value twice is one
+
+
+def test_a_bench_run_puts_a_layer_on_the_bench_and_closes_it():
+    """array.kind bench: the first layer that fits the (simulated) bench chip goes through the
+    instruments, the rest on SimArrays; the bench is closed (outputs off) when the run ends."""
+    spec = TrainSpec(sizes=(20, 4, 3), epochs=1, batch=10, array={"kind": "bench", "bench": "sim"},
+                     data={"kind": "synthetic", "train": 20, "test": 10}, output={"plots": False})
+    run = TrainRun(spec, progress=False)
+    closed = []
+    run.prepare()
+    real_close = run.bench.close
+    run.bench.close = lambda: (closed.append(True), real_close())
+    run.run()
+    assert run.result()["layers_on_bench"] == [0] and closed == [True] and run.bench is None
+    assert type(run.trainer.arrays[0]).__name__ == "BenchArray" and type(run.trainer.arrays[1]).__name__ == "SimArray"
