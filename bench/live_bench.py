@@ -127,10 +127,10 @@ def pulse_read(repeats: int, pulses: int, browser) -> dict:
 
 
 def training(repeats: int, browser) -> dict:
-
-    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.bnn.data import synthetic
+    from labbench.bnn.run import TrainRun
+    from labbench.bnn.spec import TrainSpec
     from labbench.live import session
-    from labbench.sweep.data import synthetic
 
     # 784-500-10 as the paper's network, epochs of a few seconds: the page's per-epoch and
     # one-off costs (a few tens of ms) weigh on a run of that length as on a real one, not more
@@ -143,10 +143,10 @@ def training(repeats: int, browser) -> dict:
                 live = session.start(port=0, say=lambda m: None)
                 live.feed.expect({"name": "bnn_training"})
                 open_page(browser, live.url)
-            tr = Trainer(TrainConfig(sizes=(784, 500, 10), epochs=2, batch=100, seed=i), progress=False,
-                         plots=False, tap=live and live.feed, control=live and live.control)
+            run = TrainRun(TrainSpec(sizes=(784, 500, 10), epochs=2, batch=100, seed=i, output={"plots": False}),
+                           progress=False, tap=live and live.feed, control=live and live.control)
             c0 = time.process_time()
-            hist = tr.fit(x, y, xt, yt)
+            hist = run.run((x, y, xt, yt))
             rates[mode].append(statistics.mean(h["samples_per_s"] for h in hist))
             rates[mode + "_cpu"].append(len(x) * len(hist) / (time.process_time() - c0))   # test included
             if live is not None:

@@ -66,7 +66,8 @@ def pulse_train() -> None:
 
 
 def training() -> None:
-    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.bnn.run import TrainRun
+    from labbench.bnn.spec import TrainSpec
     from labbench.live import session
 
     try:
@@ -75,17 +76,17 @@ def training() -> None:
         m = load_mnist(None)
         data = (m.x_train[:12000], m.y_train[:12000], m.x_test, m.y_test)
     except Exception:  # noqa: BLE001 - no MNIST here: the synthetic task
-        from labbench.sweep.data import synthetic
+        from labbench.bnn.data import synthetic
 
         data = synthetic(784, 10, n_train=12000, n_test=2000)
     live = session.start(port=0, say=lambda m: None)
     live.feed.expect({"name": "bnn_training"})
-    tr = Trainer(TrainConfig(sizes=(784, 200, 10), epochs=8, batch=100), progress=False, plots=False,
-                 tap=live.feed, control=live.control)
+    train = TrainRun(TrainSpec(sizes=(784, 200, 10), epochs=8, batch=100, output={"plots": False}),
+                     progress=False, tap=live.feed, control=live.control)
 
     def run():
         try:
-            return tr.fit(*data)
+            return train.run(data)
         except KeyboardInterrupt:
             return None
 

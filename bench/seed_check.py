@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from labbench.bnn.mnist import load_mnist, to_inputs  # noqa: E402
-from labbench.bnn.trainer import TrainConfig, Trainer  # noqa: E402
-from labbench.physics import load_device_model  # noqa: E402
+from labbench.bnn.spec import TrainSpec  # noqa: E402
+from labbench.bnn.run import TrainRun  # noqa: E402
 
 
 def main():
@@ -30,10 +30,11 @@ def main():
     a = ap.parse_args()
     mn = load_mnist(allow_download=False)
     x, xt = to_inputs(mn.x_train), to_inputs(mn.x_test)
-    cfg = TrainConfig(sizes=(784, a.hidden, 10), epochs=a.epochs, seed=a.seed, refresh="threshold")
     out = ROOT / "data" / "runs" / "bench" / f"seed{a.seed}_h{a.hidden}_e{a.epochs}_refresh"
+    cfg = TrainSpec(sizes=(784, a.hidden, 10), epochs=a.epochs, seed=a.seed, refresh="threshold",
+                    output={"dir": str(out)})
     t0 = time.time()
-    hist = Trainer(cfg, load_device_model(), out_dir=out, progress=False).fit(x, mn.y_train, xt, mn.y_test)
+    hist = TrainRun(cfg, progress=False).run((x, mn.y_train, xt, mn.y_test))
     acc = [h["test_acc"] for h in hist]
     row = {"seed": a.seed, "sizes": list(cfg.sizes), "epochs": len(hist), "refresh": "threshold",
            "final_test_acc": acc[-1], "best_test_acc": max(acc), "test_acc_per_epoch": acc,

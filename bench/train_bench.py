@@ -60,18 +60,23 @@ def model_with_nl(nl: float):
     return DeviceModel.model_validate(d)
 
 
-def train(name: str, cfg, dm, data, fresh: bool = False) -> dict:
-    from labbench.bnn.trainer import Trainer
+def run_spec(name: str, cfg, dm, data, plots: bool = True):
+    """Train ``cfg`` (a TrainSpec) on ``dm`` through TrainRun, in RUNS/name; (run, history)."""
+    from labbench.bnn.run import TrainRun
 
+    run = TrainRun(cfg.replace(device_model=dm, output={"dir": str(RUNS / name), "plots": plots}), progress=False)
+    return run, run.run((data.x_train, data.y_train, data.x_test, data.y_test))
+
+
+def train(name: str, cfg, dm, data, fresh: bool = False) -> dict:
     out = RUNS / name
     if fresh and (out / "checkpoint.npz").exists():
         (out / "checkpoint.npz").unlink()
     t0 = time.time()
-    tr = Trainer(cfg, dm, out_dir=out, progress=False)
-    hist = tr.fit(data.x_train, data.y_train, data.x_test, data.y_test)
+    _, hist = run_spec(name, cfg, dm, data)
     acc = [h["test_acc"] for h in hist]
     out_row = {
-        "name": name, "mode": cfg.mode, "sizes": list(cfg.sizes), "refresh": cfg.refresh if cfg.mode == "device" else None,
+        "name": name, "mode": cfg.mode, "sizes": list(cfg.sizes), "refresh": cfg.refresh.policy if cfg.mode == "device" else None,
         "device_model": dm.name, "epochs": len(hist), "final_test_acc": acc[-1], "best_test_acc": max(acc),
         "test_acc_per_epoch": acc, "train_seconds": sum(h["seconds"] for h in hist),
         "samples_per_s": [h["samples_per_s"] for h in hist], "wall_seconds_this_call": time.time() - t0,
@@ -86,25 +91,25 @@ def train(name: str, cfg, dm, data, fresh: bool = False) -> dict:
 
 
 def part_main(args, data) -> dict:
-    from labbench.bnn.trainer import TrainConfig
+    from labbench.bnn.spec import TrainSpec
     from labbench.physics import load_device_model
 
     dm = load_device_model()
     sizes = (784, args.hidden, 10)
     base = dict(sizes=sizes, epochs=args.epochs, seed=args.seed)
-    tag = f"main_h{args.hidden}_e{args.epochs}_{TrainConfig().rule}"
+    tag = f"main_h{args.hidden}_e{args.epochs}_{TrainSpec().rule.name}"
     rows = {
-        "device_refresh": train(f"{tag}_refresh", TrainConfig(**base, refresh="threshold"), dm, data),
-        "device_no_refresh": train(f"{tag}_none", TrainConfig(**base, refresh="none"), dm, data),
-        "ideal": train(f"main_h{args.hidden}_e{args.epochs}_ideal", TrainConfig(**base, mode="ideal"), dm, data),
+        "device_refresh": train(f"{tag}_refresh", TrainSpec(**base, refresh="threshold"), dm, data),
+        "device_no_refresh": train(f"{tag}_none", TrainSpec(**base, refresh="none"), dm, data),
+        "ideal": train(f"main_h{args.hidden}_e{args.epochs}_ideal", TrainSpec(**base, mode="ideal"), dm, data),
     }
-    return {"hidden": args.hidden, "epochs": args.epochs, "device_model": dm.name, "rule": TrainConfig().rule,
+    return {"hidden": args.hidden, "epochs": args.epochs, "device_model": dm.name, "rule": TrainSpec().rule.name,
             "nl_set": 2.4, "c2c_abs": dm.update.c2c_abs, "d2d": dict(dm.d2d.sigma), "runs": rows}
 
 
 def part_rules(args, data) -> dict:
     """The update rules side by side (784-500-10, default device, threshold refresh)."""
-    from labbench.bnn.trainer import TrainConfig
+    from labbench.bnn.spec import TrainSpec
     from labbench.physics import load_device_model
 
     dm = load_device_model()
@@ -113,7 +118,7 @@ def part_rules(args, data) -> dict:
     for rule, theta in (("accumulate", None), ("stochastic", None), ("deterministic", None),
                         ("threshold", 0.5), ("threshold", 0.15)):
         extra = {"rule_threshold": theta} if theta else {}
-        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, rule=rule, seed=args.seed, train_subset=subset, **extra)
+        cfg = TrainSpec(sizes=(784, 500, 10), epochs=epochs, rule=rule, seed=args.seed, train_subset=subset, **extra)
         name = f"rules_e{epochs}_n{subset or 60000}_{rule}" + (f"{theta:g}" if theta and theta != 0.5 else "")
         rows.append({"rule": rule + (f" θ={theta:g}" if theta else ""), **train(name, cfg, dm, data)})
     return {"sizes": [784, 500, 10], "epochs": epochs, "train_subset": subset, "runs": rows}
@@ -122,7 +127,7 @@ def part_rules(args, data) -> dict:
 def part_faults(args, data) -> dict:
     """Stuck cells and sense-amplifier errors (784-500-10): how gracefully accuracy degrades."""
     from labbench.array.sim_array import SimArray
-    from labbench.bnn.trainer import TrainConfig
+    from labbench.bnn.spec import TrainSpec
     from labbench.physics import DeviceModel, load_device_model
 
     dm = load_device_model()
@@ -131,11 +136,11 @@ def part_faults(args, data) -> dict:
     for stuck in (0.0, 0.01, 0.05, 0.10):
         faulty = DeviceModel.model_validate({**dm.to_dict(), "name": f"{dm.name}_stuck{stuck:g}",
                                              "faults": {"stuck_at_gmin": stuck / 2, "stuck_at_gmax": stuck / 2}})
-        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, seed=args.seed, train_subset=subset)
+        cfg = TrainSpec(sizes=(784, 500, 10), epochs=epochs, seed=args.seed, train_subset=subset)
         rows.append({"stuck_frac": stuck, "sense_noise": 0.0,
                      **train(f"faults_e{epochs}_n{subset or 60000}_stuck{stuck:g}", cfg, faulty, data)})
     for noise in (0.02, 0.05, 0.10):
-        cfg = TrainConfig(sizes=(784, 500, 10), epochs=epochs, seed=args.seed, train_subset=subset,
+        cfg = TrainSpec(sizes=(784, 500, 10), epochs=epochs, seed=args.seed, train_subset=subset,
                           sense_noise=noise, sense_offset=noise / 2)
         probe = SimArray(dm, 784, 500, seed=0, sense_noise=noise, sense_offset=noise / 2)
         probe.apply_signed_pulses(np.where(np.random.default_rng(0).random((784, 500)) < 0.5, 1, -1).astype(np.int8))
@@ -151,7 +156,7 @@ def part_ablation_stochastic(args, data) -> dict:
 
 
 def part_ablation(args, data, rule: str | None = None) -> dict:
-    from labbench.bnn.trainer import TrainConfig
+    from labbench.bnn.spec import TrainSpec
 
     epochs = args.ablation_epochs or (3 if args.quick else 5)
     subset = args.ablation_subset or (20000 if args.quick else None)
@@ -160,12 +165,12 @@ def part_ablation(args, data, rule: str | None = None) -> dict:
     for nl in NLS:
         dm = model_with_nl(nl)
         for refresh in ("threshold", "none"):
-            cfg = TrainConfig(sizes=(784, hidden, 10), epochs=epochs, seed=args.seed, refresh=refresh,
+            cfg = TrainSpec(sizes=(784, hidden, 10), epochs=epochs, seed=args.seed, refresh=refresh,
                               train_subset=subset, **({"rule": rule} if rule else {}))
-            r = train(f"ablation_h{hidden}_e{epochs}_n{subset or 60000}_{cfg.rule}_nl{nl:g}_{refresh}", cfg, dm, data)
+            r = train(f"ablation_h{hidden}_e{epochs}_n{subset or 60000}_{cfg.rule.name}_nl{nl:g}_{refresh}", cfg, dm, data)
             rows.append({"nl": nl, **r})
     return {"hidden": hidden, "epochs": epochs, "train_subset": subset, "quick": args.quick,
-            "rule": rule or TrainConfig().rule, "runs": rows}
+            "rule": rule or TrainSpec().rule.name, "runs": rows}
 
 
 def _accounting(r: dict, hist: list[dict]) -> None:
@@ -185,20 +190,17 @@ def _run_point(job) -> dict:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     name, preset, overrides, nl, data_dir = job
     from labbench.bnn.mnist import load_mnist
-    from labbench.bnn.trainer import preset_config
-    from labbench.bnn.trainer import Trainer, tune_allocator
+    from labbench.bnn.spec import preset_spec
+    from labbench.bnn.trainer import tune_allocator
 
     tune_allocator()
     data = load_mnist(data_dir)
-    cfg = preset_config(preset, **overrides)
-    dm = model_with_nl(nl)
-    out = RUNS / name
-    tr = Trainer(cfg, dm, out_dir=out, progress=False, plots=False)
-    hist = tr.fit(data.x_train, data.y_train, data.x_test, data.y_test)
+    cfg = preset_spec(preset, **overrides)
+    _, hist = run_spec(name, cfg, model_with_nl(nl), data, plots=False)
     acc = [h["test_acc"] for h in hist]
-    r = {"name": name, "preset": preset, "mode": cfg.mode, "optimizer": cfg.optimizer, "rule": cfg.rule,
-         "refresh": cfg.refresh, "nl": nl, "seed": cfg.seed, "sizes": list(cfg.sizes), "lr": cfg.lr,
-         "lr_end": cfg.lr_end, "epochs": len(hist), "final_test_acc": acc[-1], "best_test_acc": max(acc),
+    r = {"name": name, "preset": preset, "mode": cfg.mode, "optimizer": cfg.optimizer.name, "rule": cfg.rule.name,
+         "refresh": cfg.refresh.policy, "nl": nl, "seed": cfg.seed, "sizes": list(cfg.sizes), "lr": cfg.optimizer.lr,
+         "lr_end": cfg.optimizer.lr_end, "epochs": len(hist), "final_test_acc": acc[-1], "best_test_acc": max(acc),
          "test_acc_per_epoch": acc, "train_seconds": sum(h["seconds"] for h in hist)}
     if cfg.mode == "device":
         _accounting(r, hist)
@@ -259,17 +261,15 @@ def part_strict_ablation(args, data) -> dict:
 def part_energy(args, data) -> dict:
     """Energy per training sample, the refresh share, pulses per cell and wear-out after
     ``--energy-epochs`` epochs at the default endurance (issue 14), strict and mixed."""
-    from labbench.bnn.trainer import preset_config
-    from labbench.bnn.trainer import Trainer
+    from labbench.bnn.spec import preset_spec
     from labbench.physics import load_device_model
 
     dm = load_device_model()
     rows = []
     for preset in ("mixed-precision", "strict"):
-        cfg = preset_config(preset, sizes=(784, args.energy_hidden, 10), epochs=args.energy_epochs, seed=args.seed)
+        cfg = preset_spec(preset, sizes=(784, args.energy_hidden, 10), epochs=args.energy_epochs, seed=args.seed)
         name = f"energy_{preset}_h{args.energy_hidden}_e{args.energy_epochs}"
-        tr = Trainer(cfg, dm, out_dir=RUNS / name, progress=False, plots=False)
-        hist = tr.fit(data.x_train, data.y_train, data.x_test, data.y_test)
+        _, hist = run_spec(name, cfg, dm, data, plots=False)
         n = sum(len(data.x_train) // cfg.batch * cfg.batch for _ in hist)
         prog = sum(h["program_energy_J"] for h in hist)
         read = sum(h["read_energy_J"] for h in hist)
@@ -291,7 +291,8 @@ def part_speed(args, data) -> dict:
     """Ideal and device-in-the-loop, one full 60k epoch each, alternated in this process on
     the same data (issue 11): the median of ``--speed-repeats`` ratios, per network, with
     the default device model, threshold refresh, C2C and D2D on; and where the time goes."""
-    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.bnn.run import TrainRun
+    from labbench.bnn.spec import TrainSpec
     from labbench.physics import load_device_model
 
     dm = load_device_model()
@@ -302,7 +303,9 @@ def part_speed(args, data) -> dict:
         per = {"ideal": [], "device": []}
         for rep in range(args.speed_repeats):
             for mode in ("ideal", "device"):
-                tr = Trainer(TrainConfig(sizes=sizes, epochs=1, mode=mode, seed=rep), dm, progress=False)
+                spec = TrainSpec(sizes=sizes, epochs=1, mode=mode, seed=rep, device_model=dm)
+                tr = TrainRun(spec, progress=False).prepare((data.x_train, data.y_train, data.x_test,
+                                                             data.y_test)).trainer
                 tr._compile_device_loops()   # as fit() does: compilation is not training
                 row = tr.train_epoch(data.x_train, data.y_train)
                 n_batches = len(data.x_train) // 100

@@ -80,7 +80,8 @@ def fit(data, out: Path, true_model):
 def train(fitted, out: Path, store, hidden: int, epochs: int, subset: int | None, progress: bool,
           download: bool = True):
     from labbench.bnn.mnist import ENV, MnistError, load_mnist, target_folder, to_inputs
-    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.bnn.run import TrainRun
+    from labbench.bnn.spec import TrainSpec
 
     try:
         mn = load_mnist(allow_download=download)
@@ -89,13 +90,14 @@ def train(fitted, out: Path, store, hidden: int, epochs: int, subset: int | None
              f"      To train, put the four MNIST .gz files into {target_folder()} "
              f"(or point ${ENV} or --data at a folder holding them) and run the demo again.")
         return None
-    x_tr, x_te = to_inputs(mn.x_train), to_inputs(mn.x_test)
+    data = (to_inputs(mn.x_train), mn.y_train, to_inputs(mn.x_test), mn.y_test)   # converted once, for both runs
     results = {}
     for mode in ("device", "ideal"):
-        cfg = TrainConfig(sizes=(784, hidden, 10), epochs=epochs, mode=mode, train_subset=subset, seed=0)
-        tr = Trainer(cfg, device_model=fitted.device_model, out_dir=out / f"train_{mode}",
-                     progress=progress, store=store if mode == "device" else None)
-        hist = tr.fit(x_tr, mn.y_train, x_te, mn.y_test)
+        spec = TrainSpec(sizes=(784, hidden, 10), epochs=epochs, mode=mode, train_subset=subset, seed=0,
+                         device_model=fitted.device_model,
+                         output={"dir": str(out / f"train_{mode}"),
+                                 "db": str(store.path) if mode == "device" else None})
+        hist = TrainRun(spec, progress=progress).run(data)
         # the counters of a history row are the epoch's: the demo reports the run's totals
         results[mode] = {**hist[-1], **{k: sum(h.get(k, 0) for h in hist) for k in ("set_pulses", "pairs_refreshed")}}
     d, i = results["device"], results["ideal"]

@@ -106,6 +106,16 @@ CASES = [
          expect=r"out holds the results of sweep 'other', not 'bad'.*another --out",
          forbid=("{tmp}/out/results.parquet",)),
 
+    # a spec section in train: with a field that has no flat name
+    _sweep_case("sweep-train-section-unknown-field", "train: {sizes: [16, 4, 4], refresh: {levle: 0.5}}\n"
+                "grid: {nl_set: [1, 2]}\n", r"train: refresh\.levle is not a setting.*refresh_level",
+                base=BASE.replace("train: {sizes: [16, 4, 4], epochs: 1, batch: 50}\n", "")),
+    # a table whose finished rows ran other settings than this labbench makes of them
+    Case("sweep-resume-other-settings", ["sweep", "{tmp}/s.yaml", "--out", OUT, "--threads", "--no-db"],
+         files={"s.yaml": BASE + "grid: {nl_set: [1, 2]}\n"}, setup=lambda t: _finished_elsewhere(t),
+         expect=r"point 0 \(nl_set=1, seed=0\) finished with other settings.*refresh_level \(0\.5 there, 0\.9 now\)"
+                r".*another --out", forbid=("{tmp}/out/points",)),
+
     # report: a path that is none of the kinds says what it accepts
     Case("report-path-missing", ["report", "{tmp}/nosuch"],
          expect=r"no such folder, and not a run id.*training run folder.*sweep folder.*demo folder.*run id",
@@ -122,3 +132,24 @@ CASES = [
          expect=r"cannot write report .*nowhere/r\.html: folder .*nowhere does not exist",
          forbid=("{tmp}/nowhere",)),
 ]
+
+
+def _finished_elsewhere(tmp) -> None:
+    """{tmp}/out: the sweep's folder with a table whose finished rows another labbench wrote
+    (its refresh level default 0.5)."""
+    import json
+
+    import pandas as pd
+
+    from labbench.sweep.runner import _yaml, point_row
+    from labbench.sweep.spec import load_sweep
+
+    sw = load_sweep(tmp / "s.yaml")
+    out = tmp / "out"
+    out.mkdir()
+    (out / "sweep.yaml").write_text(_yaml(sw.raw))
+    rows = []
+    for p in sw.points:
+        config = {**p.spec().flat(), "refresh_level": 0.5}
+        rows.append(point_row(sw, p, {"status": "finished", "config": json.dumps(config)}, "0.old", out))
+    pd.DataFrame(rows).to_parquet(out / "results.parquet", index=False)

@@ -23,12 +23,13 @@ def _float_case(id, option, value, range_text):
 def real_checkpoint(tmp: Path, hidden: int = 8, **cfg) -> Path:
     """A real checkpoint in {tmp}/run, written by the trainer on fake data: one epoch of a
     784-<hidden>-10 network with the command's defaults (what ``--hidden <hidden>`` makes)."""
-    from labbench.bnn.trainer import CHECKPOINT, TrainConfig, Trainer
+    from labbench.bnn.spec import TrainSpec
+    from labbench.bnn.trainer import CHECKPOINT, Trainer
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (200, 784), dtype=np.uint8)
     y = rng.integers(0, 10, 200)
-    t = Trainer(TrainConfig(sizes=(784, hidden, 10), epochs=1, **cfg), out_dir=tmp / "run",
+    t = Trainer(TrainSpec(sizes=(784, hidden, 10), epochs=1, **cfg), out_dir=tmp / "run",
                 progress=False, plots=False)
     t.fit(x, y, x[:50], y[:50])
     return tmp / "run" / CHECKPOINT
@@ -181,4 +182,24 @@ CASES += [
     Case("train-device-model-yaml-octal", ["train", "--device-model", "{tmp}/m.yaml", "--out", RUN],
          expect=r"ambiguous number '064'", exit_codes=(2,), forbid=(RUN,),
          setup=_model_with("pmax_set: 64", "pmax_set: 064")),
+]
+
+# 9. a training spec file (--spec): named keys, contradictions, nothing made
+CASES += [
+    Case("train-spec-missing", ["train", "--spec", "{tmp}/nosuch.yaml", "--out", RUN],
+         expect=r"training spec not found: .*nosuch\.yaml", forbid=(RUN,)),
+    Case("train-spec-unknown-key", ["train", "--spec", "{tmp}/s.yaml", "--out", RUN],
+         files={"s.yaml": "refresh: {policy: threshold, levle: 0.5}\n"},
+         expect=r"s\.yaml: invalid training spec.*refresh\.levle: unknown field", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-spec-given-twice", ["train", "--spec", "{tmp}/s.yaml", "--out", RUN],
+         files={"s.yaml": "lr: 0.01\noptimizer: {name: adam, lr: 0.02}\n"},
+         expect=r"lr is given twice, flat and as optimizer\.lr", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-spec-not-strict", ["train", "--spec", "{tmp}/s.yaml", "--out", RUN],
+         files={"s.yaml": "precision: strict\n"},
+         expect=r"--mode strict .*--optimizer adam keeps per-synapse state", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-spec-and-mode", ["train", "--spec", "{tmp}/s.yaml", "--mode", "strict", "--out", RUN],
+         files={"s.yaml": "epochs: 1\n"}, expect=r"--mode and --spec", exit_codes=(2,), forbid=(RUN,)),
+    Case("train-spec-mnist-sizes", ["train", "--spec", "{tmp}/s.yaml", "--out", RUN],
+         files={"s.yaml": "network: {sizes: [16, 4, 4]}\n"},
+         expect=r"sizes \[16, 4, 4\]: MNIST needs 784 inputs and 10 outputs", exit_codes=(2,), forbid=(RUN,)),
 ]

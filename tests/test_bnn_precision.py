@@ -5,7 +5,7 @@ import pytest
 
 from labbench.bnn.optimizers import OPTIMIZERS, ZERO_STATE, make_optimizer
 from labbench.bnn.precision import STRICT
-from labbench.bnn.trainer import preset_config
+from labbench.bnn.spec import preset_spec
 from labbench.bnn.trainer import Trainer
 
 from test_bnn_trainer import toy
@@ -21,7 +21,7 @@ def data():
 def strict(**kw):
     base = dict(sizes=(20, 64, 4), epochs=3, batch=50, lr=0.02, lr_end=0.002, refresh_level=0.7,
                 refresh_check_every=5, seed=3)
-    return preset_config("strict", **{**base, **kw})
+    return preset_spec("strict", **{**base, **kw})
 
 
 @pytest.mark.parametrize("name", sorted(OPTIMIZERS))
@@ -79,11 +79,11 @@ def test_strict_run_learns_with_no_per_synapse_state(data):
 
 
 def test_mixed_precision_counts_moments_residual_and_strikes(data):
-    t = Trainer(preset_config("mixed-precision", sizes=(20, 64, 4), epochs=1, batch=50, refresh_check_every=5),
+    t = Trainer(preset_spec("mixed-precision", sizes=(20, 64, 4), epochs=1, batch=50, refresh_check_every=5),
                 progress=False, plots=False)
     h = t.fit(*data)[-1]
     assert h["bytes_per_synapse"] == 8 + 4 + 2     # Adam m, v; accumulate residual; refresh strikes (int16)
-    ideal = Trainer(preset_config("strict", sizes=(20, 64, 4), epochs=1, batch=50, mode="ideal"),
+    ideal = Trainer(preset_spec("strict", sizes=(20, 64, 4), epochs=1, batch=50, mode="ideal"),
                     progress=False, plots=False).fit(*data)[-1]
     assert ideal["bytes_per_synapse"] == 4          # the software latent weight itself
 
@@ -125,14 +125,15 @@ def test_strict_refuses_an_option_that_breaks_it_by_name(override, option):
 
 def test_strict_preset_is_what_the_docs_say():
     c = strict()
-    assert (c.optimizer, c.rule, c.refresh, c.binarize_input) == (STRICT["optimizer"], STRICT["rule"], "paper", True)
-    assert not OPTIMIZERS[c.optimizer].per_synapse
-    assert c.sense_offset == c.sense_noise == 0.01
+    assert (c.optimizer.name, c.rule.name, c.refresh.policy, c.network.binarize_input) == (
+        STRICT["optimizer"], STRICT["rule"], "paper", True)
+    assert not OPTIMIZERS[c.optimizer.name].per_synapse
+    assert c.sense.offset == c.sense.noise == 0.01
 
 
 @pytest.mark.parametrize("preset", ["strict", "mixed-precision"])
 def test_train_cli_builds_exactly_the_preset(preset):
-    """`labbench train --mode X` with no other option is preset_config(X): every key of the
+    """`labbench train --mode X` with no other option is preset_spec(X): every key of the
     preset reaches the run (the strict preset's rule_threshold was once dropped)."""
     from labbench.bnn import cli as train_cli
 
@@ -144,13 +145,14 @@ def test_train_cli_builds_exactly_the_preset(preset):
                                  "idle_between_epochs", "train_subset", "seed")}
     options.update(refresh_cap=p["refresh_cap"] or None, refresh_patience=p["refresh_patience"] or None)
     with ctx:
-        cfg = train_cli._config_from_options(ctx, preset, (784, 500, 10), "device", options)
+        spec = train_cli._spec_from_options(ctx, preset, options, sizes=(784, 500, 10))
     from labbench.bnn.precision import PRESETS
 
     # every key of the preset from the preset, every other one the CLI's default
-    want = preset_config(preset, sizes=(784, 500, 10), mode="device",
-                         **{k: v for k, v in options.items() if k not in PRESETS[preset]})
-    assert cfg == want, {k: (getattr(cfg, k), getattr(want, k)) for k in cfg.__dataclass_fields__
-                         if getattr(cfg, k) != getattr(want, k)}
+    want = preset_spec(preset, sizes=(784, 500, 10), mode="device",
+                       **{k: v for k, v in options.items() if k not in PRESETS[preset]})
+    assert spec == want, {k: (v, want.flat()[k]) for k, v in spec.flat().items() if v != want.flat()[k]}
+    assert spec.flat() == want.flat()
     if preset == "strict":
-        assert cfg.rule_threshold == STRICT["rule_threshold"] == 1.0
+        assert spec.rule.threshold == STRICT["rule_threshold"] == 1.0
+        assert {k: spec.flat()[k] for k in STRICT} == STRICT       # every preset key, exactly

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from labbench.bnn.trainer import TrainConfig, Trainer
+from labbench.bnn.spec import TrainSpec
+
+from labbench.bnn.trainer import Trainer
 from labbench.physics import DeviceModel, load_device_model
 
 
@@ -27,7 +29,7 @@ def cfg(**kw):
     base = dict(sizes=(20, 64, 4), epochs=4, batch=50, lr=0.01, lr_end=0.001, refresh="threshold",
                 refresh_level=0.7, refresh_check_every=5, seed=3)
     base.update(kw)
-    return TrainConfig(**base)
+    return TrainSpec(**base)
 
 
 @pytest.fixture(scope="module")
@@ -294,9 +296,9 @@ def test_config_refuses_non_finite_or_out_of_range_floats(field, value):
 
 
 def test_a_network_too_big_for_memory_is_refused_before_allocating(monkeypatch):
-    from labbench.bnn import trainer
+    from labbench.bnn import spec
 
-    monkeypatch.setattr(trainer, "memory_cap", lambda: 1 << 20)       # 1 MiB
+    monkeypatch.setattr(spec, "memory_cap", lambda: 1 << 20)       # 1 MiB
     with pytest.raises(ValueError, match=r"20-10000-4 network has 240,000 device pairs.*about 36.6 MiB"):
         Trainer(cfg(sizes=(20, 10000, 4)), progress=False)
 

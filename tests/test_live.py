@@ -375,13 +375,14 @@ def test_a_dying_server_leaves_the_run_and_its_records_whole(tmp_path, bench):
 
 
 def test_training_abort_from_the_page_records_the_epochs_so_far(tmp_path):
-    from labbench.bnn.trainer import TrainConfig, Trainer
-    from labbench.sweep.data import synthetic
+    from labbench.bnn.spec import TrainSpec
+    from labbench.bnn.trainer import Trainer
+    from labbench.bnn.data import synthetic
 
     x, y, xt, yt = synthetic(16, 4, n_train=200, n_test=50)
     feed, control = Feed(), RunControl()
     store = Store(tmp_path / "d.db")
-    tr = Trainer(TrainConfig(sizes=(16, 8, 4), epochs=5, batch=20), progress=False, plots=False, store=store,
+    tr = Trainer(TrainSpec(sizes=(16, 8, 4), epochs=5, batch=20), progress=False, plots=False, store=store,
                  tap=_At(feed, 2, control.abort), control=control)
     with pytest.raises(Aborted):
         tr.fit(x, y, xt, yt)

@@ -31,10 +31,36 @@ def test_noise_does_not_depend_on_visit_order(dm):
 
 
 def test_seed_changes_noise_and_d2d(dm):
-    a, b = Chip(dm, 4, 4, seed=1), Chip(dm, 4, 4, seed=2)
-    a.pulse(np.arange(a.size), 5, SET)
-    b.pulse(np.arange(b.size), 5, SET)
-    assert not np.array_equal(a.g, b.g)
+    """Each seed draws the documented cycle-to-cycle noise (physics/models.py): one SET pulse
+    in mid-range lands at the model's noise-free step plus a normal of σ = c2c_abs × range,
+    clipped at ±3σ (NOISE_ROOM), unbiased; two seeds draw independent noise.  (The D2D
+    draws per seed: the next test.)"""
+    from labbench.physics.models import NOISE_ROOM
+
+    d = dm.to_dict()
+    d["d2d"], d["faults"] = {"sigma": {}}, {}          # identical devices: only the pulse noise differs
+    model = DeviceModel.model_validate(d)
+    u, span = model.update, model.gmax - model.gmin
+    assert u.c2c_abs > 0 and u.c2c_rel == 0
+    residuals = []
+    for seed in (1, 2):
+        c = Chip(model, 64, 32, seed=seed)
+        idx = np.arange(c.size)
+        c.pulse(idx, 20, SET)                            # to mid-range, away from the bounds' shrinking
+        g0 = np.array(c.g, float)
+        assert 0.3 < (g0.mean() - model.gmin) / span < 0.7
+        c.pulse(idx, 1, SET)
+        mean = u.pulse_once(g0, np.full(g0.shape, SET, np.int8))      # the noise-free step
+        z = (np.array(c.g, float) - mean) / (u.c2c_abs * span)         # in units of σ
+        n = z.size
+        assert abs(z.mean()) < 4 / np.sqrt(n), seed                   # unbiased
+        assert z.std() == pytest.approx(1.0, rel=0.04), seed           # σ = c2c_abs of the range (n = 4096)
+        assert np.abs(z).max() <= NOISE_ROOM * (1 + 1e-9), seed        # clipped at ±3σ
+        assert np.mean(np.abs(z) < 1) == pytest.approx(0.683, abs=0.03), seed   # normal, not uniform
+        residuals.append(z)
+    assert abs(np.corrcoef(*residuals)[0, 1]) < 0.06                  # independent draws per seed
+    a, b = Chip(dm, 4, 4, seed=1), Chip(dm, 4, 4, seed=2)              # and the D2D draws differ
+    assert not np.array_equal(a._gmax, b._gmax)
 
 
 def test_each_seed_draws_the_documented_device_to_device_distribution():

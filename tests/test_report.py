@@ -78,11 +78,12 @@ def sections(path: Path) -> list[str]:
 
 
 def train_run(folder: Path, mode: str = "device", seed: int = 0, epochs: int = 2) -> Path:
-    from labbench.bnn.trainer import TrainConfig, Trainer
-    from labbench.sweep.data import synthetic
+    from labbench.bnn.spec import TrainSpec
+    from labbench.bnn.trainer import Trainer
+    from labbench.bnn.data import synthetic
 
     x, y, xt, yt = synthetic(16, 4, 200, 80)
-    cfg = TrainConfig(sizes=(16, 8, 4), epochs=epochs, batch=40, mode=mode, seed=seed)
+    cfg = TrainSpec(sizes=(16, 8, 4), epochs=epochs, batch=40, mode=mode, seed=seed)
     Trainer(cfg, out_dir=folder, progress=False, plots=False).fit(x, y, xt, yt)
     return folder
 

@@ -221,7 +221,8 @@ def test_one_physics_end_to_end_bench_and_simarray_train_to_the_same_conductance
     import yaml
 
     from labbench.array.bench_array import BenchArray
-    from labbench.bnn.trainer import TrainConfig, Trainer
+    from labbench.bnn.spec import TrainSpec
+    from labbench.bnn.trainer import Trainer
     from labbench.instruments.bench import Bench
     from labbench.paths import BENCHES
 
@@ -240,7 +241,7 @@ def test_one_physics_end_to_end_bench_and_simarray_train_to_the_same_conductance
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, (240, 16)).astype(np.float32)
     y = (x[:, :4] * np.array([1, -1, 1, -1])).argmax(1)
-    cfg = TrainConfig(sizes=(16, 4), epochs=1, batch=2, lr=0.05, refresh="none", seed=1)   # 120 steps
+    cfg = TrainSpec(sizes=(16, 4), epochs=1, batch=2, lr=0.05, refresh="none", seed=1)   # 120 steps
 
     bench = Bench.from_yaml(tmp_path / "bench.yaml")
     try:

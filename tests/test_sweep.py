@@ -4,7 +4,6 @@ point is recorded and does not stop the others, Ctrl-C keeps what finished, an e
 `dask scheduler` + worker runs a sweep too.  Tiny synthetic data: no MNIST, no network."""
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -33,26 +32,35 @@ def run(sw, out, **kw):
 
 
 # -- the sweep file ------------------------------------------------------------------------
-def test_every_trainconfig_field_is_sweepable_without_a_list_here():
-    from labbench.bnn.trainer import TrainConfig
+def test_every_trainspec_setting_is_sweepable_by_its_flat_name():
+    from labbench.bnn.spec import FLAT_KEYS
 
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    assert names == set(train_fields())
-    assert all(classify(n) == "train" for n in names)
+    assert set(FLAT_KEYS) == set(train_fields())
+    assert all(classify(n) == "train" for n in FLAT_KEYS)
 
 
-def test_a_field_added_to_trainconfig_is_sweepable(monkeypatch):
-    """A TrainConfig field the sweep code has never heard of (what `optimizer` will be)."""
-    import labbench.bnn.trainer as T
+def test_a_setting_added_to_the_flat_keys_is_sweepable(monkeypatch):
+    """A TrainSpec setting the sweep code has never heard of: named in FLAT_KEYS, it is a
+    sweep field at once (here the refresh section's ``every``, under a new flat name)."""
+    import labbench.bnn.spec as S
 
-    @dataclasses.dataclass
-    class Extended(T.TrainConfig):
-        brand_new_option: str = "a"
+    monkeypatch.setitem(S.FLAT_KEYS, "refresh_period", ("refresh", "every"))
+    monkeypatch.delitem(S.FLAT_KEYS, "refresh_every")
+    monkeypatch.setattr(S, "_NESTED_NAME", {v: k for k, v in S.FLAT_KEYS.items() if v[0] is not None})
+    sw = build_sweep(tiny(grid={"refresh_period": [3, 7]}, train={**TINY["train"], "refresh": "periodic"}))
+    assert [p.values["refresh_period"] for p in sw.points] == [3, 7]
+    assert sw.points[1].spec().refresh.every == 7
 
-    monkeypatch.setattr(T, "TrainConfig", Extended)
-    sw = build_sweep(tiny(grid={"brand_new_option": ["a", "b"]}))
-    assert [p.values["brand_new_option"] for p in sw.points] == ["a", "b"]
-    assert sw.points[1].config().brand_new_option == "b"
+
+def test_a_sweep_file_may_write_the_spec_sections_out():
+    """``train:`` with TrainSpec sections is the same sweep as with flat keys: same points, same ids."""
+    flat = tiny(grid={"nl_set": [2.4]}, train={**TINY["train"], "refresh": "threshold", "refresh_level": 0.8,
+                                               "lr": 0.01})
+    nested = tiny(grid={"nl_set": [2.4]}, train={**TINY["train"], "refresh": {"policy": "threshold", "level": 0.8},
+                                                 "optimizer": {"lr": 0.01}})
+    a, b = build_sweep(flat).points[0], build_sweep(nested).points[0]
+    assert a.id == b.id and a.spec().flat() == b.spec().flat()
+    assert a.spec().refresh.level == 0.8 and a.spec().optimizer.lr == 0.01
 
 
 def test_device_shortcuts_change_the_model_as_meant():
@@ -69,7 +77,7 @@ def test_device_shortcuts_change_the_model_as_meant():
     assert dm.update.c2c_abs == 0.01 and dm.read.noise_rel == 0.02
     assert dm.faults.stuck_at_gmin == dm.faults.stuck_at_gmax == 0.05
     assert [p.values["seed"] for p in sw.points] == [0, 1]
-    assert sw.points[0].config().seed == 0 and sw.points[1].config().seed == 1
+    assert sw.points[0].spec().seed == 0 and sw.points[1].spec().seed == 1
 
 
 def test_grid_times_points_times_seeds_and_stable_ids():
@@ -131,7 +139,7 @@ def test_a_failed_point_is_recorded_and_the_others_finish(tmp_path, monkeypatch)
     real_fit = T.Trainer.fit
 
     def fit(self, *a, **k):
-        if self.config.seed == 1:
+        if self.spec.seed == 1:
             raise RuntimeError("simulated failure of seed 1")
         return real_fit(self, *a, **k)
 
@@ -253,14 +261,56 @@ def test_a_separately_started_scheduler_and_worker_run_a_sweep(tmp_path):
 
 def test_a_point_cut_short_resumes_from_its_checkpoint(tmp_path):
     """A point whose run folder holds a checkpoint (killed mid-point) goes on from there."""
-    from labbench.bnn.trainer import Trainer
-    from labbench.sweep.data import load
+    from labbench.bnn.run import TrainRun
 
     sw = build_sweep({**tiny(), "train": {**TINY["train"], "epochs": 2}, "grid": {"nl_set": [2.4]}})
     p = sw.points[0]
-    cfg = dataclasses.replace(p.config(), epochs=1)
-    x, y, xt, yt = load(p.data, cfg.sizes)
-    Trainer(cfg, p.model(), out_dir=tmp_path / "points" / p.id, progress=False, plots=False).fit(x, y, xt, yt)
+    TrainRun(p.spec(out_dir=str(tmp_path / "points" / p.id)).replace(epochs=1), progress=False).run()
     table, info = run(sw, tmp_path)
     row = table.iloc[0]
     assert row["status"] == "finished" and row["resumed_from_epoch"] == 1 and row["epochs_done"] == 2
+
+
+def _rewrite_table(folder, change):
+    """Apply ``change(row)`` to every row of the sweep table (what another labbench wrote)."""
+    t = pd.read_parquet(folder / R.TABLE)
+    rows = t.to_dict("records")
+    for r in rows:
+        change(r)
+    pd.DataFrame(rows).to_parquet(folder / R.TABLE, index=False)
+
+
+def test_a_resumed_sweep_never_mixes_two_configurations(tmp_path):
+    """Finished rows are skipped only if they ran what this labbench makes of their point:
+    a table written before a setting existed still resumes (the setting counts as its
+    default), one whose rows ran other settings or another device model is refused."""
+    sw = build_sweep(tiny(grid={"rule": ["accumulate", "stochastic"]}))
+    run(sw, tmp_path, db=None)
+
+    def older_table(row):            # a table from before init_pulses was recorded
+        cfg = json.loads(row["config"])
+        cfg.pop("init_pulses")
+        row["config"] = json.dumps(cfg, sort_keys=True)
+    _rewrite_table(tmp_path, older_table)
+    table, info = run(sw, tmp_path, db=None)
+    assert info.skipped == 2 and info.ran == 0
+
+    def other_default(row):          # a labbench whose refresh level default was 0.8
+        row["config"] = json.dumps({**json.loads(row["config"]), "refresh_level": 0.8}, sort_keys=True)
+    _rewrite_table(tmp_path, other_default)
+    with pytest.raises(R.SweepError, match=r"point 0 \(rule=accumulate, seed=0\) finished with other settings.*"
+                                           r"refresh_level \(0\.8 there, 0\.9 now\).*mix two configurations"):
+        run(sw, tmp_path, db=None)
+
+
+def test_a_resumed_sweep_refuses_rows_of_an_edited_device_model(tmp_path):
+    sw = build_sweep(tiny(grid={"rule": ["accumulate"]}, seeds=[0, 1]))
+    run(sw, tmp_path, db=None)
+
+    def edited(row):
+        dev = json.loads(row["device"])
+        dev["update"]["c2c_abs"] = 0.5
+        row["device"] = json.dumps(dev, sort_keys=True)
+    _rewrite_table(tmp_path, edited)
+    with pytest.raises(R.SweepError, match=r"the device model \(update differ\).*another --out"):
+        run(sw, tmp_path, db=None)

@@ -1,11 +1,13 @@
 """``labbench train``: online BNN training with the synapse arrays in the loop.
 
-Everything that can be checked is checked before any work starts, in this order: the
-options (finite numbers in range, layer sizes that fit in memory), the device model, the
-dataset file (``--db``), the run folder (``--out``: created and proved writable), a
-checkpoint already there (readable, and written by the same configuration), the bench,
-then MNIST.  A failure on the way leaves nothing behind (a run folder made for nothing is
-removed again).
+The command only parses its options into a :class:`~labbench.bnn.spec.TrainSpec` (the
+``--mode`` preset, then the options typed on top) and hands it to a
+:class:`~labbench.bnn.run.TrainRun`, which checks everything before any work starts, in
+this order: the settings (finite numbers in range, names, layer sizes that fit in
+memory), the device model, the bench file's chip, the dataset file (``--db``), the run
+folder (``--out``: created and proved writable), a checkpoint already there (readable,
+and written by the same configuration), MNIST, then the bench.  A failure on the way
+leaves nothing behind (a run folder made for nothing is removed again).
 """
 from __future__ import annotations
 
@@ -13,20 +15,18 @@ import contextlib
 import json
 import math
 import sys
-from pathlib import Path
 
 import click
 
 from labbench.bnn.optimizers import OPTIMIZERS, ZERO_STATE
 from labbench.bnn.precision import PRESETS
 from labbench.bnn.refresh import POLICIES
-from labbench.bnn.trainer import FLOAT_RANGES, range_text
+from labbench.bnn.spec import FLOAT_RANGES, MAX_SEED, range_text
 from labbench.bnn.update_rules import RULES
 
 from labbench import paths
 from labbench.cli_options import bench_option, db_option, device_model_option, live_options, out_option, resolve_db
 
-MAX_SEED = 2**32 - 1
 
 
 class BoundedFloat(click.ParamType):
@@ -80,10 +80,11 @@ def _given(ctx, name: str) -> bool:
     return ctx.get_parameter_source(name) not in (ParameterSource.DEFAULT, None)
 
 
-def _config_from_options(ctx, precision: str, sizes, mode: str, options: dict):
-    """The preset of ``--mode``, then the options the user typed on top of it; a typed
-    option that contradicts the preset is refused by TrainConfig, naming it."""
-    from labbench.bnn.trainer import TrainConfig
+def _spec_from_options(ctx, precision: str, options: dict, **rest):
+    """The preset of ``--mode``, then the options the user typed on top of it (``rest``:
+    the settings no preset touches: sizes, array, data, output, device model); a typed
+    option that contradicts the preset is refused by TrainSpec, naming it."""
+    from labbench.bnn.spec import TrainSpec
 
     if refresh_fixed := [n for n in ("refresh_cap", "refresh_verify", "refresh_patience") if _given(ctx, n)]:
         if options["refresh"] == "paper" or (precision == "strict" and not _given(ctx, "refresh")):
@@ -96,23 +97,50 @@ def _config_from_options(ctx, precision: str, sizes, mode: str, options: dict):
     # a preset key no option carries still applies (the CLI once dropped the strict preset's
     # rule_threshold, so `--mode strict` ran at twice the preset's weight learning rate)
     values.update({k: v for k, v in preset.items() if k not in values and k != "precision"})
-    try:
-        return TrainConfig(sizes=sizes, mode=mode, precision=precision, **values)
-    except ValueError as e:
-        raise click.UsageError(str(e)) from None
+    return TrainSpec(precision=precision, **values, **rest)
 
 
-def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: float, sense_noise: float):
-    """Open the bench; the library decides which layer goes on it (BenchPlacement)."""
-    from labbench.array.placement import BenchPlacement
-    from labbench.instruments.bench import Bench
+def _spec_from_file(ctx, path: str, options: dict, rest: dict):
+    """The spec in ``path``, with the options typed beside it on top."""
+    from labbench.bnn.spec import TrainSpec
 
-    bench = Bench.from_yaml(bench_path)
-    placement = BenchPlacement(bench, device_model, seed, sense_offset, sense_noise)
-    return bench, placement, placement.on_bench
+    if _given(ctx, "precision"):
+        raise click.UsageError("--mode and --spec: the spec file holds its precision mode and its settings "
+                               "(precision: strict); change it there, or drop --spec")
+    base = TrainSpec.from_yaml(path)
+    changes = {k: v for k, v in options.items() if _given(ctx, k)}
+    given = {"sizes": "hidden", "device_model": "device_model", "data": "data"}
+    changes.update({k: rest[k] for k, option in given.items() if _given(ctx, option)})
+    array = base.array.model_dump()
+    if _given(ctx, "array_kind"):                 # another array: its own --bench (or none)
+        changes["array"] = {**array, **rest["array"]}
+    elif _given(ctx, "bench_path"):
+        changes["array"] = {**array, "bench": rest["array"]["bench"]}
+    if "data" in changes:
+        changes["data"] = {**base.data.model_dump(), **rest["data"]}
+    return base.replace(**changes)
+
+
+def _outputs(spec, out, db, no_db) -> dict:
+    """The run folder and dataset: the options, else the spec's, else the defaults."""
+    folder = out or spec.output.dir or paths.output_dir() / "runs" / f"train-{spec.array.kind}-s{spec.seed}"
+    dataset = None if no_db else db or spec.output.db or paths.default_db()
+    return {**spec.output.model_dump(), "dir": str(folder), "db": str(dataset) if dataset else None}
+
+
+def _click_error(e) -> click.ClickException:
+    """A TrainSpecError as the option it is about (exit status 2)."""
+    from labbench.bnn.trainer import _option_name
+
+    if e.field:
+        return click.BadParameter(str(e), param_hint=f"'{_option_name(e.field).split(' ')[0]}'")
+    return click.UsageError(str(e))
 
 
 @click.command("train")
+@click.option("--spec", "spec_file", default=None, type=click.Path(dir_okay=False),
+              help="a training spec (YAML, see docs/training.md; a run folder's spec.yaml): the run it describes; "
+                   "options typed beside it change those settings")
 @click.option("--array", "array_kind", type=click.Choice(["sim", "bench", "ideal"]), default="sim", show_default=True,
               help="where the synapses live: SimArray, a Bench (instruments, cell by cell), or ideal software weights")
 @device_model_option()
@@ -179,30 +207,17 @@ def _bench_array_factory(bench_path, device_model, seed: int, sense_offset: floa
 @click.option("--json", "as_json", is_flag=True, help="print the final metrics as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @live_options()
-def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
+def train(spec_file, array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
           optimizer_threshold, rule, rule_threshold, refresh, refresh_level,
           refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
           binarize_input, idle_between_epochs, data, train_subset, seed, out, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
-    from labbench.bnn.mnist import load_mnist
-    from labbench.bnn.trainer import CHECKPOINT, CheckpointError, Trainer, check_memory
-    from labbench.bnn.trainer import config_differences, read_checkpoint
-    from labbench.folderlock import FolderLock
-    from labbench.physics import load_device_model
+    from labbench.bnn.run import TrainRun
+    from labbench.bnn.spec import TrainSpecError
 
-    # -- the options, before any work -----------------------------------------------------
-    sizes = (784, *hidden, 10)
-    mode = "ideal" if array_kind == "ideal" else "device"
-    try:
-        check_memory(sizes, mode, option="--hidden")
-    except ValueError as e:
-        raise click.BadParameter(str(e).removeprefix("--hidden: "), param_hint="'--hidden'") from None
-    if array_kind == "bench" and not bench_path:
-        raise click.UsageError("--array bench needs --bench NAME|PATH (e.g. --bench sim)")
-    if bench_path and array_kind != "bench":
-        raise click.UsageError(f"--bench is used only with --array bench (this run is --array {array_kind})")
     if no_db and db:
         raise click.UsageError("--db and --no-db contradict each other; give one")
+    ctx = click.get_current_context()
     options = dict(
         epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, optimizer=optimizer,
         optimizer_threshold=optimizer_threshold, rule=rule, rule_threshold=rule_threshold, refresh=refresh,
@@ -211,93 +226,36 @@ def train(array_kind, device_model, bench_path, hidden, precision, epochs, batch
         refresh_patience=refresh_patience or None, sense_offset=sense_offset,
         sense_noise=sense_noise, binarize_input=binarize_input, idle_between_epochs=idle_between_epochs,
         train_subset=train_subset, seed=seed)
-    if idle_between_epochs and array_kind != "sim":
-        raise click.UsageError("--idle-between-epochs needs --array sim (only a simulator skips time)")
-    config = _config_from_options(click.get_current_context(), precision, sizes, mode, options)
-    dm = load_device_model(device_model)
-    if mode == "device":
-        from labbench.physics.chip import Chip
-
-        Chip(dm, 1, 1)          # a model a chip cannot be made of fails here, not after MNIST
-    db_path = None if no_db else resolve_db(db)
-    store = None
-    if db_path is not None:
-        from labbench.store import Store
-
-        store = Store(db_path)          # refuses a file that is not a dataset, creates nothing
-    run_dir = Path(out) if out else paths.output_dir() / "runs" / f"train-{array_kind}-s{seed}"
-
-    # -- the run folder: from here on, a failure removes what it made ------------------------
-    made = paths.missing_folders(run_dir)
-    bench = None
-    lock = FolderLock(run_dir, "training")
+    rest = {"sizes": (784, *hidden, 10), "device_model": str(device_model or "hfox_2t2r_default"),
+            "array": {"kind": array_kind, "bench": str(bench_path) if bench_path else None}, "data": {"path": data}}
     try:
-        paths.ensure_writable_dir(run_dir, "run folder (--out)")
-        lock.acquire()             # a second training into this folder is refused, naming this one
-        ckpt = run_dir / CHECKPOINT
-        if ckpt.exists():
-            meta = read_checkpoint(ckpt)["meta"]       # CheckpointError names the file
-            diff = config_differences(config, meta, {"device_model": dm.name, "array": array_kind})
-            if diff:
-                raise CheckpointError(
-                    f"{ckpt} holds a checkpoint of a different configuration (differs in {'; '.join(diff)}); "
-                    "a run folder resumes only the same configuration: choose another --out folder, "
-                    "or delete the checkpoint to start over")
-        factory, on_bench = None, []
-        if array_kind == "bench":
-            from labbench.instruments.config import BenchConfig
+        spec = (_spec_from_file(ctx, spec_file, options, rest) if spec_file
+                else _spec_from_options(ctx, precision, options, **rest))
+        spec = spec.replace(output=_outputs(spec, out, db, no_db))
+        run = TrainRun(spec, progress=not quiet).check()
+        if spec.output.db is not None:
+            resolve_db(spec.output.db)            # writable, before anything is made
+        run.prepare()
+    except TrainSpecError as e:
+        raise _click_error(e) from None
 
-            chip = BenchConfig.from_yaml(bench_path).chip      # the file only: no instrument opened yet
-            if not any(r <= chip.rows and c <= chip.cols for r, c in zip(sizes[:-1], sizes[1:])):
-                raise click.ClickException(f"no layer of {'-'.join(map(str, sizes))} fits the bench chip "
-                                           f"({chip.rows}×{chip.cols}); use a smaller --hidden")
-        mnist = load_mnist(data)                       # MnistError says where to put the files
-        n_train = min(len(mnist.x_train), train_subset or len(mnist.x_train))
-        if batch > n_train:
-            raise click.BadParameter(f"{batch} is larger than the training set ({n_train} images"
-                                     f"{', --train-subset' if train_subset else ''}); not one batch would run",
-                                     param_hint="'--batch'")
-        if array_kind == "bench":
-            bench, factory, on_bench = _bench_array_factory(bench_path, dm, seed, config.sense_offset,
-                                                            config.sense_noise)
-        trainer = Trainer(config, dm, out_dir=run_dir, array_factory=factory, progress=not quiet, store=store)
-    except BaseException:
-        if bench is not None:
-            bench.close()
-        lock.release()
-        paths.remove_if_empty(made)
-        raise
-
-    # -- the run ------------------------------------------------------------------------------
     from labbench.live.session import from_cli
 
+    # with --json, stdout carries only the JSON (QCoDeS and progress lines go to stderr)
     try:
-        # with --json, stdout carries only the JSON (QCoDeS and progress lines go to stderr)
         with from_cli() as live, contextlib.redirect_stdout(sys.stderr if as_json else sys.stdout):
             if live is not None:
-                from labbench.live.feed import guarded
-
-                trainer.tap, trainer.control = guarded(live.feed), live.control
-                live.feed.expect({"name": "bnn_training"})
-                if bench is not None:          # a pause switches the bench's outputs off
-                    from labbench.live.control import pause_outputs, recheck_limits
-
-                    live.follow_bench(bench)
-                    live.control.on_pause.append(lambda: pause_outputs(bench))
-                    live.control.on_resume.append(lambda: recheck_limits(bench))
-            history = trainer.fit(mnist.x_train, mnist.y_train, mnist.x_test, mnist.y_test)
+                run.follow(live)
+            run.run()
     finally:
-        if bench is not None:
-            bench.close()      # outputs off on every exit path
-        lock.release()
-    final = {**history[-1], "config": config.to_dict(), "out_dir": str(run_dir),
-             "device_model": trainer.device_model.name, "layers_on_bench": on_bench}
+        run.close()              # the bench's outputs off, the folder released, on every exit path
+    final = run.result()
     if as_json:
         click.echo(json.dumps(final, indent=2, default=float))
     else:
         click.echo(f"test accuracy {100 * final['test_acc']:.2f} % after {final['epoch']} epochs "
-                   f"({config.precision}: {final['bytes_per_synapse']:g} B of digital state per synapse); "
-                   f"metrics, checkpoint and plots in {run_dir}")
+                   f"({spec.precision}: {final['bytes_per_synapse']:g} B of digital state per synapse); "
+                   f"metrics, checkpoint and plots in {spec.output.dir}")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,8 @@ def load_run(folder, device_model=None) -> TrainedRun:
     is otherwise.  ``device_model`` (ideal runs only): the devices to program it onto."""
     from labbench.physics import load_device_model
 
-    from .trainer import CHECKPOINT, DEVICE_MODEL, CheckpointError, TrainConfig, Trainer, read_checkpoint
+    from .spec import FLAT_KEYS, TrainSpec
+    from .trainer import CHECKPOINT, DEVICE_MODEL, CheckpointError, Trainer, read_checkpoint
 
     folder = Path(folder)
     ckpt = folder / CHECKPOINT
@@ -141,10 +142,10 @@ def load_run(folder, device_model=None) -> TrainedRun:
     else:
         dm = load_device_model(device_model)
     try:
-        config = TrainConfig(**{k: v for k, v in cfg.items() if k in TrainConfig.__dataclass_fields__})
-    except (TypeError, ValueError) as e:
+        spec = TrainSpec(**{k: v for k, v in cfg.items() if k in FLAT_KEYS})
+    except ValueError as e:
         raise NotATrainedNetwork(f"{ckpt}: its configuration is not one this labbench trains ({e})") from None
-    trainer = Trainer(config, dm, out_dir=None, progress=False, plots=False)
+    trainer = Trainer(spec, dm, out_dir=None, progress=False, plots=False)
     run = TrainedRun(folder, trainer, data, meta, kind)
     try:
         run.restore()
@@ -212,15 +213,15 @@ class Evaluation:
         from .trainer import DeviceSynapses
 
         tr = self.run.trainer
-        c = tr.config
+        c = tr.spec
         lo, hi = pv.reachable_range(self.model, self.settings)
         target = lo + level * (hi - lo)
         results = []
         synapses = []
         for i, syn in enumerate(tr.synapses):
             w = syn.w
-            arr = SimArray(self.model, *w.shape, seed=c.seed * 1000 + i, sense_offset=c.sense_offset,
-                           sense_noise=c.sense_noise)
+            arr = SimArray(self.model, *w.shape, seed=c.seed * 1000 + i, sense_offset=c.sense.offset,
+                           sense_noise=c.sense.noise)
             arr.reset(np.ones(w.shape, bool))
             t = np.full(w.shape + (2,), np.nan)
             on = np.where(w >= 0, 0, 1)
@@ -236,7 +237,7 @@ class Evaluation:
         """New chips of the same seeds holding the state after training: a chip's clock
         only runs forward, so each drift seed and temperature starts on chips of its own."""
         fresh = []
-        offset = self.run.trainer.config.sense_offset
+        offset = self.run.trainer.spec.sense.offset
         for a, st, syn in zip(self.arrays, self.start, self.run.trainer.synapses):
             b = _like(a, offset)
             b.load_state_dict(st)

@@ -11,7 +11,8 @@ precision, and says so: every run reports ``bytes_per_synapse``.
   the whole difference, no verify) or none (the ablation).
 * ``mixed-precision`` — anything goes; today's default (Adam + accumulate: 12 B/synapse).
 
-A strict configuration that breaks a rule is refused, naming the option to drop.
+A strict configuration that breaks a rule is refused (by :class:`~labbench.bnn.spec.TrainSpec`),
+naming the option to drop.
 """
 from __future__ import annotations
 
@@ -38,46 +39,29 @@ def _opt(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def strict_conflicts(config) -> list[str]:
-    """Why ``config`` (a TrainConfig with precision="strict") is not strict; empty if it is."""
+def strict_conflicts(spec) -> list[str]:
+    """Why ``spec`` (a :class:`~labbench.bnn.spec.TrainSpec`) is not strict; empty if it is."""
     from .optimizers import OPTIMIZERS, ZERO_STATE
     from .update_rules import RULES
 
     out = []
-    opt = OPTIMIZERS.get(config.optimizer)
+    opt = OPTIMIZERS.get(spec.optimizer.name)
     if opt is not None and opt.per_synapse:
-        out.append(f"--optimizer {config.optimizer} keeps per-synapse state (moments); "
+        out.append(f"--optimizer {spec.optimizer.name} keeps per-synapse state (moments); "
                    f"strict allows {', '.join(ZERO_STATE)}")
-    rule = RULES.get(config.rule)
+    rule = RULES.get(spec.rule.name)
     if rule is not None and rule.stateful:
         ok = sorted(n for n, r in RULES.items() if not r.stateful)
-        out.append(f"--rule {config.rule} keeps a residual per synapse; strict allows {', '.join(ok)}")
-    if config.refresh not in STRICT_REFRESH:
-        out.append(f"--refresh {config.refresh}: strict uses the paper-like refresh ('paper': RESET both, "
+        out.append(f"--rule {spec.rule.name} keeps a residual per synapse; strict allows {', '.join(ok)}")
+    if spec.refresh.policy not in STRICT_REFRESH:
+        out.append(f"--refresh {spec.refresh.policy}: strict uses the paper-like refresh ('paper': RESET both, "
                    "re-write the whole difference, no verify, no per-pair memory) or 'none'")
-    if not config.binarize_input:
+    if not spec.network.binarize_input:
         out.append("--no-binarize-input: strict feeds ±1 inputs")
-    for name in ("sense_offset", "sense_noise"):
-        v = getattr(config, name)
+    for name, v in (("sense_offset", spec.sense.offset), ("sense_noise", spec.sense.noise)):
         if not (math.isfinite(v) and v >= STRICT_SENSE_MIN):
             out.append(f"{_opt(name)} {v:g}: strict needs a real sense amplifier, σ >= {STRICT_SENSE_MIN:g} of the range")
     return out
-
-
-def check_precision(config) -> None:
-    """ValueError naming each option that a strict ``config`` must drop."""
-    if config.precision not in PRECISIONS:
-        raise ValueError(f"unknown precision mode {config.precision!r}; choose one of {list(PRECISIONS)}")
-    from .optimizers import OPTIMIZERS, make_optimizer
-
-    if config.optimizer not in OPTIMIZERS:
-        make_optimizer(config.optimizer, [])        # the message lists the names
-    if config.precision == "strict":
-        bad = strict_conflicts(config)
-        if bad:
-            raise ValueError("--mode strict keeps no per-synapse digital state and models the paper's "
-                             "chip; these options conflict with it: " + "; ".join(bad)
-                             + " (or use --mode mixed-precision)")
 
 
 def digital_state(trainer) -> dict:
@@ -100,4 +84,4 @@ def digital_state(trainer) -> dict:
             elif getattr(trainer.policy, "patience", None):   # allocated at its first check
                 per_syn += 2 * arr.rows * arr.cols
     return {"bytes_per_synapse": per_syn / synapses, "digital_bytes_other": other,
-            "precision": trainer.config.precision}
+            "precision": trainer.spec.precision}

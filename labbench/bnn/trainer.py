@@ -25,11 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import dataclasses
 import io
 import json
-import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -42,8 +39,9 @@ from labbench.physics import DeviceModel, load_device_model
 from .layers import BinaryMLP, sign, softmax_cross_entropy
 from .mnist import to_inputs
 from .optimizers import Adam, make_optimizer
-from .precision import check_precision, digital_state
+from .precision import digital_state
 from .refresh import make_policy
+from .spec import TrainSpec, check_memory, differences
 from .update_rules import make_rule
 
 CHECKPOINT = "checkpoint.npz"
@@ -52,82 +50,9 @@ METRICS = "metrics.csv"
 WEAR = "wear.json"          # pulses per device, as a histogram, over every array (for the report)
 HIST_BINS = 40
 
-# What one synapse (a device pair) costs in memory while training, measured on a
-# 784-1000-10 network (tracemalloc): device mode ~60 B steady (conductances, per-device
-# parameters, event counters, Adam moments), ~120 B peak while the arrays are built, more
-# while a checkpoint is serialized; ideal mode ~12 B steady, ~20 B peak in an epoch.
-BYTES_PER_PAIR = {"device": 160, "ideal": 48}
-FALLBACK_MEMORY_CAP = 4 << 30
-
 
 class CheckpointError(LabbenchError, ValueError):
     """A checkpoint that cannot be read, or that another configuration wrote."""
-
-
-def memory_estimate(sizes, mode: str = "device") -> tuple[int, int]:
-    """(device pairs, bytes) that training a network of ``sizes`` needs, roughly."""
-    pairs = sum(int(a) * int(b) for a, b in zip(sizes[:-1], sizes[1:]))
-    return pairs, pairs * BYTES_PER_PAIR.get(mode, BYTES_PER_PAIR["device"])
-
-
-def memory_cap() -> int:
-    """The most memory a training run may plan to use: half of this machine's RAM."""
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
-    except (AttributeError, ValueError, OSError):
-        return FALLBACK_MEMORY_CAP
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(n) < 1024 or unit == "PiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} PiB"
-
-
-def check_memory(sizes, mode: str = "device", option: str = "sizes") -> None:
-    """ValueError when a network of ``sizes`` would need more than :func:`memory_cap`."""
-    pairs, need = memory_estimate(sizes, mode)
-    cap = memory_cap()
-    if need > cap:
-        raise ValueError(
-            f"{option}: a {'-'.join(str(s) for s in sizes)} network has {pairs:,} device pairs; "
-            f"training it would need about {human_bytes(need)} (~{BYTES_PER_PAIR.get(mode, 0)} B per pair), "
-            f"more than the {human_bytes(cap)} allowed (half of this machine's memory); "
-            "use smaller hidden layers")
-
-
-# (name, low, high, low_open): the float settings, their ranges
-FLOAT_RANGES = {
-    "lr": (0.0, 1.0, True),
-    "lr_end": (0.0, 1.0, True),
-    "refresh_level": (0.0, 1.0, True),
-    "refresh_cap": (0.0, 1.0, False),
-    "sense_offset": (0.0, 1.0, False),
-    "sense_noise": (0.0, 1.0, False),
-    "rule_threshold": (0.0, math.inf, True),
-    "optimizer_threshold": (0.0, 1e3, False),
-    "idle_between_epochs": (0.0, 1e9, False),
-}
-
-
-def range_text(name: str) -> str:
-    """``FLOAT_RANGES[name]`` written as an interval, e.g. ``(0, 1]``."""
-    lo, hi, lo_open = FLOAT_RANGES[name]
-    return f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-
-
-def check_float(name: str, value) -> float:
-    """``value`` finite and in the range of ``name`` (:data:`FLOAT_RANGES`), else ValueError."""
-    lo, hi, lo_open = FLOAT_RANGES[name]
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v < lo or (lo_open and v == lo) or v > hi:
-        raise ValueError(f"{name} must be a finite number in {range_text(name)}, got {value!r}")
-    return v
 
 
 def tune_allocator() -> None:
@@ -144,61 +69,6 @@ def tune_allocator() -> None:
     m_trim_threshold, m_mmap_threshold = -1, -3
     libc.mallopt(m_mmap_threshold, 1 << 30)
     libc.mallopt(m_trim_threshold, 1 << 30)
-
-
-@dataclasses.dataclass
-class TrainConfig:
-    sizes: tuple[int, ...] = (784, 500, 10)
-    epochs: int = 10
-    batch: int = 100
-    lr: float = 0.005             # first epoch
-    lr_end: float = 0.0002        # last epoch (exponential decay per epoch)
-    mode: str = "device"          # "device" (arrays in the loop) or "ideal" (software)
-    precision: str = "mixed-precision"   # or "strict": no per-synapse digital state (precision.py)
-    optimizer: str = "adam"       # see optimizers.OPTIMIZERS
-    optimizer_threshold: float = 0.0     # optimizer="sign": skip |g| below this × layer RMS
-    rule: str = "accumulate"      # update rule (see update_rules)
-    rule_threshold: float = 0.5   # pulses, for rule="threshold"
-    refresh: str = "threshold"    # none | periodic | threshold
-    refresh_level: float = 0.9
-    refresh_check_every: int = 50
-    refresh_every: int = 100
-    refresh_cap: float | None = 0.5
-    refresh_verify: int = 1
-    refresh_patience: int | None = 3   # threshold policy: give up on a pair after N checks in a row
-    sense_offset: float = 0.0     # σ, fraction of the range
-    sense_noise: float = 0.0
-    binarize_input: bool = False
-    idle_between_epochs: float = 0.0   # s the arrays sit idle (drift) after each epoch, before its test
-    init_pulses: int = 1
-    pulse_step: float | None = None   # weight change per nominal pulse; None = 1/Pmax
-    train_subset: int | None = None
-    seed: int = 0
-
-    def __post_init__(self):
-        self.sizes = tuple(int(s) for s in self.sizes)
-        if self.mode not in ("device", "ideal"):
-            raise ValueError(f"mode must be 'device' or 'ideal', got {self.mode!r}")
-        if self.epochs < 1 or self.batch < 1:
-            raise ValueError("epochs and batch must be >= 1")
-        for name in FLOAT_RANGES:
-            if getattr(self, name) is not None:      # refresh_cap None = the full difference
-                check_float(name, getattr(self, name))
-        if self.pulse_step is not None and not (math.isfinite(self.pulse_step) and 0 < self.pulse_step <= 1):
-            raise ValueError(f"pulse_step must be a finite number in (0, 1], got {self.pulse_step!r}")
-        if len(self.sizes) < 2 or min(self.sizes) < 1:
-            raise ValueError(f"sizes must be >= 2 positive layer widths, got {self.sizes}")
-        check_precision(self)          # names the option that breaks a strict run
-
-    def lr_at(self, epoch: int) -> float:
-        if self.epochs == 1:
-            return self.lr
-        return self.lr * (self.lr_end / self.lr) ** (epoch / (self.epochs - 1))
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["sizes"] = list(self.sizes)
-        return d
 
 
 # -- synapse stores: where a layer's weights live ------------------------------------
@@ -296,14 +166,18 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 class Trainer:
-    """Trains :class:`BinaryMLP` ``config.sizes`` with every layer on an array (or ideal).
+    """Trains :class:`BinaryMLP` ``spec.network.sizes`` with every layer on an array (or ideal).
+
+    The engine under :class:`~labbench.bnn.run.TrainRun` (which checks, prepares and
+    records a :class:`~labbench.bnn.spec.TrainSpec`): ``spec`` decides the training, the
+    arguments here where it lives (``device_model`` overrides ``spec.device_model``).
 
     ``array_factory(rows, cols, layer_index)`` builds a layer's array; by default a
     :class:`~labbench.array.sim_array.SimArray` of ``device_model``.  A network can put
     one layer on a bench and the rest in simulation by passing its own factory.
     """
 
-    def __init__(self, config: TrainConfig, device_model: DeviceModel | str | None = None,
+    def __init__(self, spec: TrainSpec, device_model: DeviceModel | str | None = None,
                  out_dir: str | Path | None = None,
                  array_factory: Callable[[int, int, int], Any] | None = None,
                  progress: bool = True, store=None, plots: bool = True, tap=None, control=None):
@@ -314,22 +188,23 @@ class Trainer:
 
         self.tap, self.control = guarded(tap), control
         self.plots = plots
-        self.config = c = config
-        check_memory(c.sizes, c.mode)
+        self.spec = c = spec
+        check_memory(c.network.sizes, c.mode)
         tune_allocator()
         self.device_model = (device_model if isinstance(device_model, DeviceModel)
-                             else load_device_model(device_model))
+                             else load_device_model(device_model) if device_model is not None
+                             else c.load_device_model())
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress = progress
         self.store = store
         self.rng = np.random.default_rng([c.seed, 0xB44])
-        self.model = BinaryMLP(c.sizes, binarize_input=c.binarize_input)
+        self.model = BinaryMLP(c.network.sizes, binarize_input=c.network.binarize_input)
         shapes = self.model.weight_shapes
-        self.pulse_step = c.pulse_step or _default_pulse_step(self.device_model)
+        self.pulse_step = c.rule.pulse_step or _default_pulse_step(self.device_model)
         self.synapses: list = []
         self.arrays: list = []
         if c.mode == "ideal":
-            self.synapses = [IdealSynapses(s, self.rng, c.init_pulses * self.pulse_step) for s in shapes]
+            self.synapses = [IdealSynapses(s, self.rng, c.array.init_pulses * self.pulse_step) for s in shapes]
             self.policy = None
         else:
             if array_factory is None:
@@ -337,21 +212,21 @@ class Trainer:
 
                 def array_factory(rows, cols, i):
                     return SimArray(self.device_model, rows, cols, seed=c.seed * 1000 + i,
-                                    sense_offset=c.sense_offset, sense_noise=c.sense_noise)
+                                    sense_offset=c.sense.offset, sense_noise=c.sense.noise)
             # the first pulses may compile the chip's loops: signals held (_compile_device_loops)
             with signals_deferred():
                 for i, (rows, cols) in enumerate(shapes):
                     arr = array_factory(rows, cols, i)
                     syn = DeviceSynapses(arr, self._make_rule(), self.pulse_step)
-                    syn.initialize(self.rng, c.init_pulses)
+                    syn.initialize(self.rng, c.array.init_pulses)
                     self.arrays.append(arr)
                     self.synapses.append(syn)
             self.policy = self._make_policy()
         n_bn = len(self.model.bns)
-        kw = {"threshold": c.optimizer_threshold} if c.optimizer == "sign" else {}
-        self.opt = make_optimizer(c.optimizer, shapes, **kw)
+        kw = {"threshold": c.optimizer.threshold} if c.optimizer.name == "sign" else {}
+        self.opt = make_optimizer(c.optimizer.name, shapes, **kw)
         # batch norm: per-neuron parameters, digital in every mode (O(neurons) Adam state)
-        self.bn_opt = Adam([(n,) for n in c.sizes[1:]] * 2)
+        self.bn_opt = Adam([(n,) for n in c.network.sizes[1:]] * 2)
         self._bn_slots = (0, n_bn)
         self.epoch = 0          # epochs completed
         self.step = 0
@@ -359,14 +234,13 @@ class Trainer:
         self.g_hist: list[np.ndarray] = []
 
     def _make_rule(self):
-        c = self.config
-        return make_rule(c.rule, **({"threshold": c.rule_threshold} if c.rule == "threshold" else {}))
+        r = self.spec.rule
+        return make_rule(r.name, **({"threshold": r.threshold} if r.name == "threshold" else {}))
 
     def _make_policy(self):
-        c = self.config
-        return make_policy(c.refresh, self.device_model, level=c.refresh_level,
-                           check_every=c.refresh_check_every, every=c.refresh_every, cap=c.refresh_cap,
-                           verify=c.refresh_verify, patience=c.refresh_patience)
+        f = self.spec.refresh
+        return make_policy(f.policy, self.device_model, level=f.level, check_every=f.check_every,
+                           every=f.every, cap=f.cap, verify=f.verify, patience=f.patience)
 
     def _compile_device_loops(self) -> None:
         """Run this configuration's update, sense and refresh once on a throw-away 2×8
@@ -375,15 +249,15 @@ class Trainer:
         measures training, not compilation."""
         from labbench.array.sim_array import SimArray
 
-        if self.config.mode == "ideal" or not any(isinstance(a, SimArray) for a in self.arrays):
+        if self.spec.mode == "ideal" or not any(isinstance(a, SimArray) for a in self.arrays):
             return
         t0 = time.perf_counter()
-        c = self.config
+        c = self.spec
         # a signal that lands while numba compiles is raised inside a C callback, where Python
         # prints it and drops it (the run went on to "finished"): hold signals until done
         with signals_deferred():
-            probe = SimArray(self.device_model, 2, 8, seed=0, sense_offset=c.sense_offset,
-                             sense_noise=c.sense_noise)
+            probe = SimArray(self.device_model, 2, 8, seed=0, sense_offset=c.sense.offset,
+                             sense_noise=c.sense.noise)
             syn = DeviceSynapses(probe, self._make_rule(), self.pulse_step)
             rng = np.random.default_rng(0)      # not the trainer's: its draws stay as they were
             for _ in range(2):                   # the accumulate rule's residual exists from the 2nd
@@ -396,8 +270,8 @@ class Trainer:
                 if policy.name != "none":        # the refresh itself: RESETs and re-writes
                     probe.refresh(np.ones((2, 8), bool), cap=policy.cap, verify=policy.verify)
                     syn.signs()
-            if c.idle_between_epochs:
-                probe.advance_time(c.idle_between_epochs)
+            if c.array.idle_between_epochs:
+                probe.advance_time(c.array.idle_between_epochs)
             probe.energy(), probe.wear()
         seconds = time.perf_counter() - t0
         if self.progress and seconds > 1.0:
@@ -405,12 +279,12 @@ class Trainer:
 
     # -- data ---------------------------------------------------------------------------
     def _subset(self, x, y):
-        n = self.config.train_subset
+        n = self.spec.data.subset
         return (x[:n], y[:n]) if n else (x, y)
 
     # -- one epoch ----------------------------------------------------------------------
     def train_epoch(self, x_train: np.ndarray, y_train: np.ndarray) -> dict:
-        c = self.config
+        c = self.spec
         lr = c.lr_at(self.epoch)
         order = self.rng.permutation(len(x_train))
         n_batches = len(order) // c.batch
@@ -546,14 +420,14 @@ class Trainer:
         u = (np.asarray(g, np.float32) - np.float32(dm.gmin)) / np.float32(dm.gmax - dm.gmin)
         hist, _ = np.histogram(u, bins=HIST_BINS, range=(0.0, 1.05))
         self.g_hist.append(hist.astype(np.int64))
-        return {"saturated_frac": float((np.maximum(u[..., 0], u[..., 1]) >= self.config.refresh_level).mean()),
+        return {"saturated_frac": float((np.maximum(u[..., 0], u[..., 1]) >= self.spec.refresh.level).mean()),
                 "mean_g_norm": float(u.mean())}
 
     # -- the loop -----------------------------------------------------------------------
     def fit(self, x_train, y_train, x_test, y_test, epochs: int | None = None) -> list[dict]:
-        """Train to ``epochs`` (default ``config.epochs``) completed epochs, resuming
+        """Train to ``epochs`` (default ``spec.epochs``) completed epochs, resuming
         from the checkpoint in ``out_dir`` if there is one."""
-        epochs = self.config.epochs if epochs is None else epochs
+        epochs = self.spec.epochs if epochs is None else epochs
         x_train, y_train = self._subset(x_train, y_train)
         if self.epoch < epochs:
             self._compile_device_loops()
@@ -572,9 +446,9 @@ class Trainer:
                 stack.enter_context(self._live(writer))
             while self.epoch < epochs:
                 row = {"epoch": self.epoch + 1, **self.train_epoch(x_train, y_train)}
-                if self.config.idle_between_epochs:
+                if self.spec.array.idle_between_epochs:
                     for arr in self.arrays:      # drift at rest, then the test sees it
-                        arr.advance_time(self.config.idle_between_epochs)
+                        arr.advance_time(self.spec.array.idle_between_epochs)
                 row["test_acc"] = self.evaluate(x_test, y_test)
                 row.update(self._wear())
                 row.update(self._conductance_stats())
@@ -621,7 +495,7 @@ class Trainer:
                               "values": {k: "" for k in _STORE_VALUES},
                               "run_id": writer.run_id if writer is not None else None,
                               "db": str(self.store.path) if self.store is not None else None,
-                              "metadata": {"config": self.config.to_dict(),
+                              "metadata": {"config": self.spec.flat(),
                                            "device_model": self.device_model.name}})
         if self.control is not None:
             self.control.begin()
@@ -646,7 +520,7 @@ class Trainer:
         conductances this epoch's statistics already read (no extra read of the array)."""
         g = getattr(self, "_last_g", None)
         w = (np.sign(g[..., 0] - g[..., 1]) if g is not None
-             else np.asarray(self.synapses[0].signs(), np.float32) if self.config.mode == "ideal" else None)
+             else np.asarray(self.synapses[0].signs(), np.float32) if self.spec.mode == "ideal" else None)
         if w is None:
             return np.zeros((1, 1), np.float32)
         w = np.asarray(w, np.float32)
@@ -661,7 +535,7 @@ class Trainer:
         values["seconds"] = "s"
         values.update(program_energy_J="J", read_energy_J="J", refresh_energy_J="J")
         return self.store.run("bnn_training", index={"epoch": ""}, values=values,
-                              metadata={"config": self.config.to_dict(),
+                              metadata={"config": self.spec.flat(),
                                         "device_model": self.device_model.name,
                                         "resumed_from_epoch": self.epoch,
                                         "out_dir": str(self.out_dir) if self.out_dir else None})
@@ -693,7 +567,7 @@ class Trainer:
                 arrays[f"refresh{i}.state"] = st
         if self.g_hist:
             arrays["g_hist"] = np.stack(self.g_hist)
-        meta = {"config": self.config.to_dict(), **self._identity(), "epoch": self.epoch, "step": self.step,
+        meta = {"config": self.spec.flat(), **self._identity(), "epoch": self.epoch, "step": self.step,
                 "opt_t": self.opt.t, "rng": self.rng.bit_generator.state, "history": self.history}
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
@@ -706,27 +580,18 @@ class Trainer:
                 before_publish()
 
     def _identity(self) -> dict:
-        """What, besides the config, a checkpoint must share with this trainer to resume."""
+        """What, besides the settings, a checkpoint must share with this trainer to resume."""
         kinds = {type(a).__name__ for a in self.arrays}
         array = ("ideal" if not self.arrays else "bench" if "BenchArray" in kinds
                  else "sim" if kinds == {"SimArray"} else ",".join(sorted(kinds)))
-        # the model's content, not only its name: a device model edited (or a labbench whose
-        # default physics changed) must not resume a run trained on the old one
-        return {"device_model": self.device_model.name, "device_model_content": self._model_fingerprint(),
-                "array": array}
-
-    def _model_fingerprint(self) -> str:
-        import hashlib
-
-        text = json.dumps(self.device_model.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return run_identity(self.device_model, array)
 
     def check_checkpoint(self, path: Path) -> dict:
         """Read the checkpoint at ``path`` and check that this trainer can resume it;
         :class:`CheckpointError` (naming the file, or the options that differ) if not."""
         data = read_checkpoint(path)
         meta = data.pop("meta")
-        diff = config_differences(self.config, meta, self._identity())
+        diff = config_differences(self.spec, meta, self._identity())
         if diff:
             raise CheckpointError(
                 f"{path} holds a checkpoint of a different configuration (differs in "
@@ -807,16 +672,28 @@ def _show(key: str, value) -> str:
     return json.dumps(value)
 
 
-def config_differences(config: TrainConfig, meta: dict, identity: dict | None = None) -> list[str]:
-    """The settings that differ between ``config`` and a checkpoint's ``meta``, each
-    as "--option here vs checkpoint" (``epochs`` may differ: resuming trains further)."""
-    mine, theirs = config.to_dict(), dict(meta.get("config", {}))
-    mine.pop("epochs", None), theirs.pop("epochs", None)
-    for f in dataclasses.fields(TrainConfig):     # a field newer than the checkpoint: its default
-        if f.name != "epochs":
-            theirs.setdefault(f.name, f.default)
+def model_fingerprint(model: DeviceModel) -> str:
+    """A short hash of a device model's content."""
+    import hashlib
+
+    text = json.dumps(model.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_identity(model: DeviceModel, array: str) -> dict:
+    """What a checkpoint records beside the settings: the device model (by name, and by
+    content: a model edited, or a labbench whose default physics changed, must not resume
+    a run trained on the old one) and where the synapses lived (sim, bench, ideal)."""
+    return {"device_model": model.name, "device_model_content": model_fingerprint(model), "array": array}
+
+
+def config_differences(spec: TrainSpec, meta: dict, identity: dict | None = None) -> list[str]:
+    """The settings that differ between ``spec`` and a checkpoint's ``meta``, each
+    as "--option here vs checkpoint" (``epochs`` may differ: resuming trains further).
+    A setting newer than the checkpoint counts as its default there."""
+    mine, theirs = spec.flat(), dict(meta.get("config", {}))
     out = [f"{_option_name(k)} {_show(k, mine.get(k))} here vs {_show(k, theirs.get(k))} in the checkpoint"
-           for k in sorted(set(mine) | set(theirs)) if mine.get(k) != theirs.get(k)]
+           for k in differences(mine, theirs) if k != "epochs"]
     for k, v in (identity or {}).items():
         if k in meta and meta[k] != v:     # older checkpoints do not record these
             name = _option_name(k)
@@ -829,12 +706,3 @@ _STORE_VALUES = ["test_acc", "train_acc", "train_loss", "lr", "seconds", "sample
                  "refresh_reads", "pairs_refreshed", "saturated_frac", "bytes_per_synapse",
                  "program_energy_J", "read_energy_J", "refresh_energy_J", "pulses_per_cell_mean",
                  "pulses_per_cell_max", "worn_fraction"]
-
-
-def preset_config(preset: str, **overrides) -> TrainConfig:
-    """A TrainConfig for ``preset`` ("strict" or "mixed-precision"), ``overrides`` on top."""
-    from .precision import PRESETS
-
-    if preset not in PRESETS:
-        raise ValueError(f"unknown mode {preset!r}; choose one of {list(PRESETS)}")
-    return TrainConfig(**{**PRESETS[preset], **overrides})

@@ -39,16 +39,21 @@ _TRUNCATE = 3.0
 _FULL_RESET = 1e4
 
 
+def check_chip_model(model: DeviceModel) -> None:
+    """ValueError if a chip cannot be made of ``model`` (what the schema alone allows)."""
+    if model.gmin < 0:
+        raise ValueError(
+            f"device model {model.name!r} has a negative lower bound ({model.gmin:g}): it is in "
+            "normalized (aihwkit weight) units, but a chip needs conductance in S; refit the "
+            "data in siemens or rescale w_min/w_max/dw_min to conductances")
+
+
 class Chip:
     def __init__(self, model: DeviceModel, rows: int, cols: int, seed: int = 0,
                  dtype=np.float64, formed: bool = True, initial: str = "gmin"):
         if rows <= 0 or cols <= 0:
             raise ValueError(f"chip size must be positive, got {rows}×{cols}")
-        if model.gmin < 0:
-            raise ValueError(
-                f"device model {model.name!r} has a negative lower bound ({model.gmin:g}): it is in "
-                "normalized (aihwkit weight) units, but a chip needs conductance in S; refit the "
-                "data in siemens or rescale w_min/w_max/dw_min to conductances")
+        check_chip_model(model)
         self.model = model
         self.rows, self.cols = int(rows), int(cols)
         self.seed = int(seed)
@@ -1075,7 +1080,7 @@ def compile_loops(model: DeviceModel, dtype=np.float64) -> None:
         chip.read_conductance(None)
 
 
-__all__ = ["Chip", "SET", "RESET", "compile_loops"]
+__all__ = ["Chip", "SET", "RESET", "check_chip_model", "compile_loops"]
 
 
 # what each electrical value may be (defence in depth behind the bench's limits: a NaN or

@@ -40,11 +40,11 @@ from labbench.cli_options import db_option, live_options, out_option
 @click.option("--threads", "in_process", is_flag=True, hidden=True,
               help="local workers as threads of this process (tests: no process start-up)")
 @live_options()
-def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet,  # noqa: C901 - option checks of one command
+def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet,
           in_process):
     """Run a sweep file: every point a full training run on SimArray, on Dask."""
     from labbench import paths
-    from labbench.cli_options import resolve_db
+    from labbench.folderlock import FolderLock
 
     from .spec import load_sweep
 
@@ -54,13 +54,7 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
     if no_db and db:
         raise click.UsageError("--db and --no-db contradict each other; give one")
     sw = load_sweep(file)
-    for spec in extra_plots:
-        x, _, by = spec.partition(":")
-        for f in (x, by):
-            if f and f not in sw.fields:
-                raise click.BadParameter(f"{f!r} is not a swept field of {file}; swept: {', '.join(sw.fields)}",
-                                         param_hint="'--plot'")
-        sw.plots.append({"x": x, **({"by": by} if by else {})})
+    _add_plots(sw, extra_plots, file)
     if dry_run:
         click.echo(f"sweep {sw.name}: {len(sw.points)} point(s) over {', '.join(sw.fields)}")
         for p in sw.points:
@@ -69,94 +63,110 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
     folder = Path(out) if out else paths.output_dir() / "sweeps" / sw.name
     made = paths.missing_folders(folder)
     paths.ensure_writable_dir(folder, "sweep folder (--out)")
-    from labbench.folderlock import FolderLock
-
-    lock = FolderLock(folder, "sweep")
     try:
-        lock.acquire()             # a second sweep into this folder is refused, naming this one
+        with FolderLock(folder, "sweep"):       # a second sweep into this folder is refused, naming this one
+            db_path = _prepare(sw, folder, None if no_db else db or str(folder / "labbench.db"))
+            table, info = _run(sw, folder, dict(workers=workers, scheduler=scheduler,
+                                                connect_timeout=connect_timeout, db=db_path, progress=not quiet,
+                                                processes=not in_process, blas_threads=blas_threads))
+            _report(sw, folder, table, info)
     except BaseException:
-        paths.remove_if_empty(made)
+        paths.remove_if_empty(made)     # a folder made for a sweep refused before any point ran
         raise
+
+
+def _add_plots(sw, extra_plots, file) -> None:
+    """``--plot X[:BY]``: more plots of swept fields."""
+    for spec in extra_plots:
+        x, _, by = spec.partition(":")
+        for f in (x, by):
+            if f and f not in sw.fields:
+                raise click.BadParameter(f"{f!r} is not a swept field of {file}; swept: {', '.join(sw.fields)}",
+                                         param_hint="'--plot'")
+        sw.plots.append({"x": x, **({"by": by} if by else {})})
+
+
+def _prepare(sw, folder: Path, db: str | None):
+    """The checks before any point runs: the folder holds this sweep (and its finished
+    points the settings they would run with today), the dataset, MNIST.  The dataset's path."""
+    from labbench.cli_options import resolve_db
+
+    from .runner import check_folder, check_resume, read_table
+
+    check_folder(sw, folder)
+    check_resume(sw, read_table(folder), folder)
+    db_path = None if db is None else resolve_db(db)
+    if db_path is not None:
+        from labbench.store import Store
+
+        Store(db_path)             # refuses a file that is not a dataset
+    if sw.data["kind"] == "mnist":
+        from labbench.bnn.mnist import ENV, MnistError, find_folder, target_folder
+
+        found = find_folder(sw.data.get("path"))
+        if found is None:
+            raise MnistError(f"MNIST not found: put the four MNIST .gz files into "
+                             f"{target_folder(sw.data.get('path'))} (or set ${ENV}, or data: {{kind: mnist, "
+                             f"path: FOLDER}} in the sweep file); the sweep does not download")
+        for p in sw.points:          # workers (of a --scheduler cluster too) read this folder
+            p.data = {**p.data, "path": str(Path(found).resolve())}
+    return db_path
+
+
+def _run(sw, folder: Path, options: dict):
+    """Run the points, with the live view when asked; Ctrl-C exits 130 (143 for SIGTERM)
+    after saying how many points finished."""
+    from labbench.errors import Aborted, interrupt_reason
+    from labbench.live.session import from_cli
+
+    from .runner import TABLE, read_table, run_sweep
+
     try:
-        try:
-            from .runner import check_folder
+        with from_cli() as live:
+            watch = None
+            if live is not None:
+                from labbench.live.sweep_watch import SweepWatch
 
-            check_folder(sw, folder)
-            db_path = None if no_db else resolve_db(db or str(folder / "labbench.db"))
-            if db_path is not None:
-                from labbench.store import Store
+                live.control.pausable = False
+                watch = SweepWatch(live, sw, folder)
+            status, reason = "failed", ""
+            try:
+                result = run_sweep(sw, folder, say=lambda m: click.echo(m, err=True), watch=watch, **options)
+                status = "finished"
+                return result
+            except KeyboardInterrupt as e:
+                status, reason = "aborted", interrupt_reason(e)
+                raise
+            finally:
+                if watch is not None:
+                    watch.close(status, reason)
+    except KeyboardInterrupt as e:
+        t = read_table(folder)
+        n = int((t["status"] == "finished").sum()) if not t.empty else 0
+        rest = ("run the same command again to do the rest" if n < len(sw.points)
+                else "run the same command again to make the plots")
+        click.echo(f"{interrupt_reason(e)}: {n} of {len(sw.points)} points finished and saved in "
+                   f"{folder / TABLE}; {rest}", err=True)
+        sys.exit(130 if isinstance(e, Aborted) or not str(e) or str(e) == "SIGINT" else 143)
 
-                Store(db_path)             # refuses a file that is not a dataset
-            if sw.data["kind"] == "mnist":
-                from labbench.bnn.mnist import ENV, MnistError, find_folder, target_folder
 
-                found = find_folder(sw.data.get("path"))
-                if found is None:
-                    raise MnistError(f"MNIST not found: put the four MNIST .gz files into "
-                                     f"{target_folder(sw.data.get('path'))} (or set ${ENV}, or data: {{kind: mnist, "
-                                     f"path: FOLDER}} in the sweep file); the sweep does not download")
-                for p in sw.points:          # workers (of a --scheduler cluster too) read this folder
-                    p.data = {**p.data, "path": str(Path(found).resolve())}
-        except BaseException:
-            lock.release()
-            paths.remove_if_empty(made)
-            raise
+def _report(sw, folder: Path, table, info) -> None:
+    """The plots and a summary line; exit status 1 when a point failed."""
+    from .runner import TABLE, make_plots
 
-        from labbench.errors import Aborted, interrupt_reason
-        from labbench.live.session import from_cli
-
-        from .runner import TABLE, make_plots, read_table, run_sweep
-        from .spec import SweepError
-
-        try:
-            with from_cli() as live:
-                watch = None
-                if live is not None:
-                    from labbench.live.sweep_watch import SweepWatch
-
-                    live.control.pausable = False
-                    watch = SweepWatch(live, sw, folder)
-                status, reason = "failed", ""
-                try:
-                    table, info = run_sweep(sw, folder, workers=workers, scheduler=scheduler,
-                                            connect_timeout=connect_timeout, db=db_path, progress=not quiet,
-                                            processes=not in_process, blas_threads=blas_threads,
-                                            say=lambda m: click.echo(m, err=True), watch=watch)
-                    status = "finished"
-                except KeyboardInterrupt as e:
-                    status, reason = "aborted", interrupt_reason(e)
-                    raise
-                finally:
-                    if watch is not None:
-                        watch.close(status, reason)
-        except SweepError:              # refused before any point ran (a scheduler that does not answer)
-            lock.release()
-            paths.remove_if_empty(made)
-            raise
-        except KeyboardInterrupt as e:
-            t = read_table(folder)
-            n = int((t["status"] == "finished").sum()) if not t.empty else 0
-            rest = ("run the same command again to do the rest" if n < len(sw.points)
-                    else "run the same command again to make the plots")
-            click.echo(f"{interrupt_reason(e)}: {n} of {len(sw.points)} points finished and saved in "
-                       f"{folder / TABLE}; {rest}", err=True)
-            sys.exit(130 if isinstance(e, Aborted) or not str(e) or str(e) == "SIGINT" else 143)
-        plots = make_plots(sw, table, folder)
-        fin = int((table["status"] == "finished").sum()) if not table.empty else 0
-        failed = int((table["status"] == "failed").sum()) if not table.empty else 0
-        if info.ran:
-            click.echo(f"{info.ran} point(s) in {info.wall_s:.1f} s on {info.workers} worker(s) "
-                       f"(cluster start {info.cluster_start_s:.1f} s; points' own time {info.point_seconds:.1f} s; "
-                       f"Dask overhead ~{info.overhead_s:.1f} s)")
-        click.echo(f"{fin} of {len(sw.points)} points finished, {failed} failed; table {folder / TABLE} "
-                   f"(CSV {folder / 'results.csv'})" + (f"; plots {', '.join(str(p) for p in plots)}" if plots else ""))
-        if failed:
-            click.echo("failed points are listed in the table's 'error' column; running the sweep again retries them",
-                       err=True)
-            sys.exit(1)
-
-    finally:
-        lock.release()
+    plots = make_plots(sw, table, folder)
+    fin = int((table["status"] == "finished").sum()) if not table.empty else 0
+    failed = int((table["status"] == "failed").sum()) if not table.empty else 0
+    if info.ran:
+        click.echo(f"{info.ran} point(s) in {info.wall_s:.1f} s on {info.workers} worker(s) "
+                   f"(cluster start {info.cluster_start_s:.1f} s; points' own time {info.point_seconds:.1f} s; "
+                   f"Dask overhead ~{info.overhead_s:.1f} s)")
+    click.echo(f"{fin} of {len(sw.points)} points finished, {failed} failed; table {folder / TABLE} "
+               f"(CSV {folder / 'results.csv'})" + (f"; plots {', '.join(str(p) for p in plots)}" if plots else ""))
+    if failed:
+        click.echo("failed points are listed in the table's 'error' column; running the sweep again retries them",
+                   err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

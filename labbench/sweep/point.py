@@ -1,5 +1,6 @@
-"""One sweep point, as a Dask task: a full :class:`~labbench.bnn.trainer.Trainer` run on
-:class:`~labbench.array.sim_array.SimArray`, returning one row of the results table.
+"""One sweep point, as a Dask task: the point's :class:`~labbench.bnn.spec.TrainSpec` run by a
+:class:`~labbench.bnn.run.TrainRun` on :class:`~labbench.array.sim_array.SimArray`,
+returning one row of the results table.
 
 The function never raises for a point's own failure: the error is the row's ``error``
 and its status ``failed``, so one bad point does not stop the others.  Its run folder
@@ -63,39 +64,27 @@ def run_point(point: dict, out_dir: str, db: str | None, stop_file: str | None =
     if stop_file and Path(stop_file).exists():
         return {**row, "status": "cancelled"}     # the sweep was aborted before this point started
     try:
-        from labbench.bnn.trainer import CHECKPOINT, TrainConfig, Trainer, read_checkpoint
-        from labbench.physics.device_model import DeviceModel
+        from labbench.bnn.run import TrainRun
+        from labbench.bnn.spec import TrainSpec
 
-        from .data import load
-
-        cfg = TrainConfig(**point["train"])
-        dm = DeviceModel.model_validate(point["device"])
-        x_tr, y_tr, x_te, y_te = load(point["data"], cfg.sizes)
-        store = None
-        if db:
-            from labbench.store import Store
-
-            store = Store(db)
-        run_dir = Path(out_dir)
-        resumed = 0
-        if (run_dir / CHECKPOINT).exists():        # a point cut short before: the trainer resumes it
-            with contextlib.suppress(Exception):   # (an unreadable one is the trainer's to refuse)
-                resumed = int(read_checkpoint(run_dir / CHECKPOINT)["meta"]["epoch"])
+        spec = TrainSpec(**point["train"], device_model=point["device"], data=point["data"],
+                         output={"dir": out_dir, "db": db, "plots": False})
         control = None
         if stop_file:
             from labbench.live.control import StopFile
 
             control = StopFile(stop_file)
-        trainer = Trainer(cfg, dm, out_dir=run_dir, progress=False, store=store, plots=False, control=control)
+        # the sweep folder's lock covers its points; MNIST is where the sweep found it
+        run = TrainRun(spec, progress=False, download=False, lock=False, control=control).prepare()
         with contextlib.ExitStack() as stack:
-            if store is not None:
+            if db:
                 stack.enter_context(_IN_PROCESS)
             stack.enter_context(contextlib.redirect_stdout(io.StringIO()))  # QCoDeS's "Starting experimental run"
-            history = trainer.fit(x_tr, y_tr, x_te, y_te)
+            history = run.run()
         row.update(summarize(history))
-        row["resumed_from_epoch"] = resumed
+        row["resumed_from_epoch"] = run.resumed_from_epoch   # a point cut short before resumes its checkpoint
         row["status"] = "finished"
-        row["config"] = json.dumps(cfg.to_dict(), sort_keys=True)
+        row["config"] = json.dumps(spec.flat(), sort_keys=True)
     except KeyboardInterrupt as e:
         from labbench.errors import Aborted
 

@@ -126,6 +126,33 @@ def check_folder(sweep: Sweep, out: Path) -> None:
                          f"--out for the changed sweep, or delete {Path(out) / TABLE} to start it over")
 
 
+def check_resume(sweep: Sweep, table: pd.DataFrame, out: Path) -> None:
+    """A finished row is skipped on a re-run only if it ran the settings and the device
+    model this labbench makes of its point today: a table never mixes two configurations
+    (a changed default, a device-model file edited since, a labbench whose physics
+    changed).  Settings a row predates count as their defaults (labbench.bnn.spec.differences)."""
+    if table.empty or "config" not in table:
+        return
+    from labbench.bnn.spec import differences
+
+    by_id = {p.id: p for p in sweep.points}
+    for _, row in table[table["status"] == "finished"].iterrows():
+        p = by_id.get(row["point_id"])
+        if p is None or not isinstance(row.get("config"), str):
+            continue
+        now, then = p.spec().flat(), json.loads(row["config"])
+        changed = [f"{k} ({then.get(k, 'its default')!r} there, {now.get(k)!r} now)" for k in differences(now, then)]
+        dev = json.loads(json.dumps(p.device))          # as the table holds it (tuples as lists)
+        if isinstance(row.get("device"), str) and (old := json.loads(row["device"])) != dev:
+            keys = sorted(k for k in set(old) | set(dev) if old.get(k) != dev.get(k))
+            changed.append(f"the device model ({', '.join(keys)} differ)")
+        if changed:
+            raise SweepError(
+                f"{Path(out) / TABLE}: point {p.index} ({_describe(p.values)}) finished with other settings than "
+                f"this labbench makes of it today: {'; '.join(changed)}; resuming would mix two configurations "
+                f"in one table: run the sweep into another --out, or delete {Path(out) / TABLE} to start it over")
+
+
 @dataclass
 class RunInfo:
     points: int
@@ -222,6 +249,7 @@ def run_sweep(sweep: Sweep, out: Path, *, workers: int | None = None, scheduler:
     out.mkdir(parents=True, exist_ok=True)
     check_folder(sweep, out)
     old = read_table(out)
+    check_resume(sweep, old, out)
     rows = old.to_dict("records") if not old.empty else []
     done = set(old.loc[old["status"] == "finished", "point_id"]) if not old.empty else set()
     todo = [p for p in sweep.points if p.id not in done]

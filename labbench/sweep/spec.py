@@ -6,9 +6,9 @@ A sweep file is YAML::
     name: refresh_ablation            # the sweep's name (default: the file's stem)
     device_model: hfox_2t2r_default   # a shipped name or a path (relative to the file)
     data: {kind: mnist}               # or {kind: synthetic, train: 300, test: 100}
-    train:                            # base training options: any TrainConfig field
-      sizes: [784, 500, 10]
-      epochs: 10
+    train:                            # base training settings: any TrainSpec setting by flat name
+      sizes: [784, 500, 10]           # (labbench.bnn.spec.FLAT_KEYS), or its section written out
+      epochs: 10                      # (refresh: {policy: threshold, level: 0.8})
     device:                           # base device-model changes (same names as below)
       c2c: 0.03
     grid:                             # every combination of these
@@ -23,9 +23,10 @@ A sweep file is YAML::
 
 Field names are found generically:
 
-* every field of :class:`~labbench.bnn.trainer.TrainConfig` (``dataclasses.fields``:
-  a field added to TrainConfig is sweepable at once), plus ``hidden`` (the hidden layer
-  sizes; MNIST's 784 inputs and 10 outputs around them);
+* every setting of :class:`~labbench.bnn.spec.TrainSpec` by its flat name
+  (:data:`~labbench.bnn.spec.FLAT_KEYS`: ``lr``, ``rule``, ``refresh_level``, ``mode``...;
+  a setting added there is sweepable at once), plus ``hidden`` (the hidden layer sizes;
+  MNIST's 784 inputs and 10 outputs around them);
 * device-model fields (:data:`DEVICE_FIELDS`): ``nl_set``/``nl_reset`` (NeuroSim
   labels), ``a_set``/``a_reset``, ``pmax_set``/``pmax_reset``, ``levels`` (both pmax at
   the same NL), ``g_min``/``g_max``, ``c2c`` (= ``c2c_abs``), ``c2c_abs``, ``c2c_rel``,
@@ -34,13 +35,13 @@ Field names are found generically:
   ``device.<section>.<key>`` path of the device-model file;
 * ``device_model`` itself (a list of names or paths).
 
-Every point's TrainConfig and DeviceModel are built before anything runs, so an unknown
-field, an empty list, NaN or a value out of range is one error naming the field.
+Every point's TrainSpec (with its DeviceModel) is built and checked (TrainSpec.check, no
+array built) before anything runs, so an unknown field, an empty list, NaN or a value out
+of range is one error naming the field.
 """
 from __future__ import annotations
 
 import copy
-import dataclasses
 import difflib
 import hashlib
 import itertools
@@ -58,11 +59,12 @@ MNIST_IN, MNIST_OUT = 784, 10
 
 
 # -- the fields ---------------------------------------------------------------------------
-def train_fields() -> dict[str, dataclasses.Field]:
-    """TrainConfig's fields, discovered (new fields are sweepable without a change here)."""
-    from labbench.bnn.trainer import TrainConfig
+def train_fields() -> dict[str, tuple]:
+    """TrainSpec's settings by flat name (:data:`labbench.bnn.spec.FLAT_KEYS`: a setting
+    added there is sweepable without a change here) -> (section, field)."""
+    from labbench.bnn.spec import FLAT_KEYS
 
-    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+    return dict(FLAT_KEYS)
 
 
 #: device-model shortcuts -> what they mean (for messages and the docs)
@@ -216,16 +218,18 @@ class Point:
 
     index: int
     values: dict[str, Any]          # the swept fields' values (and seed)
-    train: dict[str, Any]           # TrainConfig keyword arguments
+    train: dict[str, Any]           # TrainSpec settings by flat key (labbench.bnn.spec.FLAT_KEYS)
     device: dict[str, Any]          # the device-model file as a dict
     device_model: str               # the base model's name or path
     data: dict[str, Any]
     id: str = ""
 
-    def config(self):
-        from labbench.bnn.trainer import TrainConfig
+    def spec(self, out_dir: str | None = None, db: str | None = None):
+        """The point's :class:`~labbench.bnn.spec.TrainSpec` (its run folder and dataset given)."""
+        from labbench.bnn.spec import TrainSpec
 
-        return TrainConfig(**self.train)
+        return TrainSpec(**self.train, device_model=self.model(), data=self.data,
+                         output={"dir": out_dir, "db": db, "plots": False})
 
     def model(self):
         from labbench.physics.device_model import DeviceModel
@@ -245,7 +249,7 @@ class Sweep:
 
 
 def _check_value(name: str, v, where: str):
-    """Reject NaN/inf and non-scalars early (TrainConfig and the device schema say the rest)."""
+    """Reject NaN/inf and non-scalars early (TrainSpec and the device schema say the rest)."""
     if isinstance(v, float) and not math.isfinite(v):
         raise SweepError(f"{where}: {name}: {v!r} is not a finite number")
     if isinstance(v, dict):
@@ -262,7 +266,7 @@ def _canonical(obj) -> str:
 
 def point_id(values: dict, base: dict) -> str:
     """A stable id of a point: its values and the file's base settings (not the code's
-    defaults, so a new TrainConfig field with a default does not re-run finished points)."""
+    defaults, so a new TrainSpec field with a default does not re-run finished points)."""
     return hashlib.sha1(_canonical({"values": values, "base": base}).encode()).hexdigest()[:12]
 
 
@@ -303,53 +307,99 @@ def _mapping(raw, key, where) -> dict:
     return v
 
 
-def build_sweep(raw: dict, path: Path | None = None) -> Sweep:  # noqa: C901 - to be split when sweep points become TrainSpecs (issue 25)
+def build_sweep(raw: dict, path: Path | None = None) -> Sweep:
     """Expand and check a sweep (a parsed sweep file); SweepError on the first problem."""
-    from labbench import paths
-
     where = str(path) if path else "sweep"
+    _check_top_keys(raw, where)
+    name = _sweep_name(raw, path, where)
+    base_train, base_device = _base_settings(raw, where)
+    data = _data(raw, where)
+    axes = _axes(_mapping(raw, "grid", where), where)
+    listed = _listed(raw.get("points"), {k for k, _ in axes}, where)
+    seeds = _seeds(raw, base_train, where)
+    fields = [k for k, _ in axes]
+    for p in listed or []:
+        fields += [k for k in p if k not in fields]
+    fields.append("seed")
+    if not axes and listed is None and len(seeds) == 1:
+        raise SweepError(f"{where}: nothing to sweep: give a grid (field: [values]), points, or several seeds")
+    _check_size(axes, listed, seeds, where)
+    base = {"device_model": raw.get("device_model") or "hfox_2t2r_default", "train": base_train,
+            "device": base_device, "data": data}
+    combos = [dict(zip([k for k, _ in axes], vs)) for vs in itertools.product(*[v for _, v in axes])]
+    if listed is not None:
+        combos = [{**c, **p} for c in combos for p in listed]
+    points = _expand(combos, seeds, base, path, where)
+    return Sweep(name, path, fields, points, _plots(raw.get("plots"), fields, where), data, raw)
+
+
+def _check_top_keys(raw: dict, where: str) -> None:
     extra = set(raw) - TOP_KEYS
     if extra:
         k = sorted(extra, key=str)[0]
         close = difflib.get_close_matches(str(k), sorted(TOP_KEYS), n=1)
         raise SweepError(f"{where}: unknown key {k!r}{f' (did you mean {close[0]}?)' if close else ''}; "
                          f"a sweep file has {', '.join(sorted(TOP_KEYS))}")
+
+
+def _sweep_name(raw: dict, path: Path | None, where: str) -> str:
     name = str(raw.get("name") or (path.stem if path else "sweep"))
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise SweepError(f"{where}: name {name!r}: use letters, digits, '-', '_' and '.' only")
+    return name
 
-    # base settings
-    base_train = dict(_mapping(raw, "train", where))
+
+def _base_settings(raw: dict, where: str) -> tuple[dict, dict]:
+    """The file's ``train:`` (flat keys, or TrainSpec sections written out) and ``device:``."""
+    from labbench.bnn.spec import flatten
+
+    try:
+        base_train = flatten(_mapping(raw, "train", where))
+    except ValueError as e:
+        raise SweepError(f"{where}: train: {e}") from None
     base_device = dict(_mapping(raw, "device", where))
     for k in base_train:
-        if classify(k) not in ("train",) and k != "hidden":
+        if classify(k) != "train" and k != "hidden":
             raise unknown_field(f"{where}: train", k)
         _check_value(k, base_train[k], f"{where}: train")
     for k in base_device:
         if classify(k) != "device":
             raise unknown_field(f"{where}: device", k)
         _check_value(k, base_device[k], f"{where}: device")
+    return base_train, base_device
+
+
+def _data(raw: dict, where: str) -> dict:
+    from pydantic import ValidationError
+
+    from labbench.bnn.spec import DataSpec
+
     data = raw.get("data") or {"kind": "mnist"}
     if isinstance(data, str):
         data = {"kind": data}
     if not isinstance(data, dict) or data.get("kind") not in ("mnist", "synthetic"):
         raise SweepError(f"{where}: data: give {{kind: mnist}} (optionally path: FOLDER) or "
                          f"{{kind: synthetic, train: N, test: N}}, got {data!r}")
-    from .data import check_data_spec
+    if "subset" in data:
+        raise SweepError(f"{where}: data: subset: give train_subset under train: (it can be swept)")
+    try:
+        DataSpec(**data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(x) for x in err["loc"])
+        raise SweepError(f"{where}: data: {loc + ': ' if loc else ''}{err['msg'].removeprefix('Value error, ')}"
+                         ) from None
+    return data
 
-    check_data_spec(data, f"{where}: data")
 
-    # the axes
-    grid = _mapping(raw, "grid", where)
-    axes: list[tuple[str, list]] = []
+def _axes(grid: dict, where: str) -> list[tuple[str, list]]:
+    axes = []
     for k, vals in grid.items():
-        kind = classify(k)
-        if not kind:
+        if not classify(k):
             raise unknown_field(f"{where}: grid", k)
         if k == "seed":
             raise SweepError(f"{where}: grid: seed: list the seeds under 'seeds:' instead")
-        if not isinstance(vals, list):
-            vals = [vals]
+        vals = vals if isinstance(vals, list) else [vals]
         if not vals:
             raise SweepError(f"{where}: grid: {k}: the list of values is empty; give at least one value")
         for v in vals:
@@ -357,24 +407,32 @@ def build_sweep(raw: dict, path: Path | None = None) -> Sweep:  # noqa: C901 - t
         if len({_canonical(v) for v in vals}) != len(vals):
             raise SweepError(f"{where}: grid: {k}: a value is listed twice ({vals})")
         axes.append((k, vals))
-    listed = raw.get("points")
-    if listed is not None:
-        if not isinstance(listed, list) or not listed:
-            raise SweepError(f"{where}: points: give a non-empty list of mappings (field: value)")
-        for i, p in enumerate(listed):
-            if not isinstance(p, dict) or not p:
-                raise SweepError(f"{where}: points[{i}]: each point is a mapping of field: value, got {p!r}")
-            for k, v in p.items():
-                if not classify(k):
-                    raise unknown_field(f"{where}: points[{i}]", k)
-                if k == "seed":
-                    raise SweepError(f"{where}: points[{i}]: seed: list the seeds under 'seeds:' instead")
-                if k in grid:
-                    raise SweepError(f"{where}: points[{i}]: {k} is also a grid field; give it in one place")
-                _check_value(k, v, f"{where}: points[{i}]")
+    return axes
+
+
+def _listed(listed, grid_keys: set, where: str) -> list[dict] | None:
+    if listed is None:
+        return None
+    if not isinstance(listed, list) or not listed:
+        raise SweepError(f"{where}: points: give a non-empty list of mappings (field: value)")
+    for i, p in enumerate(listed):
+        if not isinstance(p, dict) or not p:
+            raise SweepError(f"{where}: points[{i}]: each point is a mapping of field: value, got {p!r}")
+        for k, v in p.items():
+            if not classify(k):
+                raise unknown_field(f"{where}: points[{i}]", k)
+            if k == "seed":
+                raise SweepError(f"{where}: points[{i}]: seed: list the seeds under 'seeds:' instead")
+            if k in grid_keys:
+                raise SweepError(f"{where}: points[{i}]: {k} is also a grid field; give it in one place")
+            _check_value(k, v, f"{where}: points[{i}]")
+    return listed
+
+
+def _seeds(raw: dict, base_train: dict, where: str) -> list[int]:
+    """The seeds (``seeds:``, or ``train: seed``, taken out of the base settings)."""
     seeds = raw.get("seeds", [base_train.get("seed", 0)])
-    if not isinstance(seeds, list):
-        seeds = [seeds]
+    seeds = seeds if isinstance(seeds, list) else [seeds]
     if not seeds:
         raise SweepError(f"{where}: seeds: the list is empty; give at least one seed")
     for s in seeds:
@@ -386,16 +444,10 @@ def build_sweep(raw: dict, path: Path | None = None) -> Sweep:  # noqa: C901 - t
         if raw.get("seeds") is not None:
             raise SweepError(f"{where}: train: seed and seeds: give the seeds in one place")
         base_train.pop("seed")
+    return seeds
 
-    fields = [k for k, _ in axes]
-    for p in listed or []:
-        for k in p:
-            if k not in fields:
-                fields.append(k)
-    fields.append("seed")
-    if not axes and listed is None and len(seeds) == 1:
-        raise SweepError(f"{where}: nothing to sweep: give a grid (field: [values]), points, or several seeds")
 
+def _check_size(axes, listed, seeds, where: str) -> None:
     n_points = math.prod(len(v) for _, v in axes) * (len(listed) if listed is not None else 1) * len(seeds)
     if n_points > MAX_POINTS:
         sizes = " x ".join([f"{len(v)} {k}" for k, v in axes] + ([f"{len(listed)} points"] if listed else [])
@@ -403,12 +455,11 @@ def build_sweep(raw: dict, path: Path | None = None) -> Sweep:  # noqa: C901 - t
         raise SweepError(f"{where}: the grid has {n_points:,} points ({sizes}); at most {MAX_POINTS:,} per sweep "
                          f"file (each point is a full training run): split it into several sweeps or use fewer "
                          f"values")
-    base_model = raw.get("device_model") or "hfox_2t2r_default"
-    base = {"device_model": base_model, "train": base_train, "device": base_device, "data": data}
-    combos = [dict(zip([k for k, _ in axes], vs)) for vs in itertools.product(*[v for _, v in axes])]
-    if listed is not None:
-        combos = [{**c, **p} for c in combos for p in listed]
-    model_cache: dict[str, dict] = {}
+
+
+def _expand(combos: list[dict], seeds: list[int], base: dict, path: Path | None, where: str) -> list[Point]:
+    """Every point (combination x seed), each checked whole as a TrainSpec."""
+    models: dict[str, dict] = {}
     points: list[Point] = []
     seen: dict[str, int] = {}
     for combo in combos:
@@ -416,39 +467,52 @@ def build_sweep(raw: dict, path: Path | None = None) -> Sweep:  # noqa: C901 - t
             values = {**combo, "seed": seed}
             idx = len(points)
             pw = f"{where}: point {idx} ({', '.join(f'{k}={v}' for k, v in values.items())})"
-            dm_name = str(values.get("device_model", base_model))
-            if dm_name not in model_cache:
-                try:
-                    resolved = paths.resolve_device_model(dm_name, path.parent if path else None)
-                except paths.NotFound as e:
-                    raise SweepError(f"{where}: device_model: {e}".replace("(--device-model)", "")) from None
-                from labbench.physics import DeviceModel
-
-                try:
-                    model_cache[dm_name] = DeviceModel.from_yaml(resolved).to_dict()
-                except ValueError as e:
-                    raise SweepError(f"{where}: device_model {dm_name!r}: {e}") from None
-            dev_changes = {**base_device, **{k: v for k, v in values.items() if classify(k) == "device"}}
-            dev = apply_device(model_cache[dm_name], dev_changes, pw)
-            train = {**base_train, **{k: v for k, v in values.items() if classify(k) == "train" or k == "hidden"}}
-            if "hidden" in train:
-                h = train.pop("hidden")
-                h = list(h) if isinstance(h, list) else [h]
-                train["sizes"] = [MNIST_IN, *h, MNIST_OUT]
-            if "sizes" in train and not isinstance(train["sizes"], list):
-                raise SweepError(f"{pw}: sizes: give the layer widths as a list, e.g. [784, 500, 10]")
-            p = Point(idx, values, train, dev, dm_name, data)
+            dm_name = str(values.get("device_model", base["device_model"]))
+            if dm_name not in models:
+                models[dm_name] = _base_model(dm_name, path, where)
+            dev = apply_device(models[dm_name], {**base["device"], **{k: v for k, v in values.items()
+                                                                     if classify(k) == "device"}}, pw)
+            p = Point(idx, values, _train_settings(base["train"], values, pw), dev, dm_name, base["data"])
             _check_point(p, pw)
             p.id = point_id(values, base)
             if p.id in seen:
                 raise SweepError(f"{pw}: the same point as point {seen[p.id]}")
             seen[p.id] = idx
             points.append(p)
+    return points
 
-    plots = raw.get("plots")
+
+def _base_model(name: str, path: Path | None, where: str) -> dict:
+    from labbench import paths
+    from labbench.physics import DeviceModel
+
+    try:
+        resolved = paths.resolve_device_model(name, path.parent if path else None)
+    except paths.NotFound as e:
+        raise SweepError(f"{where}: device_model: {e}".replace("(--device-model)", "")) from None
+    try:
+        return DeviceModel.from_yaml(resolved).to_dict()
+    except ValueError as e:
+        raise SweepError(f"{where}: device_model {name!r}: {e}") from None
+
+
+def _train_settings(base_train: dict, values: dict, where: str) -> dict:
+    """The point's TrainSpec settings by flat key: the base, its swept values, ``hidden``
+    as MNIST's 784 inputs and 10 outputs around the hidden widths."""
+    train = {**base_train, **{k: v for k, v in values.items() if classify(k) == "train" or k == "hidden"}}
+    if "hidden" in train:
+        h = train.pop("hidden")
+        h = list(h) if isinstance(h, list) else [h]
+        train["sizes"] = [MNIST_IN, *h, MNIST_OUT]
+    if "sizes" in train and not isinstance(train["sizes"], list):
+        raise SweepError(f"{where}: sizes: give the layer widths as a list, e.g. [784, 500, 10]")
+    return train
+
+
+def _plots(plots, fields: list[str], where: str) -> list[dict]:
     if plots is None:
         swept = [f for f in fields if f != "seed"]
-        plots = [{"x": swept[0], **({"by": swept[1]} if len(swept) > 1 else {})}] if swept else []
+        return [{"x": swept[0], **({"by": swept[1]} if len(swept) > 1 else {})}] if swept else []
     if not isinstance(plots, list):
         raise SweepError(f"{where}: plots: give a list of {{x: FIELD, by: FIELD}}")
     for i, pl in enumerate(plots):
@@ -458,19 +522,16 @@ def build_sweep(raw: dict, path: Path | None = None) -> Sweep:  # noqa: C901 - t
             if k in pl and pl[k] not in fields:
                 raise SweepError(f"{where}: plots[{i}]: {k}: {pl[k]!r} is not a swept field; "
                                  f"swept: {', '.join(fields)}")
-    return Sweep(name, path, fields, points, plots, data, raw)
+    return plots
 
 
 def _check_point(p: Point, where: str) -> None:
-    """Build the point's TrainConfig and DeviceModel (and a 1×1 chip): every refusal names the field."""
+    """The point as a TrainSpec, checked whole without building arrays (TrainSpec.check):
+    every refusal names the field."""
     from pydantic import ValidationError
 
-    try:
-        cfg = p.config()
-    except TypeError as e:
-        raise SweepError(f"{where}: training options: {e}") from None
-    except ValueError as e:
-        raise SweepError(f"{where}: {e}") from None
+    from labbench.bnn.spec import TrainSpecError
+
     try:
         dm = p.model()
     except ValidationError as e:
@@ -479,16 +540,9 @@ def _check_point(p: Point, where: str) -> None:
         raise SweepError(f"{where}: device model: {errs}") from None
     except ValueError as e:
         raise SweepError(f"{where}: device model: {e}") from None
-    # the trainer itself checks the rest (rule, refresh policy, any field added later):
-    # build one on a 1-wide hidden layer, which costs milliseconds
-    from labbench.bnn.trainer import Trainer, check_memory
-
     try:
-        check_memory(cfg.sizes, cfg.mode, option="sizes")
-        small = dataclasses.replace(cfg, sizes=(cfg.sizes[0], *([1] * (len(cfg.sizes) - 2)), cfg.sizes[-1]))
-        Trainer(small, dm, progress=False, plots=False)
-    except (ValueError, KeyError, TypeError) as e:
-        raise SweepError(f"{where}: {e.args[0] if isinstance(e, KeyError) and e.args else e}") from None
-    if p.data["kind"] == "mnist" and (cfg.sizes[0] != MNIST_IN or cfg.sizes[-1] != MNIST_OUT):
-        raise SweepError(f"{where}: sizes {list(cfg.sizes)}: MNIST needs {MNIST_IN} inputs and "
-                         f"{MNIST_OUT} outputs")
+        from labbench.bnn.spec import TrainSpec
+
+        TrainSpec(**p.train, device_model=dm, data=p.data).check()
+    except TrainSpecError as e:
+        raise SweepError(f"{where}: {e}") from None
