@@ -28,7 +28,7 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def characterize(out: Path, cells: str, cycles: int, pulses: int, progress: bool):
+def characterize(out: Path, cells: str, cycles: int, pulses: int, progress: bool, live=None):
     from labbench.instruments import Bench
     from labbench.runner import run_procedure
     from labbench.store import Store
@@ -39,8 +39,11 @@ def characterize(out: Path, cells: str, cycles: int, pulses: int, progress: bool
         _say(f"[1/4] characterize: {bench.config.name}: " + ", ".join(
             f"{k}={v.split(',')[1] if ',' in v else v}" for k, v in bench.idns().items()))
         t0 = time.perf_counter()
+        if live is not None:
+            live.follow_bench(bench)
+            live.feed.expect({"name": "PulseTrain"})
         res = run_procedure(PulseTrain(cells=cells, cycles=cycles, pulses=pulses), bench, store,
-                            progress=progress)
+                            progress=progress, tap=live and live.feed, control=live and live.control)
         true_model = bench.world.chip.model if bench.world is not None else None
         virtual = bench.now()
     csv = out / "pulse_trains.csv"
@@ -78,7 +81,7 @@ def fit(data, out: Path, true_model):
 
 
 def train(fitted, out: Path, store, hidden: int, epochs: int, subset: int | None, progress: bool,
-          download: bool = True):
+          download: bool = True, live=None):
     from labbench.bnn.mnist import ENV, MnistError, load_mnist, target_folder, to_inputs
     from labbench.bnn.run import TrainRun
     from labbench.bnn.spec import TrainSpec
@@ -97,7 +100,13 @@ def train(fitted, out: Path, store, hidden: int, epochs: int, subset: int | None
                          device_model=fitted.device_model,
                          output={"dir": str(out / f"train_{mode}"),
                                  "db": str(store.path) if mode == "device" else None})
-        hist = TrainRun(spec, progress=progress).run(data)
+        run = TrainRun(spec, progress=progress)
+        run.prepare(data)
+        if live is not None:   # one page: the device run, then the ideal one beside it
+            live.feed.levels = None
+            live.feed.next_run({"name": "bnn_training"})
+            run.follow(live)
+        hist = run.run()
         # the counters of a history row are the epoch's: the demo reports the run's totals
         results[mode] = {**hist[-1], **{k: sum(h.get(k, 0) for h in hist) for k in ("set_pulses", "pairs_refreshed")}}
     d, i = results["device"], results["ideal"]
@@ -135,11 +144,13 @@ def closed_loop(steps: int):
 
 def run_demo(out: str | Path | None = None, cells: str = "0:4, 0:2", cycles: int = 3, pulses: int = 64,
              hidden: int = 200, epochs: int = 2, train_subset: int | None = 20000, loop_steps: int = 4,
-             progress: bool = True, download: bool = True) -> dict:
+             progress: bool = True, download: bool = True, live=None) -> dict:
+    """``live``: a live view (:mod:`labbench.live.session`) that shows the pulse trains, then
+    the device training and the ideal one beside it."""
     out = ensure_writable_dir(Path(out) if out else output_dir() / "labbench-demo", "demo folder")
-    data, true_model, store = characterize(out, cells, cycles, pulses, progress)
+    data, true_model, store = characterize(out, cells, cycles, pulses, progress, live)
     fitted = fit(data, out, true_model)
-    trained = train(fitted, out, store, hidden, epochs, train_subset, progress, download)
+    trained = train(fitted, out, store, hidden, epochs, train_subset, progress, download, live)
     agree = closed_loop(loop_steps) if loop_steps else None
     summary = {"reads": len(data), "fitted_model": fitted.summary()["model"],
                "fitted_file": str(out / "demo_fitted.yaml"),
@@ -157,6 +168,8 @@ def run_demo(out: str | Path | None = None, cells: str = "0:4, 0:2", cycles: int
 
 def _command():
     import click
+
+    from labbench.cli_options import live_options
 
     @click.command("demo")
     @click.option("--out", default=None, type=click.Path(file_okay=False),
@@ -176,6 +189,7 @@ def _command():
     @click.option("--loop-steps", default=4, show_default=True, type=click.IntRange(0),
                   help="closed-loop steps through the instruments (0 skips)")
     @click.option("--quiet", is_flag=True, help="no progress bars")
+    @live_options()
     def demo(out, quick, data, cells, cycles, pulses, hidden, epochs, train_subset, loop_steps, quiet):
         """Characterize → fit → train on the simulated bench (no hardware needed)."""
         import os
@@ -185,7 +199,11 @@ def _command():
         if quick:
             # the characterization is already fast; a smaller network on fewer images
             hidden, epochs, train_subset, loop_steps = 100, 1, 5000, 2
-        run_demo(out, cells, cycles, pulses, hidden, epochs, train_subset, loop_steps, progress=not quiet)
+        from labbench.live.session import from_cli
+
+        with from_cli() as live:
+            run_demo(out, cells, cycles, pulses, hidden, epochs, train_subset, loop_steps, progress=not quiet,
+                     live=live)
 
     return demo
 

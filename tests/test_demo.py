@@ -29,3 +29,23 @@ def test_demo_runs_end_to_end(tmp_path, blocks_mnist, monkeypatch):
     # the blocks are learnable: both runs learn them, the device one in the fitted model
     assert summary["test_accuracy_device"] > 0.5 and summary["test_accuracy_ideal"] > 0.5
     assert (out / "train_device" / "metrics.csv").exists() and (out / "report.html").exists()
+
+
+def test_demo_live_shows_the_device_training_beside_the_ideal_one(tmp_path, blocks_mnist, monkeypatch):
+    """`labbench demo --live`: one page follows the pulse trains, then the device training,
+    then the ideal one with the device run's accuracy kept beside it (issue 20)."""
+    from labbench.live import session
+
+    monkeypatch.setenv("LABBENCH_MNIST", str(blocks_mnist))
+    live = session.start(port=0, say=lambda _: None)
+    try:
+        run_demo(tmp_path / "demo", cells="0, 0:2", cycles=1, pulses=8, hidden=16, epochs=2, train_subset=1000,
+                 loop_steps=0, progress=False, download=False, live=live)
+    finally:
+        live.close(linger=0)
+    feed = live.feed
+    assert feed.name == "bnn_training" and feed.status == "finished"
+    assert (feed.info["metadata"]["config"]["mode"]) == "ideal"
+    (ref,) = feed.references                     # the device run, kept when the ideal one started
+    assert ref["label"].startswith("device (run ") and ref["epoch"] == [1, 2]
+    assert all(0 <= a <= 1 for a in ref["test_acc"])
