@@ -156,3 +156,18 @@ def test_train_cli_builds_exactly_the_preset(preset):
     if preset == "strict":
         assert spec.rule.threshold == STRICT["rule_threshold"] == 1.0
         assert {k: spec.flat()[k] for k in STRICT} == STRICT       # every preset key, exactly
+
+
+def test_strict_refresh_through_program_verify_keeps_no_state_and_lands_on_target(data):
+    """Issue 26: a verify loop keeps no persistent per-synapse state, so strict mode allows the
+    paper refresh through program-verify; its re-writes cost verify reads, and it still keeps
+    0 bytes per synapse."""
+    open_loop = Trainer(strict(epochs=1, lr=0.05, lr_end=0.05), progress=False, plots=False)
+    h0 = open_loop.fit(*data)[-1]
+    t = Trainer(strict(epochs=1, lr=0.05, lr_end=0.05, refresh_program=0.05), progress=False, plots=False)
+    h = t.fit(*data)[-1]
+    assert t.policy.name == "paper" and t.policy.program is not None and t.policy.program.tolerance == 0.05
+    assert h["bytes_per_synapse"] == 0 and t.policy.state(t.arrays[0]) is None
+    assert h["refreshes"] > 0 and h["refresh_set_pulses"] > 0
+    assert h["refresh_reads"] > h0["refresh_reads"] * h["refreshes"] / max(h0["refreshes"], 1)   # the verify reads
+    assert h["test_acc"] > 0.8

@@ -29,7 +29,10 @@ def test_trainrun_reproduces_the_old_trainconfig_trainer_path_bit_for_bit(name):
     through TrainSpec and TrainRun give the same history and the same conductances."""
     pin = PIN[name]
     spec = TrainSpec(**pin["flat"], data={"kind": "synthetic"})
-    assert spec.flat() == pin["flat"]            # the flat keys round-trip exactly
+    flat = spec.flat()
+    assert {k: flat[k] for k in pin["flat"]} == pin["flat"]     # the flat keys round-trip exactly
+    newer = {k: v for k, v in flat.items() if k not in pin["flat"]}
+    assert newer == {k: v for k, v in TrainSpec().flat().items() if k in newer}   # settings added since: defaults
     run = TrainRun(spec, progress=False)
     hist = run.run(synthetic(16, 4, 200, 60, 1.0))
     got = [{k: v for k, v in h.items() if k not in SKIP} for h in hist]
@@ -63,7 +66,7 @@ def test_every_leaf_of_the_training_sections_has_a_flat_name():
     for section in ("network", "optimizer", "rule", "refresh", "sense"):
         for field in type(getattr(TrainSpec(), section)).model_fields:
             assert (section, field) in named, f"{section}.{field} has no flat name in FLAT_KEYS"
-    assert len(FLAT_KEYS) == 26            # the old TrainConfig's 26 fields, each kept
+    assert len(FLAT_KEYS) == 27            # the old TrainConfig's 26 fields, each kept, and refresh_program
 
 
 def test_flat_and_nested_forms_are_one_spec():

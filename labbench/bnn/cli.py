@@ -183,6 +183,9 @@ def _click_error(e) -> click.ClickException:
               help="re-write at most this fraction of the range (0 = the full difference)")
 @click.option("--refresh-verify", default=1, show_default=True, type=click.IntRange(0),
               help="read-back rounds after a refresh (re-pulse pairs whose sign came back wrong)")
+@click.option("--refresh-program", default=None, type=BoundedFloat("refresh_program"), metavar="TOL",
+              help="re-write refreshed pairs through program-verify to within TOL of the target (e.g. 0.02); "
+                   "strict mode allows it with 'paper': a verify loop keeps no per-synapse state")
 @click.option("--refresh-patience", default=3, show_default=True, type=click.IntRange(0),
               help="threshold policy: stop refreshing a pair still saturated after N checks in a row "
                    "(a stuck device); 0 = never give up")
@@ -209,7 +212,8 @@ def _click_error(e) -> click.ClickException:
 @live_options()
 def train(spec_file, array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
           optimizer_threshold, rule, rule_threshold, refresh, refresh_level,
-          refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_patience, sense_offset, sense_noise,
+          refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_program, refresh_patience,
+          sense_offset, sense_noise,
           binarize_input, idle_between_epochs, data, train_subset, seed, out, db, no_db, as_json, quiet):
     """Train a binary MLP on MNIST online, with the weights on 2T2R arrays."""
     from labbench.bnn.run import TrainRun
@@ -222,7 +226,7 @@ def train(spec_file, array_kind, device_model, bench_path, hidden, precision, ep
         epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, optimizer=optimizer,
         optimizer_threshold=optimizer_threshold, rule=rule, rule_threshold=rule_threshold, refresh=refresh,
         refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
-        refresh_cap=refresh_cap or None, refresh_verify=refresh_verify,
+        refresh_cap=refresh_cap or None, refresh_verify=refresh_verify, refresh_program=refresh_program,
         refresh_patience=refresh_patience or None, sense_offset=sense_offset,
         sense_noise=sense_noise, binarize_input=binarize_input, idle_between_epochs=idle_between_epochs,
         train_subset=train_subset, seed=seed)

@@ -55,7 +55,8 @@ def strict_conflicts(spec) -> list[str]:
         out.append(f"--rule {spec.rule.name} keeps a residual per synapse; strict allows {', '.join(ok)}")
     if spec.refresh.policy not in STRICT_REFRESH:
         out.append(f"--refresh {spec.refresh.policy}: strict uses the paper-like refresh ('paper': RESET both, "
-                   "re-write the whole difference, no verify, no per-pair memory) or 'none'")
+                   "re-write the whole difference, no per-pair memory; open loop, or through program-verify with "
+                   "--refresh-program TOL, whose verify loop keeps no state) or 'none'")
     if not spec.network.binarize_input:
         out.append("--no-binarize-input: strict feeds ±1 inputs")
     for name, v in (("sense_offset", spec.sense.offset), ("sense_noise", spec.sense.noise)):

@@ -173,12 +173,14 @@ class ThresholdRefresh(RefreshPolicy):
 
 
 class PaperRefresh(ThresholdRefresh):
-    """The threshold check with the paper's refresh: full re-write, no verify, no memory."""
+    """The threshold check with the paper's refresh: full re-write, no per-pair memory; open
+    loop, or with ``program`` through program-verify (a verify loop keeps no state either)."""
 
     name = "paper"
 
-    def __init__(self, model: DeviceModel, level: float = 0.9, check_every: int = 1, **_):
-        super().__init__(model, level=level, check_every=check_every, patience=None, cap=None, verify=0)
+    def __init__(self, model: DeviceModel, level: float = 0.9, check_every: int = 1, program=None, **_):
+        super().__init__(model, level=level, check_every=check_every, patience=None, cap=None, verify=0,
+                         program=program)
 
 
 POLICIES = ("none", "periodic", "threshold", "paper")
@@ -197,5 +199,5 @@ def make_policy(name: str, model: DeviceModel, *, level: float = 0.9, check_ever
         return ThresholdRefresh(model, level=level, check_every=check_every, cap=cap, verify=verify,
                                 patience=patience, program=program)
     if name == "paper":
-        return PaperRefresh(model, level=level, check_every=check_every)
+        return PaperRefresh(model, level=level, check_every=check_every, program=program)
     raise ValueError(f"unknown refresh policy {name!r}; choose one of {list(POLICIES)}")

@@ -46,6 +46,15 @@ MNIST_IN, MNIST_OUT = 784, 10
 MAX_SEED = 2**32 - 1
 
 
+def refresh_program(model, tolerance: float | None):
+    """Program-verify settings for a verified refresh to within ``tolerance`` (None: none)."""
+    if tolerance is None:
+        return None
+    from labbench.array.program_verify import VerifySettings
+
+    return VerifySettings.for_model(model, tolerance=tolerance)
+
+
 class TrainSpecError(LabbenchError, ValueError):
     """A training spec that cannot run; ``field`` is the flat key it is about (or None)."""
 
@@ -61,6 +70,7 @@ FLOAT_RANGES = {
     "lr_end": (0.0, 1.0, True),
     "refresh_level": (0.0, 1.0, True),
     "refresh_cap": (0.0, 1.0, False),
+    "refresh_program": (0.0, 0.5, True),
     "sense_offset": (0.0, 1.0, False),
     "sense_noise": (0.0, 1.0, False),
     "rule_threshold": (0.0, math.inf, True),
@@ -206,9 +216,13 @@ class RefreshSpec(_Section):
     cap: float | None = 0.5          # None: re-write the full difference
     verify: int = Field(1, ge=0)
     patience: int | None = Field(3, ge=1)   # threshold policy: give up on a pair after N checks in a row
+    # re-write through program-verify to within this fraction (None: open loop, `verify` rounds);
+    # a verify loop keeps no per-synapse state, so strict mode allows it (precision.py)
+    program: float | None = None
 
     _level = field_validator("level")(_ranged("refresh_level"))
     _cap = field_validator("cap")(_ranged("refresh_cap"))
+    _program = field_validator("program")(_ranged("refresh_program"))
 
     @field_validator("policy")
     @classmethod
@@ -291,6 +305,7 @@ FLAT_KEYS: dict[str, tuple[str | None, str]] = {
     "refresh_cap": ("refresh", "cap"),
     "refresh_verify": ("refresh", "verify"),
     "refresh_patience": ("refresh", "patience"),
+    "refresh_program": ("refresh", "program"),
     "sense_offset": ("sense", "offset"),
     "sense_noise": ("sense", "noise"),
     "binarize_input": ("network", "binarize_input"),
@@ -539,7 +554,8 @@ class TrainSpec(_Section):
         for key, build in (
                 ("rule", lambda: make_rule(r.name, **({"threshold": r.threshold} if r.name == "threshold" else {}))),
                 ("refresh", lambda: make_policy(f.policy, dm, level=f.level, check_every=f.check_every, every=f.every,
-                                                cap=f.cap, verify=f.verify, patience=f.patience)),
+                                                cap=f.cap, verify=f.verify, patience=f.patience,
+                                                program=refresh_program(dm, f.program))),
                 ("optimizer", lambda: make_optimizer(o.name, [], **({"threshold": o.threshold}
                                                                     if o.name == "sign" else {})))):
             try:

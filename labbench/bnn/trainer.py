@@ -239,8 +239,11 @@ class Trainer:
 
     def _make_policy(self):
         f = self.spec.refresh
+        from .spec import refresh_program
+
         return make_policy(f.policy, self.device_model, level=f.level, check_every=f.check_every,
-                           every=f.every, cap=f.cap, verify=f.verify, patience=f.patience)
+                           every=f.every, cap=f.cap, verify=f.verify, patience=f.patience,
+                           program=refresh_program(self.device_model, f.program))
 
     def _compile_device_loops(self) -> None:
         """Run this configuration's update, sense and refresh once on a throw-away 2×8
@@ -400,10 +403,16 @@ class Trainer:
                 tot[k] = tot.get(k, 0) + v
         return tot
 
-    def evaluate(self, x: np.ndarray, y: np.ndarray, batch: int = 1000) -> float:
+    def evaluate(self, x: np.ndarray, y: np.ndarray, batch: int = 1000, fresh_sense: bool = False) -> float:
+        """Test accuracy.  The binary weights are sensed once for the whole set (what the
+        epochs' test column reports), or with ``fresh_sense`` again for every ``batch`` of
+        inputs: a chip senses its weights at each inference, each time with fresh sense noise
+        (bench/strict_bench.py measures the difference)."""
         weights = [s.signs() for s in self.synapses]
         correct = 0
         for i in range(0, len(x), batch):
+            if fresh_sense and i:
+                weights = [s.signs() for s in self.synapses]
             xb = to_inputs(x[i:i + batch]) if x.dtype == np.uint8 else x[i:i + batch]
             logits, _ = self.model.forward(xb, weights, train=False)
             correct += int((logits.argmax(1) == y[i:i + batch]).sum())
