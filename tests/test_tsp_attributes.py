@@ -5,6 +5,7 @@ the line behaviour (principle 11)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
@@ -156,3 +157,12 @@ def test_the_line_coupled_attributes_go_through_change(smu, monkeypatch):
         smu.reset()
     assert through == {"smua.source.levelv", "smua.source.leveli", "smua.source.func", "smua.source.output",
                        "smua.source.offmode"}
+
+
+def test_the_docs_table_lists_every_row():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "simulated-instruments.md").read_text()
+    table = [line for line in text.splitlines() if line.startswith("| `smuX")]
+    for path, _, row in ROWS:
+        node = path.replace("smua", "smuX")
+        assert any(f"`{node}.{row.name}`" in line or (f"`{node}." in line and f"`{row.name}`" in line)
+                   for line in table), f"{node}.{row.name} is not in docs/simulated-instruments.md"
