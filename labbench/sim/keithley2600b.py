@@ -116,7 +116,7 @@ def _set_levelv(src, v):
     if not src._autorangev and abs(v) > src._rangev * 1.01:
         raise TSPError(-222, f"source.levelv = {v:g} above the {src._rangev:g} V range")
     if src._autorangev:
-        src._rangev = range_for(v, V_RANGES, "source.levelv")
+        src._rangev = range_for(v, "source.levelv", V_RANGES)
     src._ch.change(lambda: setattr(src, "_levelv", v))
 
 
@@ -124,7 +124,7 @@ def _set_leveli(src, v):
     """Held to the bench limit; autorange picks the source range."""
     src._guard("leveli", v)
     if src._autorangei:
-        src._rangei = range_for(v, I_RANGES, "source.leveli")
+        src._rangei = range_for(v, "source.leveli", I_RANGES)
     src._ch.change(lambda: setattr(src, "_leveli", v))
 
 

@@ -40,20 +40,20 @@ def finite(v, what: str) -> float:
     return float(v)
 
 
-def within(v, lo, hi, what) -> float:
+def within(v, what, lo, hi) -> float:
     v = finite(v, what)
     if not lo <= v <= hi:
         raise TSPError(-222, f"{what} = {v:g} outside {lo:g}..{hi:g}")
     return v
 
 
-def one_of(v, allowed: tuple, what: str) -> int:
+def one_of(v, what: str, allowed: tuple, _=None) -> int:
     if v not in allowed:
         raise TSPError(-222, f"{what} must be one of {', '.join(str(a) for a in allowed)}, got {lua_repr(v)}")
     return int(v)
 
 
-def range_for(v, ranges, what) -> float:
+def range_for(v, what, ranges, _=None) -> float:
     """The smallest fixed range holding |v| (the instrument rounds a range up)."""
     v = abs(finite(v, what))
     for r in ranges:
@@ -62,14 +62,14 @@ def range_for(v, ranges, what) -> float:
     raise TSPError(-222, f"{what} = {v:g} above the largest range {ranges[-1]:g}")
 
 
-def _integer(v, lo, hi, what) -> int:
-    v = within(v, lo, hi, what)
+def _integer(v, what, lo, hi) -> int:
+    v = within(v, what, lo, hi)
     if v != int(v):
         raise TSPError(-222, f"{what} must be an integer")
     return int(v)
 
 
-def _delay(v, what) -> float:
+def _delay(v, what, _=None, __=None) -> float:
     v = finite(v, what)
     if v != DELAY_AUTO and not 0 <= v <= DELAY_MAX:
         raise TSPError(-222, f"{what} must be DELAY_AUTO (-1), DELAY_OFF (0) or 0..10000 s")
@@ -97,20 +97,22 @@ class Attr:
     def settable(self) -> bool:
         return self.kind != READ
 
-    def check(self, v, what: str):
-        """The value as stored, or TSPError(-222)."""
+    def checker(self) -> tuple[Callable, Any, Any]:
+        """(check, a, b): ``check(v, what, a, b)`` is the value as stored, or TSPError(-222)
+        naming ``what``.  Every check takes the same four arguments: a setter runs on every
+        attribute write of a script, and a fixed-arity call is the cheap one."""
         k = self.kind
         if k == NUM:
-            return within(v, self.lo, self.hi, what)
+            return within, self.lo, self.hi
         if k == ONE_OF:
-            return one_of(v, self.choices, what)
+            return one_of, self.choices, None
         if k == RANGE:
-            return range_for(v, self.ranges, what)
+            return range_for, self.ranges, None
         if k == INT:
-            return _integer(v, self.lo, self.hi, what)
+            return _integer, self.lo, self.hi
         if k == DELAY:
-            return _delay(v, what)
-        raise TSPError(-286, f"{what} is read-only")
+            return _delay, None, None
+        raise ValueError(f"{self.name}: a {k} attribute has no check")
 
     def describe(self) -> str:
         """The row as the manual's attribute table reads."""
@@ -175,23 +177,36 @@ def defaults(obj, rows) -> None:
 
 
 def _setter(row: Attr, node: str | None):
-    """The property setter of one row: check, then the coupling the row declares."""
-    name, slot, check, hook, line, sets = row.name, "_" + row.name, row.check, row.hook, row.line, row.sets
-    interlock = row.interlock
+    """The property setter of one row: check, then the coupling the row declares.  Built per
+    row with only the steps it declares (a setter runs on every attribute write of a script)."""
+    name, slot, hook, interlock = row.name, "_" + row.name, row.hook, row.interlock
+    sets = tuple(("_" + k, x) for k, x in row.sets)
+    check, a, b = row.checker()
+    static = f"{node}.{name}" if node is not None else None
+    if hook is None and row.line:
+        def hook(obj, v):
+            obj._ch.change(lambda: setattr(obj, slot, v))
+
+    if static is not None and not interlock and not sets:
+        if hook is None:
+            def fset(obj, v):           # the common row: check and store
+                setattr(obj, slot, check(v, static, a, b))
+        else:
+            def fset(obj, v):
+                hook(obj, check(v, static, a, b))
+        return fset
 
     def fset(obj, v):
-        what = f"{obj.TSP_NAME if node is None else node}.{name}"
+        what = static or f"{obj.TSP_NAME}.{name}"
         if interlock:
             obj._guard(name, finite(v, what))
-        v = check(v, what)
+        v = check(v, what, a, b)
         if hook is not None:
             hook(obj, v)
-        elif line:
-            obj._ch.change(lambda: setattr(obj, slot, v))
         else:
             setattr(obj, slot, v)
         for k, x in sets:
-            setattr(obj, "_" + k, x)
+            setattr(obj, k, x)
 
     return fset
 
