@@ -79,6 +79,9 @@ def _delay(v, what, _=None, __=None) -> float:
 # -- rows -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Attr:
+    """One attribute of a TSP object: what it accepts (``kind`` with ``lo``/``hi``,
+    ``choices`` or ``ranges``), its value after ``reset()``, its unit, its coupling."""
+
     name: str
     kind: str
     default: Any = None
