@@ -1,8 +1,9 @@
 """Adapters: the few calls the roles need, over maintained third-party drivers.
 
 No SCPI is written here except where the driver lacks the feature (said at the spot).
-Adapters remember what they last set and skip redundant writes: a pulse-then-read
-loop then costs one matrix write, one trigger and one reading.
+Adapters remember what they last set and skip redundant writes (the source meters
+through :class:`~labbench.instruments.level_cache.LevelCache`): a pulse-then-read loop
+then costs one matrix write, one trigger and one reading.
 """
 from __future__ import annotations
 
