@@ -1,8 +1,9 @@
 """Adapters: the few calls the roles need, over maintained third-party drivers.
 
 No SCPI is written here except where the driver lacks the feature (said at the spot).
-Adapters remember what they last set and skip redundant writes: a pulse-then-read
-loop then costs one matrix write, one trigger and one reading.
+Adapters remember what they last set and skip redundant writes (the source meters
+through :class:`~labbench.instruments.level_cache.LevelCache`): a pulse-then-read loop
+then costs one matrix write, one trigger and one reading.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .error_queue import MAX_ERRORS, drain_error_queue  # noqa: F401 - MAX_ERRORS re-exported
+from .level_cache import LevelCache
 
 _ids = itertools.count(1)
 
@@ -20,13 +22,11 @@ _ids = itertools.count(1)
 # -- source meters ----------------------------------------------------------------------
 
 
-class PyMeasureKeithley2450:
+class PyMeasureKeithley2450(LevelCache):
     def __init__(self, name: str, address: str, visa_library):
         from pymeasure.instruments.keithley import Keithley2450
 
         self.drv = Keithley2450(address, visa_library=visa_library)
-        self._v = None
-        self._on = None
 
     def idn(self) -> str:
         return self.drv.id
@@ -39,28 +39,19 @@ class PyMeasureKeithley2450:
         self.drv.apply_voltage(compliance_current=compliance)
         self.drv.measure_current(nplc=nplc)
 
-    def set_voltage(self, v: float) -> None:
-        if v != self._v:
-            self.drv.source_voltage = v
-            self._v = v
+    def _write_voltage(self, v: float) -> None:
+        self.drv.source_voltage = v
 
-    def output(self, on: bool) -> None:
-        if on != self._on:
-            self.drv.enable_source() if on else self.drv.disable_source()
-            self._on = on
+    def _write_output(self, on: bool) -> None:
+        self.drv.enable_source() if on else self.drv.disable_source()
 
     def measure_current(self) -> float:
         return float(self.drv.current)
 
-    def biased(self) -> bool:
-        """Output on (or unknown) at a non-zero (or unknown) level."""
-        return self._on is not False and self._v != 0.0
-
     def source_current(self, level: float, voltage_limit: float, nplc: float = 1.0) -> None:
         """Current source, voltage limit, voltage measurement (outside the Protocol).
         The 2450 switches its output off when the source function changes."""
-        self._v = None          # the cached level is a voltage: unknown in current mode
-        self._on = None
+        self.forget()           # the cached level is a voltage: unknown in current mode
         self.drv.apply_current(compliance_voltage=voltage_limit)
         self.drv.source_current = level
         self.drv.measure_voltage(nplc=nplc)
@@ -69,8 +60,7 @@ class PyMeasureKeithley2450:
         v = float(self.drv.voltage)
         return v, self.drv.ask(":SOUR:CURR:VLIM:TRIP?").strip() == "1"
 
-    def off(self) -> None:
-        self._v = self._on = None
+    def _write_off(self) -> None:
         self.drv.source_voltage = 0.0
         self.drv.disable_source()
 
@@ -91,13 +81,11 @@ class PyMeasureKeithley2450:
         self.drv.adapter.connection = None
 
 
-class QCoDeSKeithley2450:
+class QCoDeSKeithley2450(LevelCache):
     def __init__(self, name: str, address: str, visa_library):
         from qcodes.instrument_drivers.Keithley import Keithley2450
 
         self.drv = Keithley2450(f"{name}_{next(_ids)}", address, visalib=visa_library or None)
-        self._v = None
-        self._on = None
 
     def idn(self) -> str:
         return ",".join(str(v) for v in self.drv.get_idn().values())
@@ -112,25 +100,16 @@ class QCoDeSKeithley2450:
         self.drv.source.limit(compliance)
         self.drv.sense.nplc(nplc)
 
-    def set_voltage(self, v: float) -> None:
-        if v != self._v:
-            self.drv.source.voltage(v)
-            self._v = v
+    def _write_voltage(self, v: float) -> None:
+        self.drv.source.voltage(v)
 
-    def output(self, on: bool) -> None:
-        if on != self._on:
-            self.drv.output_enabled(on)
-            self._on = on
+    def _write_output(self, on: bool) -> None:
+        self.drv.output_enabled(on)
 
     def measure_current(self) -> float:
         return float(self.drv.sense.current())
 
-    def biased(self) -> bool:
-        """Output on (or unknown) at a non-zero (or unknown) level."""
-        return self._on is not False and self._v != 0.0
-
-    def off(self) -> None:
-        self._v = self._on = None
+    def _write_off(self) -> None:
         self.drv.source.voltage(0.0)
         self.drv.output_enabled(False)
 

@@ -24,6 +24,7 @@ import numpy as np
 from labbench.errors import SafetyError
 
 from .error_queue import drain_error_queue
+from .level_cache import LevelCache
 
 _ids = itertools.count(1)
 
@@ -40,7 +41,7 @@ def tsp_errors(ask) -> list[tuple[int, str]]:
 
 
 # -- adapters -------------------------------------------------------------------------------
-class PyMeasureKeithley2600:
+class PyMeasureKeithley2600(LevelCache):
     """PyMeasure's ``Keithley2600`` (channel A as the source meter)."""
 
     def __init__(self, name: str, address: str, visa_library):
@@ -52,8 +53,6 @@ class PyMeasureKeithley2600:
             warnings.simplefilter("ignore", FutureWarning)
             self.drv = Keithley2600(address, visa_library=visa_library)
         self.ch = self.drv.ChA
-        self._v = None
-        self._on = None
 
     def idn(self) -> str:
         return self.drv.id
@@ -65,25 +64,18 @@ class PyMeasureKeithley2600:
         self.ch.apply_voltage(compliance_current=compliance)
         self.ch.measure_current(nplc=nplc)
 
-    def set_voltage(self, v: float) -> None:
-        if v != self._v:
-            self.ch.source_voltage = v
-            self._v = v
+    def _write_voltage(self, v: float) -> None:
+        self.ch.source_voltage = v
 
-    def output(self, on: bool) -> None:
-        if on != self._on:
-            self.ch.source_output = "ON" if on else "OFF"
-            self._on = on
+    def _write_output(self, on: bool) -> None:
+        self.ch.source_output = "ON" if on else "OFF"
 
     def measure_current(self) -> float:
         return float(self.ch.current)
 
-    def biased(self) -> bool:
-        return self._on is not False and self._v != 0.0
-
     def source_current(self, level: float, voltage_limit: float, nplc: float = 1.0) -> None:
         """Current source, voltage limit, voltage measurement (outside the Protocol)."""
-        self._v = None
+        self.forget_level()
         self.ch.apply_current(compliance_voltage=voltage_limit)
         self.ch.source_current = level
         self.ch.measure_voltage(nplc=nplc)
@@ -92,8 +84,7 @@ class PyMeasureKeithley2600:
         v = float(self.ch.voltage)
         return v, self.drv.ask("print(smua.source.compliance)").strip() == "true"
 
-    def off(self) -> None:
-        self._v = self._on = None
+    def _write_off(self) -> None:
         for ch in (self.drv.ChA, self.drv.ChB):
             ch.source_voltage = 0.0
             ch.source_output = "OFF"
@@ -109,7 +100,7 @@ class PyMeasureKeithley2600:
 
     # TSP: a chunk (or a whole script upload) in one write; a reply line
     def tsp_write(self, text: str) -> None:
-        self._v = self._on = None  # the script may change what the cache remembers
+        self.forget()  # the script may change what the cache remembers
         self.drv.write(text)
 
     def tsp_read(self) -> str:
@@ -120,7 +111,7 @@ class PyMeasureKeithley2600:
         self.drv.adapter.connection = None  # see PyMeasureKeithley2450.close
 
 
-class QCoDeSKeithley2600:
+class QCoDeSKeithley2600(LevelCache):
     """QCoDeS's ``Keithley2636B`` (``smua`` as the source meter)."""
 
     def __init__(self, name: str, address: str, visa_library):
@@ -128,8 +119,6 @@ class QCoDeSKeithley2600:
 
         self.drv = Keithley2636B(f"{name}_{next(_ids)}", address, visalib=visa_library or None)
         self.ch = self.drv.smua
-        self._v = None
-        self._on = None
 
     def idn(self) -> str:
         return ",".join(str(v) for v in self.drv.get_idn().values())
@@ -142,24 +131,16 @@ class QCoDeSKeithley2600:
         self.ch.limiti(compliance)
         self.ch.nplc(nplc)
 
-    def set_voltage(self, v: float) -> None:
-        if v != self._v:
-            self.ch.volt(v)
-            self._v = v
+    def _write_voltage(self, v: float) -> None:
+        self.ch.volt(v)
 
-    def output(self, on: bool) -> None:
-        if on != self._on:
-            self.ch.output(on)
-            self._on = on
+    def _write_output(self, on: bool) -> None:
+        self.ch.output(on)
 
     def measure_current(self) -> float:
         return float(self.ch.curr())
 
-    def biased(self) -> bool:
-        return self._on is not False and self._v != 0.0
-
-    def off(self) -> None:
-        self._v = self._on = None
+    def _write_off(self) -> None:
         for ch in (self.drv.smua, self.drv.smub):
             ch.volt(0.0)
             ch.output(False)
@@ -172,7 +153,7 @@ class QCoDeSKeithley2600:
         return tsp_errors(lambda q: self.drv.ask(q.removeprefix("print(").removesuffix(")")))
 
     def tsp_write(self, text: str) -> None:
-        self._v = self._on = None
+        self.forget()
         self.drv.visa_handle.write(text)
 
     def tsp_read(self) -> str:

@@ -12,7 +12,8 @@ registered adapter against these Protocols, method names and parameter names bot
 :func:`adapter_mismatches` runs the same check on any class.
 
 Adapters may cache what they last set, to skip redundant writes, but ``off()`` /
-``open_all()`` must never trust that cache.  Optional, outside the Protocols:
+``open_all()`` must never trust that cache (the source meters share one:
+:class:`labbench.instruments.level_cache.LevelCache`).  Optional, outside the Protocols:
 ``resource()``, returning the PyVISA resource underneath (or ``None``), lets the Bench
 record the commands written to the instrument for error messages.  A source meter's
 adapter may also offer ``source_current(level, voltage_limit, nplc)`` (current source,

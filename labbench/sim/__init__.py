@@ -9,7 +9,8 @@ as to hardware.
 - ``props``: an SCPI instrument is its manual's command table (``Prop`` rows: header,
   type, range, *RST value, unit, coupling); ``scpi``: the grammar and error queue;
 - ``keithley2450``, ``keysight81160a``, ``keysight_b220x``: the tables plus behaviour;
-- ``tsp`` + ``keithley2600b``: TSP in a real Lua interpreter (lupa);
+- ``tsp`` + ``keithley2600b``: TSP in a real Lua interpreter (lupa); ``tsp_attributes``:
+  the 2600B's attributes as rows of its manual's attribute table (``Attr``);
 - ``transport``: what a VISA transaction costs per interface; the ``world``'s virtual
   clock charges it, with integration, delays and pulse widths ("instrument time").
 """

@@ -21,14 +21,14 @@ from __future__ import annotations
 import functools
 import logging
 
-import math
-
 from .current_source import K2636B_CURRENT, K2636B_VOLTAGE, ReadingNoise, auto_range, source_current
 from .instrument import SimInstrument
 from .scpi import SCPIError, split_units
 from .keithley2600b_factory import FACTORY_SCRIPTS
 from .keithley2600b_trigger import SMUTrigger, TriggerModel
-from .tsp import TSPEngine, TSPError, lua_repr
+from .tsp import TSPEngine, TSPError
+from .tsp_attributes import (Delay, FixedRange, Integer, Number, OneOf, ReadOnly, defaults, range_for,
+                             storage, tsp_attributes)
 
 log = logging.getLogger(__name__)
 
@@ -39,33 +39,6 @@ I_RANGES = (1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 1.5)
 V_MAX, I_MAX = 202.0, 1.515          # levels: the 200 V / 1.5 A ranges plus 1 % over-range
 LIMITV = (20e-3, 200.0)              # QCoDeS's and the manual's 2636B limit ranges
 LIMITI = (100e-12, 1.5)
-
-
-def _num(v, what: str) -> float:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or math.isinf(v):
-        raise TSPError(-222, f"{what} must be a finite number, got {lua_repr(v)}")
-    return float(v)
-
-
-def _in(v, lo, hi, what) -> float:
-    v = _num(v, what)
-    if not lo <= v <= hi:
-        raise TSPError(-222, f"{what} = {v:g} outside {lo:g}..{hi:g}")
-    return v
-
-
-def _choice(v, allowed: tuple, what: str) -> int:
-    if v not in allowed:
-        raise TSPError(-222, f"{what} must be one of {', '.join(str(a) for a in allowed)}, got {lua_repr(v)}")
-    return int(v)
-
-
-def _range_for(v, ranges, what):
-    v = abs(_num(v, what))
-    for r in ranges:
-        if v <= r * 1.0000001:
-            return r
-    raise TSPError(-222, f"{what} = {v:g} above the largest range {ranges[-1]:g}")
 
 
 class _Column:
@@ -132,22 +105,101 @@ class ReadingBuffer:
         self._t.append(t)
 
 
+# -- smuX.source and smuX.measure: the reference manual's attribute tables ------------------
+# One row per attribute, from the Series 2600B Reference Manual (2600BS-901-01), "TSP command
+# reference", smuX.source.* and smuX.measure.*: what it accepts on a 2636B, its value after
+# reset(), its unit, its coupling (labbench.sim.tsp_attributes).  The hooks below are the
+# behaviour a few attributes have beyond a check and a store.
+def _set_levelv(src, v):
+    """Held to the bench limit, then to the source range (fixed, or picked by autorange)."""
+    src._guard("levelv", v)
+    if not src._autorangev and abs(v) > src._rangev * 1.01:
+        raise TSPError(-222, f"source.levelv = {v:g} above the {src._rangev:g} V range")
+    if src._autorangev:
+        src._rangev = range_for(v, "source.levelv", V_RANGES)
+    src._ch.change(lambda: setattr(src, "_levelv", v))
+
+
+def _set_leveli(src, v):
+    """Held to the bench limit; autorange picks the source range."""
+    src._guard("leveli", v)
+    if src._autorangei:
+        src._rangei = range_for(v, "source.leveli", I_RANGES)
+    src._ch.change(lambda: setattr(src, "_leveli", v))
+
+
+def _set_func(src, v):
+    """A switch to current mode while on: the voltage can reach limitv, which the bench
+    limit must then cover (``Source._guard_state``)."""
+    src._guard_state(v, src._output)
+    src._ch.change(lambda: setattr(src, "_func", v))
+
+
+def _set_output(src, v):
+    """ON only from a live script and inside the bench limits; OUTPUT_HIGH_Z (2) is off."""
+    src._ch.inst.engine_alive()
+    src._guard_state(src._func, v)
+    src._ch.change(lambda: setattr(src, "_output", 1 if v == 1 else 0))
+
+
+def _compliance(src):
+    """True when the last reading found the source at its limit (the instrument evaluates
+    it continuously; the simulation at each reading)."""
+    return bool(src._ch._tripped)
+
+
+SOURCE_ATTRIBUTES = (
+    #          attribute     accepts                   default  unit   coupling
+    Number(    "levelv",     -V_MAX, V_MAX,            0.0,     "V",   hook=_set_levelv),
+    Number(    "leveli",     -I_MAX, I_MAX,            0.0,     "A",   hook=_set_leveli),
+    Number(    "limitv",     *LIMITV,                  20.0,    "V",   interlock=True),
+    Number(    "limiti",     *LIMITI,                  0.1,     "A",   interlock=True),
+    FixedRange("rangev",     V_RANGES,                 0.2,     "V",   sets=(("autorangev", 0),)),
+    FixedRange("rangei",     I_RANGES,                 1e-8,    "A",   sets=(("autorangei", 0),)),
+    OneOf(     "autorangev", (0, 1),                   1,       labels="AUTORANGE_OFF, _ON"),
+    OneOf(     "autorangei", (0, 1),                   1,       labels="AUTORANGE_OFF, _ON"),
+    FixedRange("lowrangev",  V_RANGES,                 0.2,     "V"),
+    FixedRange("lowrangei",  I_RANGES,                 1e-8,    "A"),
+    OneOf(     "func",       (0, 1),                   1,       labels="OUTPUT_DCAMPS, _DCVOLTS", hook=_set_func),
+    OneOf(     "output",     (0, 1, 2),                0,       labels="OUTPUT_OFF, _ON, _HIGH_Z", hook=_set_output),
+    OneOf(     "offmode",    (0, 1, 2),                0,       labels="OUTPUT_NORMAL, _HIGH_Z, _ZERO", line=True),
+    Number(    "offlimiti",  *LIMITI,                  1e-3,    "A"),
+    Delay(     "delay"),
+    OneOf(     "settling",   (0, 1, 2, 3, 128),        0,       labels="SETTLE_SMOOTH, _FAST_RANGE, _FAST_POLARITY, "
+                                                                       "_DIRECT_IRANGE, _SMOOTH_100NA"),
+    ReadOnly(  "compliance", _compliance),
+    OneOf(     "highc",      (0, 1),                   0,       labels="DISABLE, ENABLE"),
+)  # fmt: skip
+
+MEASURE_ATTRIBUTES = (
+    Number(    "nplc",       0.001, 25.0,              1.0,     "PLC"),
+    FixedRange("rangev",     V_RANGES,                 0.2,     "V",   sets=(("autorangev", 0),)),
+    FixedRange("rangei",     I_RANGES,                 1e-7,    "A",   sets=(("autorangei", 0),)),
+    OneOf(     "autorangev", (0, 1, 2),                1,       labels="AUTORANGE_OFF, _ON, _FOLLOW_LIMIT"),
+    OneOf(     "autorangei", (0, 1, 2),                1,       labels="AUTORANGE_OFF, _ON, _FOLLOW_LIMIT"),
+    FixedRange("lowrangev",  V_RANGES,                 0.2,     "V"),
+    FixedRange("lowrangei",  I_RANGES,                 1e-8,    "A"),
+    Integer(   "count",      1, 60000,                 1),
+    Delay(     "delay"),
+    Number(    "interval",   0.0, 1.0,                 0.0,     "s"),
+    OneOf(     "autozero",   (0, 1, 2),                2,       labels="AUTOZERO_OFF, _ONCE, _AUTO"),
+)  # fmt: skip
+
+CHANNEL_ATTRIBUTES = (
+    OneOf(     "sense",      (0, 1, 3),                0,       labels="SENSE_LOCAL, _REMOTE, _CALA"),
+)  # fmt: skip
+
+
+@tsp_attributes(SOURCE_ATTRIBUTES)
 class Source:
     """``smuX.source``: function, levels, limits, ranges, output and its off mode."""
 
-    __slots__ = ("_ch", "_func", "_levelv", "_leveli", "_limitv", "_limiti", "_rangev", "_rangei",
-                 "_autorangev", "_autorangei", "_output", "_offmode", "_offlimiti", "_delay", "_settling",
-                 "_highc", "_lowrangev", "_lowrangei")
+    __slots__ = ("_ch", *storage(SOURCE_ATTRIBUTES))
+    TSP_NAME = "source"
 
     def __init__(self, ch):
         self._ch = ch
-        self._func, self._levelv, self._leveli = 1, 0.0, 0.0
-        self._limitv, self._limiti = 20.0, 0.1
-        self._rangev, self._rangei = 0.2, 1e-8
-        self._autorangev = self._autorangei = 1
-        self._output, self._offmode, self._offlimiti = 0, 0, 1e-3
-        self._delay, self._settling, self._highc = -1.0, 0, 0
-        self._lowrangev, self._lowrangei = 0.2, 1e-8
+        defaults(self, SOURCE_ATTRIBUTES)
         self.hold_to_interlock()
 
     def hold_to_interlock(self) -> None:
@@ -172,289 +224,17 @@ class Source:
             self._ch.inst.guard(self._ch.term, "limitv" if func == 0 else "levelv",
                                 self._limitv if func == 0 else self._levelv)
 
-    # levels
-    @property
-    def levelv(self):
-        return self._levelv
 
-    @levelv.setter
-    def levelv(self, v):
-        v = _in(v, -V_MAX, V_MAX, "source.levelv")
-        self._guard("levelv", v)
-        if not self._autorangev and abs(v) > self._rangev * 1.01:
-            raise TSPError(-222, f"source.levelv = {v:g} above the {self._rangev:g} V range")
-        if self._autorangev:
-            self._rangev = _range_for(v, V_RANGES, "source.levelv")
-        self._ch.change(lambda: setattr(self, "_levelv", v))
-
-    @property
-    def leveli(self):
-        return self._leveli
-
-    @leveli.setter
-    def leveli(self, v):
-        v = _in(v, -I_MAX, I_MAX, "source.leveli")
-        self._guard("leveli", v)
-        if self._autorangei:
-            self._rangei = _range_for(v, I_RANGES, "source.leveli")
-        self._ch.change(lambda: setattr(self, "_leveli", v))
-
-    @property
-    def limitv(self):
-        return self._limitv
-
-    @limitv.setter
-    def limitv(self, v):
-        self._guard("limitv", _num(v, "source.limitv"))
-        self._limitv = _in(v, *LIMITV, "source.limitv")
-
-    @property
-    def limiti(self):
-        return self._limiti
-
-    @limiti.setter
-    def limiti(self, v):
-        self._guard("limiti", _num(v, "source.limiti"))
-        self._limiti = _in(v, *LIMITI, "source.limiti")
-
-    # ranges
-    @property
-    def rangev(self):
-        return self._rangev
-
-    @rangev.setter
-    def rangev(self, v):
-        self._rangev, self._autorangev = _range_for(v, V_RANGES, "source.rangev"), 0
-
-    @property
-    def rangei(self):
-        return self._rangei
-
-    @rangei.setter
-    def rangei(self, v):
-        self._rangei, self._autorangei = _range_for(v, I_RANGES, "source.rangei"), 0
-
-    @property
-    def autorangev(self):
-        return self._autorangev
-
-    @autorangev.setter
-    def autorangev(self, v):
-        self._autorangev = _choice(v, (0, 1), "source.autorangev")
-
-    @property
-    def autorangei(self):
-        return self._autorangei
-
-    @autorangei.setter
-    def autorangei(self, v):
-        self._autorangei = _choice(v, (0, 1), "source.autorangei")
-
-    @property
-    def lowrangev(self):
-        return self._lowrangev
-
-    @lowrangev.setter
-    def lowrangev(self, v):
-        self._lowrangev = _range_for(v, V_RANGES, "source.lowrangev")
-
-    @property
-    def lowrangei(self):
-        return self._lowrangei
-
-    @lowrangei.setter
-    def lowrangei(self, v):
-        self._lowrangei = _range_for(v, I_RANGES, "source.lowrangei")
-
-    # function and output
-    @property
-    def func(self):
-        return self._func
-
-    @func.setter
-    def func(self, v):
-        v = _choice(v, (0, 1), "source.func")
-        self._guard_state(v, self._output)
-        self._ch.change(lambda: setattr(self, "_func", v))
-
-    @property
-    def output(self):
-        return self._output
-
-    @output.setter
-    def output(self, v):
-        v = _choice(v, (0, 1, 2), "source.output")  # OFF, ON, HIGH_Z
-        self._ch.inst.engine_alive()
-        self._guard_state(self._func, v)
-        self._ch.change(lambda: setattr(self, "_output", 1 if v == 1 else 0))
-
-    @property
-    def offmode(self):
-        return self._offmode
-
-    @offmode.setter
-    def offmode(self, v):
-        v = _choice(v, (0, 1, 2), "source.offmode")  # NORMAL, HIGH_Z, ZERO
-        self._ch.change(lambda: setattr(self, "_offmode", v))
-
-    @property
-    def offlimiti(self):
-        return self._offlimiti
-
-    @offlimiti.setter
-    def offlimiti(self, v):
-        self._offlimiti = _in(v, *LIMITI, "source.offlimiti")
-
-    @property
-    def delay(self):
-        return self._delay
-
-    @delay.setter
-    def delay(self, v):
-        v = _num(v, "source.delay")
-        if v != -1 and not 0 <= v <= 1e4:
-            raise TSPError(-222, "source.delay must be DELAY_AUTO (-1), DELAY_OFF (0) or 0..10000 s")
-        self._delay = v
-
-    @property
-    def settling(self):
-        return self._settling
-
-    @settling.setter
-    def settling(self, v):
-        self._settling = _choice(v, (0, 1, 2, 3, 128), "source.settling")
-
-    @property
-    def compliance(self):
-        """Read-only: true when the last reading found the source at its limit (the
-        instrument evaluates it continuously; the simulation at each reading)."""
-        return bool(self._ch._tripped)
-
-    @property
-    def highc(self):
-        return self._highc
-
-    @highc.setter
-    def highc(self, v):
-        self._highc = _choice(v, (0, 1), "source.highc")
-
-
-def _tsp_properties(cls) -> tuple[str, ...]:
-    """The public properties of a class: its manual's attributes, all settable."""
-    return tuple(n for n, v in vars(cls).items() if isinstance(v, property) and not n.startswith("_"))
-
-
-Source.TSP_NAME = "source"
-Source.TSP_API = _tsp_properties(Source)
-Source.TSP_SETTABLE = tuple(n for n in Source.TSP_API if n != "compliance")
-
-
+@tsp_attributes(MEASURE_ATTRIBUTES, methods=("i", "v", "r", "p", "iv"))
 class Measure:
     """``smuX.measure``: integration, ranges, count, and the readings i/v/iv/r/p."""
 
-    __slots__ = ("_ch", "_nplc", "_rangev", "_rangei", "_autorangev", "_autorangei", "_count",
-                 "_delay", "_autozero", "_interval", "_lowrangev", "_lowrangei")
+    __slots__ = ("_ch", *storage(MEASURE_ATTRIBUTES))
+    TSP_NAME = "measure"
 
     def __init__(self, ch):
         self._ch = ch
-        self._nplc, self._rangev, self._rangei = 1.0, 0.2, 1e-7
-        self._autorangev = self._autorangei = 1
-        self._count, self._delay, self._autozero, self._interval = 1, -1.0, 2, 0.0
-        self._lowrangev, self._lowrangei = 0.2, 1e-8
-
-    @property
-    def nplc(self):
-        return self._nplc
-
-    @nplc.setter
-    def nplc(self, v):
-        self._nplc = _in(v, 0.001, 25.0, "measure.nplc")
-
-    @property
-    def rangev(self):
-        return self._rangev
-
-    @rangev.setter
-    def rangev(self, v):
-        self._rangev, self._autorangev = _range_for(v, V_RANGES, "measure.rangev"), 0
-
-    @property
-    def rangei(self):
-        return self._rangei
-
-    @rangei.setter
-    def rangei(self, v):
-        self._rangei, self._autorangei = _range_for(v, I_RANGES, "measure.rangei"), 0
-
-    @property
-    def autorangev(self):
-        return self._autorangev
-
-    @autorangev.setter
-    def autorangev(self, v):
-        self._autorangev = _choice(v, (0, 1, 2), "measure.autorangev")
-
-    @property
-    def autorangei(self):
-        return self._autorangei
-
-    @autorangei.setter
-    def autorangei(self, v):
-        self._autorangei = _choice(v, (0, 1, 2), "measure.autorangei")
-
-    @property
-    def lowrangev(self):
-        return self._lowrangev
-
-    @lowrangev.setter
-    def lowrangev(self, v):
-        self._lowrangev = _range_for(v, V_RANGES, "measure.lowrangev")
-
-    @property
-    def lowrangei(self):
-        return self._lowrangei
-
-    @lowrangei.setter
-    def lowrangei(self, v):
-        self._lowrangei = _range_for(v, I_RANGES, "measure.lowrangei")
-
-    @property
-    def count(self):
-        return self._count
-
-    @count.setter
-    def count(self, v):
-        v = _in(v, 1, 60000, "measure.count")
-        if v != int(v):
-            raise TSPError(-222, "measure.count must be an integer")
-        self._count = int(v)
-
-    @property
-    def delay(self):
-        return self._delay
-
-    @delay.setter
-    def delay(self, v):
-        v = _num(v, "measure.delay")
-        if v != -1 and not 0 <= v <= 1e4:
-            raise TSPError(-222, "measure.delay must be DELAY_AUTO (-1), DELAY_OFF (0) or 0..10000 s")
-        self._delay = v
-
-    @property
-    def interval(self):
-        return self._interval
-
-    @interval.setter
-    def interval(self, v):
-        self._interval = _in(v, 0.0, 1.0, "measure.interval")
-
-    @property
-    def autozero(self):
-        return self._autozero
-
-    @autozero.setter
-    def autozero(self, v):
-        self._autozero = _choice(v, (0, 1, 2), "measure.autozero")
+        defaults(self, MEASURE_ATTRIBUTES)
 
     # readings: one value per call; with a buffer, count readings go into it
     def _take(self, kind, buf1=None, buf2=None, bias=True):
@@ -496,11 +276,9 @@ class Measure:
         return self._take("iv", ibuf, vbuf)
 
 
-Measure.TSP_NAME = "measure"
-Measure.TSP_SETTABLE = _tsp_properties(Measure)
-Measure.TSP_API = Measure.TSP_SETTABLE + ("i", "v", "r", "p", "iv")
 
 
+@tsp_attributes(CHANNEL_ATTRIBUTES)
 class SMUChannel:
     """``smua`` / ``smub``: source, measure, sense, two reading buffers, reset()."""
 
@@ -539,16 +317,9 @@ class SMUChannel:
         self.source, self.measure = Source(self), Measure(self)
         self.nvbuffer1, self.nvbuffer2 = ReadingBuffer(), ReadingBuffer()
         self.trigger = SMUTrigger(self, self.inst.trigger_model)
-        self._sense, self._tripped = 0, False
+        defaults(self, CHANNEL_ATTRIBUTES)
+        self._tripped = False
         self._seg_level, self._seg_start = self.line_level(), self.inst.now()
-
-    @property
-    def sense(self):
-        return self._sense
-
-    @sense.setter
-    def sense(self, v):
-        self._sense = _choice(v, (0, 1, 3), f"{self.name}.sense")
 
     # -- what the line sees -------------------------------------------------------------------
     def line_level(self):
