@@ -408,10 +408,14 @@ from labbench.cli_options import device_model_option, out_option  # noqa: E402
               help="ideal runs: the 'on' side of each pair is programmed to this fraction of the window")
 @click.option("--data", default=None, type=click.Path(file_okay=False), help="MNIST folder (as labbench train)")
 @click.option("--test-subset", default=None, type=click.IntRange(1), help="evaluate on the first N test images")
+@click.option("--bench", "bench_path", default=None, metavar="NAME|PATH",
+              help="program one layer (--bench-layer) onto this bench with program-verify through its instruments, "
+                   "bake it on its chuck and re-read it cell by cell (the layer must fit the bench's chip)")
+@click.option("--bench-layer", default=None, type=click.IntRange(0), help="with --bench: the layer (0 = the first)")
 @out_option(help="where evaluation.csv, evaluation.json and evaluation.png go (default: the run folder)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def evaluate(run, after, temperature, seeds, refresh, refresh_first, margin, tolerance, device_model, program_level,
-             data, test_subset, out, as_json):
+             data, test_subset, bench_path, bench_layer, out, as_json):
     """What a trained 2T2R network still knows after time at rest (and at temperature)."""
     import pandas as pd
 
@@ -440,10 +444,16 @@ def evaluate(run, after, temperature, seeds, refresh, refresh_first, margin, tol
     from labbench import paths
 
     paths.ensure_writable_dir(out_dir, "evaluation folder (--out)")
+    if (bench_layer is None) != (bench_path is None):
+        raise click.UsageError("--bench and --bench-layer go together: the bench to program onto, and which layer")
     mnist = load_mnist(data)
     x, y = mnist.x_test, mnist.y_test
     if test_subset:
         x, y = x[:test_subset], y[:test_subset]
+    if bench_path is not None:
+        _evaluate_on_bench(tr, bench_path, bench_layer, times, temperature is not None and celsius, x, y,
+                           program_level, tolerance, out_dir, as_json)
+        return
     t0 = time.perf_counter()
     ev = Evaluation(tr, x, y, program_level=program_level, margin=margin, tolerance=tolerance,
                     refresh_first=refresh_first)
@@ -480,3 +490,39 @@ def evaluate(run, after, temperature, seeds, refresh, refresh_first, margin, tol
         click.echo(f"{r['temperature_C']:>6g} {_duration(r['time']) if r['time'] else 'trained':>8} "
                    f"{100 * r['accuracy_mean']:>8.2f} ± {100 * sd:.2f} {100 * r['flipped_mean']:>10.3f} {ref} {pairs}")
     click.echo(f"evaluation.csv, evaluation.json and evaluation.png in {out_dir}")
+
+
+def _evaluate_on_bench(tr, bench_path, layer, times, celsius, x, y, program_level, tolerance, out_dir, as_json):
+    """``--bench``: one layer on the instruments (labbench.bnn.evaluate_bench), one bench per
+    temperature (a chip's clock runs only forward); outputs off on every exit path."""
+    import pandas as pd
+
+    from labbench.atomic import write_text
+    from labbench.instruments import Bench
+    from labbench.paths import resolve_bench
+
+    from .evaluate_bench import evaluate_layer_on_bench
+
+    say = (lambda m: click.echo(m, err=True)) if not as_json else (lambda *_: None)
+    results, rows = [], []
+    for c in (celsius or [None]):
+        with Bench.from_yaml(resolve_bench(bench_path)) as bench:
+            r = evaluate_layer_on_bench(tr, bench, layer, times, x, y, kelvin=None if c is None else c + KELVIN,
+                                        program_level=program_level, tolerance=tolerance, echo=say)
+        results.append({"temperature_C": c, **r})
+        rows += [{"temperature_C": c, **row} for row in r["rows"]]
+    pd.DataFrame(rows).to_csv(out_dir / "evaluation_bench.csv", index=False)
+    info = {"run": str(tr.folder), "kind": tr.kind, "bench": str(bench_path), "layer": layer, "after_s": times,
+            "results": results}
+    write_text(out_dir / "evaluation_bench.json", json.dumps(info, indent=1, default=float))
+    if as_json:
+        click.echo(json.dumps(info, indent=1, default=float))
+    else:
+        for res in results:
+            first, last = res["rows"][0], res["rows"][-1]
+            conv = 100 * res["programmed"]["converged_fraction"]
+            where = f"{res['temperature_C']:g} °C" if res["temperature_C"] is not None else "room temperature"
+            click.echo(f"layer {layer} on {bench_path} ({res['pairs']} pairs, {conv:.0f} % programmed within tolerance), "
+                       f"{where}: accuracy {100 * first['accuracy']:.2f} % as programmed -> {100 * last['accuracy']:.2f} % "
+                       f"after {last['time']:g} s, {100 * last['flipped']:.2f} % of its signs flipped "
+                       f"(software: {100 * res['accuracy_software']:.2f} %); {out_dir / 'evaluation_bench.json'}")
