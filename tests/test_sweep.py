@@ -314,3 +314,30 @@ def test_a_resumed_sweep_refuses_rows_of_an_edited_device_model(tmp_path):
     _rewrite_table(tmp_path, edited)
     with pytest.raises(R.SweepError, match=r"the device model \(update differ\).*another --out"):
         run(sw, tmp_path, db=None)
+
+
+def test_dry_run_estimates_the_time_and_a_budget_refuses_a_longer_sweep(tmp_path):
+    """Issue 26: a sweep beyond --budget says so before anything starts; --dry-run prints the
+    estimate (a short probe of each network on this machine)."""
+    from labbench.cli import main
+    from labbench.sweep.estimate import estimate
+    from labbench.sweep.spec import load_sweep
+
+    f = tmp_path / "s.yaml"
+    f.write_text("name: est\ndata: {kind: synthetic, train: 400, test: 100}\n"
+                 "train: {sizes: [16, 6, 4], epochs: 3, batch: 40}\ngrid: {rule: [accumulate, stochastic]}\n")
+    r = CliRunner().invoke(main, ["sweep", str(f), "--dry-run", "--workers", "1"])
+    assert r.exit_code == 0, r.output
+    assert "estimate: 2 point(s)" in r.output and "on 1 worker(s)" in r.output and "16-6-4" in r.output
+    est = estimate(load_sweep(f), 1)
+    # 3 epochs x (400 + 100/3) samples per point, at the probe's rate, two points on one worker
+    rate = next(iter(est.rates.values()))
+    assert est.seconds == pytest.approx(2 * 3 * (400 + 100 / 3) / rate)
+    two = estimate(load_sweep(f), 2)          # its own probe: the points share the two workers
+    assert two.workers == 2 and two.seconds == pytest.approx(sum(two.point_seconds) / 2)
+    out = tmp_path / "o"
+    r = CliRunner().invoke(main, ["sweep", str(f), "--out", str(out), "--threads", "--quiet", "--budget", "1e-6s"])
+    assert r.exit_code == 2 and "more than --budget 1e-6s" in r.output and "nothing was started" in r.output
+    assert not out.exists()
+    r = CliRunner().invoke(main, ["sweep", str(f), "--budget", "soon"])
+    assert r.exit_code == 2 and "give one duration" in r.output

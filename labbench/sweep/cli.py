@@ -35,13 +35,16 @@ from labbench.cli_options import db_option, live_options, out_option
 @click.option("--plot", "extra_plots", multiple=True, metavar="X[:BY]",
               help="also plot test accuracy against swept field X, one line per value of BY (repeatable); "
                    "with every point finished, a re-run only makes the plots")
-@click.option("--dry-run", is_flag=True, help="check the file and list the points; run nothing")
+@click.option("--dry-run", is_flag=True, help="check the file, list the points and estimate the time (a short "
+                                             "probe of each network on this machine); run nothing")
+@click.option("--budget", default=None, metavar="DURATION",
+              help="refuse, before the first point, a sweep estimated to take longer (e.g. 3h, 90min)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
 @click.option("--threads", "in_process", is_flag=True, hidden=True,
               help="local workers as threads of this process (tests: no process start-up)")
 @live_options()
-def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, quiet,
-          in_process):
+def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_db, extra_plots, dry_run, budget,
+          quiet, in_process):
     """Run a sweep file: every point a full training run on SimArray, on Dask."""
     from labbench import paths
     from labbench.folderlock import FolderLock
@@ -55,10 +58,14 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
         raise click.UsageError("--db and --no-db contradict each other; give one")
     sw = load_sweep(file)
     _add_plots(sw, extra_plots, file)
+    limit = _budget_seconds(budget)
     if dry_run:
         click.echo(f"sweep {sw.name}: {len(sw.points)} point(s) over {', '.join(sw.fields)}")
         for p in sw.points:
             click.echo(f"  {p.index:>4}  {p.id}  " + ", ".join(f"{k}={v}" for k, v in p.values.items()))
+    if dry_run or limit is not None:
+        _check_budget(sw, workers, scheduler, limit, budget, say=click.echo if dry_run else (lambda *_: None))
+    if dry_run:
         return
     folder = Path(out) if out else paths.output_dir() / "sweeps" / sw.name
     made = paths.missing_folders(folder)
@@ -73,6 +80,37 @@ def sweep(file, out, workers, blas_threads, scheduler, connect_timeout, db, no_d
     except BaseException:
         paths.remove_if_empty(made)     # a folder made for a sweep refused before any point ran
         raise
+
+
+def _budget_seconds(budget: str | None) -> float | None:
+    if budget is None:
+        return None
+    from labbench.bnn.evaluate import parse_durations
+
+    try:
+        (seconds,) = parse_durations(budget)
+    except ValueError:
+        raise click.BadParameter(f"{budget!r}: give one duration, e.g. 3h or 90min", param_hint="'--budget'") from None
+    return seconds
+
+
+def _check_budget(sw, workers, scheduler, limit, budget, say) -> None:
+    """The sweep's estimated time (``say`` prints it); beyond ``limit`` s it is refused."""
+    import os
+
+    from .estimate import estimate
+
+    if scheduler is not None:
+        say("estimate: not made for a --scheduler cluster (its workers' speed is not known here)")
+        if limit is not None:
+            raise click.UsageError("--budget needs a local cluster (--workers): a --scheduler cluster's speed is "
+                                   "not known here")
+        return
+    est = estimate(sw, workers or os.cpu_count() or 1)
+    say(est.text())
+    if limit is not None and est.seconds > limit:
+        raise click.UsageError(f"sweep {sw.name!r}: {est.text()}: more than --budget {budget}; run fewer points or "
+                               f"epochs, more workers, or raise --budget (nothing was started)")
 
 
 def _add_plots(sw, extra_plots, file) -> None:
