@@ -49,10 +49,10 @@ def evaluate_layer_on_bench(trained, bench, layer: int, after: list[float], x, y
     signs = np.asarray(tr.synapses[layer].signs())
     rows_, cols_ = signs.shape
     chip = bench.config.chip
-    fits = [k for k, s in enumerate(tr.synapses) if s.signs().shape[0] <= chip.rows and s.signs().shape[1] <= chip.cols]
     try:
         arr = BenchArray(bench, rows_, cols_)
     except ValueError:
+        fits = [k for k, (r_, c_) in enumerate(tr.model.weight_shapes) if r_ <= chip.rows and c_ <= chip.cols]
         raise BenchLayerError(f"layer {layer} ({rows_} × {cols_} pairs) does not fit the {chip.rows} × {chip.cols} "
                               f"chip of bench {bench.config.name!r}; layers that fit: {fits or 'none'}") from None
     tc = bench.temperature_controller

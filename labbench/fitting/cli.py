@@ -184,27 +184,20 @@ def _check_converged(data, result, allow_unconverged: bool) -> None:
         click.echo(f"warning: unconverged fit written (--allow-unconverged): {b}", err=True)
 
 
-def _fit_read_disturb(data, output, name, plot_path, as_json, base_model):
-    """A read-disturb run (reads against stress reads): the base model's read_disturb.factor."""
-    from labbench.physics.device_model import load_device_model
-
+def _fit_or_exit(data, fit):
+    """``fit()``, or the DataError as one line naming the file, exit status 2."""
     from .io import DataError
-    from .read_disturb import fit_read_disturb
 
     try:
-        base = load_device_model(base_model)
-        result = fit_read_disturb(data, base, name=name or (output.stem if output else None), source=str(data))
+        return fit()
     except DataError as e:
         msg = str(e)
         click.echo(f"error: {msg if msg.startswith(str(data)) else f'{data}: {msg}'}", err=True)
         sys.exit(2)
-    if _write_outputs(data, result, False, output, plot_path, as_json):
-        return
-    f = result.factor
-    state = "" if f["resolved"] else "  (not resolved: the base model's block kept)"
-    click.echo(f"model: read disturb  ({f['n_devices']} devices, stress {f['stress_voltage']} V, "
-               f"reads of {f['read_time']:g} s)")
-    click.echo(f"factor = {f['value']:.4g}  (95 % {f['ci95'][0]:.4g} .. {f['ci95'][1]:.4g}){state}")
+
+
+def _say_written(result, output, plot_path) -> None:
+    """The fit's notes, then where the model (or, without -o, the model itself) and plot went."""
     for n in result.notes:
         click.echo(f"note: {n}")
     click.echo("")
@@ -213,21 +206,34 @@ def _fit_read_disturb(data, output, name, plot_path, as_json, base_model):
         click.echo(f"wrote {plot_path}")
 
 
+def _fit_read_disturb(data, output, name, plot_path, as_json, base_model):
+    """A read-disturb run (reads against stress reads): the base model's read_disturb.factor."""
+    from labbench.physics.device_model import load_device_model
+
+    from .read_disturb import fit_read_disturb
+
+    result = _fit_or_exit(data, lambda: fit_read_disturb(data, load_device_model(base_model),
+                                                          name=name or (output.stem if output else None),
+                                                          source=str(data)))
+    if _write_outputs(data, result, False, output, plot_path, as_json):
+        return
+    f = result.factor
+    state = "" if f["resolved"] else "  (not resolved: the base model's block kept)"
+    click.echo(f"model: read disturb  ({f['n_devices']} devices, stress {f['stress_voltage']} V, "
+               f"reads of {f['read_time']:g} s)")
+    click.echo(f"factor = {f['value']:.4g}  (95 % {f['ci95'][0]:.4g} .. {f['ci95'][1]:.4g}){state}")
+    _say_written(result, output, plot_path)
+
+
 def _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, base_model, temperature):
     """A retention run (reads against time): fit drift at rest into a base model's retention block."""
     from labbench.physics.device_model import load_device_model
 
-    from .io import DataError
     from .retention import fit_retention
 
-    try:
-        base = load_device_model(base_model)
-        result = fit_retention(data, base, name=name or (output.stem if output else None), source=str(data),
-                               temperature=temperature)
-    except DataError as e:
-        msg = str(e)
-        click.echo(f"error: {msg if msg.startswith(str(data)) else f'{data}: {msg}'}", err=True)
-        sys.exit(2)
+    result = _fit_or_exit(data, lambda: fit_retention(data, load_device_model(base_model),
+                                                       name=name or (output.stem if output else None),
+                                                       source=str(data), temperature=temperature))
     if _write_outputs(data, result, allow_unconverged, output, plot_path, as_json):
         return
     p = result.params
@@ -245,9 +251,4 @@ def _fit_retention(data, output, name, plot_path, as_json, allow_unconverged, ba
         click.echo(f"d2d sigma(ln tau) = {dd['value']:.3g}  (95 % {dd['ci95'][0]:.3g} .. {dd['ci95'][1]:.3g})")
     else:
         click.echo("d2d sigma(ln tau): not resolved")
-    for n in result.notes:
-        click.echo(f"note: {n}")
-    click.echo("")
-    click.echo(f"wrote {output}" if output is not None else result.device_model.to_yaml().rstrip())
-    if plot_path is not None:
-        click.echo(f"wrote {plot_path}")
+    _say_written(result, output, plot_path)

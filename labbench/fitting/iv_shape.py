@@ -92,9 +92,8 @@ def ramp_slopes(iv: pd.DataFrame, base: DeviceModel) -> tuple[np.ndarray, float]
             continue
         v, i = v[keep], i[keep]
         gate = float(g["gate"].iloc[0]) if "gate" in g.columns else base.read.gate
-        gd = circuit.deembed(sw, i / v, float(v[0]), gate)
-        for j in range(len(v)):
-            gd[j] = circuit.deembed(sw, np.array([i[j] / v[j]]), float(v[j]), gate)[0]
+        # one de-embedding per point: each is read at its own voltage
+        gd = np.array([circuit.deembed(sw, np.array([i[j] / v[j]]), float(v[j]), gate)[0] for j in range(len(v))])
         ok = np.isfinite(gd) & (gd > 0)
         if ok.sum() < 3:
             continue

@@ -225,10 +225,9 @@ class Bench:
         v = self.config.operating.read_voltage if voltage is None else voltage
         return self.read_current(row, col, side, v) / v
 
-    def pulse_cell(self, row: int, col: int, side: int, direction="set", n: int = 1,
-                   amplitude: float | None = None, width: float | None = None,
-                   gate: float | None = None) -> None:
-        """``n`` programming pulses: SET on the bit line, RESET on SL (operating defaults)."""
+    def _checked_pulse(self, direction, n, amplitude, width, gate) -> tuple:
+        """(direction, amplitude, width, gate) of a pulse, the operating defaults filled in,
+        the count and level sane, and every limit checked before anything is sent or queued."""
         d = parse_direction(direction)
         spec = self.config.operating.set if d == SET else self.config.operating.reset
         amplitude = spec.amplitude if amplitude is None else amplitude
@@ -239,9 +238,16 @@ class Bench:
         if amplitude <= 0:
             raise ValueError(f"pulse amplitude is the level at the cell, > 0 V; got {amplitude} "
                              f"(the direction, 'set' or 'reset', picks the line)")
+        self.pulse_generator.check(self._pulse_ch, amplitude, width)
+        self.pulse_generator.check(self._gate_ch, gate)
+        return d, amplitude, width, gate
+
+    def pulse_cell(self, row: int, col: int, side: int, direction="set", n: int = 1,
+                   amplitude: float | None = None, width: float | None = None,
+                   gate: float | None = None) -> None:
+        """``n`` programming pulses: SET on the bit line, RESET on SL (operating defaults)."""
+        d, amplitude, width, gate = self._checked_pulse(direction, n, amplitude, width, gate)
         pg = self.pulse_generator
-        pg.check(self._pulse_ch, amplitude, width)  # every limit before anything is sent
-        pg.check(self._gate_ch, gate)
         pg.configure_pulse(self._pulse_ch, amplitude, width)
         self.route(row, col, side, "set" if d == SET else "reset")
         self._set_gate(gate)
@@ -535,22 +541,10 @@ class Arc2Bench(Bench):
     def pulse_cell(self, row: int, col: int, side: int, direction="set", n: int = 1,
                    amplitude: float | None = None, width: float | None = None,
                    gate: float | None = None) -> None:
-        d = parse_direction(direction)
-        spec = self.config.operating.set if d == SET else self.config.operating.reset
-        amplitude = spec.amplitude if amplitude is None else amplitude
-        width = spec.width if width is None else width
-        gate = spec.gate if gate is None else gate
-        if int(n) != n or n < 1:
-            raise ValueError(f"pulse count must be a positive integer, got {n!r}")
-        if amplitude <= 0:
-            raise ValueError(f"pulse amplitude is the level at the cell, > 0 V; got {amplitude} "
-                             f"(the direction, 'set' or 'reset', picks the line)")
-        pg = self.pulse_generator
-        pg.check(self._pulse_ch, amplitude, width)  # every limit before anything is queued
-        pg.check(self._gate_ch, gate)
+        d, amplitude, width, gate = self._checked_pulse(direction, n, amplitude, width, gate)
         self._cell(row, col, side)
         self.arc2.pulse(row, col, side, d == SET, float(amplitude), float(width), float(gate), int(n))
-        pg._sent(self._pulse_ch).update(level=amplitude, width=width, mode="pulse")
+        self.pulse_generator._sent(self._pulse_ch).update(level=amplitude, width=width, mode="pulse")
 
     def reset_cell(self, row: int, col: int, side: int, voltage: float | None = None,
                    gate: float | None = None) -> float:
