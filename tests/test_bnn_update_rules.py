@@ -63,7 +63,7 @@ def test_accumulate_writes_whole_pulses_of_the_net_change():
     assert pulses > 1000                                           # rounding turns jitter into pulses
 
 
-@pytest.mark.parametrize("name", ["accumulate", "stochastic", "threshold", "deterministic"])
+@pytest.mark.parametrize("name", ["accumulate", "stochastic", "threshold", "deterministic", "noise_aware"])
 def test_the_compiled_pass_equals_the_numpy_form(name):
     """signed_scaled (one compiled pass: scale, round, clip) gives what signed() gives on the
     scaled array, bit for bit, with the same random draws and the same residual."""
@@ -80,3 +80,51 @@ def test_the_compiled_pass_equals_the_numpy_form(name):
         np.testing.assert_array_equal(k1, plain.signed(x, r2))
     if name == "accumulate":
         np.testing.assert_array_equal(fused.residual, plain.residual)
+
+
+def test_noise_aware_rounding_is_stochastic_rounding_with_a_noise_dead_zone():
+    """The pulse probability is the N-update MSE optimum: 0 below (1 + σ²)/(2N) pulses,
+    unbiased stochastic rounding in the limit N → ∞, the MSE threshold (1 + σ²)/2 at N = 1;
+    the sign of ΔW picks the side; whole pulses are always written."""
+    from labbench.bnn.update_rules import NoiseAwareRounding
+
+    rng = np.random.default_rng(0)
+    r = NoiseAwareRounding(sigma=2.0, horizon=5)
+    dead = (1 + 4.0) / (2 * 5)
+    assert r.probability(dead - 0.01) == 0 and r.probability(dead + 0.05) > 0
+    for f in (0.6, 0.8, 0.95):   # the formula, and what the compiled pass draws
+        want = np.clip((2 * 5 * f - 5.0) / 8, 0, 1)
+        assert float(r.probability(f)) == pytest.approx(want, abs=1e-6)
+        k = r.signed(np.full(200_000, -(3 + f), np.float32), rng)
+        assert set(np.unique(k)) <= {-3, -4}
+        assert -k.mean() - 3 == pytest.approx(want, abs=0.005)
+    wide = NoiseAwareRounding(sigma=2.0, horizon=1e5)
+    x = np.full(200_000, 0.3, np.float32)
+    assert wide.signed(x, rng).mean() == pytest.approx(0.3, abs=0.005)   # → stochastic rounding
+    one = NoiseAwareRounding(sigma=1.0, horizon=1)
+    assert one.signed(np.array([0.99, 1.01 - 0.02, 1.5], np.float32), rng).tolist() == [0, 0, 1]
+    for bad in ({"sigma": -1}, {"sigma": float("nan")}, {"horizon": 0.5}, {"horizon": float("inf")}):
+        with pytest.raises(ValueError, match="sigma|horizon"):
+            NoiseAwareRounding(**bad)
+
+
+def test_noise_aware_rule_takes_sigma_from_the_device_model():
+    """A TrainSpec's noise_aware rule gets σ from the model (c2c_abs · Pmax steps): the default
+    model's 3 % of the range at Pmax 64 is 1.92 pulses; a quieter model, a narrower dead zone;
+    strict mode allows the rule (no state)."""
+    from labbench.bnn.spec import TrainSpec
+    from labbench.bnn.update_rules import c2c_sigma_pulses, rule_for
+    from labbench.physics import DeviceModel, load_device_model
+
+    dm = load_device_model()
+    assert c2c_sigma_pulses(dm) == pytest.approx(np.hypot(dm.update.c2c_abs * dm.update.pmax_set, dm.update.c2c_rel))
+    d = dm.to_dict()
+    d["update"] = {**d["update"], "c2c_abs": dm.update.c2c_abs / 4}
+    quiet = DeviceModel.model_validate(d)
+    spec = TrainSpec(precision="strict", optimizer={"name": "adafactor"}, rule={"name": "noise_aware", "horizon": 4},
+                     network={"binarize_input": True}, refresh={"policy": "paper"}, sense={"offset": 0.01, "noise": 0.01})
+    loud, soft = rule_for(spec.rule, dm), rule_for(spec.rule, quiet)
+    assert loud.sigma > soft.sigma and float(loud.offset) > float(soft.offset)
+    assert spec.flat()["rule_horizon"] == 4
+    with pytest.raises(ValueError, match="rule_horizon"):
+        TrainSpec(rule={"name": "noise_aware", "horizon": 0.5})

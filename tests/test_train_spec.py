@@ -66,7 +66,7 @@ def test_every_leaf_of_the_training_sections_has_a_flat_name():
     for section in ("network", "optimizer", "rule", "refresh", "sense"):
         for field in type(getattr(TrainSpec(), section)).model_fields:
             assert (section, field) in named, f"{section}.{field} has no flat name in FLAT_KEYS"
-    assert len(FLAT_KEYS) == 27            # the old TrainConfig's 26 fields, each kept, and refresh_program
+    assert len(FLAT_KEYS) == 28            # the old TrainConfig's 26 fields, each kept, refresh_program, rule_horizon
 
 
 def test_flat_and_nested_forms_are_one_spec():

@@ -170,6 +170,9 @@ def _click_error(e) -> click.ClickException:
 @click.option("--rule-threshold", default=0.5, show_default=True, type=BoundedFloat("rule_threshold"),
               help="--rule threshold: write one pulse where |ΔW| exceeds this many nominal pulses "
                    "(--mode strict: 1.0)")
+@click.option("--rule-horizon", default=8.0, show_default=True, type=BoundedFloat("rule_horizon"),
+              help="--rule noise_aware: updates over which a ΔW is assumed to persist; the dead zone is "
+                   "(1 + σ²)/(2·N) pulses, σ the device model's C2C noise in pulses")
 @click.option("--refresh", type=click.Choice(POLICIES), default="threshold", show_default=True,
               help="when to refresh saturated pairs; 'paper' = the threshold check with the paper's refresh "
                    "(RESET both, re-write the whole difference, no verify, no per-pair memory)")
@@ -211,7 +214,7 @@ def _click_error(e) -> click.ClickException:
 @click.option("--quiet", is_flag=True, help="no progress bars")
 @live_options()
 def train(spec_file, array_kind, device_model, bench_path, hidden, precision, epochs, batch, lr, lr_end, optimizer,
-          optimizer_threshold, rule, rule_threshold, refresh, refresh_level,
+          optimizer_threshold, rule, rule_threshold, rule_horizon, refresh, refresh_level,
           refresh_every, refresh_check_every, refresh_cap, refresh_verify, refresh_program, refresh_patience,
           sense_offset, sense_noise,
           binarize_input, idle_between_epochs, data, train_subset, seed, out, db, no_db, as_json, quiet):
@@ -224,8 +227,8 @@ def train(spec_file, array_kind, device_model, bench_path, hidden, precision, ep
     ctx = click.get_current_context()
     options = dict(
         epochs=epochs, batch=batch, lr=lr, lr_end=lr_end, optimizer=optimizer,
-        optimizer_threshold=optimizer_threshold, rule=rule, rule_threshold=rule_threshold, refresh=refresh,
-        refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
+        optimizer_threshold=optimizer_threshold, rule=rule, rule_threshold=rule_threshold, rule_horizon=rule_horizon,
+        refresh=refresh, refresh_level=refresh_level, refresh_every=refresh_every, refresh_check_every=refresh_check_every,
         refresh_cap=refresh_cap or None, refresh_verify=refresh_verify, refresh_program=refresh_program,
         refresh_patience=refresh_patience or None, sense_offset=sense_offset,
         sense_noise=sense_noise, binarize_input=binarize_input, idle_between_epochs=idle_between_epochs,

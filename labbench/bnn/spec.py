@@ -74,6 +74,7 @@ FLOAT_RANGES = {
     "sense_offset": (0.0, 1.0, False),
     "sense_noise": (0.0, 1.0, False),
     "rule_threshold": (0.0, math.inf, True),
+    "rule_horizon": (1.0, 1e6, False),
     "optimizer_threshold": (0.0, 1e3, False),
     "idle_between_epochs": (0.0, 1e9, False),
 }
@@ -189,9 +190,11 @@ class OptimizerSpec(_Section):
 class RuleSpec(_Section):
     name: str = "accumulate"
     threshold: float = 0.5           # pulses, for name="threshold"
+    horizon: float = 8.0             # updates, for name="noise_aware" (update_rules.NoiseAwareRounding)
     pulse_step: float | None = None  # weight change per nominal pulse; None = 1/Pmax of the device model
 
     _threshold = field_validator("threshold")(_ranged("rule_threshold"))
+    _horizon = field_validator("horizon")(_ranged("rule_horizon"))
 
     @field_validator("name")
     @classmethod
@@ -298,6 +301,7 @@ FLAT_KEYS: dict[str, tuple[str | None, str]] = {
     "optimizer_threshold": ("optimizer", "threshold"),
     "rule": ("rule", "name"),
     "rule_threshold": ("rule", "threshold"),
+    "rule_horizon": ("rule", "horizon"),
     "refresh": ("refresh", "policy"),
     "refresh_level": ("refresh", "level"),
     "refresh_check_every": ("refresh", "check_every"),
@@ -548,11 +552,11 @@ class TrainSpec(_Section):
         """The trainer's own factories, built with this spec's parameters (no arrays)."""
         from .optimizers import make_optimizer
         from .refresh import make_policy
-        from .update_rules import make_rule
+        from .update_rules import rule_for
 
         r, f, o = self.rule, self.refresh, self.optimizer
         for key, build in (
-                ("rule", lambda: make_rule(r.name, **({"threshold": r.threshold} if r.name == "threshold" else {}))),
+                ("rule", lambda: rule_for(r, dm)),
                 ("refresh", lambda: make_policy(f.policy, dm, level=f.level, check_every=f.check_every, every=f.every,
                                                 cap=f.cap, verify=f.verify, patience=f.patience,
                                                 program=refresh_program(dm, f.program))),

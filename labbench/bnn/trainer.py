@@ -42,7 +42,7 @@ from .optimizers import Adam, make_optimizer
 from .precision import digital_state
 from .refresh import make_policy
 from .spec import TrainSpec, check_memory, differences
-from .update_rules import make_rule
+from .update_rules import rule_for
 
 CHECKPOINT = "checkpoint.npz"
 DEVICE_MODEL = "device_model.yaml"
@@ -234,8 +234,7 @@ class Trainer:
         self.g_hist: list[np.ndarray] = []
 
     def _make_rule(self):
-        r = self.spec.rule
-        return make_rule(r.name, **({"threshold": r.threshold} if r.name == "threshold" else {}))
+        return rule_for(self.spec.rule, self.device_model)
 
     def _make_policy(self):
         f = self.spec.refresh

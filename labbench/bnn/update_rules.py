@@ -10,6 +10,14 @@ between refreshes.  Rules are pluggable: ``make_rule(name)``.
   updates still move the weight on average (stochastic rounding, Gupta et al. 2015).
 * ``threshold`` — one pulse where |ΔW| exceeds a threshold (in pulses), else none:
   the simplest circuit (Zhou et al. style sign-based update), blind to magnitude.
+* ``noise_aware`` — stochastic rounding that knows the device's cycle-to-cycle noise σ
+  (in pulses, from the device model): a pulse costs σ² of write noise, so a small |ΔW|
+  whose direction does not persist buys more noise than signal.  Choosing the pulse
+  probability p for the fractional part f of |ΔW| to minimize the squared error of N
+  consecutive updates of the same ΔW (bias N(p − f), variance p(1 − p) + p·σ² per update)
+  gives p = clip((2N·f − 1 − σ²) / (2(N − 1)), 0, 1): stochastic rounding (N → ∞) with a
+  dead zone of (1 + σ²)/2N pulses, the MSE-optimal threshold (1 + σ²)/2 at N = 1.
+  ``horizon`` is N.  Stateless (0 B/synapse), so strict mode allows it.
 * ``accumulate`` (default) — ΔW goes into a digital sub-pulse residual; whole pulses are
   written when it reaches one (mixed precision).  Fewest pulses, so least write noise.
 """
@@ -43,6 +51,19 @@ def _stochastic(x, scale, u16, out):
         v = min(max(x[i] * scale, -_LIM), _LIM)
         u = (np.float32(u16[i]) + half) * res
         out[i] = np.int8(v + u if v >= 0 else v - u)   # floor(|v| + u)·sign(v)
+
+
+@njit(**_JIT)
+def _noise_aware(x, scale, u16, slope, offset, out):
+    half, res, one = np.float32(0.5), np.float32(1.0 / 65536.0), np.float32(1.0)
+    for i in range(x.size):
+        v = min(max(x[i] * scale, -_LIM), _LIM)
+        a = abs(v)
+        n = np.float32(np.int8(a))                     # whole pulses
+        p = min(max((a - n) * slope - offset, np.float32(0.0)), one)
+        u = (np.float32(u16[i]) + half) * res
+        k = np.int8(n) + (np.int8(1) if u < p and n < _LIM else np.int8(0))
+        out[i] = k if v >= 0 else -k
 
 
 @njit(**_JIT)
@@ -153,6 +174,57 @@ class ThresholdPulse(UpdateRule):
         return True
 
 
+class NoiseAwareRounding(UpdateRule):
+    """Stochastic rounding with a dead zone set by the device's C2C noise (module doc)."""
+
+    name = "noise_aware"
+
+    def __init__(self, sigma: float = 0.0, horizon: float = 8.0):
+        if not (np.isfinite(sigma) and sigma >= 0):
+            raise ValueError(f"sigma must be a finite number of pulses >= 0, got {sigma}")
+        if not (np.isfinite(horizon) and horizon >= 1):
+            raise ValueError(f"horizon must be a finite number of updates >= 1, got {horizon}")
+        self.sigma, self.horizon = float(sigma), float(horizon)
+        n, cost = self.horizon, 1.0 + self.sigma ** 2
+        if n == 1.0:   # one update: pulse where f > (1 + σ²)/2 (a step of the clip)
+            self.slope, self.offset = np.float32(1e6), np.float32(1e6 * cost / 2)
+        else:
+            self.slope, self.offset = np.float32(n / (n - 1)), np.float32(cost / (2 * (n - 1)))
+
+    def probability(self, f: np.ndarray) -> np.ndarray:
+        """The pulse probability for fractional parts ``f`` (the rule's curve, for plots and tests)."""
+        return np.clip(np.asarray(f, np.float32) * self.slope - self.offset, 0.0, 1.0)
+
+    def signed(self, x, rng):
+        out = np.empty(x.shape, np.int8)
+        _noise_aware(np.ascontiguousarray(x, np.float32).reshape(-1), np.float32(1.0), raw16(rng, x.size),
+                     self.slope, self.offset, out.reshape(-1))
+        return out
+
+    def _fused(self, x, scale, rng, out):
+        _noise_aware(x, scale, raw16(rng, x.size), self.slope, self.offset, out)
+        return True
+
+
+def c2c_sigma_pulses(model) -> float:
+    """The device model's cycle-to-cycle noise per nominal SET pulse, in mean steps (a mean
+    step is 1/Pmax of the range): additive σ = c2c_abs of the range is c2c_abs · Pmax
+    steps, step-scaled σ = c2c_rel of a step; added in quadrature."""
+    up = model.update
+    pmax = float(getattr(up, "pmax_set", None) or 64)
+    c2c_abs, c2c_rel = float(getattr(up, "c2c_abs", 0.0) or 0.0), float(getattr(up, "c2c_rel", 0.0) or 0.0)
+    return float(np.hypot(c2c_abs * pmax, c2c_rel))
+
+
+def rule_for(rule_spec, model) -> "UpdateRule":
+    """The rule a TrainSpec's ``rule`` section names, with the parameters it takes."""
+    if rule_spec.name == "threshold":
+        return make_rule("threshold", threshold=rule_spec.threshold)
+    if rule_spec.name == "noise_aware":
+        return make_rule("noise_aware", sigma=c2c_sigma_pulses(model), horizon=rule_spec.horizon)
+    return make_rule(rule_spec.name)
+
+
 class Accumulate(UpdateRule):
     """Mixed precision (Nandakumar et al., Front. Neurosci. 2020): ΔW is added to a digital
     residual χ, and whole pulses are sent only when |χ| reaches one; χ keeps the rest.
@@ -193,7 +265,8 @@ class Accumulate(UpdateRule):
             self.residual = np.asarray(state["residual"], np.float32).copy()
 
 
-RULES = {c.name: c for c in (DeterministicRounding, StochasticRounding, ThresholdPulse, Accumulate)}
+RULES = {c.name: c for c in (DeterministicRounding, StochasticRounding, ThresholdPulse, NoiseAwareRounding,
+                             Accumulate)}
 
 
 def make_rule(name: str, **kw) -> UpdateRule:
