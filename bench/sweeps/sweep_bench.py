@@ -1,7 +1,7 @@
 """Sweep speed-up on a local Dask cluster against the same points run one after another.
 
-16 points (784-H-10, one epoch on an MNIST subset; 8 SET nonlinearities × 2 seeds) run
-serially in this process (NumPy with its default threads), then as a sweep on a
+8 points (784-1000-10, two full MNIST epochs each, 10-20 s a point like a real sweep's
+points; 4 SET nonlinearities × 2 seeds) run serially in this process (NumPy with its default threads), then as a sweep on a
 LocalCluster of ``--workers`` single-task workers (BLAS threads = cores // workers), then
 serially again in a child process with a worker's BLAS threads (the parallelism alone).
 Prints both wall times, the speed-up (target: ≥ 1.7× with 2 workers on 2 cores) and the
@@ -12,8 +12,11 @@ Dask overhead (wall − the points' own time / workers), and writes
 
 ``--synthetic`` uses the built-in synthetic task instead of MNIST (no files needed).
 A shared or busy machine distorts the speed-up: the JSON records the load average.
-Points are seconds long at the defaults; the cluster's start (1–3 s) and each worker's
-MNIST load are part of the Dask time, so much shorter points cannot reach the target.
+Points are sized like real sweep points (seconds to minutes): the cluster's start (1–3 s)
+and each worker's MNIST load are part of the Dask time, so sub-second points (this script's
+sizes before issue 25) measure the cluster, not the sweep.  Each point's wall and CPU
+seconds are printed beside the load average: CPU well below wall means the point did not
+have its core.
 ``accuracy_same`` is true only when the serial run uses as many BLAS threads as a worker
 (``OMP_NUM_THREADS=1`` for 2 workers on 2 cores): the order of a matrix product's sums
 changes the last digits, and training carries them on.
@@ -33,10 +36,11 @@ NLS = [0.5, 1.0, 2.0, 2.4, 3.0, 4.0, 4.88, 6.0]
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--points", type=int, default=16, help="points (even, <= 16)")
+    ap.add_argument("--points", type=int, default=8, help="points (even, <= 16)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--hidden", type=int, default=100)
-    ap.add_argument("--subset", type=int, default=5000, help="training images per point")
+    ap.add_argument("--hidden", type=int, default=1000)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--subset", type=int, default=0, help="training images per point (0: all 60,000)")
     ap.add_argument("--synthetic", action="store_true", help="synthetic data instead of MNIST")
     ap.add_argument("--serial-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", default=str(Path(__file__).resolve().parents[1] / "results" / "sweep_bench.json"))
@@ -48,8 +52,9 @@ def main() -> None:
 
     n_nl = max(1, a.points // 2)
     raw = {"name": "sweep_bench",
-           "data": {"kind": "synthetic", "train": a.subset, "test": 2000} if a.synthetic else {"kind": "mnist"},
-           "train": {"sizes": [784, a.hidden, 10], "epochs": 1, "train_subset": a.subset},
+           "data": {"kind": "synthetic", "train": a.subset or 20000, "test": 2000} if a.synthetic else {"kind": "mnist"},
+           "train": {"sizes": [784, a.hidden, 10], "epochs": a.epochs,
+                     **({"train_subset": a.subset} if a.subset and not a.synthetic else {})},
            "grid": {"nl_set": NLS[:n_nl]}, "seeds": [0, 1]}
     sw = build_sweep(raw)
     if a.serial_only:                  # the child of a like-for-like serial run: JSON out
@@ -80,7 +85,14 @@ def main() -> None:
     t_same = same["seconds"]
     load1 = os.getloadavg()
     speedup = t_serial / info.wall_s
-    res = {"points": len(sw.points), "network": f"784-{a.hidden}-10", "train_images": a.subset,
+    per_point = [{"point": r["point_id"], "serial_s": r["seconds"], "serial_cpu_s": r.get("cpu_seconds"),
+                  "dask_s": d["seconds"], "dask_cpu_s": d.get("cpu_seconds"),
+                  "same_blas_s": q["seconds"], "same_blas_cpu_s": q.get("cpu_seconds")}
+                 for r, d, q in zip(sorted(serial, key=lambda r: r["point_id"]),
+                                    sorted(table.to_dict("records"), key=lambda r: r["point_id"]),
+                                    sorted(same["rows"], key=lambda r: r["point_id"]))]
+    res = {"points": len(sw.points), "network": f"784-{a.hidden}-10", "epochs": a.epochs,
+           "train_images": a.subset or 60000, "per_point": per_point,
            "data": raw["data"]["kind"], "cores": cores(), "workers": a.workers, "blas_threads": info.blas_threads,
            "serial_s": t_serial, "dask_wall_s": info.wall_s, "dask_cluster_start_s": info.cluster_start_s,
            "dask_point_seconds": info.point_seconds, "dask_overhead_s": info.overhead_s,
@@ -92,7 +104,11 @@ def main() -> None:
            "loadavg_before": load0, "loadavg_after": load1,
            "accuracy_same": bool(sorted(round(r["test_acc"], 6) for r in serial)
                                  == sorted(round(x, 6) for x in table["test_acc"]))}
-    print(f"{len(sw.points)} points, 784-{a.hidden}-10, {a.subset} images, 1 epoch")
+    print(f"{len(sw.points)} points, 784-{a.hidden}-10, {a.subset or 60000} images, {a.epochs} epoch(s)")
+    print(f"{'point':>14} {'serial s':>9} {'cpu s':>7} {'Dask s':>8} {'cpu s':>7} {'1-BLAS s':>9} {'cpu s':>7}")
+    for r in per_point:
+        print(f"{r['point']:>14} {r['serial_s']:9.1f} {r['serial_cpu_s'] or 0:7.1f} {r['dask_s']:8.1f} "
+              f"{r['dask_cpu_s'] or 0:7.1f} {r['same_blas_s']:9.1f} {r['same_blas_cpu_s'] or 0:7.1f}")
     print(f"serial (one process):       {t_serial:7.1f} s")
     print(f"Dask, {a.workers} workers × {info.blas_threads} BLAS: {info.wall_s:7.1f} s "
           f"(cluster start {info.cluster_start_s:.1f} s, overhead ~{info.overhead_s:.1f} s)")

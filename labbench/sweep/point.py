@@ -58,7 +58,7 @@ def run_point(point: dict, out_dir: str, db: str | None, stop_file: str | None =
 
     ``stop_file``: the sweep's live view creates it at Abort; the point then stops at its
     next batch, its epochs so far kept (checkpoint, dataset), status ``aborted``."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     row = {"point_id": point["id"], "status": "failed", "error": "", "started": time.time(),
            "host": socket.gethostname(), "pid": os.getpid()}
     if stop_file and Path(stop_file).exists():
@@ -98,5 +98,8 @@ def run_point(point: dict, out_dir: str, db: str | None, stop_file: str | None =
     # summed the matrix products: recorded, so two rows can be compared like for like
     row["blas_threads"] = str(os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS") or "default")
     row["seconds"] = time.perf_counter() - t0
+    # CPU time of this process while the point ran (every thread): beside the wall time it
+    # shows whether the point had its core (a busy machine: CPU << wall)
+    row["cpu_seconds"] = time.process_time() - c0
     row["finished"] = time.time()
     return row
