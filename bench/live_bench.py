@@ -2,8 +2,11 @@
 
 1. Pulse-then-read (visa_bench's figure: ``bench.pulse_cell`` SET then ``bench.read_cell``,
    through the unchanged drivers on benches/sim.yaml), as rows of a pulse train recorded
-   into the dataset: without ``--live`` and with it (server, feed, control, and a headless
-   Chromium showing the page), alternating repeats, median rate of each; the ratio.
+   into the dataset, in three arms, alternating repeats, median rate of each: without
+   ``--live``; with it and no page open (what the run's process pays: server, feed,
+   control); with it and a headless Chromium showing the page.  The last arm on this
+   2-core machine also measures the browser taking a core from the run: ``--pin`` puts
+   the run on CPU 0 and the browser on CPU 1, as a viewer on another PC would be.
 2. Training samples/s (SimArray, 784-500-10, synthetic data) without and with the live view, the same way.
 3. Latency: the time from a row handed to the feed until the page shows it.
 4. A 10⁵-point pulse-train history: time from opening the page until it is rendered.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -33,9 +37,19 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 class Browser:
     """A headless Chromium showing one page, on its own thread (Playwright's sync API stays
-    on the thread that started it); ``call(fn)`` runs ``fn(page)`` there."""
+    on the thread that started it); ``call(fn)`` runs ``fn(page)`` there.  ``cpu``: the
+    browser's processes run on that CPU only (taskset)."""
 
-    def __init__(self):
+    def __init__(self, cpu: int | None = None):
+        self.executable = CHROMIUM
+        if cpu is not None:
+            import stat
+            import tempfile
+
+            wrapper = Path(tempfile.mkdtemp()) / "chromium"
+            wrapper.write_text(f'#!/bin/sh\nexec taskset -c {cpu} {CHROMIUM} "$@"\n')
+            wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+            self.executable = str(wrapper)
         import queue
 
         self.q, self.ready = queue.Queue(), threading.Event()
@@ -47,7 +61,7 @@ class Browser:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+            b = p.chromium.launch(executable_path=self.executable, args=["--no-sandbox"])
             self.page = b.new_page(viewport={"width": 1200, "height": 900})
             self.ready.set()
             while True:
@@ -80,6 +94,18 @@ ROWS = """n => { const d = window.Bokeh && Bokeh.documents[0]; if (!d) return fa
                  return h && Number(h[1]) >= n; }"""
 
 
+# off: no --live; server: --live with no page open; live: --live with the page open
+ARMS = ("off", "server", "live")
+
+
+def arm_order(i: int, browser) -> tuple:
+    """Repeat i's arms, rotated so each arm runs first, second and last equally often
+    (without a browser the page arm is the server arm: skipped)."""
+    arms = ARMS if browser is not None else ARMS[:2]
+    k = i % len(arms)
+    return arms[k:] + arms[:k]
+
+
 def open_page(browser, url):
     if browser is not None:
         browser.call(lambda pg: (pg.goto(url), pg.wait_for_function(OPENED, timeout=60_000)))
@@ -102,18 +128,19 @@ def pulse_read(repeats: int, pulses: int, browser) -> dict:
     from labbench.store import Store
     import tempfile
 
-    rates = {"off": [], "live": [], "off_cpu": [], "live_cpu": []}
+    rates = {k: [] for k in ARMS + tuple(a + "_cpu" for a in ARMS)}
     with tempfile.TemporaryDirectory() as tmp, Bench.from_yaml(BENCHES / "sim.yaml") as bench:
         store = Store(Path(tmp) / "d.db")
         run_procedure(PulseTrain(cells="0, 0", sides="+", cycles=1, pulses=8), bench, store, progress=False)  # warm
         for i in range(repeats):
-            for mode in ("off", "live") if i % 2 == 0 else ("live", "off"):
+            for mode in arm_order(i, browser):
                 live = None
-                if mode == "live":             # as `measure --live`: the page opened before the run
+                if mode != "off":              # as `measure --live`: the page opened before the run
                     live = session.start(port=0, say=lambda m: None)
                     live.follow_bench(bench)
                     live.feed.expect({"name": "PulseTrain"})
-                    open_page(browser, live.url)
+                    if mode == "live":
+                        open_page(browser, live.url)
                 proc = PulseTrain(cells="0, 0", sides="+", cycles=1, pulses=pulses)
                 t0, c0 = time.perf_counter(), time.process_time()
                 res = run_procedure(proc, bench, store, progress=False,
@@ -122,8 +149,8 @@ def pulse_read(repeats: int, pulses: int, browser) -> dict:
                 rates[mode].append(len(res.data) / dt)    # each row: one SET pulse, then one read
                 rates[mode + "_cpu"].append(len(res.data) / dc)   # the server's threads included
                 if live is not None:
-                    close_page(browser, live)
-    return rates
+                    close_page(browser if mode == "live" else None, live)
+    return {k: r for k, r in rates.items() if r}
 
 
 def training(repeats: int, browser) -> dict:
@@ -135,14 +162,15 @@ def training(repeats: int, browser) -> dict:
     # 784-500-10 as the paper's network, epochs of a few seconds: the page's per-epoch and
     # one-off costs (a few tens of ms) weigh on a run of that length as on a real one, not more
     x, y, xt, yt = synthetic(784, 10, n_train=20000, n_test=500)
-    rates = {"off": [], "live": [], "off_cpu": [], "live_cpu": []}
+    rates = {k: [] for k in ARMS + tuple(a + "_cpu" for a in ARMS)}
     for i in range(repeats):
-        for mode in ("off", "live") if i % 2 == 0 else ("live", "off"):
+        for mode in arm_order(i, browser):
             live = None
-            if mode == "live":
+            if mode != "off":
                 live = session.start(port=0, say=lambda m: None)
                 live.feed.expect({"name": "bnn_training"})
-                open_page(browser, live.url)
+                if mode == "live":
+                    open_page(browser, live.url)
             run = TrainRun(TrainSpec(sizes=(784, 500, 10), epochs=2, batch=100, seed=i, output={"plots": False}),
                            progress=False, tap=live and live.feed, control=live and live.control)
             c0 = time.process_time()
@@ -150,8 +178,8 @@ def training(repeats: int, browser) -> dict:
             rates[mode].append(statistics.mean(h["samples_per_s"] for h in hist))
             rates[mode + "_cpu"].append(len(x) * len(hist) / (time.process_time() - c0))   # test included
             if live is not None:
-                close_page(browser, live)
-    return {k: [float(v) for v in r] for k, r in rates.items()}
+                close_page(browser if mode == "live" else None, live)
+    return {k: [float(v) for v in r] for k, r in rates.items() if r}
 
 
 def latency(browser, points: int = 40) -> list[float]:
@@ -206,38 +234,38 @@ def history_render(browser, n: int = 100_000) -> float:
 
 
 def main() -> None:
-    import os
-
     # one BLAS thread in both arms: with two, OpenBLAS threads spin-wait on each other
     # whenever any other process (a browser) holds a core, and the figure measures that
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9, help="alternating repeats of each comparison")
     ap.add_argument("--pulses", type=int, default=1000, help="pulse-then-reads per repeat (one cell)")
+    ap.add_argument("--pin", action="store_true", help="the run on CPU 0, the browser on CPU 1 (a viewer elsewhere)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
-    browser = Browser() if CHROMIUM else None
+    if args.pin:
+        os.sched_setaffinity(0, {0})
+    browser = Browser(cpu=1 if args.pin else None) if CHROMIUM else None
     where = "a headless Chromium showing the page" if browser else "the server up, no page open (no chromium)"
     print(f"labbench live_bench — live = feed + control + Bokeh server + {where}; "
           f"{args.repeats} alternating repeats, medians, wall clock")
-    res = {"browser": bool(browser)}
-    r = pulse_read(args.repeats, args.pulses, browser)
-    m = {k: statistics.median(v) for k, v in r.items()}
-    res["pulse_then_read"] = {"per_s": r, "median": m, "ratio": m["live"] / m["off"],
-                              "ratio_cpu": m["live_cpu"] / m["off_cpu"]}
-    print(f"pulse-then-read/s (recorded rows), wall clock: without {m['off']:.0f}, with --live {m['live']:.0f}: "
-          f"ratio {m['live'] / m['off']:.3f}")
-    print(f"  per CPU-second of the run's process (its live-view threads included, the browser not): "
-          f"without {m['off_cpu']:.0f}, with {m['live_cpu']:.0f}: ratio {m['live_cpu'] / m['off_cpu']:.3f}")
-    t = training(args.repeats, browser)
-    m = {k: statistics.median(v) for k, v in t.items()}
-    res["training"] = {"samples_per_s": t, "median": m, "ratio": m["live"] / m["off"],
-                       "ratio_cpu": m["live_cpu"] / m["off_cpu"]}
-    print(f"training samples/s (784-500-10, SimArray, 1 BLAS thread), wall clock: without {m['off']:.0f}, "
-          f"with --live {m['live']:.0f}: ratio {m['live'] / m['off']:.3f}")
-    print(f"  per CPU-second of the run's process (epoch and test): without {m['off_cpu']:.0f}, "
-          f"with {m['live_cpu']:.0f}: ratio {m['live_cpu'] / m['off_cpu']:.3f}")
-    import os
+    res = {"browser": bool(browser), "pinned": args.pin}
+    for key, what, fn in (("pulse_then_read", "pulse-then-read/s (recorded rows)",
+                           lambda: pulse_read(args.repeats, args.pulses, browser)),
+                          ("training", "training samples/s (784-500-10, SimArray, 1 BLAS thread)",
+                           lambda: training(args.repeats, browser))):
+        r = fn()
+        m = {k: statistics.median(v) for k, v in r.items()}
+        arms = [a for a in ARMS[1:] if a in m]
+        res[key] = {"per_s": r, "median": m, **{f"ratio_{a}": m[a] / m["off"] for a in arms},
+                    **{f"ratio_{a}_cpu": m[a + "_cpu"] / m["off_cpu"] for a in arms}}
+        res[key]["ratio"] = res[key][f"ratio_{arms[-1]}"]
+        print(f"{what}, wall clock: without {m['off']:.0f}; "
+              + "; ".join(f"--live {'no page' if a == 'server' else 'page open'} {m[a]:.0f}: ratio {m[a] / m['off']:.3f}"
+                          for a in arms))
+        print("  per CPU-second of the run's process (its live-view threads included, the browser not): "
+              + "; ".join(f"{'no page' if a == 'server' else 'page open'} {m[a + '_cpu'] / m['off_cpu']:.3f}"
+                          for a in arms))
 
     res["load_average"] = os.getloadavg()
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: wall-clock ratios on a shared "
