@@ -648,10 +648,12 @@ def _evaluate_in_place(tr, bench_path, bench_layer, times, celsius, seeds, data,
     for res in results:
         first, last = res["rows"][0], res["rows"][-1]
         where = f"{res['temperature_C']:g} °C" if res["temperature_C"] is not None else "room temperature"
-        trained = res["accuracy_checkpoint"]
+        trained, changed = res["accuracy_checkpoint"], res["changed_since_checkpoint"]
+        then = (f" (with the checkpoint's signs: {100 * trained:.2f} %; {100 * changed:.2f} % of the signs read "
+                f"otherwise now)" if trained is not None else "")
         click.echo(f"layer {tr.bench_layer} in place on {tr.bench_file} ({res['pairs']} pairs, trained there), {where}, "
                    f"drift seed {res['seed']}: accuracy {100 * first['accuracy']:.2f} % as read -> "
                    f"{100 * last['accuracy']:.2f} % after {_duration(last['time'])}, {100 * last['flipped']:.2f} % of "
-                   f"its signs flipped" + (f" (at the checkpoint: {100 * trained:.2f} %)" if trained is not None else ""))
+                   f"its signs flipped{then}")
     _print_table(summarize(rows))
     click.echo(f"evaluation_bench.csv and evaluation_bench.json in {out_dir}")
