@@ -48,13 +48,13 @@ def main() -> None:
         evaluate = ["evaluate", str(run), "--after", "1h,1d,1y", "--temperature", "25,85", "--seeds", str(a.seeds),
                     *data]
         out_e, s_e = timed(LABBENCH + evaluate)
-    lines = [f"$ labbench {' '.join(train[:-2] if data else train).replace(str(run), 'RUN')}",
+    lines = [f"$ labbench {' '.join(train[:-2] if data else train)}",
              out_t.strip(), f"[train: {s_t:.1f} s wall]", "",
-             f"$ labbench {' '.join(evaluate[:-2] if data else evaluate).replace(str(run), 'RUN')}",
+             f"$ labbench {' '.join(evaluate[:-2] if data else evaluate)}",
              "\n".join(ln for ln in out_e.strip().splitlines()
                        if not ln.startswith(("reading layer", "after ", "evaluation_bench"))),
              f"[evaluate: {s_e:.1f} s wall, {2 * a.seeds} copies of the chip]"]
-    text = "\n".join(lines)
+    text = "\n".join(lines).replace(str(run), "RUN")
     print(text)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_trained_retention.txt").write_text(text + "\n")
