@@ -20,6 +20,9 @@ pair to ``program_level`` of the window, the other side RESET), then baked and r
 the same way ("train in software, program, bake, re-read"), so online and offline
 training compare side by side.
 
+A run trained with a layer on a bench (``--array bench``) is evaluated in place, on that
+bench, its other layers keeping their signs (:mod:`labbench.bnn.evaluate_bench`).
+
 The intervals are cumulative from the end of training (or programming): ``1h,1d,1y``
 reads after 1 hour, 1 day and 1 year.  A temperature beyond the device model's validated
 range (``retention.validated_temperature``) is evaluated with a warning stating the range.
