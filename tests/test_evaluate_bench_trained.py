@@ -160,3 +160,15 @@ def test_a_bench_checkpoint_keeps_the_signs_last_read_with_nothing_written_since
         np.testing.assert_array_equal(arr.state_dict()["signs"], signs)
         arr.apply_set_pulses(np.zeros((2, 3), int), np.full((2, 3), 1))
         assert "signs" not in arr.state_dict()          # written since: unknown, not read here
+
+
+def test_an_older_checkpoint_without_the_sign_map_is_evaluated_with_a_warning(trained, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    shutil.copytree(trained["run"], run)
+    with np.load(run / "checkpoint.npz") as f:
+        data = {k: f[k] for k in f.files if k != "syn1.signs"}
+    np.savez(run / "checkpoint.npz", **data)
+    monkeypatch.setattr(ev.TrainedRun, "chip_in_checkpoint", property(lambda self: False))
+    r = cli("evaluate", run, "--after", "1h", "--data", trained["mnist"], "--out", tmp_path / "e")
+    assert r.exit_code == 0, r.output
+    assert "warning: cannot check that the chip" in r.output and "predates" in r.output

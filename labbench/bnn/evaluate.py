@@ -635,6 +635,9 @@ def _evaluate_in_place(tr, bench_path, bench_layer, times, celsius, seeds, data,
         _warn_temperatures(arr.model, celsius)
     out_dir = _out_dir(out, tr.folder)
     chip = None if restored else check_chip_holds_layer(tr)      # before anything else reads or bakes it
+    if chip is not None and not chip["checked"]:
+        click.echo(f"warning: cannot check that the chip of bench {tr.bench_file!r} is the one trained: "
+                   f"{chip['why']}", err=True)
     x, y = _test_set(data, test_subset)
     say = (lambda m: click.echo(m, err=True)) if not as_json else (lambda *_: None)
     t0 = time.perf_counter()
