@@ -162,11 +162,14 @@ def test_a_bench_checkpoint_keeps_the_signs_last_read_with_nothing_written_since
         assert "signs" not in arr.state_dict()          # written since: unknown, not read here
 
 
-def test_an_older_checkpoint_without_the_sign_map_is_evaluated_with_a_warning(trained, tmp_path, monkeypatch):
+def test_an_older_checkpoint_finds_its_bench_in_the_spec_and_warns_it_cannot_check_the_chip(trained, tmp_path, monkeypatch):
     run = tmp_path / "run"
     shutil.copytree(trained["run"], run)
     with np.load(run / "checkpoint.npz") as f:
         data = {k: f[k] for k in f.files if k != "syn1.signs"}
+    meta = json.loads(bytes(data["meta"]).decode())
+    del meta["bench"]                          # older checkpoints: the bench is found in the run's spec.yaml
+    data["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
     np.savez(run / "checkpoint.npz", **data)
     monkeypatch.setattr(ev.TrainedRun, "chip_in_checkpoint", property(lambda self: False))
     r = cli("evaluate", run, "--after", "1h", "--data", trained["mnist"], "--out", tmp_path / "e")
