@@ -67,6 +67,19 @@ def resolve_bench(name_or_path: str | os.PathLike) -> Path:
     return _resolve("bench file", BENCHES, name_or_path, None, "--bench")
 
 
+def bench_reference(name_or_path: str | os.PathLike) -> str:
+    """How a run records the bench it used: a shipped bench by its name (the installed
+    package's folder changes between installs), any other file by its absolute path (the
+    run may be evaluated from another folder).  A name that does not resolve is kept as given."""
+    try:
+        path = resolve_bench(name_or_path)
+    except NotFound:
+        return str(name_or_path)
+    if path.resolve().parent == BENCHES.resolve():
+        return path.stem
+    return str(path.resolve())
+
+
 def output_dir(out: str | os.PathLike | None = None) -> Path:
     """The folder outputs go to: ``out``, else ``$LABBENCH_OUT``, else the current folder."""
     return Path(out) if out else Path(os.environ.get(OUT_ENV) or ".")

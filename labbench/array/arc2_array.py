@@ -34,4 +34,4 @@ class Arc2BenchArray(BenchArray):
     def read_signs(self) -> np.ndarray:
         g = self._rows()
         self.counters.sign_reads += self.rows * self.cols
-        return np.where(g[..., 0] >= g[..., 1], 1, -1).astype(np.int8)
+        return self._signs_of(g)

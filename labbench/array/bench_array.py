@@ -45,15 +45,20 @@ class BenchArray(Array2T2R):
         self.max_verify_pulses = int(max_verify_pulses or 2 * getattr(upd, "pmax_set", 64))
         self.counters = ArrayCounters()
         self._lut = self._model_lut() if refresh_mode == "model" else None
+        # the signs last read with no pulse or RESET since (None: unknown); a checkpoint keeps
+        # them, so a real chip can later be told apart from a different or erased one
+        self._known_signs: np.ndarray | None = None
 
     # -- one cell ---------------------------------------------------------------------
     def _read(self, r: int, c: int, side: int) -> float:
         return self.bench.read_cell(self.row0 + r, self.col0 + c, side)
 
     def _pulse(self, r: int, c: int, side: int, direction: str, n: int) -> None:
+        self._known_signs = None
         self.bench.pulse_cell(self.row0 + r, self.col0 + c, side, direction, int(n))
 
     def _reset(self, r: int, c: int, side: int) -> None:
+        self._known_signs = None
         self.bench.reset_cell(self.row0 + r, self.col0 + c, side)
 
     # -- protocol -----------------------------------------------------------------------
@@ -71,7 +76,12 @@ class BenchArray(Array2T2R):
             for c in range(self.cols):
                 g[r, c] = self._read(r, c, 0), self._read(r, c, 1)
         self.counters.sign_reads += self.rows * self.cols
-        return np.where(g[..., 0] >= g[..., 1], 1, -1).astype(np.int8)
+        return self._signs_of(g)
+
+    def _signs_of(self, g: np.ndarray) -> np.ndarray:
+        """The differential sense of conductances read (a tie reads +1), remembered."""
+        self._known_signs = np.where(g[..., 0] >= g[..., 1], 1, -1).astype(np.int8)
+        return self._known_signs.copy()
 
     def apply_set_pulses(self, n_plus: np.ndarray, n_minus: np.ndarray) -> None:
         n_plus, n_minus = np.asarray(n_plus), np.asarray(n_minus)
@@ -150,6 +160,7 @@ class BenchArray(Array2T2R):
         from . import program_verify as pv
 
         b = self.bench
+        self._known_signs = None
         op = b.config.operating
         settings = settings or pv.bench_settings(b)
         settings.check()
@@ -188,8 +199,14 @@ class BenchArray(Array2T2R):
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, np.ndarray]:
         """A real chip keeps its own non-volatile state; a simulated bench's chip is saved
-        whole, so a resumed run finds it as it was."""
+        whole, so a resumed run finds it as it was.  Either way ``signs``: the signs last read
+        with nothing written since (the trainer reads them for the test accuracy right before
+        each checkpoint), what a real chip must still hold when the run is evaluated
+        (``labbench evaluate``); left out when unknown rather than read here (a read in a
+        checkpoint would change the simulated chip's trajectory)."""
         out = super().state_dict()
+        if self._known_signs is not None:
+            out["signs"] = self._known_signs.copy()
         chip = self._sim_chip()
         if chip is not None:
             out.update({f"chip.{k}": v for k, v in chip.state_dict().items()})
@@ -197,9 +214,20 @@ class BenchArray(Array2T2R):
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         super().load_state_dict(state)
+        self._known_signs = None       # a real chip's signs are read, not assumed
         chip = self._sim_chip()
         if chip is not None and any(k.startswith("chip.") for k in state):
             chip.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("chip.")})
+            # a bench opened anew starts its clock at 0, behind the chip's: time at rest must
+            # drift the chip from its own time on, not wait for the clock to catch up
+            clock = self.bench.world.clock
+            clock.advance(max(0.0, chip.time - clock.now()))
+
+    @property
+    def simulated(self) -> bool:
+        """Is the chip simulated (its state saved in checkpoints)?  A real chip keeps its
+        weights itself: one copy, whose clock only runs forward."""
+        return self._sim_chip() is not None
 
     def _sim_chip(self):
         return self.bench.world.chip if self.bench.world is not None else None

@@ -20,17 +20,21 @@ pair to ``program_level`` of the window, the other side RESET), then baked and r
 the same way ("train in software, program, bake, re-read"), so online and offline
 training compare side by side.
 
+A run trained with a layer on a bench (``--array bench``) is evaluated in place, on that
+bench, its other layers keeping their signs (:mod:`labbench.bnn.evaluate_bench`).
+
 The intervals are cumulative from the end of training (or programming): ``1h,1d,1y``
 reads after 1 hour, 1 day and 1 year.  A temperature beyond the device model's validated
 range (``retention.validated_temperature``) is evaluated with a warning stating the range.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -93,21 +97,49 @@ def describe_folder(path: Path) -> str:
 
 @dataclass
 class TrainedRun:
-    """A run folder's checkpoint: the trainer rebuilt with its arrays and everything restored."""
+    """A run folder's checkpoint: the trainer rebuilt with its arrays and everything restored.
+
+    ``kind`` "bench" (trained with a layer on a bench, ``labbench train --array bench``):
+    ``bench`` is that bench, open (a context manager: :meth:`close` or leaving the ``with``
+    turns its outputs off), ``bench_layer`` the layer on its chip."""
 
     folder: Path
     trainer: object
     data: dict
     meta: dict
-    kind: str            # "sim" (trained online on SimArrays) or "ideal" (software weights)
+    kind: str            # "sim" (trained online on SimArrays), "ideal" (software weights) or "bench"
+    bench: object = None
+    bench_file: str | None = None
+    bench_layer: int | None = None
+    _stack: contextlib.ExitStack | None = field(default=None, repr=False)
 
     def restore(self) -> None:
         self.trainer._load_state({k: v for k, v in self.data.items()}, json.loads(json.dumps(self.meta)))
 
+    @property
+    def chip_in_checkpoint(self) -> bool:
+        """Bench runs: did the chip's state come back from the checkpoint (a simulated chip,
+        saved whole: copied at will)?  Otherwise the chip holds its own state, one copy: a
+        real chip (or a simulated bench whose checkpoint lacks it)."""
+        saved = any(k.startswith(f"syn{self.bench_layer}.chip.") for k in self.data)
+        return saved and self.trainer.arrays[self.bench_layer].simulated
 
-def load_run(folder, device_model=None) -> TrainedRun:
+    def close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+
+    def __enter__(self) -> "TrainedRun":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def load_run(folder, device_model=None, bench=None) -> TrainedRun:
     """The trained network in ``folder``; :class:`NotATrainedNetwork` saying what the folder
-    is otherwise.  ``device_model`` (ideal runs only): the devices to program it onto."""
+    is otherwise.  ``device_model`` (ideal runs only): the devices to program it onto.
+    ``bench`` (runs trained with a layer on a bench only): the bench file, when it is no longer
+    where the run recorded it; that bench is opened (see :class:`TrainedRun`)."""
     from labbench.physics import load_device_model
 
     from .spec import FLAT_KEYS, TrainSpec
@@ -123,14 +155,15 @@ def load_run(folder, device_model=None) -> TrainedRun:
     except CheckpointError as e:
         raise NotATrainedNetwork(f"not a trained network: {e}") from None
     meta = data.pop("meta")
-    array = meta.get("array", "sim")
+    array = str(meta.get("array", "sim"))
     cfg = dict(meta["config"])
-    if array not in ("sim", "ideal") and cfg.get("mode") != "ideal":
-        raise NotATrainedNetwork(f"{folder} holds a network trained with --array {array}: its layer on the bench "
-                                 f"lives on that chip; labbench evaluate takes runs trained on SimArrays "
-                                 f"(--array sim) or in software (--array ideal)")
-    kind = "ideal" if cfg.get("mode") == "ideal" else "sim"
-    if kind == "sim":
+    # a run with a layer on a bench records "bench" (an ArC TWO's: its array classes' names)
+    on_bench = "BenchArray" in array or array == "bench"
+    if array not in ("sim", "ideal") and not on_bench and cfg.get("mode") != "ideal":
+        raise NotATrainedNetwork(f"{folder} holds a network trained on arrays labbench evaluate does not know "
+                                 f"({array}); it takes runs trained with --array sim, bench or ideal")
+    kind = "ideal" if cfg.get("mode") == "ideal" else "bench" if on_bench else "sim"
+    if kind != "ideal":
         if not (folder / DEVICE_MODEL).is_file():
             raise NotATrainedNetwork(f"{folder} has a checkpoint of a network trained on devices but no "
                                      f"{DEVICE_MODEL} (the physics it trained on); copy it back next to the "
@@ -145,13 +178,26 @@ def load_run(folder, device_model=None) -> TrainedRun:
         spec = TrainSpec(**{k: v for k, v in cfg.items() if k in FLAT_KEYS})
     except ValueError as e:
         raise NotATrainedNetwork(f"{ckpt}: its configuration is not one this labbench trains ({e})") from None
-    trainer = Trainer(spec, dm, out_dir=None, progress=False, plots=False)
-    run = TrainedRun(folder, trainer, data, meta, kind)
+    stack = contextlib.ExitStack()
     try:
-        run.restore()
-    except (KeyError, ValueError, TypeError, IndexError) as e:
-        raise NotATrainedNetwork(f"{ckpt} does not fit the network its configuration describes "
-                                 f"({type(e).__name__}: {e})") from None
+        if kind == "bench":
+            from .evaluate_bench import bench_file_of, bench_layer_of, open_trained_bench
+
+            path, named = bench_file_of(folder, meta, bench)
+            opened, trainer, layer = open_trained_bench(path, spec, dm, stack, bench_layer_of(data))
+            run = TrainedRun(folder, trainer, data, meta, kind, opened, named, layer, stack)
+        else:
+            trainer = Trainer(spec, dm, out_dir=None, progress=False, plots=False)
+            run = TrainedRun(folder, trainer, data, meta, kind)
+        try:
+            run.restore()
+        except (KeyError, ValueError, TypeError, IndexError) as e:
+            what = f" and bench {run.bench_file!r}" if kind == "bench" else ""
+            raise NotATrainedNetwork(f"{ckpt} does not fit the network its configuration{what} describe"
+                                     f"{'' if what else 's'} ({type(e).__name__}: {e})") from None
+    except BaseException:
+        stack.close()          # the bench's outputs off
+        raise
     return run
 
 
@@ -276,9 +322,7 @@ class Evaluation:
         self._fresh_arrays()
         for a in self.arrays:
             for _, _, chip in a.tiles:
-                # drift seed 0 is the chip as trained; others draw the drift anew
-                chip.drift_seed = None if seed == 0 else int(np.random.SeedSequence(
-                    [chip.seed, 0xD71F7, seed]).generate_state(1)[0])
+                chip.redraw_drift(seed)     # drift seed 0 is the chip as trained; others draw the drift anew
         rows = [{"time": 0.0, "seed": seed, "accuracy": self.accuracy(), "flipped": self.flips()}]
         now = 0.0
         for t in after:
@@ -315,9 +359,10 @@ def summarize(rows: list[dict]):
     df = pd.DataFrame(rows)
     cols = [c for c in ("accuracy", "flipped", "refreshed_accuracy", "refreshed_flipped", "refreshed_pairs")
             if c in df]
-    g = df.groupby(["temperature_C", "time"])[cols]
+    # dropna=False: a bench evaluated at room temperature (no chuck) has no temperature
+    g = df.groupby(["temperature_C", "time"], dropna=False)[cols]
     out = g.mean().add_suffix("_mean").join(g.std(ddof=1).add_suffix("_sd")).reset_index()
-    out["seeds"] = df.groupby(["temperature_C", "time"]).size().to_numpy()
+    out["seeds"] = df.groupby(["temperature_C", "time"], dropna=False).size().to_numpy()
     return out
 
 
@@ -391,8 +436,9 @@ from labbench.cli_options import device_model_option, out_option  # noqa: E402
                    "(units s, min, h, d, w, mo, y)")
 @click.option("--temperature", "temperature", default=None,
               help="°C at rest, comma-separated for several (default: the device model's operating temperature)")
-@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1, 100),
-              help="drift seeds (error bars: mean ± standard deviation over them)")
+@click.option("--seeds", default=None, type=click.IntRange(1, 100),
+              help="drift seeds (error bars: mean ± standard deviation over them)  [default: 3; 1 for a layer "
+                   "trained on a real chip]")
 @click.option("--refresh/--no-refresh", default=True, show_default=True,
               help="after each interval also the accuracy after one refresh-with-verify pass")
 @click.option("--refresh-first", is_flag=True,
@@ -410,19 +456,16 @@ from labbench.cli_options import device_model_option, out_option  # noqa: E402
 @click.option("--test-subset", default=None, type=click.IntRange(1), help="evaluate on the first N test images")
 @click.option("--bench", "bench_path", default=None, metavar="NAME|PATH",
               help="program one layer (--bench-layer) onto this bench with program-verify through its instruments, "
-                   "bake it on its chuck and re-read it cell by cell (the layer must fit the bench's chip)")
-@click.option("--bench-layer", default=None, type=click.IntRange(0), help="with --bench: the layer (0 = the first)")
+                   "bake it on its chuck and re-read it cell by cell (the layer must fit the bench's chip); for a run "
+                   "trained with --array bench: where its bench file is now, if it moved")
+@click.option("--bench-layer", default=None, type=click.IntRange(0),
+              help="with --bench: the layer (0 = the first); a run trained with --array bench is evaluated in place, "
+                   "on the layer it trained on the bench")
 @out_option(help="where evaluation.csv, evaluation.json and evaluation.png go (default: the run folder)")
 @click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
 def evaluate(run, after, temperature, seeds, refresh, refresh_first, margin, tolerance, device_model, program_level,
              data, test_subset, bench_path, bench_layer, out, as_json):
     """What a trained 2T2R network still knows after time at rest (and at temperature)."""
-    import pandas as pd
-
-    from labbench.atomic import write_text
-
-    from .mnist import load_mnist
-
     times = parse_durations(after)
     from labbench.array import program_verify as pv
 
@@ -431,29 +474,56 @@ def evaluate(run, after, temperature, seeds, refresh, refresh_first, margin, tol
         if not (math.isfinite(v) and 0 < v < 1):
             raise click.BadParameter(f"{v!r}: give a fraction of the window in (0, 1)", param_hint=f"'{name}'")
     celsius = _celsius_list(temperature) if temperature is not None else None
-    tr = load_run(run, device_model)
-    model = tr.trainer.device_model
-    if celsius is None:
-        op = model.retention.temperature if model.retention is not None else 300.0
-        celsius = [op - KELVIN]
+    with load_run(run, device_model, bench=bench_path) as tr:      # a bench run's bench: closed on every exit
+        if tr.kind == "bench":
+            _evaluate_in_place(tr, bench_path, bench_layer, times, celsius, seeds, data, test_subset, out, as_json)
+            return
+        model = tr.trainer.device_model
+        if celsius is None:
+            op = model.retention.temperature if model.retention is not None else 300.0
+            celsius = [op - KELVIN]
+        _warn_temperatures(model, celsius)
+        out_dir = _out_dir(out, run)
+        if (bench_layer is None) != (bench_path is None):
+            raise click.UsageError("--bench and --bench-layer go together: the bench to program onto, and which layer")
+        x, y = _test_set(data, test_subset)
+        if bench_path is not None:
+            _evaluate_on_bench(tr, bench_path, bench_layer, times, temperature is not None and celsius, x, y,
+                               program_level, tolerance, out_dir, as_json)
+            return
+        _evaluate_arrays(tr, run, after, times, celsius, seeds or 3, refresh, refresh_first, margin, tolerance,
+                         program_level, x, y, out_dir, as_json)
+
+
+def _warn_temperatures(model, celsius) -> None:
     for c in celsius:
         note = temperature_warning(model, c + KELVIN)
         if note:
             click.echo(f"warning: {note}", err=True)
-    out_dir = Path(out) if out else Path(run)
+
+
+def _out_dir(out, run) -> Path:
     from labbench import paths
 
-    paths.ensure_writable_dir(out_dir, "evaluation folder (--out)")
-    if (bench_layer is None) != (bench_path is None):
-        raise click.UsageError("--bench and --bench-layer go together: the bench to program onto, and which layer")
+    return paths.ensure_writable_dir(Path(out) if out else Path(run), "evaluation folder (--out)")
+
+
+def _test_set(data, test_subset):
+    from .mnist import load_mnist
+
     mnist = load_mnist(data)
     x, y = mnist.x_test, mnist.y_test
-    if test_subset:
-        x, y = x[:test_subset], y[:test_subset]
-    if bench_path is not None:
-        _evaluate_on_bench(tr, bench_path, bench_layer, times, temperature is not None and celsius, x, y,
-                           program_level, tolerance, out_dir, as_json)
-        return
+    return (x[:test_subset], y[:test_subset]) if test_subset else (x, y)
+
+
+def _evaluate_arrays(tr, run, after, times, celsius, seeds, refresh, refresh_first, margin, tolerance,
+                     program_level, x, y, out_dir, as_json):
+    """The SimArray face: every layer drifts, seeds × temperatures, with refresh."""
+    import pandas as pd
+
+    from labbench.atomic import write_text
+
+    model = tr.trainer.device_model
     t0 = time.perf_counter()
     ev = Evaluation(tr, x, y, program_level=program_level, margin=margin, tolerance=tolerance,
                     refresh_first=refresh_first)
@@ -479,25 +549,47 @@ def evaluate(run, after, temperature, seeds, refresh, refresh_first, margin, tol
     if as_json:
         click.echo(json.dumps(info, indent=1))
         return
+    _print_table(summary)
+    click.echo(f"evaluation.csv, evaluation.json and evaluation.png in {out_dir}")
+
+
+def _print_table(summary) -> None:
+    """Mean ± sd over seeds per temperature and time (and after one refresh, where done)."""
     from labbench.array.multilevel import _duration
 
-    click.echo(f"{'°C':>6} {'after':>8} {'accuracy %':>16} {'flipped %':>10} {'refreshed %':>16} {'pairs':>8}")
+    refreshed = "refreshed_accuracy_mean" in summary
+    click.echo(f"{'°C':>6} {'after':>8} {'accuracy %':>16} {'flipped %':>10}"
+               + (f" {'refreshed %':>16} {'pairs':>8}" if refreshed else ""))
     for _, r in summary.iterrows():
-        ref = (f"{100 * r['refreshed_accuracy_mean']:>8.2f} ± {100 * r['refreshed_accuracy_sd']:.2f}"
-               if "refreshed_accuracy_mean" in r and r["time"] > 0 else f"{'':>16}")
-        pairs = f"{r['refreshed_pairs_mean']:>8.0f}" if "refreshed_pairs_mean" in r and r["time"] > 0 else ""
+        ref = ""
+        if refreshed:
+            ref = (f" {100 * r['refreshed_accuracy_mean']:>8.2f} ± {100 * r['refreshed_accuracy_sd']:.2f} "
+                   f"{r['refreshed_pairs_mean']:>8.0f}" if r["time"] > 0 else "")
         sd = r["accuracy_sd"] if r["seeds"] > 1 else 0.0
-        click.echo(f"{r['temperature_C']:>6g} {_duration(r['time']) if r['time'] else 'trained':>8} "
-                   f"{100 * r['accuracy_mean']:>8.2f} ± {100 * sd:.2f} {100 * r['flipped_mean']:>10.3f} {ref} {pairs}")
-    click.echo(f"evaluation.csv, evaluation.json and evaluation.png in {out_dir}")
+        temp = "room" if _missing(r["temperature_C"]) else f"{r['temperature_C']:g}"
+        click.echo(f"{temp:>6} {_duration(r['time']) if r['time'] else 'trained':>8} "
+                   f"{100 * r['accuracy_mean']:>8.2f} ± {100 * sd:.2f} {100 * r['flipped_mean']:>10.3f}{ref}")
+
+
+def _missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _write_bench(info: dict, rows: list[dict], out_dir: Path, as_json: bool) -> None:
+    """evaluation_bench.csv (a row per temperature, seed and time) and .json."""
+    import pandas as pd
+
+    from labbench.atomic import write_text
+
+    pd.DataFrame(rows).to_csv(out_dir / "evaluation_bench.csv", index=False)
+    write_text(out_dir / "evaluation_bench.json", json.dumps(info, indent=1, default=float))
+    if as_json:
+        click.echo(json.dumps(info, indent=1, default=float))
 
 
 def _evaluate_on_bench(tr, bench_path, layer, times, celsius, x, y, program_level, tolerance, out_dir, as_json):
     """``--bench``: one layer on the instruments (labbench.bnn.evaluate_bench), one bench per
     temperature (a chip's clock runs only forward); outputs off on every exit path."""
-    import pandas as pd
-
-    from labbench.atomic import write_text
     from labbench.instruments import Bench
     from labbench.paths import resolve_bench
 
@@ -511,18 +603,63 @@ def _evaluate_on_bench(tr, bench_path, layer, times, celsius, x, y, program_leve
                                         program_level=program_level, tolerance=tolerance, echo=say)
         results.append({"temperature_C": c, **r})
         rows += [{"temperature_C": c, **row} for row in r["rows"]]
-    pd.DataFrame(rows).to_csv(out_dir / "evaluation_bench.csv", index=False)
     info = {"run": str(tr.folder), "kind": tr.kind, "bench": str(bench_path), "layer": layer, "after_s": times,
             "results": results}
-    write_text(out_dir / "evaluation_bench.json", json.dumps(info, indent=1, default=float))
+    _write_bench(info, rows, out_dir, as_json)
     if as_json:
-        click.echo(json.dumps(info, indent=1, default=float))
-    else:
-        for res in results:
-            first, last = res["rows"][0], res["rows"][-1]
-            conv = 100 * res["programmed"]["converged_fraction"]
-            where = f"{res['temperature_C']:g} °C" if res["temperature_C"] is not None else "room temperature"
-            click.echo(f"layer {layer} on {bench_path} ({res['pairs']} pairs, {conv:.0f} % programmed within tolerance), "
-                       f"{where}: accuracy {100 * first['accuracy']:.2f} % as programmed -> {100 * last['accuracy']:.2f} % "
-                       f"after {last['time']:g} s, {100 * last['flipped']:.2f} % of its signs flipped "
-                       f"(software: {100 * res['accuracy_software']:.2f} %); {out_dir / 'evaluation_bench.json'}")
+        return
+    for res in results:
+        first, last = res["rows"][0], res["rows"][-1]
+        conv = 100 * res["programmed"]["converged_fraction"]
+        where = f"{res['temperature_C']:g} °C" if res["temperature_C"] is not None else "room temperature"
+        click.echo(f"layer {layer} on {bench_path} ({res['pairs']} pairs, {conv:.0f} % programmed within tolerance), "
+                   f"{where}: accuracy {100 * first['accuracy']:.2f} % as programmed -> {100 * last['accuracy']:.2f} % "
+                   f"after {last['time']:g} s, {100 * last['flipped']:.2f} % of its signs flipped "
+                   f"(software: {100 * res['accuracy_software']:.2f} %); {out_dir / 'evaluation_bench.json'}")
+
+
+def _evaluate_in_place(tr, bench_path, bench_layer, times, celsius, seeds, data, test_subset, out, as_json):
+    """A run trained with a layer on a bench: that layer evaluated where it lives, on the bench
+    (labbench.bnn.evaluate_bench.evaluate_in_place); the SimArray layers keep their signs.  A
+    real chip is checked to be the one trained, before anything else touches it."""
+    from .evaluate_bench import check_chip_holds_layer, evaluate_in_place, refuse_copies
+
+    if bench_layer is not None and bench_layer != tr.bench_layer:
+        raise click.UsageError(f"--bench-layer {bench_layer}: {tr.folder} trained its layer {tr.bench_layer} on the "
+                               f"bench; it is evaluated in place there (leave --bench-layer out)")
+    arr = tr.trainer.arrays[tr.bench_layer]
+    restored = tr.chip_in_checkpoint
+    seeds = seeds or (3 if restored else 1)
+    refuse_copies(tr, len(celsius or [None]), seeds)
+    if celsius is not None:
+        _warn_temperatures(arr.model, celsius)
+    out_dir = _out_dir(out, tr.folder)
+    chip = None if restored else check_chip_holds_layer(tr)      # before anything else reads or bakes it
+    if chip is not None and not chip["checked"]:
+        click.echo(f"warning: cannot check that the chip of bench {tr.bench_file!r} is the one trained: "
+                   f"{chip['why']}", err=True)
+    x, y = _test_set(data, test_subset)
+    say = (lambda m: click.echo(m, err=True)) if not as_json else (lambda *_: None)
+    t0 = time.perf_counter()
+    results, rows = evaluate_in_place(tr, lambda: load_run(tr.folder, bench=bench_path), times, x, y,
+                                      celsius or [None], seeds, echo=say)
+    info = {"run": str(tr.folder), "kind": tr.kind, "bench": tr.bench_file, "layer": tr.bench_layer,
+            "in_place": True, "chip_restored": restored, "chip_check": chip, "after_s": times,
+            "seeds": seeds, "test_images": int(len(y)), "seconds": time.perf_counter() - t0, "results": results}
+    _write_bench(info, rows, out_dir, as_json)
+    if as_json:
+        return
+    from labbench.array.multilevel import _duration
+
+    for res in results:
+        first, last = res["rows"][0], res["rows"][-1]
+        where = f"{res['temperature_C']:g} °C" if res["temperature_C"] is not None else "room temperature"
+        trained, changed = res["accuracy_checkpoint"], res["changed_since_checkpoint"]
+        then = (f" (with the checkpoint's signs: {100 * trained:.2f} %; {100 * changed:.2f} % of the signs read "
+                f"otherwise now)" if trained is not None else "")
+        click.echo(f"layer {tr.bench_layer} in place on {tr.bench_file} ({res['pairs']} pairs, trained there), {where}, "
+                   f"drift seed {res['seed']}: accuracy {100 * first['accuracy']:.2f} % as read -> "
+                   f"{100 * last['accuracy']:.2f} % after {_duration(last['time'])}, {100 * last['flipped']:.2f} % of "
+                   f"its signs flipped{then}")
+    _print_table(summarize(rows))
+    click.echo(f"evaluation_bench.csv and evaluation_bench.json in {out_dir}")

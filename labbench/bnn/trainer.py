@@ -180,10 +180,13 @@ class Trainer:
     def __init__(self, spec: TrainSpec, device_model: DeviceModel | str | None = None,
                  out_dir: str | Path | None = None,
                  array_factory: Callable[[int, int, int], Any] | None = None,
-                 progress: bool = True, store=None, plots: bool = True, tap=None, control=None):
+                 progress: bool = True, store=None, plots: bool = True, tap=None, control=None,
+                 initialize: bool = True):
         """``tap`` (:class:`labbench.live.feed.Tap`) sees each epoch's dataset row as it is
         stored, the progress per batch and layer 0's sign map per epoch; ``control``
-        (:class:`labbench.live.control.RunControl`) acts on Pause/Abort after each batch."""
+        (:class:`labbench.live.control.RunControl`) acts on Pause/Abort after each batch.
+        ``initialize=False``: no random first pulses on the arrays (they hold a trained
+        network already, a real chip's own or a checkpoint's about to be restored)."""
         from labbench.live.feed import guarded
 
         self.tap, self.control = guarded(tap), control
@@ -218,7 +221,8 @@ class Trainer:
                 for i, (rows, cols) in enumerate(shapes):
                     arr = array_factory(rows, cols, i)
                     syn = DeviceSynapses(arr, self._make_rule(), self.pulse_step)
-                    syn.initialize(self.rng, c.array.init_pulses)
+                    if initialize:
+                        syn.initialize(self.rng, c.array.init_pulses)
                     self.arrays.append(arr)
                     self.synapses.append(syn)
             self.policy = self._make_policy()
@@ -577,6 +581,10 @@ class Trainer:
             arrays["g_hist"] = np.stack(self.g_hist)
         meta = {"config": self.spec.flat(), **self._identity(), "epoch": self.epoch, "step": self.step,
                 "opt_t": self.opt.t, "rng": self.rng.bit_generator.state, "history": self.history}
+        if self.spec.array.kind == "bench" and self.spec.array.bench:
+            from labbench.paths import bench_reference
+
+            meta["bench"] = bench_reference(self.spec.array.bench)   # where `labbench evaluate` finds it
         arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
         buf = io.BytesIO()
         np.savez(buf, **arrays)

@@ -639,6 +639,12 @@ class Chip:
     def _drift_key(self) -> int:
         return self.seed if self.drift_seed is None else int(self.drift_seed)
 
+    def redraw_drift(self, seed: int) -> None:
+        """Drift seed ``seed`` from now on: 0 is the chip's own draw, any other draws the
+        drift's randomness anew, the same for the same chip and seed."""
+        self.drift_seed = None if seed == 0 else int(np.random.SeedSequence(
+            [self.seed, 0xD71F7, seed]).generate_state(1)[0])
+
     def advance_time(self, seconds: float, temperature: float | None = None) -> None:
         """Let ``seconds`` pass at rest: idle time at the chip's temperature
         (:meth:`set_temperature`; by default the model's ``retention.temperature``), or a bake
