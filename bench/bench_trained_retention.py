@@ -40,7 +40,7 @@ def main() -> None:
     data = ["--data", a.data] if a.data else []
     with tempfile.TemporaryDirectory() as d:
         run = Path(d) / "run"
-        # BenchArray.refresh has no capped or verified rewrite: --refresh-cap 0 --refresh-verify 0
+        # the uncapped, unverified rewrite (what the committed figures ran; BenchArray has cap and verify too)
         train = ["train", "--array", "bench", "--bench", "sim", "--hidden", "16", "--train-subset", str(a.subset),
                  "--epochs", str(a.epochs), "--batch", "20", "--lr", "0.02", "--refresh-cap", "0",
                  "--refresh-verify", "0", "--out", str(run), "--no-db", "--quiet", *data]

@@ -89,6 +89,27 @@ def test_refresh_keeps_the_sign_and_rewrites_the_difference(fresh, mode):
     assert arr.counters.refresh_set_pulses > 0
 
 
+def test_refresh_caps_the_rewritten_difference_and_verifies_the_sign(fresh):
+    """The trainer's default refresh (cap 0.5, one verify round) runs on the bench, as on
+    SimArray: a pair far from zero comes back with at most the cap of the range (plus a
+    pulse's worth of noise), a small one with its own difference; every sign is kept."""
+    chip = fresh.world.chip
+    arr = BenchArray(fresh, 1, 3, row0=12, col0=0)
+    arr.apply_set_pulses(np.array([[60, 4, 0]]), np.array([[0, 0, 50]]))
+    before = arr.read_conductances()
+    signs = arr.read_signs()
+    arr.refresh(np.ones((1, 3), bool), cap=0.2, verify=2)
+    after = arr.read_conductances()
+    assert np.array_equal(arr.read_signs(), signs)
+    span = arr._read_span()
+    d_before, d_after = (np.abs(x[..., 0] - x[..., 1])[0] for x in (before, after))
+    assert d_before[0] > 0.5 * span and d_before[2] > 0.5 * span
+    assert np.all(d_after[[0, 2]] < 0.2 * span + 0.08 * span)          # capped
+    assert abs(d_after[1] - d_before[1]) < 0.1 * span                  # below the cap: its own difference
+    assert arr.counters.refreshes == 3 and arr.counters.sign_reads >= 3 + 3   # verify read each pair back
+    assert chip.model.gmax > chip.model.gmin
+
+
 def test_same_updates_as_simarray_on_the_same_chip(fresh):
     """DESIGN principle 1 at the protocol level: BenchArray (SCPI through PyVISA) and
     SimArray (Chip directly) given the same pulse counts leave the same conductances."""

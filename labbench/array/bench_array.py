@@ -9,10 +9,12 @@ The closed loop on a real (or simulated) chip for a layer that fits on it: a til
 * reset: a full RESET of each device (:meth:`Bench.reset_cell`: the SMU holds SL high
   with the bit line grounded; a burst of gradual RESET pulses would leave the
   cycle-to-cycle noise of the whole burst on the device);
-* refresh: read both, RESET both, re-program |G+ − G−| onto the larger side keeping
-  the sign; the pulse count comes from the device model's inverse (its nominal
-  response from Gmin, as read through the access transistor) when the model has one,
-  else from a read-verify loop (one pulse, read back, until the target is reached).
+* refresh: read both, RESET both, re-program |G+ − G−| (at most ``cap`` of the range)
+  onto the larger side keeping the sign; the pulse count comes from the device model's
+  inverse (its nominal response from Gmin, as read through the access transistor) when
+  the model has one, else from a read-verify loop (one pulse, read back, until the
+  target is reached); then ``verify`` rounds of reading the pair's sign back, one more
+  pulse on the intended side where it reads wrong (SimArray's options, cell by cell).
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ from .protocol import Array2T2R, ArrayCounters
 
 
 class BenchArray(Array2T2R):
+    refresh_options = frozenset({"cap", "verify"})
+
     def __init__(self, bench, rows: int | None = None, cols: int | None = None, row0: int = 0,
                  col0: int = 0, refresh_mode: str = "model", max_verify_pulses: int | None = None):
         chip = bench.config.chip
@@ -103,12 +107,13 @@ class BenchArray(Array2T2R):
 
     def refresh(self, mask: np.ndarray, cap: float | None = None, verify: int = 0) -> None:
         self._refuse_unsupported(cap, verify)
+        span = self._read_span() if cap is not None else None
         for r, c in zip(*np.nonzero(self._check_mask(mask))):
             r, c = int(r), int(c)
             gp, gm = self._read(r, c, 0), self._read(r, c, 1)
             self.counters.conductance_reads += 2
             side = 0 if gp >= gm else 1
-            target = abs(gp - gm)
+            target = abs(gp - gm) if span is None else min(abs(gp - gm), cap * span)
             for s in (0, 1):
                 self._reset(r, c, s)
             self.counters.reset_ops += 2
@@ -119,6 +124,22 @@ class BenchArray(Array2T2R):
                 self.counters.refresh_set_pulses += n
             else:
                 self._verify_program(r, c, side, target)
+            for _ in range(verify):   # the pair's sign read back; one more pulse where it is wrong
+                gp, gm = self._read(r, c, 0), self._read(r, c, 1)
+                self.counters.sign_reads += 1
+                if (gp >= gm) == (side == 0):
+                    break
+                self._pulse(r, c, side, "set", 1)
+                self.counters.refresh_set_pulses += 1
+
+    def _read_span(self) -> float:
+        """The range as read (Gmax − Gmin through the access transistor): the model's
+        inverse where it has one, else its nominal bounds."""
+        if self._lut is not None:
+            return float(self._lut[-1])
+        upd = self.model.update
+        g = circuit.as_read(self.model, np.array([float(upd.gmin), float(upd.gmax)]))
+        return float(g[1] - g[0])
 
     # -- re-programming -------------------------------------------------------------------
     def _model_lut(self) -> np.ndarray | None:
