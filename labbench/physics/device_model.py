@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .models import UpdateModel, model_class
+from .models import UpdateModel, check_noise_at_bound, model_class
 
 # Physical bounds on the variation parameters (a value outside is a typo or a unit mistake,
 # and NaN/inf never reach the simulator: every schema model sets allow_inf_nan=False).
@@ -545,6 +545,12 @@ def _check_update(target: type[UpdateModel], values: dict, given: bool) -> tuple
                 problems.append(f"{key}: missing; the {kind} model needs it")
             continue
         v = values[f.name]
+        if f.name == "noise_at_bound":   # the one field that is a word, not a number
+            try:
+                check_noise_at_bound(v)
+            except ValueError as e:
+                problems.append(f"{key}: {str(e).removeprefix('noise_at_bound ')}")
+            continue
         typ = str(f.type)
         if v is None and "None" in typ:
             continue
