@@ -17,7 +17,11 @@ Each comparison is made twice on labbench's side: the model as shipped (``noise_
 shrink``, labbench's default: σ shrinks near a bound) and replayed with ``noise_at_bound:
 clip`` (the full noise, clipped at the bound: what aihwkit and NeuroSim do).  Without C2C
 noise the two are the same run (the ``none`` and ``d2d`` rows).  The clip rows say whether
-the mapping itself closes once the convention is the target's.
+the mapping itself closes once the convention is the target's.  Two more figures say what is
+left: the sampling floor (two labbench replays that differ only in their seed: aihwkit's
+update noise is clock-seeded in 1.2.0, so its runs are fresh draws each time) and, for a
+LinearStep export with additive noise, a replay with RESET's σ as aihwkit's one
+``dw_min_std`` makes it (× scale_down/scale_up).
 
     .venv/bin/python bench/export_check.py [--devices 2000] [--fixtures]
 
@@ -79,6 +83,15 @@ def _ours(model, devices: int, n_set: int, n_reset: int) -> tuple[dict, dict]:
     clip = {c: labbench_trains(clipped, devices, n_set, n_reset, seed=1, noise=c) if c in NOISY else shrink[c]
             for c in CONDITIONS}
     return shrink, clip
+
+
+def _floor(model, devices: int, n_set: int, n_reset: int) -> float:
+    """The mean-response RMSE (of the range) between two labbench replays (clip, C2C only) that
+    differ only in their seed: how close two runs of the same device come at this many
+    devices.  A target's run is another draw, so a figure near this is sampling, not mapping."""
+    clipped = with_noise_at_bound(model, "clip")
+    a, b = (labbench_trains(clipped, devices, n_set, n_reset, seed=s, noise="c2c") for s in (1, 2))
+    return rmse_of_range(a, b, model.gmax - model.gmin)
 
 
 def _reset_sigma_ratio(device: dict) -> float | None:
@@ -145,6 +158,8 @@ def check_aihwkit(name: str, py: str, devices: int, tmp: Path, fixtures: Path | 
            "figures": _figures(model, target, ours, n_set, g_range),
            "figures_clip": _figures(model, target, ours_clip, n_set, g_range),
            "noise_model": _noise_model_check(py, module, model)}
+    if _has(model, "c2c"):
+        out["sampling_floor_c2c"] = _floor(model, devices, n_set, n_reset)
     ratio = _reset_sigma_ratio(cfg["device"])
     if ratio is not None:
         diag = _clip_with_reset_sigma(model, devices, n_set, n_reset, ratio)
@@ -171,9 +186,12 @@ def check_neurosim(name: str, devices: int) -> dict | None:
     target = {c: NeuroSimArray(params_variant(p, c), devices, seed=2).train(n_set, n_reset) for c in CONDITIONS}
     ours, ours_clip = _ours(model, devices, n_set, n_reset)
     g_range = model.gmax - model.gmin
-    return {"NL_LTP": p.NL_LTP, "NL_LTD": p.NL_LTD, "n_set": n_set, "n_reset": n_reset,
-            "figures": _figures(model, target, ours, n_set, g_range),
-            "figures_clip": _figures(model, target, ours_clip, n_set, g_range)}
+    out = {"NL_LTP": p.NL_LTP, "NL_LTD": p.NL_LTD, "n_set": n_set, "n_reset": n_reset,
+           "figures": _figures(model, target, ours, n_set, g_range),
+           "figures_clip": _figures(model, target, ours_clip, n_set, g_range)}
+    if _has(model, "c2c"):
+        out["sampling_floor_c2c"] = _floor(model, devices, n_set, n_reset)
+    return out
 
 
 def _fmt(fig: dict, only=CONDITIONS) -> str:
@@ -220,7 +238,8 @@ def main(argv=None) -> int:
         print(f"\n{name}\n  aihwkit {ai['device']} ({ai['n_set']} SET + {ai['n_reset']} RESET pulses)\n"
               f"      {_fmt(ai['figures'])}")
         if _has(load_device_model(name), "c2c"):
-            print(f"    labbench replayed with noise_at_bound: clip\n      {_fmt(ai['figures_clip'], NOISY)}")
+            print(f"    labbench replayed with noise_at_bound: clip\n      {_fmt(ai['figures_clip'], NOISY)}\n"
+                  f"      sampling floor (labbench vs itself, another seed, c2c): mean {ai['sampling_floor_c2c']:.2%}")
         if "clip_reset_sigma" in ai:
             d = ai["clip_reset_sigma"]
             print(f"    diagnostic: clip and RESET σ ×{d['ratio']:.3g} (aihwkit's one dw_min_std; NumPy path)\n"
@@ -233,7 +252,9 @@ def main(argv=None) -> int:
             print(f"  NeuroSim (NL {ns['NL_LTP']:+g} / {ns['NL_LTD']:+g}, {ns['n_set']} + {ns['n_reset']} levels)\n"
                   f"      {_fmt(ns['figures'])}")
             if _has(load_device_model(name), "c2c"):
-                print(f"    labbench replayed with noise_at_bound: clip\n      {_fmt(ns['figures_clip'], NOISY)}")
+                print(f"    labbench replayed with noise_at_bound: clip\n      {_fmt(ns['figures_clip'], NOISY)}\n"
+                      f"      sampling floor (labbench vs itself, another seed, c2c): mean "
+                      f"{ns['sampling_floor_c2c']:.2%}")
     results["seconds"] = round(time.time() - t0, 1)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=1) + "\n")
