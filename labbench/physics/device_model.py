@@ -4,6 +4,8 @@ A device-model file holds everything the simulated chip needs to replay a device
 the conductance-update model (any registered kind), device-to-device spread, read
 noise and I-V shape, forming and switching thresholds, and stuck-cell fractions.
 The fitter writes these files; :class:`~labbench.physics.chip.Chip` reads them.
+The update block's noise settings (``c2c_abs``, ``c2c_rel``, and ``noise_at_bound: shrink |
+clip``, what a pulse's noise does at the bounds) are described in docs/device-models.md.
 Validation is pydantic's: an unknown or misspelled key is an error that names it.
 """
 from __future__ import annotations
