@@ -62,3 +62,13 @@ CASES = [
          files={"dev.json": _config()}, expect=r"--g-min/--g-max must be finite conductances with 0 <= g_min < g_max",
          exit_codes=(2,), forbid=("{tmp}/m.yaml",)),
 ]
+
+# a model file whose noise convention at the bounds is not one labbench knows
+_MODEL = ("name: t\nupdate: {kind: neurosim, g_min: 1.0e-6, g_max: 1.0e-5, pmax_set: 64, a_set: 30, "
+          "pmax_reset: 64, a_reset: -10, c2c_abs: 0.03, noise_at_bound: %s}\n")
+CASES += [
+    Case(f"export-noise-at-bound-{target}", ["export", target, "{tmp}/m.yaml", "-o", OUT],
+         files={"m.yaml": _MODEL % "clipped"}, expect=r"update\.noise_at_bound: must be one of shrink, clip",
+         exit_codes=(1, 2), forbid=(OUT,))
+    for target in ("aihwkit", "neurosim")
+]

@@ -76,3 +76,15 @@ CASES += [
          files={"bad.yaml": _LOW_R % "switching: {on_resistance: 1000}\n"}, exit_codes=(2,),
          forbid=(RUN, "{tmp}/labbench.db")),
 ]
+
+# the noise convention at the bounds (update.noise_at_bound): a word from a short list
+_CONVENTION = ("name: t\nupdate: {kind: neurosim, g_min: 1.0e-6, g_max: 1.0e-5, pmax_set: 64, a_set: 30, "
+               "pmax_reset: 64, a_reset: -10, c2c_abs: 0.03, noise_at_bound: %s}\n")
+CASES += [
+    Case(f"model-noise-at-bound-{label}",
+         ["train", "--device-model", "{tmp}/bad.yaml", "--epochs", "1", "--train-subset", "100", "--out", RUN,
+          "--no-db"], expect=r"update\.noise_at_bound: must be one of shrink, clip .*got " + got,
+         files={"bad.yaml": _CONVENTION % value}, exit_codes=(2,), forbid=(RUN, "{tmp}/labbench.db"))
+    for label, value, got in (("unknown", "clamp", "'clamp'"), ("yaml-bool", "yes", "True"),
+                              ("number", "3", "3"), ("capitalized", "Clip", "'Clip'"))
+]

@@ -139,7 +139,6 @@ def _linear_step(model: DeviceModel, units: WeightUnits, summary: Summary) -> di
             summary.add_approx("update.c2c_abs (RESET)", "LinearStepDevice.dw_min_std",
                                "one dw_min_std for both directions: σ_down = dw_min_std·scale_down",
                                f"RESET per-pulse σ ×{ratio:.3g} of labbench's")
-        _near_bounds(summary, up.c2c_abs)
     elif up.c2c_rel:
         cfg["mult_noise"] = True
         cfg["dw_min_std"] = float(up.c2c_rel)
@@ -148,12 +147,6 @@ def _linear_step(model: DeviceModel, units: WeightUnits, summary: Summary) -> di
     if model.d2d.sigma:
         _linear_step_d2d(model, units, cfg, summary)
     return cfg
-
-
-def _near_bounds(summary: Summary, c2c_abs: float) -> None:
-    summary.add_approx("update noise at the bounds", "hard-bound clip",
-                       "labbench shrinks the additive σ within 3σ of a bound (no bias); aihwkit clips",
-                       f"a device held at a bound sits up to 0.4σ = {0.4 * c2c_abs:.2%} of the range inside it")
 
 
 def _linear_step_d2d(model: DeviceModel, units: WeightUnits, cfg: dict, summary: Summary) -> None:

@@ -11,6 +11,7 @@ import math
 from labbench.physics.device_model import DeviceModel
 
 from .aihwkit_device import WeightUnits, device_config
+from .bound_noise import add_noise_at_bound
 from .summary import Summary
 
 __all__ = ["AIHWKIT_VERSION", "TESTED_VERSIONS", "export_aihwkit"]
@@ -137,6 +138,7 @@ def export_aihwkit(model: DeviceModel, refresh_level: float = 0.9, check_every: 
         raise ValueError(f"--check-every must be a whole number of updates >= 1, got {check_every}")
     summary = Summary(f"aihwkit {AIHWKIT_VERSION}", model.name)
     device, units = device_config(model, summary)
+    add_noise_at_bound(summary, model, "aihwkit")
     _faults(model, device, summary)
     forward = _read_noise(model, units, summary)
     config = {

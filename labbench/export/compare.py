@@ -13,15 +13,20 @@ devices (both sides resampled).
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
 from labbench.physics.device_model import DeviceModel
-from labbench.physics.models import RESET, SET
+from labbench.physics.models import RESET, SET, NeuroSimModel
 
-__all__ = ["variant", "labbench_trains", "rmse_of_range", "spread_ratio", "BOOTSTRAP"]
+__all__ = ["variant", "labbench_trains", "rmse_of_range", "spread_ratio", "pulses_to_top", "pulses_to_bottom",
+           "BOOTSTRAP", "REACH"]
 
 BOOTSTRAP = 400
+#: a curve that never reaches its top (soft bounds): the train stops at this fraction of the range
+REACH = 0.99
+_MAX_PULSES = 100000
 
 
 def variant(model: DeviceModel, noise: str) -> DeviceModel:
@@ -86,3 +91,35 @@ def spread_ratio(target: np.ndarray, ours: np.ndarray, rows: slice = slice(None)
         boots[i] = _rms_spread(t[:, it], slice(None)) / _rms_spread(o[:, io], slice(None))
     lo, hi = np.quantile(boots, [0.025, 0.975])
     return {"ratio": point, "ci95": [float(lo), float(hi)], "devices": [int(t.shape[1]), int(o.shape[1])]}
+
+
+def pulses_to_top(model: DeviceModel, limit: int | None = None) -> int:
+    """The SET train's length: floor(Pmax) for NeuroSim's model, else the pulses the mean
+    device takes from Gmin to :data:`REACH` of its range (at most ``limit``)."""
+    up = model.update
+    if isinstance(up, NeuroSimModel):
+        return max(1, math.floor(up.pmax_set))
+    g, lo, hi = np.array([up.gmin], float), float(up.gmin), float(up.gmax)
+    for n in range(1, (limit or _MAX_PULSES) + 1):
+        g = up.advance(g, np.ones(1, np.int64), SET)
+        if g[0] >= lo + REACH * (hi - lo):
+            return n
+    if limit:
+        return limit
+    raise ValueError(f"the {up.kind} model's SET train does not reach {REACH:.0%} of its range in {_MAX_PULSES} pulses")
+
+
+def pulses_to_bottom(model: DeviceModel, limit: int | None = None) -> int:
+    """The RESET train's length, from Gmax, as :func:`pulses_to_top`."""
+    up = model.update
+    if isinstance(up, NeuroSimModel):
+        return max(1, math.floor(up.pmax_reset))
+    g, lo, hi = np.array([up.gmax], float), float(up.gmin), float(up.gmax)
+    for n in range(1, (limit or _MAX_PULSES) + 1):
+        g = up.advance(g, np.ones(1, np.int64), RESET)
+        if g[0] <= hi - REACH * (hi - lo):
+            return n
+    if limit:
+        return limit
+    raise ValueError(f"the {up.kind} model's RESET train does not reach {REACH:.0%} of its range in "
+                     f"{_MAX_PULSES} pulses")

@@ -12,7 +12,8 @@ with that version recorded::
 
 or, where aihwkit is installed, a preset's name.  A file from another aihwkit version is
 refused: its fields may mean something else.  Missing fields take aihwkit 1.2.0's defaults
-(``aihwkit_1_2_0_devices.json``, read from the dataclasses of the built package).
+(``aihwkit_1_2_0_devices.json``, read from the dataclasses of the built package).  The model
+writes ``update.noise_at_bound: clip``: aihwkit adds the full noise and clips at the bounds.
 
 aihwkit weights become conductances by ``G = g_min + (w − w_min)/(w_max − w_min)·(g_max − g_min)``;
 the blocks aihwkit has no notion of (read, switching, retention, ...) are inherited from a
@@ -20,6 +21,7 @@ base model and marked so in the provenance (DESIGN principle 10).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from importlib import resources
@@ -72,8 +74,6 @@ def _from_file(path: Path) -> tuple[dict, str]:
 
 def _from_preset(name: str) -> tuple[dict, str]:
     try:
-        import dataclasses
-
         import aihwkit
         from aihwkit.simulator.presets import devices as presets
     except ImportError:
@@ -210,8 +210,6 @@ _BUILDERS = {"LinearStepDevice": _linear_step, "SoftBoundsDevice": _soft_bounds,
 
 
 def _noise(p: dict, up: UpdateModel, m: _Map, s: Summary) -> UpdateModel:
-    import dataclasses
-
     std = float(p.get("dw_min_std", 0.0))
     if not std:
         return up
@@ -270,6 +268,11 @@ def device_from_spec(spec: dict, g_min: float, g_max: float, summary: Summary) -
     m = _Map(w_min, w_max, g_min, g_max)
     up = _BUILDERS[p["class"]](p, m, summary)
     up = _noise(p, up, m, summary)
+    # aihwkit adds the full noise to the step and clips at the bounds (rpu_*_device.cpp
+    # update_once): the imported model replays that, not labbench's default shrink
+    up = dataclasses.replace(up, noise_at_bound="clip")
+    summary.add_exact("noise at the bounds (added in full, then clipped)", "update.noise_at_bound: clip",
+                      "aihwkit's rule, replayed as is")
     return up, _d2d(p, up, summary)
 
 

@@ -18,6 +18,9 @@ from labbench.physics.device_model import DeviceModel
 from labbench.physics.models import RESET, SET, NeuroSimModel
 from labbench.physics.nonlinearity import nl_from_normalized_a
 
+from .bound_noise import add_noise_at_bound
+from .compare import REACH as _REACH
+from .compare import pulses_to_bottom, pulses_to_top
 from .neurosim_cell import TABLE_SIZE, NeuroSimArray, NeuroSimParams, table_index
 from .summary import Summary
 
@@ -25,9 +28,6 @@ __all__ = ["NEUROSIM_VERSIONS", "export_neurosim", "emitted_label", "mean_trains
            "pulses_to_bottom", "reproduce"]
 
 NEUROSIM_VERSIONS = "MLP+NeuroSim V3.0 (Cell.cpp RealDevice) / DNN+NeuroSim V2.1 (train.py arguments)"
-#: a curve that never reaches its top (soft bounds): the train stops at this fraction of the range
-_REACH = 0.99
-_MAX_PULSES = 100000
 
 
 def emitted_label(nl: float) -> float:
@@ -39,35 +39,6 @@ def emitted_label(nl: float) -> float:
         if int(table_index(float(text))) == target - 1:
             return math.copysign(float(text), nl)
     raise AssertionError(f"no decimal form of the label {nl} reaches its table entry")   # pragma: no cover
-
-
-def pulses_to_top(model: DeviceModel, limit: int | None = None) -> int:
-    up = model.update
-    if isinstance(up, NeuroSimModel):
-        return max(1, math.floor(up.pmax_set))
-    g, lo, hi = np.array([up.gmin], float), float(up.gmin), float(up.gmax)
-    for n in range(1, (limit or _MAX_PULSES) + 1):
-        g = up.advance(g, np.ones(1, np.int64), SET)
-        if g[0] >= lo + _REACH * (hi - lo):
-            return n
-    if limit:
-        return limit
-    raise ValueError(f"the {up.kind} model's SET train does not reach {_REACH:.0%} of its range in {_MAX_PULSES} pulses")
-
-
-def pulses_to_bottom(model: DeviceModel, limit: int | None = None) -> int:
-    up = model.update
-    if isinstance(up, NeuroSimModel):
-        return max(1, math.floor(up.pmax_reset))
-    g, lo, hi = np.array([up.gmax], float), float(up.gmin), float(up.gmax)
-    for n in range(1, (limit or _MAX_PULSES) + 1):
-        g = up.advance(g, np.ones(1, np.int64), RESET)
-        if g[0] <= hi - _REACH * (hi - lo):
-            return n
-    if limit:
-        return limit
-    raise ValueError(f"the {up.kind} model's RESET train does not reach {_REACH:.0%} of its range in "
-                     f"{_MAX_PULSES} pulses")
 
 
 def mean_trains(model: DeviceModel, n_set: int, n_reset: int) -> np.ndarray:
@@ -133,9 +104,6 @@ def _noise(model: DeviceModel, summary: Summary) -> float:
     if up.c2c_abs:
         summary.add_exact("update.c2c_abs", "sigmaCtoC", "additive σ per pulse, a fraction of the range "
                           "(NeuroSim: × √numPulse per write)")
-        summary.add_approx("update noise at the bounds", "clip to [minConductance, maxConductance]",
-                           "labbench shrinks σ within 3σ of a bound (no bias); NeuroSim clips",
-                           f"a device held at a bound sits up to 0.4σ = {0.4 * up.c2c_abs:.2%} of the range inside it")
     if up.c2c_rel:
         mid = 0.5 * (float(up.gmin) + float(up.gmax))
         step = float(abs(up.mean_step(np.array([mid]), SET)[0]))
@@ -185,6 +153,7 @@ def export_neurosim(model: DeviceModel) -> tuple[dict, Summary]:
     nl_ltp, nl_ltd = emitted_label(labels["ltp"].nl), emitted_label(labels["ltd"].nl)
     var = _variation(model, summary, n_set, n_reset)
     sigma_c2c = _noise(model, summary)
+    add_noise_at_bound(summary, model, "NeuroSim")
     params = NeuroSimParams(maxConductance=float(up.gmax), minConductance=float(up.gmin), maxNumLevelLTP=n_set,
                             maxNumLevelLTD=n_reset, NL_LTP=nl_ltp, NL_LTD=nl_ltd, sigmaCtoC=sigma_c2c, **var)
     mean = mean_trains(model, n_set, n_reset)

@@ -91,7 +91,7 @@ class FitResult:
         model that explains the data worse than a flat line (R² < 0, or R² undefined)."""
         out = []
         bad = [k for k, v in self.device_model.update.to_dict().items()
-               if k != "kind" and v is not None and not np.all(np.isfinite(np.asarray(v, float)))]
+               if k not in ("kind", "noise_at_bound") and v is not None and not np.all(np.isfinite(np.asarray(v, float)))]
         if bad:
             out.append(f"non-finite parameters {bad}")
         for d, entry in self.summary()["directions"].items():

@@ -66,6 +66,7 @@ class _AihwkitBase(UpdateModel):
     w_max: Any
 
     def _check_common(self):
+        self._check_noise_at_bound()
         self._check(np.all(np.asarray(self.w_max) > np.asarray(self.w_min)),
                     f"w_max ({self.w_max}) must exceed w_min ({self.w_min})")
         self._check(np.all(np.asarray(self.dw_min) > 0), f"dw_min must be > 0, got {self.dw_min}")
@@ -110,7 +111,7 @@ class _AihwkitBase(UpdateModel):
         ref = float(self.reference) if self.uses_reference else 0.0
         if scale is None:
             scale = max(float(self.w_max) - ref, ref - float(self.w_min)) if self.uses_reference else 1.0
-        out = {k: v for k, v in d.items() if k not in ("kind", "c2c_rel", "c2c_abs", "w_ref")}
+        out = {k: v for k, v in d.items() if k not in ("kind", "c2c_rel", "c2c_abs", "noise_at_bound", "w_ref")}
         out["w_min"] = (float(self.w_min) - ref) / scale
         out["w_max"] = (float(self.w_max) - ref) / scale
         out["dw_min"] = float(self.dw_min) / scale

@@ -290,7 +290,7 @@ class Chip:
         return rows
 
     def _compiled(self, d) -> tuple | None:
-        """(parameter rows, σ_abs, σ_rel) of the compiled NeuroSim pulse in direction ``d``,
+        """(parameter rows, σ_abs, σ_rel, clip at the bounds) of the compiled NeuroSim pulse in direction ``d``,
         in the chip's dtype, or None for other update models (they take the NumPy path,
         :meth:`UpdateModel.pulse_once`)."""
         cache = self.__dict__.setdefault("_kernel_args", {})
@@ -305,7 +305,7 @@ class Chip:
                 else:   # RESET rows are built when first needed (SimArray never pulses RESET)
                     cols = (dev.g_min, dev.g_max, *dev._constants(False, self.dtype))
                     rows = self._param_rows(cols, max(np.size(x) for x in cols))
-                cache[d] = (rows, t(dev.c2c_abs), t(dev.c2c_rel))
+                cache[d] = (rows, t(dev.c2c_abs), t(dev.c2c_rel), dev.noise_at_bound == "clip")
         return cache[d]
 
     def _burst_args(self, d) -> tuple:

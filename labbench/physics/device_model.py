@@ -4,6 +4,8 @@ A device-model file holds everything the simulated chip needs to replay a device
 the conductance-update model (any registered kind), device-to-device spread, read
 noise and I-V shape, forming and switching thresholds, and stuck-cell fractions.
 The fitter writes these files; :class:`~labbench.physics.chip.Chip` reads them.
+The update block's noise settings (``c2c_abs``, ``c2c_rel``, and ``noise_at_bound: shrink |
+clip``, what a pulse's noise does at the bounds) are described in docs/device-models.md.
 Validation is pydantic's: an unknown or misspelled key is an error that names it.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from .models import UpdateModel, model_class
+from .models import UpdateModel, check_noise_at_bound, model_class
 
 # Physical bounds on the variation parameters (a value outside is a typo or a unit mistake,
 # and NaN/inf never reach the simulator: every schema model sets allow_inf_nan=False).
@@ -545,6 +547,12 @@ def _check_update(target: type[UpdateModel], values: dict, given: bool) -> tuple
                 problems.append(f"{key}: missing; the {kind} model needs it")
             continue
         v = values[f.name]
+        if f.name == "noise_at_bound":   # the one field that is a word, not a number
+            try:
+                check_noise_at_bound(v)
+            except ValueError as e:
+                problems.append(f"{key}: {str(e).removeprefix('noise_at_bound ')}")
+            continue
         typ = str(f.type)
         if v is None and "None" in typ:
             continue

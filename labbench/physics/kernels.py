@@ -226,22 +226,28 @@ def cell_current(g, c):
 
 # -- NeuroSim nominal pulses ------------------------------------------------------------
 @njit(**_JIT)
-def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, xi, one):
+def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, clip, xi, one):
     """One nominal pulse on a device at ``g``, with standard normal ``xi``: the closed form
     of :class:`~labbench.physics.models.NeuroSimModel` (from distance d to its direction's
     start, one pulse gives B − (B − d)·e^(−1/A), at most the span), then the noise (additive
     ``c2c_abs`` of the range, and ``c2c_rel`` of the mean step), shrunk near a bound so it
-    never crosses it (:func:`labbench.physics.models.toward`).
+    never crosses it (:func:`labbench.physics.models.toward`); or, with ``clip``
+    (``noise_at_bound: clip``), the full noise added to the step not held at the span, then
+    clipped to the bounds (:meth:`~labbench.physics.models.UpdateModel.pulse_once`).
     Every operand is in g's dtype (float32 on SimArray; ``one`` is 1 in it)."""
     span = gmax - gmin
     decay = np.exp(-one / a)
     # a pulse never moves a device against its direction, and a device below Gmin (a deep
     # HRS) continues the curve from where it is (models.toward)
     if up:
-        t = min(b - (b - (g - gmin)) * decay, span)
+        t = b - (b - (g - gmin)) * decay
+        if not clip:
+            t = min(t, span)
         g_mean = max(gmin + t, g)
     else:
-        t = min(b - (b - (gmax - g)) * decay, span)
+        t = b - (b - (gmax - g)) * decay
+        if not clip:
+            t = min(t, span)
         g_mean = min(gmax - t, g)
     lo = min(gmin, g)
     hi = max(gmax, g)
@@ -249,6 +255,8 @@ def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, xi, one):
     if c2c_rel:
         step = c2c_rel * (g_mean - g)
         sigma = np.sqrt(sigma * sigma + step * step)
+    if clip:   # aihwkit's and NeuroSim's rule: the full, untruncated noise, then the clip
+        return min(max(xi * sigma + g_mean, lo), hi)
     # unbiased near a bound: σ shrinks to a third of the distance, ξ truncated at ±3
     three = one + one + one   # in g's dtype (3 * one would promote float32 to float64)
     room = min(g_mean - lo, hi - g_mean) / three
@@ -277,20 +285,20 @@ def _rows(params, idx):
 
 
 @njit(**_JIT)
-def neurosim_pulse_once(g, idx, xi, up, params, c2c_abs, c2c_rel, out):
+def neurosim_pulse_once(g, idx, xi, up, params, c2c_abs, c2c_rel, clip, out):
     """One pulse each on devices ``idx`` at states ``g`` with normals ``xi`` (the Chip's
     per-pulse path: electrical pulses that turned out nominal); no state changes."""
     one = g.dtype.type(1)
     p = _rows(params, idx)
     for j in range(idx.size):
-        out[j] = neurosim_pulse(g[j], up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi[j], one)
+        out[j] = neurosim_pulse(g[j], up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, clip, xi[j], one)
 
 
 _NO_FLOOR = np.iinfo(np.int64).max
 
 
 @njit(**_JIT)
-def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel,  # noqa: C901 - a compiled kernel: splitting it adds calls to the per-pulse loop
+def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel, clip,  # noqa: C901 - a compiled kernel: splitting it adds calls to the per-pulse loop
                    base, wear_floor, pulse_bias, read_bias, energy):
     """``n[j]`` nominal pulses on device ``idx[j]``, in place on the chip's ``g`` and
     ``events``: each pulse draws its own normal (keyed by the device's write counter) and is
@@ -375,7 +383,7 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
             for q in range(n[lo + j]):
                 e += 1
                 xi = g.dtype.type(first[j] if q == 0 else normal_at(base, i, np.uint64(e)))
-                gi = neurosim_pulse(gi, up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, xi, one)
+                gi = neurosim_pulse(gi, up, p[j, 0], p[j, 1], p[j, 2], p[j, 3], c2c_abs, c2c_rel, clip, xi, one)
                 if q < last and charge:   # an intermediate state ends one pulse, starts the next
                     e_pulse += 2.0 * cell_current(float(gi), pulse_bias)
             gg[j] = gi
@@ -442,7 +450,7 @@ def nonzero_int8(k, words):
 
 
 @njit(**_JIT)
-def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c2c_abs, c2c_rel,
+def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c2c_abs, c2c_rel, clip,
                        base, wear_floor, pulse_bias, read_bias, energy):
     """2T2R updates from signed counts ``k`` (one per synapse, flat) at the synapses ``syn``
     (those with k != 0): k > 0 pulses the + device (2s) k times, k < 0 the − device
@@ -459,7 +467,7 @@ def signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c
         n[j] = ks if ks > 0 else -ks
         sent += n[j]
     diff = np.empty(count, g.dtype)
-    if neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel,
+    if neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_abs, c2c_rel, clip,
                       base, wear_floor, pulse_bias, read_bias, energy) < 0:
         return diff, -1
     for j in range(count):

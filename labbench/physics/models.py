@@ -20,8 +20,9 @@ chooses either or both:
   (NeuroSim's ``sigmaCtoC``) in mid-range, shrinking near a bound (:func:`toward`).
 
 A burst of n pulses *is* n pulses: each pulse draws its own noise and stays inside the
-bounds before the next (noise shrinks near a bound instead of being clipped there, so it
-has no bias: :func:`toward`) (:meth:`UpdateModel.step`, :meth:`UpdateModel.pulse_once`), so a
+bounds before the next (by default noise shrinks near a bound instead of being clipped
+there, so it has no bias: :func:`toward`; ``noise_at_bound: clip`` adds the full noise
+and clips, as aihwkit and NeuroSim do: :data:`NOISE_AT_BOUND`) (:meth:`UpdateModel.step`, :meth:`UpdateModel.pulse_once`), so a
 burst and n single pulses have the same distribution, at the bounds too.  A pulse that
 counts as ``scale`` nominal pulses (a stronger or longer pulse, see
 :mod:`labbench.physics.kinetics`) moves the mean by ``scale`` pulses; its additive noise
@@ -85,6 +86,32 @@ def parse_direction(direction: Any) -> np.ndarray | int:
 #: bound its σ shrinks to (distance to the bound)/NOISE_ROOM: see :func:`toward`
 NOISE_ROOM = 3.0
 
+#: the conventions for a pulse's noise at the bounds (an update model's ``noise_at_bound``):
+#:
+#: * ``shrink`` (the default): within NOISE_ROOM σ of a bound σ shrinks to a third of the
+#:   distance and ξ is truncated at ±NOISE_ROOM, so no draw crosses the bound and none is
+#:   clipped: the mean response is unbiased (:func:`toward`);
+#: * ``clip``: aihwkit 1.2.0's and MLP+NeuroSim V3.0's rule — the full σ, an untruncated
+#:   normal, added to the mean step before it is bounded (the curve continued past the bound),
+#:   then clipped to [Gmin, Gmax].  A device held at a bound random-walks away from it, so the
+#:   mean sits inside the bound (what those simulators do; :mod:`labbench.export`).
+NOISE_AT_BOUND = ("shrink", "clip")
+
+
+def check_noise_at_bound(value) -> None:
+    """Raise a ValueError naming the known conventions unless ``value`` is one."""
+    if not isinstance(value, str) or value not in NOISE_AT_BOUND:
+        raise ValueError(f"noise_at_bound must be one of {', '.join(NOISE_AT_BOUND)} (shrink: σ shrinks near a "
+                         f"bound, unbiased; clip: full noise clipped at the bound, as aihwkit and NeuroSim), "
+                         f"got {value!r}")
+
+
+def forward_only(g, g_new, direction):
+    """``g_new`` where it moves in the pulse's direction, else ``g``: a SET never lowers G
+    and a RESET never raises it."""
+    up = np.asarray(direction) == SET
+    return np.where(up, np.maximum(g_new, g), np.minimum(g_new, g))
+
 
 def toward(g, g_new, direction, gmin, gmax):
     """A mean pulse response kept physical: a SET never lowers G and a RESET never raises
@@ -100,10 +127,8 @@ def toward(g, g_new, direction, gmin, gmax):
     above Gmin, and a RESET raises a device at its HRS more often than not); the spread a
     device really has at its HRS is the level's own cycle-to-cycle spread, drawn where a
     RESET saturates (``variability.hrs_c2c``), not a per-pulse random walk."""
-    up = np.asarray(direction) == SET
     lo, hi = np.minimum(gmin, g), np.maximum(gmax, g)
-    kept = np.where(up, np.maximum(g_new, g), np.minimum(g_new, g))
-    return np.clip(kept, lo, hi)
+    return np.clip(forward_only(g, g_new, direction), lo, hi)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -116,6 +141,8 @@ class UpdateModel(ABC):
 
     c2c_rel: float = 0.0
     c2c_abs: float = 0.0
+    #: how a pulse's noise meets a bound: ``shrink`` or ``clip`` (:data:`NOISE_AT_BOUND`)
+    noise_at_bound: str = "shrink"
 
     # -- bounds ---------------------------------------------------------------------
     @property
@@ -164,24 +191,31 @@ class UpdateModel(ABC):
         dg = self.mean_step(g, direction)
         return toward(g, g + np.asarray(scale, g.dtype) * dg, direction, self.gmin, self.gmax).astype(g.dtype, copy=False)
 
+    def mean_past_bound(self, g: np.ndarray, direction, scale=None) -> np.ndarray:
+        """One pulse's mean before the bounds are applied: the curve continued past a bound
+        (only the direction is kept, :func:`forward_only`).  What aihwkit and NeuroSim add
+        their noise to before they clip (``noise_at_bound: clip``)."""
+        dg = self.mean_step(g, direction)
+        step = dg if scale is None else np.asarray(scale, g.dtype) * dg
+        return forward_only(g, g + step, direction).astype(g.dtype, copy=False)
+
     # -- the public entry points ----------------------------------------------------
     def pulse_once(self, g: np.ndarray, direction, xi=None, scale=None) -> np.ndarray:
         """One pulse on every element of ``g``, with noise ``xi`` (standard normals, one per
-        element; None: noise-free), inside the bounds without clipping (:func:`toward`).  ``scale``: the pulse is worth
+        element; None: noise-free), inside the bounds: without clipping (``noise_at_bound:
+        shrink``, :func:`toward`) or clipped (``clip``).  ``scale``: the pulse is worth
         that many nominal pulses (per element; None = exactly one)."""
+        has_noise = xi is not None and bool(self.c2c_rel or self.c2c_abs)
+        if has_noise and self.noise_at_bound == "clip":
+            return self._pulse_clipped(g, direction, xi, scale)
         if scale is None:
             g_mean = self.advance(g, np.ones(g.shape, np.int8), direction)
         else:
             g_mean = self.advance_by(g, scale, direction)
-        if xi is None or not (self.c2c_rel or self.c2c_abs):
+        if not has_noise:
             return g_mean.astype(g.dtype, copy=False)
         dt = g.dtype
-        sigma_abs = np.asarray(self.c2c_abs * np.asarray(self.gmax - self.gmin, dtype=dt), dtype=dt)
-        if self.c2c_rel:
-            var = np.square(sigma_abs) * (1 if scale is None else np.minimum(np.asarray(scale, dt), 1))
-            sigma = np.sqrt(var + np.square(dt.type(self.c2c_rel) * (g_mean - g)))
-        else:
-            sigma = sigma_abs if scale is None else sigma_abs * np.sqrt(np.minimum(np.asarray(scale, dt), 1))
+        sigma = self._sigma(g, g_mean, scale)
         lo, hi = np.minimum(self.gmin, g), np.maximum(self.gmax, g)
         sigma = np.minimum(sigma, np.minimum(g_mean - lo, hi - g_mean) / NOISE_ROOM)
         z = np.clip(np.asarray(xi, dtype=dt), -NOISE_ROOM, NOISE_ROOM)
@@ -189,6 +223,31 @@ class UpdateModel(ABC):
         if scale is not None and np.any(np.asarray(scale) <= 0):
             noisy = np.where(np.asarray(scale) > 0, noisy, g)   # a pulse that does nothing
         return np.clip(noisy, lo, hi).astype(dt, copy=False)   # rounding only: nothing reaches a bound
+
+    def _sigma(self, g, g_mean, scale):
+        """The per-pulse σ (S): additive ``c2c_abs`` of the range (a weaker pulse a fraction of
+        it) and ``c2c_rel`` of the step ``g_mean − g``."""
+        dt = g.dtype
+        sigma_abs = np.asarray(self.c2c_abs * np.asarray(self.gmax - self.gmin, dtype=dt), dtype=dt)
+        if self.c2c_rel:
+            var = np.square(sigma_abs) * (1 if scale is None else np.minimum(np.asarray(scale, dt), 1))
+            return np.sqrt(var + np.square(dt.type(self.c2c_rel) * (g_mean - g)))
+        return sigma_abs if scale is None else sigma_abs * np.sqrt(np.minimum(np.asarray(scale, dt), 1))
+
+    def _pulse_clipped(self, g, direction, xi, scale):
+        """``noise_at_bound: clip`` — aihwkit's ``w += Δw(w)·(1 + σ_rel·ξ)`` / ``+ σ·ξ`` then
+        ``w = clip(w, min_bound, max_bound)`` (rpu_*_device.cpp ``update_once``), NeuroSim's
+        ``G' = NonlinearWeight(x + 1) + N(0, σ)`` then the clip (Cell.cpp ``RealDevice::Write``):
+        the noise is added to the unbounded mean step, untruncated, and only the sum is clipped.
+        A device below Gmin (a deep HRS) or above Gmax keeps that as its bound, as in :func:`toward`."""
+        dt = g.dtype
+        g_mean = self.mean_past_bound(g, direction, scale)
+        sigma = self._sigma(g, g_mean, scale)
+        noisy = (np.asarray(xi, dtype=dt) * sigma + g_mean).astype(dt, copy=False)
+        if scale is not None and np.any(np.asarray(scale) <= 0):
+            noisy = np.where(np.asarray(scale) > 0, noisy, g)   # a pulse that does nothing
+        lo, hi = np.minimum(self.gmin, g), np.maximum(self.gmax, g)
+        return np.clip(noisy, lo, hi).astype(dt, copy=False)
 
     def step(self, g, n_pulses, direction, rng=None, xi=None, scale=None) -> np.ndarray:
         """State after ``n_pulses`` pulses in ``direction``, with cycle-to-cycle noise.
@@ -269,6 +328,10 @@ class UpdateModel(ABC):
         out: dict[str, Any] = {"kind": self.kind}
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
+            if f.name == "noise_at_bound":
+                if v != "shrink":   # the default is left out: files and run hashes stay as they were
+                    out[f.name] = v
+                continue
             if isinstance(v, np.ndarray):
                 raise ValueError("a per-device (sampled) model cannot be serialised; save the nominal one")
             out[f.name] = float(v) if isinstance(v, (int, float, np.floating)) else v
@@ -291,6 +354,12 @@ class UpdateModel(ABC):
     def _check(self, cond: bool, msg: str) -> None:
         if not cond:
             raise ValueError(f"{self.kind} model: {msg}")
+
+    def _check_noise_at_bound(self) -> None:
+        try:
+            check_noise_at_bound(self.noise_at_bound)
+        except ValueError as e:
+            raise ValueError(f"{self.kind} model: {e}") from None
 
 
 def _directional(direction, up, down):
@@ -326,6 +395,7 @@ class NeuroSimModel(UpdateModel):
     a_reset: Any
 
     def __post_init__(self):
+        self._check_noise_at_bound()
         self._check(np.all(np.asarray(self.g_max) > np.asarray(self.g_min)),
                     f"g_max ({self.g_max}) must exceed g_min ({self.g_min})")
         self._check(np.all(np.asarray(self.g_min) >= 0), "g_min must be >= 0 S")
@@ -405,6 +475,24 @@ class NeuroSimModel(UpdateModel):
         g = np.asarray(g)
         dt = g.dtype
         n = np.asarray(n)
+        g_new = toward(g, self._curve(g, n, direction, capped=True), direction, self.g_min, self.g_max)
+        # zero pulses must leave a device exactly where it was (the G→x→G round trip
+        # is not exact in float32)
+        if n.size and n.min() > 0 and g_new.shape == np.shape(g):
+            return g_new.astype(dt, copy=False)
+        return np.where(n > 0, g_new, g).astype(dt, copy=False)
+
+    def mean_past_bound(self, g, direction, scale=None):
+        """The closed form without the clip at Pmax: NeuroSim's ``NonlinearWeight(x + 1)``,
+        which ``RealDevice::Write`` adds its noise to before clipping."""
+        g = np.asarray(g)
+        n = np.ones(g.shape, np.int8) if scale is None else np.asarray(scale)
+        return forward_only(g, self._curve(g, n, direction, capped=False), direction).astype(g.dtype, copy=False)
+
+    def _curve(self, g, n, direction, capped: bool):
+        """G after ``n`` pulses along the curve, before :func:`toward`; ``capped``: with the
+        clip of x + n at Pmax."""
+        dt = g.dtype
         # From position x = −A ln(1 − d/B) (d = distance from this direction's start),
         # n pulses give d' = B − (B − d)·e^(−n/A): one exp per device instead of log1p +
         # expm1; the clip of x + n at Pmax is d' ≤ span.  d may be negative (a SET from
@@ -423,15 +511,12 @@ class NeuroSimModel(UpdateModel):
         dist = np.asarray(dist, dtype=dt)
         span = np.asarray(np.asarray(self.g_max) - np.asarray(self.g_min), dtype=dt)
         decay = np.exp(-n.astype(dt) / a)
-        dist_new = np.minimum(b - (b - dist) * decay, span)
+        dist_new = b - (b - dist) * decay
+        if capped:
+            dist_new = np.minimum(dist_new, span)
         g_new = (self.g_min + dist_new if up else self.g_max - dist_new) if np.ndim(up) == 0 \
             else np.where(up, self.g_min + dist_new, self.g_max - dist_new)
-        g_new = toward(g, np.asarray(g_new, dt), direction, self.g_min, self.g_max)
-        # zero pulses must leave a device exactly where it was (the G→x→G round trip
-        # is not exact in float32)
-        if n.size and n.min() > 0 and g_new.shape == np.shape(g):
-            return g_new.astype(dt, copy=False)
-        return np.where(n > 0, g_new, g).astype(dt, copy=False)
+        return np.asarray(g_new, dt)
 
     def curve(self, pulses, direction) -> np.ndarray:
         """G along a full train from the starting bound (Gmin for SET, Gmax for RESET)."""

@@ -34,6 +34,7 @@ class PiecewiseModel(UpdateModel):
     step_scale: Any = 1.0
 
     def __post_init__(self):
+        self._check_noise_at_bound()
         # tuples, not arrays: UpdateModel.index() slices array fields per device
         for name in ("g_nodes", "step_up", "step_down"):
             object.__setattr__(self, name, tuple(float(v) for v in np.ravel(getattr(self, name))))
@@ -63,6 +64,9 @@ class PiecewiseModel(UpdateModel):
     def to_dict(self) -> dict:
         if isinstance(self.step_scale, np.ndarray):
             raise ValueError("a per-device (sampled) model cannot be serialised; save the nominal one")
-        return {"kind": self.kind, "g_nodes": list(self.g_nodes), "step_up": list(self.step_up),
-                "step_down": list(self.step_down), "step_scale": float(self.step_scale),
-                "c2c_rel": float(self.c2c_rel), "c2c_abs": float(self.c2c_abs)}
+        out = {"kind": self.kind, "g_nodes": list(self.g_nodes), "step_up": list(self.step_up),
+               "step_down": list(self.step_down), "step_scale": float(self.step_scale),
+               "c2c_rel": float(self.c2c_rel), "c2c_abs": float(self.c2c_abs)}
+        if self.noise_at_bound != "shrink":   # the default is left out (UpdateModel.to_dict)
+            out["noise_at_bound"] = self.noise_at_bound
+        return out
