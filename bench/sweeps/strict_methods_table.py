@@ -36,6 +36,8 @@ def label(row) -> str:
             continue
         if v != PRESET[k]:
             parts.append(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}")
+    if cfg.get("precision") != "strict" and not cfg.get("sense_noise"):
+        parts.append("(not strict: a noiseless sense amplifier)")
     for k in DEVICE:
         if k in row and pd.notna(row[k]) and row[k] != DEFAULT_DEVICE.get(k):
             parts.append(f"{k}={row[k]:g}")
@@ -53,6 +55,8 @@ def main() -> None:
     rows = pd.concat(frames, ignore_index=True)
     rows = rows[rows["status"] == "finished"].copy()
     rows["label"] = rows.apply(label, axis=1)
+    software = rows["label"].str.startswith("ideal")
+    rows.loc[software, ["set_pulses", "refresh_set_pulses"]] = float("nan")   # no devices: no pulses
     g = rows.groupby("label")
     out = pd.DataFrame({
         "seeds": g["seed"].apply(lambda s: ",".join(str(int(x)) for x in sorted(s))),
