@@ -68,8 +68,9 @@ def main() -> None:
     # the devices, on the same (C2C, NL) axes in value space, beside the map
     for name, c2c, nl, levels in DEVICES:
         ax1.scatter(100 * c2c, nl, s=30 + levels, color="tab:red" if name.startswith("labbench") else "tab:blue")
-        ax1.annotate(f"{name}, {levels} levels", (100 * c2c, nl), textcoords="offset points", xytext=(5, 4),
-                     fontsize=8)
+        below = name.startswith("labbench")    # it sits next to Ag:a-Si
+        ax1.annotate(f"{name}, {levels} levels", (100 * c2c, nl), textcoords="offset points",
+                     xytext=(-40, -14) if below else (5, 4), fontsize=8)
     inside = two.stack()
     inside = inside[inside >= TARGET]
     for (nl, c2c), acc in inside.items():
