@@ -96,30 +96,26 @@ def spread_ratio(target: np.ndarray, ours: np.ndarray, rows: slice = slice(None)
 def pulses_to_top(model: DeviceModel, limit: int | None = None) -> int:
     """The SET train's length: floor(Pmax) for NeuroSim's model, else the pulses the mean
     device takes from Gmin to :data:`REACH` of its range (at most ``limit``)."""
-    up = model.update
-    if isinstance(up, NeuroSimModel):
-        return max(1, math.floor(up.pmax_set))
-    g, lo, hi = np.array([up.gmin], float), float(up.gmin), float(up.gmax)
-    for n in range(1, (limit or _MAX_PULSES) + 1):
-        g = up.advance(g, np.ones(1, np.int64), SET)
-        if g[0] >= lo + REACH * (hi - lo):
-            return n
-    if limit:
-        return limit
-    raise ValueError(f"the {up.kind} model's SET train does not reach {REACH:.0%} of its range in {_MAX_PULSES} pulses")
+    return _train_length(model, SET, limit)
 
 
 def pulses_to_bottom(model: DeviceModel, limit: int | None = None) -> int:
     """The RESET train's length, from Gmax, as :func:`pulses_to_top`."""
+    return _train_length(model, RESET, limit)
+
+
+def _train_length(model: DeviceModel, direction, limit: int | None) -> int:
     up = model.update
+    up_set = direction == SET
     if isinstance(up, NeuroSimModel):
-        return max(1, math.floor(up.pmax_reset))
-    g, lo, hi = np.array([up.gmax], float), float(up.gmin), float(up.gmax)
+        return max(1, math.floor(up.pmax_set if up_set else up.pmax_reset))
+    lo, hi = float(up.gmin), float(up.gmax)
+    g = np.array([lo if up_set else hi], float)
     for n in range(1, (limit or _MAX_PULSES) + 1):
-        g = up.advance(g, np.ones(1, np.int64), RESET)
-        if g[0] <= hi - REACH * (hi - lo):
+        g = up.advance(g, np.ones(1, np.int64), direction)
+        if (g[0] >= lo + REACH * (hi - lo)) if up_set else (g[0] <= hi - REACH * (hi - lo)):
             return n
     if limit:
         return limit
-    raise ValueError(f"the {up.kind} model's RESET train does not reach {REACH:.0%} of its range in "
-                     f"{_MAX_PULSES} pulses")
+    raise ValueError(f"the {up.kind} model's {'SET' if up_set else 'RESET'} train does not reach {REACH:.0%} of "
+                     f"its range in {_MAX_PULSES} pulses")
