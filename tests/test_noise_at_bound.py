@@ -21,7 +21,7 @@ from labbench.physics import Chip
 from labbench.physics.aihwkit_models import ExpStepModel, PowStepModel, SoftBoundsModel
 from labbench.physics.device_model import DeviceModel, load_device_model
 from labbench.physics.models import NOISE_AT_BOUND, RESET, SET, NeuroSimModel
-from labbench.physics.noise import counter_normal
+from pulse_reference import numpy_burst
 from labbench.physics.piecewise import PiecewiseModel
 
 
@@ -117,13 +117,7 @@ def test_the_compiled_clip_pulse_is_the_numpy_one(dm, direction):
     shrink = Chip(dm, 8, 8, seed=4, dtype=np.float32, initial="gmin" if direction == SET else "gmax")
     idx = np.arange(0, chip.size, 3)
     n = (idx % 4) + 40     # long enough that devices sit at the far bound
-    g = chip.g[idx].astype(np.float64)
-    events = chip.write_events[idx].astype(np.uint64)
-    dev = chip.devices.index(idx)
-    for k in range(int(n.max())):
-        on = n > k
-        xi = counter_normal(chip.seed, idx, events + np.uint64(k + 1), 1)
-        g = np.where(on, dev.pulse_once(g, direction, xi), g)
+    g = numpy_burst(chip, idx, n, direction)
     chip.pulse(idx, n, direction)
     shrink.pulse(idx, n, direction)
     np.testing.assert_allclose(chip.g[idx], g, rtol=2e-5, atol=1e-12)

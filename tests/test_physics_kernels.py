@@ -7,6 +7,7 @@ from scipy import stats
 from labbench.physics import Chip, load_device_model, kernels
 from labbench.physics.models import RESET, SET
 from labbench.physics.noise import counter_normal, stream_base
+from pulse_reference import numpy_burst
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +52,7 @@ def test_the_compiled_pulse_is_the_neurosim_model(dm, direction, c2c_rel):
     chip = Chip(model, 8, 8, seed=4, dtype=np.float32, initial="gmin" if direction == SET else "gmax")
     idx = np.arange(0, chip.size, 3)
     n = (idx % 4) + 1
-    g = chip.g[idx].astype(np.float64)
-    events = chip.write_events[idx].astype(np.uint64)
-    dev = chip.devices.index(idx)
-    for k in range(int(n.max())):
-        on = n > k
-        xi = counter_normal(chip.seed, idx, events + np.uint64(k + 1), 1)
-        g = np.where(on, dev.pulse_once(g, direction, xi), g)
+    g = numpy_burst(chip, idx, n, direction)
     chip.pulse(idx, n, direction)
     np.testing.assert_allclose(chip.g[idx], g, rtol=2e-5, atol=1e-12)
     assert (chip.write_events[idx] == n).all()
