@@ -235,6 +235,9 @@ def train(spec_file, array_kind, device_model, bench_path, hidden, precision, ep
         train_subset=train_subset, seed=seed)
     rest = {"sizes": (784, *hidden, 10), "device_model": str(device_model or "hfox_2t2r_default"),
             "array": {"kind": array_kind, "bench": str(bench_path) if bench_path else None}, "data": {"path": data}}
+    from labbench.live.session import check_cli, from_cli
+
+    check_cli()                                   # before the data loads: a wrong --live* option is a typo
     try:
         spec = (_spec_from_file(ctx, spec_file, options, rest) if spec_file
                 else _spec_from_options(ctx, precision, options, **rest))
@@ -245,8 +248,6 @@ def train(spec_file, array_kind, device_model, bench_path, hidden, precision, ep
         run.prepare()
     except TrainSpecError as e:
         raise _click_error(e) from None
-
-    from labbench.live.session import from_cli
 
     # with --json, stdout carries only the JSON (QCoDeS and progress lines go to stderr)
     try:

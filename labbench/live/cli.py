@@ -30,6 +30,7 @@ def view(run_id, db, out, port, host, token, seconds):
     from . import session
     from .replay import feed_from_run
 
+    token = session.check_host(host, token, ("--host", "--token"))   # refused before anything is read
     store = Store.existing(Path(db) if db else default_db(out))
     feed = feed_from_run(store, run_id)
     live = session.start(host, port, token, say=lambda m: click.echo(m), controls=False, feed=feed)

@@ -1,5 +1,6 @@
 """A live view for one run, as the commands open it (``--live``): a feed, a control and a
-server, and the one line that tells the user where to look."""
+server (in a process of its own: :mod:`.process`), and the one line that tells the user
+where to look."""
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +13,7 @@ from typing import Callable, Iterator
 from .auth import MIN_TOKEN, new_token
 from .control import RunControl
 from .feed import Feed
+from .process import ServerProcess
 from .server import LiveError, LiveServer
 
 log = logging.getLogger(__name__)
@@ -26,14 +28,16 @@ def _loopback(host: str) -> bool:
         return False
 
 
-def check_host(host: str, token: str | None) -> str:
+def check_host(host: str, token: str | None, options: tuple[str, str] = ("--live-host", "--live-token")) -> str:
     """The token to use: a remote bind needs one given explicitly (``auto`` makes one);
-    on loopback one is made when none is given.  Raises LiveError naming the fix."""
+    on loopback one is made when none is given.  Raises LiveError naming the fix, in the
+    words of the command's ``options`` (host, token)."""
+    host_opt, token_opt = options
     if token is not None and token != "auto" and len(token) < MIN_TOKEN:
-        raise LiveError(f"--live-token: give at least {MIN_TOKEN} characters, or 'auto' for a random one")
+        raise LiveError(f"{token_opt}: give at least {MIN_TOKEN} characters, or 'auto' for a random one")
     if not _loopback(host) and token is None:
-        raise LiveError(f"--live-host {host}: the page and its Abort button would be open to the network; "
-                        f"give --live-token auto (a random token, printed once) or --live-token TOKEN")
+        raise LiveError(f"{host_opt} {host}: the page and its Abort button would be open to the network; "
+                        f"give {token_opt} auto (a random token, printed once) or {token_opt} TOKEN")
     return new_token() if token in (None, "auto") else token
 
 
@@ -41,7 +45,7 @@ def check_host(host: str, token: str | None) -> str:
 class Live:
     feed: Feed
     control: RunControl
-    server: LiveServer
+    server: ServerProcess | LiveServer
     url: str
     closers: list[Callable[[], object]] = field(default_factory=list)
 
@@ -60,15 +64,23 @@ class Live:
 
 
 def start(host: str = "127.0.0.1", port: int | None = None, token: str | None = None,
-          say: Callable[[str], object] = print, controls: bool = True, feed: Feed | None = None) -> Live:
-    """Start a live view; ``say`` prints its address (once: it holds the token)."""
-    from .page import make_document
+          say: Callable[[str], object] = print, controls: bool = True, feed: Feed | None = None,
+          in_process: bool = False) -> Live:
+    """Start a live view; ``say`` prints its address (once: it holds the token).
 
+    The server runs in its own process (:mod:`.process`) so a page open on the run does
+    not slow it; ``in_process`` serves from a thread of this process instead (a view of
+    a recorded run has nothing to slow down, and needs no second process)."""
     token = check_host(host, token)
     feed = feed if feed is not None else Feed()     # an empty Feed is falsy (len 0)
     control = RunControl() if controls else None
     feed.control = control
-    server = LiveServer(make_document(feed), host=host, port=port, token=token)
+    if in_process:
+        from .page import make_document
+
+        server = LiveServer(make_document(feed), host=host, port=port, token=token)
+    else:
+        server = ServerProcess(feed, host=host, port=port, token=token)
     url = server.start()
     if _loopback(host):
         say(f"live view: {url}")
@@ -78,18 +90,29 @@ def start(host: str = "127.0.0.1", port: int | None = None, token: str | None = 
     return Live(feed, control, server, url)
 
 
+def check_cli() -> dict:
+    """The command's ``--live*`` options, checked before anything long starts (a command
+    that loads data first calls this first): raises click.UsageError or LiveError."""
+    import click
+
+    opts = click.get_current_context().meta.get("labbench.live", {})
+    if not opts.get("live"):
+        for name in ("live_host", "live_token", "live_port"):
+            if opts.get(name + "_given"):
+                raise click.UsageError(f"--{name.replace('_', '-')} is used only with --live")
+    else:
+        check_host(opts.get("live_host") or "127.0.0.1", opts.get("live_token"))
+    return opts
+
+
 @contextlib.contextmanager
 def from_cli(say: Callable[[str], object] | None = None) -> Iterator[Live | None]:
     """The live view the command's ``--live*`` options ask for (None without ``--live``);
     see :func:`labbench.cli_options.live_options`."""
     import click
 
-    ctx = click.get_current_context()
-    opts = ctx.meta.get("labbench.live", {})
+    opts = check_cli()
     if not opts.get("live"):
-        for name in ("live_host", "live_token", "live_port"):
-            if opts.get(name + "_given"):
-                raise click.UsageError(f"--{name.replace('_', '-')} is used only with --live")
         yield None
         return
     live = start(opts.get("live_host") or "127.0.0.1", opts.get("live_port"), opts.get("live_token"),

@@ -129,8 +129,11 @@ def _prepare(sw, folder: Path, db: str | None):
     points the settings they would run with today), the dataset, MNIST.  The dataset's path."""
     from labbench.cli_options import resolve_db
 
+    from labbench.live.session import check_cli
+
     from .runner import check_folder, check_resume, read_table
 
+    check_cli()                    # a wrong --live* option is a typo: said before anything else
     check_folder(sw, folder)
     check_resume(sw, read_table(folder), folder)
     db_path = None if db is None else resolve_db(db)
