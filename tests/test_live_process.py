@@ -175,3 +175,18 @@ def test_a_port_in_use_is_said_by_the_run(monkeypatch):
         port = busy.getsockname()[1]
         with pytest.raises(LiveError, match=f"--live-port {port}: that port is in use"):
             ServerProcess(Feed(), port=port, token=TOKEN).start()
+
+
+def test_where_no_second_python_starts_the_view_is_served_from_the_run(monkeypatch, caplog):
+    import sys
+
+    from labbench.live import session
+
+    monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+    with caplog.at_level(logging.WARNING, logger="labbench.live.session"):
+        live = session.start(port=0, token=TOKEN, say=lambda m: None)
+    try:
+        assert "could not start" in caplog.text and "serving the live view from this process" in caplog.text
+        assert _get(live.url) == 200
+    finally:
+        live.close(linger=0)

@@ -46,6 +46,10 @@ MAX_REQUEST = 4096       # bytes: a request from the server process is a few doz
 ACTIONS = ("pause", "resume", "abort")
 
 
+class NoServerProcess(LiveError):
+    """The server process itself did not start (not: it could not bind its port)."""
+
+
 # -- the run's process ------------------------------------------------------------------------
 class ServerProcess:
     """:class:`~.server.LiveServer`'s interface (``start``, ``url``, ``port``,
@@ -78,8 +82,11 @@ class ServerProcess:
         # the same labbench as this process's, installed or not (bench scripts put the checkout on sys.path)
         home = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))}
-        self._proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=None, env=env)
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", __name__], stdin=subprocess.PIPE,
+                                          stdout=subprocess.PIPE, stderr=None, env=env)
+        except OSError as e:
+            raise NoServerProcess(f"the live view's server process could not start ({sys.executable}: {e})") from None
         threading.Thread(target=self._read, args=(self._proc.stdout,), name="labbench-live-requests",
                          daemon=True).start()
         try:
@@ -92,8 +99,8 @@ class ServerProcess:
             self._kill()
             if isinstance(hello, dict) and hello.get("op") == "error":
                 raise LiveError(str(hello.get("message")))
-            raise LiveError(f"the live view's server process did not start within {timeout:g} s"
-                            if hello is None else "the live view's server process ended before it served")
+            raise NoServerProcess(f"the live view's server process did not start within {timeout:g} s"
+                                  if hello is None else "the live view's server process ended before it served")
         self.port, self.url = int(hello["port"]), str(hello["url"])
         self._thread = threading.Thread(target=self._forward, name="labbench-live-forward", daemon=True)
         self._thread.start()

@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 from .auth import MIN_TOKEN, new_token
 from .control import RunControl
 from .feed import Feed
-from .process import ServerProcess
+from .process import NoServerProcess, ServerProcess
 from .server import LiveError, LiveServer
 
 log = logging.getLogger(__name__)
@@ -69,19 +69,26 @@ def start(host: str = "127.0.0.1", port: int | None = None, token: str | None = 
     """Start a live view; ``say`` prints its address (once: it holds the token).
 
     The server runs in its own process (:mod:`.process`) so a page open on the run does
-    not slow it; ``in_process`` serves from a thread of this process instead (a view of
-    a recorded run has nothing to slow down, and needs no second process)."""
+    not slow it; ``in_process`` serves from a thread of this process instead, as happens
+    (with a warning) where no second Python process can start."""
     token = check_host(host, token)
     feed = feed if feed is not None else Feed()     # an empty Feed is falsy (len 0)
     control = RunControl() if controls else None
     feed.control = control
-    if in_process:
+    server = None
+    if not in_process:
+        try:
+            server = ServerProcess(feed, host=host, port=port, token=token)
+            url = server.start()
+        except NoServerProcess as e:      # an embedded or frozen Python: the view still works, from here
+            log.warning("%s; serving the live view from this process instead (a page open then costs the run "
+                        "some speed)", e)
+            server = None
+    if server is None:
         from .page import make_document
 
         server = LiveServer(make_document(feed), host=host, port=port, token=token)
-    else:
-        server = ServerProcess(feed, host=host, port=port, token=token)
-    url = server.start()
+        url = server.start()
     if _loopback(host):
         say(f"live view: {url}")
     else:
