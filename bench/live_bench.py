@@ -97,6 +97,7 @@ ROWS = """n => { const d = window.Bokeh && Bokeh.documents[0]; if (!d) return fa
                  return h && Number(h[1]) >= n; }"""
 
 
+BUSY: dict = {}                   # arm -> per repeat {cpu: busy fraction during the timed run}
 PIN: dict = {"viewer": None}      # --pin: the CPU the browser and the live server process run on
 
 
@@ -196,6 +197,21 @@ def replay_main(path: str) -> None:
     live.close(linger=0)
 
 
+def cpu_busy() -> dict[int, tuple[int, int]]:
+    """Per CPU: (busy, total) jiffies so far, from /proc/stat (what else ran beside the run)."""
+    out = {}
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *v = line.split()
+        if name.startswith("cpu") and name != "cpu":
+            v = [int(x) for x in v[:8]]
+            out[int(name[3:])] = (sum(v) - v[3] - v[4], sum(v))     # idle and iowait are not busy
+    return out
+
+
+def busy_between(a, b) -> dict[int, float]:
+    return {c: (b[c][0] - a[c][0]) / max(1, b[c][1] - a[c][1]) for c in a if c in b}
+
+
 def measured(mode, browser, recording, info, start_live, body):
     """One arm: the view (or the neighbour) set up as ``mode`` says, then ``body(tap,
     control)`` timed (wall, and the CPU of this process: the run's)."""
@@ -211,14 +227,15 @@ def measured(mode, browser, recording, info, start_live, body):
         neighbour = Neighbour(recording)
         open_page(browser, neighbour.url)
         neighbour.go()
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, b0 = time.perf_counter(), time.process_time(), cpu_busy()
     n = body(tap, control)
-    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    dt, dc, busy = time.perf_counter() - t0, time.process_time() - c0, busy_between(b0, cpu_busy())
     if live is not None:
         close_page(browser if mode == "live" else None, live)
     if neighbour is not None:
         browser.call(lambda pg: pg.goto("about:blank"))
         neighbour.close()
+    BUSY.setdefault(mode, []).append(busy)
     return n, dt, dc
 
 
@@ -388,16 +405,24 @@ def main() -> None:
                            lambda: pulse_read(args.repeats, args.pulses, browser, tmp / "pulse.pkl")),
                           ("training", "training samples/s (784-500-10, SimArray, 1 BLAS thread)",
                            lambda: training(args.repeats, browser, tmp / "train.pkl"))):
+        BUSY.clear()
         r = fn()
         m = {k: statistics.median(v) for k, v in r.items()}
         arms = [a for a in ARMS[1:] if a in m]
         res[key] = {"per_s": r, "median": m, **{f"ratio_{a}": m[a] / m["off"] for a in arms},
                     **{f"ratio_{a}_cpu": m[a + "_cpu"] / m["off_cpu"] for a in arms}}
         res[key]["ratio"] = res[key][f"ratio_{arms[-1] if 'live' not in arms else 'live'}"]
-        print(f"{what}: without {m['off']:.0f}")
+        busy = {a: {c: statistics.median(b[c] for b in BUSY[a]) for c in BUSY[a][0]} for a in BUSY}
+        res[key]["cpu_busy"] = busy
+        cpus = "/".join(f"CPU {c}" for c in sorted(busy["off"]))
+
+        def shown(a, busy=busy):
+            return "/".join(f"{100 * busy[a][c]:.0f}" for c in sorted(busy[a])) + " % busy"
+
+        print(f"{what}: without {m['off']:.0f}  ({cpus}: {shown('off')})")
         for a in arms:
             print(f"  {LABEL[a]:32s} {m[a]:8.0f}  ratio {m[a] / m['off']:.3f} wall, "
-                  f"{m[a + '_cpu'] / m['off_cpu']:.3f} per CPU-second of the run's process")
+                  f"{m[a + '_cpu'] / m['off_cpu']:.3f} per CPU-second of the run's process  ({shown(a)})")
         if "neighbour" in arms:
             res[key]["ratio_live_vs_neighbour"] = m["live"] / m["neighbour"]
             print(f"  the live view's own cost, the viewer's CPU equally busy in both: page open / replayed page "

@@ -190,3 +190,16 @@ def test_where_no_second_python_starts_the_view_is_served_from_the_run(monkeypat
         assert _get(live.url) == 200
     finally:
         live.close(linger=0)
+
+
+def test_a_failing_levels_reader_blanks_the_bench_panel_not_the_rows(caplog):
+    feed = Feed()
+
+    def broken():
+        raise RuntimeError("no such role")
+
+    feed.levels = broken
+    feed.rows([{"pulse": 0}])
+    with caplog.at_level(logging.WARNING, logger="labbench.live.process"):
+        mirror, sp = _forwarded(feed)
+    assert len(mirror) == 1 and mirror.levels is None and "levels could not be read" in caplog.text

@@ -227,7 +227,14 @@ class ServerProcess:
         now = time.monotonic()
         if now >= sent.get("levels_at", 0.0):
             sent["levels_at"] = now + LEVELS_S
-            levels = f.levels() if f.levels is not None else None
+            levels = None
+            if f.levels is not None:
+                try:
+                    levels = f.levels()
+                except Exception as e:  # noqa: BLE001 - the bench panel goes blank; the rows keep coming
+                    log.warning("live view: the bench's levels could not be read (%s: %s); not shown",
+                                type(e).__name__, e)
+                    f.levels = None
             if sent.get("levels", ...) != levels:
                 msg["levels"] = sent["levels"] = levels
         c = f.control
