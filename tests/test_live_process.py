@@ -203,3 +203,13 @@ def test_a_failing_levels_reader_blanks_the_bench_panel_not_the_rows(caplog):
     with caplog.at_level(logging.WARNING, logger="labbench.live.process"):
         mirror, sp = _forwarded(feed)
     assert len(mirror) == 1 and mirror.levels is None and "levels could not be read" in caplog.text
+
+
+def test_two_live_runs_at_once_get_two_ports():
+    a, b = ServerProcess(Feed(), token=TOKEN), ServerProcess(Feed(), token=TOKEN)
+    try:
+        a.start(), b.start()
+        assert a.port != b.port and 5006 <= min(a.port, b.port)
+        assert _get(a.url) == 200 and _get(b.url) == 200
+    finally:
+        a.stop(), b.stop()
