@@ -91,6 +91,26 @@ def test_a_bursts_energy_is_the_sum_of_its_pulses_and_the_read_sum_stays_true(dm
     assert chip._read_i_sum == pytest.approx(recount, rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_vectorized_cell_currents_are_the_scalar_ones_bit_for_bit(dtype):
+    """kernels.cell_currents (a chunk at once, branches hoisted, a select) against
+    kernels.cell_current device by device: every bias kind (ungated, gated SET saturated or
+    not, gated RESET above and below V_ov, gate off), conductances from 0 to beyond Gmax."""
+    rng = np.random.default_rng(0)
+    g = np.concatenate([rng.uniform(0, 6e-5, 3000), rng.lognormal(np.log(2e-5), 1.5, 3000),
+                        [0.0, 1e-12, 4e-5, 1e-3]]).astype(dtype)
+    for v in (0.1, 1.5, 3.0):
+        for gate in (None, 0.3, 0.6, 1.2, 2.5):
+            for reset in (False, True):
+                c = np.array([v, max((gate or 0.0) - 0.4, 0.0), 5e-5, 100.0, float(reset),
+                              float(gate is not None), 1.37])
+                out = np.empty(g.size)
+                kernels.cell_currents(g, g.size, c, out)
+                ref = np.array([kernels.cell_current(float(x), c) for x in g])
+                np.testing.assert_array_equal(out, ref)
+                assert (out > 0).any() or gate == 0.3
+
+
 def test_nonzero_scan_matches_numpy():
     rng = np.random.default_rng(0)
     for n in (0, 1, 7, 8, 9, 64, 1001, 392000):
