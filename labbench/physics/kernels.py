@@ -549,6 +549,7 @@ def read_currents(g, events, idx, first, bias, sign, noise_rel, base, out, forme
     ctr = np.empty(_CHUNK, np.uint64)
     gg = np.empty(_CHUNK, g.dtype)
     z = np.zeros(_CHUNK)
+    cur64 = np.empty(_CHUNK)
     total = 0.0
     for lo in range(0, m, _CHUNK):
         c = min(_CHUNK, m - lo)
@@ -567,8 +568,9 @@ def read_currents(g, events, idx, first, bias, sign, noise_rel, base, out, forme
                 events[i] = ev
                 ctr[j] = ev
             _chunk_normals(base, ids, ctr, c, z)
+        cell_currents(gg, c, bias, cur64)
         for j in range(c):
-            cur = g.dtype.type(sign * cell_current(float(gg[j]), bias))
+            cur = g.dtype.type(sign * cur64[j])
             out[lo + j] = cur * (one + noise_rel * g.dtype.type(z[j])) if noise_rel > 0 else cur
         if sum_abs:
             for j in range(c):
