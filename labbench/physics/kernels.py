@@ -270,6 +270,44 @@ def cell_currents(gs, m, c, out):
         out[j] = gp * (q2 / (s + np.sqrt(max(s * s - kq4, 0.0)))) * iv
 
 
+#: indices into :func:`cell_currents_like_numpy`'s constants
+N_RS, N_V, N_2KVOV, N_ISAT, N_4KV, N_2V, N_VMVOV, N_C, N_4K, N_RATIO = range(10)
+
+
+@njit(**_JIT)
+def cell_currents_like_numpy(g, c, mode, out):
+    """out = :func:`labbench.physics.energy.cell_current` of ``g`` (the NumPy form, in g's own
+    precision: float32 on SimArray), bit for bit, in one pass instead of a dozen: the same
+    operations on the same operands in the same order.  ``c``: the bias's constants in g's
+    dtype (:func:`labbench.physics.energy.numpy_order_constants`); ``mode`` 0 no
+    transistor, 1 SET, 2 RESET, 3 gate off.  (The whole-array Σ I of a sense read is
+    recounted with it after every refresh: in NumPy that cost a refresh's own time again.)"""
+    zero = g.dtype.type(0)
+    one = g.dtype.type(1)
+    two = g.dtype.type(2)
+    rs = c[N_RS]
+    v = c[N_V]
+    ratio = c[N_RATIO]
+    for i in range(g.size):
+        gi = g[i]
+        gp = gi / (one + gi * rs) if rs != zero else gi
+        if mode == 0:
+            cur = gp * v
+        elif mode == 3:
+            cur = zero
+        elif mode == 1:
+            s = c[N_2KVOV] + gp
+            disc = max(s * s - c[N_4KV] * gp, zero)
+            x = c[N_2V] * gp / (s + np.sqrt(disc))
+            lin = gp * (v - x)
+            cur = min(c[N_ISAT], gp * v) if gp * c[N_VMVOV] >= c[N_ISAT] else lin
+        else:
+            s = c[N_2KVOV] + gp
+            y = two * c[N_C] / (s + np.sqrt(max(s * s - c[N_4K] * c[N_C], zero)))
+            cur = gp * y
+        out[i] = cur * ratio
+
+
 # -- NeuroSim nominal pulses ------------------------------------------------------------
 @njit(**_JIT)
 def neurosim_pulse(g, up, gmin, gmax, a, b, c2c_abs, c2c_rel, clip, xi, one):
