@@ -147,15 +147,14 @@ _CHUNK = 256   # a chunk's keys, hashes and normals stay in L1
 
 
 @njit(**_JIT)
-def _chunk_normals(base, dev, ctr, m, z):
+def _chunk_normals(base, dev, ctr, m, z, hs, slow):
     """z[:m] = the normals of keys (dev[j], ctr[j]), j < m: the hashes, then every draw's
     fast path (branch-free: both loops vectorize), then the ~1.5 % slow ones from a
     compacted list.  The numbers of :func:`normal_at`, bit for bit (the same functions on
-    the same values)."""
-    hs = np.empty(m, np.uint64)
+    the same values).  ``hs`` (uint64) and ``slow`` (int64): the caller's scratch, at least
+    m long (allocating them per chunk cost a tenth of a whole-array read)."""
     for j in range(m):
         hs[j] = key_hash(base, np.uint64(dev[j]), np.uint64(ctr[j]))
-    slow = np.empty(m, np.int64)
     k = 0
     for j in range(m):
         h = hs[j]
@@ -176,12 +175,14 @@ def normals(base, device, counter, out):
     dev = np.empty(_CHUNK, np.uint64)
     ctr = np.empty(_CHUNK, np.uint64)
     z = np.empty(_CHUNK)
+    hs = np.empty(_CHUNK, np.uint64)
+    slow = np.empty(_CHUNK, np.int64)
     for lo in range(0, n, _CHUNK):
         m = min(_CHUNK, n - lo)
         for j in range(m):
             dev[j] = device[lo + j]
             ctr[j] = counter[lo + j]
-        _chunk_normals(base, dev, ctr, m, z)
+        _chunk_normals(base, dev, ctr, m, z, hs, slow)
         for j in range(m):
             out[lo + j] = z[j]
 
@@ -415,6 +416,8 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
     live = np.empty(_CHUNK, np.bool_)
     p = np.empty((_CHUNK, 4), params.dtype)
     first = np.empty(_CHUNK)
+    hs = np.empty(_CHUNK, np.uint64)
+    slow = np.empty(_CHUNK, np.int64)
     i0, i1, r0, r1 = np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK)
     shared = params.shape[0] == 1
     pflat = params.reshape(params.size)
@@ -457,7 +460,7 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
             g0[j] = gg[j]
         # every device's first pulse draws its normal here, vectorized; a burst's further
         # pulses (rare in training) one at a time: the same numbers either way
-        _chunk_normals(base, ids, ctr, c, first)
+        _chunk_normals(base, ids, ctr, c, first, hs, slow)
         for j in range(c):
             if not live[j]:
                 continue
@@ -587,6 +590,8 @@ def read_currents(g, events, idx, first, bias, sign, noise_rel, base, out, forme
     ctr = np.empty(_CHUNK, np.uint64)
     gg = np.empty(_CHUNK, g.dtype)
     z = np.zeros(_CHUNK)
+    hs = np.empty(_CHUNK, np.uint64)
+    slow = np.empty(_CHUNK, np.int64)
     cur64 = np.empty(_CHUNK)
     total = 0.0
     for lo in range(0, m, _CHUNK):
@@ -605,7 +610,7 @@ def read_currents(g, events, idx, first, bias, sign, noise_rel, base, out, forme
                 ev = events[i] + 1
                 events[i] = ev
                 ctr[j] = ev
-            _chunk_normals(base, ids, ctr, c, z)
+            _chunk_normals(base, ids, ctr, c, z, hs, slow)
         cell_currents(gg, c, bias, cur64)
         for j in range(c):
             cur = g.dtype.type(sign * cur64[j])
