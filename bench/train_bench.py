@@ -668,6 +668,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.hidden > 1000:
         p.error("the target is one hidden layer of at most 1000 units")
+    if any(n < 1 for n in args.speed_blas):
+        p.error(f"--speed-blas takes BLAS thread counts >= 1, e.g. 1,2 (got {args.speed_blas})")
     if args.speed_out:                          # a child of part_speed: measure, hand back
         from labbench.bnn.mnist import load_mnist
         from labbench.bnn.trainer import tune_allocator
