@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from labbench.physics import Chip, load_device_model, kernels
+from labbench.physics import Chip, energy, load_device_model, kernels
 from labbench.physics.models import RESET, SET
 from labbench.physics.noise import counter_normal, stream_base
 from pulse_reference import numpy_burst
@@ -86,9 +86,48 @@ def test_a_bursts_energy_is_the_sum_of_its_pulses_and_the_read_sum_stays_true(dm
         twin.pulse(idx, 1, SET)
     np.testing.assert_array_equal(chip.g, twin.g)
     assert chip.program_energy == pytest.approx(twin.program_energy, rel=1e-6) and chip.program_energy > 0
-    from labbench.physics import energy
     recount = float(energy.cell_current(dm, chip.g, dm.read.voltage, dm.read.gate).sum(dtype=np.float64))
     assert chip._read_i_sum == pytest.approx(recount, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_vectorized_cell_currents_are_the_scalar_ones_bit_for_bit(dtype):
+    """kernels.cell_currents (a chunk at once, branches hoisted, a select) against
+    kernels.cell_current device by device: every bias kind (ungated, gated SET saturated or
+    not, gated RESET above and below V_ov, gate off), conductances from 0 to beyond Gmax."""
+    rng = np.random.default_rng(0)
+    g = np.concatenate([rng.uniform(0, 6e-5, 3000), rng.lognormal(np.log(2e-5), 1.5, 3000),
+                        [0.0, 1e-12, 4e-5, 1e-3]]).astype(dtype)
+    for v in (0.1, 1.5, 3.0):
+        for gate in (None, 0.3, 0.6, 1.2, 2.5):
+            for reset in (False, True):
+                c = np.array([v, max((gate or 0.0) - 0.4, 0.0), 5e-5, 100.0, float(reset),
+                              float(gate is not None), 1.37])
+                out = np.empty(g.size)
+                kernels.cell_currents(g, g.size, c, out)
+                ref = np.array([kernels.cell_current(float(x), c) for x in g])
+                np.testing.assert_array_equal(out, ref)
+                assert (out > 0).any() or gate == 0.3
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_compiled_numpy_cell_current_is_numpys_bit_for_bit(dm, dtype):
+    """energy.cell_current_compiled (one pass, the NumPy form's operations in its order and
+    precision) against energy.cell_current: every bias kind, a sinh I-V, no line
+    resistance; the float64 sum a sense read charges is the same number too."""
+    sinh = type(dm).model_validate({**dm.to_dict(), "energy": {**dm.energy.model_dump(), "iv": "sinh", "v0": 0.3}})
+    no_rs = type(dm).model_validate({**dm.to_dict(), "switching": {**dm.switching.model_dump(), "on_resistance": 0.0}})
+    rng = np.random.default_rng(1)
+    g = np.concatenate([rng.uniform(0, 6e-5, 2000), rng.lognormal(np.log(2e-5), 1.5, 2000), [0.0, 4e-5]]).astype(dtype)
+    for model in (dm, sinh, no_rs):
+        for v in (0.1, 1.5, 3.0):
+            for gate in (None, 0.3, 1.2, 2.5):
+                for reset in (False, True):
+                    ref = energy.cell_current(model, g, v, gate, reset)
+                    got = energy.cell_current_compiled(model, g, v, gate, reset)
+                    assert got.dtype == ref.dtype
+                    np.testing.assert_array_equal(got, ref)
+                    assert got.sum(dtype=np.float64) == ref.sum(dtype=np.float64)
 
 
 def test_nonzero_scan_matches_numpy():

@@ -476,7 +476,8 @@ class Chip:
     def _read_currents_sum(self, g) -> float:
         """Σ |I| of devices at ``g`` read at the model's read voltage and gate."""
         rd = self.model.read
-        return float(_energy.cell_current(self.model, g, rd.voltage, rd.gate).sum(dtype=np.float64))
+        g = np.asarray(g).reshape(-1)
+        return float(_energy.cell_current_compiled(self.model, g, rd.voltage, rd.gate).sum(dtype=np.float64))
 
     def charge_array_read(self) -> None:
         """Charge one read of every device at the model's read voltage (a sense amplifier

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import circuit
+from . import circuit, kernels
 from .kernels import circuit_args
 
 
@@ -34,6 +34,40 @@ def cell_current(model, g: np.ndarray, voltage: float, gate: float | None = None
     (None: no transistor), in g's precision (a float32 array's 10⁻⁷ is far below what an
     energy figure needs, and saves a copy per pulse)."""
     return circuit.cell_current(model.switching, g, voltage, gate, reset) * iv_ratio(model, voltage)
+
+
+def cell_current_compiled(model, g: np.ndarray, voltage: float, gate: float | None = None,
+                          reset: bool = False) -> np.ndarray:
+    """:func:`cell_current`, bit for bit, in one compiled pass (``g`` a 1-D array)."""
+    g = np.asarray(g)
+    dt = np.float32 if g.dtype == np.float32 else np.float64
+    g = g.astype(dt, copy=False)
+    consts, mode = numpy_order_constants(model, voltage, gate, reset, dt)
+    out = np.empty(g.shape, dt)
+    kernels.cell_currents_like_numpy(g, consts, mode, out)
+    return out
+
+
+def numpy_order_constants(model, voltage: float, gate: float | None, reset: bool, dt) -> tuple[np.ndarray, int]:
+    """The constants :func:`circuit.cell_current` rounds to ``dt`` (computed in Python floats,
+    as there), for :func:`kernels.cell_currents_like_numpy`; and its mode."""
+    sw = model.switching
+    v = abs(float(voltage))
+    k = sw.transistor_k
+    vov = circuit.overdrive(sw, gate) if gate is not None else 0.0
+    c = np.zeros(10)
+    c[kernels.N_RS] = sw.on_resistance or 0.0
+    c[kernels.N_V] = v
+    c[kernels.N_2KVOV] = 2 * k * vov
+    c[kernels.N_ISAT] = k * vov * vov
+    c[kernels.N_4KV] = 4 * k * v
+    c[kernels.N_2V] = 2 * v
+    c[kernels.N_VMVOV] = v - vov
+    c[kernels.N_C] = k * v * (2 * vov - v) if v < vov else k * vov * vov
+    c[kernels.N_4K] = 4 * k
+    c[kernels.N_RATIO] = iv_ratio(model, voltage)
+    mode = 0 if gate is None else 3 if vov <= 0 else 2 if reset else 1
+    return c.astype(dt), mode
 
 
 def bias(model, voltage: float, gate: float | None, reset: bool) -> np.ndarray:

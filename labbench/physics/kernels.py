@@ -147,15 +147,14 @@ _CHUNK = 256   # a chunk's keys, hashes and normals stay in L1
 
 
 @njit(**_JIT)
-def _chunk_normals(base, dev, ctr, m, z):
+def _chunk_normals(base, dev, ctr, m, z, hs, slow):
     """z[:m] = the normals of keys (dev[j], ctr[j]), j < m: the hashes, then every draw's
     fast path (branch-free: both loops vectorize), then the ~1.5 % slow ones from a
     compacted list.  The numbers of :func:`normal_at`, bit for bit (the same functions on
-    the same values)."""
-    hs = np.empty(m, np.uint64)
+    the same values).  ``hs`` (uint64) and ``slow`` (int64): the caller's scratch, at least
+    m long (allocating them per chunk cost a tenth of a whole-array read)."""
     for j in range(m):
         hs[j] = key_hash(base, np.uint64(dev[j]), np.uint64(ctr[j]))
-    slow = np.empty(m, np.int64)
     k = 0
     for j in range(m):
         h = hs[j]
@@ -176,12 +175,14 @@ def normals(base, device, counter, out):
     dev = np.empty(_CHUNK, np.uint64)
     ctr = np.empty(_CHUNK, np.uint64)
     z = np.empty(_CHUNK)
+    hs = np.empty(_CHUNK, np.uint64)
+    slow = np.empty(_CHUNK, np.int64)
     for lo in range(0, n, _CHUNK):
         m = min(_CHUNK, n - lo)
         for j in range(m):
             dev[j] = device[lo + j]
             ctr[j] = counter[lo + j]
-        _chunk_normals(base, dev, ctr, m, z)
+        _chunk_normals(base, dev, ctr, m, z, hs, slow)
         for j in range(m):
             out[lo + j] = z[j]
 
@@ -222,6 +223,90 @@ def cell_current(g, c):
     q = k * v * (2.0 * vov - v) if v < vov else k * vov * vov
     y = 2.0 * q / (s + np.sqrt(max(s * s - 4.0 * k * q, 0.0)))
     return gp * y * c[C_IV]
+
+
+@njit(**_JIT)
+def cell_currents(gs, m, c, out):
+    """out[j] = :func:`cell_current` (float(gs[j]), c) for j < m, bit for bit: the bias's
+    branches hoisted out of the loop and the one that depends on the device (saturated or
+    not) a select, so the loop vectorizes (divisions and square roots are exact in either
+    form).  The pulse loop's energy sums are four of these per pulse: scalar, they cost
+    more than the pulse itself."""
+    v = c[C_V]
+    rs = c[C_RS]
+    iv = c[C_IV]
+    if c[C_GATED] == 0.0:
+        for j in range(m):
+            g = float(gs[j])
+            out[j] = g / (1.0 + g * rs) * v * iv
+        return
+    vov = c[C_VOV]
+    if vov <= 0.0:
+        for j in range(m):
+            out[j] = 0.0
+        return
+    k = c[C_K]
+    a = 2.0 * k * vov            # the operations of cell_current, in its order
+    if c[C_RESET] == 0.0:
+        i_sat = k * vov * vov
+        vd = v - vov
+        v2 = 2.0 * v
+        kv4 = 4.0 * k * v
+        for j in range(m):
+            g = float(gs[j])
+            gp = g / (1.0 + g * rs)
+            s = a + gp
+            x = v2 * gp / (s + np.sqrt(max(s * s - kv4 * gp, 0.0)))
+            sat = min(i_sat, gp * v)
+            lin = gp * (v - x)
+            out[j] = (sat if gp * vd >= i_sat else lin) * iv
+        return
+    q = k * v * (2.0 * vov - v) if v < vov else k * vov * vov
+    q2 = 2.0 * q
+    kq4 = 4.0 * k * q
+    for j in range(m):
+        g = float(gs[j])
+        gp = g / (1.0 + g * rs)
+        s = a + gp
+        out[j] = gp * (q2 / (s + np.sqrt(max(s * s - kq4, 0.0)))) * iv
+
+
+#: indices into :func:`cell_currents_like_numpy`'s constants
+N_RS, N_V, N_2KVOV, N_ISAT, N_4KV, N_2V, N_VMVOV, N_C, N_4K, N_RATIO = range(10)
+
+
+@njit(**_JIT)
+def cell_currents_like_numpy(g, c, mode, out):
+    """out = :func:`labbench.physics.energy.cell_current` of ``g`` (the NumPy form, in g's own
+    precision: float32 on SimArray), bit for bit, in one pass instead of a dozen: the same
+    operations on the same operands in the same order.  ``c``: the bias's constants in g's
+    dtype (:func:`labbench.physics.energy.numpy_order_constants`); ``mode`` 0 no
+    transistor, 1 SET, 2 RESET, 3 gate off.  (The whole-array Σ I of a sense read is
+    recounted with it after every refresh: in NumPy that cost a refresh's own time again.)"""
+    zero = g.dtype.type(0)
+    one = g.dtype.type(1)
+    two = g.dtype.type(2)
+    rs = c[N_RS]
+    v = c[N_V]
+    ratio = c[N_RATIO]
+    for i in range(g.size):
+        gi = g[i]
+        gp = gi / (one + gi * rs) if rs != zero else gi
+        if mode == 0:
+            cur = gp * v
+        elif mode == 3:
+            cur = zero
+        elif mode == 1:
+            s = c[N_2KVOV] + gp
+            disc = max(s * s - c[N_4KV] * gp, zero)
+            x = c[N_2V] * gp / (s + np.sqrt(disc))
+            lin = gp * (v - x)
+            cur = min(c[N_ISAT], gp * v) if gp * c[N_VMVOV] >= c[N_ISAT] else lin
+        else:
+            s = c[N_2KVOV] + gp
+            y = two * c[N_C] / (s + np.sqrt(max(s * s - c[N_4K] * c[N_C], zero)))
+            cur = gp * y
+        out[i] = cur * ratio
 
 
 # -- NeuroSim nominal pulses ------------------------------------------------------------
@@ -331,6 +416,9 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
     live = np.empty(_CHUNK, np.bool_)
     p = np.empty((_CHUNK, 4), params.dtype)
     first = np.empty(_CHUNK)
+    hs = np.empty(_CHUNK, np.uint64)
+    slow = np.empty(_CHUNK, np.int64)
+    i0, i1, r0, r1 = np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK)
     shared = params.shape[0] == 1
     pflat = params.reshape(params.size)
     total = 0
@@ -372,7 +460,7 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
             g0[j] = gg[j]
         # every device's first pulse draws its normal here, vectorized; a burst's further
         # pulses (rare in training) one at a time: the same numbers either way
-        _chunk_normals(base, ids, ctr, c, first)
+        _chunk_normals(base, ids, ctr, c, first, hs, slow)
         for j in range(c):
             if not live[j]:
                 continue
@@ -390,12 +478,18 @@ def neurosim_burst(g, events, formed, stuck, all_live, idx, n, up, params, c2c_a
             ev[j] = e
             total += n[lo + j]
         if charge:
-            # every pulse costs (I(before) + I(after))·V·t/2: the ends here
+            # every pulse costs (I(before) + I(after))·V·t/2: the ends here, the currents
+            # computed for the whole chunk (vectorized), then summed in device order
+            cell_currents(g0, c, pulse_bias, i0)
+            cell_currents(gg, c, pulse_bias, i1)
+            if track:
+                cell_currents(g0, c, read_bias, r0)
+                cell_currents(gg, c, read_bias, r1)
             for j in range(c):
                 if live[j]:
-                    e_pulse += cell_current(float(g0[j]), pulse_bias) + cell_current(float(gg[j]), pulse_bias)
+                    e_pulse += i0[j] + i1[j]
                     if track:
-                        e_delta += cell_current(float(gg[j]), read_bias) - cell_current(float(g0[j]), read_bias)
+                        e_delta += r1[j] - r0[j]
         for j in range(c):
             if live[j]:
                 i = ids[j]
@@ -496,6 +590,9 @@ def read_currents(g, events, idx, first, bias, sign, noise_rel, base, out, forme
     ctr = np.empty(_CHUNK, np.uint64)
     gg = np.empty(_CHUNK, g.dtype)
     z = np.zeros(_CHUNK)
+    hs = np.empty(_CHUNK, np.uint64)
+    slow = np.empty(_CHUNK, np.int64)
+    cur64 = np.empty(_CHUNK)
     total = 0.0
     for lo in range(0, m, _CHUNK):
         c = min(_CHUNK, m - lo)
@@ -513,9 +610,10 @@ def read_currents(g, events, idx, first, bias, sign, noise_rel, base, out, forme
                 ev = events[i] + 1
                 events[i] = ev
                 ctr[j] = ev
-            _chunk_normals(base, ids, ctr, c, z)
+            _chunk_normals(base, ids, ctr, c, z, hs, slow)
+        cell_currents(gg, c, bias, cur64)
         for j in range(c):
-            cur = g.dtype.type(sign * cell_current(float(gg[j]), bias))
+            cur = g.dtype.type(sign * cur64[j])
             out[lo + j] = cur * (one + noise_rel * g.dtype.type(z[j])) if noise_rel > 0 else cur
         if sum_abs:
             for j in range(c):

@@ -422,13 +422,16 @@ class NeuroSimModel(UpdateModel):
 
         Cached on the instance: they depend on the parameters only, and recomputing
         B (an expm1 per device) on every pulse was a third of a big pulse's cost.  A
-        model made by :meth:`index` slices its parent's cache on first use.
+        model made by :meth:`index` slices its parent's cache where the parent has them,
+        and computes its own devices' otherwise (an elementwise function of each device's
+        own parameters: the same numbers, without B for all 10⁶ devices of a chip when a
+        refresh reads a few thousand).
         """
         cache = self.__dict__.setdefault("_consts", {})
         key = (up, np.dtype(dt).str)
         if key not in cache:
             src = self.__dict__.get("_consts_src")
-            if src is not None:
+            if src is not None and key in src[0].__dict__.get("_consts", {}):
                 parent, idx = src
                 cache[key] = tuple(x[idx] if x.ndim else x for x in parent._constants(up, dt))
             else:
