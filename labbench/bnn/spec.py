@@ -486,10 +486,6 @@ class TrainSpec(_Section):
                 data[section][name] = value
         return TrainSpec(**data)
 
-    def device_model_name(self) -> str:
-        dm = self.device_model
-        return dm.name if isinstance(dm, DeviceModel) else str(dm)
-
     # -- files --------------------------------------------------------------------------------
     def to_yaml(self, path: str | Path | None = None) -> str:
         """The spec as YAML (the device model by name, or inline when it is an object)."""

@@ -40,10 +40,6 @@ def ag_asi() -> pd.DataFrame:
     return pd.concat([set_, reset], ignore_index=True)
 
 
-def ag_asi_published() -> dict:
-    return json.loads((_root("neurosim_ag_asi") / "published_fit.json").read_text())
-
-
 def gong2018() -> pd.DataFrame:
     """Gong et al. 2018 HfO2 ReRAM (aihwkit's example CSV): 1000 up + 1000 down pulses.
 

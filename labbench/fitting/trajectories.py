@@ -111,19 +111,6 @@ def _u(p_norm, c):
         return out
 
 
-def _vp_solve(x, w, u):
-    """Weighted LS of x ≈ x0 + d·u per unit; returns x0, d, rss (all (U,))."""
-    sw = w.sum(axis=(1, 2))
-    su, sx = (w * u).sum(axis=(1, 2)), (w * x).sum(axis=(1, 2))
-    mu, mx = su / sw, sx / sw
-    du, dx = np.where(w > 0, u - mu[:, None, None], 0.0), np.where(w > 0, x - mx[:, None, None], 0.0)
-    suu, sux, sxx = (du * du).sum(axis=(1, 2)), (du * dx).sum(axis=(1, 2)), (dx * dx).sum(axis=(1, 2))
-    d = np.where(suu > 0, sux / np.where(suu > 0, suu, 1.0), 0.0)
-    x0 = mx - d * mu
-    rss = np.maximum(sxx - d * sux, 0.0)
-    return x0, d, rss
-
-
 def neurosim_map(xs, dp, x0, x1, c, pmax):
     """One-step NeuroSim map in normalized units: position of ``xs`` on the curve, plus dp.
 

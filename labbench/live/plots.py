@@ -16,7 +16,7 @@ from collections import defaultdict
 import numpy as np
 from bokeh.core.properties import value
 from bokeh.layouts import column, gridplot, row
-from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, Div, HoverTool, Legend, LegendItem, LinearColorMapper
+from bokeh.models import BasicTicker, ColorBar, ColumnDataSource, HoverTool, Legend, LegendItem, LinearColorMapper
 from bokeh.palettes import Category10_10, Viridis256
 from bokeh.plotting import figure
 
@@ -430,6 +430,3 @@ PANELS = {"IVSweep": IVPanel, "Forming": FormingPanel, "PulseTrain": PulsePanel,
 def panel_for(info: dict) -> Panel:
     return PANELS.get(str(info.get("name", "")), GenericPanel)(info)
 
-
-def placeholder(text: str) -> Div:
-    return Div(text=text)

@@ -591,12 +591,6 @@ def _check_update(target: type[UpdateModel], values: dict, given: bool) -> tuple
 DEFAULT_MODEL = "hfox_2t2r_default"
 
 
-def default_model_path() -> Path:
-    from labbench.paths import resolve_device_model
-
-    return resolve_device_model(DEFAULT_MODEL)
-
-
 def load_device_model(path_or_name: str | Path | None = None, base: Path | None = None) -> DeviceModel:
     """Load by path (relative to ``base`` too), or by shipped name (``None`` = the default chip).
 

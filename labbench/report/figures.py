@@ -24,10 +24,6 @@ def embed(fig) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _cells(df: pd.DataFrame) -> list:
-    return sorted(df["cell"].unique()) if "cell" in df else [None]
-
-
 # -- measurements -----------------------------------------------------------------------
 def iv_loops(df: pd.DataFrame) -> str:
     fig, (a, b) = new(n=2)

@@ -109,7 +109,7 @@ class LabbenchVisaLibrary(highlevel.VisaLibraryBase):
             return 0, _S.error_invalid_object
         dev = sess.device
         w = dev.world
-        if w is not None:  # SimWorld.charge_transaction, inlined: it runs on every write and read
+        if w is not None:  # one VISA transaction: latency plus bytes on the bus (every write and read)
             dt = dev.tx_latency + len(data) * dev.tx_per_byte
             w.transactions += 1
             w.transport_time += dt

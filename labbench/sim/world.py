@@ -68,14 +68,6 @@ class SimWorld:
             self.chuck.bring(chip, now)
         chip.advance_to(now)
 
-    def charge_transaction(self, inst: SimInstrument, nbytes: int) -> None:
-        """One VISA write or read of ``nbytes`` to ``inst``: latency plus bytes on its bus
-        (the VISA library does the same inline)."""
-        dt = inst.tx_latency + nbytes * inst.tx_per_byte
-        self.transactions += 1
-        self.transport_time += dt
-        self.clock._t += dt  # VirtualClock.advance without its check: dt > 0 by construction
-
     def add(self, model: str, name: str, address: str) -> SimInstrument:
         models = instrument_models()
         if model not in models:
