@@ -2,9 +2,10 @@
 
 Shipped data (device models, bench files, sample and measured data sets) is package data,
 read through :mod:`importlib.resources`, so a checkout, an editable install and a wheel in
-an empty folder behave the same.  The repository keeps its top-level folders
-(``device_models/``, ``benches/``, ``data/``, ``procedures/``); ``pyproject.toml`` maps
-them into the ``labbench`` namespace.
+an empty folder behave the same.  The repository keeps its top-level data folders
+(``device_models/``, ``benches/``, ``data/``); ``pyproject.toml`` maps them into the
+``labbench`` namespace.  (Procedures are code and live in ``labbench/procedures``;
+the top-level ``procedures`` is a link to it.)
 
 Outputs (the dataset, run folders, the demo, plots) never go into the installed package:
 they go to the folder a command is given (``--out``), else ``$LABBENCH_OUT``, else the

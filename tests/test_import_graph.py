@@ -14,8 +14,6 @@ ROOT = Path(labbench.__file__).resolve().parent
 def _modules() -> dict[str, Path]:
     out = {}
     for p in ROOT.rglob("*.py"):
-        if "procedures" in p.parts or "device_models" in p.parts:   # mapped packages: not labbench's code
-            continue
         rel = p.relative_to(ROOT.parent).with_suffix("")
         name = ".".join(rel.parts)
         out[name.removesuffix(".__init__")] = p

@@ -34,6 +34,27 @@ def test_procedures_live_in_the_labbench_namespace():
     assert spec is None or "site-packages" not in str(spec.origin)
 
 
+def test_a_plain_checkout_imports_the_procedures_without_an_install():
+    """Procedures are code in labbench/procedures (issue 25): importable with only the
+    checkout on sys.path (no editable finder, no mapping), and the top-level folder the
+    user asked for is a link to them."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]; "
+            "sys.path.insert(0, sys.argv[1]); import labbench.procedures as p; "
+            "print(p.__file__); print(sorted(p.REGISTRY)[0])")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT)], capture_output=True, text=True, timeout=120,
+                         cwd=os.path.dirname(sys.executable))
+    assert out.returncode == 0, out.stderr
+    path, first = out.stdout.split()
+    assert Path(path) == ROOT / "labbench" / "procedures" / "__init__.py" and first
+    link = ROOT / "procedures"
+    if link.is_symlink():     # a checkout without symlinks (Windows) has a text file there
+        assert link.resolve() == (ROOT / "labbench" / "procedures").resolve()
+
+
 def test_compiled_loops_are_cached_in_the_users_cache_folder_not_in_the_package():
     from pathlib import Path
 
