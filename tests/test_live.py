@@ -24,6 +24,7 @@ from labbench.paths import BENCHES
 from labbench.procedures import PulseTrain
 from labbench.runner import run_procedure
 from labbench.store import Store
+from live_helpers import http_get, wait_until
 
 TOKEN = "t" * 24
 
@@ -145,18 +146,11 @@ def _run_in_thread(fn):
     return t, out
 
 
-def _wait(cond, timeout=20.0):
-    t0 = time.monotonic()
-    while not cond():
-        assert time.monotonic() - t0 < timeout, "timed out"
-        time.sleep(0.02)
-
-
 def test_pause_switches_outputs_off_keeps_the_run_open_and_resume_rechecks_limits(tmp_path, bench):
     store, feed, control = Store(tmp_path / "d.db"), Feed(), RunControl()
     t, out = _run_in_thread(lambda: run_procedure(_train(), bench, store, progress=False,
                                                   tap=_At(feed, 12, control.pause), control=control))
-    _wait(lambda: control.state == "paused")
+    wait_until(lambda: control.state == "paused")
     assert _all_off(bench.world)                      # outputs off while paused
     n = len(feed)
     time.sleep(0.3)
@@ -168,7 +162,7 @@ def test_pause_switches_outputs_off_keeps_the_run_open_and_resume_rechecks_limit
     lim = bench.pulse_generator.limits[term]
     bench.pulse_generator.limits[term] = lim.model_copy(update={"max_voltage": 0.5})
     assert control.resume().startswith("resuming")
-    _wait(lambda: "refused" in control.message)
+    wait_until(lambda: "refused" in control.message)
     assert control.state == "paused" and "0.5" in control.message and _all_off(bench.world)
     assert len(feed) == 12
 
@@ -183,7 +177,7 @@ def test_abort_while_paused_and_a_closed_page_changes_nothing(tmp_path, bench):
     store, feed, control = Store(tmp_path / "d.db"), Feed(), RunControl()
     t, out = _run_in_thread(lambda: run_procedure(_train(), bench, store, progress=False,
                                                   tap=_At(feed, 5, control.pause), control=control))
-    _wait(lambda: control.state == "paused")
+    wait_until(lambda: control.state == "paused")
     control.abort()
     t.join(30)
     assert isinstance(out["error"], Aborted) and out["error"].result.status == "aborted"
@@ -203,14 +197,6 @@ def test_a_failing_tap_never_stops_the_run(tmp_path, bench, caplog):
 
 
 # -- the server, the token, ports ----------------------------------------------------------------
-def _get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=20) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 @pytest.fixture
 def served():
     feed = Feed()
@@ -224,11 +210,11 @@ def served():
 
 def test_the_page_is_served_over_http_with_its_token_and_only_with_it(served, caplog):
     base = f"http://127.0.0.1:{served.port}/"
-    code, body = _get(served.url)
+    code, body = http_get(served.url)
     assert code == 200 and "bokeh" in body.lower()
     for url in (base, base + "?token=" + "x" * 24):
         with caplog.at_level(logging.WARNING, logger="labbench.live.auth"):
-            code, body = _get(url)
+            code, body = http_get(url)
         assert code == 403 and "bokeh" not in body.lower()
     assert "refused a request from 127.0.0.1" in caplog.text and "wrong token" in caplog.text
     # the websocket (the data and the buttons) is refused without the token too
@@ -272,7 +258,7 @@ def test_a_port_in_use_gives_the_next_free_one_or_a_clear_error(monkeypatch):
         try:
             a.start(), b.start()
             assert port < a.port < b.port                 # two live runs: two ports, both serving
-            assert _get(a.url)[0] == 200 and _get(b.url)[0] == 200
+            assert http_get(a.url)[0] == 200 and http_get(b.url)[0] == 200
         finally:
             a.stop(), b.stop()
 

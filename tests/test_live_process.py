@@ -6,8 +6,6 @@ import logging
 import os
 import signal
 import time
-import urllib.error
-import urllib.request
 
 import numpy as np
 import pytest
@@ -16,6 +14,7 @@ from labbench.live.control import RunControl
 from labbench.live.feed import Feed
 from labbench.live.process import Mirror, ServerProcess
 from labbench.live.server import LiveError
+from live_helpers import http_get, wait_until
 
 TOKEN = "t" * 24
 
@@ -123,37 +122,22 @@ def served():
     sp.stop()
 
 
-def _get(url):
-    try:
-        with urllib.request.urlopen(url, timeout=20) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-
-
-def _until(cond, seconds=10.0):
-    t0 = time.monotonic()
-    while not cond():
-        assert time.monotonic() - t0 < seconds, "timed out"
-        time.sleep(0.05)
-
-
 def test_the_server_is_another_process_and_its_refusals_are_logged_here(served, caplog):
     feed, sp = served
     assert sp.pid != os.getpid()
     with caplog.at_level(logging.WARNING):
-        assert _get(f"http://127.0.0.1:{sp.port}/?token=" + "x" * 24) == 403
-        _until(lambda: "wrong token" in caplog.text)
+        assert http_get(f"http://127.0.0.1:{sp.port}/?token=" + "x" * 24)[0] == 403
+        wait_until(lambda: "wrong token" in caplog.text, timeout=10)
     assert "refused a request from 127.0.0.1" in caplog.text
-    assert _get(sp.url) == 200
-    _until(lambda: sp.sessions() >= 1)            # the page's session, as the server process says
+    assert http_get(sp.url)[0] == 200
+    wait_until(lambda: sp.sessions() >= 1, timeout=10)            # the page's session, as the server process says
 
 
 def test_ctrl_c_is_the_runs_and_the_server_outlives_it(served):
     feed, sp = served
     os.kill(sp.pid, signal.SIGINT)                # the terminal's Ctrl-C reaches the whole process group
     time.sleep(0.5)
-    assert sp._proc.poll() is None and _get(sp.url) == 200
+    assert sp._proc.poll() is None and http_get(sp.url)[0] == 200
 
 
 def test_the_server_process_ends_when_the_runs_process_is_gone():
@@ -187,7 +171,7 @@ def test_where_no_second_python_starts_the_view_is_served_from_the_run(monkeypat
         live = session.start(port=0, token=TOKEN, say=lambda m: None)
     try:
         assert "could not start" in caplog.text and "serving the live view from this process" in caplog.text
-        assert _get(live.url) == 200
+        assert http_get(live.url)[0] == 200
     finally:
         live.close(linger=0)
 
@@ -210,6 +194,6 @@ def test_two_live_runs_at_once_get_two_ports():
     try:
         a.start(), b.start()
         assert a.port != b.port and 5006 <= min(a.port, b.port)
-        assert _get(a.url) == 200 and _get(b.url) == 200
+        assert http_get(a.url)[0] == 200 and http_get(b.url)[0] == 200
     finally:
         a.stop(), b.stop()
