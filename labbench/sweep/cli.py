@@ -128,7 +128,6 @@ def _prepare(sw, folder: Path, db: str | None):
     """The checks before any point runs: the folder holds this sweep (and its finished
     points the settings they would run with today), the dataset, MNIST.  The dataset's path."""
     from labbench.cli_options import resolve_db
-
     from labbench.live.session import check_cli
 
     from .runner import check_folder, check_resume, read_table
