@@ -17,11 +17,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from numba import njit
 
 from labbench.physics import SET, Chip, DeviceModel, circuit, load_device_model
 
 from .protocol import Array2T2R, ArrayCounters
+from .pulse_stream import PulseStream
+from .pulse_stream import resense_pairs as _resense_pairs
 
 
 def check_representable(model: DeviceModel) -> None:
@@ -32,23 +33,6 @@ def check_representable(model: DeviceModel) -> None:
         raise ValueError(
             f"device model {model.name!r} cannot represent a weight: it needs Gmax > Gmin "
             f"(got Gmin={gmin}, Gmax={gmax}); fix g_min/g_max in the device-model file")
-
-
-@njit(cache=True, nogil=True)
-def _resense_pairs(syn, diff, offset, cols, col0, row0, out_cols, cache):
-    """cache[r, c] = ±1, the sign of (G+ − G−) + the column's offset, for tile synapses
-    ``syn`` (flat in the tile, their differences ``diff``) at tile origin (row0, col0) of the
-    array's flat sign cache (``out_cols`` wide)."""
-    one = np.float32(1)
-    if row0 == 0 and col0 == 0 and cols == out_cols and not np.any(offset):
-        # one tile, an ideal comparator: the flat index is the synapse's, no integer division
-        for j in range(syn.size):
-            cache[syn[j]] = one if diff[j] >= 0 else -one
-        return
-    for j in range(syn.size):
-        s = syn[j]
-        c = s % cols
-        cache[(row0 + s // cols) * out_cols + col0 + c] = one if diff[j] + offset[col0 + c] >= 0 else -one
 
 
 class SimArray(Array2T2R):
@@ -198,6 +182,21 @@ class SimArray(Array2T2R):
             if syn.size:
                 self._resense(chip, rs, cs, syn, diff)
                 self.counters.set_pulses += pulses
+
+    def pulse_stream(self, row_edges, use_helper: bool = True) -> PulseStream | None:
+        """A :class:`~labbench.array.pulse_stream.PulseStream` for one signed update filled
+        and posted by the row blocks ``row_edges`` (0, …, rows), pulsed while the caller
+        fills the next block; None where this array takes the one-call update
+        (:meth:`apply_signed_pulses`) instead: several tiles, an update model without the
+        compiled pulse, or a device that could wear out in this update."""
+        if len(self.tiles) != 1 or len(row_edges) < 2:
+            return None
+        chip = self.tiles[0][2]
+        if chip._compiled(SET) is None:
+            return None
+        if chip.model.endurance is not None and chip._wear_floor(127) is not None:
+            return None
+        return PulseStream(self, chip, row_edges, use_helper)
 
     def _pulse_tile(self, chip: Chip, rs: slice, cs: slice, n_plus: np.ndarray, n_minus: np.ndarray) -> int:
         fp = np.flatnonzero(n_plus != 0)

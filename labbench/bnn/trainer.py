@@ -38,7 +38,7 @@ from labbench.physics import DeviceModel, load_device_model
 
 from .layers import BinaryMLP, sign, softmax_cross_entropy
 from .mnist import to_inputs
-from .optimizers import Adam, make_optimizer
+from .optimizers import BLOCK_SYNAPSES, Adam, make_optimizer, row_blocks
 from .precision import digital_state
 from .refresh import make_policy
 from .spec import TrainSpec, check_memory, differences
@@ -89,6 +89,13 @@ class IdealSynapses:
         if clock is not None:
             clock.lap("update rule")
 
+    def step(self, opt, i: int, grad: np.ndarray, lr: float, rng, clock: "PhaseClock | None" = None) -> None:
+        """Optimizer slot ``i``'s step from ``grad``, applied."""
+        d = opt.step(i, grad, lr)
+        if clock is not None:
+            clock.lap("optimizer")
+        self.update(d, rng, clock)
+
     def state_dict(self):
         return {"w": self.w.copy()}
 
@@ -138,6 +145,47 @@ class DeviceSynapses:
         if clock is not None:
             clock.lap("update rule")
         self.array.apply_signed_pulses(k)
+        if clock is not None:
+            clock.lap("pulses (Chip.pulse)")
+
+    # layers from this many synapses stream their update (smaller ones: one call, where a
+    # second thread would cost more than it hides)
+    stream_min = 2 * BLOCK_SYNAPSES
+
+    def step(self, opt, i: int, grad: np.ndarray, lr: float, rng, clock: "PhaseClock | None" = None) -> None:
+        """Optimizer slot ``i``'s step from ``grad``, sent to the array as pulses.
+
+        Streamed where the optimizer works by row block and the array takes a
+        :meth:`~labbench.array.sim_array.SimArray.pulse_stream`: each block's step and
+        pulse counts are computed while the previous blocks are pulsed on the helper
+        thread (labbench.array.pulse_stream), the same numbers as the one-call update.
+        The phase clock then books the optimizer and the rule as "optimizer" and the wait
+        for the last pulses as "pulses"."""
+        stream = None
+        if opt.blockwise and grad.ndim == 2 and grad.size >= self.stream_min \
+                and hasattr(self.array, "pulse_stream"):
+            edges = row_blocks(*grad.shape)
+            # the last block's pulses are what the training thread waits for: posted in
+            # quarters, the two threads share them as they come
+            last = np.linspace(edges[-2], edges[-1], 5).round().astype(int).tolist()
+            stream = self.array.pulse_stream(sorted(set(edges[:-1] + last)))
+        rule = self.rule.blockwise(grad.size, self.inv_step, rng) if stream is not None else None
+        if rule is None:
+            d = opt.step(i, grad, lr)
+            if clock is not None:
+                clock.lap("optimizer")
+            self.update(d, rng, clock)
+            return
+        cols = grad.shape[1]
+        with stream:
+            for r0, r1 in zip(edges[:-1], edges[1:]):
+                d = opt.step_rows(i, grad, lr, r0, r1).reshape(-1)
+                for b, (s0, s1) in enumerate(stream.blocks):
+                    if r0 <= s0 < r1:   # the stream's blocks inside this optimizer block
+                        rule(d[(s0 - r0) * cols:(s1 - r0) * cols], s0 * cols, s1 * cols, stream.k[s0 * cols:s1 * cols])
+                        stream.post(b + 1)
+            if clock is not None:
+                clock.lap("optimizer")
         if clock is not None:
             clock.lap("pulses (Chip.pulse)")
 
@@ -269,6 +317,12 @@ class Trainer:
             for _ in range(2):                   # the accumulate rule's residual exists from the 2nd
                 syn.signs()
                 syn.update(np.full((2, 8), 1.5 * self.pulse_step, np.float32), rng)
+            # the streamed update of large layers (DeviceSynapses.step), on the same probe
+            syn.stream_min = 0
+            opt = make_optimizer("adam", [(2, 8)])
+            for _ in range(2):
+                opt.begin_step()
+                syn.step(opt, 0, np.full((2, 8), 0.3, np.float32), 1.0, rng)
             if self.policy is not None:
                 policy = self._make_policy()     # a fresh one: no state for the probe left behind
                 for step in range(1, 3):
@@ -324,9 +378,7 @@ class Trainer:
                 bn.gamma += self.bn_opt.step(g0 + j, dgamma, lr)
                 bn.beta += self.bn_opt.step(b0 + j, dbeta, lr)
             for i, (syn, dw) in enumerate(zip(self.synapses, dws)):
-                step = self.opt.step(i, dw, lr)
-                clock.lap("optimizer")
-                syn.update(step, self.rng, clock)
+                syn.step(self.opt, i, dw, lr, self.rng, clock)
             self.step += 1
             if self.policy is not None:
                 e0 = self._energy().get("program", 0.0)

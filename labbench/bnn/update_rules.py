@@ -103,6 +103,13 @@ class UpdateRule:
     def _fused(self, x, scale, rng, out) -> bool:
         return False   # no compiled form: signed() on the scaled array
 
+    def blockwise(self, n: int, scale: np.float32, rng: np.random.Generator):
+        """``f(x, lo, hi, out)``: :meth:`signed_scaled` of a layer of ``n`` synapses one block
+        at a time (``x`` the block's ΔW, flat positions ``lo:hi``; ``out`` its int8 counts),
+        the same numbers, with the layer's random draws taken here, as signed_scaled takes
+        them; or None (no compiled form, or no state yet: the one-call update)."""
+        return None
+
     def pulses(self, dw_pulses: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(n_plus, n_minus), int8 arrays shaped like ``dw_pulses`` (the protocol's form)."""
         k = self.signed(dw_pulses, rng)
@@ -141,6 +148,9 @@ class DeterministicRounding(UpdateRule):
         _deterministic(x, scale, out)
         return True
 
+    def blockwise(self, n, scale, rng):
+        return lambda x, lo, hi, out: _deterministic(x, scale, out)
+
 
 class StochasticRounding(UpdateRule):
     name = "stochastic"
@@ -157,6 +167,10 @@ class StochasticRounding(UpdateRule):
         _stochastic(x, scale, raw16(rng, x.size), out)
         return True
 
+    def blockwise(self, n, scale, rng):
+        u = raw16(rng, n)
+        return lambda x, lo, hi, out: _stochastic(x, scale, u[lo:hi], out)
+
 
 class ThresholdPulse(UpdateRule):
     name = "threshold"
@@ -172,6 +186,10 @@ class ThresholdPulse(UpdateRule):
     def _fused(self, x, scale, rng, out):
         _threshold(x, scale, np.float32(self.threshold), out)
         return True
+
+    def blockwise(self, n, scale, rng):
+        theta = np.float32(self.threshold)
+        return lambda x, lo, hi, out: _threshold(x, scale, theta, out)
 
 
 class NoiseAwareRounding(UpdateRule):
@@ -204,6 +222,10 @@ class NoiseAwareRounding(UpdateRule):
     def _fused(self, x, scale, rng, out):
         _noise_aware(x, scale, raw16(rng, x.size), self.slope, self.offset, out)
         return True
+
+    def blockwise(self, n, scale, rng):
+        u = raw16(rng, n)
+        return lambda x, lo, hi, out: _noise_aware(x, scale, u[lo:hi], self.slope, self.offset, out)
 
 
 def c2c_sigma_pulses(model) -> float:
@@ -256,6 +278,12 @@ class Accumulate(UpdateRule):
             return False
         _accumulate(x, scale, self.residual.reshape(-1), out)
         return True
+
+    def blockwise(self, n, scale, rng):
+        if self.residual is None or self.residual.size != n:
+            return None
+        r = self.residual.reshape(-1)
+        return lambda x, lo, hi, out: _accumulate(x, scale, r[lo:hi], out)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {} if self.residual is None else {"residual": self.residual.copy()}

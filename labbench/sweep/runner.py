@@ -204,8 +204,10 @@ def dask_client(workers: int | None, scheduler: str | None, connect_timeout: flo
     n_cores = cores()
     n = workers or n_cores
     blas = max(1, min(blas_threads or 1, n_cores // n))
+    # a worker's pulse helper thread (labbench.array.pulse_stream) only where each worker
+    # has a core to spare: with a worker per core it would take a neighbour's core
     env = {"OMP_NUM_THREADS": blas, "MKL_NUM_THREADS": blas, "OPENBLAS_NUM_THREADS": blas,
-           "MALLOC_TRIM_THRESHOLD_": 1 << 30}
+           "MALLOC_TRIM_THRESHOLD_": 1 << 30, "LABBENCH_PULSE_HELPER": int(n_cores // n >= 2)}
     with dask.config.set({"distributed.nanny.pre-spawn-environ": env,
                           "distributed.worker.daemon": False}):
         # no Dask dashboard: nothing shows it (sweep --live is the sweep's page), and it cost

@@ -1,0 +1,301 @@
+"""A layer's update streamed to the chip by row blocks, pulsed on a second thread while the
+training thread computes the next block's optimizer step (issue 25: hide the device's
+bookkeeping behind the BNN's own arithmetic).
+
+The training thread fills the pulse counts ``k`` one row block at a time and posts each
+block.  A block's device work, finding its touched synapses, pulsing them (the compiled
+nominal pulse, :func:`labbench.physics.kernels.signed_pair_pulses`) and re-sensing their
+cached signs, is claimed by whichever thread gets to it first, the helper thread or the
+training thread once it has posted everything.  So a run never waits on a helper that is
+late or busy elsewhere: at worst the training thread pulses every block itself.
+
+The result does not depend on who pulsed what.  Each synapse is pulsed once, in the same
+way, keyed by its own write counter; a block's energy is summed inside the block and the
+blocks' sums are added in block order.  Tests check a stream with and without the helper
+against each other and against the one-call update, bit for bit.
+
+Why a hand-made claim loop and not a thread pool: the work is ~0.1 ms a block, and
+waking a pool worker costs ~0.2 ms on the VMs we run on.  The helper is woken once per
+update, spins (x86 ``pause``) only while that update lasts, and claims blocks with a
+compare-and-swap; no Python runs between blocks and no lock is held while pulsing.
+numba's ``parallel=True`` was ruled out earlier (design-notes 8).
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+from numba import njit
+
+from labbench.physics import SET, kernels
+from labbench.physics.atomics import atomic_add, atomic_cas, atomic_load, atomic_store, cpu_relax
+
+__all__ = ["PulseStream", "helper_enabled", "resense_pairs"]
+
+_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+# slots of a stream's control word array
+_GEN, _CLAIM, _POSTED, _CLOSED, _DONE = 0, 1, 2, 3, 4
+_SHIFT = np.int64(32)
+_LOW32 = np.int64(0xFFFFFFFF)
+
+
+@njit(**_JIT)
+def resense_pairs(syn, diff, offset, cols, col0, row0, out_cols, cache):
+    """cache[r, c] = ±1, the sign of (G+ − G−) + the column's offset, for tile synapses
+    ``syn`` (flat in the tile, their differences ``diff``) at tile origin (row0, col0) of the
+    array's flat sign cache (``out_cols`` wide)."""
+    one = np.float32(1)
+    if row0 == 0 and col0 == 0 and cols == out_cols and not np.any(offset):
+        # one tile, an ideal comparator: the flat index is the synapse's, no integer division
+        for j in range(syn.size):
+            cache[syn[j]] = one if diff[j] >= 0 else -one
+        return
+    for j in range(syn.size):
+        s = syn[j]
+        c = s % cols
+        cache[(row0 + s // cols) * out_cols + col0 + c] = one if diff[j] + offset[col0 + c] >= 0 else -one
+
+
+@njit(**_JIT)
+def _touched(k, words, lo, hi, out):
+    """The positions in [lo, hi) where int8 ``k`` is not 0, ascending, into ``out``; their
+    count.  ``words``: k's whole 8-byte words (as :func:`kernels.nonzero_int8`), the block's
+    first and last word masked to the block."""
+    c = 0
+    full = words.size
+    w_end = min((hi + 7) >> 3, full)
+    for w in range(lo >> 3, w_end):
+        x = words[w]
+        if x != 0:
+            t = x | (x >> np.uint64(4))
+            t |= t >> np.uint64(2)
+            t |= t >> np.uint64(1)
+            mask = ((t & kernels._LOW_BITS) * kernels._GATHER_BITS) >> np.uint64(56)
+            base = 8 * w
+            if base < lo or base + 8 > hi:
+                first = max(lo - base, 0)
+                last = min(hi - base, 8)
+                mask &= np.uint64(((1 << last) - 1) & ~((1 << first) - 1))
+            for b in range(8):
+                out[c + b] = base + kernels._POS[mask, b]
+            c += kernels._CNT[mask]
+    for s in range(max(lo, 8 * full), hi):
+        if k[s] != 0:
+            out[c] = s
+            c += 1
+    return c
+
+
+@njit(**_JIT)
+def _pulse_block(b, edges, k, words, sums, sent, g, events, formed, stuck, all_live, up, params, c2c_abs,
+                 c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols, cache):
+    lo, hi = edges[b], edges[b + 1]
+    pos = np.empty(hi - lo + 8, np.int64)
+    m = _touched(k, words, lo, hi, pos)
+    e = sums[b]
+    e[0] = 0.0
+    e[1] = 0.0
+    sent[b] = 0
+    if m == 0:
+        return
+    syn = pos[:m]
+    diff, n = kernels.signed_pair_pulses(k, syn, g, events, formed, stuck, all_live, up, params, c2c_abs,
+                                         c2c_rel, clip, base, floor, pulse_bias, read_bias, e)
+    sent[b] = n
+    if cache.size:
+        resense_pairs(syn, diff, offset, cols, 0, 0, cols, cache)
+
+
+@njit(**_JIT)
+def _work(ctl, gen, edges, k, words, sums, sent, g, events, formed, stuck, all_live, up, params, c2c_abs,
+          c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols, cache):
+    """Claim posted blocks (compare-and-swap on ``ctl[_CLAIM]`` = gen << 32 | next block) and
+    pulse them, until the stream is closed and nothing posted is left, or the stream ``gen``
+    is over.  Returns how many blocks this thread pulsed."""
+    nb = edges.size - 1
+    did = 0
+    while True:
+        if atomic_load(ctl, _GEN) != gen:
+            return did
+        word = atomic_load(ctl, _CLAIM)
+        if (word >> _SHIFT) != gen:
+            return did
+        b = word & _LOW32
+        if b >= nb:
+            return did
+        if b >= atomic_load(ctl, _POSTED):
+            if atomic_load(ctl, _CLOSED) != 0 and b >= atomic_load(ctl, _POSTED):
+                return did
+            cpu_relax()
+            continue
+        if not atomic_cas(ctl, _CLAIM, word, word + 1):
+            continue
+        _pulse_block(b, edges, k, words, sums, sent, g, events, formed, stuck, all_live, up, params, c2c_abs,
+                     c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols, cache)
+        atomic_add(ctl, _DONE, 1)
+        did += 1
+
+
+@njit(**_JIT)
+def _post(ctl, slot, value):
+    atomic_store(ctl, slot, value)
+
+
+@njit(**_JIT)
+def _wait_done(ctl, target, spins):
+    """True once ``target`` blocks are done; False after ``spins`` tries (the caller then
+    checks on the helper and yields the CPU before trying again)."""
+    for _ in range(spins):
+        if atomic_load(ctl, _DONE) >= target:
+            return True
+        cpu_relax()
+    return atomic_load(ctl, _DONE) >= target
+
+
+@njit(**_JIT)
+def _ordered_sums(sums, sent, nb, out):
+    """The blocks' energy sums added in block order (so the total does not depend on which
+    thread pulsed which block); the pulses sent."""
+    total = 0
+    for b in range(nb):
+        out[0] += sums[b, 0]
+        out[1] += sums[b, 1]
+        total += sent[b]
+    return total
+
+
+def helper_enabled() -> bool:
+    """The helper thread is used unless ``LABBENCH_PULSE_HELPER=0`` or this process may run
+    on one CPU only (then it would only take turns with the training thread)."""
+    if os.environ.get("LABBENCH_PULSE_HELPER", "1").strip() in ("0", "false", "no", "off"):
+        return False
+    try:
+        return len(os.sched_getaffinity(0)) >= 2
+    except AttributeError:            # not Linux
+        return (os.cpu_count() or 1) >= 2
+
+
+class _Helper:
+    """The process's one helper thread: woken once per stream, it claims blocks until the
+    stream closes.  One stream at a time holds it (``lock``); a stream that finds it busy
+    (another training in another thread) runs without it."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.job: tuple | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="labbench-pulse-helper", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait()
+            self.wake.clear()
+            job = self.job
+            if job is None:
+                continue
+            try:
+                _work(*job)
+            except Exception as e:  # noqa: BLE001 - recorded for the training thread, which raises it
+                self.error = e
+
+
+_helper: _Helper | None = None
+_helper_lock = threading.Lock()
+
+
+def _get_helper() -> _Helper | None:
+    global _helper
+    if not helper_enabled():
+        return None
+    with _helper_lock:
+        if _helper is None or not _helper.thread.is_alive():
+            _helper = _Helper()
+        return _helper
+
+
+class PulseStream:
+    """One update of a one-tile :class:`~labbench.array.sim_array.SimArray` streamed by row
+    blocks (see the module doc).  Use::
+
+        with array.pulse_stream(row_edges) as s:
+            for b, (r0, r1) in enumerate(s.blocks):
+                fill s.k[r0 * cols:r1 * cols]
+                s.post(b + 1)
+
+    Leaving the ``with`` (normally or by an exception) pulses every posted block, waits for
+    the helper and books the energy and counters, so the chip, its signs and the caller's
+    state (a rule's residual of the posted rows) stay consistent after an interrupt too."""
+
+    def __init__(self, array, chip, row_edges, use_helper: bool = True):
+        self.array, self.chip = array, chip
+        cols = array.cols
+        self.blocks = list(zip(row_edges[:-1], row_edges[1:]))
+        self.edges = np.asarray(row_edges, np.int64) * cols
+        st = array.__dict__.setdefault("_stream_state", {})
+        n = array.rows * array.cols
+        if st.get("n") != n or st["sums"].shape[0] < len(self.blocks):
+            st.update(n=n, k=np.zeros(n, np.int8), ctl=np.zeros(8, np.int64), gen=0,
+                      sums=np.zeros((len(self.blocks), 2)), sent=np.zeros(len(self.blocks), np.int64))
+        st["gen"] += 1
+        self.k, self.ctl, self.gen = st["k"], st["ctl"], st["gen"]
+        self._sums, self._sent = st["sums"], st["sent"]
+        self._use_helper = use_helper
+        self._helper: _Helper | None = None
+        self._posted = 0
+
+    def __enter__(self) -> "PulseStream":
+        ctl, gen = self.ctl, self.gen
+        ctl[_CLAIM] = gen << 32
+        ctl[_POSTED] = 0
+        ctl[_CLOSED] = 0
+        ctl[_DONE] = 0
+        _post(ctl, _GEN, gen)          # last: a helper that sees this generation sees the rest
+        arr, chip = self.array, self.chip
+        cache = arr._sign_cache
+        if cache is not None:
+            cache.flags.writeable = True
+        flat_cache = cache.reshape(-1) if cache is not None else np.zeros(0, np.float32)
+        words = self.k[:self.k.size - self.k.size % 8].view(np.uint64)
+        self._job = (ctl, gen, self.edges, self.k, words, self._sums, self._sent, chip.g, chip.write_events,
+                     chip.formed, chip.stuck, chip._all_live(), *chip._burst_args(SET), chip._floor_arg(None),
+                     *chip._energy_args(SET), arr._offset, arr.cols, flat_cache)
+        helper = _get_helper() if self._use_helper else None
+        if helper is not None and helper.lock.acquire(blocking=False):
+            self._helper = helper
+            helper.error = None
+            helper.job = self._job
+            helper.wake.set()
+        return self
+
+    def post(self, blocks_done: int) -> None:
+        """Blocks ``< blocks_done`` have their counts in ``k``: they may be pulsed now."""
+        self._posted = blocks_done
+        _post(self.ctl, _POSTED, blocks_done)
+
+    def __exit__(self, *exc) -> None:
+        ctl = self.ctl
+        try:
+            _post(ctl, _CLOSED, 1)
+            _work(*self._job)          # whatever the helper has not claimed
+            while not _wait_done(ctl, self._posted, 20000):
+                if self._helper is not None and self._helper.error is not None:
+                    raise RuntimeError("the pulse helper thread failed") from self._helper.error
+                time.sleep(0)          # a helper preempted mid-block: let it run
+        finally:
+            _post(ctl, _GEN, -1)       # a late helper finds the stream over
+            if self._helper is not None:
+                self._helper.job = None
+                self._helper.lock.release()
+            cache = self.array._sign_cache
+            if cache is not None:
+                cache.flags.writeable = False
+        sums = np.zeros(2)
+        sent = _ordered_sums(self._sums, self._sent, self._posted, sums)
+        if sent:                       # as Chip.pulse_pairs books a compiled update
+            self.chip._after_compiled(SET, sums, None, 127)
+            self.array.counters.set_pulses += int(sent)

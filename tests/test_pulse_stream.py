@@ -1,0 +1,243 @@
+"""The streamed update (labbench.array.pulse_stream): a layer's pulses sent by row block,
+on a helper thread or not, give the one-call update's chip bit for bit; an interrupted
+stream leaves the chip, its signs and the rule's residual consistent."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import labbench.array.pulse_stream as ps
+import labbench.bnn.optimizers as optimizers
+from labbench.array.sim_array import SimArray
+from labbench.bnn.optimizers import Adam, row_blocks
+from labbench.bnn.trainer import DeviceSynapses, Trainer
+from labbench.bnn.update_rules import make_rule
+from labbench.physics import load_device_model
+from labbench.physics.chip import _TRUNCATE
+
+ROWS, COLS = 48, 40
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 256 synapses, so a 48 × 40 layer streams in several."""
+    monkeypatch.setattr(optimizers, "BLOCK_SYNAPSES", 256)
+    monkeypatch.setattr(DeviceSynapses, "stream_min", 0)
+
+
+def _layer(rule="accumulate", seed=0, tile=None):
+    model = load_device_model()
+    arr = SimArray(model, ROWS, COLS, seed=seed, tile=tile)
+    kw = {"threshold": 0.5} if rule == "threshold" else {"sigma": 1.5} if rule == "noise_aware" else {}
+    syn = DeviceSynapses(arr, make_rule(rule, **kw), 1.0 / 64)
+    syn.initialize(np.random.default_rng(seed), 1)
+    arr.read_signs_float()                 # the sign cache exists, as in training
+    return syn
+
+
+def _train(syn, steps=6, seed=1, streamed=True):
+    """``steps`` Adam steps of random gradients; the chip afterwards."""
+    if not streamed:
+        syn.stream_min = 10 ** 12
+    opt = Adam([(ROWS, COLS)])
+    rng = np.random.default_rng(seed)           # the trainer's: the stochastic rules draw from it
+    grads = np.random.default_rng(seed + 100)
+    for _ in range(steps):
+        opt.begin_step()
+        g = (grads.standard_normal((ROWS, COLS)) * 0.05).astype(np.float32)
+        syn.step(opt, 0, g, 0.02, rng)
+    return syn.array.tiles[0][2]
+
+
+def _same_chip(a, b):
+    ca, cb = a.array.tiles[0][2], b.array.tiles[0][2]
+    assert np.array_equal(ca.g, cb.g)
+    assert np.array_equal(ca.write_events, cb.write_events)
+    assert np.array_equal(a.array.read_signs_float(), b.array.read_signs_float())
+    assert a.array.counters.set_pulses == b.array.counters.set_pulses
+    if a.rule.stateful:
+        assert np.array_equal(a.rule.residual, b.rule.residual)
+
+
+@pytest.mark.parametrize("rule", ["accumulate", "stochastic", "threshold", "noise_aware", "deterministic"])
+@pytest.mark.parametrize("helper", ["1", "0"])
+def test_streamed_update_equals_the_one_call_update(rule, helper, small_blocks, monkeypatch):
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", helper)
+    one_call, streamed = _layer(rule), _layer(rule)
+    _train(one_call, streamed=False)
+    chip = _train(streamed)
+    assert streamed.array.counters.set_pulses > 0
+    _same_chip(one_call, streamed)
+    # energy: the blocks' sums in block order, so only the last bits of the total may move
+    assert chip.program_energy == pytest.approx(one_call.array.tiles[0][2].program_energy, rel=1e-12)
+
+
+def test_a_stream_gives_the_same_energy_with_and_without_the_helper(small_blocks, monkeypatch):
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
+    with_helper = _train(_layer())
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "0")
+    alone = _train(_layer())
+    assert with_helper.program_energy == alone.program_energy
+    assert np.array_equal(with_helper.g, alone.g)
+
+
+def test_the_helper_does_take_blocks(small_blocks, monkeypatch):
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
+    syn = _layer()
+    _train(syn, steps=2)                     # the residual exists from the second step
+    arr = syn.array
+    stream = arr.pulse_stream(row_blocks(ROWS, COLS))
+    did = []
+    real_work = ps._work
+
+    def counted(*job):
+        n = real_work(*job)
+        did.append((threading.current_thread().name, n))
+        return n
+
+    monkeypatch.setattr(ps, "_work", counted)
+    with stream:
+        stream.k[:] = 1
+        stream.post(len(stream.blocks))
+        deadline = time.monotonic() + 10
+        while stream.ctl[ps._DONE] < len(stream.blocks) and time.monotonic() < deadline:
+            time.sleep(0.001)
+    # the helper pulsed every block while this thread waited; this thread found none left
+    assert ("labbench-pulse-helper", len(stream.blocks)) in did
+    assert (threading.current_thread().name, 0) in did
+    assert arr.counters.set_pulses >= ROWS * COLS
+
+
+def test_a_busy_helper_is_not_waited_for(small_blocks, monkeypatch):
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
+    helper = ps._get_helper()
+    assert helper is not None
+    with helper.lock:                          # another training holds it
+        streamed = _layer()
+        _train(streamed)
+    one_call = _layer()
+    _train(one_call, streamed=False)
+    _same_chip(one_call, streamed)
+
+
+def test_an_interrupted_stream_pulses_what_was_posted_and_stays_consistent(small_blocks, monkeypatch):
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
+    syn = _layer()
+    _train(syn, steps=2)
+    arr, chip = syn.array, syn.array.tiles[0][2]
+    residual_before = syn.rule.residual.copy()
+    g_before = chip.g.copy()
+    calls = []
+    real = syn.rule.blockwise
+
+    def failing(n, scale, rng):
+        f = real(n, scale, rng)
+
+        def block(x, lo, hi, out):
+            if len(calls) == 3:
+                raise KeyboardInterrupt        # Ctrl-C in the middle of a layer's update
+            calls.append((lo, hi))
+            f(x, lo, hi, out)
+        return block
+
+    monkeypatch.setattr(syn.rule, "blockwise", failing)
+    opt = Adam([(ROWS, COLS)])
+    opt.begin_step()
+    g = np.full((ROWS, COLS), 0.5, np.float32)   # every synapse gets a pulse
+    with pytest.raises(KeyboardInterrupt):
+        syn.step(opt, 0, g, 0.05, np.random.default_rng(0))
+    pulsed = np.zeros(ROWS * COLS, bool)
+    for lo, hi in calls:
+        pulsed[lo:hi] = True
+    moved = (chip.g.reshape(-1, 2) != g_before.reshape(-1, 2)).any(axis=1)
+    assert moved[pulsed].all() and not moved[~pulsed].any()     # exactly the posted blocks
+    assert (syn.rule.residual.reshape(-1)[~pulsed] == residual_before.reshape(-1)[~pulsed]).all()
+    # the cached signs are what the sense amplifier reads now
+    fresh = np.where(arr._sense(arr._diff()) >= 0, np.float32(1), np.float32(-1))
+    assert np.array_equal(arr.read_signs_float(), fresh)
+    assert not arr.read_signs_float().flags.writeable
+    assert not ps._get_helper().lock.locked()
+    monkeypatch.undo()
+    _train(syn, steps=1)                      # the next update streams normally
+
+
+def test_no_stream_where_the_array_cannot_take_one(small_blocks):
+    tiled = _layer(tile=(24, 40))
+    assert tiled.array.pulse_stream(row_blocks(ROWS, COLS)) is None
+    syn = _layer()
+    chip = syn.array.tiles[0][2]
+    en = chip.model.endurance
+    floor = int(np.floor(en.median * np.exp(-_TRUNCATE * en.sigma)))
+    chip.write_events[5] = floor - 10          # one device near its end of life
+    chip._events_bound = None
+    assert syn.array.pulse_stream(row_blocks(ROWS, COLS)) is None
+
+
+def test_touched_finds_each_blocks_nonzero_counts():
+    rng = np.random.default_rng(4)
+    k = np.where(rng.random(1003) < 0.05, rng.integers(-3, 4, 1003), 0).astype(np.int8)
+    words = k[:1000].view(np.uint64)
+    edges = [0, 5, 13, 64, 333, 334, 800, 1003]
+    out = np.empty(1003 + 8, np.int64)
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        c = ps._touched(k, words, lo, hi, out)
+        assert out[:c].tolist() == (lo + np.flatnonzero(k[lo:hi])).tolist()
+
+
+def test_blocked_adam_is_the_whole_layer_formula():
+    rng = np.random.default_rng(0)
+    shape = (300, 700)                           # several row blocks of 2^16
+    assert len(row_blocks(*shape)) > 2
+    opt = Adam([shape])
+    m = np.zeros(shape, np.float32)
+    v = np.zeros(shape, np.float32)
+    for t in range(1, 4):
+        g = rng.standard_normal(shape).astype(np.float32)
+        opt.begin_step()
+        d = opt.step(0, g, 0.01)
+        m *= 0.9
+        m += (1 - 0.9) * g
+        v *= 0.999
+        v += (1 - 0.999) * (g * g)
+        lr_t = 0.01 * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+        ref = np.sqrt(v)
+        ref += 1e-8
+        np.divide(m, ref, out=ref)
+        ref *= np.float32(-lr_t)
+        assert np.array_equal(d, ref)
+
+
+def test_row_blocks_cover_the_rows_once():
+    for rows, cols in [(784, 500), (784, 1000), (1, 10), (500, 10), (7, 100000)]:
+        e = row_blocks(rows, cols)
+        assert e[0] == 0 and e[-1] == rows and all(a < b for a, b in zip(e[:-1], e[1:]))
+
+
+def test_the_helper_can_be_switched_off(monkeypatch):
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "0")
+    assert not ps.helper_enabled() and ps._get_helper() is None
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
+    assert ps.helper_enabled() == (len(__import__("os").sched_getaffinity(0)) >= 2)
+
+
+def test_training_streams_and_learns_the_same(small_blocks, monkeypatch):
+    """A whole training with its large layer streamed equals the one-call training."""
+    from labbench.bnn.spec import TrainSpec
+
+    rng = np.random.default_rng(0)
+    centres = rng.choice([-0.6, 0.6], (4, 48))
+    y = rng.integers(0, 4, 600)
+    x = np.clip(centres[y] + 0.7 * rng.standard_normal((600, 48)), -1, 1).astype(np.float32)
+    spec = TrainSpec(sizes=(48, 40, 4), epochs=2, batch=50, lr=0.01, seed=2, refresh="threshold",
+                     refresh_check_every=3)
+    hist = {}
+    for name, min_size in (("one_call", 10 ** 12), ("streamed", 0)):
+        monkeypatch.setattr(DeviceSynapses, "stream_min", min_size)
+        t = Trainer(spec, progress=False, plots=False)
+        hist[name] = (t.fit(x[:400], y[:400], x[400:], y[400:]), t)
+    (h1, t1), (h2, t2) = hist["one_call"], hist["streamed"]
+    assert [h["test_acc"] for h in h1] == [h["test_acc"] for h in h2]
+    assert [h["train_loss"] for h in h1] == [h["train_loss"] for h in h2]
+    assert np.array_equal(t1.arrays[0].tiles[0][2].g, t2.arrays[0].tiles[0][2].g)
+    assert h2[-1]["test_acc"] > 0.8
