@@ -308,7 +308,10 @@ def speed_in_child(args, blas: int) -> dict:
     import subprocess
     import tempfile
 
-    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(blas), "OMP_NUM_THREADS": str(blas), "MKL_NUM_THREADS": str(blas)}
+    # the OpenBLAS idle-spin labbench/__init__ sets where it is imported before numpy (this
+    # script imports numpy first): both arms run with it
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": str(blas), "OMP_NUM_THREADS": str(blas), "MKL_NUM_THREADS": str(blas),
+           "OPENBLAS_THREAD_TIMEOUT": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "20")}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "speed.json"
         cmd = [sys.executable, str(Path(__file__).resolve()), "--speed-out", str(out),
@@ -328,14 +331,19 @@ def speed_here(args, data) -> dict:
     from labbench.physics import load_device_model
 
     dm = load_device_model()
+    from labbench.physics.overlap import helper_enabled
+
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    # what each arm ran on: the BLAS threads of this process for both; the device's own
-    # work (update rule, pulses, refresh, sense) runs on the training thread, no helper
-    threads = {"ideal": {"blas": blas, "helper": 0}, "device": {"blas": blas, "helper": 0}}
+    # what each arm ran on: the BLAS threads of this process for both; the device's update
+    # and whole-array reads also on the chip's helper thread (labbench.physics.overlap),
+    # which takes blocks beside the training thread where a core is free
+    helper = int(helper_enabled())
+    threads = {"ideal": {"blas": blas, "helper": 0}, "device": {"blas": blas, "helper": helper}}
     out = {"batch": 100, "blas_threads": blas, "threads": threads, "cpus": os.cpu_count(),
+           "openblas_thread_timeout": os.environ.get("OPENBLAS_THREAD_TIMEOUT", "OpenBLAS default"),
            "load_before": os.getloadavg(), "networks": {}}
-    print(f"  threads: ideal {blas} BLAS; device {blas} BLAS + 0 helper; load average {out['load_before'][0]:.2f}",
-          flush=True)
+    print(f"  threads: ideal {blas} BLAS; device {blas} BLAS + {helper} helper; OPENBLAS_THREAD_TIMEOUT "
+          f"{out['openblas_thread_timeout']}; load average {out['load_before'][0]:.2f}", flush=True)
     for hidden in args.speed_hidden:
         sizes = (784, hidden, 10)
         per = {"ideal": [], "device": []}

@@ -15,6 +15,12 @@ def _numba_cache_dir() -> str:
     return _os.path.join(base, "labbench", "numba")
 
 
+# OpenBLAS's idle workers spin ~0.1 s (2^28 cycles) after each call, on the core the chip's
+# helper thread pulses on between matmuls (labbench.physics.overlap): 2^20 cycles (~0.3 ms)
+# still spans back-to-back matmuls.  Read when OpenBLAS loads: where numpy was imported
+# first, set it in the environment (docs/training.md, Speed).
+_os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
+
 # before any of our modules imports numba (it reads the variable once, at import)
 _os.environ.setdefault("NUMBA_CACHE_DIR", _numba_cache_dir())
 if "numba" in _sys.modules:          # imported before labbench: set its config directly

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import labbench.array.pulse_stream as ps
+import labbench.physics.overlap as overlap
 import labbench.bnn.optimizers as optimizers
 from labbench.array.sim_array import SimArray
 from labbench.bnn.optimizers import Adam, row_blocks
@@ -87,7 +88,7 @@ def test_the_helper_does_take_blocks(small_blocks, monkeypatch):
     syn = _layer()
     _train(syn, steps=2)                     # the residual exists from the second step
     arr = syn.array
-    stream = arr.pulse_stream(row_blocks(ROWS, COLS))
+    stream = arr.pulse_stream(row_blocks(ROWS, COLS), make_rule("deterministic").compiled(ROWS * COLS, None), 64.0)
     did = []
     real_work = ps._work
 
@@ -98,22 +99,22 @@ def test_the_helper_does_take_blocks(small_blocks, monkeypatch):
 
     monkeypatch.setattr(ps, "_work", counted)
     with stream:
-        stream.k[:] = 1
+        stream.dw[:] = 1.0 / 64                 # one pulse on every G+
         stream.post(len(stream.blocks))
         deadline = time.monotonic() + 10
         while stream.ctl[ps._DONE] < len(stream.blocks) and time.monotonic() < deadline:
             time.sleep(0.001)
     # the helper pulsed every block while this thread waited; this thread found none left
-    assert ("labbench-pulse-helper", len(stream.blocks)) in did
-    assert (threading.current_thread().name, 0) in did
+    assert did == [(threading.current_thread().name, 0)]
+    assert stream.ctl[ps._DONE] == len(stream.blocks)
     assert arr.counters.set_pulses >= ROWS * COLS
 
 
 def test_a_busy_helper_is_not_waited_for(small_blocks, monkeypatch):
     monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
-    helper = ps._get_helper()
+    helper = overlap.get_helper()
     assert helper is not None
-    with helper.lock:                          # another training holds it
+    with helper._lock:                         # another training holds it
         streamed = _layer()
         _train(streamed)
     one_call = _layer()
@@ -128,25 +129,22 @@ def test_an_interrupted_stream_pulses_what_was_posted_and_stays_consistent(small
     arr, chip = syn.array, syn.array.tiles[0][2]
     residual_before = syn.rule.residual.copy()
     g_before = chip.g.copy()
-    calls = []
-    real = syn.rule.blockwise
-
-    def failing(n, scale, rng):
-        f = real(n, scale, rng)
-
-        def block(x, lo, hi, out):
-            if len(calls) == 3:
-                raise KeyboardInterrupt        # Ctrl-C in the middle of a layer's update
-            calls.append((lo, hi))
-            f(x, lo, hi, out)
-        return block
-
-    monkeypatch.setattr(syn.rule, "blockwise", failing)
     opt = Adam([(ROWS, COLS)])
+    calls = []
+    real = opt.step_rows
+
+    def failing(i, grad, lr, r0, r1, out=None):
+        if len(calls) == 3:
+            raise KeyboardInterrupt            # Ctrl-C in the middle of a layer's update
+        calls.append((r0 * COLS, r1 * COLS))
+        return real(i, grad, lr, r0, r1, out)
+
+    monkeypatch.setattr(opt, "step_rows", failing)
     opt.begin_step()
     g = np.full((ROWS, COLS), 0.5, np.float32)   # every synapse gets a pulse
     with pytest.raises(KeyboardInterrupt):
         syn.step(opt, 0, g, 0.05, np.random.default_rng(0))
+    assert len(calls) == 3
     pulsed = np.zeros(ROWS * COLS, bool)
     for lo, hi in calls:
         pulsed[lo:hi] = True
@@ -157,21 +155,28 @@ def test_an_interrupted_stream_pulses_what_was_posted_and_stays_consistent(small
     fresh = np.where(arr._sense(arr._diff()) >= 0, np.float32(1), np.float32(-1))
     assert np.array_equal(arr.read_signs_float(), fresh)
     assert not arr.read_signs_float().flags.writeable
-    assert not ps._get_helper().lock.locked()
-    monkeypatch.undo()
+    assert not overlap.get_helper().busy
     _train(syn, steps=1)                      # the next update streams normally
 
 
 def test_no_stream_where_the_array_cannot_take_one(small_blocks):
     tiled = _layer(tile=(24, 40))
-    assert tiled.array.pulse_stream(row_blocks(ROWS, COLS)) is None
+    assert not tiled.array.can_stream()
+    with pytest.raises(ValueError, match="apply_signed_pulses"):
+        tiled.array.pulse_stream(row_blocks(ROWS, COLS), make_rule("threshold").compiled(ROWS * COLS, None), 64.0)
     syn = _layer()
     chip = syn.array.tiles[0][2]
     en = chip.model.endurance
     floor = int(np.floor(en.median * np.exp(-_TRUNCATE * en.sigma)))
     chip.write_events[5] = floor - 10          # one device near its end of life
     chip._events_bound = None
-    assert syn.array.pulse_stream(row_blocks(ROWS, COLS)) is None
+    assert not syn.array.can_stream()
+    one_call = _layer()
+    one_call.array.tiles[0][2].write_events[5] = floor - 10
+    one_call.array.tiles[0][2]._events_bound = None
+    _train(syn)                                # takes the one-call update, as the other does
+    _train(one_call, streamed=False)
+    _same_chip(one_call, syn)
 
 
 def test_touched_finds_each_blocks_nonzero_counts():
@@ -216,9 +221,9 @@ def test_row_blocks_cover_the_rows_once():
 
 def test_the_helper_can_be_switched_off(monkeypatch):
     monkeypatch.setenv("LABBENCH_PULSE_HELPER", "0")
-    assert not ps.helper_enabled() and ps._get_helper() is None
+    assert not overlap.helper_enabled() and overlap.get_helper() is None
     monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
-    assert ps.helper_enabled() == (len(__import__("os").sched_getaffinity(0)) >= 2)
+    assert overlap.helper_enabled() == (len(__import__("os").sched_getaffinity(0)) >= 2)
 
 
 def test_training_streams_and_learns_the_same(small_blocks, monkeypatch):
@@ -241,3 +246,22 @@ def test_training_streams_and_learns_the_same(small_blocks, monkeypatch):
     assert [h["train_loss"] for h in h1] == [h["train_loss"] for h in h2]
     assert np.array_equal(t1.arrays[0].tiles[0][2].g, t2.arrays[0].tiles[0][2].g)
     assert h2[-1]["test_acc"] > 0.8
+
+
+@pytest.mark.parametrize("helper", ["1", "0"])
+def test_a_whole_array_read_with_the_helper_is_the_one_call_read(helper, monkeypatch):
+    """A refresh check's read (every device: noise, disturb, Σ|I|) split into chunks read by
+    two threads gives the one-call read's currents, chip and energy bit for bit."""
+    monkeypatch.setattr(overlap, "_READ_CHUNK", 512)
+    model = load_device_model()
+    a, b = SimArray(model, 96, 64, seed=3), SimArray(model, 96, 64, seed=3)
+    for arr in (a, b):
+        arr.apply_signed_pulses(np.random.default_rng(0).integers(-2, 3, (96, 64)).astype(np.int8))
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "0")
+    one = [a.read_conductances() for _ in range(3)]
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", helper)
+    split = [b.read_conductances() for _ in range(3)]
+    ca, cb = a.tiles[0][2], b.tiles[0][2]
+    assert all(np.array_equal(x, y) for x, y in zip(one, split))
+    assert np.array_equal(ca.g, cb.g) and np.array_equal(ca.read_events, cb.read_events)
+    assert ca.read_energy == cb.read_energy > 0

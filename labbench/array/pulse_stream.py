@@ -22,17 +22,16 @@ numba's ``parallel=True`` was ruled out earlier (design-notes 8).
 """
 from __future__ import annotations
 
-import os
-import threading
-import time
-
 import numpy as np
 from numba import njit
 
 from labbench.physics import SET, kernels
 from labbench.physics.atomics import atomic_add, atomic_cas, atomic_load, atomic_store, cpu_relax
+from labbench.physics.overlap import Helper, get_helper, settle, wait_for
 
-__all__ = ["PulseStream", "helper_enabled", "resense_pairs"]
+from .rounding import apply_rule
+
+__all__ = ["PulseStream", "resense_pairs"]
 
 _JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -90,9 +89,14 @@ def _touched(k, words, lo, hi, out):
 
 
 @njit(**_JIT)
-def _pulse_block(b, edges, k, words, sums, sent, g, events, formed, stuck, all_live, up, params, c2c_abs,
-                 c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols, cache):
+def _pulse_block(b, edges, dw, rule, scale, f1, f2, r, u16, k, words, sums, sent, g, events, formed, stuck,
+                 all_live, up, params, c2c_abs, c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols,
+                 cache):
+    """Block ``b``: its pulse counts from its ΔW (the rule), its touched synapses, their
+    pulses (energy sums into ``sums[b]``, pulses sent into ``sent[b]``), their signs."""
     lo, hi = edges[b], edges[b + 1]
+    apply_rule(rule, dw[lo:hi], scale, f1, f2, r[lo:hi] if r.size else r, u16[lo:hi] if u16.size else u16,
+               k[lo:hi])
     pos = np.empty(hi - lo + 8, np.int64)
     m = _touched(k, words, lo, hi, pos)
     e = sums[b]
@@ -110,8 +114,8 @@ def _pulse_block(b, edges, k, words, sums, sent, g, events, formed, stuck, all_l
 
 
 @njit(**_JIT)
-def _work(ctl, gen, edges, k, words, sums, sent, g, events, formed, stuck, all_live, up, params, c2c_abs,
-          c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols, cache):
+def _work(ctl, gen, edges, dw, rule, scale, f1, f2, r, u16, k, words, sums, sent, g, events, formed, stuck,
+          all_live, up, params, c2c_abs, c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols, cache):
     """Claim posted blocks (compare-and-swap on ``ctl[_CLAIM]`` = gen << 32 | next block) and
     pulse them, until the stream is closed and nothing posted is left, or the stream ``gen``
     is over.  Returns how many blocks this thread pulsed."""
@@ -133,26 +137,29 @@ def _work(ctl, gen, edges, k, words, sums, sent, g, events, formed, stuck, all_l
             continue
         if not atomic_cas(ctl, _CLAIM, word, word + 1):
             continue
-        _pulse_block(b, edges, k, words, sums, sent, g, events, formed, stuck, all_live, up, params, c2c_abs,
-                     c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols, cache)
+        _pulse_block(b, edges, dw, rule, scale, f1, f2, r, u16, k, words, sums, sent, g, events, formed, stuck,
+                     all_live, up, params, c2c_abs, c2c_rel, clip, base, floor, pulse_bias, read_bias, offset,
+                     cols, cache)
         atomic_add(ctl, _DONE, 1)
         did += 1
 
 
 @njit(**_JIT)
-def _post(ctl, slot, value):
-    atomic_store(ctl, slot, value)
+def _helper_work(*job):
+    """The helper's part: claim blocks like the training thread, then read the sign cache
+    through once (the last argument), so the next forward pass finds it in the shared
+    cache rather than in memory (the chip's scattered lines evicted it)."""
+    did = _work(*job)
+    cache = job[-1]
+    s = np.float32(0)
+    for i in range(0, cache.size, 16):    # one load per 64-byte line
+        s += cache[i]
+    return did + (0 if s == s else 1)
 
 
 @njit(**_JIT)
-def _wait_done(ctl, target, spins):
-    """True once ``target`` blocks are done; False after ``spins`` tries (the caller then
-    checks on the helper and yields the CPU before trying again)."""
-    for _ in range(spins):
-        if atomic_load(ctl, _DONE) >= target:
-            return True
-        cpu_relax()
-    return atomic_load(ctl, _DONE) >= target
+def _post(ctl, slot, value):
+    atomic_store(ctl, slot, value)
 
 
 @njit(**_JIT)
@@ -167,71 +174,24 @@ def _ordered_sums(sums, sent, nb, out):
     return total
 
 
-def helper_enabled() -> bool:
-    """The helper thread is used unless ``LABBENCH_PULSE_HELPER=0`` or this process may run
-    on one CPU only (then it would only take turns with the training thread)."""
-    if os.environ.get("LABBENCH_PULSE_HELPER", "1").strip() in ("0", "false", "no", "off"):
-        return False
-    try:
-        return len(os.sched_getaffinity(0)) >= 2
-    except AttributeError:            # not Linux
-        return (os.cpu_count() or 1) >= 2
-
-
-class _Helper:
-    """The process's one helper thread: woken once per stream, it claims blocks until the
-    stream closes.  One stream at a time holds it (``lock``); a stream that finds it busy
-    (another training in another thread) runs without it."""
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.wake = threading.Event()
-        self.job: tuple | None = None
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="labbench-pulse-helper", daemon=True)
-        self.thread.start()
-
-    def _run(self) -> None:
-        while True:
-            self.wake.wait()
-            self.wake.clear()
-            job = self.job
-            if job is None:
-                continue
-            try:
-                _work(*job)
-            except Exception as e:  # noqa: BLE001 - recorded for the training thread, which raises it
-                self.error = e
-
-
-_helper: _Helper | None = None
-_helper_lock = threading.Lock()
-
-
-def _get_helper() -> _Helper | None:
-    global _helper
-    if not helper_enabled():
-        return None
-    with _helper_lock:
-        if _helper is None or not _helper.thread.is_alive():
-            _helper = _Helper()
-        return _helper
-
-
 class PulseStream:
     """One update of a one-tile :class:`~labbench.array.sim_array.SimArray` streamed by row
-    blocks (see the module doc).  Use::
+    blocks (see the module doc).  ``rule``: (code, f1, f2, residual, u16) of
+    :func:`labbench.array.rounding.apply_rule` (an update rule's ``compiled()``), ``scale``
+    1 / the weight change of one pulse.  Use::
 
-        with array.pulse_stream(row_edges) as s:
+        with array.pulse_stream(row_edges, rule, scale) as s:
             for b, (r0, r1) in enumerate(s.blocks):
-                fill s.k[r0 * cols:r1 * cols]
+                write rows r0:r1 of ΔW into s.dw[r0 * cols:r1 * cols]
                 s.post(b + 1)
 
-    Leaving the ``with`` (normally or by an exception) pulses every posted block, waits for
-    the helper and books the energy and counters, so the chip, its signs and the caller's
-    state (a rule's residual of the posted rows) stay consistent after an interrupt too."""
+    A posted block is rounded to pulse counts, pulsed and re-sensed by whichever thread
+    claims it.  Leaving the ``with`` (normally or by an exception) finishes every posted
+    block, waits for the helper and books the energy and counters, so the chip, its signs
+    and the rule's state (the residual of the posted rows) stay consistent after an
+    interrupt too; rows never posted are left as they were."""
 
-    def __init__(self, array, chip, row_edges, use_helper: bool = True):
+    def __init__(self, array, chip, row_edges, rule: tuple, scale, use_helper: bool = True):
         self.array, self.chip = array, chip
         cols = array.cols
         self.blocks = list(zip(row_edges[:-1], row_edges[1:]))
@@ -239,13 +199,16 @@ class PulseStream:
         st = array.__dict__.setdefault("_stream_state", {})
         n = array.rows * array.cols
         if st.get("n") != n or st["sums"].shape[0] < len(self.blocks):
-            st.update(n=n, k=np.zeros(n, np.int8), ctl=np.zeros(8, np.int64), gen=0,
+            st.update(n=n, k=np.zeros(n, np.int8), dw=np.zeros(n, np.float32), ctl=np.zeros(8, np.int64), gen=0,
                       sums=np.zeros((len(self.blocks), 2)), sent=np.zeros(len(self.blocks), np.int64))
         st["gen"] += 1
-        self.k, self.ctl, self.gen = st["k"], st["ctl"], st["gen"]
+        self.k, self.dw, self.ctl, self.gen = st["k"], st["dw"], st["ctl"], st["gen"]
         self._sums, self._sent = st["sums"], st["sent"]
+        code, f1, f2, r, u16 = rule
+        self._rule = (np.int64(code), np.float32(scale), np.float32(f1), np.float32(f2),
+                      np.ascontiguousarray(r, np.float32).reshape(-1), np.ascontiguousarray(u16, np.uint16).reshape(-1))
         self._use_helper = use_helper
-        self._helper: _Helper | None = None
+        self._helper: Helper | None = None
         self._posted = 0
 
     def __enter__(self) -> "PulseStream":
@@ -261,19 +224,17 @@ class PulseStream:
             cache.flags.writeable = True
         flat_cache = cache.reshape(-1) if cache is not None else np.zeros(0, np.float32)
         words = self.k[:self.k.size - self.k.size % 8].view(np.uint64)
-        self._job = (ctl, gen, self.edges, self.k, words, self._sums, self._sent, chip.g, chip.write_events,
+        self._job = (ctl, gen, self.edges, self.dw, *self._rule, self.k, words, self._sums, self._sent, chip.g,
+                     chip.write_events,
                      chip.formed, chip.stuck, chip._all_live(), *chip._burst_args(SET), chip._floor_arg(None),
                      *chip._energy_args(SET), arr._offset, arr.cols, flat_cache)
-        helper = _get_helper() if self._use_helper else None
-        if helper is not None and helper.lock.acquire(blocking=False):
+        helper = get_helper() if self._use_helper else None
+        if helper is not None and helper.start(_helper_work, self._job):
             self._helper = helper
-            helper.error = None
-            helper.job = self._job
-            helper.wake.set()
         return self
 
     def post(self, blocks_done: int) -> None:
-        """Blocks ``< blocks_done`` have their counts in ``k``: they may be pulsed now."""
+        """Blocks ``< blocks_done`` have their ΔW in ``dw``: they may be pulsed now."""
         self._posted = blocks_done
         _post(self.ctl, _POSTED, blocks_done)
 
@@ -282,15 +243,12 @@ class PulseStream:
         try:
             _post(ctl, _CLOSED, 1)
             _work(*self._job)          # whatever the helper has not claimed
-            while not _wait_done(ctl, self._posted, 20000):
-                if self._helper is not None and self._helper.error is not None:
-                    raise RuntimeError("the pulse helper thread failed") from self._helper.error
-                time.sleep(0)          # a helper preempted mid-block: let it run
+            wait_for(self._helper, ctl, _DONE, self._posted)
         finally:
+            settle(ctl, _CLAIM, _DONE)  # interrupted while waiting: the helper's block ends first
             _post(ctl, _GEN, -1)       # a late helper finds the stream over
             if self._helper is not None:
-                self._helper.job = None
-                self._helper.lock.release()
+                self._helper.finish()
             cache = self.array._sign_cache
             if cache is not None:
                 cache.flags.writeable = False

@@ -183,20 +183,26 @@ class SimArray(Array2T2R):
                 self._resense(chip, rs, cs, syn, diff)
                 self.counters.set_pulses += pulses
 
-    def pulse_stream(self, row_edges, use_helper: bool = True) -> PulseStream | None:
-        """A :class:`~labbench.array.pulse_stream.PulseStream` for one signed update filled
-        and posted by the row blocks ``row_edges`` (0, …, rows), pulsed while the caller
-        fills the next block; None where this array takes the one-call update
-        (:meth:`apply_signed_pulses`) instead: several tiles, an update model without the
-        compiled pulse, or a device that could wear out in this update."""
-        if len(self.tiles) != 1 or len(row_edges) < 2:
-            return None
+    def can_stream(self) -> bool:
+        """Whether this update can be a :meth:`pulse_stream`: one tile, an update model with
+        the compiled pulse, and no device that could wear out in it (those take the one-call
+        update, :meth:`apply_signed_pulses`)."""
+        if len(self.tiles) != 1:
+            return False
         chip = self.tiles[0][2]
         if chip._compiled(SET) is None:
-            return None
-        if chip.model.endurance is not None and chip._wear_floor(127) is not None:
-            return None
-        return PulseStream(self, chip, row_edges, use_helper)
+            return False
+        return chip.model.endurance is None or chip._wear_floor(127) is None
+
+    def pulse_stream(self, row_edges, rule: tuple, scale, use_helper: bool = True) -> PulseStream:
+        """A :class:`~labbench.array.pulse_stream.PulseStream` for one update (where
+        :meth:`can_stream`), its ΔW posted by the row blocks ``row_edges`` (0, …, rows) and
+        rounded by ``rule`` (an update rule's ``compiled()``), pulsed while the caller
+        computes the next block."""
+        if not self.can_stream():
+            raise ValueError("this array cannot stream an update now (several tiles, no compiled pulse, "
+                             "or a device near its endurance): use apply_signed_pulses")
+        return PulseStream(self, self.tiles[0][2], row_edges, rule, scale, use_helper)
 
     def _pulse_tile(self, chip: Chip, rs: slice, cs: slice, n_plus: np.ndarray, n_minus: np.ndarray) -> int:
         fp = np.flatnonzero(n_plus != 0)

@@ -159,18 +159,19 @@ class DeviceSynapses:
         :meth:`~labbench.array.sim_array.SimArray.pulse_stream`: each block's step and
         pulse counts are computed while the previous blocks are pulsed on the helper
         thread (labbench.array.pulse_stream), the same numbers as the one-call update.
-        The phase clock then books the optimizer and the rule as "optimizer" and the wait
-        for the last pulses as "pulses"."""
+        The phase clock then books the optimizer as "optimizer" and the wait for the last
+        blocks' rounding and pulses as "pulses"; "update rule" stays 0."""
         stream = None
         if opt.blockwise and grad.ndim == 2 and grad.size >= self.stream_min \
-                and hasattr(self.array, "pulse_stream"):
-            edges = row_blocks(*grad.shape)
-            # the last block's pulses are what the training thread waits for: posted in
-            # quarters, the two threads share them as they come
-            last = np.linspace(edges[-2], edges[-1], 5).round().astype(int).tolist()
-            stream = self.array.pulse_stream(sorted(set(edges[:-1] + last)))
-        rule = self.rule.blockwise(grad.size, self.inv_step, rng) if stream is not None else None
-        if rule is None:
+                and getattr(self.array, "can_stream", bool)():
+            rule = self.rule.compiled(grad.size, rng)
+            if rule is not None:
+                edges = row_blocks(*grad.shape)
+                # the last block's pulses are what the training thread waits for: posted in
+                # quarters, the two threads share them as they come
+                last = np.linspace(edges[-2], edges[-1], 5).round().astype(int).tolist()
+                stream = self.array.pulse_stream(sorted(set(edges[:-1] + last)), rule, self.inv_step)
+        if stream is None:
             d = opt.step(i, grad, lr)
             if clock is not None:
                 clock.lap("optimizer")
@@ -179,11 +180,8 @@ class DeviceSynapses:
         cols = grad.shape[1]
         with stream:
             for r0, r1 in zip(edges[:-1], edges[1:]):
-                d = opt.step_rows(i, grad, lr, r0, r1).reshape(-1)
-                for b, (s0, s1) in enumerate(stream.blocks):
-                    if r0 <= s0 < r1:   # the stream's blocks inside this optimizer block
-                        rule(d[(s0 - r0) * cols:(s1 - r0) * cols], s0 * cols, s1 * cols, stream.k[s0 * cols:s1 * cols])
-                        stream.post(b + 1)
+                opt.step_rows(i, grad, lr, r0, r1, stream.dw[r0 * cols:r1 * cols].reshape(r1 - r0, cols))
+                stream.post(max(b + 1 for b, (s0, _) in enumerate(stream.blocks) if s0 < r1))
             if clock is not None:
                 clock.lap("optimizer")
         if clock is not None:

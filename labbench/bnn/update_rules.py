@@ -24,59 +24,12 @@ between refreshes.  Rules are pluggable: ``make_rule(name)``.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-MAX_PULSES = 127   # per device per update (int8 counts)
+from labbench.array.rounding import (ACCUMULATE, DETERMINISTIC, MAX_PULSES, NOISE_AWARE, STOCHASTIC, THRESHOLD,
+                                     _accumulate, _deterministic, _noise_aware, _stochastic, _threshold)
 
-# Each rule's arithmetic as one compiled pass over the layer (scale by 1/pulse step, round,
-# clip, int8), the same float32 operations as the NumPy form in its docstring: four or five
-# NumPy passes over a 784×1000 layer cost more than the pulses they produce (issue 11).
-_JIT = {"cache": True, "nogil": True}
-_LIM = np.float32(MAX_PULSES)
-
-
-@njit(**_JIT)
-def _accumulate(x, scale, r, out):
-    for i in range(x.size):
-        v = min(max(r[i] + x[i] * scale, -_LIM), _LIM)
-        k = np.int8(v)                               # truncation toward zero
-        r[i] = v - np.float32(k)
-        out[i] = k
-
-
-@njit(**_JIT)
-def _stochastic(x, scale, u16, out):
-    half, res = np.float32(0.5), np.float32(1.0 / 65536.0)
-    for i in range(x.size):
-        v = min(max(x[i] * scale, -_LIM), _LIM)
-        u = (np.float32(u16[i]) + half) * res
-        out[i] = np.int8(v + u if v >= 0 else v - u)   # floor(|v| + u)·sign(v)
-
-
-@njit(**_JIT)
-def _noise_aware(x, scale, u16, slope, offset, out):
-    half, res, one = np.float32(0.5), np.float32(1.0 / 65536.0), np.float32(1.0)
-    for i in range(x.size):
-        v = min(max(x[i] * scale, -_LIM), _LIM)
-        a = abs(v)
-        n = np.float32(np.int8(a))                     # whole pulses
-        p = min(max((a - n) * slope - offset, np.float32(0.0)), one)
-        u = (np.float32(u16[i]) + half) * res
-        k = np.int8(n) + (np.int8(1) if u < p and n < _LIM else np.int8(0))
-        out[i] = k if v >= 0 else -k
-
-
-@njit(**_JIT)
-def _threshold(x, scale, theta, out):
-    for i in range(x.size):
-        v = x[i] * scale
-        out[i] = 1 if v > theta else (-1 if v < -theta else 0)
-
-
-@njit(**_JIT)
-def _deterministic(x, scale, out):
-    for i in range(x.size):
-        out[i] = np.int8(np.rint(min(max(x[i] * scale, -_LIM), _LIM)))
+_NO_U16 = np.zeros(0, np.uint16)
+_NO_R = np.zeros(0, np.float32)
 
 
 class UpdateRule:
@@ -103,10 +56,10 @@ class UpdateRule:
     def _fused(self, x, scale, rng, out) -> bool:
         return False   # no compiled form: signed() on the scaled array
 
-    def blockwise(self, n: int, scale: np.float32, rng: np.random.Generator):
-        """``f(x, lo, hi, out)``: :meth:`signed_scaled` of a layer of ``n`` synapses one block
-        at a time (``x`` the block's ΔW, flat positions ``lo:hi``; ``out`` its int8 counts),
-        the same numbers, with the layer's random draws taken here, as signed_scaled takes
+    def compiled(self, n: int, rng: np.random.Generator) -> tuple | None:
+        """(code, f1, f2, residual, u16) for :func:`labbench.array.rounding.apply_rule`:
+        :meth:`signed_scaled` of a layer of ``n`` synapses, a block at a time on any thread,
+        the same numbers, with the layer's random draws taken here as signed_scaled takes
         them; or None (no compiled form, or no state yet: the one-call update)."""
         return None
 
@@ -148,8 +101,8 @@ class DeterministicRounding(UpdateRule):
         _deterministic(x, scale, out)
         return True
 
-    def blockwise(self, n, scale, rng):
-        return lambda x, lo, hi, out: _deterministic(x, scale, out)
+    def compiled(self, n, rng):
+        return DETERMINISTIC, np.float32(0), np.float32(0), _NO_R, _NO_U16
 
 
 class StochasticRounding(UpdateRule):
@@ -167,9 +120,8 @@ class StochasticRounding(UpdateRule):
         _stochastic(x, scale, raw16(rng, x.size), out)
         return True
 
-    def blockwise(self, n, scale, rng):
-        u = raw16(rng, n)
-        return lambda x, lo, hi, out: _stochastic(x, scale, u[lo:hi], out)
+    def compiled(self, n, rng):
+        return STOCHASTIC, np.float32(0), np.float32(0), _NO_R, raw16(rng, n)
 
 
 class ThresholdPulse(UpdateRule):
@@ -187,9 +139,8 @@ class ThresholdPulse(UpdateRule):
         _threshold(x, scale, np.float32(self.threshold), out)
         return True
 
-    def blockwise(self, n, scale, rng):
-        theta = np.float32(self.threshold)
-        return lambda x, lo, hi, out: _threshold(x, scale, theta, out)
+    def compiled(self, n, rng):
+        return THRESHOLD, np.float32(self.threshold), np.float32(0), _NO_R, _NO_U16
 
 
 class NoiseAwareRounding(UpdateRule):
@@ -223,9 +174,8 @@ class NoiseAwareRounding(UpdateRule):
         _noise_aware(x, scale, raw16(rng, x.size), self.slope, self.offset, out)
         return True
 
-    def blockwise(self, n, scale, rng):
-        u = raw16(rng, n)
-        return lambda x, lo, hi, out: _noise_aware(x, scale, u[lo:hi], self.slope, self.offset, out)
+    def compiled(self, n, rng):
+        return NOISE_AWARE, self.slope, self.offset, _NO_R, raw16(rng, n)
 
 
 def c2c_sigma_pulses(model) -> float:
@@ -279,11 +229,10 @@ class Accumulate(UpdateRule):
         _accumulate(x, scale, self.residual.reshape(-1), out)
         return True
 
-    def blockwise(self, n, scale, rng):
+    def compiled(self, n, rng):
         if self.residual is None or self.residual.size != n:
             return None
-        r = self.residual.reshape(-1)
-        return lambda x, lo, hi, out: _accumulate(x, scale, r[lo:hi], out)
+        return ACCUMULATE, np.float32(0), np.float32(0), self.residual.reshape(-1), _NO_U16
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {} if self.residual is None else {"residual": self.residual.copy()}

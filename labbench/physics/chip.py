@@ -22,7 +22,7 @@ import dataclasses
 import numpy as np
 
 from . import energy as _energy
-from . import kernels, kinetics, retention
+from . import kernels, kinetics, overlap, retention
 from .device_model import DeviceModel
 from .models import RESET, SET, NeuroSimModel, parse_direction
 from .noise import counter_normal, stream_base
@@ -852,10 +852,15 @@ class Chip:
         # series access transistor (R_on: the device and it form a divider) and read noise,
         # keyed by each device's read counter: one compiled pass
         sums = np.zeros(1)
-        kernels.read_currents(g, self.read_events, idx, 0, bias, 1.0 if voltage >= 0 else -1.0,
-                              dt(noise), self._read_base(), i, self.formed, self.stuck, self._all_live(),
-                              self._gmin, self._gmax, self.dtype.type(rd_f), voltage > 0,
-                              fused and self.model.energy is not None, sums)
+        args = (bias, 1.0 if voltage >= 0 else -1.0, dt(noise), self._read_base(), i, self.formed, self.stuck,
+                self._all_live(), self._gmin, self._gmax, self.dtype.type(rd_f), voltage > 0,
+                fused and self.model.energy is not None, sums)
+        if every and g is self.g:
+            # a whole-array read (a refresh check): chunks on the helper thread too, where it
+            # is free (physics.overlap); the same numbers
+            overlap.read_currents_split(g, self.read_events, *args)
+        else:
+            kernels.read_currents(g, self.read_events, idx, 0, *args)
         abs_sum = float(sums[0])
         if fused:
             if self.model.energy is not None:
