@@ -265,3 +265,25 @@ def test_a_whole_array_read_with_the_helper_is_the_one_call_read(helper, monkeyp
     assert all(np.array_equal(x, y) for x, y in zip(one, split))
     assert np.array_equal(ca.g, cb.g) and np.array_equal(ca.read_events, cb.read_events)
     assert ca.read_energy == cb.read_energy > 0
+
+
+def test_a_pending_stream_ends_when_the_next_layer_fails(small_blocks, monkeypatch):
+    """The trainer leaves a streamed layer's last blocks to finish beside the next layer's
+    update; Ctrl-C there still ends the stream: every block pulsed, signs consistent."""
+    import contextlib
+
+    monkeypatch.setenv("LABBENCH_PULSE_HELPER", "1")
+    syn = _layer()
+    _train(syn, steps=2)
+    arr = syn.array
+    opt = Adam([(ROWS, COLS)])
+    opt.begin_step()
+    before = arr.counters.set_pulses
+    with pytest.raises(KeyboardInterrupt):
+        with contextlib.ExitStack() as pending:
+            syn.step(opt, 0, np.full((ROWS, COLS), 0.5, np.float32), 0.05, np.random.default_rng(0), None, pending)
+            raise KeyboardInterrupt              # in the next layer's update
+    assert arr.counters.set_pulses - before >= ROWS * COLS     # every synapse got its pulses
+    fresh = np.where(arr._sense(arr._diff()) >= 0, np.float32(1), np.float32(-1))
+    assert np.array_equal(arr.read_signs_float(), fresh)
+    assert not overlap.get_helper().busy

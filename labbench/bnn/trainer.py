@@ -27,6 +27,7 @@ import contextlib
 import ctypes
 import io
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -89,7 +90,8 @@ class IdealSynapses:
         if clock is not None:
             clock.lap("update rule")
 
-    def step(self, opt, i: int, grad: np.ndarray, lr: float, rng, clock: "PhaseClock | None" = None) -> None:
+    def step(self, opt, i: int, grad: np.ndarray, lr: float, rng, clock: "PhaseClock | None" = None,
+             pending=None) -> None:
         """Optimizer slot ``i``'s step from ``grad``, applied."""
         d = opt.step(i, grad, lr)
         if clock is not None:
@@ -152,15 +154,18 @@ class DeviceSynapses:
     # second thread would cost more than it hides)
     stream_min = 2 * BLOCK_SYNAPSES
 
-    def step(self, opt, i: int, grad: np.ndarray, lr: float, rng, clock: "PhaseClock | None" = None) -> None:
+    def step(self, opt, i: int, grad: np.ndarray, lr: float, rng, clock: "PhaseClock | None" = None,
+             pending: contextlib.ExitStack | None = None) -> None:
         """Optimizer slot ``i``'s step from ``grad``, sent to the array as pulses.
 
         Streamed where the optimizer works by row block and the array takes a
-        :meth:`~labbench.array.sim_array.SimArray.pulse_stream`: each block's step and
-        pulse counts are computed while the previous blocks are pulsed on the helper
-        thread (labbench.array.pulse_stream), the same numbers as the one-call update.
-        The phase clock then books the optimizer as "optimizer" and the wait for the last
-        blocks' rounding and pulses as "pulses"; "update rule" stays 0."""
+        :meth:`~labbench.array.sim_array.SimArray.pulse_stream`: each block's step is
+        computed while the blocks before are rounded and pulsed, on the helper thread where
+        it is free (labbench.array.pulse_stream); the same numbers as the one-call update.
+        With ``pending``, the stream is left to finish there (the caller ends it after the
+        next layers' one-call updates, which then overlap its last blocks); a stream that
+        opens ends the one pending first.  The phase clock books the optimizer as
+        "optimizer" and the wait for the last blocks as "pulses"; "update rule" stays 0."""
         stream = None
         if opt.blockwise and grad.ndim == 2 and grad.size >= self.stream_min \
                 and getattr(self.array, "can_stream", bool)():
@@ -177,13 +182,23 @@ class DeviceSynapses:
                 clock.lap("optimizer")
             self.update(d, rng, clock)
             return
+        if pending is not None:
+            pending.close()                      # one stream open at a time
         cols = grad.shape[1]
-        with stream:
+        stream.__enter__()
+        try:
             for r0, r1 in zip(edges[:-1], edges[1:]):
                 opt.step_rows(i, grad, lr, r0, r1, stream.dw[r0 * cols:r1 * cols].reshape(r1 - r0, cols))
                 stream.post(max(b + 1 for b, (s0, _) in enumerate(stream.blocks) if s0 < r1))
-            if clock is not None:
-                clock.lap("optimizer")
+        except BaseException:
+            stream.__exit__(*sys.exc_info())     # the posted blocks end; the chip stays consistent
+            raise
+        if clock is not None:
+            clock.lap("optimizer")
+        if pending is not None:
+            pending.push(stream)
+            return
+        stream.__exit__(None, None, None)
         if clock is not None:
             clock.lap("pulses (Chip.pulse)")
 
@@ -375,8 +390,12 @@ class Trainer:
             for j, (bn, (dgamma, dbeta)) in enumerate(zip(self.model.bns, dbns)):
                 bn.gamma += self.bn_opt.step(g0 + j, dgamma, lr)
                 bn.beta += self.bn_opt.step(b0 + j, dbeta, lr)
-            for i, (syn, dw) in enumerate(zip(self.synapses, dws)):
-                syn.step(self.opt, i, dw, lr, self.rng, clock)
+            # a streamed layer's last blocks finish beside the next layers' updates
+            with contextlib.ExitStack() as pending:
+                for i, (syn, dw) in enumerate(zip(self.synapses, dws)):
+                    syn.step(self.opt, i, dw, lr, self.rng, clock, pending)
+                pending.close()
+                clock.lap("pulses (Chip.pulse)")
             self.step += 1
             if self.policy is not None:
                 e0 = self._energy().get("program", 0.0)
