@@ -3,7 +3,9 @@
 8 points (784-1000-10, two full MNIST epochs each, 10-20 s a point like a real sweep's
 points; 4 SET nonlinearities × 2 seeds) run serially in this process (NumPy with its default threads), then as a sweep on a
 LocalCluster of ``--workers`` single-task workers (BLAS threads = cores // workers), then
-serially again in a child process with a worker's BLAS threads (the parallelism alone).
+serially again in a child process with a worker's BLAS threads and, like a worker, no pulse
+helper thread where a worker has no spare core (the parallelism alone).  The first serial run
+has the helper (labbench.physics.overlap), as a serial run on a 2-core machine does.
 Prints both wall times, the speed-up (target: ≥ 1.7× with 2 workers on 2 cores) and the
 Dask overhead (wall − the points' own time / workers), and writes
 ``bench/results/sweep_bench.json``.
@@ -88,7 +90,9 @@ def main() -> None:
     import sys
 
     blas = str(info.blas_threads or 1)
-    env = {**os.environ, "OMP_NUM_THREADS": blas, "OPENBLAS_NUM_THREADS": blas, "MKL_NUM_THREADS": blas}
+    # and, like a worker, the chip's helper thread only where a worker has a spare core
+    env = {**os.environ, "OMP_NUM_THREADS": blas, "OPENBLAS_NUM_THREADS": blas, "MKL_NUM_THREADS": blas,
+           "LABBENCH_PULSE_HELPER": str(int(cores() // a.workers >= 2))}
     child = subprocess.run([sys.executable, __file__, "--serial-only", *sys.argv[1:]], env=env,
                            capture_output=True, text=True, check=True)
     same = json.loads(child.stdout.strip().splitlines()[-1])
