@@ -2,23 +2,20 @@
 training thread computes the next block's optimizer step (issue 25: hide the device's
 bookkeeping behind the BNN's own arithmetic).
 
-The training thread fills the pulse counts ``k`` one row block at a time and posts each
-block.  A block's device work, finding its touched synapses, pulsing them (the compiled
+The training thread writes the optimizer's ΔW one row block at a time and posts each
+block.  A block's device work is one compiled call: the update rule's rounding to pulse
+counts (:mod:`.rounding`), finding the touched synapses, pulsing them (the compiled
 nominal pulse, :func:`labbench.physics.kernels.signed_pair_pulses`) and re-sensing their
-cached signs, is claimed by whichever thread gets to it first, the helper thread or the
+cached signs.  Whichever thread gets to a block first takes it: the helper thread, or the
 training thread once it has posted everything.  So a run never waits on a helper that is
-late or busy elsewhere: at worst the training thread pulses every block itself.
+late or busy elsewhere; at worst the training thread does every block itself.
 
 The result does not depend on who pulsed what.  Each synapse is pulsed once, in the same
 way, keyed by its own write counter; a block's energy is summed inside the block and the
 blocks' sums are added in block order.  Tests check a stream with and without the helper
 against each other and against the one-call update, bit for bit.
 
-Why a hand-made claim loop and not a thread pool: the work is ~0.1 ms a block, and
-waking a pool worker costs ~0.2 ms on the VMs we run on.  The helper is woken once per
-update, spins (x86 ``pause``) only while that update lasts, and claims blocks with a
-compare-and-swap; no Python runs between blocks and no lock is held while pulsing.
-numba's ``parallel=True`` was ruled out earlier (design-notes 8).
+The helper thread and the claim protocol: :mod:`labbench.physics.overlap`.
 """
 from __future__ import annotations
 
@@ -240,20 +237,23 @@ class PulseStream:
 
     def __exit__(self, *exc) -> None:
         ctl = self.ctl
+        done = 0
         try:
             _post(ctl, _CLOSED, 1)
             _work(*self._job)          # whatever the helper has not claimed
             wait_for(self._helper, ctl, _DONE, self._posted)
         finally:
-            settle(ctl, _CLAIM, _DONE)  # interrupted while waiting: the helper's block ends first
+            # interrupted before the end: blocks claimed finish, blocks never claimed stay
+            # as they were (their rows not rounded either); either way book what was pulsed
+            done = settle(ctl, _CLAIM, _DONE)
             _post(ctl, _GEN, -1)       # a late helper finds the stream over
             if self._helper is not None:
                 self._helper.finish()
             cache = self.array._sign_cache
             if cache is not None:
                 cache.flags.writeable = False
-        sums = np.zeros(2)
-        sent = _ordered_sums(self._sums, self._sent, self._posted, sums)
-        if sent:                       # as Chip.pulse_pairs books a compiled update
-            self.chip._after_compiled(SET, sums, None, 127)
-            self.array.counters.set_pulses += int(sent)
+            sums = np.zeros(2)
+            sent = _ordered_sums(self._sums, self._sent, min(done, self._posted), sums)
+            if sent:                   # as Chip.pulse_pairs books a compiled update
+                self.chip._after_compiled(SET, sums, None, 127)
+                self.array.counters.set_pulses += int(sent)

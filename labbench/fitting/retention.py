@@ -33,6 +33,12 @@ NEEDS = ("cell (or row, col, side), time (s since programming) and conductance (
          "`labbench measure retention` writes them")
 
 
+def _exp(v: float) -> float:
+    """e^v for a confidence bound on a log scale: inf where the data leave the parameter
+    unbounded (a standard error of hundreds in ln), not an OverflowError."""
+    return math.exp(v) if v < 709.0 else math.inf
+
+
 def is_retention(source) -> bool:
     """A table with reads against time and no pulse trains: a retention run."""
     try:
@@ -275,8 +281,8 @@ def fit_retention(data, base: DeviceModel, name: str | None = None, source: str 
     else:
         m, s, (lo, hi) = float(log_tau[0]), float(se_log_tau[0]), uncertainty.t_interval(log_tau[0], se_log_tau[0], fits[0].dof)
     to_ref = math.exp(-ret0.activation_energy / physics_retention.K_B * (1 / temp - 1 / ret0.t_ref_temperature))
-    tau = {"value": math.exp(m), "se_ln": s, "ci95": [math.exp(lo), math.exp(hi)], "temperature": temp,
-           "at_reference": {"value": math.exp(m) * to_ref, "ci95": [math.exp(lo) * to_ref, math.exp(hi) * to_ref],
+    tau = {"value": math.exp(m), "se_ln": s, "ci95": [_exp(lo), _exp(hi)], "temperature": temp,
+           "at_reference": {"value": math.exp(m) * to_ref, "ci95": [_exp(lo) * to_ref, _exp(hi) * to_ref],
                             "temperature": ret0.t_ref_temperature}}
     span = base.gmax - base.gmin
     gm, gs = float(g_inf.mean()), float(g_inf.std(ddof=1) / math.sqrt(n)) if n >= 2 else float(fits[0].se[1])
@@ -382,7 +388,7 @@ def _fit_arrhenius(df, fits, temps, base, ret0, name, source, data) -> Retention
     q = 1.959964
     se_b = np.sqrt(np.diag(cov))
     tau_ref = {"value": math.exp(beta[0]), "se_ln": float(se_b[0]), "temperature": t_ref,
-               "ci95": [math.exp(beta[0] - q * se_b[0]), math.exp(beta[0] + q * se_b[0])]}
+               "ci95": [_exp(beta[0] - q * se_b[0]), _exp(beta[0] + q * se_b[0])]}
     ea = {"value": float(beta[1]), "se": float(se_b[1]), "ci95": [float(beta[1] - q * se_b[1]), float(beta[1] + q * se_b[1])]}
     centred = np.concatenate([log_tau[temps == r[0]] - r[1] for r in rows])
     n, groups = centred.size, len(rows)
@@ -551,9 +557,9 @@ def fit_relaxation(df: pd.DataFrame, base: DeviceModel) -> RelaxationFit:
     q_t = uncertainty.t_interval(0.0, 1.0, max(dof, 1))[1]   # Student quantile for the shape
     params = {
         "t0": {"value": t0, "se_ln": float(se_p[0]),
-               "ci95": [math.exp(sol.x[0] - q_t * se_p[0]), math.exp(sol.x[0] + q_t * se_p[0])]},
+               "ci95": [_exp(sol.x[0] - q_t * se_p[0]), _exp(sol.x[0] + q_t * se_p[0])]},
         "t_sat": {"value": ts, "se_ln": float(se_p[1]),
-                  "ci95": [math.exp(sol.x[1] - q_t * se_p[1]), math.exp(sol.x[1] + q_t * se_p[1])]},
+                  "ci95": [_exp(sol.x[1] - q_t * se_p[1]), _exp(sol.x[1] + q_t * se_p[1])]},
         "sigma_hrs": {"value": float(q[0]), "se": float(se_q[0]),
                       "ci95": [float(max(q[0] - z * se_q[0], 0.0)), float(q[0] + z * se_q[0])]},
         "sigma_lrs": {"value": float(q[1]), "se": float(se_q[1]),

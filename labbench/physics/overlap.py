@@ -111,13 +111,15 @@ def wait_for(helper: Helper | None, ctl, slot: int, target: int) -> None:
         time.sleep(0)
 
 
-def settle(ctl, claim_slot: int, done_slot: int) -> None:
+def settle(ctl, claim_slot: int, done_slot: int) -> int:
     """End a job's claims (no block can be claimed from here on) and wait until every block
     already claimed is done: after this, nothing touches the chip for this job, whether the
-    job ended normally or was interrupted (Ctrl-C while waiting)."""
-    claimed = _close_claims(ctl, claim_slot)
+    job ended normally or was interrupted (Ctrl-C while waiting).  Returns how many blocks
+    were claimed, all of them done: blocks 0 … that − 1."""
+    claimed = int(_close_claims(ctl, claim_slot))
     while not _wait_done(ctl, done_slot, claimed, 1 << 22):
         time.sleep(0)
+    return claimed
 
 
 @njit(**_JIT)
