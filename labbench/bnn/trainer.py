@@ -387,13 +387,15 @@ class Trainer:
             clock.lap("backward")
             self.opt.begin_step()
             self.bn_opt.begin_step()
-            for j, (bn, (dgamma, dbeta)) in enumerate(zip(self.model.bns, dbns)):
-                bn.gamma += self.bn_opt.step(g0 + j, dgamma, lr)
-                bn.beta += self.bn_opt.step(b0 + j, dbeta, lr)
-            # a streamed layer's last blocks finish beside the next layers' updates
+            # a streamed layer's last blocks finish beside the next layers' updates and the
+            # batch norm's (its own optimizer, no random draws: the order changes no number)
             with contextlib.ExitStack() as pending:
                 for i, (syn, dw) in enumerate(zip(self.synapses, dws)):
                     syn.step(self.opt, i, dw, lr, self.rng, clock, pending)
+                for j, (bn, (dgamma, dbeta)) in enumerate(zip(self.model.bns, dbns)):
+                    bn.gamma += self.bn_opt.step(g0 + j, dgamma, lr)
+                    bn.beta += self.bn_opt.step(b0 + j, dbeta, lr)
+                clock.lap("optimizer")
                 pending.close()
                 clock.lap("pulses (Chip.pulse)")
             self.step += 1
