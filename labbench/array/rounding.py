@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["ACCUMULATE", "DETERMINISTIC", "MAX_PULSES", "NOISE_AWARE", "STOCHASTIC", "THRESHOLD", "apply_rule"]
+__all__ = ["ACCUMULATE", "DETERMINISTIC", "MAX_PULSES", "NOISE_AWARE", "STOCHASTIC", "THRESHOLD", "apply_rule",
+           "round_accumulate", "round_deterministic", "round_noise_aware", "round_stochastic", "round_threshold"]
 
 MAX_PULSES = 127   # per device per update (int8 counts)
 
@@ -22,7 +23,7 @@ _LIM = np.float32(MAX_PULSES)
 
 
 @njit(**_JIT)
-def _accumulate(x, scale, r, out):
+def round_accumulate(x, scale, r, out):
     for i in range(x.size):
         v = min(max(r[i] + x[i] * scale, -_LIM), _LIM)
         k = np.int8(v)                               # truncation toward zero
@@ -31,7 +32,7 @@ def _accumulate(x, scale, r, out):
 
 
 @njit(**_JIT)
-def _stochastic(x, scale, u16, out):
+def round_stochastic(x, scale, u16, out):
     half, res = np.float32(0.5), np.float32(1.0 / 65536.0)
     for i in range(x.size):
         v = min(max(x[i] * scale, -_LIM), _LIM)
@@ -40,7 +41,7 @@ def _stochastic(x, scale, u16, out):
 
 
 @njit(**_JIT)
-def _noise_aware(x, scale, u16, slope, offset, out):
+def round_noise_aware(x, scale, u16, slope, offset, out):
     half, res, one = np.float32(0.5), np.float32(1.0 / 65536.0), np.float32(1.0)
     for i in range(x.size):
         v = min(max(x[i] * scale, -_LIM), _LIM)
@@ -53,14 +54,14 @@ def _noise_aware(x, scale, u16, slope, offset, out):
 
 
 @njit(**_JIT)
-def _threshold(x, scale, theta, out):
+def round_threshold(x, scale, theta, out):
     for i in range(x.size):
         v = x[i] * scale
         out[i] = 1 if v > theta else (-1 if v < -theta else 0)
 
 
 @njit(**_JIT)
-def _deterministic(x, scale, out):
+def round_deterministic(x, scale, out):
     for i in range(x.size):
         out[i] = np.int8(np.rint(min(max(x[i] * scale, -_LIM), _LIM)))
 
@@ -75,12 +76,12 @@ def apply_rule(code, x, scale, f1, f2, r, u16, out):
     ``u16`` the stochastic rules' draws (slices matching ``x``; empty where unused), ``f1``
     the threshold (THRESHOLD) or slope (NOISE_AWARE), ``f2`` the offset (NOISE_AWARE)."""
     if code == ACCUMULATE:
-        _accumulate(x, scale, r, out)
+        round_accumulate(x, scale, r, out)
     elif code == STOCHASTIC:
-        _stochastic(x, scale, u16, out)
+        round_stochastic(x, scale, u16, out)
     elif code == THRESHOLD:
-        _threshold(x, scale, f1, out)
+        round_threshold(x, scale, f1, out)
     elif code == DETERMINISTIC:
-        _deterministic(x, scale, out)
+        round_deterministic(x, scale, out)
     else:
-        _noise_aware(x, scale, u16, f1, f2, out)
+        round_noise_aware(x, scale, u16, f1, f2, out)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from labbench.array.rounding import (ACCUMULATE, DETERMINISTIC, MAX_PULSES, NOISE_AWARE, STOCHASTIC, THRESHOLD,
-                                     _accumulate, _deterministic, _noise_aware, _stochastic, _threshold)
+                                     round_accumulate, round_deterministic, round_noise_aware, round_stochastic, round_threshold)
 
 _NO_U16 = np.zeros(0, np.uint16)
 _NO_R = np.zeros(0, np.float32)
@@ -98,7 +98,7 @@ class DeterministicRounding(UpdateRule):
         return np.rint(_clip(x), out=x).astype(np.int8)
 
     def _fused(self, x, scale, rng, out):
-        _deterministic(x, scale, out)
+        round_deterministic(x, scale, out)
         return True
 
     def compiled(self, n, rng):
@@ -117,7 +117,7 @@ class StochasticRounding(UpdateRule):
         return x.astype(np.int8)          # truncation toward zero
 
     def _fused(self, x, scale, rng, out):
-        _stochastic(x, scale, raw16(rng, x.size), out)
+        round_stochastic(x, scale, raw16(rng, x.size), out)
         return True
 
     def compiled(self, n, rng):
@@ -136,7 +136,7 @@ class ThresholdPulse(UpdateRule):
         return (x > self.threshold).astype(np.int8) - (x < -self.threshold).astype(np.int8)
 
     def _fused(self, x, scale, rng, out):
-        _threshold(x, scale, np.float32(self.threshold), out)
+        round_threshold(x, scale, np.float32(self.threshold), out)
         return True
 
     def compiled(self, n, rng):
@@ -166,12 +166,12 @@ class NoiseAwareRounding(UpdateRule):
 
     def signed(self, x, rng):
         out = np.empty(x.shape, np.int8)
-        _noise_aware(np.ascontiguousarray(x, np.float32).reshape(-1), np.float32(1.0), raw16(rng, x.size),
+        round_noise_aware(np.ascontiguousarray(x, np.float32).reshape(-1), np.float32(1.0), raw16(rng, x.size),
                      self.slope, self.offset, out.reshape(-1))
         return out
 
     def _fused(self, x, scale, rng, out):
-        _noise_aware(x, scale, raw16(rng, x.size), self.slope, self.offset, out)
+        round_noise_aware(x, scale, raw16(rng, x.size), self.slope, self.offset, out)
         return True
 
     def compiled(self, n, rng):
@@ -226,7 +226,7 @@ class Accumulate(UpdateRule):
     def _fused(self, x, scale, rng, out):
         if self.residual is None or self.residual.size != x.size:
             return False
-        _accumulate(x, scale, self.residual.reshape(-1), out)
+        round_accumulate(x, scale, self.residual.reshape(-1), out)
         return True
 
     def compiled(self, n, rng):
