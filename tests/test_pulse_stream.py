@@ -14,7 +14,7 @@ from labbench.array.sim_array import SimArray
 from labbench.bnn.optimizers import Adam, row_blocks
 from labbench.bnn.trainer import DeviceSynapses, Trainer
 from labbench.bnn.update_rules import make_rule
-from labbench.physics import load_device_model
+from labbench.physics import kernels, load_device_model
 from labbench.physics.chip import _TRUNCATE
 
 ROWS, COLS = 48, 40
@@ -179,15 +179,16 @@ def test_no_stream_where_the_array_cannot_take_one(small_blocks):
     _same_chip(one_call, syn)
 
 
-def test_touched_finds_each_blocks_nonzero_counts():
+def test_nonzero_range_finds_each_blocks_nonzero_counts():
     rng = np.random.default_rng(4)
     k = np.where(rng.random(1003) < 0.05, rng.integers(-3, 4, 1003), 0).astype(np.int8)
     words = k[:1000].view(np.uint64)
     edges = [0, 5, 13, 64, 333, 334, 800, 1003]
     out = np.empty(1003 + 8, np.int64)
     for lo, hi in zip(edges[:-1], edges[1:]):
-        c = ps._touched(k, words, lo, hi, out)
+        c = kernels.nonzero_int8_range(k, words, lo, hi, out)
         assert out[:c].tolist() == (lo + np.flatnonzero(k[lo:hi])).tolist()
+    assert kernels.nonzero_int8(k, words).tolist() == np.flatnonzero(k).tolist()
 
 
 def test_blocked_adam_is_the_whole_layer_formula():

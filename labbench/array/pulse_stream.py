@@ -23,8 +23,8 @@ import numpy as np
 from numba import njit
 
 from labbench.physics import SET, kernels
-from labbench.physics.atomics import atomic_add, atomic_cas, atomic_load, atomic_store, cpu_relax
-from labbench.physics.overlap import Helper, get_helper, settle, wait_for
+from labbench.physics.atomics import atomic_add, atomic_cas, atomic_load, cpu_relax
+from labbench.physics.overlap import Helper, get_helper, post, settle, wait_for
 
 from .rounding import apply_rule
 
@@ -56,36 +56,6 @@ def resense_pairs(syn, diff, offset, cols, col0, row0, out_cols, cache):
 
 
 @njit(**_JIT)
-def _touched(k, words, lo, hi, out):
-    """The positions in [lo, hi) where int8 ``k`` is not 0, ascending, into ``out``; their
-    count.  ``words``: k's whole 8-byte words (as :func:`kernels.nonzero_int8`), the block's
-    first and last word masked to the block."""
-    c = 0
-    full = words.size
-    w_end = min((hi + 7) >> 3, full)
-    for w in range(lo >> 3, w_end):
-        x = words[w]
-        if x != 0:
-            t = x | (x >> np.uint64(4))
-            t |= t >> np.uint64(2)
-            t |= t >> np.uint64(1)
-            mask = ((t & kernels._LOW_BITS) * kernels._GATHER_BITS) >> np.uint64(56)
-            base = 8 * w
-            if base < lo or base + 8 > hi:
-                first = max(lo - base, 0)
-                last = min(hi - base, 8)
-                mask &= np.uint64(((1 << last) - 1) & ~((1 << first) - 1))
-            for b in range(8):
-                out[c + b] = base + kernels._POS[mask, b]
-            c += kernels._CNT[mask]
-    for s in range(max(lo, 8 * full), hi):
-        if k[s] != 0:
-            out[c] = s
-            c += 1
-    return c
-
-
-@njit(**_JIT)
 def _pulse_block(b, edges, dw, rule, scale, f1, f2, r, u16, k, words, sums, sent, g, events, formed, stuck,
                  all_live, up, params, c2c_abs, c2c_rel, clip, base, floor, pulse_bias, read_bias, offset, cols,
                  cache):
@@ -95,7 +65,7 @@ def _pulse_block(b, edges, dw, rule, scale, f1, f2, r, u16, k, words, sums, sent
     apply_rule(rule, dw[lo:hi], scale, f1, f2, r[lo:hi] if r.size else r, u16[lo:hi] if u16.size else u16,
                k[lo:hi])
     pos = np.empty(hi - lo + 8, np.int64)
-    m = _touched(k, words, lo, hi, pos)
+    m = kernels.nonzero_int8_range(k, words, lo, hi, pos)
     e = sums[b]
     e[0] = 0.0
     e[1] = 0.0
@@ -155,11 +125,6 @@ def _helper_work(*job):
 
 
 @njit(**_JIT)
-def _post(ctl, slot, value):
-    atomic_store(ctl, slot, value)
-
-
-@njit(**_JIT)
 def _ordered_sums(sums, sent, nb, out):
     """The blocks' energy sums added in block order (so the total does not depend on which
     thread pulsed which block); the pulses sent."""
@@ -214,7 +179,7 @@ class PulseStream:
         ctl[_POSTED] = 0
         ctl[_CLOSED] = 0
         ctl[_DONE] = 0
-        _post(ctl, _GEN, gen)          # last: a helper that sees this generation sees the rest
+        post(ctl, _GEN, gen)          # last: a helper that sees this generation sees the rest
         arr, chip = self.array, self.chip
         cache = arr._sign_cache
         if cache is not None:
@@ -233,20 +198,20 @@ class PulseStream:
     def post(self, blocks_done: int) -> None:
         """Blocks ``< blocks_done`` have their ΔW in ``dw``: they may be pulsed now."""
         self._posted = blocks_done
-        _post(self.ctl, _POSTED, blocks_done)
+        post(self.ctl, _POSTED, blocks_done)
 
     def __exit__(self, *exc) -> None:
         ctl = self.ctl
         done = 0
         try:
-            _post(ctl, _CLOSED, 1)
+            post(ctl, _CLOSED, 1)
             _work(*self._job)          # whatever the helper has not claimed
             wait_for(self._helper, ctl, _DONE, self._posted)
         finally:
             # interrupted before the end: blocks claimed finish, blocks never claimed stay
             # as they were (their rows not rounded either); either way book what was pulsed
             done = settle(ctl, _CLAIM, _DONE)
-            _post(ctl, _GEN, -1)       # a late helper finds the stream over
+            post(ctl, _GEN, -1)       # a late helper finds the stream over
             if self._helper is not None:
                 self._helper.finish()
             cache = self.array._sign_cache

@@ -520,12 +520,22 @@ _S1, _S2, _S4, _S56 = np.uint64(1), np.uint64(2), np.uint64(4), np.uint64(56)
 @njit(**_JIT)
 def nonzero_int8(k, words):
     """The indices where int8 ``k`` is not 0, ascending (``words``: k's whole 8-byte words as
-    uint64).  A training update leaves a few % nonzero: a zero word is skipped in one
-    compare, a nonzero one turned into its byte mask and written from a table, with no
-    per-byte branch.  (``np.flatnonzero`` takes a bool pass and a scan of its own.)"""
+    uint64): :func:`nonzero_int8_range` over all of k.  (``np.flatnonzero`` takes a bool
+    pass and a scan of its own.)"""
     out = np.empty(k.size + 8, np.int64)   # untouched pages cost nothing
+    c = nonzero_int8_range(k, words, 0, k.size, out)
+    return out[:c].copy()
+
+
+@njit(**_JIT)
+def nonzero_int8_range(k, words, lo, hi, out):
+    """The positions in [lo, hi) where int8 ``k`` is not 0, ascending, into ``out`` (at least
+    hi − lo + 8 long); their count.  A training update leaves a few % nonzero: a zero word
+    is skipped in one compare, a nonzero one turned into its byte mask and written from a
+    table, with no per-byte branch; the range's first and last words are masked to it."""
     c = 0
-    for w in range(words.size):
+    full = words.size
+    for w in range(lo >> 3, min((hi + 7) >> 3, full)):
         x = words[w]
         if x != 0:
             t = x | (x >> _S4)
@@ -533,14 +543,18 @@ def nonzero_int8(k, words):
             t |= t >> _S1
             mask = ((t & _LOW_BITS) * _GATHER_BITS) >> _S56   # bit b: byte b is nonzero
             base = 8 * w
+            if base < lo or base + 8 > hi:
+                first = max(lo - base, 0)
+                last = min(hi - base, 8)
+                mask &= np.uint64(((1 << last) - 1) & ~((1 << first) - 1))
             for b in range(8):
                 out[c + b] = base + _POS[mask, b]
             c += _CNT[mask]
-    for s in range(8 * words.size, k.size):
+    for s in range(max(lo, 8 * full), hi):
         if k[s] != 0:
             out[c] = s
             c += 1
-    return out[:c].copy()
+    return c
 
 
 @njit(**_JIT)
