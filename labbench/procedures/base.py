@@ -121,6 +121,20 @@ def check_gate_levels(bench, gates, what: str) -> None:
             raise PlanError(f"{what}: gate {g:g} V refused before the run: {e}") from None
 
 
+def check_bake(proc, example: str) -> None:
+    """A procedure's bake parameters (``temperature``, ``settle_tolerance``, ``ramp``) against
+    its bench's temperature controller and its limits; ``example`` a temperature for the
+    message, e.g. "358.15 for 85 °C".  A SafetyError from the controller is a ValueError."""
+    require(proc.temperature >= 0, f"temperature={proc.temperature:g} K: give the bake temperature in K "
+                                   f"(e.g. {example}), or 0 for no bake")
+    require(proc.settle_tolerance > 0, "settle_tolerance must be > 0 K")
+    if proc.temperature > 0:
+        tc = proc.bench.temperature_controller
+        require(tc is not None, f"a bake at {proc.temperature:g} K needs a temperature_controller on the bench "
+                                f"(a heated chuck; see benches/sim.yaml); this bench has none")
+        tc.check(proc.temperature, proc.ramp if proc.ramp > 0 else None)
+
+
 def require(condition: bool, message: str) -> None:
     """A parameter check: ``require(self.v_step > 0, "v_step must be > 0 V")``."""
     if not condition:

@@ -20,7 +20,7 @@ import math
 
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
 
-from .base import CELL_INDEX, BenchProcedure, PlanError, require
+from .base import CELL_INDEX, BenchProcedure, PlanError, check_bake, require
 from .program_verify import program_cell
 
 #: a level count beyond this is not a multi-level cell but a typo (2^8 levels per cell)
@@ -99,14 +99,7 @@ class Multilevel(BenchProcedure):
             require(have >= n, f"{n} levels need at least {n} cells, one per level; the {n_cells} cells selected "
                                f"give {have} to each of the {len(counts)} level counts: select more cells or "
                                f"fewer level counts")
-        require(self.temperature >= 0, f"temperature={self.temperature:g} K: give the bake temperature in K "
-                                       f"(e.g. 358.15 for 85 °C), or 0 for no bake")
-        require(self.settle_tolerance > 0, "settle_tolerance must be > 0 K")
-        if self.temperature > 0:
-            tc = self.bench.temperature_controller
-            require(tc is not None, f"a bake at {self.temperature:g} K needs a temperature_controller on the bench "
-                                    f"(a heated chuck; see benches/sim.yaml); this bench has none")
-            tc.check(self.temperature, self.ramp if self.ramp > 0 else None)
+        check_bake(self, "358.15 for 85 °C")
 
     def check_plan(self, bench) -> None:
         super().check_plan(bench)

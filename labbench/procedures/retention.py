@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from pymeasure.experiment import FloatParameter, IntegerParameter
 
-from .base import CELL_INDEX, BenchProcedure, require
+from .base import CELL_INDEX, BenchProcedure, check_bake, require
 
 
 class Retention(BenchProcedure):
@@ -35,14 +35,7 @@ class Retention(BenchProcedure):
     def check_parameters(self):
         require(self.duration > 1, f"duration={self.duration:g} s: reads are log-spaced from 1 s, "
                                    f"so the duration must be > 1 s")
-        require(self.temperature >= 0, f"temperature={self.temperature:g} K: give the bake temperature in K "
-                                       f"(e.g. 473.15 for 200 °C), or 0 for no bake")
-        require(self.settle_tolerance > 0, "settle_tolerance must be > 0 K")
-        if self.temperature > 0:
-            tc = self.bench.temperature_controller
-            require(tc is not None, f"a bake at {self.temperature:g} K needs a temperature_controller on the bench "
-                                    f"(a heated chuck; see benches/sim.yaml); this bench has none")
-            tc.check(self.temperature, self.ramp if self.ramp > 0 else None)   # a SafetyError is a ValueError
+        check_bake(self, "473.15 for 200 °C")
 
     def planned_rows(self, n_cells):
         return n_cells * self.points
